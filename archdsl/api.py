@@ -1,0 +1,297 @@
+"""The public Python API: load a spec, pick a network, override it, analyze it.
+
+>>> import archdsl
+>>> spec = archdsl.load_string('''
+... network tiny(width=8) {
+...     input image: 3x32x32
+...     image -> conv(width, 3) -> relu -> avgpool(global) -> flatten -> linear(10) -> output logits
+... }''')
+>>> report = spec.network("tiny", params={"width": 16}).analyze()
+>>> report.params, report.outputs["logits"]
+(618, [10])
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from .diagnostics import ArchError, Diagnostic, Span, did_you_mean, error
+from .elaborate import Elaborated, Elaborator, Env, ExpectEntry, State, check_names
+from .ir import IR
+from .limits import LIMITS, Limits
+from .loader import Loader, Namespace, find_in_zoo, zoo_network_names
+from .ops import Shape
+from .syntax import Assign, NetworkDef, parse
+
+# ---------------------------------------------------------------------------------------------
+# Reports (pydantic: they serialize to JSON)
+
+
+class LayerReport(BaseModel):
+    name: str
+    op: str
+    description: str
+    output_shape: list[int]
+    output_shapes: list[list[int]]
+    params: int
+    buffers: int
+    macs: int
+    scope: str
+
+
+class BlockReport(BaseModel):
+    name: str
+    title: str
+    output_shape: list[int]
+    params: int
+    buffers: int
+    macs: int
+    layers: int
+
+
+class Report(BaseModel):
+    network: str
+    file: str
+    parameters: dict[str, Any]
+    inputs: dict[str, list[int]]
+    outputs: dict[str, list[int]]
+    params: int
+    buffers: int
+    macs: int
+    flops: int
+    other_ops: int
+    layers: list[LayerReport]
+
+    def blocks(self, depth: int) -> list[BlockReport]:
+        """Layers aggregated to block paths of at most `depth` components, in execution order."""
+        rows: dict[str, BlockReport] = {}
+        for layer in self.layers:
+            parts = layer.name.split(".")
+            key = ".".join(parts[:depth])
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = BlockReport(name=key, title=key if len(parts) > depth else layer.description,
+                                              output_shape=layer.output_shape, params=0, buffers=0, macs=0, layers=0)
+            row.params += layer.params
+            row.buffers += layer.buffers
+            row.macs += layer.macs
+            row.layers += 1
+            row.output_shape = layer.output_shape
+        return list(rows.values())
+
+    def _repr_html_(self) -> str:  # Jupyter
+        import html
+
+        head = "<tr><th>layer</th><th>op</th><th>output</th><th>params</th><th>MACs</th></tr>"
+        body = "".join(
+            f"<tr><td>{html.escape(x.name)}</td><td>{html.escape(x.description)}</td>"
+            f"<td>{'×'.join(map(str, x.output_shape))}</td><td>{x.params:,}</td><td>{x.macs:,}</td></tr>"
+            for x in self.layers
+        )
+        return (f"<p><b>{html.escape(self.network)}</b>: {self.params:,} params, {self.macs:,} MACs</p>"
+                f"<table>{head}{body}</table>")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Network:
+    """One elaborated network: its IR, resolved parameters and `expect` lines."""
+
+    name: str
+    spec: Spec
+    ir: IR
+    parameters: dict[str, Any]
+    expects: list[ExpectEntry]
+    family: str
+    _report: Report | None = field(default=None, repr=False)
+
+    def analyze(self) -> Report:
+        if self._report is None:
+            from archdsl.compiler.passes import run_passes
+            from archdsl.compiler.passes.counts import CountPass
+
+            run_passes(self.ir, [CountPass()])
+            self._report = build_report(self)
+        return self._report
+
+    @property
+    def input_shapes(self) -> dict[str, Shape]:
+        return {n.name: n.out_shapes[0] for n in self.ir.inputs()}
+
+    @property
+    def output_shapes(self) -> dict[str, Shape]:
+        return {self.ir.meta[n.name].get("output_name", n.name): n.out_shapes[0] for n in self.ir.outputs()}
+
+
+def build_report(net: Network) -> Report:
+    ir = net.ir
+    layers = []
+    for node in ir.nodes("op"):
+        meta = ir.meta[node.name]
+        layers.append(LayerReport(
+            name=node.name, op=node.op or "", description=node.op_class.describe(node.attrs),
+            output_shape=list(node.out_shapes[0]), output_shapes=[list(s) for s in node.out_shapes],
+            params=meta["params"], buffers=meta["buffers"], macs=meta["macs"], scope=".".join(node.scope),
+        ))
+    macs = sum(x.macs for x in layers)
+    return Report(
+        network=net.name, file=net.spec.file, parameters={k: _jsonable(v) for k, v in net.parameters.items()},
+        inputs={k: list(v) for k, v in net.input_shapes.items()},
+        outputs={k: list(v) for k, v in net.output_shapes.items()},
+        params=sum(x.params for x in layers), buffers=sum(x.buffers for x in layers), macs=macs, flops=2 * macs,
+        other_ops=sum(ir.meta[n.name]["other_ops"] for n in ir.nodes("op")), layers=layers,
+    )
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, bool | int | float | str) or v is None:
+        return v
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    return getattr(v, "name", str(v))
+
+
+@dataclass
+class Spec:
+    """A loaded `.arch` file and everything it imports."""
+
+    file: str
+    namespace: Namespace
+    limits: Limits = LIMITS
+
+    @property
+    def networks(self) -> list[str]:
+        """Networks defined in this file (not imported ones), in source order."""
+        return list(self.namespace.own_networks)
+
+    def network_parameters(self, name: str) -> dict[str, Any]:
+        """Declared parameters and their defaults (variants: the values they set)."""
+        definition, ns = self._entry(name)
+        out: dict[str, Any] = {}
+        from .syntax import VariantDef
+
+        chain = []
+        while isinstance(definition, VariantDef):
+            chain.append(definition)
+            definition, ns = ns.networks[definition.base]
+        assert isinstance(definition, NetworkDef)
+        el = Elaborator(self.limits)
+        env = Env({}, ns, ())
+        st = State(IR(name), self.limits)
+        for p in definition.params:
+            try:
+                out[p.name] = _jsonable(el.eval(p.default, env, st)) if p.default is not None else None
+            except ArchError:
+                out[p.name] = None
+            env.vars[p.name] = out[p.name]
+        for variant in reversed(chain):
+            for arg in variant.args:
+                if arg.name:
+                    try:
+                        out[arg.name] = _jsonable(el.eval(arg.value, Env({}, ns, ()), st))
+                    except ArchError:
+                        out[arg.name] = None
+        return out
+
+    def _entry(self, name: str) -> Any:
+        entry = self.namespace.network_def(name)
+        if entry is None:
+            raise error("E0601", f"no network `{name}` in {self.file}", Span.unknown(self.file),
+                        did_you_mean(name, self.networks) or f"networks here: {', '.join(self.networks) or 'none'}")
+        return entry
+
+    def resolve_name(self, name: str | None) -> str:
+        if name is not None:
+            self._entry(name)
+            return name
+        if len(self.networks) == 1:
+            return self.networks[0]
+        raise error("E0602", f"{self.file} defines {len(self.networks)} networks; choose one with --net",
+                    Span.unknown(self.file), f"networks: {', '.join(self.networks) or 'none'}")
+
+    def parse_value(self, text: str) -> Any:
+        """Evaluate `--set` text (`1.1`, `[3,4,6,3]`, `bottleneck`) as an archdsl expression."""
+        module = parse(f"network __set__ {{ __value__ = {text} }}", "<--set>")
+        item = module.items[0]
+        assert isinstance(item, NetworkDef) and isinstance(item.body.stmts[0], Assign)
+        return Elaborator(self.limits).eval(item.body.stmts[0].value, Env({}, self.namespace, ()),
+                                            State(IR("--set"), self.limits))
+
+    def network(self, name: str | None = None, params: dict[str, Any] | None = None,
+                input: Shape | str | None = None) -> Network:
+        """Elaborate a network; `params` override its parameters (strings are parsed as expressions)."""
+        name = self.resolve_name(name)
+        values = {k: self.parse_value(v) if isinstance(v, str) else v for k, v in (params or {}).items()}
+        shape = parse_shape(input) if isinstance(input, str) else input
+        elaborated: Elaborated = Elaborator(self.limits).network(
+            name, self.namespace, values, shape, Span.unknown("<--set>") if params else None)
+        return Network(name, self, elaborated.ir, elaborated.params, elaborated.expects, elaborated.family)
+
+    def check(self) -> list[Diagnostic]:
+        """Every problem in the file: unknown names anywhere, and each network's first error."""
+        problems = check_names(self.namespace)
+        if not problems:
+            for name in self.networks:
+                try:
+                    self.network(name)
+                except ArchError as exc:
+                    problems.extend(exc.diagnostics)
+        unique = {(d.span, d.message): d for d in problems}
+        return sorted(unique.values(), key=Diagnostic.sort_key)
+
+
+_SHAPE_RE = re.compile(r"^\s*\d+(\s*[x×,]\s*\d+)*\s*$")
+
+
+def parse_shape(text: str) -> Shape:
+    if not _SHAPE_RE.match(text):
+        raise error("E0603", f"bad input shape `{text}`", Span.unknown("<--input>"), "write it as 3x224x224")
+    dims = tuple(int(d) for d in re.split(r"\s*[x×,]\s*", text.strip()))
+    if any(d <= 0 for d in dims) or math.prod(dims) > LIMITS.max_tensor_elements:
+        raise error("E0603", f"input shape `{text}` is empty or too large", Span.unknown("<--input>"))
+    return dims
+
+
+def load(path: str | os.PathLike[str], limits: Limits = LIMITS) -> Spec:
+    """Load a `.arch` file (and its imports)."""
+    ns = Loader(limits).load_file(path)
+    return Spec(str(path), ns, limits)
+
+
+def load_string(text: str, file: str = "<string>", limits: Limits = LIMITS) -> Spec:
+    """Load spec text; `file` is the name diagnostics will show."""
+    ns = Loader(limits).load_text(text, file)
+    return Spec(file, ns, limits)
+
+
+def find(spec_or_name: str, limits: Limits = LIMITS) -> tuple[Spec, str | None]:
+    """A path to a spec, or the name of a bundled network (`resnet50`): (spec, network or None)."""
+    if os.path.exists(spec_or_name) or spec_or_name.endswith(".arch"):
+        return load(spec_or_name, limits), None
+    path = find_in_zoo(spec_or_name)
+    if path is None:
+        raise error("E0604", f"`{spec_or_name}` is neither a file nor a bundled network", Span.unknown(spec_or_name),
+                    did_you_mean(spec_or_name, zoo_network_names()) or "run `archdsl list` to see the bundled networks")
+    return load(path, limits), spec_or_name
+
+
+def analyze(spec_or_name: str, net: str | None = None, params: dict[str, Any] | None = None,
+            input: Shape | str | None = None) -> Report:
+    """One call from a path or bundled name to a report."""
+    spec, found = find(spec_or_name)
+    return spec.network(net or found, params, input).analyze()
+
+
+def spec_files(target: str | Path) -> list[Path]:
+    """A file, or every `.arch` file under a directory, sorted."""
+    p = Path(target)
+    return sorted(p.rglob("*.arch")) if p.is_dir() else [p]

@@ -1,0 +1,147 @@
+"""The IR: a flat dataflow graph of op instances, behind a small typed facade over networkx.
+
+Three node kinds, checked here and nowhere else: ``input`` (a network input), ``op`` (an instance of
+a registry op) and ``output`` (a named network output). Blocks are elaborated away; every node
+keeps its hierarchical path (``layer3.2.conv1``) and the span it came from, and the IR records each
+block instance's scope (for per-block aggregation and collapsible diagrams).
+
+Edges run from producer to consumer, keyed by the consumer's input index, and carry the tensor
+shape. Node order is creation order, which is topological by construction; every listing the IR
+gives is in that order, so everything derived from it is deterministic.
+
+>>> ir = IR("tiny")
+>>> x = ir.add_node(IRNode("image", "input", None, None, (), ((3, 8, 8),), (), Span.unknown()))
+>>> ir.nodes()[0].name
+'image'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import networkx as nx
+
+from .diagnostics import Span
+from .ops import Attrs, Op, Shape, get_op
+
+NodeKind = Literal["input", "op", "output"]
+NODE_KINDS: tuple[NodeKind, ...] = ("input", "op", "output")
+
+
+@dataclass(frozen=True, order=True)
+class Port:
+    """One output of a node: ``Port("layer1.0.relu", 0)``."""
+
+    node: str
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class IRNode:
+    name: str
+    kind: NodeKind
+    op: str | None  # canonical registry name for kind "op"
+    attrs: Attrs | None
+    inputs: tuple[Port, ...]
+    out_shapes: tuple[Shape, ...]
+    scope: tuple[str, ...]  # the block path holding this node
+    span: Span
+
+    @property
+    def op_class(self) -> type[Op]:
+        if self.op is None:
+            raise TypeError(f"{self.kind} node {self.name!r} has no op")
+        return get_op(self.op)
+
+    @property
+    def leaf(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class ScopeInfo:
+    """A block instance (or a repeat/stage grouping) that nodes are nested in."""
+
+    path: tuple[str, ...]
+    kind: Literal["block", "repeat", "stage"]
+    title: str  # e.g. "inverted_residual(c=24, stride=2, expand=6)"
+    block: str | None
+    span: Span
+
+
+@dataclass
+class IR:
+    """The typed facade; passes use these accessors, never the networkx graph directly."""
+
+    network: str
+    _graph: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph, repr=False)
+    _nodes: dict[str, IRNode] = field(default_factory=dict, repr=False)
+    scopes: dict[tuple[str, ...], ScopeInfo] = field(default_factory=dict)
+    meta: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def add_node(self, node: IRNode) -> IRNode:
+        """The one constructor path for nodes. Inputs must already exist (so order is topological);
+        names are unique (the elaborator's namer guarantees it)."""
+        if node.kind not in NODE_KINDS:
+            raise ValueError(f"unknown node kind {node.kind!r}")
+        if node.name in self._nodes:
+            raise ValueError(f"duplicate node name {node.name!r}")
+        for port in node.inputs:
+            src = self._nodes[port.node]
+            if port.index >= len(src.out_shapes):
+                raise ValueError(f"{node.name}: input {port} out of range")
+        self._nodes[node.name] = node
+        self._graph.add_node(node.name)
+        for k, port in enumerate(node.inputs):
+            shape = self._nodes[port.node].out_shapes[port.index]
+            self._graph.add_edge(port.node, node.name, key=k, src_port=port.index, shape=shape)
+        self.meta[node.name] = {}
+        return node
+
+    def node(self, name: str) -> IRNode:
+        return self._nodes[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __iter__(self) -> Iterator[IRNode]:
+        return iter(self._nodes.values())
+
+    def nodes(self, kind: NodeKind | None = None) -> list[IRNode]:
+        """Nodes in creation (topological) order, optionally of one kind."""
+        return [n for n in self._nodes.values() if kind is None or n.kind == kind]
+
+    def inputs(self) -> list[IRNode]:
+        return self.nodes("input")
+
+    def outputs(self) -> list[IRNode]:
+        return self.nodes("output")
+
+    def in_shapes(self, node: IRNode) -> list[Shape]:
+        return [self._nodes[p.node].out_shapes[p.index] for p in node.inputs]
+
+    def consumers(self, name: str) -> list[IRNode]:
+        """Distinct consumers of any output of `name`, in creation order."""
+        succ = set(self._graph.successors(name))
+        return [n for n in self._nodes.values() if n.name in succ]
+
+    def edges(self) -> list[tuple[str, str, int, Shape]]:
+        """(producer, consumer, producer port, shape) for every edge, in consumer order."""
+        out = []
+        for node in self._nodes.values():
+            for port in node.inputs:
+                out.append((port.node, node.name, port.index, self._nodes[port.node].out_shapes[port.index]))
+        return out
+
+    def topological_order(self) -> list[str]:
+        """Deterministic topological order recomputed from the graph (creation order breaks ties)."""
+        rank = {name: i for i, name in enumerate(self._nodes)}
+        return list(nx.lexicographical_topological_sort(self._graph, key=rank.__getitem__))
+
+    def scope_of(self, name: str) -> ScopeInfo | None:
+        return self.scopes.get(self._nodes[name].scope)

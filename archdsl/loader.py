@@ -1,0 +1,165 @@
+"""Files and imports: reading specs, resolving `import`, and finding bundled zoo networks by name.
+
+`import "x.arch"` is relative to the importing file; `import name` looks for `name.arch` beside
+the importing file, then in the bundled zoo. Each file gets a :class:`Namespace` of its own
+definitions plus what it imports (its own definitions win). Cycles and runaway depth are errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .diagnostics import SOURCES, ArchError, Diagnostic, Span, error
+from .limits import LIMITS, Limits
+from .syntax import BlockDef, Import, Module, NetworkDef, VariantDef, parse
+
+ZOO_PACKAGE = "archdsl.specs"
+
+
+@dataclass
+class Namespace:
+    """Everything visible from one file: blocks and networks, each with the namespace it lives in."""
+
+    file: str
+    module: Module
+    blocks: dict[str, tuple[BlockDef, Namespace]] = field(default_factory=dict)
+    networks: dict[str, tuple[NetworkDef | VariantDef, Namespace]] = field(default_factory=dict)
+    own_networks: list[str] = field(default_factory=list)
+
+    def network_def(self, name: str) -> tuple[NetworkDef | VariantDef, Namespace] | None:
+        return self.networks.get(name)
+
+
+def read_text(path: str | Path) -> str:
+    """Read a spec leniently: BOM stripped, CRLF normalized, invalid UTF-8 replaced (and reported)."""
+    data = Path(path).read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        prefix = data[: exc.start].decode("utf-8", errors="replace")
+        line = prefix.count("\n") + 1
+        col = len(prefix) - (prefix.rfind("\n") + 1) + 1
+        SOURCES.add(str(path), data.decode("utf-8", errors="replace").replace("\r\n", "\n"))
+        raise error("E0004", f"invalid UTF-8 byte 0x{data[exc.start]:02x}", Span(str(path), line, col, line, col + 1),
+                    "save the file as UTF-8") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def zoo_dir() -> Path:
+    return Path(str(resources.files(ZOO_PACKAGE)))
+
+
+def zoo_files() -> list[Path]:
+    return sorted(p for p in zoo_dir().glob("*.arch"))
+
+
+_NETWORK_RE = re.compile(r"^\s*network\s+([A-Za-z_][A-Za-z_0-9]*)", re.MULTILINE)
+
+
+def find_in_zoo(name: str) -> Path | None:
+    """The bundled file defining network `name` (a cheap text scan; only that file is parsed)."""
+    for path in zoo_files():
+        if name in _NETWORK_RE.findall(path.read_text(encoding="utf-8")):
+            return path
+    return None
+
+
+def zoo_network_names() -> list[str]:
+    names: list[str] = []
+    for path in zoo_files():
+        names += _NETWORK_RE.findall(path.read_text(encoding="utf-8"))
+    return names
+
+
+class Loader:
+    def __init__(self, limits: Limits = LIMITS) -> None:
+        self.limits = limits
+        self.cache: dict[str, Namespace] = {}
+        self.stack: list[str] = []
+
+    def load_file(self, path: str | Path, span: Span | None = None) -> Namespace:
+        key = os.path.normpath(os.path.abspath(path))
+        if key in self.cache:
+            return self.cache[key]
+        display = str(path)
+        try:
+            text = read_text(path)
+        except OSError as exc:
+            where = span or Span.unknown(display)
+            raise error("E0005", f"cannot read `{display}`: {exc.strerror or exc}", where,
+                        "check the path (imports are relative to the importing file)") from None
+        return self.load_text(text, display, key)
+
+    def load_text(self, text: str, display: str, key: str | None = None) -> Namespace:
+        key = key or display
+        SOURCES.add(display, text)
+        module = parse(text, display)
+        ns = Namespace(display, module)
+        self.stack.append(key)
+        try:
+            self._resolve_imports(ns, module, display)
+        finally:
+            self.stack.pop()
+        self._add_own(ns, module)
+        self.cache[key] = ns
+        return ns
+
+    def _resolve_imports(self, ns: Namespace, module: Module, display: str) -> None:
+        base = Path(display).parent if not display.startswith("<") else Path.cwd()
+        problems: list[Diagnostic] = []
+        for item in module.items:
+            if not isinstance(item, Import):
+                continue
+            target = self._locate(item, base)
+            if target is None:
+                problems.append(Diagnostic("E0201", f"cannot find the import `{item.target}`", item.span,
+                                           "import a file by path (\"x.arch\") or a bundled network file by name"))
+                continue
+            key = os.path.normpath(os.path.abspath(target))
+            if key in self.stack:
+                chain = " → ".join(Path(k).name for k in [*self.stack[self.stack.index(key):], key])
+                raise error("E0202", f"import cycle: {chain}", item.span, "remove one of the imports in the cycle")
+            if len(self.stack) >= self.limits.max_import_depth:
+                raise error("E0203", f"imports nested deeper than {self.limits.max_import_depth} files", item.span,
+                            "flatten the import chain")
+            imported = self.load_file(target, item.span)
+            for name, entry in imported.blocks.items():
+                ns.blocks.setdefault(name, entry)
+            for name, net in imported.networks.items():
+                ns.networks.setdefault(name, net)
+        if problems:
+            raise ArchError(problems)
+
+    def _locate(self, item: Import, base: Path) -> Path | None:
+        if item.is_path:
+            path = base / item.target
+            return path if path.is_file() else None
+        rel = Path(*item.target.split("."))
+        for candidate in (base / rel.with_suffix(".arch"), zoo_dir() / rel.with_suffix(".arch")):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def _add_own(self, ns: Namespace, module: Module) -> None:
+        problems: list[Diagnostic] = []
+        seen: dict[str, Span] = {}
+        for item in module.items:
+            if isinstance(item, BlockDef | NetworkDef | VariantDef):
+                if item.name in seen:
+                    problems.append(Diagnostic("E0204", f"`{item.name}` is defined twice in this file", item.span,
+                                               f"the first definition is at {seen[item.name].where()}; rename one"))
+                    continue
+                seen[item.name] = item.span
+            if isinstance(item, BlockDef):
+                ns.blocks[item.name] = (item, ns)
+            elif isinstance(item, NetworkDef | VariantDef):
+                ns.networks[item.name] = (item, ns)
+                ns.own_networks.append(item.name)
+        if problems:
+            raise ArchError(problems)

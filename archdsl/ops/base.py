@@ -1,0 +1,295 @@
+"""The op contract and the registry.
+
+An op is one class: its attribute schema (a pydantic model), how many inputs it takes, its shape
+rule, parameter/buffer/MAC counts, its receptive-field geometry and its torch builder, side by
+side. Passes and backends dispatch to these methods and never special-case an op by name.
+
+>>> from archdsl.ops import get_op
+>>> conv = get_op("conv")
+>>> a = conv.validate({"out": 64, "kernel": 3})
+>>> conv.infer(a, [(3, 224, 224)])
+[(64, 224, 224)]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, NonNegativeInt, PositiveInt, ValidationError
+
+Shape = tuple[int, ...]
+Category = Literal["layer", "activation", "merge", "split", "reshape", "pool", "norm", "regularizer"]
+
+
+class ShapeError(Exception):
+    """Raised by a shape rule; the elaborator turns it into a diagnostic at the call's span."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class AttrError(Exception):
+    def __init__(self, field: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def _to_pair(v: Any) -> Any:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return (v, v)
+    if isinstance(v, list | tuple) and len(v) == 1:
+        return (v[0], v[0])
+    if isinstance(v, list):
+        return tuple(v)
+    return v
+
+
+def _to_padding(v: Any) -> Any:
+    if isinstance(v, str | type(None)) or isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return (v, v, v, v)
+    if isinstance(v, list | tuple):
+        if len(v) == 1:
+            return (v[0],) * 4
+        if len(v) == 2:  # (h, w): symmetric per axis
+            return (v[0], v[0], v[1], v[1])
+        return tuple(v)
+    return v
+
+
+Pair = Annotated[tuple[PositiveInt, PositiveInt], BeforeValidator(_to_pair)]
+NonNegPair = Annotated[tuple[NonNegativeInt, NonNegativeInt], BeforeValidator(_to_pair)]
+# (top, bottom, left, right); "same" is TF-style (possibly asymmetric), None is "half" padding.
+Padding = Annotated[tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt] | Literal["same", "valid"] | None, BeforeValidator(_to_padding)]
+
+
+class Attrs(BaseModel):
+    """Base of every op's attribute schema: unknown attributes are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoAttrs(Attrs):
+    pass
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How an op moves a spatial window, per axis (h, w), for the receptive-field pass.
+
+    ``kernel`` is the effective extent d·(k−1)+1, ``pad`` the padding before the first element;
+    ``stride`` below 1 means upsampling (the jump is divided). ``global_`` marks ops whose output
+    sees the whole input (global pooling, flatten).
+    """
+
+    kernel: tuple[float, float] = (1, 1)
+    stride: tuple[float, float] = (1, 1)
+    pad: tuple[float, float] = (0, 0)
+    global_: bool = False
+
+
+IDENTITY_GEOMETRY = Geometry()
+GLOBAL_GEOMETRY = Geometry(global_=True)
+
+
+class Op:
+    """Base of every op. Subclasses set the class attributes and override what applies."""
+
+    name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    doc: ClassVar[str] = ""
+    category: ClassVar[Category] = "layer"
+    Attrs: ClassVar[type[Attrs]] = NoAttrs
+    positional: ClassVar[tuple[str, ...]] = ()  # attributes that may be given without a name
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+
+    # --- attributes
+    @classmethod
+    def validate(cls, values: dict[str, Any]) -> Attrs:
+        try:
+            return cls.Attrs.model_validate(values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = str(err["loc"][0]) if err["loc"] else None
+            raise AttrError(field, _pydantic_message(cls.name, field, err, cls.Attrs)) from None
+
+    @classmethod
+    def num_outputs(cls, a: Any) -> int:
+        return 1
+
+    # --- analysis
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        return [ins[0]]
+
+    @classmethod
+    def params(cls, a: Any, ins: list[Shape]) -> int:
+        return 0
+
+    @classmethod
+    def buffers(cls, a: Any, ins: list[Shape]) -> int:
+        return 0
+
+    @classmethod
+    def macs(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        """Multiply-accumulates counted the torch.utils.flop_counter way (÷2): conv/linear only."""
+        return 0
+
+    @classmethod
+    def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        """Element-wise work not in `macs` (one op per output element by default)."""
+        return sum(math.prod(s) for s in outs)
+
+    @classmethod
+    def geometry(cls, a: Any, ins: list[Shape]) -> Geometry:
+        return IDENTITY_GEOMETRY
+
+    @classmethod
+    def describe(cls, a: Any) -> str:
+        """A short label for tables and diagrams, e.g. `conv 3×3/2, 64`."""
+        return cls.name
+
+    # --- torch backend (source text; the op never imports torch itself)
+    @classmethod
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str | None:
+        """Constructor source of the nn.Module holding this op's state, or None for a function."""
+        return None
+
+    @classmethod
+    def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
+        """Forward expression, given the input expressions and the submodule reference."""
+        if module is None:
+            raise NotImplementedError(f"{cls.name} has neither a module nor a functional form")
+        return f"{module}({', '.join(args)})"
+
+
+def _pydantic_message(op: str, field: str | None, err: Any, model: type[BaseModel]) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        known = ", ".join(model.model_fields)
+        return f"`{op}` has no attribute `{field}` (it takes: {known or 'no attributes'})"
+    if kind == "missing":
+        return f"`{op}` needs the attribute `{field}`"
+    got = err.get("input")
+    shown = repr(got) if not isinstance(got, str) else f'"{got}"'
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return f"`{op}`: bad value {shown} for `{field}`: {err.get('msg', 'invalid')}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry
+
+_REGISTRY: dict[str, type[Op]] = {}
+_CANONICAL: dict[str, type[Op]] = {}
+
+
+def register(cls: type[Op]) -> type[Op]:
+    """Class decorator adding an op (and its aliases); a name registered twice is a bug."""
+    for name in (cls.name, *cls.aliases):
+        if name in _REGISTRY:
+            raise RuntimeError(f"op name {name!r} registered twice")
+        _REGISTRY[name] = cls
+    _CANONICAL[cls.name] = cls
+    return cls
+
+
+def get_op(name: str) -> type[Op]:
+    return _REGISTRY[name]
+
+
+def has_op(name: str) -> bool:
+    return name in _REGISTRY
+
+
+def op_names() -> list[str]:
+    """Every callable name, aliases included, sorted."""
+    return sorted(_REGISTRY)
+
+
+def all_ops() -> list[type[Op]]:
+    """Each op once (canonical names), sorted by name."""
+    return [_CANONICAL[n] for n in sorted(_CANONICAL)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers shared by op declarations
+
+
+def need_rank(op: str, shape: Shape, rank: int, what: str = "C×H×W") -> None:
+    if len(shape) != rank:
+        raise ShapeError(
+            f"`{op}` expects a {what} tensor, got {fmt_shape(shape)}",
+            "flatten comes before linear; convolutions and pools need C×H×W" if rank == 3 else None,
+        )
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "×".join(str(d) for d in shape) if shape else "scalar"
+
+
+def fmt_pair(p: tuple[int, int], sep: str = "×") -> str:
+    return str(p[0]) if p[0] == p[1] else f"{p[0]}{sep}{p[1]}"
+
+
+def window_out(size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1, ceil: bool = False,
+               pad_before: int = 0) -> int:
+    """Output length of a sliding window: floor((W + P − d(K−1) − 1)/S) + 1 (PyTorch's ceil rule too)."""
+    span = size + pad_total - dilation * (kernel - 1) - 1
+    if span < 0:
+        return 0
+    if not ceil:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    # PyTorch: the last window must start inside the input or the left padding.
+    if (out - 1) * stride >= size + pad_before:
+        out -= 1
+    return out
+
+
+def resolve_padding(pad: Any, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+                    hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Padding as (top, bottom, left, right). None is "half" padding d(k−1)//2 on both sides;
+    "same" is TensorFlow's rule (out = ceil(in / stride), the odd pixel at the bottom/right)."""
+    if pad is None:
+        ph = dilation[0] * (kernel[0] - 1) // 2
+        pw = dilation[1] * (kernel[1] - 1) // 2
+        return (ph, ph, pw, pw)
+    if pad == "valid":
+        return (0, 0, 0, 0)
+    if pad == "same":
+        out: list[int] = []
+        for i in range(2):
+            k_eff = dilation[i] * (kernel[i] - 1) + 1
+            total = max((math.ceil(hw[i] / stride[i]) - 1) * stride[i] + k_eff - hw[i], 0)
+            out += [total // 2, total - total // 2]
+        return (out[0], out[1], out[2], out[3])
+    return pad  # type: ignore[no-any-return]
+
+
+def spatial_out(op: str, hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+                pads: tuple[int, int, int, int], dilation: tuple[int, int] = (1, 1),
+                ceil: bool = False) -> tuple[int, int]:
+    h = window_out(hw[0], kernel[0], stride[0], pads[0] + pads[1], dilation[0], ceil, pads[0])
+    w = window_out(hw[1], kernel[1], stride[1], pads[2] + pads[3], dilation[1], ceil, pads[2])
+    if h <= 0 or w <= 0:
+        raise ShapeError(
+            f"`{op}` window {fmt_pair(kernel)} does not fit the {hw[0]}×{hw[1]} input "
+            f"(output would be {max(h, 0)}×{max(w, 0)})",
+            "use a larger input (--input), padding, or fewer downsampling steps",
+        )
+    return h, w
+
+
+def pos_int(name: str, v: int) -> None:
+    if v <= 0:
+        raise AttrError(name, f"`{name}` must be positive, got {v}")

@@ -1,0 +1,333 @@
+"""Convolutions: conv (and its depthwise/pointwise shorthands), transposed conv, locally connected.
+
+MACs follow torch.utils.flop_counter (÷2): k_h·k_w·(C_in/groups)·C_out·H_out·W_out; a transposed
+conv is counted over its input grid; biases are not counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import NonNegativeInt, PositiveInt
+
+from .base import (
+    Attrs,
+    Geometry,
+    NonNegPair,
+    Op,
+    Padding,
+    Pair,
+    Shape,
+    ShapeError,
+    fmt_pair,
+    fmt_shape,
+    need_rank,
+    register,
+    resolve_padding,
+    spatial_out,
+)
+
+
+@dataclass(frozen=True)
+class ConvGeom:
+    c_in: int
+    c_out: int
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    pads: tuple[int, int, int, int]
+    groups: int
+    bias: bool
+
+    @property
+    def symmetric(self) -> bool:
+        return self.pads[0] == self.pads[1] and self.pads[2] == self.pads[3]
+
+
+class ConvAttrs(Attrs):
+    out: PositiveInt
+    kernel: Pair
+    stride: Pair = (1, 1)
+    pad: Padding = None
+    dilation: Pair = (1, 1)
+    groups: PositiveInt = 1
+    bias: bool = True
+
+
+class _ConvLike(Op):
+    """Shared rules of every ordinary 2-D convolution; subclasses only map attributes to geometry."""
+
+    positional = ("out", "kernel")
+
+    @classmethod
+    def geom(cls, a: Any, ins: list[Shape]) -> ConvGeom:
+        raise NotImplementedError
+
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        need_rank(cls.name, ins[0], 3)
+        g = cls.geom(a, ins)
+        if g.c_in % g.groups or g.c_out % g.groups:
+            raise ShapeError(
+                f"`{cls.name}`: groups={g.groups} must divide both input channels ({g.c_in}) "
+                f"and output channels ({g.c_out})",
+                "pick a group count that divides both channel counts",
+            )
+        h, w = spatial_out(cls.name, (ins[0][1], ins[0][2]), g.kernel, g.stride, g.pads, g.dilation)
+        return [(g.c_out, h, w)]
+
+    @classmethod
+    def params(cls, a: Any, ins: list[Shape]) -> int:
+        g = cls.geom(a, ins)
+        return g.c_out * (g.c_in // g.groups) * g.kernel[0] * g.kernel[1] + (g.c_out if g.bias else 0)
+
+    @classmethod
+    def macs(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        g = cls.geom(a, ins)
+        return g.c_out * (g.c_in // g.groups) * g.kernel[0] * g.kernel[1] * outs[0][1] * outs[0][2]
+
+    @classmethod
+    def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        return 0
+
+    @classmethod
+    def geometry(cls, a: Any, ins: list[Shape]) -> Geometry:
+        g = cls.geom(a, ins)
+        return Geometry(
+            kernel=(g.dilation[0] * (g.kernel[0] - 1) + 1, g.dilation[1] * (g.kernel[1] - 1) + 1),
+            stride=g.stride, pad=(g.pads[0], g.pads[2]),
+        )
+
+    @classmethod
+    def describe(cls, a: Any) -> str:
+        s = f"/{fmt_pair(a.stride)}" if a.stride != (1, 1) else ""
+        extra = f", g={a.groups}" if a.groups != 1 else ""
+        return f"{cls.name} {fmt_pair(a.kernel)}{s}, {a.out}{extra}"
+
+    @classmethod
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
+        g = cls.geom(a, ins)
+        pad = (g.pads[0], g.pads[2]) if g.symmetric else (0, 0)
+        parts = [f"{g.c_in}, {g.c_out}", f"kernel_size={g.kernel}", f"stride={g.stride}", f"padding={pad}"]
+        if g.dilation != (1, 1):
+            parts.append(f"dilation={g.dilation}")
+        if g.groups != 1:
+            parts.append(f"groups={g.groups}")
+        if not g.bias:
+            parts.append("bias=False")
+        return f"nn.Conv2d({', '.join(parts)})"
+
+    @classmethod
+    def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
+        g = cls.geom(a, ins)
+        if g.symmetric:
+            return f"{module}({args[0]})"
+        t, b, left, r = g.pads
+        return f"{module}(F.pad({args[0]}, ({left}, {r}, {t}, {b})))"
+
+
+@register
+class Conv(_ConvLike):
+    name = "conv"
+    doc = ("2-D convolution: conv(out, kernel, stride=1, pad=half, dilation=1, groups=1, bias=true). "
+           "`kernel` is 3 or 1x7; `pad` is an int, [h, w], [top, bottom, left, right], same or valid; "
+           "the default pads d·(k−1)//2 on each side.")
+
+    Attrs = ConvAttrs
+
+    @classmethod
+    def geom(cls, a: Any, ins: list[Shape]) -> ConvGeom:
+        hw = (ins[0][1], ins[0][2]) if len(ins[0]) == 3 else (1, 1)
+        pads = resolve_padding(a.pad, a.kernel, a.stride, a.dilation, hw)
+        return ConvGeom(ins[0][0], a.out, a.kernel, a.stride, a.dilation, pads, a.groups, a.bias)
+
+
+class DwConvAttrs(Attrs):
+    kernel: Pair
+    stride: Pair = (1, 1)
+    pad: Padding = None
+    dilation: Pair = (1, 1)
+    multiplier: PositiveInt = 1
+    bias: bool = False
+
+
+@register
+class DwConv(_ConvLike):
+    name = "dwconv"
+    doc = ("Depthwise convolution (groups = input channels): dwconv(kernel, stride=1, pad=half, "
+           "dilation=1, multiplier=1, bias=false).")
+    Attrs = DwConvAttrs
+    positional = ("kernel",)
+
+    @classmethod
+    def geom(cls, a: Any, ins: list[Shape]) -> ConvGeom:
+        c = ins[0][0]
+        hw = (ins[0][1], ins[0][2]) if len(ins[0]) == 3 else (1, 1)
+        pads = resolve_padding(a.pad, a.kernel, a.stride, a.dilation, hw)
+        return ConvGeom(c, c * a.multiplier, a.kernel, a.stride, a.dilation, pads, c, a.bias)
+
+    @classmethod
+    def describe(cls, a: Any) -> str:
+        s = f"/{fmt_pair(a.stride)}" if a.stride != (1, 1) else ""
+        return f"dwconv {fmt_pair(a.kernel)}{s}"
+
+
+class PwConvAttrs(Attrs):
+    out: PositiveInt
+    groups: PositiveInt = 1
+    bias: bool = False
+
+
+@register
+class PwConv(_ConvLike):
+    name = "pwconv"
+    doc = "Pointwise (1×1) convolution: pwconv(out, groups=1, bias=false)."
+    Attrs = PwConvAttrs
+    positional = ("out",)
+
+    @classmethod
+    def geom(cls, a: Any, ins: list[Shape]) -> ConvGeom:
+        return ConvGeom(ins[0][0], a.out, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), a.groups, a.bias)
+
+    @classmethod
+    def describe(cls, a: Any) -> str:
+        return f"pwconv 1×1, {a.out}" + (f", g={a.groups}" if a.groups != 1 else "")
+
+
+class DeconvAttrs(Attrs):
+    out: PositiveInt
+    kernel: Pair
+    stride: Pair = (1, 1)
+    pad: NonNegPair = (0, 0)
+    output_pad: NonNegPair = (0, 0)
+    dilation: Pair = (1, 1)
+    groups: PositiveInt = 1
+    bias: bool = True
+
+
+@register
+class Deconv(Op):
+    name = "deconv"
+    aliases = ("conv_transpose",)
+    doc = ("Transposed convolution: deconv(out, kernel, stride=1, pad=0, output_pad=0, dilation=1, "
+           "groups=1, bias=true); out = (in−1)·s − 2p + d(k−1) + output_pad + 1.")
+    Attrs = DeconvAttrs
+    positional = ("out", "kernel")
+
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        need_rank(cls.name, ins[0], 3)
+        c = ins[0][0]
+        if c % a.groups or a.out % a.groups:
+            raise ShapeError(f"`deconv`: groups={a.groups} must divide {c} and {a.out}")
+        hw = []
+        for i in range(2):
+            size = (ins[0][1 + i] - 1) * a.stride[i] - 2 * a.pad[i] + a.dilation[i] * (a.kernel[i] - 1) \
+                + a.output_pad[i] + 1
+            if size <= 0:
+                raise ShapeError(f"`deconv` output would be empty for input {fmt_shape(ins[0])}")
+            hw.append(size)
+        return [(a.out, hw[0], hw[1])]
+
+    @classmethod
+    def params(cls, a: Any, ins: list[Shape]) -> int:
+        return ins[0][0] * (a.out // a.groups) * a.kernel[0] * a.kernel[1] + (a.out if a.bias else 0)
+
+    @classmethod
+    def macs(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        return ins[0][0] * (a.out // a.groups) * a.kernel[0] * a.kernel[1] * ins[0][1] * ins[0][2]
+
+    @classmethod
+    def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        return 0
+
+    @classmethod
+    def geometry(cls, a: Any, ins: list[Shape]) -> Geometry:
+        # A transposed conv is a conv over the input dilated by s: jump j/s, extent (k_eff−1)/s + 1
+        # input pixels, first centre shifted by ((k_eff−1)/2 − p)/s (Araujo et al. 2019).
+        k_eff = [a.dilation[i] * (a.kernel[i] - 1) + 1 for i in range(2)]
+        return Geometry(
+            kernel=((k_eff[0] - 1) / a.stride[0] + 1, (k_eff[1] - 1) / a.stride[1] + 1),
+            stride=(1 / a.stride[0], 1 / a.stride[1]),
+            pad=((k_eff[0] - 1 - a.pad[0]) / a.stride[0], (k_eff[1] - 1 - a.pad[1]) / a.stride[1]),
+        )
+
+    @classmethod
+    def describe(cls, a: Any) -> str:
+        s = f"/{fmt_pair(a.stride)}" if a.stride != (1, 1) else ""
+        return f"deconv {fmt_pair(a.kernel)}{s}, {a.out}"
+
+    @classmethod
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
+        parts = [f"{ins[0][0]}, {a.out}", f"kernel_size={a.kernel}", f"stride={a.stride}", f"padding={a.pad}"]
+        if a.output_pad != (0, 0):
+            parts.append(f"output_padding={a.output_pad}")
+        if a.dilation != (1, 1):
+            parts.append(f"dilation={a.dilation}")
+        if a.groups != 1:
+            parts.append(f"groups={a.groups}")
+        if not a.bias:
+            parts.append("bias=False")
+        return f"nn.ConvTranspose2d({', '.join(parts)})"
+
+
+class LocalAttrs(Attrs):
+    out: PositiveInt
+    kernel: Pair
+    stride: Pair = (1, 1)
+    pad: NonNegativeInt = 0
+    bias: bool = True
+
+
+@register
+class Local(Op):
+    name = "local"
+    aliases = ("locally_connected",)
+    doc = ("Locally connected layer (DeepFace): like conv, but every output position has its own "
+           "filters. local(out, kernel, stride=1, pad=0, bias=true); bias is per output element.")
+    Attrs = LocalAttrs
+    positional = ("out", "kernel")
+
+    @classmethod
+    def _out_hw(cls, a: Any, ins: list[Shape]) -> tuple[int, int]:
+        p = a.pad
+        return spatial_out(cls.name, (ins[0][1], ins[0][2]), a.kernel, a.stride, (p, p, p, p))
+
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        need_rank(cls.name, ins[0], 3)
+        h, w = cls._out_hw(a, ins)
+        return [(a.out, h, w)]
+
+    @classmethod
+    def params(cls, a: Any, ins: list[Shape]) -> int:
+        h, w = cls._out_hw(a, ins)
+        weights = h * w * a.out * ins[0][0] * a.kernel[0] * a.kernel[1]
+        return weights + (a.out * h * w if a.bias else 0)
+
+    @classmethod
+    def macs(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        h, w = cls._out_hw(a, ins)
+        return h * w * a.out * ins[0][0] * a.kernel[0] * a.kernel[1]
+
+    @classmethod
+    def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        return 0
+
+    @classmethod
+    def geometry(cls, a: Any, ins: list[Shape]) -> Geometry:
+        return Geometry(kernel=a.kernel, stride=a.stride, pad=(a.pad, a.pad))
+
+    @classmethod
+    def describe(cls, a: Any) -> str:
+        s = f"/{fmt_pair(a.stride)}" if a.stride != (1, 1) else ""
+        return f"local {fmt_pair(a.kernel)}{s}, {a.out}"
+
+    @classmethod
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
+        h, w = cls._out_hw(a, ins)
+        return (f"LocallyConnected2d({ins[0][0]}, {a.out}, in_size={(ins[0][1], ins[0][2])}, "
+                f"out_size={(h, w)}, kernel_size={a.kernel}, stride={a.stride}, padding={a.pad}, "
+                f"bias={a.bias})")
+

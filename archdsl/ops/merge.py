@@ -1,0 +1,148 @@
+"""Merges of several tensors: concat, add, mul (broadcasting, for SE gates) and weighted fusion."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import PositiveFloat
+
+from .base import Attrs, Op, Shape, ShapeError, fmt_shape, register
+
+
+def _broadcast(op: str, ins: list[Shape]) -> Shape:
+    """NumPy broadcasting over per-sample shapes; the error names both operands' shapes."""
+    out = list(ins[0])
+    for k, shape in enumerate(ins[1:], start=1):
+        if len(shape) != len(out):
+            raise ShapeError(
+                f"`{op}`: operand 1 is {fmt_shape(tuple(out))} but operand {k + 1} is {fmt_shape(shape)} "
+                "(different ranks)", "merge tensors of the same rank")
+        for i, (x, y) in enumerate(zip(out, shape, strict=True)):
+            if x != y and 1 not in (x, y):
+                raise ShapeError(
+                    f"`{op}`: shapes {fmt_shape(tuple(out))} and {fmt_shape(shape)} do not match "
+                    f"(dimension {i}: {x} vs {y})",
+                    "project the shortcut (1×1 conv with stride) so both operands have the same shape",
+                )
+            out[i] = max(x, y)
+    return tuple(out)
+
+
+class _Elementwise(Op):
+    category = "merge"
+    min_inputs = 2
+    max_inputs = None
+    symbol: str = ""
+
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        return [_broadcast(cls.name, ins)]
+
+    @classmethod
+    def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        return (len(ins) - 1) * math.prod(outs[0])
+
+    @classmethod
+    def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
+        return f" {cls.symbol} ".join(args)
+
+
+@register
+class Add(_Elementwise):
+    name = "add"
+    doc = "Element-wise sum (`a + b`), broadcasting."
+    symbol = "+"
+
+
+@register
+class Mul(_Elementwise):
+    name = "mul"
+    doc = "Element-wise product (`a * b`), broadcasting: an SE gate C×1×1 scales C×H×W."
+    symbol = "*"
+
+
+class ConcatAttrs(Attrs):
+    dim: int = 0
+
+
+@register
+class Concat(Op):
+    name = "concat"
+    aliases = ("cat",)
+    category = "merge"
+    doc = "Concatenation along a dimension (default 0, channels): concat(a, b, ..., dim=0)."
+    Attrs = ConcatAttrs
+    min_inputs = 1
+    max_inputs = None
+
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        rank = len(ins[0])
+        dim = a.dim if a.dim >= 0 else rank + a.dim
+        if not 0 <= dim < rank:
+            raise ShapeError(f"`concat`: dim {a.dim} is out of range for {fmt_shape(ins[0])}")
+        for k, shape in enumerate(ins[1:], start=1):
+            rest0 = ins[0][:dim] + ins[0][dim + 1:]
+            rest = shape[:dim] + shape[dim + 1:]
+            if len(shape) != rank or rest != rest0:
+                raise ShapeError(
+                    f"`concat`: operand 1 is {fmt_shape(ins[0])} but operand {k + 1} is {fmt_shape(shape)}; "
+                    f"all dimensions but {dim} must agree",
+                    "check strides and padding on each branch so their spatial sizes agree",
+                )
+        out = list(ins[0])
+        out[dim] = sum(s[dim] for s in ins)
+        return [tuple(out)]
+
+    @classmethod
+    def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        return 0
+
+    @classmethod
+    def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
+        dim = a.dim + 1 if a.dim >= 0 else a.dim
+        return f"torch.cat([{', '.join(args)}], dim={dim})"
+
+
+class FuseAttrs(Attrs):
+    mode: Literal["fast", "softmax", "sum"] = "fast"
+    eps: PositiveFloat = 1e-4
+
+
+@register
+class Fuse(Op):
+    name = "fuse"
+    category = "merge"
+    doc = ("Weighted feature fusion (EfficientDet BiFPN): fuse(a, b, ..., mode=fast) computes "
+           "Σ relu(w_i)·x_i / (ε + Σ relu(w_j)) with one learnable weight per input; "
+           "mode=softmax uses softmax weights, mode=sum is an unweighted sum.")
+    Attrs = FuseAttrs
+    min_inputs = 2
+    max_inputs = None
+
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        for k, shape in enumerate(ins[1:], start=1):
+            if shape != ins[0]:
+                raise ShapeError(
+                    f"`fuse`: input 1 is {fmt_shape(ins[0])} but input {k + 1} is {fmt_shape(shape)}",
+                    "resample (upsample/maxpool) and project every level to the same shape first",
+                )
+        return [ins[0]]
+
+    @classmethod
+    def params(cls, a: Any, ins: list[Shape]) -> int:
+        return 0 if a.mode == "sum" else len(ins)
+
+    @classmethod
+    def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        return 2 * len(ins) * math.prod(outs[0])
+
+    @classmethod
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
+        return f'WeightedFusion({len(ins)}, mode="{a.mode}", eps={a.eps!r})'
+
+    @classmethod
+    def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
+        return f"{module}([{', '.join(args)}])"

@@ -1,0 +1,60 @@
+"""Normalization: batch norm (learnable affine + running statistics) and local response norm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import PositiveFloat, PositiveInt
+
+from .base import Attrs, Op, Shape, register
+
+
+class BatchNormAttrs(Attrs):
+    eps: PositiveFloat = 1e-5
+    momentum: float = 0.1
+    affine: bool = True
+
+
+@register
+class BatchNorm(Op):
+    name = "bn"
+    aliases = ("batchnorm",)
+    category = "norm"
+    doc = "Batch normalization over channels: bn(eps=1e-5, momentum=0.1, affine=true)."
+    Attrs = BatchNormAttrs
+
+    @classmethod
+    def params(cls, a: Any, ins: list[Shape]) -> int:
+        return 2 * ins[0][0] if a.affine else 0
+
+    @classmethod
+    def buffers(cls, a: Any, ins: list[Shape]) -> int:
+        return 2 * ins[0][0]  # running mean and variance (num_batches_tracked is not counted)
+
+    @classmethod
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
+        kind = "BatchNorm2d" if len(ins[0]) == 3 else "BatchNorm1d"
+        extra = "" if a.eps == 1e-5 else f", eps={a.eps!r}"
+        extra += "" if a.momentum == 0.1 else f", momentum={a.momentum!r}"
+        extra += "" if a.affine else ", affine=False"
+        return f"nn.{kind}({ins[0][0]}{extra})"
+
+
+class LrnAttrs(Attrs):
+    size: PositiveInt = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+
+@register
+class LocalResponseNorm(Op):
+    name = "lrn"
+    category = "norm"
+    doc = "Local response normalization across channels (AlexNet): lrn(size=5, alpha=1e-4, beta=0.75, k=1)."
+    Attrs = LrnAttrs
+    positional = ("size",)
+
+    @classmethod
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
+        return f"nn.LocalResponseNorm({a.size}, alpha={a.alpha!r}, beta={a.beta!r}, k={a.k!r})"

@@ -1,0 +1,246 @@
+"""Ops that move or select data without learning: flatten, split, shuffle, space-to-depth,
+upsample, dropout, drop-path, identity."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import Field, NonNegativeFloat, PositiveInt
+
+from .base import (
+    GLOBAL_GEOMETRY,
+    IDENTITY_GEOMETRY,
+    Attrs,
+    Geometry,
+    Op,
+    Pair,
+    Shape,
+    ShapeError,
+    fmt_pair,
+    fmt_shape,
+    need_rank,
+    register,
+)
+
+
+class _Free(Op):
+    """Ops with no element-wise work worth counting."""
+
+    @classmethod
+    def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        return 0
+
+
+@register
+class Identity(_Free):
+    name = "identity"
+    doc = "Passes its input through unchanged."
+
+    @classmethod
+    def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
+        return args[0]
+
+
+@register
+class Flatten(_Free):
+    name = "flatten"
+    category = "reshape"
+    doc = "Flattens C×H×W into one dimension (the batch dimension is kept)."
+
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        return [(math.prod(ins[0]),)]
+
+    @classmethod
+    def geometry(cls, a: Any, ins: list[Shape]) -> Geometry:
+        return IDENTITY_GEOMETRY if len(ins[0]) < 3 or ins[0][1:] == (1, 1) else GLOBAL_GEOMETRY
+
+    @classmethod
+    def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
+        return f"torch.flatten({args[0]}, 1)"
+
+
+class DropoutAttrs(Attrs):
+    p: float = Field(0.5, ge=0.0, le=1.0)
+
+
+@register
+class Dropout(_Free):
+    name = "dropout"
+    category = "regularizer"
+    doc = "Dropout (identity at inference): dropout(p=0.5)."
+    Attrs = DropoutAttrs
+    positional = ("p",)
+
+    @classmethod
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
+        return f"nn.Dropout(p={a.p!r})"
+
+
+class DropPathAttrs(Attrs):
+    p: float = Field(0.0, ge=0.0, le=1.0)
+
+
+@register
+class DropPath(_Free):
+    name = "drop_path"
+    aliases = ("stochastic_depth",)
+    category = "regularizer"
+    doc = "Stochastic depth: drops the whole residual branch per sample with probability p (training only)."
+    Attrs = DropPathAttrs
+    positional = ("p",)
+
+    @classmethod
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
+        return f"DropPath({a.p!r})"
+
+
+class SplitAttrs(Attrs):
+    sections: PositiveInt | list[PositiveInt]
+    dim: int = 0
+
+
+@register
+class Split(_Free):
+    name = "split"
+    category = "split"
+    doc = ("Splits a tensor along a dimension (default channels) into n equal parts or given sizes: "
+           "`a, b = split(x, 2)`; `split(x, [64, 192])`.")
+    Attrs = SplitAttrs
+    positional = ("sections",)
+
+    @classmethod
+    def num_outputs(cls, a: Any) -> int:
+        return a.sections if isinstance(a.sections, int) else len(a.sections)
+
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        shape = ins[0]
+        if not 0 <= a.dim < len(shape):
+            raise ShapeError(f"`split`: dim {a.dim} is out of range for {fmt_shape(shape)}")
+        size = shape[a.dim]
+        if isinstance(a.sections, int):
+            if size % a.sections:
+                raise ShapeError(f"`split`: {size} is not divisible into {a.sections} equal parts",
+                                 "give the part sizes as a list, e.g. split(x, [64, 192])")
+            parts = [size // a.sections] * a.sections
+        else:
+            parts = list(a.sections)
+            if sum(parts) != size:
+                raise ShapeError(f"`split`: parts {parts} sum to {sum(parts)}, not {size}")
+        return [tuple(p if i == a.dim else d for i, d in enumerate(shape)) for p in parts]
+
+    @classmethod
+    def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
+        if isinstance(a.sections, int):
+            return f"torch.chunk({args[0]}, {a.sections}, dim={a.dim + 1})"
+        return f"torch.split({args[0]}, {list(a.sections)}, dim={a.dim + 1})"
+
+
+class ShuffleAttrs(Attrs):
+    groups: PositiveInt
+
+
+@register
+class Shuffle(_Free):
+    name = "shuffle"
+    aliases = ("channel_shuffle",)
+    category = "reshape"
+    doc = "Channel shuffle (ShuffleNet): shuffle(groups)."
+    Attrs = ShuffleAttrs
+    positional = ("groups",)
+
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        need_rank(cls.name, ins[0], 3)
+        if ins[0][0] % a.groups:
+            raise ShapeError(f"`shuffle`: {ins[0][0]} channels do not divide into {a.groups} groups")
+        return [ins[0]]
+
+    @classmethod
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
+        return f"nn.ChannelShuffle({a.groups})"
+
+
+class SpaceToDepthAttrs(Attrs):
+    block: PositiveInt = 2
+
+
+@register
+class SpaceToDepth(_Free):
+    name = "space_to_depth"
+    aliases = ("reorg",)
+    category = "reshape"
+    doc = ("Space-to-depth (YOLOv2 passthrough/reorg): C×H×W → (C·b²)×(H/b)×(W/b), "
+           "space_to_depth(block=2).")
+    Attrs = SpaceToDepthAttrs
+    positional = ("block",)
+
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        need_rank(cls.name, ins[0], 3)
+        c, h, w = ins[0]
+        if h % a.block or w % a.block:
+            raise ShapeError(f"`space_to_depth`: {h}×{w} is not divisible by the block {a.block}")
+        return [(c * a.block * a.block, h // a.block, w // a.block)]
+
+    @classmethod
+    def geometry(cls, a: Any, ins: list[Shape]) -> Geometry:
+        return Geometry(kernel=(a.block, a.block), stride=(a.block, a.block))
+
+    @classmethod
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
+        return f"nn.PixelUnshuffle({a.block})"
+
+
+class UpsampleAttrs(Attrs):
+    scale: PositiveInt | None = None
+    size: Pair | None = None
+    mode: Literal["nearest", "bilinear"] = "nearest"
+    align_corners: bool = False
+
+
+@register
+class Upsample(_Free):
+    name = "upsample"
+    category = "reshape"
+    doc = ("Upsampling by an integer factor or to a size: upsample(2), upsample(size=38x38, "
+           "mode=bilinear, align_corners=false).")
+    Attrs = UpsampleAttrs
+    positional = ("scale",)
+
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        need_rank(cls.name, ins[0], 3)
+        if (a.scale is None) == (a.size is None):
+            raise ShapeError("`upsample` needs exactly one of `scale` and `size`")
+        if a.size is not None:
+            return [(ins[0][0], *a.size)]
+        return [(ins[0][0], ins[0][1] * a.scale, ins[0][2] * a.scale)]
+
+    @classmethod
+    def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        return math.prod(outs[0])
+
+    @classmethod
+    def geometry(cls, a: Any, ins: list[Shape]) -> Geometry:
+        if a.scale is not None:
+            s = (a.scale, a.scale)
+        else:
+            s = (a.size[0] / ins[0][1], a.size[1] / ins[0][2])
+        # Nearest: each output pixel reads one input pixel; bilinear reads two per axis.
+        k = 1 if a.mode == "nearest" else 2
+        return Geometry(kernel=(k, k), stride=(1 / s[0], 1 / s[1]), pad=(0, 0))
+
+    @classmethod
+    def describe(cls, a: Any) -> str:
+        return f"upsample ×{a.scale}" if a.scale else f"upsample → {fmt_pair(a.size)}"
+
+    @classmethod
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
+        what = f"scale_factor={a.scale}" if a.scale else f"size={a.size}"
+        align = ", align_corners=True" if a.align_corners and a.mode == "bilinear" else ""
+        return f'nn.Upsample({what}, mode="{a.mode}"{align})'
+
+

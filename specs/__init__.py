@@ -1,0 +1,1 @@
+"""The bundled network zoo (.arch files)."""
