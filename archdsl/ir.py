@@ -6,7 +6,9 @@ keeps its hierarchical path (``layer3.2.conv1``) and the span it came from, and 
 block instance's scope (for per-block aggregation and collapsible diagrams).
 
 Edges run from producer to consumer, keyed by the consumer's input index, and carry the tensor
-shape. Node order is creation order, which is topological by construction; every listing the IR
+shape. NOTE: the networkx ``MultiDiGraph`` is materialized on first use of a graph query
+(:meth:`IR.graph`): importing networkx costs ~0.2 s, more than a whole ResNet-50 analysis, so the
+node table (each node lists its input ports) is the primary store and the graph is derived from it. Node order is creation order, which is topological by construction; every listing the IR
 gives is in that order, so everything derived from it is deterministic.
 
 >>> ir = IR("tiny")
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any, Literal
 
 from .diagnostics import Span
 from .ops import Attrs, Op, Shape, get_op
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 NodeKind = Literal["input", "op", "output"]
 NODE_KINDS: tuple[NodeKind, ...] = ("input", "op", "output")
@@ -76,7 +79,8 @@ class IR:
     """The typed facade; passes use these accessors, never the networkx graph directly."""
 
     network: str
-    _graph: nx.MultiDiGraph = field(default_factory=nx.MultiDiGraph, repr=False)
+    _graph: nx.MultiDiGraph | None = field(default=None, repr=False)
+    _consumers: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _nodes: dict[str, IRNode] = field(default_factory=dict, repr=False)
     scopes: dict[tuple[str, ...], ScopeInfo] = field(default_factory=dict)
     meta: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -93,12 +97,28 @@ class IR:
             if port.index >= len(src.out_shapes):
                 raise ValueError(f"{node.name}: input {port} out of range")
         self._nodes[node.name] = node
-        self._graph.add_node(node.name)
-        for k, port in enumerate(node.inputs):
-            shape = self._nodes[port.node].out_shapes[port.index]
-            self._graph.add_edge(port.node, node.name, key=k, src_port=port.index, shape=shape)
+        self._consumers[node.name] = []
+        for port in dict.fromkeys(p.node for p in node.inputs):
+            self._consumers[port].append(node.name)
+        self._graph = None
         self.meta[node.name] = {}
         return node
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """The networkx view (read-only by convention): nodes by name, edges keyed by input index
+        with ``src_port`` and ``shape`` data."""
+        if self._graph is None:
+            import networkx as nx
+
+            g = nx.MultiDiGraph(network=self.network)
+            g.add_nodes_from(self._nodes)
+            for node in self._nodes.values():
+                for k, port in enumerate(node.inputs):
+                    shape = self._nodes[port.node].out_shapes[port.index]
+                    g.add_edge(port.node, node.name, key=k, src_port=port.index, shape=shape)
+            self._graph = g
+        return self._graph
 
     def node(self, name: str) -> IRNode:
         return self._nodes[name]
@@ -127,8 +147,7 @@ class IR:
 
     def consumers(self, name: str) -> list[IRNode]:
         """Distinct consumers of any output of `name`, in creation order."""
-        succ = set(self._graph.successors(name))
-        return [n for n in self._nodes.values() if n.name in succ]
+        return [self._nodes[c] for c in self._consumers[name]]
 
     def edges(self) -> list[tuple[str, str, int, Shape]]:
         """(producer, consumer, producer port, shape) for every edge, in consumer order."""
@@ -141,7 +160,9 @@ class IR:
     def topological_order(self) -> list[str]:
         """Deterministic topological order recomputed from the graph (creation order breaks ties)."""
         rank = {name: i for i, name in enumerate(self._nodes)}
-        return list(nx.lexicographical_topological_sort(self._graph, key=rank.__getitem__))
+        import networkx as nx
+
+        return list(nx.lexicographical_topological_sort(self.graph, key=rank.__getitem__))
 
     def scope_of(self, name: str) -> ScopeInfo | None:
         return self.scopes.get(self._nodes[name].scope)

@@ -74,7 +74,8 @@ Padding = Annotated[tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNeg
 class Attrs(BaseModel):
     """Base of every op's attribute schema: unknown attributes are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a schema is compiled on first use, so start-up pays only for the ops a spec uses.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class NoAttrs(Attrs):
