@@ -675,7 +675,10 @@ class Elaborator:
     def call(self, func: str, func_span: Span, args: tuple[Arg, ...], chained: Value, span: Span, env: Env,
              st: State, label: tuple[str, ...] | None, scope_override: tuple[str, ...] | None = None) -> Value:
         target: Value
-        if func in env.vars:
+        # A variable shadows ops and blocks only when it holds one (`act=relu6`, `block=basic`), so a
+        # parameter named `dropout` (a probability) does not hide the op `dropout`.
+        if func in env.vars and (isinstance(env.vars[func], BlockRef | OpRef)
+                                 or not (func in env.ns.blocks or has_op(func) or func in BUILTINS)):
             target = env.vars[func]
         elif func in env.ns.blocks:
             target = BlockRef(func)

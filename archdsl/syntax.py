@@ -270,7 +270,7 @@ class Module(Node):
 # ---------------------------------------------------------------------------------------------
 # Transformer
 
-SI_SUFFIX = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+SI_SUFFIX = {"K": 10**3, "M": 10**6, "G": 10**9, "B": 10**9, "T": 10**12}  # B: "billion", as papers write it
 
 
 def parse_number(text: str) -> int | float:

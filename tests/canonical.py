@@ -1,0 +1,63 @@
+"""Canonical implementations of the zoo's networks: how to build each one in torchvision/timm.
+
+One table, shared by every test that compares a spec with its reference (counts, parity).
+Each entry: spec file, network, a builder returning the reference nn.Module, and the torchvision
+weights enum whose metadata publishes num_params and _ops (GMACs), where one exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Canonical:
+    file: str
+    network: str
+    library: str  # "torchvision" | "timm"
+    constructor: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    weights: str | None = None  # torchvision weights enum, e.g. "ResNet50_Weights"
+
+    def build(self) -> Any:
+        if self.library == "torchvision":
+            import torchvision.models as tvm
+
+            fn: Callable[..., Any] = getattr(tvm, self.constructor)
+            return fn(weights=None, **self.kwargs)
+        import timm
+
+        return timm.create_model(self.constructor, pretrained=False, **self.kwargs)
+
+    def published(self) -> dict[str, Any] | None:
+        """torchvision's weights metadata (`num_params`, `_ops` in GMACs, crop size)."""
+        if self.weights is None:
+            return None
+        import torchvision.models as tvm
+
+        enum = getattr(tvm, self.weights)
+        return dict(enum.IMAGENET1K_V1.meta)
+
+    @property
+    def id(self) -> str:
+        return self.network
+
+
+def _tv(file: str, network: str, weights: str | None, constructor: str | None = None, **kwargs: Any) -> Canonical:
+    return Canonical(file, network, "torchvision", constructor or network, kwargs, weights)
+
+
+CANONICAL: list[Canonical] = [
+    _tv("alexnet.arch", "alexnet", "AlexNet_Weights"),
+    *(_tv("vgg.arch", n, f"{n.upper().replace('_BN', '_BN')}_Weights")
+      for n in ("vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")),
+    *(_tv("resnet.arch", n, f"ResNet{n[6:]}_Weights")
+      for n in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")),
+    _tv("googlenet.arch", "googlenet", "GoogLeNet_Weights", aux_logits=False, init_weights=True),
+    _tv("mobilenet_v2.arch", "mobilenet_v2", "MobileNet_V2_Weights"),
+    *(_tv("shufflenet_v2.arch", n, f"ShuffleNet_V2_X{n[-3:].upper()}_Weights")
+      for n in ("shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0")),
+    *(_tv("efficientnet.arch", f"efficientnet_b{k}", f"EfficientNet_B{k}_Weights") for k in range(8)),
+]

@@ -1,0 +1,56 @@
+"""Every zoo network against its canonical implementation: parameters, MACs, output shape.
+
+The reference numbers are measured live from the canonical model (torchvision/timm, built on the
+`meta` device so nothing is computed): params = sum(p.numel()), MACs = FlopCounterMode total ÷ 2.
+The published figures are torchvision's weights metadata (`num_params`, `_ops` in GMACs).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .canonical import CANONICAL, Canonical
+from .conftest import network
+
+torch = pytest.importorskip("torch")
+
+
+def _measure(c: Canonical, shape: tuple[int, ...]) -> tuple[int, int, tuple[int, ...]]:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = c.build().eval()
+        x = torch.empty(1, *shape)
+    params = sum(p.numel() for p in model.parameters())
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        out = model(x)
+    return params, counter.get_total_flops() // 2, tuple(out.shape[1:])
+
+
+@pytest.mark.parametrize("c", CANONICAL, ids=lambda c: c.id)
+def test_counts_equal_canonical(c: Canonical) -> None:
+    net = network(c.file, c.network)
+    report = net.analyze()
+    (shape,) = net.input_shapes.values()
+    params, macs, out_shape = _measure(c, shape)
+    assert report.params == params
+    assert report.macs == macs
+    assert list(out_shape) == report.outputs["logits"]
+
+
+@pytest.mark.parametrize("c", [c for c in CANONICAL if c.weights], ids=lambda c: c.id)
+def test_published_figures(c: Canonical) -> None:
+    """torchvision's published metadata (Params and GFLOPS columns of its model table)."""
+    meta = c.published()
+    assert meta is not None
+    report = network(c.file, c.network).analyze()
+    assert report.params == meta["num_params"]
+    assert round(report.macs / 1e9, 3) == pytest.approx(meta["_ops"], abs=1e-3)
+
+
+def test_resnet50_published_by_hand() -> None:
+    # torchvision ResNet50_Weights.IMAGENET1K_V1: num_params 25,557,032; _ops 4.089 (GFLOPS = GMACs)
+    report = network("resnet.arch", "resnet50").analyze()
+    assert report.params == 25_557_032
+    assert round(report.macs / 1e9, 3) == 4.089
