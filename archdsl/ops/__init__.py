@@ -2,8 +2,8 @@
 
 from . import activation, conv, dense, merge, norm, pool, tensor  # noqa: F401  (registration)
 from .base import (
-    Attrs,
     AttrError,
+    Attrs,
     Geometry,
     Op,
     Shape,

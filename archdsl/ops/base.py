@@ -52,7 +52,7 @@ def _to_pair(v: Any) -> Any:
 
 
 def _to_padding(v: Any) -> Any:
-    if isinstance(v, str | type(None)) or isinstance(v, bool):
+    if isinstance(v, (str | type(None), bool)):
         return v
     if isinstance(v, int):
         return (v, v, v, v)
@@ -160,6 +160,10 @@ class Op:
         return cls.name
 
     # --- torch backend (source text; the op never imports torch itself)
+    # Source of a helper nn.Module class that `torch_init` refers to (emitted once into generated
+    # files that use the op; it may use `torch`, `nn` and `F` only).
+    torch_helper: ClassVar[str] = ""
+
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str | None:
         """Constructor source of the nn.Module holding this op's state, or None for a function."""

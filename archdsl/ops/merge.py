@@ -120,6 +120,26 @@ class Fuse(Op):
     Attrs = FuseAttrs
     min_inputs = 2
     max_inputs = None
+    torch_helper = '''
+class WeightedFusion(nn.Module):
+    """EfficientDet's fast normalized fusion: sum_i relu(w_i) x_i / (eps + sum_j relu(w_j))."""
+
+    def __init__(self, n, mode="fast", eps=1e-4):
+        super().__init__()
+        self.mode, self.eps = mode, eps
+        self.weight = None if mode == "sum" else nn.Parameter(torch.ones(n))
+
+    def forward(self, xs):
+        stacked = torch.stack(xs, 0)
+        if self.weight is None:
+            return stacked.sum(0)
+        if self.mode == "softmax":
+            w = torch.softmax(self.weight, 0)
+        else:
+            w = F.relu(self.weight)
+            w = w / (w.sum() + self.eps)
+        return (stacked * w.view(-1, *([1] * (stacked.dim() - 1)))).sum(0)
+'''
 
     @classmethod
     def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:

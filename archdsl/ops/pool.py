@@ -79,9 +79,8 @@ class _Pool(Op):
             return f"nn.{cls.adaptive}(1)"
         stride, pads = cls._window(a, ins)
         parts = [f"kernel_size={a.kernel}", f"stride={stride}"]
-        if pads[0] == pads[1] and pads[2] == pads[3]:
-            if pads != (0, 0, 0, 0):
-                parts.append(f"padding={(pads[0], pads[2])}")
+        if pads[0] == pads[1] and pads[2] == pads[3] and pads != (0, 0, 0, 0):
+            parts.append(f"padding={(pads[0], pads[2])}")
         if a.ceil_mode:
             parts.append("ceil_mode=True")
         if cls.name == "avgpool" and not a.count_include_pad:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveInt
+from pydantic import Field, PositiveInt
 
 from .base import (
     GLOBAL_GEOMETRY,
@@ -90,6 +90,21 @@ class DropPath(_Free):
     doc = "Stochastic depth: drops the whole residual branch per sample with probability p (training only)."
     Attrs = DropPathAttrs
     positional = ("p",)
+    torch_helper = '''
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016) per sample, as torchvision's StochasticDepth(mode="row")."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+'''
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
@@ -225,10 +240,7 @@ class Upsample(_Free):
 
     @classmethod
     def geometry(cls, a: Any, ins: list[Shape]) -> Geometry:
-        if a.scale is not None:
-            s = (a.scale, a.scale)
-        else:
-            s = (a.size[0] / ins[0][1], a.size[1] / ins[0][2])
+        s = (a.scale, a.scale) if a.scale is not None else (a.size[0] / ins[0][1], a.size[1] / ins[0][2])
         # Nearest: each output pixel reads one input pixel; bilinear reads two per axis.
         k = 1 if a.mode == "nearest" else 2
         return Geometry(kernel=(k, k), stride=(1 / s[0], 1 / s[1]), pad=(0, 0))
