@@ -25,7 +25,8 @@ EXAMPLES: dict[str, list[tuple[dict[str, Any], list[tuple[int, ...]]]]] = {
     "pwconv": [({"out": 12}, [(6, 5, 5)]), ({"out": 12, "groups": 3, "bias": True}, [(6, 5, 5)])],
     "deconv": [({"out": 4, "kernel": 4, "stride": 2, "pad": 1}, [(6, 7, 7)]),
                ({"out": 4, "kernel": 3, "stride": 2, "pad": 1, "output_pad": 1, "groups": 2}, [(6, 5, 5)])],
-    "local": [({"out": 4, "kernel": 3}, [(2, 6, 6)]), ({"out": 3, "kernel": 2, "stride": 2, "bias": False}, [(2, 6, 6)])],
+    "local": [({"out": 4, "kernel": 3}, [(2, 6, 6)]),
+              ({"out": 3, "kernel": 2, "stride": 2, "bias": False}, [(2, 6, 6)])],
     "linear": [({"out": 7}, [(12,)]), ({"out": 3, "bias": False}, [(5,)])],
     "bn": [({}, [(6, 4, 4)]), ({"eps": 0.001}, [(10,)])],
     "lrn": [({"size": 5}, [(8, 4, 4)])],
@@ -100,7 +101,8 @@ def test_rules_match_pytorch(op_name: str, attrs: dict[str, Any], ins: list[tupl
 def test_conv_output_size_formula() -> None:
     # floor((W + 2P − d(K−1) − 1)/S) + 1: 224, K=7, S=2, P=3 → 112 (ResNet conv1, He et al. Table 1)
     conv = get_op("conv")
-    assert conv.infer(conv.validate({"out": 64, "kernel": 7, "stride": 2, "pad": 3}), [(3, 224, 224)]) == [(64, 112, 112)]
+    a = conv.validate({"out": 64, "kernel": 7, "stride": 2, "pad": 3})
+    assert conv.infer(a, [(3, 224, 224)]) == [(64, 112, 112)]
 
 def test_same_padding_is_tensorflow_rule() -> None:
     # TF "SAME": out = ceil(in / stride) whatever the kernel (tf.nn.conv2d documentation)

@@ -68,7 +68,8 @@ def _to_padding(v: Any) -> Any:
 Pair = Annotated[tuple[PositiveInt, PositiveInt], BeforeValidator(_to_pair)]
 NonNegPair = Annotated[tuple[NonNegativeInt, NonNegativeInt], BeforeValidator(_to_pair)]
 # (top, bottom, left, right); "same" is TF-style (possibly asymmetric), None is "half" padding.
-Padding = Annotated[tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt] | Literal["same", "valid"] | None, BeforeValidator(_to_padding)]
+Pads = tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt]
+Padding = Annotated[Pads | Literal["same", "valid"] | None, BeforeValidator(_to_padding)]
 
 
 class Attrs(BaseModel):
