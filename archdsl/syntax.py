@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast as py_ast
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -281,10 +282,10 @@ def parse_number(text: str) -> int | float:
         mult, text = SI_SUFFIX[text[-1]], text[:-1]
     if mult == 1 and not any(c in text for c in ".eE"):
         return int(text)
-    value = float(text) * mult
-    if mult != 1 and value == int(value):
-        return int(round(value))
-    return value
+    if mult == 1:
+        return float(text)
+    exact = Decimal(text) * mult  # exact, so that 4.1G is 4_100_000_000, not 4099999999.9999995
+    return int(exact) if exact == exact.to_integral_value() else float(exact)
 
 
 class ToAst(Transformer):
@@ -556,7 +557,7 @@ _EXPECTED_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "SHAPE": "a shape like 3x224x224",
     "LPAR": "`(`", "RPAR": "`)`", "LBRACE": "`{`", "RBRACE": "`}`", "LSQB": "`[`", "RSQB": "`]`",
     "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`", "MINUS": "`-`", "PLUS": "`+`", "DOT": "`.`",
-    "__ANON_0": "`->`", "COMP_OP": "a comparison", "MUL_OP": "an operator",
+    "_ARROW": "`->`", "COMP_OP": "a comparison", "MUL_OP": "an operator",
 }
 
 
@@ -628,6 +629,8 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> ArchError:
         else:
             msg, width = f"unexpected {_describe_token(tok)}", max(1, len(str(tok)))
         hint = _expected(set(exc.accepts or exc.expected))
+        if tok.type in ("PLUS", "MINUS", "MUL_OP", "POW_OP", "COMP_OP") and "_ARROW" in (exc.accepts or set()):
+            hint = "a chain `x -> f` ends at an operator; wrap it in parentheses: `(x -> f) + y`"
         if tok.type == "$END":
             hint = (hint + "; " if hint else "") + "is a `}` or `)` missing?"
     elif isinstance(exc, UnexpectedCharacters):
