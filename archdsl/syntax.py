@@ -581,7 +581,7 @@ def _expected(names: set[str]) -> str:
     if not words:
         return ""
     if len(words) > 6:
-        words = words[:6] + ["…"]
+        words = [*words[:6], "…"]
     return "expected " + ", ".join(words)
 
 

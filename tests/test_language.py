@@ -159,7 +159,7 @@ def test_imports_relative_and_zoo(tmp_path: Path) -> None:
 def test_import_cycle_is_an_error(tmp_path: Path) -> None:
     for a, b in (("a", "b"), ("b", "c"), ("c", "a")):
         (tmp_path / f"{a}.arch").write_text(f'import "{b}.arch"\n')
-    with pytest.raises(ArchError, match="import cycle: a.arch → b.arch → c.arch → a.arch"):
+    with pytest.raises(ArchError, match=r"import cycle: a\.arch → b\.arch → c\.arch → a\.arch"):
         api.load(tmp_path / "a.arch")
 
 
