@@ -68,6 +68,7 @@ class Report(BaseModel):
     flops: int
     other_ops: int
     layers: list[LayerReport]
+    scopes: dict[str, str] = {}  # block path → what it is, e.g. "inverted_residual(c=24, stride=2, expand=6)"
 
     def blocks(self, depth: int) -> list[BlockReport]:
         """Layers aggregated to block paths of at most `depth` components, in execution order."""
@@ -77,7 +78,8 @@ class Report(BaseModel):
             key = ".".join(parts[:depth])
             row = rows.get(key)
             if row is None:
-                row = rows[key] = BlockReport(name=key, title=key if len(parts) > depth else layer.description,
+                title = self.scopes.get(key, key) if len(parts) > depth else layer.description
+                row = rows[key] = BlockReport(name=key, title=title,
                                               output_shape=layer.output_shape, params=0, buffers=0, macs=0, layers=0)
             row.params += layer.params
             row.buffers += layer.buffers
@@ -149,6 +151,7 @@ def build_report(net: Network) -> Report:
         outputs={k: list(v) for k, v in net.output_shapes.items()},
         params=sum(x.params for x in layers), buffers=sum(x.buffers for x in layers), macs=macs, flops=2 * macs,
         other_ops=sum(ir.meta[n.name]["other_ops"] for n in ir.nodes("op")), layers=layers,
+        scopes={".".join(path): info.title for path, info in ir.scopes.items()},
     )
 
 

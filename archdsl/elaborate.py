@@ -752,6 +752,8 @@ class Elaborator:
         ins = [t[0] if isinstance(t, tuple) else t for t in tensors]
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
+        if scalars and not op.Attrs.model_fields:
+            raise error("E0301", f"`{name}` takes no attributes", scalars[0][1], f"write `{name}` on its own")
         if len(scalars) > len(op.positional):
             extra_span = scalars[len(op.positional)][1]
             takes = ", ".join(op.positional) or "no positional attributes"

@@ -244,7 +244,7 @@ def fmt_shape(shape: Shape) -> str:
 
 
 def fmt_pair(p: tuple[int, int], sep: str = "×") -> str:
-    return str(p[0]) if p[0] == p[1] else f"{p[0]}{sep}{p[1]}"
+    return f"{p[0]}{sep}{p[1]}"
 
 
 def window_out(size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1, ceil: bool = False,

@@ -29,6 +29,10 @@ from .base import (
 )
 
 
+def _stride(stride: tuple[int, int]) -> str:
+    return "" if stride == (1, 1) else f"/{stride[0]}" if stride[0] == stride[1] else f"/{fmt_pair(stride)}"
+
+
 @dataclass(frozen=True)
 class ConvGeom:
     c_in: int
@@ -101,7 +105,7 @@ class _ConvLike(Op):
 
     @classmethod
     def describe(cls, a: Any) -> str:
-        s = f"/{fmt_pair(a.stride)}" if a.stride != (1, 1) else ""
+        s = _stride(a.stride)
         extra = f", g={a.groups}" if a.groups != 1 else ""
         return f"{cls.name} {fmt_pair(a.kernel)}{s}, {a.out}{extra}"
 
@@ -169,7 +173,7 @@ class DwConv(_ConvLike):
 
     @classmethod
     def describe(cls, a: Any) -> str:
-        s = f"/{fmt_pair(a.stride)}" if a.stride != (1, 1) else ""
+        s = _stride(a.stride)
         return f"dwconv {fmt_pair(a.kernel)}{s}"
 
 
@@ -255,7 +259,7 @@ class Deconv(Op):
 
     @classmethod
     def describe(cls, a: Any) -> str:
-        s = f"/{fmt_pair(a.stride)}" if a.stride != (1, 1) else ""
+        s = _stride(a.stride)
         return f"deconv {fmt_pair(a.kernel)}{s}, {a.out}"
 
     @classmethod
@@ -339,7 +343,7 @@ class LocallyConnected2d(nn.Module):
 
     @classmethod
     def describe(cls, a: Any) -> str:
-        s = f"/{fmt_pair(a.stride)}" if a.stride != (1, 1) else ""
+        s = _stride(a.stride)
         return f"local {fmt_pair(a.kernel)}{s}, {a.out}"
 
     @classmethod

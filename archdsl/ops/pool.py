@@ -70,7 +70,8 @@ class _Pool(Op):
     def describe(cls, a: Any) -> str:
         if a.kernel == "global":
             return f"{cls.name} global"
-        s = f"/{fmt_pair(a.stride)}" if a.stride and a.stride != a.kernel else ""
+        stride = a.stride or a.kernel
+        s = "" if stride == (1, 1) else f"/{stride[0]}" if stride[0] == stride[1] else f"/{fmt_pair(stride)}"
         return f"{cls.name} {fmt_pair(a.kernel)}{s}"
 
     @classmethod
