@@ -4,7 +4,7 @@ Every problem the user can cause — a syntax error, an unknown op, a shape mism
 repeat — becomes a :class:`Diagnostic` carrying a :class:`Span`. Layers raise :class:`ArchError`
 (holding one or more diagnostics); the CLI and API render them rustc-style::
 
-    error[E0301]: conv expects 3 input channels... 
+    error[E0301]: conv expects 3 input channels...
       --> specs/net.arch:4:9
        |
      4 |     x = conv(64, 3)

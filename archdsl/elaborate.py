@@ -97,6 +97,8 @@ class OpRef:
 
 Value = Any  # int | float | bool | str | None | list | tuple[Tensor, ...] | Tensor | Bundle | refs
 
+UNKNOWN_CALLABLE_HINT = "see `archdsl ops` for the ops; blocks must be defined or imported"
+
 # Bare names that read as words in a spec: `pad=same`, `avgpool(global)`, `mode=bilinear`.
 SYMBOLS = ("same", "valid", "global", "nearest", "bilinear", "fast", "softmax_weights", "sum")
 
@@ -687,10 +689,10 @@ class Elaborator:
         elif has_op(func):
             target = OpRef(func)
         else:
-            candidates = [*env.ns.blocks, *op_names(), *BUILTINS, *(k for k, v in env.vars.items()
-                                                                     if isinstance(v, BlockRef | OpRef))]
+            callables = [k for k, v in env.vars.items() if isinstance(v, BlockRef | OpRef)]
+            candidates = [*env.ns.blocks, *op_names(), *BUILTINS, *callables]
             raise error("E0402", f"unknown op or block `{func}`", func_span,
-                        did_you_mean(func, candidates) or "see `archdsl ops` for the ops; blocks must be defined or imported")
+                        did_you_mean(func, candidates) or UNKNOWN_CALLABLE_HINT)
         if isinstance(target, OpRef | BlockRef):
             tensors, scalars, kw_tensors, kwargs = self._split_args(args, chained, env, st)
         if isinstance(target, OpRef):
@@ -935,7 +937,7 @@ def check_names(ns: Namespace) -> list[Diagnostic]:
             if func not in local and func not in known_global:
                 problems.append(Diagnostic("E0402", f"unknown op or block `{func}`", fspan,
                                            did_you_mean(func, [*known_global, *local])
-                                           or "see `archdsl ops` for the ops; blocks must be defined or imported"))
+                                           or UNKNOWN_CALLABLE_HINT))
     return problems
 
 

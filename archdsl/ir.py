@@ -6,9 +6,10 @@ keeps its hierarchical path (``layer3.2.conv1``) and the span it came from, and 
 block instance's scope (for per-block aggregation and collapsible diagrams).
 
 Edges run from producer to consumer, keyed by the consumer's input index, and carry the tensor
-shape. NOTE: the networkx ``MultiDiGraph`` is materialized on first use of a graph query
-(:meth:`IR.graph`): importing networkx costs ~0.2 s, more than a whole ResNet-50 analysis, so the
-node table (each node lists its input ports) is the primary store and the graph is derived from it. Node order is creation order, which is topological by construction; every listing the IR
+shape. NOTE: the networkx ``MultiDiGraph`` is materialized on first use of a graph
+query (:meth:`IR.graph`): importing networkx costs ~0.2 s, more than a whole ResNet-50 analysis,
+so the node table (each node lists its input ports) is the primary store and the graph is
+derived from it. Node order is creation order, which is topological by construction; every listing the IR
 gives is in that order, so everything derived from it is deterministic.
 
 >>> ir = IR("tiny")
