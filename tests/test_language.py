@@ -177,3 +177,15 @@ def test_shape_mismatch_names_both_operands() -> None:
     assert "4×8×8" in d.message and "4×4×4" in d.message
     assert (d.span.line, d.span.col) == (2, 2)
 
+
+
+def test_parse_cache_is_transparent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from archdsl import syntax
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    text = "network t { input x: 3x8x8 \n x -> conv(4, 3) }"
+    first = syntax.parse(text, "c.arch")
+    assert list((tmp_path / "archdsl").glob("*.pickle"))
+    assert syntax.parse(text, "c.arch") == first == syntax.parse(text, "c.arch", use_cache=False)
+    changed = syntax.parse(text.replace("conv(4", "conv(5"), "c.arch")
+    assert changed != first
