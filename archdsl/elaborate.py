@@ -785,7 +785,10 @@ class Elaborator:
         try:
             outs = op.infer(attrs, shapes)
         except ShapeError as exc:
-            raise error("E0305", exc.message, span, exc.hint) from None
+            notes = tuple(
+                f"operand {k}: {fmt_shape(t.shape)} from `{t.port.node}` ({st.ir.node(t.port.node).span.where()})"
+                for k, t in enumerate(ins, start=1)) if len(ins) > 1 else ()
+            raise ArchError(Diagnostic("E0305", exc.message, span, exc.hint, notes=notes)) from None
         for shape in outs:
             self._check_shape(shape, span, f"the output of `{name}`")
         node_name = self._node_name(env, st, op, label, span)
@@ -866,7 +869,8 @@ class Elaborator:
             else:
                 raise error("E0523", f"block `{name}` needs the parameter `{p.name}`", span,
                             f"pass it: `{name}({', '.join(q.name for q in block.params)})`")
-            title_args.append(f"{p.name}={render_value(inner.vars[p.name])}")
+            if p.name in args:  # the call as written: defaults left out
+                title_args.append(f"{p.name}={render_value(inner.vars[p.name])}")
         if scope_override is not None:
             path = scope_override
         elif label is not None:
@@ -933,11 +937,13 @@ def check_names(ns: Namespace) -> list[Diagnostic]:
             continue
         local: set[str] = {p.name for p in item.params}
         _collect_assigned(item.body, local)
-        for func, fspan in _collect_calls(item.body):
-            if func not in local and func not in known_global:
-                problems.append(Diagnostic("E0402", f"unknown op or block `{func}`", fspan,
-                                           did_you_mean(func, [*known_global, *local])
+        for call in _collect_calls(item.body):
+            if call.func not in local and call.func not in known_global:
+                problems.append(Diagnostic("E0402", f"unknown op or block `{call.func}`", call.func_span,
+                                           did_you_mean(call.func, [*known_global, *local])
                                            or UNKNOWN_CALLABLE_HINT))
+            elif call.func not in local:
+                problems.extend(_check_keywords(call, ns))
     return problems
 
 
@@ -961,8 +967,22 @@ def _collect_assigned(body: Body, names: set[str]) -> None:
             names.add(node.name)
 
 
-def _collect_calls(body: Body) -> list[tuple[str, Span]]:
-    return [(n.func, n.func_span) for n in _walk(body) if isinstance(n, Call | CallStep)]
+def _collect_calls(body: Body) -> list[Call | CallStep]:
+    return [n for n in _walk(body) if isinstance(n, Call | CallStep)]
+
+
+def _check_keywords(call: Call | CallStep, ns: Namespace) -> list[Diagnostic]:
+    """Keyword arguments must name an attribute of the op, or a parameter or input of the block."""
+    if call.func in ns.blocks:
+        block = ns.blocks[call.func][0]
+        known, what = [p.name for p in block.params] + list(block.inputs), f"block `{call.func}`"
+    elif has_op(call.func) and call.func not in BUILTINS:
+        known, what = list(get_op(call.func).Attrs.model_fields), f"`{call.func}`"
+    else:
+        return []
+    return [Diagnostic("E0303", f"{what} has no attribute `{a.name}`", a.span,
+                       did_you_mean(a.name, known) or f"it takes: {', '.join(known) or 'no attributes'}")
+            for a in call.args if a.name is not None and a.name not in known]
 
 
 __all__ = ["ArchError", "Bundle", "Elaborated", "Elaborator", "Tensor", "check_names", "make_divisible"]
