@@ -1,0 +1,564 @@
+"""PyTorch code generation: one elaborated network → one standalone Python file that imports only torch.
+
+The generated file holds the helper classes the network's ops need (declared once, on the op), one
+``nn.Module`` class per block definition and structure, and one class for the network. Submodules
+mirror the spec's node paths, so the state_dict key of every op node is its IR name plus
+``.weight``/``.bias``/… (``layer1.0.conv1.weight``, exactly as torchvision), and each ``forward``
+reads like the dataflow: one named intermediate per node, one call per block instance.
+
+>>> import archdsl
+>>> net = archdsl.load_string('''
+... network tiny {
+...     input image: 3x8x8
+...     image -> conv(4, 3) as conv1 -> relu -> output y
+... }''').network()
+>>> src = generate_source(net)
+>>> "self.conv1 = nn.Conv2d(3, 4, kernel_size=(3, 3)" in src
+True
+
+NOTE: nothing from a spec reaches the source unchecked. Submodule names must be legal attribute names
+(ASCII identifiers, not keywords, not ``nn.Module`` API names) or digits inside a container, else the
+compiler stops with a diagnostic at the label; local variables and class names come from a
+:class:`Namespace`, which only ever hands out safe identifiers; strings are written with ``ascii()``;
+comments and docstrings keep a small safe alphabet. The ops' own ``torch_init``/``torch_forward``
+texts are built from validated attributes (numbers, booleans and ``Literal`` strings) only.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import keyword
+import linecache
+import os
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from archdsl.diagnostics import Span, error
+from archdsl.ir import IR, IRNode, Port
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from archdsl.api import Network
+
+WIDTH = 120  # the project's line length; generated files pass `ruff check` under it
+INDENT = "    "
+MAX_IDENTIFIER = 100
+
+# Every public name of nn.Module, nn.Sequential and nn.ModuleDict (tests compare this with torch):
+# a submodule called `forward` or `keys` would be refused by torch or break the container.
+RESERVED_ATTRS = frozenset({
+    "T_destination", "add_module", "append", "apply", "bfloat16", "buffers", "call_super_init", "children",
+    "clear", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extend", "extra_repr", "float",
+    "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "insert", "ipu",
+    "items", "keys", "load_state_dict", "modules", "mtia", "named_buffers", "named_children", "named_modules",
+    "named_parameters", "parameters", "pop", "register_backward_hook", "register_buffer",
+    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
+    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
+    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "update",
+    "values", "xpu", "zero_grad",
+})
+# Globals of every generated file; no local variable or class may shadow them.
+GLOBALS = frozenset({"torch", "nn", "F", "self", "super"})
+
+_ATTR_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_DIGITS_RE = re.compile(r"(0|[1-9][0-9]*)\Z")
+
+# Canonical initialization schemes, keyed by network family: lines of an `_init_weights` method.
+# Empty for now (PyTorch defaults); a family that needs its paper's init adds one entry here.
+INIT_SCHEMES: dict[str, tuple[str, ...]] = {}
+
+
+class Namespace:
+    """Hands out legal, unique, non-shadowing Python identifiers for generated code.
+
+    Invariants: every name returned is an ASCII identifier that does not start with an underscore,
+    is not a keyword or soft keyword, shadows no builtin and none of the generated file's globals
+    (``torch``, ``nn``, ``F``, ``self``, the reserved names given), is at most 100 characters long,
+    and was not handed out before. Candidates are sanitized (other characters become ``_``, a
+    leading digit gets a ``v_`` prefix) and made unique with a suffix ``_2``, ``_3``, …; the same
+    sequence of candidates always yields the same names.
+
+    >>> ns = Namespace({"Bottleneck"})
+    >>> ns.create("torch"), ns.create("relu"), ns.create("relu"), ns.create("0.conv"), ns.create("class")
+    ('torch_2', 'relu', 'relu_2', 'v_0_conv', 'class_2')
+    """
+
+    def __init__(self, reserved: set[str] | frozenset[str] = frozenset()) -> None:
+        self._taken: set[str] = set(GLOBALS) | set(reserved)
+
+    def create(self, candidate: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_]", "_", candidate).strip("_")[:MAX_IDENTIFIER - 8] or "v"
+        if base[0].isdigit():
+            base = "v_" + base
+        name, k = base, 2
+        while not self._free(name):
+            name, k = f"{base}_{k}", k + 1
+        self._taken.add(name)
+        return name
+
+    def _free(self, name: str) -> bool:
+        return (name not in self._taken and not keyword.iskeyword(name) and not keyword.issoftkeyword(name)
+                and not hasattr(builtins, name))
+
+
+def check_attribute(name: str, span: Span, in_container: bool) -> None:
+    """Refuse a spec name that cannot be a submodule attribute (or, inside a container, a key)."""
+    if in_container and _DIGITS_RE.match(name):
+        return
+    reason = None
+    if len(name) > MAX_IDENTIFIER:
+        reason = f"it is longer than {MAX_IDENTIFIER} characters"
+    elif not _ATTR_RE.match(name):
+        reason = "it is not an ASCII identifier starting with a letter"
+    elif keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        reason = "it is a Python keyword"
+    elif name in RESERVED_ATTRS:
+        reason = "torch.nn.Module uses that name itself"
+    if reason:
+        shown = ascii(name if len(name) <= 40 else name[:37] + "...")
+        raise error("E0701", f"{shown} cannot name a PyTorch submodule: {reason}", span,
+                    "rename the layer with `as NAME` (a letter, then letters, digits or `_`)")
+
+
+def py_str(text: str) -> str:
+    """A string literal for generated code: ASCII only, quotes and control characters escaped."""
+    return '"' + ascii(text)[1:-1].replace("\\'", "'").replace('"', '\\"') + '"'
+
+
+def safe_comment(text: str, limit: int = 100) -> str:
+    """Text for a comment or docstring: a small alphabet, no line breaks, no quotes, bounded length."""
+    cleaned = re.sub(r"[^A-Za-z0-9_ .,:;=+*/()\[\]<>-]", "?", text)
+    return cleaned if len(cleaned) <= limit else cleaned[:limit - 3] + "..."
+
+
+def camel(name: str) -> str:
+    """`inverted_residual` → `InvertedResidual` (a candidate; Namespace makes it safe)."""
+    return "".join(p[:1].upper() + p[1:] for p in re.split(r"_+", name) if p) or "Block"
+
+
+def parts(scope: tuple[str, ...]) -> tuple[str, ...]:
+    """Scope components as name components (a label component like `1.5` holds a dot)."""
+    return tuple(p for comp in scope for p in comp.split("."))
+
+
+# ---------------------------------------------------------------------------------------------
+# the value object and the module tree
+
+
+@dataclass(frozen=True)
+class GeneratedSource:
+    """What the codegen returns: the file's text, the network class's name and the helpers used."""
+
+    text: str
+    class_name: str
+    helpers: tuple[str, ...]
+
+
+@dataclass
+class _Slot:
+    """A node of one class's submodule tree: a leaf (an op's module or a block instance) or a
+    container (its children, by spec name)."""
+
+    span: Span
+    init: str | None = None
+    children: dict[str, _Slot] = field(default_factory=dict)
+
+    @property
+    def sequential(self) -> bool:
+        return list(self.children) == [str(i) for i in range(len(self.children))]
+
+
+class _ClassBody:
+    """The __init__ tree and forward lines of one class, before naming."""
+
+    def __init__(self, reserved: frozenset[str]) -> None:
+        self.root = _Slot(Span.unknown())
+        self.refs: list[tuple[str, ...]] = []  # placeholder k ↔ submodule path
+        self.names = Namespace(reserved)
+        self.lines: list[str] = []
+
+    def add_module(self, rel: tuple[str, ...], init: str, span: Span) -> str:
+        """Place a submodule at `rel`; returns a placeholder for its reference in forward code."""
+        slot = self.root
+        for depth, part in enumerate(rel):
+            check_attribute(part, span, in_container=depth > 0)
+            last = depth == len(rel) - 1
+            child = slot.children.get(part)
+            if child is not None and (last or child.init is not None):
+                what = ".".join(rel[:depth + 1])
+                raise error("E0702", f"`{safe_comment(what)}` names both a layer and a group of layers", span,
+                            "give the layer or the group another name with `as NAME`")
+            if child is None:
+                child = slot.children[part] = _Slot(span, init if last else None)
+            slot = child
+        self.refs.append(rel)
+        return f"\x00{len(self.refs) - 1}\x00"
+
+    def ref(self, rel: tuple[str, ...]) -> str:
+        out, slot = f"self.{rel[0]}", self.root.children[rel[0]]
+        for part in rel[1:]:
+            out += f"[{part}]" if slot.sequential else f"[{py_str(part)}]"
+            slot = slot.children[part]
+        return out
+
+    def resolve(self, line: str) -> str:
+        return re.sub("\x00(\\d+)\x00", lambda m: self.ref(self.refs[int(m.group(1))]), line)
+
+    def init_lines(self) -> list[str]:
+        out: list[str] = []
+        for name, slot in self.root.children.items():
+            out.extend(_wrap(f"self.{name} = {self._render(slot)}", INDENT * 2))
+        return out
+
+    def _render(self, slot: _Slot) -> str:
+        """One-line constructor source of a slot; `_wrap` breaks it where it is too long."""
+        if slot.init is not None:
+            return slot.init
+        if slot.sequential:
+            return f"nn.Sequential({', '.join(self._render(c) for c in slot.children.values())})"
+        items = ", ".join(f"{py_str(k)}: {self._render(c)}" for k, c in slot.children.items())
+        return f"nn.ModuleDict({{{items}}})"
+
+
+# ---------------------------------------------------------------------------------------------
+# the generator
+
+
+class TorchCodegen:
+    """Generates the PyTorch source of one network; ``generate()`` returns a :class:`GeneratedSource`.
+
+    Classes are generated bottom-up (a block's children first); instances of one block whose
+    generated bodies are identical share a class, distinct structures get ``Name``, ``Name_2``, ….
+    """
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self.ir: IR = network.ir
+        self.block_scopes = {s for s, info in self.ir.scopes.items() if info.kind == "block"}
+        self.order = {n.name: i for i, n in enumerate(self.ir)}
+        self.helpers = self._helpers()
+        reserved = frozenset(self.helpers)
+        self.classes = Namespace(reserved)
+        self.net_class = self.classes.create(camel(network.name))
+        self.locals_reserved = reserved | {self.net_class}
+        self.class_bodies: dict[tuple[str, str], str] = {}  # (block, body) → class name
+        self.class_text: dict[str, list[str]] = {}
+        self.class_instances: dict[str, list[str]] = {}
+        self.instance_class: dict[tuple[str, ...], str] = {}
+        self.children: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        for node in self.ir:
+            o = self.owner(node)
+            while o:
+                parent = self._owner_of(o[:-1])
+                kids = self.children.setdefault(parent, [])
+                if o not in kids:
+                    kids.append(o)
+                o = parent
+
+    # --- structure
+    def _owner_of(self, scope: tuple[str, ...]) -> tuple[str, ...]:
+        for k in range(len(scope), 0, -1):
+            if scope[:k] in self.block_scopes:
+                return scope[:k]
+        return ()
+
+    def owner(self, node: IRNode) -> tuple[str, ...]:
+        return () if node.kind != "op" else self._owner_of(node.scope)
+
+    def inside(self, node: IRNode, scope: tuple[str, ...]) -> bool:
+        return node.kind == "op" and node.scope[:len(scope)] == scope
+
+    def _child_for(self, node: IRNode, scope: tuple[str, ...]) -> tuple[str, ...]:
+        o = self.owner(node)
+        while self._owner_of(o[:-1]) != scope:
+            o = self._owner_of(o[:-1])
+        return o
+
+    def _boundary(self, scope: tuple[str, ...]) -> tuple[list[Port], list[Port]]:
+        """Ports a block instance reads from outside, and ports of it read outside, in order."""
+        ins: dict[Port, None] = {}
+        outs: set[Port] = set()
+        for node in self.ir:
+            if self.inside(node, scope):
+                for p in node.inputs:
+                    if not self.inside(self.ir.node(p.node), scope):
+                        ins.setdefault(p)
+            else:
+                for p in node.inputs:
+                    if self.inside(self.ir.node(p.node), scope):
+                        outs.add(p)
+        return list(ins), sorted(outs, key=lambda p: (self.order[p.node], p.index))
+
+    def _helpers(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for node in self.ir.nodes("op"):
+            src = node.op_class.torch_helper.strip()
+            if src:
+                m = re.match(r"class (\w+)\b", src)
+                if m is None:
+                    raise ValueError(f"op {node.op}: torch_helper must start with a class definition")
+                found.setdefault(m.group(1), src)
+        return dict(sorted(found.items()))
+
+    # --- classes
+    def _body(self, scope: tuple[str, ...]) -> tuple[_ClassBody, list[str]]:
+        """Generate the class body of a block instance (or of the network, scope ())."""
+        body = _ClassBody(self.locals_reserved | set(self.class_instances))
+        ports: dict[Port, str] = {}
+        base = parts(scope)
+        if scope:
+            inputs, outputs = self._boundary(scope)
+            args = ["x"] if len(inputs) == 1 else [f"x{i + 1}" for i in range(len(inputs))]
+            for p, a in zip(inputs, args, strict=True):
+                ports[p] = body.names.create(a)
+        else:
+            args = [body.names.create(n.name) for n in self.ir.inputs()]
+            for n, a in zip(self.ir.inputs(), args, strict=True):
+                ports[Port(n.name, 0)] = a
+        done: set[tuple[str, ...]] = set()
+        for node in self.ir:
+            if not self.inside(node, scope):
+                continue
+            if self.owner(node) == scope:
+                self._op(node, base, body, ports)
+                continue
+            child = self._child_for(node, scope)
+            if child not in done:
+                done.add(child)
+                self._call(child, base, body, ports)
+        if scope:
+            results = [ports[p] for p in outputs]
+            if results:
+                body.lines.append(f"return {', '.join(results)}")
+        else:
+            outs = [(self.ir.meta[n.name].get("output_name", n.name), ports[n.inputs[0]]) for n in self.ir.outputs()]
+            if len(outs) == 1:
+                body.lines.append(f"return {outs[0][1]}")
+            else:
+                body.lines.append("return {" + ", ".join(f"{py_str(k)}: {v}" for k, v in outs) + "}")
+        return body, args
+
+    def _rel(self, name: str, base: tuple[str, ...], span: Span) -> tuple[str, ...]:
+        full = tuple(name.split("."))
+        if full[:len(base)] != base or len(full) == len(base):
+            raise error("E0703", f"`{safe_comment(name)}` is not inside its block `{safe_comment('.'.join(base))}`",
+                        span, "this is a bug in archdsl; please report it with the spec")
+        return full[len(base):]
+
+    def _op(self, node: IRNode, base: tuple[str, ...], body: _ClassBody, ports: dict[Port, str]) -> None:
+        op, a, ins = node.op_class, node.attrs, self.ir.in_shapes(node)
+        rel = self._rel(node.name, base, node.span)
+        init = op.torch_init(a, ins)
+        module = body.add_module(rel, init, node.span) if init is not None else None
+        args = [ports[p] for p in node.inputs]
+        expr = op.torch_forward(a, ins, args, module)
+        n_out = len(node.out_shapes)
+        if n_out == 1 and op.category != "split":
+            if expr.isidentifier():  # identity: no new name
+                ports[Port(node.name, 0)] = expr
+                return
+            var = body.names.create("_".join(rel))
+            ports[Port(node.name, 0)] = var
+            body.lines.append(f"{var} = {expr}")
+            return
+        names = [body.names.create(f"{'_'.join(rel)}_{i}") for i in range(n_out)]
+        for i, v in enumerate(names):
+            ports[Port(node.name, i)] = v
+        target = f"({names[0]},)" if n_out == 1 else ", ".join(names)
+        body.lines.append(f"{target} = {expr}")
+
+    def _call(self, child: tuple[str, ...], base: tuple[str, ...], body: _ClassBody,
+              ports: dict[Port, str]) -> None:
+        cls = self._class(child)
+        info = self.ir.scopes[child]
+        rel = self._rel(".".join(parts(child)), base, info.span)
+        module = body.add_module(rel, f"{cls}()", info.span)
+        inputs, outputs = self._boundary(child)
+        call = f"{module}({', '.join(ports[p] for p in inputs)})"
+        stem = "_".join(rel)
+        if not outputs:
+            body.lines.append(call)
+        elif len(outputs) == 1:
+            var = body.names.create(stem)
+            ports[outputs[0]] = var
+            body.lines.append(f"{var} = {call}")
+        else:
+            inner = parts(child)
+            names = []
+            for p in outputs:
+                leaf = "_".join(p.node.split(".")[len(inner):])
+                names.append(body.names.create(f"{stem}_{leaf}" + (f"_{p.index}" if p.index else "")))
+                ports[p] = names[-1]
+            body.lines.append(f"{', '.join(names)} = {call}")
+
+    def _class(self, scope: tuple[str, ...]) -> str:
+        """Name of the class for this block instance, generating it (and its children) if new."""
+        if scope in self.instance_class:
+            return self.instance_class[scope]
+        for child in self.children.get(scope, []):
+            self._class(child)
+        body, args = self._body(scope)
+        block = self.ir.scopes[scope].block or "block"
+        lines = self._method_lines(body, args)
+        key = (block, "\n".join(lines))
+        name = self.class_bodies.get(key)
+        if name is None:
+            name = self.class_bodies[key] = self.classes.create(camel(block))
+            self.class_text[name] = lines
+            self.class_instances[name] = []
+        self.class_instances[name].append(".".join(parts(scope)))
+        self.instance_class[scope] = name
+        return name
+
+    def _method_lines(self, body: _ClassBody, args: list[str], extra_init: tuple[str, ...] = ()) -> list[str]:
+        lines = [f"{INDENT}def __init__(self):", f"{INDENT * 2}super().__init__()", *body.init_lines()]
+        lines += [INDENT * 2 + x for x in extra_init]
+        lines += ["", f"{INDENT}def forward(self, {', '.join(args)}):"]
+        for line in body.lines:
+            lines.extend(_wrap(body.resolve(line), INDENT * 2))
+        return lines
+
+    def init_scheme(self) -> tuple[str, ...]:
+        """The hook for canonical initialization: lines run at the end of the network's __init__."""
+        return INIT_SCHEMES.get(self.network.family, ())
+
+    # --- the file
+    def generate(self) -> GeneratedSource:
+        body, args = self._body(())
+        net_lines = self._method_lines(body, args, self.init_scheme())
+        out = self._header()
+        code: list[list[str]] = [h.splitlines() for h in self.helpers.values()]
+        for name, lines in self.class_text.items():
+            where = ", ".join(self.class_instances[name][:4])
+            more = f" and {len(self.class_instances[name]) - 4} more" if len(self.class_instances[name]) > 4 else ""
+            block = next(b for (b, _), n in self.class_bodies.items() if n == name)
+            doc = safe_comment(f"Block {block}, used at {where}{more}.", WIDTH - 14)
+            code.append([f"class {name}(nn.Module):", f'{INDENT}"""{doc}"""', "", *lines])
+        doc = safe_comment(f"The network {self.network.name}.", WIDTH - 14)
+        code.append([f"class {self.net_class}(nn.Module):", f'{INDENT}"""{doc}"""', "", *net_lines])
+        text = "\n\n\n".join("\n".join(c) for c in code)
+        imports = [imp for imp, pat in (("import torch", r"(?<![\w.])torch\."),
+                                        ("import torch.nn.functional as F", r"(?<![\w.])F\."),
+                                        ("from torch import nn", r"(?<![\w.])nn\.")) if re.search(pat, text)]
+        out += ["", *imports, "", "", text, ""]
+        return GeneratedSource("\n".join(out), self.net_class, tuple(self.helpers))
+
+    def _header(self) -> list[str]:
+        net = self.network
+        from archdsl.api import _jsonable
+
+        spec = json.dumps(os.path.basename(net.spec.file))
+        lines = [f"# Generated by archdsl from {spec}, network {json.dumps(net.name)}.",
+                 "# Do not edit: change the spec and run `archdsl compile` again."]
+        if net.parameters:
+            lines.append("# Settings:")
+            for k, v in net.parameters.items():
+                lines.append(_clip(f"#   {json.dumps(k)[1:-1]} = {json.dumps(_jsonable(v))}"))
+        for name, shape in net.input_shapes.items():
+            lines.append(_clip(f"# Input {json.dumps(name)[1:-1]}: N x {'x'.join(map(str, shape))}"))
+        for name, shape in net.output_shapes.items():
+            lines.append(_clip(f"# Output {json.dumps(name)[1:-1]}: N x {'x'.join(map(str, shape))}"))
+        return lines
+
+
+def _clip(line: str) -> str:
+    return line if len(line) <= WIDTH else line[:WIDTH - 3] + "..."
+
+
+# ---------------------------------------------------------------------------------------------
+# line wrapping
+
+
+def _wrap(line: str, indent: str, suffix: str = "", width: int = WIDTH) -> list[str]:
+    """Break a long statement at the commas of its last bracket group, one item per line with a
+    trailing comma (black's style); items still too long are wrapped again."""
+    if len(indent) + len(line) + len(suffix) <= width:
+        return [indent + line + suffix]
+    split = _last_group(line)
+    if split is None:
+        return [indent + line + suffix + "  # noqa: E501"]
+    head, items, tail = split
+    out = [indent + head]
+    for item in items:
+        out.extend(_wrap(item, indent + INDENT, ",", width))
+    out.append(indent + tail + suffix)
+    return out
+
+
+def _last_group(line: str) -> tuple[str, list[str], str] | None:
+    """(text up to and including the opening bracket, top-level items, closing text) of the bracket
+    group that closes at the end of `line`, or None."""
+    close = {")": "(", "]": "[", "}": "{"}
+    if not line or line[-1] not in close:
+        return None
+    depth, start, quote = 0, None, None
+    starts: list[int] = []
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == "\\":
+                continue
+            if ch == quote and line[i - 1] != "\\":
+                quote = None
+            continue
+        if ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            starts.append(i)
+        elif ch in ")]}":
+            start = starts.pop() if starts else None
+            depth = len(starts)
+    if start is None or depth != 0 or start == len(line) - 2:
+        return None
+    inner = line[start + 1:-1]
+    items, level, cur, quote = [], 0, "", None
+    for i, ch in enumerate(inner):
+        if quote:
+            cur += ch
+            if ch == quote and inner[i - 1] != "\\":
+                quote = None
+            continue
+        if ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            level += 1
+        elif ch in ")]}":
+            level -= 1
+        if ch == "," and level == 0:
+            items.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        items.append(cur.strip())
+    return line[:start + 1], items, line[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# API
+
+
+def generate(network: Network) -> GeneratedSource:
+    """The generated file as a value object (text, network class name, helpers used)."""
+    return TorchCodegen(network).generate()
+
+
+def generate_source(network: Network) -> str:
+    """The text of the standalone PyTorch file for `network`."""
+    return generate(network).text
+
+
+def build_module(network: Network) -> nn.Module:
+    """An instance of the network class, built by executing exactly the text `generate_source`
+    returns (registered with linecache, so tracebacks and inspect show the generated lines)."""
+    gen = generate(network)
+    filename = f"<archdsl:{network.name}>"
+    linecache.cache[filename] = (len(gen.text), None, gen.text.splitlines(keepends=True), filename)
+    namespace: dict[str, Any] = {"__name__": f"archdsl_generated.{gen.class_name}"}
+    exec(compile(gen.text, filename, "exec"), namespace)
+    module: nn.Module = namespace[gen.class_name]()
+    return module
