@@ -1,1 +1,28 @@
-"""archdsl."""
+"""archdsl: a declarative language for convolutional network architectures, and its compiler.
+
+>>> import archdsl
+>>> archdsl.analyze("resnet50").params
+25557032
+
+The public API lives in :mod:`archdsl.api` and is re-exported here lazily, so that importing a
+submodule (``archdsl.compiler``, ``archdsl.cli``) pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["ArchError", "Network", "Report", "Spec", "analyze", "find", "load", "load_string"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ArchError":
+        from .diagnostics import ArchError
+
+        return ArchError
+    if name in __all__:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'archdsl' has no attribute {name!r}")
