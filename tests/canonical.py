@@ -60,4 +60,7 @@ CANONICAL: list[Canonical] = [
     *(_tv("shufflenet_v2.arch", n, f"ShuffleNet_V2_X{n[-3:].upper()}_Weights")
       for n in ("shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0")),
     *(_tv("efficientnet.arch", f"efficientnet_b{k}", f"EfficientNet_B{k}_Weights") for k in range(8)),
+    _tv("resnet.arch", "resnext50_32x4d", "ResNeXt50_32X4D_Weights"),
+    _tv("resnet.arch", "resnext101_32x8d", "ResNeXt101_32X8D_Weights"),
+    _tv("resnet.arch", "resnext101_64x4d", "ResNeXt101_64X4D_Weights"),
 ]
