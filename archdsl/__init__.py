@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["ArchError", "Network", "Report", "Spec", "analyze", "find", "load", "load_string"]
+__all__ = [
+    "ArchError", "Network", "Report", "Spec", "analyze", "build", "compile_source", "find", "load", "load_string",
+]
 
 
 def __getattr__(name: str) -> Any:

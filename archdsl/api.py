@@ -298,3 +298,35 @@ def spec_files(target: str | Path) -> list[Path]:
     """A file, or every `.arch` file under a directory, sorted."""
     p = Path(target)
     return sorted(p.rglob("*.arch")) if p.is_dir() else [p]
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch (torch is imported only here, lazily: analysis never pays for it)
+
+
+def compile_source(spec_or_name: str | Spec | Network, net: str | None = None, params: dict[str, Any] | None = None,
+                   input: Shape | str | None = None) -> str:
+    """The standalone PyTorch source of a network (a path, a bundled name, a Spec or a Network)."""
+    from archdsl.compiler.backends.torch_codegen import generate_source
+
+    return generate_source(_network(spec_or_name, net, params, input))
+
+
+def build(spec_or_name: str | Spec | Network, net: str | None = None, params: dict[str, Any] | None = None,
+          input: Shape | str | None = None) -> Any:
+    """An `nn.Module` built from exactly the source `compile_source` returns."""
+    from archdsl.compiler.backends.torch_codegen import build_module
+
+    return build_module(_network(spec_or_name, net, params, input))
+
+
+def _network(target: str | Spec | Network, net: str | None, params: dict[str, Any] | None,
+             input: Shape | str | None) -> Network:
+    if isinstance(target, Network):
+        if net is not None or params or input is not None:
+            return target.spec.network(net or target.name, params, input)
+        return target
+    if isinstance(target, Spec):
+        return target.network(net, params, input)
+    spec, found = find(target)
+    return spec.network(net or found, params, input)
