@@ -203,6 +203,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 # Later commands (compile, verify, diagram) register themselves here, each from its own module.
 _EXTENSIONS: list[Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]] = []
+from . import cli_compile  # noqa: E402, F401  (registers `compile`)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

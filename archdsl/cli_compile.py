@@ -1,0 +1,70 @@
+"""`archdsl compile`: write a network as one standalone PyTorch file.
+
+``archdsl compile specs/mobilenet_v2.arch`` writes ``mobilenet_v2.py`` in the current directory;
+``-o FILE`` names the file, ``-o -`` prints to stdout, ``--all`` writes every network of the file
+(into ``-o DIR`` if given). Every source is generated before anything is written, and each file is
+written atomically: on any error, no file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .diagnostics import Span, error
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from archdsl.compiler.backends.torch_codegen import generate
+
+    from .api import find
+    from .cli import _parse_set
+    from .fileio import write_atomic
+
+    spec, found = find(args.spec, args.limits)
+    params = dict(_parse_set(s) for s in args.set)
+    if args.all:
+        if args.net:
+            raise error("E0606", "--all and --net exclude each other", Span.unknown("<command line>"),
+                        "drop --net to compile every network, or --all to compile one")
+        if args.output == "-":
+            raise error("E0606", "--all writes one file per network; it cannot print to stdout",
+                        Span.unknown("<command line>"), "use -o DIR, or --net NAME with -o -")
+        names = spec.networks
+    else:
+        names = [spec.resolve_name(args.net or found)]
+    sources = [(name, generate(spec.network(name, params, args.input))) for name in names]
+    if args.output == "-":
+        sys.stdout.write(sources[0][1].text)
+        return 0
+    for name, gen in sources:
+        if args.all:
+            path = Path(args.output or ".") / f"{name}.py"
+        else:
+            path = Path(args.output) if args.output else Path(f"{name}.py")
+        write_atomic(path, gen.text)
+        print(f"wrote {os.fspath(path)}: class {gen.class_name} (network {name})")
+    return 0
+
+
+def register(sub: Any, add_net_args: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = sub.add_parser("compile", help="write a network as a standalone PyTorch module")
+    add_net_args(p)
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="output file (default: NETWORK.py here); `-` prints to stdout; a directory with --all")
+    p.add_argument("--all", action="store_true", help="compile every network in the file, one file each")
+    p.set_defaults(func=cmd_compile)
+
+
+def _install() -> None:
+    from .cli import _EXTENSIONS
+
+    if register not in _EXTENSIONS:
+        _EXTENSIONS.append(register)
+
+
+_install()
