@@ -63,4 +63,6 @@ CANONICAL: list[Canonical] = [
     _tv("resnet.arch", "resnext50_32x4d", "ResNeXt50_32X4D_Weights"),
     _tv("resnet.arch", "resnext101_32x8d", "ResNeXt101_32X8D_Weights"),
     _tv("resnet.arch", "resnext101_64x4d", "ResNeXt101_64X4D_Weights"),
+    _tv("squeezenet.arch", "squeezenet1_0", "SqueezeNet1_0_Weights"),
+    _tv("squeezenet.arch", "squeezenet1_1", "SqueezeNet1_1_Weights"),
 ]
