@@ -133,6 +133,18 @@ class Network:
     def output_shapes(self) -> dict[str, Shape]:
         return {self.ir.meta[n.name].get("output_name", n.name): n.out_shapes[0] for n in self.ir.outputs()}
 
+    def diagram(self, fmt: str = "svg", depth: int | None = None, direction: str = "TB") -> bytes:
+        """The network drawn by graphviz (`fmt`: svg, png, pdf or dot); see `archdsl diagram`."""
+        from archdsl.compiler.backends.graphviz_backend import diagram
+
+        return diagram(self, fmt, depth, direction)
+
+    def _repr_svg_(self) -> str | None:  # Jupyter; None (plain repr) when graphviz's `dot` is missing
+        try:
+            return self.diagram("svg").decode("utf-8")
+        except ArchError:
+            return None
+
 
 def build_report(net: Network) -> Report:
     ir = net.ir

@@ -35,7 +35,6 @@ from archdsl.ir import IR, IRNode, ScopeInfo
 if TYPE_CHECKING:
     from archdsl.api import Network
 
-Direction = Literal["TB", "LR"]
 FORMATS = ("svg", "png", "pdf", "dot")
 # The default depth is the deepest whose drawing has at most this many nodes (at least depth 1).
 NODE_BUDGET = 220
@@ -232,7 +231,7 @@ def default_depth(ir: IR) -> int | None:
 # DOT text
 
 
-def to_dot(net: Network, depth: int | None = None, direction: Direction = "TB") -> str:
+def to_dot(net: Network, depth: int | None = None, direction: str = "TB") -> str:
     """The DOT source of `net`'s diagram; `depth` None picks :func:`default_depth`, 0 draws every op."""
     net.analyze()  # per-node params/MACs for the collapsed blocks' labels
     ir = net.ir
@@ -376,6 +375,6 @@ def render(dot_source: str, fmt: str) -> bytes:
                     "write `-o FILE.dot` to inspect the graph source") from None
 
 
-def diagram(net: Network, fmt: str = "svg", depth: int | None = None, direction: Direction = "TB") -> bytes:
+def diagram(net: Network, fmt: str = "svg", depth: int | None = None, direction: str = "TB") -> bytes:
     """The rendered diagram of `net` in `fmt` (svg, png, pdf or dot)."""
     return render(to_dot(net, depth, direction), fmt)
