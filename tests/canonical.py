@@ -65,4 +65,6 @@ CANONICAL: list[Canonical] = [
     _tv("resnet.arch", "resnext101_64x4d", "ResNeXt101_64X4D_Weights"),
     _tv("squeezenet.arch", "squeezenet1_0", "SqueezeNet1_0_Weights"),
     _tv("squeezenet.arch", "squeezenet1_1", "SqueezeNet1_1_Weights"),
+    _tv("mobilenet_v3.arch", "mobilenet_v3_large", "MobileNet_V3_Large_Weights"),
+    _tv("mobilenet_v3.arch", "mobilenet_v3_small", "MobileNet_V3_Small_Weights"),
 ]
