@@ -46,7 +46,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
             path = Path(args.output or ".") / f"{name}.py"
         else:
             path = Path(args.output) if args.output else Path(f"{name}.py")
-        write_atomic(path, gen.text)
+        try:
+            write_atomic(path, gen.text)
+        except OSError as exc:
+            raise error("E0607", f"cannot write {ascii(os.fspath(path))[:200]}: {exc.strerror}",
+                        Span.unknown(args.spec), "choose another file with -o FILE") from None
         print(f"wrote {os.fspath(path)}: class {gen.class_name} (network {name})")
     return 0
 

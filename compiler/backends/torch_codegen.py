@@ -115,7 +115,7 @@ def check_attribute(name: str, span: Span, in_container: bool) -> None:
         reason = f"it is longer than {MAX_IDENTIFIER} characters"
     elif not _ATTR_RE.match(name):
         reason = "it is not an ASCII identifier starting with a letter"
-    elif keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    elif keyword.iskeyword(name):
         reason = "it is a Python keyword"
     elif name in RESERVED_ATTRS:
         reason = "torch.nn.Module uses that name itself"

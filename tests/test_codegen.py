@@ -1,0 +1,212 @@
+"""PyTorch code generation: determinism, lint-clean output, hostile names, the CLI and load_weights."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from archdsl.compiler.backends.torch_codegen import (
+    RESERVED_ATTRS,
+    Namespace,
+    build_module,
+    generate_source,
+    py_str,
+    safe_comment,
+)
+
+import archdsl.api as api
+from archdsl.cli import main
+from archdsl.diagnostics import ArchError
+
+from .conftest import ROOT, SPECS, network, zoo
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize(("file", "name"), zoo())
+def test_deterministic(file: str, name: str) -> None:
+    first = generate_source(network(file, name))
+    again = generate_source(api.load(SPECS / file).network(name))
+    assert first.encode() == again.encode()
+    ast.parse(first)
+
+
+def test_ruff_clean(tmp_path: Path) -> None:
+    if shutil.which("ruff") is None:
+        pytest.skip("ruff not installed")
+    for file, name in zoo():
+        (tmp_path / f"{name}.py").write_text(generate_source(network(file, name)))
+    for config in (["--config", str(ROOT / "pyproject.toml")], ["--isolated"]):
+        res = subprocess.run(["ruff", "check", "--no-cache", *config, str(tmp_path)], capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_reserved_attrs_cover_torch() -> None:
+    from torch import nn
+
+    public = {n for c in (nn.Module, nn.Sequential, nn.ModuleDict) for n in dir(c) if not n.startswith("_")}
+    public |= {n for n in vars(nn.Module()) if not n.startswith("_")}
+    assert public <= RESERVED_ATTRS
+
+
+def test_standalone_import(tmp_path: Path) -> None:
+    """The compiled file needs torch only."""
+    code = generate_source(network("mobilenet_v2.arch", "mobilenet_v2"))
+    (tmp_path / "mobilenet_v2.py").write_text(code)
+    probe = ("import sys, torch, mobilenet_v2; m = mobilenet_v2.MobilenetV2().eval(); "
+             "y = m(torch.randn(1, 3, 64, 64)); assert y.shape == (1, 1000); "
+             "assert not [k for k in sys.modules if k.startswith('archdsl')]")
+    res = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_state_dict_mirrors_node_names() -> None:
+    net = network("resnet.arch", "resnet18")
+    keys = set(build_module(net).state_dict())
+    for node in net.ir.nodes("op"):
+        if node.op in ("conv", "bn", "linear"):
+            assert f"{node.name}.weight" in keys
+
+
+# ---------------------------------------------------------------------------------------------
+# hostile names
+
+HOSTILE_LABELS = ["__import__", "os", "exec", "self", "class", "import", "def", "forward", "training", "keys",
+                  "torch", "nn", "F", "super", "lambda", "match", "_", "_modules", "x" * 10_000, "None", "True"]
+
+
+def _tiny(label: str = "conv1", net: str = "tiny", inp: str = "image") -> str:
+    return f"""
+network {net} {{
+    input {inp}: 3x8x8
+    {inp} -> conv(4, 3) as {label} -> relu as {label}_act -> avgpool(global) -> flatten -> linear(2) as head
+          -> output logits
+}}"""
+
+
+def _compiles_safely(text: str) -> None:
+    """Either a clean diagnostic, or code that parses, builds and runs."""
+    try:
+        net = api.load_string(text).network()
+    except ArchError as exc:
+        assert exc.diagnostics and exc.diagnostics[0].code.startswith("E")
+        return
+    try:
+        src = generate_source(net)
+    except ArchError as exc:
+        assert exc.diagnostics[0].code == "E0701"
+        assert len(str(exc)) < 1000
+        return
+    tree = ast.parse(src)
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
+    assert imported <= {"torch", "nn", "torch.nn.functional"}
+    assert all(n.module == "torch" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom))
+    module = build_module(net)
+    assert module(torch.randn(2, 3, 8, 8)).shape == (2, 2)
+    names = {n.name for n in net.ir.nodes("op") if n.op == "conv"}
+    assert {k.removesuffix(".weight") for k in module.state_dict() if k.endswith(".weight")} >= names
+
+
+@pytest.mark.parametrize("label", HOSTILE_LABELS, ids=lambda s: s[:12])
+def test_hostile_labels(label: str) -> None:
+    _compiles_safely(_tiny(label=label))
+
+
+@pytest.mark.parametrize("name", ["torch", "nn", "F", "self", "exec", "os", "Tiny", "class", "x" * 5000])
+def test_hostile_network_and_input_names(name: str) -> None:
+    _compiles_safely(_tiny(net=name))
+    _compiles_safely(_tiny(inp=name))
+
+
+@pytest.mark.parametrize("label", ["ѕelf", "со nv", "a'b", 'a"b', "a\nb", "a.b", "1x"])
+def test_unparseable_labels_are_diagnostics(label: str) -> None:
+    _compiles_safely(_tiny(label=label))
+
+
+def test_reserved_label_is_a_clean_diagnostic() -> None:
+    net = api.load_string(_tiny(label="forward")).network()
+    with pytest.raises(ArchError) as exc:
+        generate_source(net)
+    d = exc.value.diagnostics[0]
+    assert d.code == "E0701" and "forward" in d.message and d.span.line > 1
+
+
+@pytest.mark.parametrize("text", ["a\nb", "x'\"\\", "ѕelf", "\x00\u202e", "x" * 10_000])
+def test_escaping_helpers(text: str) -> None:
+    assert ast.literal_eval(py_str(text)) == text
+    assert py_str(text).isascii()
+    comment = safe_comment(text)
+    assert "\n" not in comment and '"' not in comment and "\\" not in comment and len(comment) <= 100
+
+
+def test_namespace() -> None:
+    ns = Namespace({"Bottleneck"})
+    got = [ns.create(c) for c in ["torch", "relu", "relu", "0.conv", "class", "__import__", "ѕelf", "Bottleneck",
+                                  "x" * 10_000, ""]]
+    assert len(set(got)) == len(got)
+    for name in got:
+        assert name.isidentifier() and name.isascii() and not name.startswith("_") and len(name) <= 100
+    assert got[:5] == ["torch_2", "relu", "relu_2", "v_0_conv", "class_2"]
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def test_cli_compile_default_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["compile", str(SPECS / "mobilenet_v2.arch")]) == 0
+    assert "mobilenet_v2.py" in capsys.readouterr().out
+    assert (tmp_path / "mobilenet_v2.py").read_text() == generate_source(network("mobilenet_v2.arch", "mobilenet_v2"))
+
+
+def test_cli_compile_stdout_and_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["compile", "resnet18", "--set", "classes=10", "--input", "3x32x32", "-o", "-"]) == 0
+    out = capsys.readouterr().out
+    assert "classes = 10" in out and "nn.Linear(512, 10)" in out and "3x32x32" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_compile_all(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compile", str(SPECS / "alexnet.arch"), "--all", "-o", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{n}.py" for n in
+                                                                   sorted(api.load(SPECS / "alexnet.arch").networks)]
+
+
+def test_cli_compile_error_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "bad.arch"
+    spec.write_text(_tiny(label="forward"))
+    assert main(["compile", str(spec)]) == 1
+    assert main(["compile", str(spec), "-o", "out.py"]) == 1
+    assert "E0701" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.arch"]
+    assert main(["compile", str(SPECS / "resnet.arch")]) == 1  # several networks, no --net
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.arch"]
+
+
+# ---------------------------------------------------------------------------------------------
+# load_weights
+
+
+def test_load_weights_names_the_first_misfit() -> None:
+    from archdsl.compiler.backends.weights import WeightMappingError, load_weights
+
+    small = build_module(api.load(SPECS / "resnet.arch").network("resnet18", input=(3, 32, 32)))
+    other = build_module(api.load(SPECS / "resnet.arch").network("resnet18", params={"classes": 10},
+                                                                   input=(3, 32, 32)))
+    with pytest.raises(WeightMappingError, match=r"`fc\.weight`.*1000×512.*10×512"):
+        load_weights(small, other)
+    sd = {k: v for k, v in other.state_dict().items() if not k.startswith("fc.")}
+    with pytest.raises(WeightMappingError, match="no counterpart"):
+        load_weights(small, {f"renamed.{k}": v for k, v in sd.items()})
+    assert load_weights(other, small.state_dict() | {k: v for k, v in other.state_dict().items()
+                                                      if k.startswith("fc.")}) == "name"
