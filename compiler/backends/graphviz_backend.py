@@ -261,7 +261,7 @@ def to_dot(net: Network, depth: int | None = None, direction: str = "TB") -> str
 
     def emit(parent: tuple[str, ...], indent: str) -> None:
         for unit in members.get(parent, []):
-            lines.append(f"{indent}{unit.id} [{_node_attrs(ir, unit, totals)}];")
+            lines.append(f"{indent}{unit.id} [{_node_attrs(ir, scopes, unit, totals)}];")
         for path in children.get(parent, []):
             info = ir.scopes[path]
             params, macs = _sum(totals, _nodes_under(ir, path))
@@ -303,10 +303,10 @@ def _nodes_under(ir: IR, path: tuple[str, ...]) -> list[str]:
     return [n.name for n in ir.nodes() if n.scope[: len(path)] == path]
 
 
-def _node_attrs(ir: IR, unit: Unit, totals: dict[str, tuple[int, int]]) -> str:
+def _node_attrs(ir: IR, scopes: _Scopes, unit: Unit, totals: dict[str, tuple[int, int]]) -> str:
     if unit.kind == "scope":
         style = _STYLE["block"]
-        text = _block_label(ir, unit, totals)
+        text = _block_label(ir, scopes, unit, totals)
         tip = ", ".join(".".join(p) for p in unit.keys)
     else:
         node = ir.node(unit.keys[0])
@@ -326,17 +326,17 @@ def _op_style(ir: IR, node: IRNode) -> tuple[dict[str, str], str]:
     return _STYLE.get(op.category, _STYLE["layer"]), label(op.describe(node.attrs))
 
 
-def _block_label(ir: IR, unit: Unit, totals: dict[str, tuple[int, int]]) -> str:
+def _block_label(ir: IR, scopes: _Scopes, unit: Unit, totals: dict[str, tuple[int, int]]) -> str:
     first: tuple[str, ...] = unit.keys[0]
     info = ir.scopes[first]
     params, macs = _sum(totals, unit.nodes)
     count = len(unit.keys)
     where = ".".join(first) if count == 1 else f"{'.'.join(first)} … {'.'.join(unit.keys[-1])}"
     if info.kind == "block":
-        head = [f"{info.title} ×{count}" if count > 1 else info.title]
-    else:  # a collapsed stage or repeat: its heading, then its blocks, runs counted
-        head = [f"{info.title} ×{count}" if count > 1 and info.title else info.title or where]
-        inner = [ir.scopes[p] for p in ir.scopes if len(p) == len(first) + 1 and p[: len(first)] == first]
+        head = [f"{info.title} ×{count}" if count > 1 else info.title, where]
+    else:  # a collapsed stage or repeat: where and what it is, then its blocks, runs counted
+        head = [(f"{where}: {info.title}" if info.title else where) + (f" ×{count}" if count > 1 else "")]
+        inner = [ir.scopes[p] for p in ir.scopes if scopes.parent[p] == first]
         runs: list[list[Any]] = []
         for sub in inner:
             if runs and runs[-1][0] == sub.title:
@@ -346,7 +346,7 @@ def _block_label(ir: IR, unit: Unit, totals: dict[str, tuple[int, int]]) -> str:
         head += [f"{title} ×{n}" if n > 1 else title for title, n in runs[:6]]
         if len(runs) > 6:
             head.append(f"… {len(runs) - 6} more")
-    return label(*head, where, _counts(params, macs))
+    return label(*head, _counts(params, macs))
 
 
 # ---------------------------------------------------------------------------------------------
