@@ -141,8 +141,10 @@ class _Adaptive(Op):
         if h % a.size[0] == 0 and w % a.size[1] == 0:  # exact tiling: an ordinary window
             k = (h // a.size[0], w // a.size[1])
             return Geometry(kernel=k, stride=k)
-        kh, kw = -(-h // a.size[0]) + 1, -(-w // a.size[1]) + 1  # bound for uneven windows
-        return Geometry(kernel=(kh, kw), stride=(h / a.size[0], w / a.size[1]))
+        # Uneven windows: output i reads [floor(i·h/n), ceil((i+1)·h/n) − 1], inside the open
+        # interval (i·h/n − 1, (i+1)·h/n): a window of h/n + 2 with jump h/n and padding 1 (a bound).
+        jh, jw = h / a.size[0], w / a.size[1]
+        return Geometry(kernel=(jh + 2, jw + 2), stride=(jh, jw), pad=(1, 1))
 
     @classmethod
     def describe(cls, a: Any) -> str:

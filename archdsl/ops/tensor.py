@@ -240,10 +240,27 @@ class Upsample(_Free):
 
     @classmethod
     def geometry(cls, a: Any, ins: list[Shape]) -> Geometry:
-        s = (a.scale, a.scale) if a.scale is not None else (a.size[0] / ins[0][1], a.size[1] / ins[0][2])
-        # Nearest: each output pixel reads one input pixel; bilinear reads two per axis.
-        k = 1 if a.mode == "nearest" else 2
-        return Geometry(kernel=(k, k), stride=(1 / s[0], 1 / s[1]), pad=(0, 0))
+        # The hull of the input pixels output i reads, as a window over the input (PyTorch's index
+        # maps): nearest reads floor(i/s), within [i/s − (s−1)/s, i/s] for an integer s (within
+        # [i/s − 1, i/s] otherwise); bilinear reads floor(x) and floor(x)+1 around
+        # x = (i + ½)/s − ½ (x = i·(in−1)/(out−1) with align_corners), within [x − 1, x + 1].
+        # Exact for nearest with an integer scale, an upper bound otherwise.
+        kernel, stride, pad = [], [], []
+        for axis in range(2):
+            n_in = ins[0][axis + 1]
+            n_out = n_in * a.scale if a.scale is not None else a.size[axis]
+            s = n_out / n_in
+            if a.mode == "nearest":
+                frac = (s - 1) / s if float(s).is_integer() else 1.0
+                k, j, p = 1 + frac, 1 / s, frac
+            elif a.align_corners:
+                k, j, p = 3, (n_in - 1) / max(n_out - 1, 1), 1
+            else:
+                k, j, p = 3, 1 / s, 1 - (1 / s - 1) / 2
+            kernel.append(k)
+            stride.append(j)
+            pad.append(p)
+        return Geometry(kernel=(kernel[0], kernel[1]), stride=(stride[0], stride[1]), pad=(pad[0], pad[1]))
 
     @classmethod
     def describe(cls, a: Any) -> str:

@@ -1,0 +1,175 @@
+"""Receptive fields per node and per axis (h, w), after Araujo, Norris & Sim, "Computing Receptive
+Fields of Convolutional Neural Networks" (Distill, 2019).
+
+For every node the pass records, per network input reaching it, a :class:`Field`: its ``size`` r,
+``stride`` (jump) j and ``start`` — the input coordinate of the centre of the first output's field —
+so that output i covers ``[start + i·j − (r−1)/2, start + i·j + (r−1)/2]`` (before clipping to the
+image). Each op declares its own transfer rule (``Op.geometry``: effective kernel k, stride s,
+padding before p, or ``global_``); the pass never looks at op names:
+
+    r_out = r_in + (k − 1)·j_in      j_out = j_in·s      start_out = start_in + ((k − 1)/2 − p)·j_in
+
+A stride below 1 (upsampling, transposed convolution) divides the jump. A ``global_`` op (global
+pooling, flatten of a spatial map, linear over a vector) sees every position of its input map: its
+field is the union of their fields — the rule above with k = the map's extent, s = 1, p = 0 — and
+it is reported as ``"global"`` from there on. Merges (add, mul, concat, fuse) take the union of the
+paths' fields: the smallest interval holding all of them; paths whose centres (or jumps) disagree
+set ``misaligned``. Fields are exact for integer jumps; after upsampling they are upper bounds.
+
+>>> import archdsl
+>>> net = archdsl.load_string('''
+... network two3x3 {
+...     input image: 1x32x32
+...     image -> conv(1, 3) -> conv(1, 3) -> output y
+... }''').network()
+>>> ReceptiveFieldPass().run(net.ir)
+>>> net.ir.meta["y"]["receptive_field"].size
+(5, 5)
+
+NOTE: a network with several spatial inputs gets one field per input (``meta["rf"]``, keyed by
+input name); ``meta["receptive_field"]`` is the field with respect to the first declared input that
+reaches the node. An input that is not C×H×W (a latent vector) has no spatial extent: everything
+computed from it is ``global``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+from archdsl.ir import IR, IRNode
+from archdsl.ops import Shape
+
+Pair = tuple[float, float]
+
+
+def _clean(x: float) -> float:
+    """Integral floats become ints (so reports read `196`, not `196.0`); others keep 6 decimals."""
+    r = round(x)
+    if abs(x - r) < 1e-9:
+        return int(r)
+    return round(x, 6)
+
+
+def _pair(a: Pair) -> tuple[float, float]:
+    return (_clean(a[0]), _clean(a[1]))
+
+
+@dataclass(frozen=True)
+class Field:
+    """The receptive field of a node's outputs with respect to one network input, per axis (h, w).
+
+    >>> f = Field.identity().apply((3, 3), (2, 2), (1, 1))
+    >>> f.size, f.stride, f.start
+    ((3, 3), (2, 2), (0, 0))
+    >>> f.extent(0, 1)          # output 1 along h covers input rows 1..3
+    (1, 3)
+    """
+
+    size: Pair
+    stride: Pair
+    start: Pair
+    global_: bool = False
+    misaligned: bool = False
+
+    @staticmethod
+    def identity() -> Field:
+        return Field((1, 1), (1, 1), (0, 0))
+
+    def apply(self, kernel: Pair, stride: Pair, pad: Pair) -> Field:
+        if self.global_:
+            return self
+        size = tuple(self.size[i] + (kernel[i] - 1) * self.stride[i] for i in range(2))
+        start = tuple(self.start[i] + ((kernel[i] - 1) / 2 - pad[i]) * self.stride[i] for i in range(2))
+        jump = tuple(self.stride[i] * stride[i] for i in range(2))
+        return replace(self, size=_pair(size), start=_pair(start), stride=_pair(jump))  # type: ignore[arg-type]
+
+    def globalize(self, in_shape: Shape) -> Field:
+        """The field of an op that reads every position of its C×H×W input."""
+        if self.global_:
+            return self
+        f = self.apply((in_shape[1], in_shape[2]), (1, 1), (0, 0)) if len(in_shape) == 3 else self
+        return replace(f, global_=True)
+
+    def extent(self, axis: int, index: int = 0) -> tuple[float, float]:
+        """Input coordinates [lo, hi] covered by output `index` along `axis` (not clipped)."""
+        centre = self.start[axis] + index * self.stride[axis]
+        half = (self.size[axis] - 1) / 2
+        return (_clean(centre - half), _clean(centre + half))
+
+    def to_json(self) -> dict[str, object]:
+        return {"size": list(self.size), "stride": list(self.stride), "start": list(self.start),
+                "misaligned": self.misaligned}
+
+
+def union(fields: list[Field]) -> Field:
+    """The smallest field holding every path's field (Araujo et al. §"multi-path"): extents united
+    per axis; differing centres or jumps mark the result `misaligned`."""
+    if len(fields) == 1:
+        return fields[0]
+    size, start, stride = [], [], []
+    misaligned = any(f.misaligned for f in fields)
+    for axis in range(2):
+        lo = min(f.extent(axis)[0] for f in fields)
+        hi = max(f.extent(axis)[1] for f in fields)
+        size.append(_clean(hi - lo + 1))
+        start.append(_clean((lo + hi) / 2))
+        jumps = {f.stride[axis] for f in fields}
+        stride.append(max(jumps))
+        centres = {f.start[axis] for f in fields}
+        misaligned = misaligned or len(jumps) > 1 or len(centres) > 1
+    return Field((size[0], size[1]), (stride[0], stride[1]), (start[0], start[1]),
+                 global_=any(f.global_ for f in fields), misaligned=misaligned)
+
+
+class ReceptiveFieldPass:
+    """Writes ``meta["rf"]`` ({input name: Field}) and ``meta["receptive_field"]`` (a Field or None)
+    for every node."""
+
+    name: ClassVar[str] = "receptive_field"
+    requires: ClassVar[tuple[str, ...]] = ()
+    provides: ClassVar[tuple[str, ...]] = ("rf", "receptive_field")
+
+    def run(self, ir: IR) -> None:
+        order = [n.name for n in ir.inputs()]
+        for node in ir:
+            fields = self._fields(ir, node)
+            meta = ir.meta[node.name]
+            meta["rf"] = fields
+            primary = next((fields[i] for i in order if i in fields), None)
+            meta["receptive_field"] = primary
+
+    @staticmethod
+    def _fields(ir: IR, node: IRNode) -> dict[str, Field]:
+        if node.kind == "input":
+            shape = node.out_shapes[0]
+            f = Field.identity()
+            return {node.name: f if len(shape) == 3 else replace(f, global_=True)}
+        paths: dict[str, list[Field]] = {}
+        for port in dict.fromkeys(node.inputs):
+            for key, f in ir.meta[port.node]["rf"].items():
+                paths.setdefault(key, []).append(f)
+        merged = {key: union(fs) for key, fs in paths.items()}
+        if node.kind != "op":
+            return merged
+        ins = ir.in_shapes(node)
+        g = node.op_class.geometry(node.attrs, ins)
+        if g.global_:
+            return {k: f.globalize(ins[0]) for k, f in merged.items()}
+        if g.kernel == (1, 1) and g.stride == (1, 1) and g.pad == (0, 0):
+            return merged
+        return {k: f.apply(g.kernel, g.stride, g.pad) for k, f in merged.items()}
+
+
+def describe(field: Field | None) -> str:
+    """`196×196 /16 @7.5` style text for tables; `global` for whole-input fields."""
+    if field is None:
+        return "—"
+    if field.global_:
+        return "global"
+    size = f"{field.size[0]}" if field.size[0] == field.size[1] else f"{field.size[0]}×{field.size[1]}"
+    jump = f"{field.stride[0]}" if field.stride[0] == field.stride[1] else f"{field.stride[0]}×{field.stride[1]}"
+    return f"{size} /{jump}" + (" (misaligned)" if field.misaligned else "")
+
+
+__all__ = ["Field", "ReceptiveFieldPass", "describe", "union"]
