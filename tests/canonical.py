@@ -67,4 +67,6 @@ CANONICAL: list[Canonical] = [
     _tv("squeezenet.arch", "squeezenet1_1", "SqueezeNet1_1_Weights"),
     _tv("mobilenet_v3.arch", "mobilenet_v3_large", "MobileNet_V3_Large_Weights"),
     _tv("mobilenet_v3.arch", "mobilenet_v3_small", "MobileNet_V3_Small_Weights"),
+    # Inception_V3_Weights' num_params includes the aux head; the aux-free net has no published figure.
+    _tv("inception_v3.arch", "inception_v3", None, aux_logits=False, init_weights=False),
 ]
