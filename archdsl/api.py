@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -34,6 +34,25 @@ from .syntax import Assign, NetworkDef, parse
 # Reports (pydantic: they serialize to JSON)
 
 
+class FieldReport(BaseModel):
+    """A receptive field per axis [h, w] (see compiler/passes/receptive.py): output i covers input
+    coordinates start + i·stride ± (size − 1)/2 of `input`."""
+
+    size: list[int | float]
+    stride: list[int | float]
+    start: list[int | float]
+    input: str
+    misaligned: bool = False
+
+
+Field = FieldReport | Literal["global"] | None
+
+
+class MemoryFigure(BaseModel):
+    elements: int
+    bytes: int
+
+
 class LayerReport(BaseModel):
     name: str
     op: str
@@ -44,6 +63,9 @@ class LayerReport(BaseModel):
     buffers: int
     macs: int
     scope: str
+    receptive_field: Field = None
+    activations: int = 0  # output elements
+    mac: int = 0  # memory access cost (ShuffleNet V2 §2), elements
 
 
 class BlockReport(BaseModel):
@@ -68,6 +90,11 @@ class Report(BaseModel):
     flops: int
     other_ops: int
     layers: list[LayerReport]
+    receptive_field: dict[str, Field] = {}  # per output
+    dtype: str = "float32"
+    activations: MemoryFigure | None = None  # every node's output, summed
+    peak_activations: MemoryFigure | None = None  # live at once, topological order, freed after last use
+    mac: int = 0  # memory access cost (ShuffleNet V2 §2), elements
     scopes: dict[str, str] = {}  # block path → what it is, e.g. "inverted_residual(c=24, stride=2, expand=6)"
 
     def blocks(self, depth: int) -> list[BlockReport]:
@@ -114,14 +141,17 @@ class Network:
     parameters: dict[str, Any]
     expects: list[ExpectEntry]
     family: str
+    variables: dict[str, Any] = field(default_factory=dict, repr=False)  # the body's final environment
     _report: Report | None = field(default=None, repr=False)
 
     def analyze(self) -> Report:
         if self._report is None:
             from archdsl.compiler.passes import run_passes
             from archdsl.compiler.passes.counts import CountPass
+            from archdsl.compiler.passes.memory import MemoryPass
+            from archdsl.compiler.passes.receptive import ReceptiveFieldPass
 
-            run_passes(self.ir, [CountPass()])
+            run_passes(self.ir, [CountPass(), ReceptiveFieldPass(), MemoryPass()])
             self._report = build_report(self)
         return self._report
 
@@ -155,8 +185,12 @@ def build_report(net: Network) -> Report:
             name=node.name, op=node.op or "", description=node.op_class.describe(node.attrs),
             output_shape=list(node.out_shapes[0]), output_shapes=[list(s) for s in node.out_shapes],
             params=meta["params"], buffers=meta["buffers"], macs=meta["macs"], scope=".".join(node.scope),
+            receptive_field=field_report(ir, node.name), activations=meta["activations"], mac=meta["mac"],
         ))
     macs = sum(x.macs for x in layers)
+    from archdsl.compiler.passes.memory import dtype_bytes, summary
+
+    memory, width = summary(ir), dtype_bytes("float32")
     return Report(
         network=net.name, file=net.spec.file, parameters={k: _jsonable(v) for k, v in net.parameters.items()},
         inputs={k: list(v) for k, v in net.input_shapes.items()},
@@ -164,7 +198,24 @@ def build_report(net: Network) -> Report:
         params=sum(x.params for x in layers), buffers=sum(x.buffers for x in layers), macs=macs, flops=2 * macs,
         other_ops=sum(ir.meta[n.name]["other_ops"] for n in ir.nodes("op")), layers=layers,
         scopes={".".join(path): info.title for path, info in ir.scopes.items()},
+        receptive_field={ir.meta[n.name].get("output_name", n.name): field_report(ir, n.name) for n in ir.outputs()},
+        activations=MemoryFigure(elements=memory["activations"], bytes=memory["activations"] * width),
+        peak_activations=MemoryFigure(elements=memory["peak_activations"], bytes=memory["peak_activations"] * width),
+        mac=memory["mac"],
     )
+
+
+def field_report(ir: IR, node: str) -> Field:
+    """The receptive field of `node` w.r.t. the first network input reaching it, as reported."""
+    fields = ir.meta[node].get("rf") or {}
+    for inp in ir.inputs():
+        f = fields.get(inp.name)
+        if f is not None:
+            if f.global_:
+                return "global"
+            return FieldReport(size=list(f.size), stride=list(f.stride), start=list(f.start), input=inp.name,
+                               misaligned=f.misaligned)
+    return None
 
 
 def _jsonable(v: Any) -> Any:
@@ -249,7 +300,8 @@ class Spec:
         shape = parse_shape(input) if isinstance(input, str) else input
         elaborated: Elaborated = Elaborator(self.limits).network(
             name, self.namespace, values, shape, Span.unknown("<--set>") if params else None)
-        return Network(name, self, elaborated.ir, elaborated.params, elaborated.expects, elaborated.family)
+        return Network(name, self, elaborated.ir, elaborated.params, elaborated.expects, elaborated.family,
+                       elaborated.variables)
 
     def check(self) -> list[Diagnostic]:
         """Every problem in the file: unknown names anywhere, and each network's first error."""

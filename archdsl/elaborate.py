@@ -209,6 +209,7 @@ class Elaborated:
     params: dict[str, Value]
     expects: list[ExpectEntry]
     family: str  # the network definition that produced this (== name unless a variant)
+    variables: dict[str, Value] = field(default_factory=dict)  # the body's final environment (for `expect`)
 
 
 @dataclass
@@ -308,7 +309,7 @@ class Elaborator:
             raise error("E0407", f"network `{definition.name}` declares no input", definition.span,
                         "add `input image: 3x224x224`")
         st.expects = [e for e in st.expects if e.qualifier in (None, name)]
-        return Elaborated(st.ir, params, st.expects, family_name)
+        return Elaborated(st.ir, params, st.expects, family_name, dict(env.vars))
 
     def _implicit_outputs(self, last: Value, definition: NetworkDef, st: State) -> None:
         if isinstance(last, Tensor):
