@@ -2,11 +2,12 @@
 
 ``archdsl diagram specs/googlenet.arch -o googlenet.svg`` writes the diagram; the format follows the
 extension of ``-o`` (``.svg``, ``.png``, ``.pdf`` or ``.dot``; default ``NETWORK.svg``, ``-o -``
-prints DOT). ``--depth N`` draws each block at nesting level N (1: the top-level blocks) as one node
-labelled with its call, params and MACs (``--depth 0`` draws every op; the default is the deepest
-level that stays legible); ``--direction LR`` lays it
-out left to right. Writing ``.dot`` needs no graphviz binary; the other formats need ``dot`` and
-say how to install it when it is missing. The file is written atomically: on any error, no file.
+prints DOT). A file of several networks draws the first unless ``--net`` names one. ``--depth N``
+draws each block at nesting level N (1: the top-level blocks) as one node labelled with its call,
+params and MACs (``--depth 0`` draws every op; the default is the deepest level that stays
+legible); ``--direction LR`` lays it out left to right. Writing ``.dot`` needs no graphviz binary;
+the other formats need ``dot`` and say how to install it when it is missing. The file is written
+atomically: on any error, no file.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ def cmd_diagram(args: argparse.Namespace) -> int:
     if fmt not in FORMATS:
         raise error("E1102", f"cannot tell the diagram format from `{target}`", Span.unknown("<-o>"),
                     f"end the file name with one of: {', '.join('.' + f for f in FORMATS)}")
+    if not args.net:
+        from .api import find
+
+        spec, found = find(args.spec, args.limits)
+        if not found and len(spec.networks) > 1:  # a file of variants: draw the first, say so
+            args.net = spec.networks[0]
+            print(f"note: {args.spec} defines {len(spec.networks)} networks; drawing `{args.net}` "
+                  f"(choose with --net: {', '.join(spec.networks)})", file=sys.stderr)
     net = _build(args)
     data = render(to_dot(net, args.depth, args.direction), fmt)
     if target == "-":
