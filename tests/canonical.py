@@ -69,4 +69,5 @@ CANONICAL: list[Canonical] = [
     _tv("mobilenet_v3.arch", "mobilenet_v3_small", "MobileNet_V3_Small_Weights"),
     # Inception_V3_Weights' num_params includes the aux head; the aux-free net has no published figure.
     _tv("inception_v3.arch", "inception_v3", None, aux_logits=False, init_weights=False),
+    *(_tv("efficientnet_v2.arch", f"efficientnet_v2_{k}", f"EfficientNet_V2_{k.upper()}_Weights") for k in "sml"),
 ]
