@@ -203,8 +203,11 @@ def make_parser() -> argparse.ArgumentParser:
 
 # Later commands (compile, verify, diagram) register themselves here, each from its own module.
 _EXTENSIONS: list[Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]] = []
-from . import cli_compile  # noqa: E402, F401  (registers `compile`)
-from . import cli_diagram  # noqa: E402, F401  (registers `diagram`)
+from . import (  # noqa: E402  (each registers its command)
+    cli_compile,  # noqa: F401
+    cli_diagram,  # noqa: F401
+    verify,  # noqa: F401
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -407,9 +407,11 @@ class Elaborator:
 
     def _expect(self, stmt: Expect, env: Env, st: State) -> None:
         qualifier = None
-        if (isinstance(stmt.target, Attribute) and isinstance(stmt.target.obj, Name)
-                and stmt.target.obj.id in env.ns.networks):
-            qualifier = stmt.target.obj.id
+        root = stmt.target  # `resnet50.params`, `resnet50.layer4.rf`: the leftmost name of the chain
+        while isinstance(root, Attribute | Index) and isinstance(root.obj, Attribute | Index):
+            root = root.obj
+        if isinstance(root, Attribute | Index) and isinstance(root.obj, Name) and root.obj.id in env.ns.networks:
+            qualifier = root.obj.id
         value = self.eval(stmt.value, env, st)
         tol = self.eval(stmt.tolerance, env, st) if stmt.tolerance is not None else None
         if stmt.tolerance_percent is not None and isinstance(value, int | float):

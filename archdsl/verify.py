@@ -1,0 +1,365 @@
+"""`expect` lines checked against the analysis: the paper-number verification behind `archdsl verify`.
+
+An ``expect TARGET OP VALUE [+- TOL[%]] ["source"]`` line names a quantity of the network and the
+value a paper or a canonical implementation gives for it. TARGET is one of:
+
+- a network figure: ``params``, ``buffers``, ``macs``, ``flops``, ``other_ops``, ``activations``,
+  ``peak_activations`` (elements), ``activation_bytes``, ``peak_activation_bytes`` (float32),
+  ``mac`` (memory access cost, ShuffleNet V2 §2, elements). These names are reserved in targets;
+- a figure of one node, block or output X: ``X.shape``, ``X.rf`` (receptive-field size),
+  ``X.rf_stride``, ``X.rf_start``, ``X.params``, ``X.buffers``, ``X.macs``, ``X.activations``,
+  ``X.mac`` — or the call forms ``rf(X)``, ``rf_stride(X)``, ``rf_start(X)``, ``shape(X)``. X is an
+  output name (``logits``), a tensor variable of the network body, a node path (``layer4.2.conv1``)
+  or a block path (``layer4``: sums over its nodes; shape and field of its last node). Paths with
+  numeric parts are written as strings: ``rf("features.12")``. A field is ``global`` once a global
+  pool or a linear layer has seen the whole input; compare it with ``== global``. A number is
+  compared with both axes, a pair ``[h, w]`` or ``196x196`` axis by axis;
+- anything else is evaluated in the network body's final environment, so counts a spec computes
+  are checkable: ``expect num_boxes == 8732``, ``expect len(layers) == 4``.
+
+A leading network name (``resnet50.params``, ``resnet50.layer4.rf``) restricts the line to that
+variant. ``==`` is exact (within a tolerance if one is given), ``~=`` needs a tolerance
+(absolute, or ``%`` of the expected value); ``<= >= < >`` compare with the tolerance as slack.
+
+>>> import archdsl
+>>> spec = archdsl.load_string('''
+... network tiny {
+...     input image: 3x32x32
+...     image -> conv(8, 3) as c1 -> conv(8, 3) as c2 -> avgpool(global) -> flatten -> linear(10) -> output logits
+...     expect c2.rf == 5 "two 3×3 = one 5×5"
+...     expect logits.shape == [10]
+...     expect params ~= 900 +- 5%
+... }''')
+>>> [(c.quantity, c.computed, c.ok) for c in verify_spec(spec)]
+[('c2.rf', '5', True), ('logits.shape', '[10]', True), ('params', '898', True)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .diagnostics import SOURCES, ArchError, Diagnostic, Span
+from .elaborate import Elaborator, Env, ExpectEntry, State, Tensor
+from .ir import IR
+from .syntax import Attribute, Call, Index, Name, Node, Str
+
+QUANTITIES = ("params", "buffers", "macs", "flops", "other_ops", "activations", "peak_activations",
+              "activation_bytes", "peak_activation_bytes", "mac")
+NODE_QUANTITIES = ("shape", "rf", "rf_stride", "rf_start", "params", "buffers", "macs", "activations", "mac")
+FIELD_FUNCS = ("rf", "rf_stride", "rf_start", "shape")
+
+
+class _TargetError(Exception):
+    def __init__(self, message: str, span: Span, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.diagnostic = Diagnostic("E0702", message, span, hint)
+
+
+@dataclass
+class Check:
+    """One `expect` line evaluated for one network."""
+
+    network: str
+    file: str
+    line: int
+    col: int
+    quantity: str
+    op: str
+    expected: str
+    computed: str
+    deviation: str
+    source: str
+    ok: bool
+    diagnostic: Diagnostic | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("network", "file", "line", "col", "quantity", "op", "expected",
+                                               "computed", "deviation", "source", "ok")}
+        out["message"] = self.diagnostic.message if self.diagnostic else None
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# formatting
+
+
+def fmt_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:,.0f}" if v.is_integer() and abs(v) >= 1e4 else f"{v:.6g}"
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
+    return str(v)
+
+
+def _source_text(span: Span) -> str | None:
+    line = SOURCES.line(span.file, span.line)
+    if line is None or span.end_line != span.line:
+        return None
+    return line[span.col - 1 : span.end_col - 1] or None
+
+
+def _expected_text(entry: ExpectEntry) -> str:
+    stmt = entry.stmt
+    text = _source_text(stmt.value.span) or fmt_value(entry.value)
+    if stmt.tolerance_percent is not None:
+        text += f" ± {stmt.tolerance_percent:g}%"
+    elif stmt.tolerance is not None:
+        text += f" ± {_source_text(stmt.tolerance.span) or fmt_value(entry.tolerance)}"
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluating targets
+
+
+def _strip_qualifier(target: Node, networks: set[str]) -> Node:
+    """`resnet50.layer4.rf` → `layer4.rf` when `resnet50` is a network."""
+    if isinstance(target, Attribute | Index):
+        if isinstance(target.obj, Name) and target.obj.id in networks:
+            return Name(target.span, target.name) if isinstance(target, Attribute) else target
+        inner = _strip_qualifier(target.obj, networks)
+        if inner is not target.obj:
+            return Attribute(target.span, inner, target.name) if isinstance(target, Attribute) \
+                else Index(target.span, inner, target.index)
+    return target
+
+
+def _path(node: Node) -> str | None:
+    if isinstance(node, Str):
+        return node.value
+    if isinstance(node, Name):
+        return node.id
+    if isinstance(node, Attribute):
+        base = _path(node.obj)
+        return f"{base}.{node.name}" if base is not None else None
+    return None
+
+
+class _Evaluator:
+    def __init__(self, net: Any) -> None:
+        self.net = net
+        self.ir: IR = net.ir
+        self.report = net.analyze()
+
+    def quantity(self, name: str) -> Any:
+        r = self.report
+        return {
+            "params": r.params, "buffers": r.buffers, "macs": r.macs, "flops": r.flops, "other_ops": r.other_ops,
+            "activations": r.activations.elements, "peak_activations": r.peak_activations.elements,
+            "activation_bytes": r.activations.bytes, "peak_activation_bytes": r.peak_activations.bytes,
+            "mac": r.mac,
+        }[name]
+
+    def nodes_of(self, node: Node) -> list[str]:
+        """The IR nodes X names: an output, a tensor variable, a node, or every node of a block."""
+        path = _path(node)
+        if path is None:
+            raise _TargetError("expected a node, block or output name here", node.span,
+                               'write a name, or a path in quotes: rf("features.12")')
+        for out in self.ir.outputs():
+            if self.ir.meta[out.name].get("output_name", out.name) == path:
+                return [out.inputs[0].node]
+        value = self.net.variables.get(path)
+        if isinstance(value, Tensor):
+            return [value.port.node]
+        if path in self.ir and self.ir.node(path).kind != "output":
+            return [path]
+        inside = [n.name for n in self.ir.nodes("op") if n.name.startswith(path + ".")]
+        if inside:
+            return inside
+        from .diagnostics import did_you_mean
+
+        names = [n.name for n in self.ir.nodes() if n.kind != "output"]
+        names += [".".join(p) for p in self.ir.scopes]
+        raise _TargetError(f"`{path}` is not an output, node or block of `{self.net.name}`", node.span,
+                           did_you_mean(path, names) or "outputs, tensor variables, node and block paths work")
+
+    def node_quantity(self, what: str, x: Node) -> Any:
+        names = self.nodes_of(x)
+        last = names[-1]
+        if what in ("params", "buffers", "macs", "activations", "mac"):
+            return sum(self.ir.meta[n][what] for n in names)
+        if what == "shape":
+            return list(self.ir.node(last).out_shapes[0])
+        f = self.ir.meta[last]["receptive_field"]
+        if f is None:
+            raise _TargetError(f"`{last}` has no receptive field", x.span)
+        if f.global_:
+            return "global"
+        pair = {"rf": f.size, "rf_stride": f.stride, "rf_start": f.start}[what]
+        return pair[0] if pair[0] == pair[1] else list(pair)
+
+    def eval(self, target: Node) -> Any:
+        if isinstance(target, Name) and target.id in QUANTITIES:
+            return self.quantity(target.id)
+        if isinstance(target, Attribute) and target.name in NODE_QUANTITIES:
+            return self.node_quantity(target.name, target.obj)
+        if isinstance(target, Call) and target.func in FIELD_FUNCS:
+            if len(target.args) != 1 or target.args[0].name is not None:
+                raise _TargetError(f"`{target.func}` takes one node, block or output", target.span)
+            return self.node_quantity(target.func, target.args[0].value)
+        # A count the spec computes: evaluate in the body's final environment.
+        el = Elaborator(self.net.spec.limits)
+        env = Env(dict(self.net.variables), self.net.spec.namespace, ())
+        try:
+            value = el.eval(target, env, State(IR(self.net.name), self.net.spec.limits, network=self.net.name))
+        except ArchError as exc:
+            d = exc.diagnostics[0]
+            raise _TargetError(d.message, d.span, d.hint or "targets: " + ", ".join(QUANTITIES)
+                               + ", X.shape, X.rf, or a variable of the network") from None
+        if isinstance(value, Tensor):
+            raise _TargetError("a tensor is not a number; compare its `.shape` or `.rf`", target.span)
+        return value
+
+
+# ---------------------------------------------------------------------------------------------
+# comparing
+
+
+def _compare(op: str, computed: Any, expected: Any, tol: float | None) -> bool:
+    if isinstance(computed, list | tuple) or isinstance(expected, list | tuple):
+        c = list(computed) if isinstance(computed, list | tuple) else [computed]
+        e = list(expected) if isinstance(expected, list | tuple) else [expected] * len(c)
+        if len(e) == 1 and len(c) > 1:
+            e = e * len(c)
+        return len(c) == len(e) and all(_compare(op, a, b, tol) for a, b in zip(c, e, strict=True))
+    number = (int, float)
+    if not (isinstance(computed, number) and isinstance(expected, number)) or isinstance(computed, bool):
+        return op in ("==", "~=") and computed == expected
+    slack = (tol or 0) + 1e-9 * max(1.0, abs(expected))
+    if op in ("==", "~="):
+        return abs(computed - expected) <= slack
+    return {"<=": computed <= expected + slack, ">=": computed >= expected - slack,
+            "<": computed < expected + (tol or 0), ">": computed > expected - (tol or 0)}[op]
+
+
+def _deviation(computed: Any, expected: Any) -> str:
+    if isinstance(computed, int | float) and isinstance(expected, int | float) \
+            and not isinstance(computed, bool) and not isinstance(expected, bool):
+        diff = computed - expected
+        if diff == 0:
+            return "0"
+        if expected:
+            return f"{diff:+,.6g} ({100 * diff / abs(expected):+.3g}%)"
+        return f"{diff:+,.6g}"
+    return "—"
+
+
+def check_entry(ev: _Evaluator | None, entry: ExpectEntry, networks: set[str],
+                error: Diagnostic | None = None) -> Check:
+    stmt = entry.stmt
+    target = _strip_qualifier(stmt.target, networks)
+    quantity = _source_text(stmt.target.span) or _path(target) or type(target).__name__
+    common = dict(network=entry.network, file=stmt.span.file, line=stmt.span.line, col=stmt.span.col,
+                  quantity=quantity, op=stmt.op, expected=_expected_text(entry), source=stmt.source or "")
+    try:
+        if ev is None:
+            raise _TargetError(error.message if error else "the network did not elaborate", stmt.span)
+        if stmt.op == "~=" and entry.tolerance is None:
+            raise _TargetError("`~=` needs a tolerance", stmt.span, "write `~= 4.1G +- 2%` or `+- 1000`")
+        computed = ev.eval(target)
+    except _TargetError as exc:
+        return Check(**common, computed="—", deviation="—", ok=False, diagnostic=exc.diagnostic)
+    ok = _compare(stmt.op, computed, entry.value, entry.tolerance)
+    shown = fmt_value(computed)
+    diag = None
+    if not ok:
+        dev = _deviation(computed, entry.value)
+        diag = Diagnostic(
+            "E0701", f"expectation failed for `{entry.network}`: {quantity} is {shown}, expected {stmt.op} "
+            f"{common['expected']}", stmt.span,
+            f"computed {shown}" + (f" (deviation {dev})" if dev != "—" else "")
+            + (f"; the expected value is from: {stmt.source}" if stmt.source else ""))
+    return Check(**common, computed=shown, deviation=_deviation(computed, entry.value), ok=ok, diagnostic=diag)
+
+
+def verify_network(spec: Any, name: str) -> list[Check]:
+    """Every `expect` that applies to network `name` of `spec`."""
+    networks = set(spec.namespace.networks)
+    try:
+        net = spec.network(name)
+    except ArchError as exc:
+        # The network does not elaborate: report it once, as a failed check at its first error.
+        d = exc.diagnostics[0]
+        return [Check(network=name, file=d.span.file, line=d.span.line, col=d.span.col, quantity="(elaboration)",
+                      op="", expected="", computed="—", deviation="—", source="", ok=False, diagnostic=d)]
+    ev = _Evaluator(net)
+    return [check_entry(ev, e, networks) for e in net.expects]
+
+
+def verify_spec(spec: Any, networks: list[str] | None = None) -> list[Check]:
+    out: list[Check] = []
+    for name in networks or spec.networks:
+        out.extend(verify_network(spec, name))
+    return out
+
+
+def _rows(checks: list[Check]) -> list[list[str]]:
+    return [[c.network, c.quantity, f"{c.op} {c.expected}".strip(), c.computed, c.deviation, c.source,
+             "ok" if c.ok else "FAIL"] for c in checks]
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+def cmd_verify(args: Any) -> int:
+    import json
+
+    from .api import load, spec_files
+    from .cli import _emit, table
+    from .loader import zoo_files
+
+    files = [f for t in args.specs for f in spec_files(t)] if args.specs else zoo_files()
+    checks: list[Check] = []
+    problems: list[Diagnostic] = []
+    for path in dict.fromkeys(files):
+        try:
+            spec = load(path, args.limits)
+        except ArchError as exc:
+            problems.extend(exc.diagnostics)
+            continue
+        names = [args.net] if args.net else None
+        if args.net and args.net not in spec.networks:
+            continue
+        checks.extend(verify_spec(spec, names))
+    problems.extend(c.diagnostic for c in checks if not c.ok and c.diagnostic is not None)
+    failed = sum(not c.ok for c in checks)
+    if args.json:
+        print(json.dumps({"checks": [c.to_json() for c in checks], "passed": len(checks) - failed,
+                          "failed": failed}, indent=2))
+    else:
+        rows = _rows(checks)
+        if rows:
+            print(table(rows, ["network", "quantity", "expected", "computed", "deviation", "source", ""],
+                        {3, 4}))
+        nets = len({c.network for c in checks})
+        print(f"\n{len(checks) - failed} of {len(checks)} expectation(s) hold in {nets} network(s)"
+              + (f"; {failed} FAILED" if failed else ""))
+    _emit(problems, args)
+    return 1 if failed or problems else 0
+
+
+def register_cli(sub: Any, add_net_args: Any) -> None:
+    p = sub.add_parser("verify", help="check every `expect` line against the analysis (default: the bundled zoo)")
+    p.add_argument("specs", nargs="*", metavar="SPEC_OR_DIR")
+    p.add_argument("--net", help="only this network")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+
+
+def _install() -> None:
+    from .cli import _EXTENSIONS
+
+    if register_cli not in _EXTENSIONS:
+        _EXTENSIONS.append(register_cli)
+
+
+_install()
+
+__all__ = ["QUANTITIES", "Check", "check_entry", "cmd_verify", "register_cli", "verify_network", "verify_spec"]
