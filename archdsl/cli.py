@@ -116,17 +116,38 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print(f"  buffers  {report.buffers:>15,}")
     print(f"  MACs     {report.macs:>15,}   ({human(report.macs)}; FLOPs = 2 × MACs = {human(report.flops)})")
     print(f"  layers   {len(report.layers):>15,}")
+    if report.peak_activations is not None and report.activations is not None:
+        peak, total = report.peak_activations, report.activations
+        print(f"  peak mem {peak.elements:>15,}   (activations live at once; {human(peak.bytes)}B as {report.dtype}, "
+              f"all activations {human(total.bytes)}B)")
+        print(f"  mem acc  {report.mac:>15,}   (memory access cost, ShuffleNet V2 §2: elements read and written)")
+    for name, rf in report.receptive_field.items():
+        print(f"  field   {name:<10} {_field(rf)}")
     if args.depth is not None:
         rows = [[b.name, b.title, fmt_shape(b.output_shape), f"{b.params:,}", f"{b.macs:,}"]
                 for b in report.blocks(args.depth)]
         print()
         print(table(rows, ["block", "what", "output", "params", "MACs"], {3, 4}))
     elif args.layers:
-        rows = [[x.name, x.description, fmt_shape(x.output_shape), f"{x.params:,}", f"{x.macs:,}"]
-                for x in report.layers]
+        rows = [[x.name, x.description, fmt_shape(x.output_shape), f"{x.params:,}", f"{x.macs:,}",
+                 _field(x.receptive_field, short=True)] for x in report.layers]
         print()
-        print(table(rows, ["layer", "op", "output", "params", "MACs"], {3, 4}))
+        print(table(rows, ["layer", "op", "output", "params", "MACs", "field"], {3, 4}))
     return 0
+
+
+def _field(rf: Any, short: bool = False) -> str:
+    """A receptive field for people: `427×427, stride 32, start (0, 0)`, or `global`."""
+    if rf is None or isinstance(rf, str):
+        return rf or "—"
+
+    def pair(p: list[Any], sep: str = "×") -> str:
+        return str(p[0]) if p[0] == p[1] and sep != "×" else f"{p[0]}{sep}{p[1]}"
+
+    text = f"{pair(rf.size)} /{pair(rf.stride, ', ')}"
+    if not short:
+        text = f"{pair(rf.size)}, stride {pair(rf.stride, ', ')}, start {pair(rf.start, ', ')}"
+    return text + (" (misaligned paths)" if rf.misaligned else "")
 
 
 def cmd_ops(args: argparse.Namespace) -> int:

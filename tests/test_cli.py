@@ -41,7 +41,8 @@ def test_analyze_tables(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "stage2.0.conv_bn_act.conv" in out
     code, out, _ = run(capsys, "analyze", str(SPECS / "mobilenet_v2.arch"), "--depth", "1")
     assert code == 0
-    rows = [line.split()[0] for line in out.splitlines()[11:]]
+    lines = out.splitlines()
+    rows = [line.split()[0] for line in lines[lines.index(next(x for x in lines if x.startswith("───"))) + 1:]]
     assert rows[:3] == ["stem", "stage1", "stage2"]
 
 
