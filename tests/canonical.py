@@ -70,4 +70,6 @@ CANONICAL: list[Canonical] = [
     # Inception_V3_Weights' num_params includes the aux head; the aux-free net has no published figure.
     _tv("inception_v3.arch", "inception_v3", None, aux_logits=False, init_weights=False),
     *(_tv("efficientnet_v2.arch", f"efficientnet_v2_{k}", f"EfficientNet_V2_{k.upper()}_Weights") for k in "sml"),
+    Canonical("mobilenet_v1.arch", "mobilenet_v1", "timm", "mobilenetv1_100"),
+    Canonical("mobilenet_v1.arch", "mobilenet_v1_125", "timm", "mobilenetv1_125"),
 ]
