@@ -87,7 +87,7 @@ def parse_dot(text: str) -> Dot:
         elif m := _EDGE.match(line):
             edges.append((m[1], m[2], m[3]))
         elif (m := _CLUSTER_LABEL.match(line)) and len(stack) > 1:
-            stack[-1].label = m[1].replace("\\n", "\n")
+            stack[-1].label = m[1].replace("\\l", "\n").strip()
         else:
             assert line.strip().startswith(("graph [", "node [", "edge [")), line
     assert stack == [root]

@@ -41,7 +41,7 @@ NODE_BUDGET = 220
 INSTALL_HINT = ("install graphviz's `dot` binary (Debian/Ubuntu: `apt-get install graphviz`, macOS: "
                 "`brew install graphviz`, conda: `conda install graphviz`), or write `-o FILE.dot`")
 
-_FONT = "Helvetica,Arial,sans-serif"
+_FONT = "Helvetica"  # graphviz knows its metrics, so labels fit their boxes
 # category → node attributes; merges and splits get their own shapes and warm colours.
 _STYLE: dict[str, dict[str, str]] = {
     "layer": {"shape": "box", "style": "filled", "fillcolor": "#dbe9f6"},
@@ -54,7 +54,7 @@ _STYLE: dict[str, dict[str, str]] = {
     "regularizer": {"shape": "box", "style": "dashed", "fontcolor": "#666666"},
     "input": {"shape": "invhouse", "style": "filled,bold", "fillcolor": "#ffffff", "color": "#38761d"},
     "output": {"shape": "house", "style": "filled,bold", "fillcolor": "#fce5cd", "color": "#990000"},
-    "block": {"shape": "box3d", "style": "filled", "fillcolor": "#e6e0f8"},
+    "block": {"shape": "box3d", "style": "filled", "fillcolor": "#e6e0f8", "margin": "0.15,0.1"},
 }
 
 
@@ -64,8 +64,10 @@ def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def label(*lines: str) -> str:
-    """A quoted multi-line label: each line escaped, joined by DOT's centred line break."""
+def label(*lines: str, left: bool = False) -> str:
+    """A quoted multi-line label: each line escaped, joined by DOT's centred (or left) line break."""
+    if left:
+        return "".join(quote(line)[1:-1] + "\\l" for line in lines if line).join('""')
     return "\\n".join(quote(line)[1:-1] for line in lines if line).join('""')
 
 
@@ -267,8 +269,8 @@ def to_dot(net: Network, depth: int | None = None, direction: str = "TB") -> str
             params, macs = _sum(totals, _nodes_under(ir, path))
             title = f"{'.'.join(path)}: {info.title}" if info.title else ".".join(path)
             lines.append(f"{indent}subgraph {cluster_id[path]} {{")
-            lines.append(f"{indent}  graph [label={label(title, _counts(params, macs))},"
-                         f" style=\"rounded\", color=\"#999999\", fontsize=10];")
+            lines.append(f"{indent}  graph [label={label(title, _counts(params, macs), left=True)},"
+                         f" labeljust=l, style=\"rounded\", color=\"#999999\", fontsize=10];")
             emit(path, indent + "  ")
             lines.append(f"{indent}}}")
 
