@@ -1,0 +1,103 @@
+"""The empirical receptive field (analysis.md): run the generated PyTorch module with every weight a
+positive constant, biases 0, BN and activations as identity and max-pooling as average pooling, and
+read the support of ∂out[centre]/∂input. With nothing able to cancel, a nonzero gradient marks
+exactly the input pixels the output depends on, so the support's extent is the receptive field.
+
+Weights are 1/fan-in rather than 1 so that deep networks stay far from overflow (the support does
+not depend on the constant). Test helper only: it imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from archdsl.compiler.backends.torch_codegen import build_module
+from torch import nn
+
+from archdsl.api import Network
+
+_IDENTITY = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.GELU,
+             nn.LeakyReLU, nn.Softmax, nn.LocalResponseNorm, nn.Dropout)
+
+
+def _replacement(m: nn.Module) -> nn.Module | None:
+    if isinstance(m, _IDENTITY):
+        return nn.Identity()
+    if isinstance(m, nn.MaxPool2d):
+        return nn.AvgPool2d(m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode)
+    if isinstance(m, nn.AdaptiveMaxPool2d):
+        return nn.AdaptiveAvgPool2d(m.output_size)
+    return None
+
+
+def linearized(net: Network) -> nn.Module:
+    """The network's generated module, made linear with positive weights (float64, eval mode)."""
+    module = build_module(net).double().eval()
+    for name, child in list(module.named_modules()):
+        new = _replacement(child)
+        if new is not None and name:
+            parent_name, _, leaf = name.rpartition(".")
+            setattr(module.get_submodule(parent_name) if parent_name else module, leaf, new)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+            bn = isinstance(m, nn.modules.batchnorm._BatchNorm)
+            for pname, p in m.named_parameters(recurse=False):
+                if pname == "bias":
+                    p.zero_()
+                else:  # a positive constant: 1 for BN's scale, 1/fan-in for weights
+                    p.fill_(1.0 if bn or p.dim() < 2 else 1.0 / p[0].numel())
+    return module
+
+
+def empirical_extent(net: Network, node: str | None = None, module: nn.Module | None = None,
+                     index: tuple[int, int] | None = None) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """((lo_h, hi_h), (lo_w, hi_w), (i_h, i_w)): the input rows/columns the output element at spatial
+    `index` (default: the centre) of `node` (an op node with a submodule, or an output name; default:
+    the first output) depends on, w.r.t. the first input. Summed over channels."""
+    module = module or linearized(net)
+    captured: dict[str, Any] = {}
+    handle = None
+    if node is not None and node not in net.output_shapes:
+        handle = module.get_submodule(node).register_forward_hook(lambda m, i, o: captured.__setitem__("y", o))
+    inputs = [torch.ones((1, *s), dtype=torch.float64, requires_grad=True) for s in net.input_shapes.values()]
+    out = module(*inputs)
+    if handle is not None:
+        handle.remove()
+        y = captured["y"]
+    elif isinstance(out, dict):
+        y = out[node or next(iter(net.output_shapes))]
+    else:
+        y = out
+    if isinstance(y, tuple | list):
+        y = y[0]
+    if y.dim() == 4:
+        ih, iw = index or ((y.shape[2] - 1) // 2, (y.shape[3] - 1) // 2)
+        target = y[0, :, ih, iw].sum()
+    else:
+        ih, iw = 0, 0
+        target = y[0].sum() if y.dim() == 2 else y.sum()
+    (grad,) = torch.autograd.grad(target, inputs[0])
+    support = grad[0].abs().sum(dim=0) > 0
+    rows = torch.nonzero(support.any(dim=1)).flatten()
+    cols = torch.nonzero(support.any(dim=0)).flatten()
+    return (int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max())), (ih, iw)
+
+
+def static_extent(net: Network, node: str, index: tuple[int, int]) -> tuple[tuple[float, float], ...]:
+    """The pass's extent for the same element, clipped to the input image."""
+    net.analyze()
+    ir = net.ir
+    name = node
+    for out in ir.outputs():
+        if ir.meta[out.name].get("output_name", out.name) == node:
+            name = out.name
+    field = ir.meta[name]["receptive_field"]
+    shape = next(iter(net.input_shapes.values()))
+    out = []
+    for axis in range(2):
+        lo, hi = field.extent(axis, index[axis] if not field.global_ else 0)
+        out.append((max(lo, 0), min(hi, shape[axis + 1] - 1)))
+    return tuple(out)
