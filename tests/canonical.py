@@ -72,4 +72,5 @@ CANONICAL: list[Canonical] = [
     *(_tv("efficientnet_v2.arch", f"efficientnet_v2_{k}", f"EfficientNet_V2_{k.upper()}_Weights") for k in "sml"),
     Canonical("mobilenet_v1.arch", "mobilenet_v1", "timm", "mobilenetv1_100"),
     Canonical("mobilenet_v1.arch", "mobilenet_v1_125", "timm", "mobilenetv1_125"),
+    Canonical("inception_v4.arch", "inception_v4", "timm", "inception_v4"),
 ]
