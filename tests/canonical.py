@@ -73,4 +73,5 @@ CANONICAL: list[Canonical] = [
     Canonical("mobilenet_v1.arch", "mobilenet_v1", "timm", "mobilenetv1_100"),
     Canonical("mobilenet_v1.arch", "mobilenet_v1_125", "timm", "mobilenetv1_125"),
     Canonical("inception_v4.arch", "inception_v4", "timm", "inception_v4"),
+    Canonical("inception_v4.arch", "inception_resnet_v2", "timm", "inception_resnet_v2"),
 ]
