@@ -18,7 +18,7 @@ from archdsl.compiler.backends.graphviz_backend import NODE_BUDGET, default_dept
 import archdsl.api as api
 from archdsl.cli import main
 
-from .conftest import SPECS
+from .conftest import SPECS, zoo
 
 DATA = Path(__file__).resolve().parent / "data"
 HAS_DOT = shutil.which("dot") is not None
@@ -324,3 +324,10 @@ def test_network_repr_svg_shows_outputs() -> None:
 def test_network_repr_svg_without_dot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     assert api.load(SPECS / "alexnet.arch").network()._repr_svg_() is None
+
+
+@pytest.mark.parametrize(("file", "name"), zoo())
+def test_every_zoo_network_draws_legibly(file: str, name: str) -> None:
+    d = parse_dot(to_dot(api.load(SPECS / file).network(name)))
+    assert 0 < len(d.labels) <= NODE_BUDGET
+    assert all(re.fullmatch(r"\d+(×\d+)*", shape) for _, _, shape in d.edges)
