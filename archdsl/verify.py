@@ -92,7 +92,7 @@ def fmt_value(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:,.0f}" if v.is_integer() and abs(v) >= 1e4 else f"{v:.6g}"
     if isinstance(v, list | tuple):
-        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
+        return "[" + ", ".join(str(x) if isinstance(x, int) else fmt_value(x) for x in v) + "]"
     return str(v)
 
 
