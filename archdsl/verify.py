@@ -224,7 +224,9 @@ class _Evaluator:
 def _compare(op: str, computed: Any, expected: Any, tol: float | None) -> bool:
     if isinstance(computed, list | tuple) or isinstance(expected, list | tuple):
         c = list(computed) if isinstance(computed, list | tuple) else [computed]
-        e = list(expected) if isinstance(expected, list | tuple) else [expected] * len(c)
+        e = list(expected) if isinstance(expected, list | tuple) else [expected]
+        if len(c) == 1 and len(e) > 1:  # a square field, shown as one number
+            c = c * len(e)
         if len(e) == 1 and len(c) > 1:
             e = e * len(c)
         return len(c) == len(e) and all(_compare(op, a, b, tol) for a, b in zip(c, e, strict=True))
