@@ -120,6 +120,10 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return new
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
 def _num(name: str, v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise TypeError(f"`{name}` needs numbers, got {describe(v)}")
@@ -467,6 +471,11 @@ class Elaborator:
             if node.op in ("+", "*") and isinstance(left, Tensor) and isinstance(right, Tensor):
                 op = "add" if node.op == "+" else "mul"
                 return self.apply_op(op, [left, right], {}, {}, node.span, node.span, env, st, None)
+            if node.op == "*" and _is_number(left) != _is_number(right):  # residual scaling: 0.17 * y
+                tensor, factor = (right, left) if _is_number(left) else (left, right)
+                if isinstance(tensor, Tensor):
+                    return self.apply_op("scale", [tensor], [(factor, node.span)], {}, node.span, node.span,
+                                         env, st, None)
             raise error("E0502", f"`{node.op}` between {describe(left)} and {describe(right)}", node.span,
                         "tensors combine with `+` (add) and `*` (mul); use ops for anything else")
         return self.arith(node.op, left, right, node.span)

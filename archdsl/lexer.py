@@ -34,7 +34,7 @@ OPS = (
     "concat", "conv", "conv_transpose", "deconv", "drop_path", "dropout", "dwconv", "fc", "flatten", "fuse",
     "gelu", "hardsigmoid", "hardswish", "hsigmoid", "hswish", "identity", "leaky", "leaky_relu", "linear",
     "local", "locally_connected", "lrn", "maxpool", "mish", "mul", "pwconv", "relu", "relu6", "reorg",
-    "shuffle", "sigmoid", "silu", "softmax", "space_to_depth", "split", "stochastic_depth", "swish", "tanh",
+    "scale", "shuffle", "sigmoid", "silu", "softmax", "space_to_depth", "split", "stochastic_depth", "swish", "tanh",
     "upsample",
 )
 BUILTINS = ("min", "max", "round", "ceil", "floor", "int", "float", "abs", "sqrt", "divisible", "len", "sum")

@@ -51,6 +51,7 @@ EXAMPLES: dict[str, list[tuple[dict[str, Any], list[tuple[int, ...]]]]] = {
     "add": [({}, [(3, 4, 4), (3, 4, 4)])],
     "mul": [({}, [(3, 4, 4), (3, 1, 1)])],
     "fuse": [({}, [(3, 4, 4), (3, 4, 4), (3, 4, 4)]), ({"mode": "sum"}, [(3, 4, 4), (3, 4, 4)])],
+    "scale": [({"factor": 0.17}, [(3, 4, 4)])],
 }
 
 CASES = [(name, attrs, ins) for name, examples in EXAMPLES.items() for attrs, ins in examples]

@@ -273,3 +273,25 @@ class Upsample(_Free):
         return f'nn.Upsample({what}, mode="{a.mode}"{align})'
 
 
+class ScaleAttrs(Attrs):
+    factor: float
+
+
+@register
+class Scale(_Free):
+    name = "scale"
+    doc = "Multiplies by a constant: `0.17 * y` (Inception-ResNet's residual scaling), scale(factor)."
+    Attrs = ScaleAttrs
+    positional = ("factor",)
+
+    @classmethod
+    def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
+        return math.prod(outs[0])
+
+    @classmethod
+    def describe(cls, a: Any) -> str:
+        return f"scale ×{a.factor:g}"
+
+    @classmethod
+    def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
+        return f"{args[0]} * {float(a.factor)!r}"
