@@ -52,42 +52,50 @@ def linearized(net: Network) -> nn.Module:
     return module
 
 
-def empirical_extent(net: Network, node: str | None = None, module: nn.Module | None = None,
-                     index: tuple[int, int] | None = None) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
-    """((lo_h, hi_h), (lo_w, hi_w), (i_h, i_w)): the input rows/columns the output element at spatial
-    `index` (default: the centre) of `node` (an op node with a submodule, or an output name; default:
-    the first output) depends on, w.r.t. the first input. Summed over channels."""
+Extent = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+
+
+def empirical_extents(net: Network, nodes: list[str], module: nn.Module | None = None) -> dict[str, Extent]:
+    """For each node (an op node with a submodule, or an output name): ((lo_h, hi_h), (lo_w, hi_w),
+    (i_h, i_w)) — the input rows and columns the centre output element (i_h, i_w) depends on, w.r.t.
+    the first input, summed over channels. One forward pass serves every node."""
     module = module or linearized(net)
     captured: dict[str, Any] = {}
-    handle = None
-    if node is not None and node not in net.output_shapes:
-        handle = module.get_submodule(node).register_forward_hook(lambda m, i, o: captured.__setitem__("y", o))
+    handles = [module.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: captured.__setitem__(n, o))
+               for n in nodes if n not in net.output_shapes]
     inputs = [torch.ones((1, *s), dtype=torch.float64, requires_grad=True) for s in net.input_shapes.values()]
     out = module(*inputs)
-    if handle is not None:
-        handle.remove()
-        y = captured["y"]
-    elif isinstance(out, dict):
-        y = out[node or next(iter(net.output_shapes))]
-    else:
-        y = out
-    if isinstance(y, tuple | list):
-        y = y[0]
-    if y.dim() == 4:
-        ih, iw = index or ((y.shape[2] - 1) // 2, (y.shape[3] - 1) // 2)
-        target = y[0, :, ih, iw].sum()
-    else:
-        ih, iw = 0, 0
-        target = y[0].sum() if y.dim() == 2 else y.sum()
-    (grad,) = torch.autograd.grad(target, inputs[0])
-    support = grad[0].abs().sum(dim=0) > 0
-    rows = torch.nonzero(support.any(dim=1)).flatten()
-    cols = torch.nonzero(support.any(dim=0)).flatten()
-    return (int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max())), (ih, iw)
+    for h in handles:
+        h.remove()
+    result = {}
+    for node in nodes:
+        if node in captured:
+            y = captured[node]
+        elif isinstance(out, dict):
+            y = out[node]
+        else:
+            y = out
+        if isinstance(y, tuple | list):
+            y = y[0]
+        if y.dim() == 4:
+            ih, iw = (y.shape[2] - 1) // 2, (y.shape[3] - 1) // 2
+            target = y[0, :, ih, iw].sum()
+        else:
+            ih, iw = 0, 0
+            target = y[0].sum()
+        (grad,) = torch.autograd.grad(target, inputs[0], retain_graph=True)
+        support = grad[0].abs().sum(dim=0) > 0
+        rows = torch.nonzero(support.any(dim=1)).flatten()
+        cols = torch.nonzero(support.any(dim=0)).flatten()
+        result[node] = ((int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max())), (ih, iw))
+    return result
 
 
-def static_extent(net: Network, node: str, index: tuple[int, int]) -> tuple[tuple[float, float], ...]:
-    """The pass's extent for the same element, clipped to the input image."""
+def static_extent(net: Network, node: str, index: tuple[int, int]) -> tuple[tuple[tuple[float, float], ...], bool]:
+    """The pass's extent for the same element, clipped to the input image, and whether it needed no
+    clipping. NOTE: only an unclipped extent must equal the empirical one: near the border a dilated
+    or strided path can have all of its outermost taps in the padding, so the real support starts
+    further in than the clipped extent (the field is an upper bound there, Araujo et al. 2019)."""
     net.analyze()
     ir = net.ir
     name = node
@@ -96,8 +104,9 @@ def static_extent(net: Network, node: str, index: tuple[int, int]) -> tuple[tupl
             name = out.name
     field = ir.meta[name]["receptive_field"]
     shape = next(iter(net.input_shapes.values()))
-    out = []
+    out, inside = [], True
     for axis in range(2):
         lo, hi = field.extent(axis, index[axis] if not field.global_ else 0)
+        inside = inside and lo >= 0 and hi <= shape[axis + 1] - 1
         out.append((max(lo, 0), min(hi, shape[axis + 1] - 1)))
-    return tuple(out)
+    return tuple(out), inside
