@@ -236,8 +236,19 @@ class Spec:
 
     @property
     def networks(self) -> list[str]:
-        """Networks defined in this file (not imported ones), in source order."""
-        return list(self.namespace.own_networks)
+        """Concrete networks defined in this file (not imported ones), in source order: those that
+        build without arguments. A family whose parameters lack defaults is a template instead."""
+        return [n for n in self.namespace.own_networks if not self.is_template(n)]
+
+    @property
+    def templates(self) -> list[str]:
+        """Network families with required parameters (`network resnet(layers, block)`): built only
+        through their variants or with --set."""
+        return [n for n in self.namespace.own_networks if self.is_template(n)]
+
+    def is_template(self, name: str) -> bool:
+        definition, _ = self._entry(name)
+        return isinstance(definition, NetworkDef) and any(p.default is None for p in definition.params)
 
     def network_parameters(self, name: str) -> dict[str, Any]:
         """Declared parameters and their defaults (variants: the values they set)."""
@@ -271,8 +282,9 @@ class Spec:
     def _entry(self, name: str) -> Any:
         entry = self.namespace.network_def(name)
         if entry is None:
+            known = self.namespace.own_networks
             raise error("E0601", f"no network `{name}` in {self.file}", Span.unknown(self.file),
-                        did_you_mean(name, self.networks) or f"networks here: {', '.join(self.networks) or 'none'}")
+                        did_you_mean(name, known) or f"networks here: {', '.join(known) or 'none'}")
         return entry
 
     def resolve_name(self, name: str | None) -> str:
@@ -281,6 +293,8 @@ class Spec:
             return name
         if len(self.networks) == 1:
             return self.networks[0]
+        if not self.networks and len(self.templates) == 1:
+            return self.templates[0]
         raise error("E0602", f"{self.file} defines {len(self.networks)} networks; choose one with --net",
                     Span.unknown(self.file), f"networks: {', '.join(self.networks) or 'none'}")
 

@@ -68,13 +68,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     for path in files:
         spec = load(path, args.limits)
         shown = os.path.relpath(path, zoo_dir()) if not args.target else str(path)
-        for name in spec.networks:
-            rows.append({"network": name, "file": shown, "parameters": spec.network_parameters(name)})
+        for name in spec.namespace.own_networks:
+            rows.append({"network": name, "file": shown, "parameters": spec.network_parameters(name),
+                         "kind": "family" if spec.is_template(name) else "network"})
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    body = [[r["network"], r["file"], ", ".join(f"{k}={_short(v)}" for k, v in r["parameters"].items())]
-            for r in rows]
+    body = [[r["network"] + (" (family)" if r["kind"] == "family" else ""), r["file"],
+             ", ".join(k if v is None else f"{k}={_short(v)}" for k, v in r["parameters"].items())] for r in rows]
     print(table(body, ["network", "file", "parameters"], set()))
     return 0
 
