@@ -19,10 +19,8 @@ pytest.importorskip("torchvision")
 
 PRESENT = set(zoo())
 # Known differences between a spec and its canonical model, reported to the zoo's authors.
-SPEC_GAPS = {
-    n: "torchvision builds efficientnet_b5..b7 with BatchNorm eps=1e-3, momentum=0.01; the spec uses the defaults"
-    for n in ("efficientnet_b5", "efficientnet_b6", "efficientnet_b7")
-}
+# Networks whose spec knowingly computes something else than the canonical model: name → why.
+SPEC_GAPS: dict[str, str] = {}
 CASES = [pytest.param(c, marks=pytest.mark.xfail(reason=SPEC_GAPS[c.network], strict=False))
          if c.network in SPEC_GAPS else c for c in CANONICAL if (c.file, c.network) in PRESENT]
 
