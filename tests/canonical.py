@@ -73,8 +73,5 @@ CANONICAL: list[Canonical] = [
     Canonical("mobilenet_v1.arch", "mobilenet_v1", "timm", "mobilenetv1_100"),
     Canonical("mobilenet_v1.arch", "mobilenet_v1_125", "timm", "mobilenetv1_125"),
     Canonical("inception_v4.arch", "inception_v4", "timm", "inception_v4"),
-    # inception_resnet_v2 (timm) matches in params, MACs and output shape, but not in function: the
-    # language cannot scale the residual by a constant (timm's 0.17/0.10/0.20), so test_parity would
-    # fail. Re-enable with the scale op, or with a SPEC_GAPS entry in test_parity.py.
-    # Canonical("inception_v4.arch", "inception_resnet_v2", "timm", "inception_resnet_v2"),
+    Canonical("inception_v4.arch", "inception_resnet_v2", "timm", "inception_resnet_v2"),
 ]
