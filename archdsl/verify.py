@@ -53,7 +53,7 @@ FIELD_FUNCS = ("rf", "rf_stride", "rf_start", "shape")
 class _TargetError(Exception):
     def __init__(self, message: str, span: Span, hint: str | None = None) -> None:
         super().__init__(message)
-        self.diagnostic = Diagnostic("E0702", message, span, hint)
+        self.diagnostic = Diagnostic("E0802", message, span, hint)
 
 
 @dataclass
@@ -273,7 +273,7 @@ def check_entry(ev: _Evaluator | None, entry: ExpectEntry, networks: set[str],
     if not ok:
         dev = _deviation(computed, entry.value)
         diag = Diagnostic(
-            "E0701", f"expectation failed for `{entry.network}`: {quantity} is {shown}, expected {stmt.op} "
+            "E0801", f"expectation failed for `{entry.network}`: {quantity} is {shown}, expected {stmt.op} "
             f"{common['expected']}", stmt.span,
             f"computed {shown}" + (f" (deviation {dev})" if dev != "—" else "")
             + (f"; the expected value is from: {stmt.source}" if stmt.source else ""))

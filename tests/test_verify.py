@@ -70,7 +70,7 @@ def test_failure_json_carries_the_message(tmp_path: Path, capsys: pytest.Capture
     assert code == 1
     check = json.loads(out)["checks"][0]
     assert check["ok"] is False and check["computed"] == "3" and check["line"] == 4
-    assert json.loads(err)["diagnostics"][0]["code"] == "E0701"
+    assert json.loads(err)["diagnostics"][0]["code"] == "E0801"
 
 
 def test_counts_a_spec_defines_and_variant_qualifiers() -> None:
@@ -97,7 +97,7 @@ def test_unknown_target_is_a_located_failure() -> None:
                            "    expect conv2.rf == 3\n}\n", file="u.arch")
     (check,) = verify_spec(spec)
     assert not check.ok and check.diagnostic is not None
-    assert check.diagnostic.code == "E0702" and "conv1" in (check.diagnostic.hint or "")
+    assert check.diagnostic.code == "E0802" and "conv1" in (check.diagnostic.hint or "")
 
 
 def test_bundled_zoo_verifies_by_default(capsys: pytest.CaptureFixture[str]) -> None:
