@@ -300,9 +300,15 @@ class Spec:
 
     def parse_value(self, text: str) -> Any:
         """Evaluate `--set` text (`1.1`, `[3,4,6,3]`, `bottleneck`) as an archdsl expression."""
-        module = parse(f"network __set__ {{ __value__ = {text} }}", "<--set>")
-        item = module.items[0]
-        assert isinstance(item, NetworkDef) and isinstance(item.body.stmts[0], Assign)
+        bad = ArchError(Diagnostic("E0605", f"bad --set value `{text}`: not an expression", Span.unknown("<--set>"),
+                                   "write a number, a list like [3, 4, 6, 3], a string in quotes, or a name"))
+        try:
+            module = parse(f"network __set__ {{ __value__ = {text}\n}}", "<--set>", limits=self.limits)
+        except ArchError:
+            raise bad from None
+        item = module.items[0] if len(module.items) == 1 else None
+        if not (isinstance(item, NetworkDef) and len(item.body.stmts) == 1 and isinstance(item.body.stmts[0], Assign)):
+            raise bad
         return Elaborator(self.limits).eval(item.body.stmts[0].value, Env({}, self.namespace, ()),
                                             State(IR("--set"), self.limits))
 
@@ -311,7 +317,7 @@ class Spec:
         """Elaborate a network; `params` override its parameters (strings are parsed as expressions)."""
         name = self.resolve_name(name)
         values = {k: self.parse_value(v) if isinstance(v, str) else v for k, v in (params or {}).items()}
-        shape = parse_shape(input) if isinstance(input, str) else input
+        shape = parse_shape(input, self.limits) if isinstance(input, str) else input
         elaborated: Elaborated = Elaborator(self.limits).network(
             name, self.namespace, values, shape, Span.unknown("<--set>") if params else None)
         return Network(name, self, elaborated.ir, elaborated.params, elaborated.expects, elaborated.family,
@@ -333,11 +339,11 @@ class Spec:
 _SHAPE_RE = re.compile(r"^\s*\d+(\s*[x×,]\s*\d+)*\s*$")
 
 
-def parse_shape(text: str) -> Shape:
+def parse_shape(text: str, limits: Limits = LIMITS) -> Shape:
     if not _SHAPE_RE.match(text):
         raise error("E0603", f"bad input shape `{text}`", Span.unknown("<--input>"), "write it as 3x224x224")
     dims = tuple(int(d) for d in re.split(r"\s*[x×,]\s*", text.strip()))
-    if any(d <= 0 for d in dims) or math.prod(dims) > LIMITS.max_tensor_elements:
+    if any(d <= 0 for d in dims) or math.prod(dims) > limits.max_tensor_elements:
         raise error("E0603", f"input shape `{text}` is empty or too large", Span.unknown("<--input>"))
     return dims
 

@@ -179,8 +179,7 @@ def _emit(problems: list[Diagnostic], args: argparse.Namespace) -> None:
 
 def _add_limits(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("limits")
-    for name in ("max_repeat", "max_nodes", "max_tensor_elements", "max_call_depth", "max_int_bits",
-                 "max_file_chars"):
+    for name in Limits.__dataclass_fields__:
         g.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(LIMITS, name), dest=name,
                        help=f"default {getattr(LIMITS, name):,}")
 

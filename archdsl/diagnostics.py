@@ -109,8 +109,12 @@ def _display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+# Control characters (a NUL, a stray form feed) are shown as their Unicode pictures, one column wide.
+_VISIBLE = {c: 0x2400 + c for c in range(32) if c != 9} | {127: 0x2421}
+
+
 def _expand_tabs(text: str) -> str:
-    return text.expandtabs(4)
+    return text.expandtabs(4).translate(_VISIBLE)
 
 
 def render(diag: Diagnostic, sources: SourceMap = SOURCES) -> str:

@@ -130,10 +130,16 @@ def _num(name: str, v: Any) -> float:
     return v
 
 
+def _digits(nd: Any) -> int:
+    if isinstance(nd, bool) or not isinstance(nd, int) or abs(nd) > 64:  # round(5, -10**9) would take hours
+        raise ValueError("the number of digits must be an integer between -64 and 64")
+    return nd
+
+
 BUILTINS: dict[str, Callable[..., Any]] = {
     "min": lambda *a: min(a[0] if len(a) == 1 else a),
     "max": lambda *a: max(a[0] if len(a) == 1 else a),
-    "round": lambda x, nd=None: round(_num("round", x)) if nd is None else round(x, nd),
+    "round": lambda x, nd=None: round(_num("round", x)) if nd is None else round(x, _digits(nd)),
     "ceil": lambda x: math.ceil(_num("ceil", x)),
     "floor": lambda x: math.floor(_num("floor", x)),
     "int": lambda x: int(_num("int", x)),
@@ -234,6 +240,14 @@ class State:
     input_shapes: dict[str, Shape] = field(default_factory=dict)
     input_override: Shape | None = None
     network: str = ""
+    next_suffix: dict[tuple[tuple[str, ...], str], int] = field(default_factory=dict)
+    steps: int = 0  # expressions evaluated and repeat iterations run (limits.max_steps)
+
+    def step(self, span: Span) -> None:
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            raise error("E0526", f"elaboration takes more than {self.limits.max_steps:,} steps", span,
+                        "nested repeats multiply; reduce the counts, or raise the limit (--max-steps)")
 
     def claim(self, scope: tuple[str, ...], name: str, span: Span) -> str:
         used = self.used_names.setdefault(scope, set())
@@ -245,10 +259,14 @@ class State:
 
     def fresh(self, scope: tuple[str, ...], base: str) -> str:
         used = self.used_names.setdefault(scope, set())
-        name, k = base, 0
+        # Names are only ever added, so the first free suffix never moves back: start where the
+        # last search ended (linear, not quadratic, in the number of same-named calls).
+        k = self.next_suffix.get((scope, base), 0)
+        name = base if k == 0 else f"{base}_{k}"
         while name in used:
             k += 1
             name = f"{base}_{k}"
+        self.next_suffix[(scope, base)] = k
         used.add(name)
         return name
 
@@ -307,11 +325,11 @@ class Elaborator:
         last = self.exec_body(definition.body, env, st)
         if variant_body is not None:
             self.exec_body(variant_body, env, st)
-        if not st.ir.outputs():
-            self._implicit_outputs(last, definition, st)
         if not st.ir.inputs():
             raise error("E0407", f"network `{definition.name}` declares no input", definition.span,
                         "add `input image: 3x224x224`")
+        if not st.ir.outputs():
+            self._implicit_outputs(last, definition, st)
         st.expects = [e for e in st.expects if e.qualifier in (None, name)]
         return Elaborated(st.ir, params, st.expects, family_name, dict(env.vars))
 
@@ -360,6 +378,7 @@ class Elaborator:
             if stmt.label is not None:
                 base = self._scope_for_label(env, st, stmt.label, stmt.span, "repeat", f"repeat {count}")
             for i in range(count):
+                st.step(stmt.span)
                 if stmt.var:
                     env.vars[stmt.var] = i
                 inner = Env(env.vars, env.ns, (*base, str(i)) if stmt.label is not None else env.scope)
@@ -425,6 +444,7 @@ class Elaborator:
     # ---- expressions -------------------------------------------------------------------------
     def eval(self, node: Node, env: Env, st: State) -> Value:
         method = _EVAL.get(type(node))
+        st.step(node.span)
         if method is None:
             raise error("E0900", f"`{type(node).__name__}` cannot be used as a value here", node.span)
         return method(self, node, env, st)
@@ -489,6 +509,9 @@ class Elaborator:
                 _num(op, a), _num(op, b)
                 return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
             if op == "+" and isinstance(a, list) and isinstance(b, list):
+                if len(a) + len(b) > self.limits.max_list_len:
+                    raise error("E0501", f"list too long ({len(a) + len(b):,} items; the limit is "
+                                f"{self.limits.max_list_len:,})", span)
                 return a + b
             x, y = _num(op, a), _num(op, b)
             if op == "**":
@@ -509,6 +532,8 @@ class Elaborator:
                           "//": lambda: x // y, "%": lambda: x % y}[op]()
         except TypeError as exc:
             raise error("E0505", str(exc), span) from None
+        except ZeroDivisionError:
+            raise error("E0504", "division by zero", span) from None
         except (OverflowError, ValueError) as exc:
             raise error("E0503", f"arithmetic overflow ({exc})", span) from None
         return self.check_number(result, span)
@@ -616,6 +641,7 @@ class Elaborator:
                 base = (*env.scope, st.fresh(env.scope, "repeat"))
                 st.ir.scopes.setdefault(base, ScopeInfo(base, "repeat", f"repeat {count}", None, step.span))
             for i in range(count):
+                st.step(step.span)
                 if step.var:
                     env.vars[step.var] = i
                 inner = Env(env.vars, env.ns, (*base, st.claim(base, str(i), step.span)))
@@ -722,8 +748,9 @@ class Elaborator:
         kw = {a.name: self.eval(a.value, env, st) for a in args if a.name is not None}
         try:
             result = BUILTINS[func](*pos, **kw)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise error("E0515", f"bad call of `{func}`: {exc}", span, f"usage: {BUILTIN_DOCS[func]}") from None
+        except (TypeError, ValueError, ArithmeticError, IndexError) as exc:
+            raise error("E0515", f"bad call of `{func}`: {exc or type(exc).__name__}", span,
+                        f"usage: {BUILTIN_DOCS[func]}") from None
         return self.check_number(result, span)
 
     def _split_args(self, args: tuple[Arg, ...], chained: Value, env: Env, st: State
@@ -782,17 +809,23 @@ class Elaborator:
         for key, value in values.items():
             if isinstance(value, BlockRef | OpRef | Tensor | Bundle | tuple):
                 raise error("E0302", f"`{name}`: attribute `{key}` cannot be {describe(value)}", spans[key])
+        n = len(ins)
+        if n < op.min_inputs or (op.max_inputs is not None and n > op.max_inputs):
+            want = (f"{op.min_inputs}" if op.max_inputs == op.min_inputs else
+                    f"at least {op.min_inputs}" if op.max_inputs is None else f"{op.min_inputs}–{op.max_inputs}")
+            where, hint = span, "feed it with `x -> op(...)` or pass the tensors first: `op(a, b)`"
+            extra = tensors[op.max_inputs] if op.max_inputs is not None and n > op.max_inputs else None
+            if isinstance(extra, tuple) and extra[1].file == span.file:  # an argument, not the chained input
+                where = extra[1]
+                if isinstance(tensors[0], tuple) and tensors[0][1].file != span.file:
+                    hint = (f"in a chain `x -> {name}(...)` the input comes from the left; this argument is "
+                            "a tensor, so it is taken as another input, not as an attribute")
+            raise error("E0304", f"`{name}` takes {want} input tensor(s), got {n}", where, hint)
         try:
             attrs = op.validate(values)
         except AttrError as exc:
             raise error("E0303", exc.message, spans.get(exc.field or "", span),
                         _attr_hint(op)) from None
-        n = len(ins)
-        if n < op.min_inputs or (op.max_inputs is not None and n > op.max_inputs):
-            want = (f"{op.min_inputs}" if op.max_inputs == op.min_inputs else
-                    f"at least {op.min_inputs}" if op.max_inputs is None else f"{op.min_inputs}–{op.max_inputs}")
-            raise error("E0304", f"`{name}` takes {want} input tensor(s), got {n}", span,
-                        "feed it with `x -> op(...)` or pass the tensors first: `op(a, b)`")
         shapes = [t.shape for t in ins]
         try:
             outs = op.infer(attrs, shapes)

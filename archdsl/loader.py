@@ -89,6 +89,11 @@ class Loader:
             return self.cache[key]
         display = str(path)
         try:
+            size = os.path.getsize(path)
+            if size > 4 * self.limits.max_file_chars:  # refused unread: UTF-8 takes at most 4 bytes a character
+                raise error("E0001", f"file is too large ({size:,} bytes; the limit is {self.limits.max_file_chars:,} "
+                            "characters)", Span(display, 1, 1, 1, 2),
+                            "split the file, or raise the limit (--max-file-chars)")
             text = read_text(path)
         except OSError as exc:
             where = span or Span.unknown(display)
@@ -99,7 +104,7 @@ class Loader:
     def load_text(self, text: str, display: str, key: str | None = None) -> Namespace:
         key = key or display
         SOURCES.add(display, text)
-        module = parse(text, display)
+        module = parse(text, display, limits=self.limits)
         ns = Namespace(display, module)
         self.stack.append(key)
         try:

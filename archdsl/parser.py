@@ -11,7 +11,7 @@ import ast as py_ast
 from functools import cache
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .diagnostics import ArchError, Diagnostic, Span, error
@@ -225,11 +225,18 @@ class ToAst(Transformer):
 
     @v_args(meta=True)
     def number(self, meta: Any, ch: list[Token]) -> Num:
-        return Num(self._sp(meta), parse_number(str(ch[0])))
+        return Num(self._sp(meta), self._literal(meta, lambda: parse_number(str(ch[0]))))
 
     @v_args(meta=True)
     def shape_literal(self, meta: Any, ch: list[Token]) -> ShapeLit:
-        return ShapeLit(self._sp(meta), tuple(int(d) for d in str(ch[0]).split("x")))
+        return ShapeLit(self._sp(meta), self._literal(meta, lambda: tuple(int(d) for d in str(ch[0]).split("x"))))
+
+    def _literal(self, meta: Any, convert: Any) -> Any:
+        try:  # Python refuses to convert integers of more than 4300 digits
+            return convert()
+        except (ValueError, ArithmeticError):
+            raise error("E0503", "number literal too large", self._sp(meta),
+                        "integers in a spec are bounded (--max-int-bits)") from None
 
     @v_args(meta=True)
     def string(self, meta: Any, ch: list[Token]) -> Str:
@@ -355,14 +362,15 @@ def _expected(names: set[str]) -> str:
     return "expected " + ", ".join(words)
 
 
-def lark_parse(text: str, file: str) -> Module:
+def lark_parse(text: str, file: str, max_nesting: int = 100) -> Module:
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, file) from None
-    except RecursionError:
+    except RecursionError:  # pragma: no cover - the LALR parser keeps its own stack
         raise error("E0003", "expression nested too deeply", Span(file, 1, 1, 1, 2),
                     "split the expression into named intermediate values") from None
+    _check_depth(tree, file, max_nesting)
     try:
         return ToAst(file).transform(tree)
     except VisitError as exc:
@@ -374,31 +382,126 @@ def lark_parse(text: str, file: str) -> Module:
                     "split the expression into named intermediate values") from None
 
 
+def _check_depth(tree: Tree, file: str, limit: int) -> None:
+    """Refuse a syntax tree deeper than `limit` (iteratively), so that converting and evaluating it
+    never meets Python's recursion limit; the span is the leftmost node past the limit."""
+    stack: list[tuple[Any, int]] = [(tree, 1)]
+    too_deep: list[Span] = []
+    found = False
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, Tree):
+            continue
+        if depth > limit:
+            found, meta = True, node.meta
+            if not getattr(meta, "empty", True):
+                too_deep.append(Span(file, meta.line, meta.column, meta.end_line, meta.end_column))
+            continue
+        stack.extend((child, depth + 1) for child in node.children)
+    if found:
+        span = min(too_deep) if too_deep else Span(file, 1, 1, 1, 2)
+        raise error("E0003", f"expression nested too deeply (more than {limit} levels)", span,
+                    "split it into named intermediate values, or raise the limit (--max-nesting)")
+
+
+_KEYWORDS = {"import", "block", "network", "input", "output", "inputs", "outputs", "expect", "repeat", "as",
+             "if", "else", "stages", "and", "or", "not", "true", "false", "none"}
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _unclosed(text: str, upto: int) -> tuple[str, int, int] | None:
+    """The innermost bracket still open at offset `upto` (strings and comments skipped), as
+    (bracket, line, col); None when all are closed."""
+    stack: list[tuple[str, int]] = []
+    i = 0
+    while i < upto:
+        ch = text[i]
+        if ch == "#":
+            nl = text.find("\n", i)
+            i = upto if nl < 0 else nl
+            continue
+        if ch == '"':
+            j = i + 1
+            while j < upto and text[j] not in '"\n':
+                j += 2 if text[j] == "\\" else 1
+            i = j + 1
+            continue
+        if ch in _OPENERS:
+            stack.append((ch, i))
+        elif ch in ")]}" and stack and _OPENERS[stack[-1][0]] == ch:
+            stack.pop()
+        i += 1
+    if not stack:
+        return None
+    ch, pos = stack[-1]
+    line = text.count("\n", 0, pos) + 1
+    return ch, line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+
+
 def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> ArchError:
     line = getattr(exc, "line", 1) or 1
     col = getattr(exc, "column", 1) or 1
+    pos = getattr(exc, "pos_in_stream", None)
+    notes: tuple[str, ...] = ()
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         if tok.type == "$END":
             lines = text.splitlines() or [""]
             line, col = len(lines), len(lines[-1]) + 1
             msg, width = "unexpected end of file", 1
+            pos = len(text)
         else:
-            msg, width = f"unexpected {_describe_token(tok)}", max(1, len(str(tok)))
+            msg, width = f"unexpected {_describe_token(tok)}", max(1, len(str(tok).split("\n")[0]))
+            pos = tok.start_pos
         hint = _expected(set(exc.accepts or exc.expected))
         if tok.type in ("PLUS", "MINUS", "MUL_OP", "POW_OP", "COMP_OP") and "_ARROW" in (exc.accepts or set()):
             hint = "a chain `x -> f` ends at an operator; wrap it in parentheses: `(x -> f) + y`"
+        word = _word_before(text, tok.start_pos) if tok.type != "$END" and tok.start_pos is not None else None
+        if word in _KEYWORDS and str(tok) in ("=", ",", ":"):
+            msg = f"`{word}` is a keyword and cannot be used as a name"
+            hint = f"choose another name, e.g. `{word}_`"
+            line, col, width = line, col - len(word) - (tok.start_pos - _word_end(text, tok.start_pos)), len(word)
         if tok.type == "$END":
             hint = (hint + "; " if hint else "") + "is a `}` or `)` missing?"
     elif isinstance(exc, UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
         msg, width = f"unexpected character `{ch}`", 1
         hint = _expected(set(exc.allowed or ())) or None
+        if ch == '"':
+            end = text.find("\n", exc.pos_in_stream)
+            msg = "unterminated string"
+            width = max(1, (len(text) if end < 0 else end) - exc.pos_in_stream)
+            hint = 'close it with `"` on the same line (strings cannot span lines)'
     elif isinstance(exc, UnexpectedEOF):
         lines = text.splitlines() or [""]
         line, col = len(lines), len(lines[-1]) + 1
         msg, width, hint = "unexpected end of file", 1, "is a `}` or `)` missing?"
+        pos = len(text)
     else:  # pragma: no cover - lark has no other UnexpectedInput kinds
         msg, width, hint = "syntax error", 1, None
+    # At the end of the file, or at a closing bracket of the wrong kind, say which bracket is open.
+    at_end = msg == "unexpected end of file"
+    closing = text[pos] if pos is not None and not at_end and pos < len(text) and text[pos] in ")]}" else None
+    if pos is not None and (at_end or closing):
+        open_bracket = _unclosed(text, pos)
+        if open_bracket is not None and _OPENERS[open_bracket[0]] != closing:
+            bracket, bline, bcol = open_bracket
+            notes = (f"the `{bracket}` at {file}:{bline}:{bcol} is not closed before this point",)
     return ArchError(Diagnostic("E0100", f"syntax error: {msg}", Span(file, line, col, line, col + width),
-                                hint or None))
+                                hint or None, notes=notes))
+
+
+def _word_end(text: str, pos: int) -> int:
+    """Offset just past the identifier that precedes `pos` (skipping blanks)."""
+    i = pos
+    while i > 0 and text[i - 1] in " \t":
+        i -= 1
+    return i
+
+
+def _word_before(text: str, pos: int) -> str | None:
+    end = _word_end(text, pos)
+    start = end
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    return text[start:end] or None

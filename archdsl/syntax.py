@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import ArchError, Diagnostic, Span, error
-from .limits import LIMITS
+from .limits import LIMITS, Limits
 
 # ---------------------------------------------------------------------------------------------
 # AST
@@ -303,50 +303,63 @@ def _cache_dir() -> Path | None:
     return Path(base) / "archdsl"
 
 
-def _cache_key(text: str, file: str) -> str:
+def _cache_key(text: str, file: str, max_nesting: int) -> str:
     # The key covers everything a parse depends on: the text, the file name (spans carry it), the
     # grammar and the AST classes (this module's source).
     digest = hashlib.sha256()
-    for part in (str(_CACHE_VERSION), file, text):
+    for part in (str(_CACHE_VERSION), str(max_nesting), file, text):
         digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
     digest.update(resources.files("archdsl").joinpath("grammar.lark").read_bytes())
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()
 
 
-def parse(text: str, file: str = "<string>", use_cache: bool = True) -> Module:
+def parse(text: str, file: str = "<string>", use_cache: bool = True, limits: Limits = LIMITS) -> Module:
     """Parse one source text into a :class:`Module`; raises :class:`ArchError` on any syntax error."""
-    if len(text) > LIMITS.max_file_chars:
-        raise error(
-            "E0001", f"file is too large ({len(text)} characters; the limit is {LIMITS.max_file_chars})",
-            Span(file, 1, 1, 1, 2), "split the file, or raise the limit (--max-file-chars)",
-        )
-    if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
-        col = text.index("\x00") - (text.rfind("\n", 0, text.index("\x00")) + 1) + 1
-        raise error("E0002", "NUL byte in source", Span(file, line, col, line, col + 1),
-                    "the file looks binary; .arch files are UTF-8 text")
+    check_text(text, file, limits)
     cache = _cache_dir() if use_cache else None
-    path = cache / f"{_cache_key(text, file)}.pickle" if cache else None
+    path = cache / f"{_cache_key(text, file, limits.max_nesting)}.pickle" if cache else None
     if path is not None:
         try:
             module = pickle.loads(path.read_bytes())
             if isinstance(module, Module):
                 return module
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError):
-            pass
+        except Exception:
+            pass  # a damaged or stale cache entry only costs a re-parse
     from .parser import lark_parse  # Lark is imported only when a text is not in the cache
 
-    module = lark_parse(text, file)
+    module = lark_parse(text, file, limits.max_nesting)
     _check_table_rows(module)
     if path is not None:
         try:
             from .fileio import write_atomic
 
             write_atomic(path, pickle.dumps(module, protocol=pickle.HIGHEST_PROTOCOL))
-        except OSError:
+        except (OSError, RecursionError):
             pass  # a read-only home directory only costs speed
     return module
+
+
+def check_text(text: str, file: str, limits: Limits = LIMITS) -> None:
+    """What can be refused before parsing, in linear time: size, over-long lines, NUL bytes."""
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        col = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        raise error("E0002", "NUL byte in source", Span(file, line, col, line, col + 1),
+                    "the file looks binary; .arch files are UTF-8 text")
+    if len(text) > limits.max_line_chars:
+        for number, line_text in enumerate(text.split("\n"), start=1):
+            if len(line_text) > limits.max_line_chars:
+                col = limits.max_line_chars + 1
+                raise error("E0006", f"line {number} is {len(line_text):,} characters long "
+                            f"(the limit is {limits.max_line_chars:,})", Span(file, number, col, number, col + 1),
+                            "break it into several lines, or raise the limit (--max-line-chars)")
+    if len(text) > limits.max_file_chars:
+        raise error(
+            "E0001", f"file is too large ({len(text):,} characters; the limit is {limits.max_file_chars:,})",
+            Span(file, 1, 1, 1, 2), "split the file, or raise the limit (--max-file-chars)",
+        )
 
 
 def _check_table_rows(module: Module) -> None:

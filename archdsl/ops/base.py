@@ -102,6 +102,19 @@ IDENTITY_GEOMETRY = Geometry()
 GLOBAL_GEOMETRY = Geometry(global_=True)
 
 
+def _refuse_coercions(op: str, given: dict[str, Any], attrs: Attrs) -> None:
+    """pydantic's lax mode reads "yes" as true, "64" as 64 and true as 1; a spec must say what it means."""
+    for key, value in given.items():
+        result = getattr(attrs, key, None)
+        from_string = isinstance(value, str) and not isinstance(result, str)
+        bool_changed = isinstance(value, bool) != isinstance(result, bool) and not isinstance(result, tuple | None)
+        if not (from_string or bool_changed):
+            continue
+        want = "true or false" if isinstance(result, bool) else "a number"
+        shown = f'"{value}"' if isinstance(value, str) else str(value).lower()
+        raise AttrError(key, f"`{op}`: bad value {shown} for `{key}`: expected {want}")
+
+
 class Op:
     """Base of every op. Subclasses set the class attributes and override what applies."""
 
@@ -118,11 +131,13 @@ class Op:
     @classmethod
     def validate(cls, values: dict[str, Any]) -> Attrs:
         try:
-            return cls.Attrs.model_validate(values)
+            attrs = cls.Attrs.model_validate(values)
         except ValidationError as exc:
             err = exc.errors()[0]
             field = str(err["loc"][0]) if err["loc"] else None
             raise AttrError(field, _pydantic_message(cls.name, field, err, cls.Attrs)) from None
+        _refuse_coercions(cls.name, values, attrs)
+        return attrs
 
     @classmethod
     def num_outputs(cls, a: Any) -> int:
