@@ -29,3 +29,14 @@ def test_verify_specs_dir_exits_0_in_seconds(capsys: pytest.CaptureFixture[str])
     assert code == 0, err
     assert "FAILED" not in out
     assert time.perf_counter() - t0 < 60  # no torch: the whole zoo takes seconds
+
+
+@pytest.mark.parametrize(("file", "name"), zoo())
+def test_every_network_states_params_and_macs(file: str, name: str) -> None:
+    """Each network carries `expect` lines for its parameters and MACs (from its canonical
+    implementation, a paper, or a hand count written out in the spec)."""
+    from archdsl.syntax import Attribute, Name
+
+    stated = {t.id if isinstance(t, Name) else t.name for e in api.load(SPECS / file).network(name).expects
+              if isinstance(t := e.stmt.target, Name | Attribute)}
+    assert {"params", "macs"} <= stated
