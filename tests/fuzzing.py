@@ -123,7 +123,8 @@ ATTRS = ["stride", "pad", "groups", "bias", "dilation", "p", "dim", "kernel", "o
 WORDS = ["same", "valid", "global", "nearest", "bilinear", "true", "false", "none", "fast"]
 NAMES = ["c", "n", "w", "c", "n", "w", "i", "x", "layers"]  # mostly names every definition binds
 TAME = ["conv(c, 3)", "conv(16, 1, stride=2)", "bn", "relu", "relu6", "silu", "maxpool(2)",
-        "maxpool(3, stride=2, pad=1)", "avgpool(2)", "dropout(0.1)", "dwconv(3)", "pwconv(w)", "shuffle(1)", "identity", "conv(n * 4, 3, groups=1)",
+        "maxpool(3, stride=2, pad=1)", "avgpool(2)", "dropout(0.1)", "dwconv(3)", "pwconv(w)", "shuffle(1)", "identity",
+        "conv(n * 4, 3, groups=1)",
         "hswish", "sigmoid", "upsample(2)", "lrn", "conv(8, 1x3)", "deconv(8, 2, stride=2)"]
 
 numbers = st.one_of(
