@@ -1010,6 +1010,10 @@ def _collect_assigned(body: Body, names: set[str]) -> None:
             names.update(node.targets)
         elif isinstance(node, Param):
             names.add(node.name)
+        elif isinstance(node, StagesStep):  # table columns may hold blocks: `stages(op, c) {…} op(c)`
+            names.update(node.columns)
+        elif isinstance(node, RepeatStep | RepeatStmt) and node.var:
+            names.add(node.var)
 
 
 def _collect_calls(body: Body) -> list[Call | CallStep]:

@@ -189,3 +189,25 @@ def test_parse_cache_is_transparent(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert syntax.parse(text, "c.arch") == first == syntax.parse(text, "c.arch", use_cache=False)
     changed = syntax.parse(text.replace("conv(4", "conv(5"), "c.arch")
     assert changed != first
+
+
+def test_stage_columns_may_hold_blocks() -> None:
+    src = """
+    block a(c) { in -> conv(c, 3) }
+    block b(c) { in -> conv(c, 1) }
+    network t {
+        input image: 3x8x8
+        image -> stages(op, c) {
+                     a, 8
+                     b, 16
+                 } repeat 1 as i: op(c + i)
+    }
+    """
+    spec = api.load_string(src, "t.arch")
+    assert spec.check() == []
+    assert [x.attrs.kernel for x in spec.network().ir.nodes("op")] == [(3, 3), (1, 1)]
+
+
+def test_numeric_labels() -> None:
+    n = net("network t { input x: 3x8x8 \n x -> conv(4, 3) as 0 -> bn as 1 }")
+    assert names(n) == ["0", "1"]
