@@ -103,38 +103,52 @@ def _parse_set(text: str) -> tuple[str, str]:
 def cmd_analyze(args: argparse.Namespace) -> int:
     net = _build(args)
     report = net.analyze()
+    lines: list[str] = []
     if args.json:
-        print(report.model_dump_json(indent=2))
-        return 0
-    print(f"{report.network}  ({report.file})")
+        lines.append(report.model_dump_json(indent=2))
+    else:
+        _summary(report, args, lines.append)
+    text = "\n".join(lines) + "\n"
+    if args.output and args.output != "-":
+        from .fileio import write_atomic
+
+        write_atomic(args.output, text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _summary(report: Any, args: argparse.Namespace, emit: Callable[[str], None]) -> None:
+    """The readable summary, line by line."""
+    emit(f"{report.network}  ({report.file})")
     if report.parameters:
-        print("  parameters: " + ", ".join(f"{k}={_short(v)}" for k, v in report.parameters.items()))
+        emit("  parameters: " + ", ".join(f"{k}={_short(v)}" for k, v in report.parameters.items()))
     for name, shape in report.inputs.items():
-        print(f"  input   {name:<10} {fmt_shape(shape)}")
+        emit(f"  input   {name:<10} {fmt_shape(shape)}")
     for name, shape in report.outputs.items():
-        print(f"  output  {name:<10} {fmt_shape(shape)}")
-    print(f"  params   {report.params:>15,}   ({human(report.params)})")
-    print(f"  buffers  {report.buffers:>15,}")
-    print(f"  MACs     {report.macs:>15,}   ({human(report.macs)}; FLOPs = 2 × MACs = {human(report.flops)})")
-    print(f"  layers   {len(report.layers):>15,}")
+        emit(f"  output  {name:<10} {fmt_shape(shape)}")
+    emit(f"  params   {report.params:>15,}   ({human(report.params)})")
+    emit(f"  buffers  {report.buffers:>15,}")
+    emit(f"  MACs     {report.macs:>15,}   ({human(report.macs)}; FLOPs = 2 × MACs = {human(report.flops)})")
+    emit(f"  layers   {len(report.layers):>15,}")
     if report.peak_activations is not None and report.activations is not None:
         peak, total = report.peak_activations, report.activations
-        print(f"  peak mem {peak.elements:>15,}   (activations live at once; {human(peak.bytes)}B as {report.dtype}, "
+        emit(f"  peak mem {peak.elements:>15,}   (activations live at once; {human(peak.bytes)}B as {report.dtype}, "
               f"all activations {human(total.bytes)}B)")
-        print(f"  mem acc  {report.mac:>15,}   (memory access cost, ShuffleNet V2 §2: elements read and written)")
+        emit(f"  mem acc  {report.mac:>15,}   (memory access cost, ShuffleNet V2 §2: elements read and written)")
     for name, rf in report.receptive_field.items():
-        print(f"  field   {name:<10} {_field(rf)}")
+        emit(f"  field   {name:<10} {_field(rf)}")
     if args.depth is not None:
         rows = [[b.name, b.title, fmt_shape(b.output_shape), f"{b.params:,}", f"{b.macs:,}"]
                 for b in report.blocks(args.depth)]
-        print()
-        print(table(rows, ["block", "what", "output", "params", "MACs"], {3, 4}))
+        emit("")
+        emit(table(rows, ["block", "what", "output", "params", "MACs"], {3, 4}))
     elif args.layers:
         rows = [[x.name, x.description, fmt_shape(x.output_shape), f"{x.params:,}", f"{x.macs:,}",
                  _field(x.receptive_field, short=True)] for x in report.layers]
-        print()
-        print(table(rows, ["layer", "op", "output", "params", "MACs", "field"], {3, 4}))
-    return 0
+        emit("")
+        emit(table(rows, ["layer", "op", "output", "params", "MACs", "field"], {3, 4}))
 
 
 def _field(rf: Any, short: bool = False) -> str:
@@ -210,6 +224,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", action="store_true", help="per-layer table")
     p.add_argument("--depth", type=int, help="per-block table, blocks collapsed below this depth")
     p.add_argument("--json", action="store_true")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE (atomically) instead of stdout")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("ops", help="the ops the language knows")
