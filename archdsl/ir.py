@@ -82,6 +82,7 @@ class IR:
     network: str
     _graph: nx.MultiDiGraph | None = field(default=None, repr=False)
     _consumers: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _by_kind: dict[str, list[IRNode]] = field(default_factory=lambda: {k: [] for k in NODE_KINDS}, repr=False)
     _nodes: dict[str, IRNode] = field(default_factory=dict, repr=False)
     scopes: dict[tuple[str, ...], ScopeInfo] = field(default_factory=dict)
     meta: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -98,6 +99,7 @@ class IR:
             if port.index >= len(src.out_shapes):
                 raise ValueError(f"{node.name}: input {port} out of range")
         self._nodes[node.name] = node
+        self._by_kind[node.kind].append(node)
         self._consumers[node.name] = []
         for port in dict.fromkeys(p.node for p in node.inputs):
             self._consumers[port].append(node.name)
@@ -135,7 +137,7 @@ class IR:
 
     def nodes(self, kind: NodeKind | None = None) -> list[IRNode]:
         """Nodes in creation (topological) order, optionally of one kind."""
-        return [n for n in self._nodes.values() if kind is None or n.kind == kind]
+        return list(self._nodes.values()) if kind is None else list(self._by_kind[kind])
 
     def inputs(self) -> list[IRNode]:
         return self.nodes("input")

@@ -168,9 +168,14 @@ class _Slot:
     init: str | None = None
     children: dict[str, _Slot] = field(default_factory=dict)
 
+    _sequential: tuple[int, bool] = (-1, False)  # (number of children, answer): children only grow
+
     @property
     def sequential(self) -> bool:
-        return list(self.children) == [str(i) for i in range(len(self.children))]
+        if self._sequential[0] != len(self.children):
+            answer = all(key == str(i) for i, key in enumerate(self.children))
+            self._sequential = (len(self.children), answer)
+        return self._sequential[1]
 
 
 class _ClassBody:
