@@ -26,7 +26,7 @@ class Limits:
     max_line_chars: int = 20_000  # a stage-table row or a call fits in far less
     max_nesting: int = 100  # syntax-tree depth: brackets, operator chains (the zoo needs < 20)
     max_repeat: int = 10_000
-    max_nodes: int = 10_000  # the zoo: at most ~1 000; an op costs ~50 µs to elaborate
+    max_nodes: int = 5_000  # the zoo: at most ~1 000; elaborate + analyze + codegen ~0.2 ms a node
     max_tensor_elements: int = 2**34  # per sample; ~17 G elements (64 GiB in fp32)
     max_int_bits: int = 256  # magnitude of any integer an expression produces
     max_call_depth: int = 64  # nested block instantiations (catches self-recursion)

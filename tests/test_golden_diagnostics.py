@@ -115,7 +115,7 @@ CASES: dict[str, Case] = {
     "division_by_zero": Case("E0504", 3, 19, "division by zero"),
     "round_huge_digits": Case("E0515", 3, 19, "bad call of `round`: the number of digits must be"),
     "list_doubling": Case("E0501", 3, 25, "list too long (131,072 items; the limit is 100,000)"),
-    "too_many_nodes": Case("E0518", 3, 49, "the network exceeds 10000 nodes"),
+    "too_many_nodes": Case("E0518", 3, 49, "the network exceeds 5000 nodes"),
     # --- definitions and values
     "duplicate_label": Case("E0404", 3, 46, "the name `conv1` is already used in `net`"),
     "duplicate_definition": Case("E0204", 5, 1, "`unit` is defined twice in this file"),

@@ -74,7 +74,7 @@ def test_nested_repeats_are_bounded_by_steps() -> None:
 def test_node_count() -> None:
     src = net("    image -> repeat 100: repeat 1000: relu")
     d = diagnose(src)
-    assert at(d) == ("E0518", 3, 39) and "10000 nodes" in d.message
+    assert at(d) == ("E0518", 3, 39) and "5000 nodes" in d.message
     d = diagnose(src, LIMITS.with_(max_nodes=500))
     assert "500 nodes" in d.message
 
