@@ -368,8 +368,7 @@ def lark_parse(text: str, file: str, max_nesting: int = 100) -> Module:
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, file) from None
     except RecursionError:  # pragma: no cover - the LALR parser keeps its own stack
-        raise error("E0003", "expression nested too deeply", Span(file, 1, 1, 1, 2),
-                    "split the expression into named intermediate values") from None
+        raise _nested_too_deeply(file) from None
     _check_depth(tree, file, max_nesting)
     try:
         return ToAst(file).transform(tree)
@@ -378,8 +377,12 @@ def lark_parse(text: str, file: str, max_nesting: int = 100) -> Module:
             raise exc.orig_exc from None
         raise
     except RecursionError:
-        raise error("E0003", "expression nested too deeply", Span(file, 1, 1, 1, 2),
-                    "split the expression into named intermediate values") from None
+        raise _nested_too_deeply(file) from None
+
+
+def _nested_too_deeply(file: str) -> ArchError:
+    return error("E0003", "expression nested too deeply", Span(file, 1, 1, 1, 2),
+                 "split the expression into named intermediate values")
 
 
 def _check_depth(tree: Tree, file: str, limit: int) -> None:
