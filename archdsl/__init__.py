@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from .version import __version__ as __version__
+
 __all__ = [
     "ArchError", "Network", "Report", "Spec", "analyze", "build", "compile_source", "find", "load", "load_string",
 ]

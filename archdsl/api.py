@@ -23,12 +23,16 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from .diagnostics import ArchError, Diagnostic, Span, did_you_mean, error
-from .elaborate import Elaborated, Elaborator, Env, ExpectEntry, State, check_names
+from .elaborate import Elaborated, Elaborator, ExpectEntry
+from .evaluate import Env, Evaluator
 from .ir import IR
 from .limits import LIMITS, Limits
-from .loader import Loader, Namespace, find_in_zoo, zoo_network_names
+from .loader import Definitions, Loader, find_in_zoo, zoo_network_names
+from .namecheck import check_names
 from .ops import Shape
-from .syntax import Assign, NetworkDef, parse
+from .parser import parse
+from .syntax import Assign, NetworkDef, VariantDef
+from .values import jsonable
 
 # ---------------------------------------------------------------------------------------------
 # Reports (pydantic: they serialize to JSON)
@@ -192,7 +196,7 @@ def build_report(net: Network) -> Report:
 
     memory, width = summary(ir), dtype_bytes("float32")
     return Report(
-        network=net.name, file=net.spec.file, parameters={k: _jsonable(v) for k, v in net.parameters.items()},
+        network=net.name, file=net.spec.file, parameters={k: jsonable(v) for k, v in net.parameters.items()},
         inputs={k: list(v) for k, v in net.input_shapes.items()},
         outputs={k: list(v) for k, v in net.output_shapes.items()},
         params=sum(x.params for x in layers), buffers=sum(x.buffers for x in layers), macs=macs, flops=2 * macs,
@@ -218,20 +222,12 @@ def field_report(ir: IR, node: str) -> Field:
     return None
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, bool | int | float | str) or v is None:
-        return v
-    if isinstance(v, list):
-        return [_jsonable(x) for x in v]
-    return getattr(v, "name", str(v))
-
-
 @dataclass
 class Spec:
     """A loaded `.arch` file and everything it imports."""
 
     file: str
-    namespace: Namespace
+    namespace: Definitions
     limits: Limits = LIMITS
 
     @property
@@ -254,19 +250,16 @@ class Spec:
         """Declared parameters and their defaults (variants: the values they set)."""
         definition, ns = self._entry(name)
         out: dict[str, Any] = {}
-        from .syntax import VariantDef
-
         chain = []
         while isinstance(definition, VariantDef):
             chain.append(definition)
             definition, ns = ns.networks[definition.base]
         assert isinstance(definition, NetworkDef)
-        el = Elaborator(self.limits)
+        evaluator = Evaluator(self.limits)
         env = Env({}, ns, ())
-        st = State(IR(name), self.limits)
         for p in definition.params:
             try:
-                out[p.name] = _jsonable(el.eval(p.default, env, st)) if p.default is not None else None
+                out[p.name] = jsonable(evaluator.eval(p.default, env)) if p.default is not None else None
             except ArchError:
                 out[p.name] = None
             env.vars[p.name] = out[p.name]
@@ -274,7 +267,7 @@ class Spec:
             for arg in variant.args:
                 if arg.name:
                     try:
-                        out[arg.name] = _jsonable(el.eval(arg.value, Env({}, ns, ()), st))
+                        out[arg.name] = jsonable(evaluator.eval(arg.value, Env({}, ns, ())))
                     except ArchError:
                         out[arg.name] = None
         return out
@@ -309,8 +302,7 @@ class Spec:
         item = module.items[0] if len(module.items) == 1 else None
         if not (isinstance(item, NetworkDef) and len(item.body.stmts) == 1 and isinstance(item.body.stmts[0], Assign)):
             raise bad
-        return Elaborator(self.limits).eval(item.body.stmts[0].value, Env({}, self.namespace, ()),
-                                            State(IR("--set"), self.limits))
+        return Evaluator(self.limits).eval(item.body.stmts[0].value, Env({}, self.namespace, ()))
 
     def network(self, name: str | None = None, params: dict[str, Any] | None = None,
                 input: Shape | str | None = None) -> Network:

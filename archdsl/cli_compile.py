@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .cli_common import add_net_args, parse_set
 from .diagnostics import Span, error
 
 
@@ -22,11 +22,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from archdsl.compiler.backends.torch_codegen import generate
 
     from .api import find
-    from .cli import _parse_set
     from .fileio import write_atomic
 
     spec, found = find(args.spec, args.limits)
-    params = dict(_parse_set(s) for s in args.set)
+    params = dict(parse_set(s) for s in args.set)
     if args.all:
         if args.net:
             raise error("E0606", "--all and --net exclude each other", Span.unknown("<command line>"),
@@ -55,20 +54,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any, add_net_args: Callable[[argparse.ArgumentParser], None]) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser("compile", help="write a network as a standalone PyTorch module")
     add_net_args(p)
     p.add_argument("-o", "--output", metavar="FILE",
                    help="output file (default: NETWORK.py here); `-` prints to stdout; a directory with --all")
     p.add_argument("--all", action="store_true", help="compile every network in the file, one file each")
     p.set_defaults(func=cmd_compile)
-
-
-def _install() -> None:
-    from .cli import _EXTENSIONS
-
-    if register not in _EXTENSIONS:
-        _EXTENSIONS.append(register)
-
-
-_install()

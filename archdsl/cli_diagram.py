@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .cli_common import add_net_args, build_network
 from .diagnostics import Span, error
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:
     from archdsl.compiler.backends.graphviz_backend import FORMATS, render, to_dot
 
-    from .cli import _build
     from .fileio import write_atomic
 
     target = args.output
@@ -40,7 +39,7 @@ def cmd_diagram(args: argparse.Namespace) -> int:
             args.net = spec.networks[0]
             print(f"note: {args.spec} defines {len(spec.networks)} networks; drawing `{args.net}` "
                   f"(choose with --net: {', '.join(spec.networks)})", file=sys.stderr)
-    net = _build(args)
+    net = build_network(args)
     data = render(to_dot(net, args.depth, args.direction), fmt)
     if target == "-":
         sys.stdout.write(data.decode("utf-8"))
@@ -62,7 +61,7 @@ def _depth(text: str) -> int:
     return value
 
 
-def register(sub: Any, add_net_args: Callable[[argparse.ArgumentParser], None]) -> None:
+def register(sub: Any) -> None:
     p = sub.add_parser("diagram", help="draw a network (SVG, PNG, PDF or DOT) with graphviz")
     add_net_args(p)
     p.add_argument("-o", "--output", metavar="FILE",
@@ -73,13 +72,3 @@ def register(sub: Any, add_net_args: Callable[[argparse.ArgumentParser], None]) 
                         "draws every op (default: the deepest level that stays legible)")
     p.add_argument("--direction", choices=("TB", "LR"), default="TB", help="top to bottom (default) or left to right")
     p.set_defaults(func=cmd_diagram)
-
-
-def _install() -> None:
-    from .cli import _EXTENSIONS
-
-    if register not in _EXTENSIONS:
-        _EXTENSIONS.append(register)
-
-
-_install()

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import networkx as nx
 
 NodeKind = Literal["input", "op", "output"]
+ScopeKind = Literal["block", "repeat", "stage"]
 NODE_KINDS: tuple[NodeKind, ...] = ("input", "op", "output")
 
 
@@ -69,7 +70,7 @@ class ScopeInfo:
     """A block instance (or a repeat/stage grouping) that nodes are nested in."""
 
     path: tuple[str, ...]
-    kind: Literal["block", "repeat", "stage"]
+    kind: ScopeKind
     title: str  # e.g. "inverted_residual(c=24, stride=2, expand=6)"
     block: str | None
     span: Span

@@ -29,6 +29,8 @@ from pygments.token import (
     Whitespace,
 )
 
+from . import vocabulary
+
 OPS = (
     "adaptive_avgpool", "adaptive_maxpool", "add", "avgpool", "batchnorm", "bn", "cat", "channel_shuffle",
     "concat", "conv", "conv_transpose", "deconv", "drop_path", "dropout", "dwconv", "fc", "flatten", "fuse",
@@ -38,8 +40,9 @@ OPS = (
     "upsample",
 )
 BUILTINS = ("min", "max", "round", "ceil", "floor", "int", "float", "abs", "sqrt", "divisible", "len", "sum")
-SYMBOLS = ("same", "valid", "global", "nearest", "bilinear", "fast", "softmax_weights")
-KEYWORDS = ("import", "input", "output", "inputs", "outputs", "expect", "repeat", "as", "if", "else", "stages")
+# Bare symbols (`sum` is highlighted as the builtin it also is) and keywords: the language's own lists.
+SYMBOLS = tuple(s for s in vocabulary.SYMBOLS if s not in BUILTINS)
+KEYWORDS = vocabulary.STATEMENT_KEYWORDS
 
 
 class ArchLexer(RegexLexer):
@@ -62,8 +65,8 @@ class ArchLexer(RegexLexer):
             (rf"(block)(\s+)({_ident})", bygroups(Keyword.Declaration, Whitespace, Name.Function)),
             (rf"(network)(\s+)({_ident})", bygroups(Keyword.Declaration, Whitespace, Name.Class)),
             (words(KEYWORDS, suffix=r"\b"), Keyword),
-            (words(("true", "false", "none"), suffix=r"\b"), Keyword.Constant),
-            (words(("and", "or", "not"), suffix=r"\b"), Operator.Word),
+            (words(vocabulary.CONSTANT_KEYWORDS, suffix=r"\b"), Keyword.Constant),
+            (words(vocabulary.OPERATOR_KEYWORDS, suffix=r"\b"), Operator.Word),
             (r"in\b", Name.Builtin.Pseudo),
             (r"\d+(\.\d+)?%", Number),
             (rf"\d+(x\d+)+{_end}", Number),  # shape literal 3x224x224

@@ -1,7 +1,7 @@
 """Files and imports: reading specs, resolving `import`, and finding bundled zoo networks by name.
 
 `import "x.arch"` is relative to the importing file; `import name` looks for `name.arch` beside
-the importing file, then in the bundled zoo. Each file gets a :class:`Namespace` of its own
+the importing file, then in the bundled zoo. Each file gets :class:`Definitions`: its own
 definitions plus what it imports (its own definitions win). Cycles and runaway depth are errors.
 """
 
@@ -15,22 +15,23 @@ from pathlib import Path
 
 from .diagnostics import SOURCES, ArchError, Diagnostic, Span, error
 from .limits import LIMITS, Limits
-from .syntax import BlockDef, Import, Module, NetworkDef, VariantDef, parse
+from .parser import parse
+from .syntax import BlockDef, Import, Module, NetworkDef, VariantDef
 
 ZOO_PACKAGE = "archdsl.specs"
 
 
 @dataclass
-class Namespace:
+class Definitions:
     """Everything visible from one file: blocks and networks, each with the namespace it lives in."""
 
     file: str
     module: Module
-    blocks: dict[str, tuple[BlockDef, Namespace]] = field(default_factory=dict)
-    networks: dict[str, tuple[NetworkDef | VariantDef, Namespace]] = field(default_factory=dict)
+    blocks: dict[str, tuple[BlockDef, Definitions]] = field(default_factory=dict)
+    networks: dict[str, tuple[NetworkDef | VariantDef, Definitions]] = field(default_factory=dict)
     own_networks: list[str] = field(default_factory=list)
 
-    def network_def(self, name: str) -> tuple[NetworkDef | VariantDef, Namespace] | None:
+    def network_def(self, name: str) -> tuple[NetworkDef | VariantDef, Definitions] | None:
         return self.networks.get(name)
 
 
@@ -80,10 +81,10 @@ def zoo_network_names() -> list[str]:
 class Loader:
     def __init__(self, limits: Limits = LIMITS) -> None:
         self.limits = limits
-        self.cache: dict[str, Namespace] = {}
+        self.cache: dict[str, Definitions] = {}
         self.stack: list[str] = []
 
-    def load_file(self, path: str | Path, span: Span | None = None) -> Namespace:
+    def load_file(self, path: str | Path, span: Span | None = None) -> Definitions:
         key = os.path.normpath(os.path.abspath(path))
         if key in self.cache:
             return self.cache[key]
@@ -101,11 +102,11 @@ class Loader:
                         "check the path (imports are relative to the importing file)") from None
         return self.load_text(text, display, key)
 
-    def load_text(self, text: str, display: str, key: str | None = None) -> Namespace:
+    def load_text(self, text: str, display: str, key: str | None = None) -> Definitions:
         key = key or display
         SOURCES.add(display, text)
         module = parse(text, display, limits=self.limits)
-        ns = Namespace(display, module)
+        ns = Definitions(display, module)
         self.stack.append(key)
         try:
             self._resolve_imports(ns, module, display)
@@ -115,7 +116,7 @@ class Loader:
         self.cache[key] = ns
         return ns
 
-    def _resolve_imports(self, ns: Namespace, module: Module, display: str) -> None:
+    def _resolve_imports(self, ns: Definitions, module: Module, display: str) -> None:
         base = Path(display).parent if not display.startswith("<") else Path.cwd()
         problems: list[Diagnostic] = []
         for item in module.items:
@@ -151,7 +152,7 @@ class Loader:
                 return candidate
         return None
 
-    def _add_own(self, ns: Namespace, module: Module) -> None:
+    def _add_own(self, ns: Definitions, module: Module) -> None:
         problems: list[Diagnostic] = []
         seen: dict[str, Span] = {}
         for item in module.items:

@@ -1,510 +1,159 @@
-"""Lark parsing: the grammar (``grammar.lark``, package data), the tree → AST transformer, and
-the one boundary where Lark's exceptions become :class:`ArchError` diagnostics.
+"""The front end's entry point: :func:`parse`, text → :class:`~archdsl.syntax.Module`.
 
-The transformer's method names equal the grammar's rule and alias names one to one, and any
-rule nobody handles fails loudly.
+Parsing itself (Lark, the grammar, the tree → AST transformer) lives in
+:mod:`archdsl.lark_boundary` and is imported only when a text is not in a small on-disk cache of
+parsed files: importing Lark and loading its tables costs more than analyzing a whole network
+(see benchmarks/analyze_speed.py).
+
+The cache key covers everything that shapes an AST: the text, the file name (spans carry it), the
+nesting limit, and a fingerprint of the front end — the bytes of every module that builds or
+defines the tree (:data:`FRONT_END_FILES`, the grammar included), the package version,
+:data:`AST_FORMAT` and the installed Lark's version. An upgraded archdsl therefore never reads an
+AST its predecessor cached; an entry that cannot be read back as this key's module (damaged,
+truncated, written by other code) is ignored and overwritten.
 """
 
 from __future__ import annotations
 
-import ast as py_ast
-from functools import cache
+import functools
+import hashlib
+import importlib.util
+import os
+import pickle
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
-
 from .diagnostics import ArchError, Diagnostic, Span, error
-from .syntax import (
-    Arg,
-    Assign,
-    Attribute,
-    BinOp,
-    BlockDef,
-    Body,
-    BoolOp,
-    Call,
-    CallStep,
-    Chain,
-    Const,
-    Destructure,
-    Expect,
-    ExprStmt,
-    IfExpr,
-    IfStep,
-    Import,
-    Index,
-    InputDecl,
-    ListLit,
-    Module,
-    Name,
-    NetworkDef,
-    Node,
-    Not,
-    Num,
-    OutputDecl,
-    OutputStep,
-    Param,
-    RepeatStep,
-    RepeatStmt,
-    ShapeLit,
-    StagesStep,
-    Str,
-    TableRow,
-    Ternary,
-    Unary,
-    VariantDef,
-    parse_number,
-)
+from .limits import LIMITS, Limits
+from .syntax import Module, Node, StagesStep
+from .version import __version__
+
+# Bump when the meaning of a cached AST changes in a way no front-end file's bytes show.
+AST_FORMAT = 2
+# The package data and modules whose source decides what `parse` returns.
+FRONT_END_FILES = ("grammar.lark", "syntax.py", "parser.py", "lark_boundary.py", "vocabulary.py", "diagnostics.py",
+                   "version.py")
 
 
-class ToAst(Transformer):
-    """Lark tree → AST. One method per rule or alias; `__default__` refuses anything unhandled."""
+@functools.cache
+def front_end_fingerprint() -> str:
+    """A digest of everything but the input that decides an AST (computed once per process)."""
+    digest = hashlib.sha256(f"archdsl {__version__} format {AST_FORMAT}\0".encode())
+    package = resources.files("archdsl")
+    for name in FRONT_END_FILES:
+        digest.update(name.encode() + b"\0" + package.joinpath(name).read_bytes() + b"\0")
+    lark = importlib.util.find_spec("lark")  # its version line, without importing it
+    if lark is not None and lark.origin is not None:
+        digest.update(Path(lark.origin).read_bytes())
+    return digest.hexdigest()
 
-    def __init__(self, file: str) -> None:
-        super().__init__(visit_tokens=False)
-        self.file = file
 
-    # one span helper for every method
-    def _sp(self, meta: Any) -> Span:
-        if getattr(meta, "empty", True):
-            return Span.unknown(self.file)
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+def _cache_dir() -> Path | None:
+    if os.environ.get("ARCHDSL_NO_CACHE"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "archdsl"
 
-    def _tok(self, tok: Token) -> Span:
-        return Span(self.file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
 
-    def __default__(self, data: Any, children: Any, meta: Any) -> Any:
-        raise NotImplementedError(f"grammar rule {data!r} has no AST builder")
+def cache_key(text: str, file: str, max_nesting: int) -> str:
+    digest = hashlib.sha256()
+    for part in (front_end_fingerprint(), str(max_nesting), file, text):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    return digest.hexdigest()
 
-    # --- top level
-    @v_args(meta=True)
-    def start(self, meta: Any, items: list[Node]) -> Module:
-        return Module(self._sp(meta), self.file, tuple(items))
 
-    @v_args(meta=True)
-    def import_stmt(self, meta: Any, ch: list[Any]) -> Import:
-        (target,) = ch
-        if isinstance(target, Token):
-            return Import(self._sp(meta), _unquote(str(target)), True)
-        return Import(self._sp(meta), target, False)
+# What unpickling a damaged or foreign entry can raise; anything else is a bug and propagates.
+_UNREADABLE = (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, IndexError, KeyError,
+               TypeError, ValueError, RecursionError, MemoryError)
 
-    def dotted_name(self, ch: list[Token]) -> str:
-        return ".".join(str(t) for t in ch)
 
-    @v_args(meta=True)
-    def block_def(self, meta: Any, ch: list[Any]) -> BlockDef:
-        name, params, inputs, outputs, body = ch
-        return BlockDef(
-            self._sp(meta), str(name), params or (), tuple(inputs) if inputs else ("in",),
-            tuple(outputs) if outputs else None, body,
+def _read_cached(path: Path, key: str) -> Module | None:
+    """The module cached under `key`, or None when the entry is missing or not exactly that."""
+    try:
+        entry = pickle.loads(path.read_bytes())
+    except _UNREADABLE:
+        return None
+    if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == key and isinstance(entry[1], Module):
+        return entry[1]
+    return None
+
+
+def _write_cached(path: Path, key: str, module: Module) -> None:
+    try:
+        from .fileio import write_atomic
+
+        write_atomic(path, pickle.dumps((key, module), protocol=pickle.HIGHEST_PROTOCOL))
+    except (OSError, RecursionError):
+        pass  # a read-only home directory only costs speed
+
+
+def parse(text: str, file: str = "<string>", use_cache: bool = True, limits: Limits = LIMITS) -> Module:
+    """Parse one source text into a :class:`Module`; raises :class:`ArchError` on any syntax error."""
+    check_text(text, file, limits)
+    cache = _cache_dir() if use_cache else None
+    key = cache_key(text, file, limits.max_nesting) if cache is not None else ""
+    path = cache / f"{key}.pickle" if cache is not None else None
+    if path is not None:
+        cached = _read_cached(path, key)
+        if cached is not None:
+            return cached
+    from .lark_boundary import lark_parse  # Lark is imported only when a text is not in the cache
+
+    module = lark_parse(text, file, limits.max_nesting)
+    _check_table_rows(module)
+    if path is not None:
+        _write_cached(path, key, module)
+    return module
+
+
+def check_text(text: str, file: str, limits: Limits = LIMITS) -> None:
+    """What can be refused before parsing, in linear time: size, over-long lines, NUL bytes."""
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        col = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        raise error("E0002", "NUL byte in source", Span(file, line, col, line, col + 1),
+                    "the file looks binary; .arch files are UTF-8 text")
+    if len(text) > limits.max_line_chars:
+        for number, line_text in enumerate(text.split("\n"), start=1):
+            if len(line_text) > limits.max_line_chars:
+                col = limits.max_line_chars + 1
+                raise error("E0006", f"line {number} is {len(line_text):,} characters long "
+                            f"(the limit is {limits.max_line_chars:,})", Span(file, number, col, number, col + 1),
+                            "break it into several lines, or raise the limit (--max-line-chars)")
+    if len(text) > limits.max_file_chars:
+        raise error(
+            "E0001", f"file is too large ({len(text):,} characters; the limit is {limits.max_file_chars:,})",
+            Span(file, 1, 1, 1, 2), "split the file, or raise the limit (--max-file-chars)",
         )
 
-    def inputs_decl(self, ch: list[Token | None]) -> list[str]:
-        return [str(t) for t in ch if t is not None]
 
-    outputs_decl = inputs_decl
-
-    @v_args(meta=True)
-    def network_def(self, meta: Any, ch: list[Any]) -> NetworkDef:
-        name, params, body = ch
-        return NetworkDef(self._sp(meta), str(name), params or (), body)
-
-    @v_args(meta=True)
-    def variant_def(self, meta: Any, ch: list[Any]) -> VariantDef:
-        name, base, args, body = ch
-        return VariantDef(self._sp(meta), str(name), str(base), self._tok(base), args or (), body)
-
-    def params(self, ch: list[Param | None]) -> tuple[Param, ...]:
-        return tuple(p for p in ch if p is not None)
-
-    @v_args(meta=True)
-    def param(self, meta: Any, ch: list[Any]) -> Param:
-        name, default = ch
-        return Param(self._sp(meta), str(name), default)
-
-    @v_args(meta=True)
-    def body(self, meta: Any, stmts: list[Node]) -> Body:
-        return Body(self._sp(meta), tuple(stmts))
-
-    # --- statements
-    @v_args(meta=True)
-    def assign(self, meta: Any, ch: list[Any]) -> Assign:
-        return Assign(self._sp(meta), str(ch[0]), ch[1])
-
-    @v_args(meta=True)
-    def destructure(self, meta: Any, ch: list[Any]) -> Destructure:
-        return Destructure(self._sp(meta), tuple(str(t) for t in ch[:-1]), ch[-1])
-
-    @v_args(meta=True)
-    def input_decl(self, meta: Any, ch: list[Any]) -> InputDecl:
-        return InputDecl(self._sp(meta), str(ch[0]), ch[1])
-
-    @v_args(meta=True)
-    def output_decl(self, meta: Any, ch: list[Any]) -> OutputDecl:
-        return OutputDecl(self._sp(meta), str(ch[0]), ch[1])
-
-    @v_args(meta=True)
-    def expect_stmt(self, meta: Any, ch: list[Any]) -> Expect:
-        target, op, value, _tol_tok, tol, source = ch
-        percent = None
-        tol_expr = None
-        if isinstance(tol, Token):  # PERCENTAGE
-            percent = float(str(tol)[:-1])
-        else:
-            tol_expr = tol
-        src = _unquote(str(source)) if source is not None else None
-        return Expect(self._sp(meta), target, str(op), value, tol_expr, percent, src)
-
-    @v_args(meta=True)
-    def repeat_stmt(self, meta: Any, ch: list[Any]) -> RepeatStmt:
-        count, var, body, label = ch
-        return RepeatStmt(self._sp(meta), count, str(var) if var else None, body, label)
-
-    @v_args(meta=True)
-    def expr_stmt(self, meta: Any, ch: list[Any]) -> ExprStmt:
-        return ExprStmt(self._sp(meta), ch[0])
-
-    # --- expressions
-    @v_args(meta=True)
-    def chain(self, meta: Any, ch: list[Any]) -> Chain:
-        return Chain(self._sp(meta), ch[0], tuple(ch[1:]))
-
-    @v_args(meta=True)
-    def ternary(self, meta: Any, ch: list[Any]) -> Ternary:
-        return Ternary(self._sp(meta), *ch)
-
-    @v_args(meta=True)
-    def or_op(self, meta: Any, ch: list[Any]) -> BoolOp:
-        return BoolOp(self._sp(meta), "or", ch[0], ch[1])
-
-    @v_args(meta=True)
-    def and_op(self, meta: Any, ch: list[Any]) -> BoolOp:
-        return BoolOp(self._sp(meta), "and", ch[0], ch[1])
-
-    @v_args(meta=True)
-    def not_op(self, meta: Any, ch: list[Any]) -> Not:
-        return Not(self._sp(meta), ch[0])
-
-    @v_args(meta=True)
-    def compare(self, meta: Any, ch: list[Any]) -> BinOp:
-        return BinOp(self._sp(meta), str(ch[1]), ch[0], ch[2])
-
-    @v_args(meta=True)
-    def binop(self, meta: Any, ch: list[Any]) -> BinOp:
-        return BinOp(self._sp(meta), str(ch[1]), ch[0], ch[2])
-
-    @v_args(meta=True)
-    def unary(self, meta: Any, ch: list[Any]) -> Unary:
-        return Unary(self._sp(meta), str(ch[0]), ch[1])
-
-    @v_args(meta=True)
-    def attribute(self, meta: Any, ch: list[Any]) -> Attribute:
-        return Attribute(self._sp(meta), ch[0], str(ch[1]))
-
-    @v_args(meta=True)
-    def index(self, meta: Any, ch: list[Any]) -> Index:
-        return Index(self._sp(meta), ch[0], ch[1])
-
-    @v_args(meta=True)
-    def call(self, meta: Any, ch: list[Any]) -> Call:
-        name, args = ch
-        return Call(self._sp(meta), str(name), self._tok(name), args or ())
-
-    def args(self, ch: list[Any]) -> tuple[Arg, ...]:
-        out = []
-        for a in ch:
-            if a is None:
-                continue
-            out.append(a if isinstance(a, Arg) else Arg(a.span, None, a))
-        return tuple(out)
-
-    @v_args(meta=True)
-    def kwarg(self, meta: Any, ch: list[Any]) -> Arg:
-        return Arg(self._sp(meta), str(ch[0]), ch[1])
-
-    @v_args(meta=True)
-    def number(self, meta: Any, ch: list[Token]) -> Num:
-        return Num(self._sp(meta), self._literal(meta, lambda: parse_number(str(ch[0]))))
-
-    @v_args(meta=True)
-    def shape_literal(self, meta: Any, ch: list[Token]) -> ShapeLit:
-        return ShapeLit(self._sp(meta), self._literal(meta, lambda: tuple(int(d) for d in str(ch[0]).split("x"))))
-
-    def _literal(self, meta: Any, convert: Any) -> Any:
-        try:  # Python refuses to convert integers of more than 4300 digits
-            return convert()
-        except (ValueError, ArithmeticError):
-            raise error("E0503", "number literal too large", self._sp(meta),
-                        "integers in a spec are bounded (--max-int-bits)") from None
-
-    @v_args(meta=True)
-    def string(self, meta: Any, ch: list[Token]) -> Str:
-        return Str(self._sp(meta), _unquote(str(ch[0])))
-
-    @v_args(meta=True)
-    def true(self, meta: Any, ch: list[Any]) -> Const:
-        return Const(self._sp(meta), True)
-
-    @v_args(meta=True)
-    def false(self, meta: Any, ch: list[Any]) -> Const:
-        return Const(self._sp(meta), False)
-
-    @v_args(meta=True)
-    def none(self, meta: Any, ch: list[Any]) -> Const:
-        return Const(self._sp(meta), None)
-
-    @v_args(meta=True)
-    def name(self, meta: Any, ch: list[Token]) -> Name:
-        return Name(self._sp(meta), str(ch[0]))
-
-    @v_args(meta=True)
-    def list_literal(self, meta: Any, ch: list[Any]) -> ListLit:
-        return ListLit(self._sp(meta), tuple(c for c in ch if c is not None))
-
-    @v_args(meta=True)
-    def if_expr(self, meta: Any, ch: list[Any]) -> IfExpr:
-        cond, then, orelse = ch
-        return IfExpr(self._sp(meta), cond, then, orelse)
-
-    # --- steps
-    @v_args(meta=True)
-    def call_step(self, meta: Any, ch: list[Any]) -> CallStep:
-        name, args, label = ch
-        return CallStep(self._sp(meta), str(name), self._tok(name), args or (), label)
-
-    def label(self, ch: list[Any]) -> tuple[str, ...]:
-        return ch[0]
-
-    def label_path(self, ch: list[Token]) -> tuple[str, ...]:
-        parts: list[str] = []
-        for tok in ch:
-            parts.extend(str(tok).split("."))  # `a.0.1` lexes its tail as the number `0.1`
-        return tuple(parts)
-
-    def step_chain(self, ch: list[Any]) -> tuple[Node, ...]:
-        return tuple(ch)
-
-    @v_args(meta=True)
-    def step_if(self, meta: Any, ch: list[Any]) -> IfStep:
-        cond, then, orelse = ch
-        return IfStep(self._sp(meta), cond, then, orelse)
-
-    @v_args(meta=True)
-    def repeat_step(self, meta: Any, ch: list[Any]) -> RepeatStep:
-        count, var, step = ch
-        return RepeatStep(self._sp(meta), count, str(var) if var else None, (step,), None)
-
-    @v_args(meta=True)
-    def repeat_block_step(self, meta: Any, ch: list[Any]) -> RepeatStep:
-        count, var, steps, label = ch
-        return RepeatStep(self._sp(meta), count, str(var) if var else None, steps, label)
-
-    @v_args(meta=True)
-    def stages_step(self, meta: Any, ch: list[Any]) -> StagesStep:
-        cols = tuple(str(t) for t in ch if isinstance(t, Token))
-        rest = [c for c in ch if not isinstance(c, Token)]
-        label = rest[0] if rest and (rest[0] is None or isinstance(rest[0], tuple)) else None
-        if rest and (rest[0] is None or isinstance(rest[0], tuple)):
-            rest = rest[1:]
-        rows = tuple(r for r in rest[:-1])
-        return StagesStep(self._sp(meta), cols, label, rows, rest[-1])
-
-    @v_args(meta=True)
-    def table_row(self, meta: Any, ch: list[Any]) -> TableRow:
-        return TableRow(self._sp(meta), tuple(ch))
-
-    @v_args(meta=True)
-    def output_step(self, meta: Any, ch: list[Token]) -> OutputStep:
-        return OutputStep(self._sp(meta), str(ch[0]))
-
-
-def _unquote(s: str) -> str:
-    try:
-        value = py_ast.literal_eval(s)
-    except (ValueError, SyntaxError):
-        return s[1:-1]
-    return value if isinstance(value, str) else s[1:-1]
-
-
-# ---------------------------------------------------------------------------------------------
-# The one boundary where Lark's exceptions become diagnostics
-
-_EXPECTED_WORDS = {
-    "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "SHAPE": "a shape like 3x224x224",
-    "LPAR": "`(`", "RPAR": "`)`", "LBRACE": "`{`", "RBRACE": "`}`", "LSQB": "`[`", "RSQB": "`]`",
-    "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`", "MINUS": "`-`", "PLUS": "`+`", "DOT": "`.`",
-    "_ARROW": "`->`", "COMP_OP": "a comparison", "MUL_OP": "an operator",
-}
-
-
-@cache
-def _parser() -> Lark:
-    return Lark.open_from_package(
-        "archdsl", "grammar.lark", parser="lalr", propagate_positions=True, maybe_placeholders=True,
-        cache=True,
-    )
-
-
-def _describe_token(tok: Token) -> str:
-    if tok.type == "$END":
-        return "end of file"
-    text = str(tok)
-    return f"`{text[:40]}`"
-
-
-def _expected(names: set[str]) -> str:
-    words = sorted({_EXPECTED_WORDS.get(n, f"`{n.lower()}`") for n in names if not n.startswith("$")})
-    if not words:
-        return ""
-    if len(words) > 6:
-        words = [*words[:6], "…"]
-    return "expected " + ", ".join(words)
-
-
-def lark_parse(text: str, file: str, max_nesting: int = 100) -> Module:
-    try:
-        tree = _parser().parse(text)
-    except UnexpectedInput as exc:
-        raise _syntax_error(exc, text, file) from None
-    except RecursionError:  # pragma: no cover - the LALR parser keeps its own stack
-        raise _nested_too_deeply(file) from None
-    _check_depth(tree, file, max_nesting)
-    try:
-        return ToAst(file).transform(tree)
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, ArchError):
-            raise exc.orig_exc from None
-        raise
-    except RecursionError:
-        raise _nested_too_deeply(file) from None
-
-
-def _nested_too_deeply(file: str) -> ArchError:
-    return error("E0003", "expression nested too deeply", Span(file, 1, 1, 1, 2),
-                 "split the expression into named intermediate values")
-
-
-def _check_depth(tree: Tree, file: str, limit: int) -> None:
-    """Refuse a syntax tree deeper than `limit` (iteratively), so that converting and evaluating it
-    never meets Python's recursion limit; the span is the leftmost node past the limit."""
-    stack: list[tuple[Any, int]] = [(tree, 1)]
-    too_deep: list[Span] = []
-    found = False
-    while stack:
-        node, depth = stack.pop()
-        if not isinstance(node, Tree):
-            continue
-        if depth > limit:
-            found, meta = True, node.meta
-            if not getattr(meta, "empty", True):
-                too_deep.append(Span(file, meta.line, meta.column, meta.end_line, meta.end_column))
-            continue
-        stack.extend((child, depth + 1) for child in node.children)
-    if found:
-        span = min(too_deep) if too_deep else Span(file, 1, 1, 1, 2)
-        raise error("E0003", f"expression nested too deeply (more than {limit} levels)", span,
-                    "split it into named intermediate values, or raise the limit (--max-nesting)")
-
-
-_KEYWORDS = {"import", "block", "network", "input", "output", "inputs", "outputs", "expect", "repeat", "as",
-             "if", "else", "stages", "and", "or", "not", "true", "false", "none"}
-_OPENERS = {"(": ")", "[": "]", "{": "}"}
-
-
-def _unclosed(text: str, upto: int) -> tuple[str, int, int] | None:
-    """The innermost bracket still open at offset `upto` (strings and comments skipped), as
-    (bracket, line, col); None when all are closed."""
-    stack: list[tuple[str, int]] = []
-    i = 0
-    while i < upto:
-        ch = text[i]
-        if ch == "#":
-            nl = text.find("\n", i)
-            i = upto if nl < 0 else nl
-            continue
-        if ch == '"':
-            j = i + 1
-            while j < upto and text[j] not in '"\n':
-                j += 2 if text[j] == "\\" else 1
-            i = j + 1
-            continue
-        if ch in _OPENERS:
-            stack.append((ch, i))
-        elif ch in ")]}" and stack and _OPENERS[stack[-1][0]] == ch:
-            stack.pop()
-        i += 1
-    if not stack:
-        return None
-    ch, pos = stack[-1]
-    line = text.count("\n", 0, pos) + 1
-    return ch, line, pos - (text.rfind("\n", 0, pos) + 1) + 1
-
-
-def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> ArchError:
-    line = getattr(exc, "line", 1) or 1
-    col = getattr(exc, "column", 1) or 1
-    pos = getattr(exc, "pos_in_stream", None)
-    notes: tuple[str, ...] = ()
-    if isinstance(exc, UnexpectedToken):
-        tok = exc.token
-        if tok.type == "$END":
-            lines = text.splitlines() or [""]
-            line, col = len(lines), len(lines[-1]) + 1
-            msg, width = "unexpected end of file", 1
-            pos = len(text)
-        else:
-            msg, width = f"unexpected {_describe_token(tok)}", max(1, len(str(tok).split("\n")[0]))
-            pos = tok.start_pos
-        hint = _expected(set(exc.accepts or exc.expected))
-        if tok.type in ("PLUS", "MINUS", "MUL_OP", "POW_OP", "COMP_OP") and "_ARROW" in (exc.accepts or set()):
-            hint = "a chain `x -> f` ends at an operator; wrap it in parentheses: `(x -> f) + y`"
-        word = _word_before(text, tok.start_pos) if tok.type != "$END" and tok.start_pos is not None else None
-        if word in _KEYWORDS and str(tok) in ("=", ",", ":"):
-            msg = f"`{word}` is a keyword and cannot be used as a name"
-            hint = f"choose another name, e.g. `{word}_`"
-            line, col, width = line, col - len(word) - (tok.start_pos - _word_end(text, tok.start_pos)), len(word)
-        if tok.type == "$END":
-            hint = (hint + "; " if hint else "") + "is a `}` or `)` missing?"
-    elif isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
-        msg, width = f"unexpected character `{ch}`", 1
-        hint = _expected(set(exc.allowed or ())) or None
-        if ch == '"':
-            end = text.find("\n", exc.pos_in_stream)
-            msg = "unterminated string"
-            width = max(1, (len(text) if end < 0 else end) - exc.pos_in_stream)
-            hint = 'close it with `"` on the same line (strings cannot span lines)'
-    elif isinstance(exc, UnexpectedEOF):
-        lines = text.splitlines() or [""]
-        line, col = len(lines), len(lines[-1]) + 1
-        msg, width, hint = "unexpected end of file", 1, "is a `}` or `)` missing?"
-        pos = len(text)
-    else:  # pragma: no cover - lark has no other UnexpectedInput kinds
-        msg, width, hint = "syntax error", 1, None
-    # At the end of the file, or at a closing bracket of the wrong kind, say which bracket is open.
-    at_end = msg == "unexpected end of file"
-    closing = text[pos] if pos is not None and not at_end and pos < len(text) and text[pos] in ")]}" else None
-    if pos is not None and (at_end or closing):
-        open_bracket = _unclosed(text, pos)
-        if open_bracket is not None and _OPENERS[open_bracket[0]] != closing:
-            bracket, bline, bcol = open_bracket
-            notes = (f"the `{bracket}` at {file}:{bline}:{bcol} is not closed before this point",)
-    return ArchError(Diagnostic("E0100", f"syntax error: {msg}", Span(file, line, col, line, col + width),
-                                hint or None, notes=notes))
-
-
-def _word_end(text: str, pos: int) -> int:
-    """Offset just past the identifier that precedes `pos` (skipping blanks)."""
-    i = pos
-    while i > 0 and text[i - 1] in " \t":
-        i -= 1
-    return i
-
-
-def _word_before(text: str, pos: int) -> str | None:
-    end = _word_end(text, pos)
-    start = end
-    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
-        start -= 1
-    return text[start:end] or None
+def _check_table_rows(module: Module) -> None:
+    """Rows of a stage table are separated only by line breaks; insist that each row is one line."""
+    problems: list[Diagnostic] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, StagesStep):
+            for row in node.rows:
+                if row.span.line != row.span.end_line:
+                    problems.append(Diagnostic(
+                        "E0101", "a stage-table row spans several lines", row.span,
+                        "write one row per line; a row starting with `-`, `(` or `[` joins the previous one",
+                    ))
+                elif len(row.cells) != len(node.columns):
+                    problems.append(Diagnostic(
+                        "E0102", f"this row has {len(row.cells)} cells but the table has "
+                        f"{len(node.columns)} columns ({', '.join(node.columns)})", row.span,
+                        "give every row one value per column",
+                    ))
+        if isinstance(node, Node):
+            for value in vars(node).values():
+                visit(value)
+        elif isinstance(node, tuple):
+            for item in node:
+                visit(item)
+
+    visit(module)
+    if problems:
+        raise ArchError(problems)

@@ -1,24 +1,15 @@
-"""The AST of the `.arch` language, and :func:`parse`, text → :class:`Module`.
+"""The AST of the `.arch` language: frozen dataclasses, each carrying its :class:`Span`.
 
-AST nodes are frozen dataclasses, each carrying its :class:`Span`. Parsing itself (Lark, the
-grammar, the transformer) lives in :mod:`archdsl.parser`; :func:`parse` consults a small on-disk
-cache of parsed files first, because importing Lark and loading its tables costs more than
-analyzing a whole network (see benchmarks/analyze_speed.py).
+Text becomes a :class:`Module` through :func:`archdsl.parser.parse`; this module only declares the
+tree (and reads number literals), so everything downstream depends on it without depending on Lark.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib import resources
-from pathlib import Path
-from typing import Any
 
-from .diagnostics import ArchError, Diagnostic, Span, error
-from .limits import LIMITS, Limits
+from .diagnostics import Span
 
 # ---------------------------------------------------------------------------------------------
 # AST
@@ -269,7 +260,6 @@ class Module(Node):
     items: tuple[Node, ...]
 
 
-
 # ---------------------------------------------------------------------------------------------
 # Numbers
 
@@ -288,105 +278,3 @@ def parse_number(text: str) -> int | float:
         return float(text)
     exact = Decimal(text) * mult  # exact, so that 4.1G is 4_100_000_000, not 4099999999.9999995
     return int(exact) if exact == exact.to_integral_value() else float(exact)
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsing, with a cache of parsed files
-
-_CACHE_VERSION = 1
-
-
-def _cache_dir() -> Path | None:
-    if os.environ.get("ARCHDSL_NO_CACHE"):
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "archdsl"
-
-
-def _cache_key(text: str, file: str, max_nesting: int) -> str:
-    # The key covers everything a parse depends on: the text, the file name (spans carry it), the
-    # grammar and the AST classes (this module's source).
-    digest = hashlib.sha256()
-    for part in (str(_CACHE_VERSION), str(max_nesting), file, text):
-        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
-    digest.update(resources.files("archdsl").joinpath("grammar.lark").read_bytes())
-    digest.update(Path(__file__).read_bytes())
-    return digest.hexdigest()
-
-
-def parse(text: str, file: str = "<string>", use_cache: bool = True, limits: Limits = LIMITS) -> Module:
-    """Parse one source text into a :class:`Module`; raises :class:`ArchError` on any syntax error."""
-    check_text(text, file, limits)
-    cache = _cache_dir() if use_cache else None
-    path = cache / f"{_cache_key(text, file, limits.max_nesting)}.pickle" if cache else None
-    if path is not None:
-        try:
-            module = pickle.loads(path.read_bytes())
-            if isinstance(module, Module):
-                return module
-        except Exception:
-            pass  # a damaged or stale cache entry only costs a re-parse
-    from .parser import lark_parse  # Lark is imported only when a text is not in the cache
-
-    module = lark_parse(text, file, limits.max_nesting)
-    _check_table_rows(module)
-    if path is not None:
-        try:
-            from .fileio import write_atomic
-
-            write_atomic(path, pickle.dumps(module, protocol=pickle.HIGHEST_PROTOCOL))
-        except (OSError, RecursionError):
-            pass  # a read-only home directory only costs speed
-    return module
-
-
-def check_text(text: str, file: str, limits: Limits = LIMITS) -> None:
-    """What can be refused before parsing, in linear time: size, over-long lines, NUL bytes."""
-    nul = text.find("\x00")
-    if nul >= 0:
-        line = text.count("\n", 0, nul) + 1
-        col = nul - (text.rfind("\n", 0, nul) + 1) + 1
-        raise error("E0002", "NUL byte in source", Span(file, line, col, line, col + 1),
-                    "the file looks binary; .arch files are UTF-8 text")
-    if len(text) > limits.max_line_chars:
-        for number, line_text in enumerate(text.split("\n"), start=1):
-            if len(line_text) > limits.max_line_chars:
-                col = limits.max_line_chars + 1
-                raise error("E0006", f"line {number} is {len(line_text):,} characters long "
-                            f"(the limit is {limits.max_line_chars:,})", Span(file, number, col, number, col + 1),
-                            "break it into several lines, or raise the limit (--max-line-chars)")
-    if len(text) > limits.max_file_chars:
-        raise error(
-            "E0001", f"file is too large ({len(text):,} characters; the limit is {limits.max_file_chars:,})",
-            Span(file, 1, 1, 1, 2), "split the file, or raise the limit (--max-file-chars)",
-        )
-
-
-def _check_table_rows(module: Module) -> None:
-    """Rows of a stage table are separated only by line breaks; insist that each row is one line."""
-    problems: list[Diagnostic] = []
-
-    def visit(node: Any) -> None:
-        if isinstance(node, StagesStep):
-            for row in node.rows:
-                if row.span.line != row.span.end_line:
-                    problems.append(Diagnostic(
-                        "E0101", "a stage-table row spans several lines", row.span,
-                        "write one row per line; a row starting with `-`, `(` or `[` joins the previous one",
-                    ))
-                elif len(row.cells) != len(node.columns):
-                    problems.append(Diagnostic(
-                        "E0102", f"this row has {len(row.cells)} cells but the table has "
-                        f"{len(node.columns)} columns ({', '.join(node.columns)})", row.span,
-                        "give every row one value per column",
-                    ))
-        if isinstance(node, Node):
-            for value in vars(node).values():
-                visit(value)
-        elif isinstance(node, tuple):
-            for item in node:
-                visit(item)
-
-    visit(module)
-    if problems:
-        raise ArchError(problems)

@@ -39,10 +39,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .diagnostics import SOURCES, ArchError, Diagnostic, Span
-from .elaborate import Elaborator, Env, ExpectEntry, State, Tensor
+from .diagnostics import SOURCES, ArchError, Diagnostic, Span, did_you_mean
+from .elaborate import ExpectEntry
+from .evaluate import Env, Evaluator
 from .ir import IR
 from .syntax import Attribute, Call, Index, Name, Node, Str
+from .values import Tensor
 
 QUANTITIES = ("params", "buffers", "macs", "flops", "other_ops", "activations", "peak_activations",
               "activation_bytes", "peak_activation_bytes", "mac")
@@ -172,8 +174,6 @@ class _Evaluator:
         inside = [n.name for n in self.ir.nodes("op") if n.name.startswith(path + ".")]
         if inside:
             return inside
-        from .diagnostics import did_you_mean
-
         names = [n.name for n in self.ir.nodes() if n.kind != "output"]
         names += [".".join(p) for p in self.ir.scopes]
         raise _TargetError(f"`{path}` is not an output, node or block of `{self.net.name}`", node.span,
@@ -204,10 +204,9 @@ class _Evaluator:
                 raise _TargetError(f"`{target.func}` takes one node, block or output", target.span)
             return self.node_quantity(target.func, target.args[0].value)
         # A count the spec computes: evaluate in the body's final environment.
-        el = Elaborator(self.net.spec.limits)
         env = Env(dict(self.net.variables), self.net.spec.namespace, ())
         try:
-            value = el.eval(target, env, State(IR(self.net.name), self.net.spec.limits, network=self.net.name))
+            value = Evaluator(self.net.spec.limits).eval(target, env)
         except ArchError as exc:
             d = exc.diagnostics[0]
             raise _TargetError(d.message, d.span, d.hint or "targets: " + ", ".join(QUANTITIES)
@@ -301,67 +300,4 @@ def verify_spec(spec: Any, networks: list[str] | None = None) -> list[Check]:
     return out
 
 
-def _rows(checks: list[Check]) -> list[list[str]]:
-    return [[c.network, c.quantity, f"{c.op} {c.expected}".strip(), c.computed, c.deviation, c.source,
-             "ok" if c.ok else "FAIL"] for c in checks]
-
-
-# ---------------------------------------------------------------------------------------------
-# command line
-
-
-def cmd_verify(args: Any) -> int:
-    import json
-
-    from .api import load, spec_files
-    from .cli import _emit, table
-    from .loader import zoo_files
-
-    files = [f for t in args.specs for f in spec_files(t)] if args.specs else zoo_files()
-    checks: list[Check] = []
-    problems: list[Diagnostic] = []
-    for path in dict.fromkeys(files):
-        try:
-            spec = load(path, args.limits)
-        except ArchError as exc:
-            problems.extend(exc.diagnostics)
-            continue
-        names = [args.net] if args.net else None
-        if args.net and args.net not in spec.networks:
-            continue
-        checks.extend(verify_spec(spec, names))
-    problems.extend(c.diagnostic for c in checks if not c.ok and c.diagnostic is not None)
-    failed = sum(not c.ok for c in checks)
-    if args.json:
-        print(json.dumps({"checks": [c.to_json() for c in checks], "passed": len(checks) - failed,
-                          "failed": failed}, indent=2))
-    else:
-        rows = _rows(checks)
-        if rows:
-            print(table(rows, ["network", "quantity", "expected", "computed", "deviation", "source", ""],
-                        {3, 4}))
-        nets = len({c.network for c in checks})
-        print(f"\n{len(checks) - failed} of {len(checks)} expectation(s) hold in {nets} network(s)"
-              + (f"; {failed} FAILED" if failed else ""))
-    _emit(problems, args)
-    return 1 if failed or problems else 0
-
-
-def register_cli(sub: Any, add_net_args: Any) -> None:
-    p = sub.add_parser("verify", help="check every `expect` line against the analysis (default: the bundled zoo)")
-    p.add_argument("specs", nargs="*", metavar="SPEC_OR_DIR")
-    p.add_argument("--net", help="only this network")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_verify)
-
-
-def _install() -> None:
-    from .cli import _EXTENSIONS
-
-    if register_cli not in _EXTENSIONS:
-        _EXTENSIONS.append(register_cli)
-
-
-_install()
-
-__all__ = ["QUANTITIES", "Check", "check_entry", "cmd_verify", "register_cli", "verify_network", "verify_spec"]
+__all__ = ["QUANTITIES", "Check", "check_entry", "verify_network", "verify_spec"]

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 import archdsl.api as api
 from archdsl.diagnostics import SOURCES, ArchError, Diagnostic
-from archdsl.elaborate import check_names
+from archdsl.namecheck import check_names
 from archdsl.ops import op_names
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ import pytest
 
 import archdsl.api as api
 from archdsl.diagnostics import ArchError
-from archdsl.elaborate import make_divisible
+from archdsl.functions import make_divisible
 
 
 def net(src: str, name: str | None = None, **params: object) -> api.Network:
@@ -180,14 +180,14 @@ def test_shape_mismatch_names_both_operands() -> None:
 
 
 def test_parse_cache_is_transparent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from archdsl import syntax
+    from archdsl import parser
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     text = "network t { input x: 3x8x8 \n x -> conv(4, 3) }"
-    first = syntax.parse(text, "c.arch")
+    first = parser.parse(text, "c.arch")
     assert list((tmp_path / "archdsl").glob("*.pickle"))
-    assert syntax.parse(text, "c.arch") == first == syntax.parse(text, "c.arch", use_cache=False)
-    changed = syntax.parse(text.replace("conv(4", "conv(5"), "c.arch")
+    assert parser.parse(text, "c.arch") == first == parser.parse(text, "c.arch", use_cache=False)
+    changed = parser.parse(text.replace("conv(4", "conv(5"), "c.arch")
     assert changed != first
 
 

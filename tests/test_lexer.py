@@ -12,11 +12,12 @@ import pytest
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Error, Keyword, Name, Number
 
-from archdsl.elaborate import BUILTINS, SYMBOLS
+from archdsl.functions import BUILTINS
 from archdsl.lexer import BUILTINS as LEXER_BUILTINS
 from archdsl.lexer import KEYWORDS, OPS, ArchLexer
 from archdsl.lexer import SYMBOLS as LEXER_SYMBOLS
 from archdsl.ops import all_ops
+from archdsl.vocabulary import SYMBOLS
 
 from .conftest import ROOT, SPECS
 

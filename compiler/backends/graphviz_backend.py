@@ -30,7 +30,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from archdsl.diagnostics import Span, error
+from archdsl.formatting import human, shape_text
 from archdsl.ir import IR, IRNode, ScopeInfo
+
+from ..hierarchy import ScopeTree
 
 if TYPE_CHECKING:
     from archdsl.api import Network
@@ -71,17 +74,6 @@ def label(*lines: str, left: bool = False) -> str:
     return "\\n".join(quote(line)[1:-1] for line in lines if line).join('""')
 
 
-def shape_text(shape: Iterable[int]) -> str:
-    return "×".join(str(d) for d in shape)
-
-
-def human(n: float) -> str:
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:g}"
-
-
 # ---------------------------------------------------------------------------------------------
 # The drawing: which units (op nodes, collapsed blocks, runs of blocks) sit in which clusters
 
@@ -110,41 +102,9 @@ class Layout:
         return len(self.units)
 
 
-class _Scopes:
-    """The scope tree of an IR: each scope's nearest enclosing scope and its nesting level (1 = top)."""
-
-    def __init__(self, ir: IR) -> None:
-        self.info = ir.scopes
-        self.level: dict[tuple[str, ...], int] = {(): 0}
-        self.parent: dict[tuple[str, ...], tuple[str, ...]] = {}
-        for path in sorted(ir.scopes, key=len):
-            up = self.enclosing(path[:-1])
-            self.parent[path] = up
-            self.level[path] = self.level[up] + 1
-
-    def enclosing(self, path: tuple[str, ...]) -> tuple[str, ...]:
-        """The deepest scope that is `path` or a prefix of it (() if none)."""
-        for k in range(len(path), 0, -1):
-            if path[:k] in self.info:
-                return path[:k]
-        return ()
-
-    def chain(self, path: tuple[str, ...]) -> list[tuple[str, ...]]:
-        """Scopes from the top level down to the scope holding `path`."""
-        out = []
-        p = self.enclosing(path)
-        while p:
-            out.append(p)
-            p = self.parent[p]
-        return out[::-1]
-
-    def max_level(self) -> int:
-        return max(self.level.values())
-
-
 def layout(ir: IR, depth: int | None) -> Layout:
     """Collapse every scope at nesting level `depth` (None: none) into one unit, then runs of them."""
-    scopes = _Scopes(ir)
+    scopes = ScopeTree.of(ir)
     units: list[Unit] = []
     unit_of: dict[str, Unit] = {}
     by_scope: dict[tuple[str, ...], Unit] = {}
@@ -220,7 +180,7 @@ def _tail(unit: Unit, ir: IR) -> Unit:
 
 def default_depth(ir: IR) -> int | None:
     """The deepest depth whose drawing has at most NODE_BUDGET nodes (None: nothing collapsed)."""
-    deepest = _Scopes(ir).max_level()
+    deepest = ScopeTree.of(ir).max_level()
     if len(ir) <= NODE_BUDGET or deepest == 0:
         return None
     for depth in range(deepest, 0, -1):
@@ -243,7 +203,7 @@ def to_dot(net: Network, depth: int | None = None, direction: str = "TB") -> str
         raise error("E1101", f"unknown diagram direction `{direction}`", Span.unknown("<--direction>"),
                     "use TB (top to bottom) or LR (left to right)")
     lay = layout(ir, depth or None)
-    scopes = _Scopes(ir)
+    scopes = ScopeTree.of(ir)
     totals = _totals(ir)
 
     lines = [
@@ -305,7 +265,7 @@ def _nodes_under(ir: IR, path: tuple[str, ...]) -> list[str]:
     return [n.name for n in ir.nodes() if n.scope[: len(path)] == path]
 
 
-def _node_attrs(ir: IR, scopes: _Scopes, unit: Unit, totals: dict[str, tuple[int, int]]) -> str:
+def _node_attrs(ir: IR, scopes: ScopeTree, unit: Unit, totals: dict[str, tuple[int, int]]) -> str:
     if unit.kind == "scope":
         style = _STYLE["block"]
         text = _block_label(ir, scopes, unit, totals)
@@ -328,7 +288,7 @@ def _op_style(ir: IR, node: IRNode) -> tuple[dict[str, str], str]:
     return _STYLE.get(op.category, _STYLE["layer"]), label(op.describe(node.attrs))
 
 
-def _block_label(ir: IR, scopes: _Scopes, unit: Unit, totals: dict[str, tuple[int, int]]) -> str:
+def _block_label(ir: IR, scopes: ScopeTree, unit: Unit, totals: dict[str, tuple[int, int]]) -> str:
     first: tuple[str, ...] = unit.keys[0]
     info = ir.scopes[first]
     params, macs = _sum(totals, unit.nodes)

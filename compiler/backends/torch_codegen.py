@@ -26,9 +26,7 @@ texts are built from validated attributes (numbers, booleans and ``Literal`` str
 
 from __future__ import annotations
 
-import builtins
 import json
-import keyword
 import linecache
 import os
 import re
@@ -37,108 +35,30 @@ from typing import TYPE_CHECKING, Any
 
 from archdsl.diagnostics import Span, error
 from archdsl.ir import IR, IRNode, Port
+from archdsl.values import jsonable
+
+from ..hierarchy import ScopeTree
+from .python_source import (
+    INDENT,
+    RESERVED_ATTRS,
+    WIDTH,
+    Namespace,
+    camel,
+    check_attribute,
+    clip,
+    py_str,
+    safe_comment,
+    wrap,
+)
 
 if TYPE_CHECKING:
     from torch import nn
 
     from archdsl.api import Network
 
-WIDTH = 120  # the project's line length; generated files pass `ruff check` under it
-INDENT = "    "
-MAX_IDENTIFIER = 100
-
-# Every public name of nn.Module, nn.Sequential and nn.ModuleDict (tests compare this with torch):
-# a submodule called `forward` or `keys` would be refused by torch or break the container.
-RESERVED_ATTRS = frozenset({
-    "T_destination", "add_module", "append", "apply", "bfloat16", "buffers", "call_super_init", "children",
-    "clear", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extend", "extra_repr", "float",
-    "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "insert", "ipu",
-    "items", "keys", "load_state_dict", "modules", "mtia", "named_buffers", "named_children", "named_modules",
-    "named_parameters", "parameters", "pop", "register_backward_hook", "register_buffer",
-    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
-    "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
-    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
-    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
-    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "update",
-    "values", "xpu", "zero_grad",
-})
-# Globals of every generated file; no local variable or class may shadow them.
-GLOBALS = frozenset({"torch", "nn", "F", "self", "super"})
-
-_ATTR_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-_DIGITS_RE = re.compile(r"(0|[1-9][0-9]*)\Z")
-
 # Canonical initialization schemes, keyed by network family: lines of an `_init_weights` method.
 # Empty for now (PyTorch defaults); a family that needs its paper's init adds one entry here.
 INIT_SCHEMES: dict[str, tuple[str, ...]] = {}
-
-
-class Namespace:
-    """Hands out legal, unique, non-shadowing Python identifiers for generated code.
-
-    Invariants: every name returned is an ASCII identifier that does not start with an underscore,
-    is not a keyword or soft keyword, shadows no builtin and none of the generated file's globals
-    (``torch``, ``nn``, ``F``, ``self``, the reserved names given), is at most 100 characters long,
-    and was not handed out before. Candidates are sanitized (other characters become ``_``, a
-    leading digit gets a ``v_`` prefix) and made unique with a suffix ``_2``, ``_3``, …; the same
-    sequence of candidates always yields the same names.
-
-    >>> ns = Namespace({"Bottleneck"})
-    >>> ns.create("torch"), ns.create("relu"), ns.create("relu"), ns.create("0.conv"), ns.create("class")
-    ('torch_2', 'relu', 'relu_2', 'v_0_conv', 'class_2')
-    """
-
-    def __init__(self, reserved: set[str] | frozenset[str] = frozenset()) -> None:
-        self._taken: set[str] = set(GLOBALS) | set(reserved)
-
-    def create(self, candidate: str) -> str:
-        base = re.sub(r"[^A-Za-z0-9_]", "_", candidate).strip("_")[:MAX_IDENTIFIER - 8] or "v"
-        if base[0].isdigit():
-            base = "v_" + base
-        name, k = base, 2
-        while not self._free(name):
-            name, k = f"{base}_{k}", k + 1
-        self._taken.add(name)
-        return name
-
-    def _free(self, name: str) -> bool:
-        return (name not in self._taken and not keyword.iskeyword(name) and not keyword.issoftkeyword(name)
-                and not hasattr(builtins, name))
-
-
-def check_attribute(name: str, span: Span, in_container: bool) -> None:
-    """Refuse a spec name that cannot be a submodule attribute (or, inside a container, a key)."""
-    if in_container and _DIGITS_RE.match(name):
-        return
-    reason = None
-    if len(name) > MAX_IDENTIFIER:
-        reason = f"it is longer than {MAX_IDENTIFIER} characters"
-    elif not _ATTR_RE.match(name):
-        reason = "it is not an ASCII identifier starting with a letter"
-    elif keyword.iskeyword(name):
-        reason = "it is a Python keyword"
-    elif name in RESERVED_ATTRS:
-        reason = "torch.nn.Module uses that name itself"
-    if reason:
-        shown = ascii(name if len(name) <= 40 else name[:37] + "...")
-        raise error("E0701", f"{shown} cannot name a PyTorch submodule: {reason}", span,
-                    "rename the layer with `as NAME` (a letter, then letters, digits or `_`)")
-
-
-def py_str(text: str) -> str:
-    """A string literal for generated code: ASCII only, quotes and control characters escaped."""
-    return '"' + ascii(text)[1:-1].replace("\\'", "'").replace('"', '\\"') + '"'
-
-
-def safe_comment(text: str, limit: int = 100) -> str:
-    """Text for a comment or docstring: a small alphabet, no line breaks, no quotes, bounded length."""
-    cleaned = re.sub(r"[^A-Za-z0-9_ .,:;=+*/()\[\]<>-]", "?", text)
-    return cleaned if len(cleaned) <= limit else cleaned[:limit - 3] + "..."
-
-
-def camel(name: str) -> str:
-    """`inverted_residual` → `InvertedResidual` (a candidate; Namespace makes it safe)."""
-    return "".join(p[:1].upper() + p[1:] for p in re.split(r"_+", name) if p) or "Block"
 
 
 def parts(scope: tuple[str, ...]) -> tuple[str, ...]:
@@ -217,7 +137,7 @@ class _ClassBody:
     def init_lines(self) -> list[str]:
         out: list[str] = []
         for name, slot in self.root.children.items():
-            out.extend(_wrap(f"self.{name} = {self._render(slot)}", INDENT * 2))
+            out.extend(wrap(f"self.{name} = {self._render(slot)}", INDENT * 2))
         return out
 
     def _render(self, slot: _Slot) -> str:
@@ -244,7 +164,7 @@ class TorchCodegen:
     def __init__(self, network: Network) -> None:
         self.network = network
         self.ir: IR = network.ir
-        self.block_scopes = {s for s, info in self.ir.scopes.items() if info.kind == "block"}
+        self.blocks = ScopeTree.of_blocks(self.ir)
         self.order = {n.name: i for i, n in enumerate(self.ir)}
         self.helpers = self._helpers()
         reserved = frozenset(self.helpers)
@@ -259,29 +179,24 @@ class TorchCodegen:
         for node in self.ir:
             o = self.owner(node)
             while o:
-                parent = self._owner_of(o[:-1])
+                parent = self.blocks.parent[o]
                 kids = self.children.setdefault(parent, [])
                 if o not in kids:
                     kids.append(o)
                 o = parent
 
     # --- structure
-    def _owner_of(self, scope: tuple[str, ...]) -> tuple[str, ...]:
-        for k in range(len(scope), 0, -1):
-            if scope[:k] in self.block_scopes:
-                return scope[:k]
-        return ()
-
     def owner(self, node: IRNode) -> tuple[str, ...]:
-        return () if node.kind != "op" else self._owner_of(node.scope)
+        """The block instance whose class holds `node` (() for the network class)."""
+        return () if node.kind != "op" else self.blocks.enclosing(node.scope)
 
     def inside(self, node: IRNode, scope: tuple[str, ...]) -> bool:
         return node.kind == "op" and node.scope[:len(scope)] == scope
 
     def _child_for(self, node: IRNode, scope: tuple[str, ...]) -> tuple[str, ...]:
         o = self.owner(node)
-        while self._owner_of(o[:-1]) != scope:
-            o = self._owner_of(o[:-1])
+        while self.blocks.parent[o] != scope:
+            o = self.blocks.parent[o]
         return o
 
     def _boundary(self, scope: tuple[str, ...]) -> tuple[list[Port], list[Port]]:
@@ -425,7 +340,7 @@ class TorchCodegen:
         lines += [INDENT * 2 + x for x in extra_init]
         lines += ["", f"{INDENT}def forward(self, {', '.join(args)}):"]
         for line in body.lines:
-            lines.extend(_wrap(body.resolve(line), INDENT * 2))
+            lines.extend(wrap(body.resolve(line), INDENT * 2))
         return lines
 
     def init_scheme(self) -> tuple[str, ...]:
@@ -455,92 +370,18 @@ class TorchCodegen:
 
     def _header(self) -> list[str]:
         net = self.network
-        from archdsl.api import _jsonable
-
         spec = json.dumps(os.path.basename(net.spec.file))
         lines = [f"# Generated by archdsl from {spec}, network {json.dumps(net.name)}.",
                  "# Do not edit: change the spec and run `archdsl compile` again."]
         if net.parameters:
             lines.append("# Settings:")
             for k, v in net.parameters.items():
-                lines.append(_clip(f"#   {json.dumps(k)[1:-1]} = {json.dumps(_jsonable(v))}"))
+                lines.append(clip(f"#   {json.dumps(k)[1:-1]} = {json.dumps(jsonable(v))}"))
         for name, shape in net.input_shapes.items():
-            lines.append(_clip(f"# Input {json.dumps(name)[1:-1]}: N x {'x'.join(map(str, shape))}"))
+            lines.append(clip(f"# Input {json.dumps(name)[1:-1]}: N x {'x'.join(map(str, shape))}"))
         for name, shape in net.output_shapes.items():
-            lines.append(_clip(f"# Output {json.dumps(name)[1:-1]}: N x {'x'.join(map(str, shape))}"))
+            lines.append(clip(f"# Output {json.dumps(name)[1:-1]}: N x {'x'.join(map(str, shape))}"))
         return lines
-
-
-def _clip(line: str) -> str:
-    return line if len(line) <= WIDTH else line[:WIDTH - 3] + "..."
-
-
-# ---------------------------------------------------------------------------------------------
-# line wrapping
-
-
-def _wrap(line: str, indent: str, suffix: str = "", width: int = WIDTH) -> list[str]:
-    """Break a long statement at the commas of its last bracket group, one item per line with a
-    trailing comma (black's style); items still too long are wrapped again."""
-    if len(indent) + len(line) + len(suffix) <= width:
-        return [indent + line + suffix]
-    split = _last_group(line)
-    if split is None:
-        return [indent + line + suffix + "  # noqa: E501"]
-    head, items, tail = split
-    out = [indent + head]
-    for item in items:
-        out.extend(_wrap(item, indent + INDENT, ",", width))
-    out.append(indent + tail + suffix)
-    return out
-
-
-def _last_group(line: str) -> tuple[str, list[str], str] | None:
-    """(text up to and including the opening bracket, top-level items, closing text) of the bracket
-    group that closes at the end of `line`, or None."""
-    close = {")": "(", "]": "[", "}": "{"}
-    if not line or line[-1] not in close:
-        return None
-    depth, start, quote = 0, None, None
-    starts: list[int] = []
-    for i, ch in enumerate(line):
-        if quote:
-            if ch == "\\":
-                continue
-            if ch == quote and line[i - 1] != "\\":
-                quote = None
-            continue
-        if ch in "\"'":
-            quote = ch
-        elif ch in "([{":
-            starts.append(i)
-        elif ch in ")]}":
-            start = starts.pop() if starts else None
-            depth = len(starts)
-    if start is None or depth != 0 or start == len(line) - 2:
-        return None
-    inner = line[start + 1:-1]
-    items, level, cur, quote = [], 0, "", None
-    for i, ch in enumerate(inner):
-        if quote:
-            cur += ch
-            if ch == quote and inner[i - 1] != "\\":
-                quote = None
-            continue
-        if ch in "\"'":
-            quote = ch
-        elif ch in "([{":
-            level += 1
-        elif ch in ")]}":
-            level -= 1
-        if ch == "," and level == 0:
-            items.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        items.append(cur.strip())
-    return line[:start + 1], items, line[-1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -567,3 +408,9 @@ def build_module(network: Network) -> nn.Module:
     exec(compile(gen.text, filename, "exec"), namespace)
     module: nn.Module = namespace[gen.class_name]()
     return module
+
+
+__all__ = [  # the Python-source helpers tests and other backends reach through here
+    "RESERVED_ATTRS", "GeneratedSource", "Namespace", "TorchCodegen", "build_module", "generate", "generate_source",
+    "py_str", "safe_comment",
+]

@@ -1,0 +1,148 @@
+"""Argument binding: the arguments of an op or block call, sorted and matched to what it takes.
+
+A call's arguments are split into input tensors (positional, plus the chained input of
+``x -> f(...)``), other positional values, and keywords (tensors given by name go to a block's named
+inputs). :func:`bind_op` and :func:`bind_block` then match them to the op's attributes or the
+block's inputs and parameters, with a diagnostic at the offending argument for every mismatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .diagnostics import Span, did_you_mean, error
+from .ops import Op
+from .syntax import Arg, BlockDef, Node
+from .values import BlockRef, Bundle, OpRef, Tensor, Value, describe
+
+Located = tuple[Value, Span]  # a value and the span of the argument that gave it
+
+
+@dataclass
+class CallArgs:
+    """A call's evaluated arguments, each with its span (the chained input's span is unknown)."""
+
+    tensors: list[tuple[Tensor, Span]] = field(default_factory=list)
+    scalars: list[Located] = field(default_factory=list)
+    kw_tensors: dict[str, Located] = field(default_factory=dict)
+    kwargs: dict[str, Located] = field(default_factory=dict)
+
+
+def flatten_tensors(v: Value) -> list[Tensor]:
+    if isinstance(v, Tensor):
+        return [v]
+    if isinstance(v, Bundle):
+        return list(v.tensors)
+    return list(v)
+
+
+def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node], Value]) -> CallArgs:
+    """Evaluate `args` in order and sort them; tensors must come before the other positional values."""
+    out = CallArgs()
+    if chained is not None:
+        out.tensors.extend((t, Span.unknown()) for t in flatten_tensors(chained))
+    for arg in args:
+        value = evaluate(arg.value)
+        if arg.name is not None:
+            if arg.name in out.kwargs or arg.name in out.kw_tensors:
+                raise error("E0516", f"`{arg.name}` is given twice", arg.span)
+            target = out.kw_tensors if isinstance(value, Tensor) else out.kwargs
+            target[arg.name] = (value, arg.span)
+            continue
+        if isinstance(value, Tensor | tuple | Bundle):
+            if out.scalars:
+                raise error("E0517", "tensor arguments come before the other arguments", arg.span,
+                            "write the inputs first: `concat(a, b, dim=0)`")
+            out.tensors.extend((t, arg.span) for t in flatten_tensors(value))
+        else:
+            out.scalars.append((value, arg.span))
+    return out
+
+
+def bind_op(op: type[Op], name: str, call: CallArgs, span: Span) -> tuple[list[Tensor], dict[str, Any],
+                                                                           dict[str, Span]]:
+    """(input tensors, attribute values, attribute spans) of a call of the op `name`."""
+    values: dict[str, Any] = {}
+    spans: dict[str, Span] = {}
+    scalars = call.scalars
+    if scalars and not op.Attrs.model_fields:
+        raise error("E0301", f"`{name}` takes no attributes", scalars[0][1], f"write `{name}` on its own")
+    if len(scalars) > len(op.positional):
+        extra_span = scalars[len(op.positional)][1]
+        takes = ", ".join(op.positional) or "no positional attributes"
+        raise error("E0301", f"`{name}` takes {len(op.positional)} positional attribute(s) ({takes}), "
+                    f"got {len(scalars)}", extra_span, "name the other attributes, e.g. stride=2")
+    for field_name, (value, sp) in zip(op.positional, scalars, strict=False):
+        values[field_name], spans[field_name] = value, sp
+    for key, (value, sp) in call.kwargs.items():
+        if key in values:
+            raise error("E0516", f"`{key}` is given twice", sp)
+        values[key], spans[key] = value, sp
+    for key, value in values.items():
+        if isinstance(value, BlockRef | OpRef | Tensor | Bundle | tuple):
+            raise error("E0302", f"`{name}`: attribute `{key}` cannot be {describe(value)}", spans[key])
+    _check_input_count(op, name, call.tensors, span)
+    return [t for t, _ in call.tensors], values, spans
+
+
+def _check_input_count(op: type[Op], name: str, tensors: list[tuple[Tensor, Span]], span: Span) -> None:
+    n = len(tensors)
+    if op.min_inputs <= n and (op.max_inputs is None or n <= op.max_inputs):
+        return
+    want = (f"{op.min_inputs}" if op.max_inputs == op.min_inputs else
+            f"at least {op.min_inputs}" if op.max_inputs is None else f"{op.min_inputs}–{op.max_inputs}")
+    where, hint = span, "feed it with `x -> op(...)` or pass the tensors first: `op(a, b)`"
+    if op.max_inputs is not None and n > op.max_inputs:
+        extra_span = tensors[op.max_inputs][1]
+        if extra_span.file == span.file:  # an argument, not the chained input
+            where = extra_span
+            if tensors[0][1].file != span.file:
+                hint = (f"in a chain `x -> {name}(...)` the input comes from the left; this argument is "
+                        "a tensor, so it is taken as another input, not as an attribute")
+    raise error("E0304", f"`{name}` takes {want} input tensor(s), got {n}", where, hint)
+
+
+def bind_block(block: BlockDef, call: CallArgs, span: Span) -> tuple[dict[str, Value], dict[str, Value]]:
+    """(inputs by name, parameters given) of a call of `block`; parameter defaults are left to the caller."""
+    name = block.name
+    if len(call.tensors) > len(block.inputs):
+        raise error("E0520", f"block `{name}` takes {len(block.inputs)} input(s) ({', '.join(block.inputs)}), "
+                    f"got {len(call.tensors)}", span)
+    bound: dict[str, Value] = {}
+    for input_name, (t, _) in zip(block.inputs, call.tensors, strict=False):
+        bound[input_name] = t
+    kwargs = dict(call.kwargs)
+    for key, (t, sp) in call.kw_tensors.items():
+        if key in block.inputs:
+            if key in bound:
+                raise error("E0516", f"input `{key}` is given twice", sp)
+            bound[key] = t
+        else:
+            kwargs[key] = (t, sp)
+    missing = [i for i in block.inputs if i not in bound]
+    if missing:
+        raise error("E0520", f"block `{name}` needs input(s) {', '.join(missing)}", span,
+                    f"pass them as `{name}({', '.join(block.inputs)}, ...)` or chain: `x -> {name}(...)`")
+    return bound, _bind_params(block, call.scalars, kwargs)
+
+
+def _bind_params(block: BlockDef, scalars: list[Located], kwargs: dict[str, Located]) -> dict[str, Value]:
+    name = block.name
+    params = {p.name: p for p in block.params}
+    if len(scalars) > len(block.params):
+        raise error("E0521", f"block `{name}` takes {len(block.params)} parameter(s), got {len(scalars)}",
+                    scalars[len(block.params)][1], f"its parameters: {', '.join(params) or 'none'}")
+    args: dict[str, Value] = {}
+    for p, (v, _) in zip(block.params, scalars, strict=False):
+        args[p.name] = v
+    for key, (v, sp) in kwargs.items():
+        if key not in params:
+            raise error("E0522", f"block `{name}` has no parameter `{key}`", sp,
+                        did_you_mean(key, [*params, *block.inputs]) or
+                        f"its parameters: {', '.join(params) or 'none'}")
+        if key in args:
+            raise error("E0516", f"`{key}` is given twice", sp)
+        args[key] = v
+    return args

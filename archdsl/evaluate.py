@@ -1,0 +1,349 @@
+"""Expressions evaluated without building anything: the IR-free half of the interpreter.
+
+:class:`Evaluator` computes every expression that makes no layer — numbers, lists, names,
+arithmetic, comparisons, conditions, builtins, attributes of tensors and bundles, indexing — and the
+statements that only bind names. It needs no IR, so a parameter default, a variant's arguments, a
+``--set`` value or an ``expect`` target are evaluated with it directly. Constructs that build layers
+(op and block calls, ``->`` chains, tensor arithmetic, ``input``/``output``/``repeat``) are hooks
+that :class:`archdsl.elaborate.Elaborator` implements; here they are a diagnostic.
+
+>>> from archdsl.loader import Loader
+>>> defs = Loader().load_text("network n(w=16) { input x: 3x8x8 \\n x }", "<doc>")
+>>> from archdsl.parser import parse
+>>> expr = parse("network e { v = divisible(w * 1.4) \\n }", "<doc>").items[0].body.stmts[0].value
+>>> Evaluator().eval(expr, Env({"w": 16}, defs, ()))
+24
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .diagnostics import ArchError, Span, did_you_mean, error
+from .functions import BUILTIN_DOCS, BUILTINS, number
+from .limits import LIMITS, Limits
+from .loader import Definitions
+from .ops import fmt_shape, has_op, op_names
+from .syntax import (
+    Arg,
+    Assign,
+    Attribute,
+    BinOp,
+    Body,
+    BoolOp,
+    Call,
+    Chain,
+    Const,
+    Destructure,
+    ExprStmt,
+    IfExpr,
+    Index,
+    ListLit,
+    Name,
+    Node,
+    Not,
+    Num,
+    ShapeLit,
+    Str,
+    Ternary,
+    Unary,
+)
+from .values import TENSOR_ATTRS, UNKNOWN_CALLABLE_HINT, BlockRef, Bundle, OpRef, Tensor, Value, describe
+from .vocabulary import SYMBOLS
+
+
+@dataclass
+class Env:
+    """Where an expression is evaluated: its variables, the definitions visible from its file, and
+    the block path that new layers go into."""
+
+    vars: dict[str, Value]
+    ns: Definitions
+    scope: tuple[str, ...]
+
+
+NO_LAYERS_HINT = "layers are built only in the body of a network or a block"
+
+
+class Evaluator:
+    """Evaluates expressions; counts every step against ``limits.max_steps``."""
+
+    def __init__(self, limits: Limits = LIMITS) -> None:
+        self.limits = limits
+        self.steps = 0  # expressions evaluated and repeat iterations run
+
+    def tick(self, span: Span) -> None:
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            raise error("E0526", f"elaboration takes more than {self.limits.max_steps:,} steps", span,
+                        "nested repeats multiply; reduce the counts, or raise the limit (--max-steps)")
+
+    def no_layers(self, what: str, span: Span) -> ArchError:
+        """The diagnostic for a construct that would build layers where none can be built."""
+        return error("E0527", f"{what} builds layers; it cannot be evaluated here", span, NO_LAYERS_HINT)
+
+    # ---- statements that only bind names ------------------------------------------------------
+    def exec_body(self, body: Body, env: Env) -> Value:
+        last: Value = None
+        for stmt in body.stmts:
+            last = self.exec_stmt(stmt, env)
+        return last
+
+    def exec_stmt(self, stmt: Node, env: Env) -> Value:
+        if isinstance(stmt, Assign):
+            env.vars[stmt.target] = self.eval(stmt.value, env)
+            return None
+        if isinstance(stmt, Destructure):
+            value = self.eval(stmt.value, env)
+            items = self.unpack(value, len(stmt.targets), stmt.span)
+            for target, item in zip(stmt.targets, items, strict=True):
+                env.vars[target] = item
+            return None
+        if isinstance(stmt, ExprStmt):
+            return self.eval(stmt.expr, env)
+        raise error("E0900", f"statement `{type(stmt).__name__}` is not allowed here", stmt.span)
+
+    def unpack(self, value: Value, n: int, span: Span) -> list[Value]:
+        if isinstance(value, Bundle):
+            items: list[Value] = list(value.tensors)
+        elif isinstance(value, tuple | list):
+            items = list(value)
+        else:
+            raise error("E0409", f"cannot unpack {describe(value)} into {n} names", span,
+                        "unpack the outputs of split(...) or of a multi-output block")
+        if len(items) != n:
+            raise error("E0410", f"{len(items)} values to unpack into {n} names", span,
+                        "match the number of names to the number of outputs")
+        return items
+
+    # ---- expressions -------------------------------------------------------------------------
+    def eval(self, node: Node, env: Env) -> Value:
+        method = _EVAL.get(type(node))
+        self.tick(node.span)
+        if method is None:
+            raise error("E0900", f"`{type(node).__name__}` cannot be used as a value here", node.span)
+        return getattr(self, method)(node, env)
+
+    def _e_num(self, node: Num, env: Env) -> Value:
+        return node.value
+
+    def _e_str(self, node: Str, env: Env) -> Value:
+        return node.value
+
+    def _e_const(self, node: Const, env: Env) -> Value:
+        return node.value
+
+    def _e_shape(self, node: ShapeLit, env: Env) -> Value:
+        return list(node.dims)
+
+    def _e_list(self, node: ListLit, env: Env) -> Value:
+        if len(node.items) > self.limits.max_list_len:
+            raise error("E0501", "list too long", node.span)
+        return [self.eval(x, env) for x in node.items]
+
+    def _e_name(self, node: Name, env: Env) -> Value:
+        return self.lookup(node.id, node.span, env)
+
+    def lookup(self, name: str, span: Span, env: Env) -> Value:
+        if name in env.vars:
+            return env.vars[name]
+        if name in env.ns.blocks:
+            return BlockRef(name)
+        if has_op(name):
+            return OpRef(name)
+        if name in SYMBOLS:
+            return name
+        candidates = [*env.vars, *env.ns.blocks, *op_names(), *SYMBOLS]
+        hint = did_you_mean(name, candidates)
+        if name == "in":
+            hint = "`in` is the input of a block; in a network, use the name of an `input`"
+        raise error("E0401", f"unknown name `{name}`", span, hint or "define it before use, or pass it as a parameter")
+
+    def _e_binop(self, node: BinOp, env: Env) -> Value:
+        left = self.eval(node.left, env)
+        right = self.eval(node.right, env)
+        if isinstance(left, Tensor) or isinstance(right, Tensor):
+            return self.tensor_binop(node, left, right, env)
+        return self.arith(node.op, left, right, node.span)
+
+    def tensor_binop(self, node: BinOp, left: Value, right: Value, env: Env) -> Value:
+        """`a + b`, `a * b`, `0.17 * y` with a tensor operand: an `add`, `mul` or `scale` layer."""
+        raise self.no_layers(f"`{node.op}` of a tensor", node.span)
+
+    def arith(self, op: str, a: Value, b: Value, span: Span) -> Value:
+        try:
+            if op in ("==", "!="):
+                result = (a == b) if op == "==" else (a != b)
+                return result
+            if op in ("<", "<=", ">", ">="):
+                number(op, a), number(op, b)
+                return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+            if op == "+" and isinstance(a, list) and isinstance(b, list):
+                if len(a) + len(b) > self.limits.max_list_len:
+                    raise error("E0501", f"list too long ({len(a) + len(b):,} items; the limit is "
+                                f"{self.limits.max_list_len:,})", span)
+                return a + b
+            x, y = number(op, a), number(op, b)
+            if op == "**":
+                result = self._power(x, y, span)
+            elif op in ("/", "//", "%") and y == 0:
+                raise error("E0504", "division by zero", span)
+            else:
+                result = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "/": lambda: x / y,
+                          "//": lambda: x // y, "%": lambda: x % y}[op]()
+        except TypeError as exc:
+            raise error("E0505", str(exc), span) from None
+        except ZeroDivisionError:
+            raise error("E0504", "division by zero", span) from None
+        except (OverflowError, ValueError) as exc:
+            raise error("E0503", f"arithmetic overflow ({exc})", span) from None
+        return self.check_number(result, span)
+
+    def _power(self, x: float, y: float, span: Span) -> Value:
+        if isinstance(x, int) and isinstance(y, int) and abs(x) > 1 and y > 0 \
+                and y * math.log2(abs(x)) > self.limits.max_int_bits:
+            raise error("E0503", f"`{x} ** {y}` is too large (over {self.limits.max_int_bits} bits)", span,
+                        "integers in a spec are bounded; raise --max-int-bits if this is intended")
+        if isinstance(x, float) or isinstance(y, float):
+            if abs(y) > 1e6:
+                raise error("E0503", "exponent too large", span)
+            return float(x) ** float(y)
+        return x**y if y >= 0 else float(x) ** y
+
+    def check_number(self, v: Value, span: Span) -> Value:
+        if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > self.limits.max_int_bits:
+            raise error("E0503", f"integer too large ({v.bit_length()} bits; the limit is {self.limits.max_int_bits})",
+                        span, "integers in a spec are bounded; raise --max-int-bits if this is intended")
+        if isinstance(v, complex) or (isinstance(v, float) and not math.isfinite(v)):
+            raise error("E0503", "the result is not a finite real number", span)
+        return v
+
+    def _e_unary(self, node: Unary, env: Env) -> Value:
+        v = self.eval(node.operand, env)
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise error("E0505", f"`-` needs a number, got {describe(v)}", node.span)
+        return -v
+
+    def _e_boolop(self, node: BoolOp, env: Env) -> Value:
+        left = self.truth(self.eval(node.left, env), node.left.span)
+        if node.op == "and":
+            return left and self.truth(self.eval(node.right, env), node.right.span)
+        return left or self.truth(self.eval(node.right, env), node.right.span)
+
+    def _e_not(self, node: Not, env: Env) -> Value:
+        return not self.truth(self.eval(node.operand, env), node.operand.span)
+
+    def truth(self, v: Value, span: Span) -> bool:
+        if isinstance(v, bool | int | float | str | list) or v is None:
+            return bool(v)
+        raise error("E0506", f"{describe(v)} cannot be used as a condition", span,
+                    "compare it with something, e.g. `in.channels == c`")
+
+    def _e_ternary(self, node: Ternary, env: Env) -> Value:
+        branch = node.then if self.truth(self.eval(node.cond, env), node.cond.span) else node.orelse
+        return self.eval(branch, env)
+
+    def _e_if(self, node: IfExpr, env: Env) -> Value:
+        if self.truth(self.eval(node.cond, env), node.cond.span):
+            return self.exec_body(node.then, env)
+        if node.orelse is None:
+            return None
+        if isinstance(node.orelse, IfExpr):
+            return self._e_if(node.orelse, env)
+        return self.exec_body(node.orelse, env)
+
+    def _e_attr(self, node: Attribute, env: Env) -> Value:
+        obj = self.eval(node.obj, env)
+        if isinstance(obj, Tensor):
+            getter = TENSOR_ATTRS.get(node.name)
+            if getter is None:
+                raise error("E0507", f"tensors have no attribute `{node.name}`", node.span,
+                            did_you_mean(node.name, list(TENSOR_ATTRS)) or f"try {', '.join(TENSOR_ATTRS)}")
+            if node.name in ("height", "h", "width", "w") and len(obj.shape) != 3:
+                raise error("E0507", f"`{node.name}` of a {fmt_shape(obj.shape)} tensor", node.span)
+            return getter(obj.shape)
+        if isinstance(obj, Bundle):
+            t = obj.get(node.name)
+            if t is None:
+                raise error("E0507", f"the block has no output `{node.name}`", node.span,
+                            did_you_mean(node.name, obj.names) or f"its outputs: {', '.join(obj.names)}")
+            return t
+        raise error("E0507", f"{describe(obj)} has no attribute `{node.name}`", node.span)
+
+    def _e_index(self, node: Index, env: Env) -> Value:
+        obj = self.eval(node.obj, env)
+        idx = self.eval(node.index, env)
+        if isinstance(obj, Bundle):
+            obj = obj.tensors
+        if not isinstance(obj, list | tuple):
+            raise error("E0508", f"cannot index {describe(obj)}", node.span)
+        if isinstance(idx, bool) or not isinstance(idx, int):
+            raise error("E0508", f"an index must be an integer, got {describe(idx)}", node.index.span)
+        if not -len(obj) <= idx < len(obj):
+            raise error("E0508", f"index {idx} is out of range for {len(obj)} items", node.index.span)
+        return obj[idx]
+
+    def _e_chain(self, node: Chain, env: Env) -> Value:
+        raise self.no_layers("a `->` chain", node.span)
+
+    # ---- calls -------------------------------------------------------------------------------
+    def _e_call(self, node: Call, env: Env) -> Value:
+        return self.call(node.func, node.func_span, node.args, None, node.span, env, None)
+
+    def call(self, func: str, func_span: Span, args: tuple[Arg, ...], chained: Value, span: Span, env: Env,
+             label: tuple[str, ...] | None, scope_override: tuple[str, ...] | None = None) -> Value:
+        """A call as written (`f(args)`, or `x -> f(args)` with `chained` = x): a builtin is computed
+        here, an op or a block goes to :meth:`call_layer`."""
+        target: Value
+        # A variable shadows ops and blocks only when it holds one (`act=relu6`, `block=basic`), so a
+        # parameter named `dropout` (a probability) does not hide the op `dropout`.
+        if func in env.vars and (isinstance(env.vars[func], BlockRef | OpRef)
+                                 or not (func in env.ns.blocks or has_op(func) or func in BUILTINS)):
+            target = env.vars[func]
+        elif func in env.ns.blocks:
+            target = BlockRef(func)
+        elif func in BUILTINS and chained is None:
+            return self._builtin(func, args, span, env)
+        elif has_op(func):
+            target = OpRef(func)
+        else:
+            callables = [k for k, v in env.vars.items() if isinstance(v, BlockRef | OpRef)]
+            candidates = [*env.ns.blocks, *op_names(), *BUILTINS, *callables]
+            raise error("E0402", f"unknown op or block `{func}`", func_span,
+                        did_you_mean(func, candidates) or UNKNOWN_CALLABLE_HINT)
+        if isinstance(target, OpRef | BlockRef):
+            return self.call_layer(target, args, chained, span, func_span, env, label, scope_override)
+        raise error("E0514", f"`{func}` is {describe(target)}, not an op or a block", func_span)
+
+    def call_layer(self, target: OpRef | BlockRef, args: tuple[Arg, ...], chained: Value, span: Span,
+                   func_span: Span, env: Env, label: tuple[str, ...] | None,
+                   scope_override: tuple[str, ...] | None) -> Value:
+        """An op or block instantiated with `args`."""
+        raise self.no_layers(f"`{target.name}`", span)
+
+    def _builtin(self, func: str, args: tuple[Arg, ...], span: Span, env: Env) -> Value:
+        pos = [self.eval(a.value, env) for a in args if a.name is None]
+        kw = {a.name: self.eval(a.value, env) for a in args if a.name is not None}
+        try:
+            result = BUILTINS[func](*pos, **kw)
+        except (TypeError, ValueError, ArithmeticError, IndexError) as exc:
+            raise error("E0515", f"bad call of `{func}`: {exc or type(exc).__name__}", span,
+                        f"usage: {BUILTIN_DOCS[func]}") from None
+        return self.check_number(result, span)
+
+
+# Node type → the method evaluating it (by name, so that a subclass's override is the one called).
+_EVAL: dict[type[Node], str] = {
+    Num: "_e_num", Str: "_e_str", Const: "_e_const", ShapeLit: "_e_shape", ListLit: "_e_list", Name: "_e_name",
+    BinOp: "_e_binop", Unary: "_e_unary", BoolOp: "_e_boolop", Not: "_e_not", Ternary: "_e_ternary",
+    IfExpr: "_e_if", Attribute: "_e_attr", Index: "_e_index", Call: "_e_call", Chain: "_e_chain",
+}
+
+
+def evaluate(expr: Node, variables: dict[str, Value], ns: Definitions, limits: Limits = LIMITS) -> Value:
+    """One expression in a fresh evaluator (its own step budget), with `variables` in scope."""
+    return Evaluator(limits).eval(expr, Env(dict(variables), ns, ()))
+
+
+__all__ = ["Env", "Evaluator", "evaluate"]

@@ -1,0 +1,56 @@
+"""The builtin functions of the language (`min`, `ceil`, `divisible`, …): what they compute and how
+their usage reads in a diagnostic."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from .values import describe
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """The MobileNet/EfficientNet channel rounding (tf models `_make_divisible`, torchvision):
+    round to the nearest multiple of `divisor`, never below `min_value`, never down by more than 10 %."""
+    min_value = divisor if min_value is None else min_value
+    new = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return new
+
+
+def number(name: str, v: Any) -> float:
+    """`v` if it is a number (not a boolean), else a TypeError naming the function `name`."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise TypeError(f"`{name}` needs numbers, got {describe(v)}")
+    return v
+
+
+def _digits(nd: Any) -> int:
+    if isinstance(nd, bool) or not isinstance(nd, int) or abs(nd) > 64:  # round(5, -10**9) would take hours
+        raise ValueError("the number of digits must be an integer between -64 and 64")
+    return nd
+
+
+BUILTINS: dict[str, Callable[..., Any]] = {
+    "min": lambda *a: min(a[0] if len(a) == 1 else a),
+    "max": lambda *a: max(a[0] if len(a) == 1 else a),
+    "round": lambda x, nd=None: round(number("round", x)) if nd is None else round(x, _digits(nd)),
+    "ceil": lambda x: math.ceil(number("ceil", x)),
+    "floor": lambda x: math.floor(number("floor", x)),
+    "int": lambda x: int(number("int", x)),
+    "float": lambda x: float(number("float", x)),
+    "abs": lambda x: abs(number("abs", x)),
+    "sqrt": lambda x: math.sqrt(number("sqrt", x)),
+    "divisible": make_divisible,
+    "len": lambda x: len(x),
+    "sum": lambda x: sum(x),
+}
+BUILTIN_DOCS = {
+    "min": "min(a, b, …) or min(list)", "max": "max(a, b, …) or max(list)",
+    "round": "round(x) — Python's rounding (half to even)", "ceil": "ceil(x)", "floor": "floor(x)",
+    "int": "int(x) — truncates", "float": "float(x)", "abs": "abs(x)", "sqrt": "sqrt(x)",
+    "divisible": "divisible(v, divisor=8, min_value=divisor) — MobileNet/EfficientNet channel rounding",
+    "len": "len(list)", "sum": "sum(list)",
+}

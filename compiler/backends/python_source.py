@@ -1,0 +1,175 @@
+"""Python source text for generated code: safe identifiers, literals, comments and line wrapping.
+
+Every code-generating backend builds on this module, so that nothing from a spec reaches a
+generated file unchecked: identifiers come from a :class:`Namespace` (legal, unique, shadowing
+nothing), submodule names pass :func:`check_attribute`, strings are written by :func:`py_str`, free
+text by :func:`safe_comment`, and long statements are broken by :func:`wrap` the way black would.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+
+from archdsl.diagnostics import Span, error
+
+WIDTH = 120  # the project's line length; generated files pass `ruff check` under it
+INDENT = "    "
+MAX_IDENTIFIER = 100
+
+# Every public name of nn.Module, nn.Sequential and nn.ModuleDict (tests compare this with torch):
+# a submodule called `forward` or `keys` would be refused by torch or break the container.
+RESERVED_ATTRS = frozenset({
+    "T_destination", "add_module", "append", "apply", "bfloat16", "buffers", "call_super_init", "children",
+    "clear", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extend", "extra_repr", "float",
+    "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half", "insert", "ipu",
+    "items", "keys", "load_state_dict", "modules", "mtia", "named_buffers", "named_children", "named_modules",
+    "named_parameters", "parameters", "pop", "register_backward_hook", "register_buffer",
+    "register_forward_hook", "register_forward_pre_hook", "register_full_backward_hook",
+    "register_full_backward_pre_hook", "register_load_state_dict_post_hook",
+    "register_load_state_dict_pre_hook", "register_module", "register_parameter",
+    "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_", "set_extra_state",
+    "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "update",
+    "values", "xpu", "zero_grad",
+})
+# Globals of every generated file; no local variable or class may shadow them.
+GLOBALS = frozenset({"torch", "nn", "F", "self", "super"})
+
+_ATTR_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_DIGITS_RE = re.compile(r"(0|[1-9][0-9]*)\Z")
+
+class Namespace:
+    """Hands out legal, unique, non-shadowing Python identifiers for generated code.
+
+    Invariants: every name returned is an ASCII identifier that does not start with an underscore,
+    is not a keyword or soft keyword, shadows no builtin and none of the generated file's globals
+    (``torch``, ``nn``, ``F``, ``self``, the reserved names given), is at most 100 characters long,
+    and was not handed out before. Candidates are sanitized (other characters become ``_``, a
+    leading digit gets a ``v_`` prefix) and made unique with a suffix ``_2``, ``_3``, …; the same
+    sequence of candidates always yields the same names.
+
+    >>> ns = Namespace({"Bottleneck"})
+    >>> ns.create("torch"), ns.create("relu"), ns.create("relu"), ns.create("0.conv"), ns.create("class")
+    ('torch_2', 'relu', 'relu_2', 'v_0_conv', 'class_2')
+    """
+
+    def __init__(self, reserved: set[str] | frozenset[str] = frozenset()) -> None:
+        self._taken: set[str] = set(GLOBALS) | set(reserved)
+
+    def create(self, candidate: str) -> str:
+        base = re.sub(r"[^A-Za-z0-9_]", "_", candidate).strip("_")[:MAX_IDENTIFIER - 8] or "v"
+        if base[0].isdigit():
+            base = "v_" + base
+        name, k = base, 2
+        while not self._free(name):
+            name, k = f"{base}_{k}", k + 1
+        self._taken.add(name)
+        return name
+
+    def _free(self, name: str) -> bool:
+        return (name not in self._taken and not keyword.iskeyword(name) and not keyword.issoftkeyword(name)
+                and not hasattr(builtins, name))
+
+
+def check_attribute(name: str, span: Span, in_container: bool) -> None:
+    """Refuse a spec name that cannot be a submodule attribute (or, inside a container, a key)."""
+    if in_container and _DIGITS_RE.match(name):
+        return
+    reason = None
+    if len(name) > MAX_IDENTIFIER:
+        reason = f"it is longer than {MAX_IDENTIFIER} characters"
+    elif not _ATTR_RE.match(name):
+        reason = "it is not an ASCII identifier starting with a letter"
+    elif keyword.iskeyword(name):
+        reason = "it is a Python keyword"
+    elif name in RESERVED_ATTRS:
+        reason = "torch.nn.Module uses that name itself"
+    if reason:
+        shown = ascii(name if len(name) <= 40 else name[:37] + "...")
+        raise error("E0701", f"{shown} cannot name a PyTorch submodule: {reason}", span,
+                    "rename the layer with `as NAME` (a letter, then letters, digits or `_`)")
+
+
+def py_str(text: str) -> str:
+    """A string literal for generated code: ASCII only, quotes and control characters escaped."""
+    return '"' + ascii(text)[1:-1].replace("\\'", "'").replace('"', '\\"') + '"'
+
+
+def safe_comment(text: str, limit: int = 100) -> str:
+    """Text for a comment or docstring: a small alphabet, no line breaks, no quotes, bounded length."""
+    cleaned = re.sub(r"[^A-Za-z0-9_ .,:;=+*/()\[\]<>-]", "?", text)
+    return cleaned if len(cleaned) <= limit else cleaned[:limit - 3] + "..."
+
+
+def camel(name: str) -> str:
+    """`inverted_residual` → `InvertedResidual` (a candidate; Namespace makes it safe)."""
+    return "".join(p[:1].upper() + p[1:] for p in re.split(r"_+", name) if p) or "Block"
+
+
+def clip(line: str) -> str:
+    return line if len(line) <= WIDTH else line[:WIDTH - 3] + "..."
+
+
+def wrap(line: str, indent: str, suffix: str = "", width: int = WIDTH) -> list[str]:
+    """Break a long statement at the commas of its last bracket group, one item per line with a
+    trailing comma (black's style); items still too long are wrapped again."""
+    if len(indent) + len(line) + len(suffix) <= width:
+        return [indent + line + suffix]
+    split = _last_group(line)
+    if split is None:
+        return [indent + line + suffix + "  # noqa: E501"]
+    head, items, tail = split
+    out = [indent + head]
+    for item in items:
+        out.extend(wrap(item, indent + INDENT, ",", width))
+    out.append(indent + tail + suffix)
+    return out
+
+
+def _last_group(line: str) -> tuple[str, list[str], str] | None:
+    """(text up to and including the opening bracket, top-level items, closing text) of the bracket
+    group that closes at the end of `line`, or None."""
+    close = {")": "(", "]": "[", "}": "{"}
+    if not line or line[-1] not in close:
+        return None
+    depth, start, quote = 0, None, None
+    starts: list[int] = []
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == "\\":
+                continue
+            if ch == quote and line[i - 1] != "\\":
+                quote = None
+            continue
+        if ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            starts.append(i)
+        elif ch in ")]}":
+            start = starts.pop() if starts else None
+            depth = len(starts)
+    if start is None or depth != 0 or start == len(line) - 2:
+        return None
+    inner = line[start + 1:-1]
+    items, level, cur, quote = [], 0, "", None
+    for i, ch in enumerate(inner):
+        if quote:
+            cur += ch
+            if ch == quote and inner[i - 1] != "\\":
+                quote = None
+            continue
+        if ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            level += 1
+        elif ch in ")]}":
+            level -= 1
+        if ch == "," and level == 0:
+            items.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        items.append(cur.strip())
+    return line[:start + 1], items, line[-1]
