@@ -22,6 +22,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from archdsl.compiler.passes import Analysis, passes
+from archdsl.compiler.passes import analyze as run_passes
+
 from .diagnostics import ArchError, Diagnostic, Span, did_you_mean, error
 from .elaborate import Elaborated, Elaborator, ExpectEntry
 from .evaluate import Env, Evaluator
@@ -29,6 +32,7 @@ from .ir import IR
 from .limits import LIMITS, Limits
 from .loader import Definitions, Loader, find_in_zoo, zoo_network_names
 from .namecheck import check_names
+from .network import NetworkInfo
 from .ops import Shape
 from .parser import parse
 from .syntax import Assign, NetworkDef, VariantDef
@@ -147,25 +151,33 @@ class Network:
     family: str
     variables: dict[str, Any] = field(default_factory=dict, repr=False)  # the body's final environment
     _report: Report | None = field(default=None, repr=False)
+    _analysis: Analysis | None = field(default=None, repr=False)
+
+    @property
+    def info(self) -> NetworkInfo:
+        """The description the compiler's backends take along with the IR."""
+        return NetworkInfo(self.name, self.spec.file, self.family,
+                           {k: jsonable(v) for k, v in self.parameters.items()})
+
+    @property
+    def analysis(self) -> Analysis:
+        """The results of every registered pass (run once, on first use)."""
+        if self._analysis is None:
+            self._analysis = run_passes(self.ir)
+        return self._analysis
 
     def analyze(self) -> Report:
         if self._report is None:
-            from archdsl.compiler.passes import run_passes
-            from archdsl.compiler.passes.counts import CountPass
-            from archdsl.compiler.passes.memory import MemoryPass
-            from archdsl.compiler.passes.receptive import ReceptiveFieldPass
-
-            run_passes(self.ir, [CountPass(), ReceptiveFieldPass(), MemoryPass()])
             self._report = build_report(self)
         return self._report
 
     @property
     def input_shapes(self) -> dict[str, Shape]:
-        return {n.name: n.out_shapes[0] for n in self.ir.inputs()}
+        return self.ir.input_shapes()
 
     @property
     def output_shapes(self) -> dict[str, Shape]:
-        return {self.ir.meta[n.name].get("output_name", n.name): n.out_shapes[0] for n in self.ir.outputs()}
+        return self.ir.output_shapes()
 
     def diagram(self, fmt: str = "svg", depth: int | None = None, direction: str = "TB") -> bytes:
         """The network drawn by graphviz (`fmt`: svg, png, pdf or dot); see `archdsl diagram`."""
@@ -181,45 +193,27 @@ class Network:
 
 
 def build_report(net: Network) -> Report:
-    ir = net.ir
+    """The report of `net`: its structure, and each registered pass's share of the figures."""
+    ir, analysis = net.ir, net.analysis
     layers = []
     for node in ir.nodes("op"):
-        meta = ir.meta[node.name]
+        figures: dict[str, Any] = {}
+        for kind in passes():
+            figures.update(kind.layer_report(ir, analysis, node))
         layers.append(LayerReport(
             name=node.name, op=node.op or "", description=node.op_class.describe(node.attrs),
             output_shape=list(node.out_shapes[0]), output_shapes=[list(s) for s in node.out_shapes],
-            params=meta["params"], buffers=meta["buffers"], macs=meta["macs"], scope=".".join(node.scope),
-            receptive_field=field_report(ir, node.name), activations=meta["activations"], mac=meta["mac"],
+            scope=".".join(node.scope), **figures,
         ))
-    macs = sum(x.macs for x in layers)
-    from archdsl.compiler.passes.memory import dtype_bytes, summary
-
-    memory, width = summary(ir), dtype_bytes("float32")
+    totals: dict[str, Any] = {}
+    for kind in passes():
+        totals.update(kind.network_report(ir, analysis))
     return Report(
-        network=net.name, file=net.spec.file, parameters={k: jsonable(v) for k, v in net.parameters.items()},
+        network=net.name, file=net.spec.file, parameters=dict(net.info.parameters),
         inputs={k: list(v) for k, v in net.input_shapes.items()},
         outputs={k: list(v) for k, v in net.output_shapes.items()},
-        params=sum(x.params for x in layers), buffers=sum(x.buffers for x in layers), macs=macs, flops=2 * macs,
-        other_ops=sum(ir.meta[n.name]["other_ops"] for n in ir.nodes("op")), layers=layers,
-        scopes={".".join(path): info.title for path, info in ir.scopes.items()},
-        receptive_field={ir.meta[n.name].get("output_name", n.name): field_report(ir, n.name) for n in ir.outputs()},
-        activations=MemoryFigure(elements=memory["activations"], bytes=memory["activations"] * width),
-        peak_activations=MemoryFigure(elements=memory["peak_activations"], bytes=memory["peak_activations"] * width),
-        mac=memory["mac"],
+        layers=layers, scopes={".".join(path): info.title for path, info in ir.scopes.items()}, **totals,
     )
-
-
-def field_report(ir: IR, node: str) -> Field:
-    """The receptive field of `node` w.r.t. the first network input reaching it, as reported."""
-    fields = ir.meta[node].get("rf") or {}
-    for inp in ir.inputs():
-        f = fields.get(inp.name)
-        if f is not None:
-            if f.global_:
-                return "global"
-            return FieldReport(size=list(f.size), stride=list(f.stride), start=list(f.start), input=inp.name,
-                               misaligned=f.misaligned)
-    return None
 
 
 @dataclass

@@ -243,8 +243,7 @@ class Elaborator(Evaluator):
         st.outputs[name] = span
         leaf = name if name not in st.used_names.get((), set()) else f"{name}_output"
         st.claim((), leaf, span)
-        st.ir.add_node(IRNode(leaf, "output", None, None, (tensor.port,), (tensor.shape,), (), span))
-        st.ir.meta[leaf]["output_name"] = name
+        st.ir.add_node(IRNode(leaf, "output", None, None, (tensor.port,), (tensor.shape,), (), span, output_name=name))
 
     def _expect(self, stmt: Expect, env: Env) -> None:
         qualifier = None

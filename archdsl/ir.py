@@ -10,7 +10,8 @@ shape. NOTE: the networkx ``MultiDiGraph`` is materialized on first use of a gra
 query (:meth:`IR.graph`): importing networkx costs ~0.2 s, more than a whole ResNet-50 analysis,
 so the node table (each node lists its input ports) is the primary store and the graph is
 derived from it. Node order is creation order, which is topological by construction; every listing the IR
-gives is in that order, so everything derived from it is deterministic.
+gives is in that order, so everything derived from it is deterministic. The IR holds structure
+only: what passes compute about it lives in their own typed results (``archdsl.compiler.passes``).
 
 >>> ir = IR("tiny")
 >>> x = ir.add_node(IRNode("image", "input", None, None, (), ((3, 8, 8),), (), Span.unknown()))
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from .diagnostics import Span
 from .ops import Attrs, Op, Shape, get_op
@@ -53,6 +54,7 @@ class IRNode:
     out_shapes: tuple[Shape, ...]
     scope: tuple[str, ...]  # the block path holding this node
     span: Span
+    output_name: str | None = None  # kind "output": the name the spec declares (the node's may carry a suffix)
 
     @property
     def op_class(self) -> type[Op]:
@@ -63,6 +65,11 @@ class IRNode:
     @property
     def leaf(self) -> str:
         return self.name.rsplit(".", 1)[-1]
+
+
+def output_name(node: IRNode) -> str:
+    """The name a network output is declared with (its node's name may carry a suffix)."""
+    return node.output_name or node.name
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,6 @@ class IR:
     _by_kind: dict[str, list[IRNode]] = field(default_factory=lambda: {k: [] for k in NODE_KINDS}, repr=False)
     _nodes: dict[str, IRNode] = field(default_factory=dict, repr=False)
     scopes: dict[tuple[str, ...], ScopeInfo] = field(default_factory=dict)
-    meta: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def add_node(self, node: IRNode) -> IRNode:
         """The one constructor path for nodes. Inputs must already exist (so order is topological);
@@ -105,7 +111,6 @@ class IR:
         for port in dict.fromkeys(p.node for p in node.inputs):
             self._consumers[port].append(node.name)
         self._graph = None
-        self.meta[node.name] = {}
         return node
 
     @property
@@ -145,6 +150,14 @@ class IR:
 
     def outputs(self) -> list[IRNode]:
         return self.nodes("output")
+
+    def input_shapes(self) -> dict[str, Shape]:
+        """Each network input's shape, by name, in declaration order."""
+        return {n.name: n.out_shapes[0] for n in self.inputs()}
+
+    def output_shapes(self) -> dict[str, Shape]:
+        """Each network output's shape, by its declared name, in declaration order."""
+        return {output_name(n): n.out_shapes[0] for n in self.outputs()}
 
     def in_shapes(self, node: IRNode) -> list[Shape]:
         return [self._nodes[p.node].out_shapes[p.index] for p in node.inputs]

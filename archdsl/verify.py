@@ -8,7 +8,9 @@ value a paper or a canonical implementation gives for it. TARGET is one of:
   ``mac`` (memory access cost, ShuffleNet V2 §2, elements). These names are reserved in targets;
 - a figure of one node, block or output X: ``X.shape``, ``X.rf`` (receptive-field size),
   ``X.rf_stride``, ``X.rf_start``, ``X.params``, ``X.buffers``, ``X.macs``, ``X.activations``,
-  ``X.mac`` — or the call forms ``rf(X)``, ``rf_stride(X)``, ``rf_start(X)``, ``shape(X)``. X is an
+  ``X.mac`` — or the call forms ``rf(X)``, ``rf_stride(X)``, ``rf_start(X)``, ``shape(X)``. The
+  figures are those the analysis passes register (``archdsl.compiler.passes``): a new pass's
+  figures are checkable here as soon as it is registered. X is an
   output name (``logits``), a tensor variable of the network body, a node path (``layer4.2.conv1``)
   or a block path (``layer4``: sums over its nodes; shape and field of its last node). Paths with
   numeric parts are written as strings: ``rf("features.12")``. A field is ``global`` once a global
@@ -39,17 +41,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from archdsl.compiler.passes import Analysis, FigureError, network_figures, node_figures
+
 from .diagnostics import SOURCES, ArchError, Diagnostic, Span, did_you_mean
 from .elaborate import ExpectEntry
 from .evaluate import Env, Evaluator
-from .ir import IR
+from .ir import IR, output_name
 from .syntax import Attribute, Call, Index, Name, Node, Str
 from .values import Tensor
 
-QUANTITIES = ("params", "buffers", "macs", "flops", "other_ops", "activations", "peak_activations",
-              "activation_bytes", "peak_activation_bytes", "mac")
-NODE_QUANTITIES = ("shape", "rf", "rf_stride", "rf_start", "params", "buffers", "macs", "activations", "mac")
-FIELD_FUNCS = ("rf", "rf_stride", "rf_start", "shape")
+# What a target may name: the registered passes' figures (and the IR's own, `shape`), looked up when
+# a target is evaluated, so that a pass registered later is checkable too. These tuples are the
+# figures of the passes registered at import time.
+QUANTITIES = tuple(network_figures())
+NODE_QUANTITIES = tuple(node_figures())
+FIELD_FUNCS = tuple(name for name, f in node_figures().items() if f.call_form)
 
 
 class _TargetError(Exception):
@@ -146,16 +152,14 @@ class _Evaluator:
     def __init__(self, net: Any) -> None:
         self.net = net
         self.ir: IR = net.ir
-        self.report = net.analyze()
+        self.analysis: Analysis = net.analysis
+        self.network_figures = network_figures()
+        self.node_figures = node_figures()
 
     def quantity(self, name: str) -> Any:
-        r = self.report
-        return {
-            "params": r.params, "buffers": r.buffers, "macs": r.macs, "flops": r.flops, "other_ops": r.other_ops,
-            "activations": r.activations.elements, "peak_activations": r.peak_activations.elements,
-            "activation_bytes": r.activations.bytes, "peak_activation_bytes": r.peak_activations.bytes,
-            "mac": r.mac,
-        }[name]
+        of_network = self.network_figures[name].of_network
+        assert of_network is not None
+        return of_network(self.ir, self.analysis)
 
     def nodes_of(self, node: Node) -> list[str]:
         """The IR nodes X names: an output, a tensor variable, a node, or every node of a block."""
@@ -164,7 +168,7 @@ class _Evaluator:
             raise _TargetError("expected a node, block or output name here", node.span,
                                'write a name, or a path in quotes: rf("features.12")')
         for out in self.ir.outputs():
-            if self.ir.meta[out.name].get("output_name", out.name) == path:
+            if output_name(out) == path:
                 return [out.inputs[0].node]
         value = self.net.variables.get(path)
         if isinstance(value, Tensor):
@@ -181,25 +185,19 @@ class _Evaluator:
 
     def node_quantity(self, what: str, x: Node) -> Any:
         names = self.nodes_of(x)
-        last = names[-1]
-        if what in ("params", "buffers", "macs", "activations", "mac"):
-            return sum(self.ir.meta[n][what] for n in names)
-        if what == "shape":
-            return list(self.ir.node(last).out_shapes[0])
-        f = self.ir.meta[last]["receptive_field"]
-        if f is None:
-            raise _TargetError(f"`{last}` has no receptive field", x.span)
-        if f.global_:
-            return "global"
-        pair = {"rf": f.size, "rf_stride": f.stride, "rf_start": f.start}[what]
-        return pair[0] if pair[0] == pair[1] else list(pair)
+        of_nodes = self.node_figures[what].of_nodes
+        assert of_nodes is not None
+        try:
+            return of_nodes(self.ir, self.analysis, names)
+        except FigureError as exc:
+            raise _TargetError(str(exc), x.span) from None
 
     def eval(self, target: Node) -> Any:
-        if isinstance(target, Name) and target.id in QUANTITIES:
+        if isinstance(target, Name) and target.id in self.network_figures:
             return self.quantity(target.id)
-        if isinstance(target, Attribute) and target.name in NODE_QUANTITIES:
+        if isinstance(target, Attribute) and target.name in self.node_figures:
             return self.node_quantity(target.name, target.obj)
-        if isinstance(target, Call) and target.func in FIELD_FUNCS:
+        if isinstance(target, Call) and target.func in self.node_figures and self.node_figures[target.func].call_form:
             if len(target.args) != 1 or target.args[0].name is not None:
                 raise _TargetError(f"`{target.func}` takes one node, block or output", target.span)
             return self.node_quantity(target.func, target.args[0].value)
@@ -209,7 +207,7 @@ class _Evaluator:
             value = Evaluator(self.net.spec.limits).eval(target, env)
         except ArchError as exc:
             d = exc.diagnostics[0]
-            raise _TargetError(d.message, d.span, d.hint or "targets: " + ", ".join(QUANTITIES)
+            raise _TargetError(d.message, d.span, d.hint or "targets: " + ", ".join(self.network_figures)
                                + ", X.shape, X.rf, or a variable of the network") from None
         if isinstance(value, Tensor):
             raise _TargetError("a tensor is not a number; compare its `.shape` or `.rf`", target.span)

@@ -13,9 +13,11 @@ from typing import Any
 
 import torch
 from archdsl.compiler.backends.torch_codegen import build_module
+from archdsl.compiler.passes.receptive import ReceptiveFieldPass
 from torch import nn
 
 from archdsl.api import Network
+from archdsl.ir import output_name
 
 _IDENTITY = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.GELU,
              nn.LeakyReLU, nn.Softmax, nn.LocalResponseNorm, nn.Dropout)
@@ -100,9 +102,9 @@ def static_extent(net: Network, node: str, index: tuple[int, int]) -> tuple[tupl
     ir = net.ir
     name = node
     for out in ir.outputs():
-        if ir.meta[out.name].get("output_name", out.name) == node:
+        if output_name(out) == node:
             name = out.name
-    field = ir.meta[name]["receptive_field"]
+    field = net.analysis[ReceptiveFieldPass][name].primary
     shape = next(iter(net.input_shapes.values()))
     out, inside = [], True
     for axis in range(2):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from archdsl.compiler.passes.memory import MemoryPass
+
 import archdsl.api as api
 
 from .conftest import network
@@ -31,7 +33,7 @@ def test_hand_calculation_on_a_branched_network() -> None:
     # live while each node runs (inputs and outputs held):
     #   a: image + a = 320;  b: image + a + b = 576 (then image freed → 512);
     #   s: a + b + s = 768 (then a, b freed → 256);  p: s + p = 320 (then s freed → 64)
-    live = {x.name: net.ir.meta[x.name]["live"] for x in net.ir.nodes("op")}
+    live = {x.name: net.analysis[MemoryPass][x.name].live for x in net.ir.nodes("op")}
     assert live == {"a": 320, "b": 576, "s": 768, "p": 320}
     assert report.peak_activations.elements == 768 and report.peak_activations.bytes == 768 * 4
     # memory access cost = inputs read + outputs written + params (ShuffleNet V2 §2):
@@ -51,7 +53,7 @@ network two {
     x -> relu as r2 -> relu as r3 -> output second
 }""").network()
     net.analyze()
-    live = {x.name: net.ir.meta[x.name]["live"] for x in net.ir.nodes("op")}
+    live = {x.name: net.analysis[MemoryPass][x.name].live for x in net.ir.nodes("op")}
     # r1 is an output: it is never freed. image (16) dies after r1.
     #   r1: 16 + 16 = 32 → 16;  r2: 16 + 16 = 32;  r3: 16 + 16 + 16 = 48 (r2 freed after)
     assert live == {"r1": 32, "r2": 32, "r3": 48}

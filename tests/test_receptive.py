@@ -7,6 +7,7 @@ Derivations use r_out = r_in + (k−1)·j_in, j_out = j_in·s (Araujo, Norris & 
 from __future__ import annotations
 
 import pytest
+from archdsl.compiler.passes.receptive import ReceptiveFieldPass
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -19,9 +20,9 @@ from .conftest import SPECS, network, zoo
 def field(net: api.Network, node: str):
     net.analyze()
     for out in net.ir.outputs():
-        if net.ir.meta[out.name].get("output_name") == node:
+        if out.output_name == node:
             node = out.name
-    return net.ir.meta[node]["receptive_field"]
+    return net.analysis[ReceptiveFieldPass][node].primary
 
 
 def tiny(body: str, input: str = "1x64x64") -> api.Network:
@@ -125,7 +126,7 @@ def test_several_inputs_get_a_field_each() -> None:
     net = tiny("    input other: 1x32x32\n    a = image -> conv(1, 3, stride=2)\n"
                "    b = other -> conv(1, 5)\n    a + b -> output y")
     net.analyze()
-    fields = net.ir.meta["y"]["rf"]
+    fields = net.analysis[ReceptiveFieldPass]["y"].by_input
     assert fields["image"].size == (3, 3) and fields["other"].size == (5, 5)
     assert field(net, "y").size == (3, 3)  # reported w.r.t. the first input
 
@@ -171,7 +172,7 @@ def _probe_nodes(net: api.Network, k: int = 6) -> list[str]:
     """Every output, plus up to k op nodes with a submodule and a spatial output, spread over the net."""
     net.analyze()
     spatial = [n.name for n in net.ir.nodes("op") if len(n.out_shapes[0]) == 3 and n.op_class.torch_init(
-        n.attrs, net.ir.in_shapes(n)) is not None and not net.ir.meta[n.name]["receptive_field"].global_]
+        n.attrs, net.ir.in_shapes(n)) is not None and not net.analysis[ReceptiveFieldPass][n.name].primary.global_]
     step = max(1, len(spatial) // k)
     return [*spatial[step - 1 :: step][:k], *net.output_shapes]
 

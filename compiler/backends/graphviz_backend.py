@@ -27,16 +27,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from archdsl.diagnostics import Span, error
 from archdsl.formatting import human, shape_text
-from archdsl.ir import IR, IRNode, ScopeInfo
+from archdsl.ir import IR, IRNode, ScopeInfo, output_name
 
 from ..hierarchy import ScopeTree
-
-if TYPE_CHECKING:
-    from archdsl.api import Network
+from ..passes import Analysis, AnalyzedNetwork
+from ..passes.counts import CountPass
 
 FORMATS = ("svg", "png", "pdf", "dot")
 # The default depth is the deepest whose drawing has at most this many nodes (at least depth 1).
@@ -193,9 +192,9 @@ def default_depth(ir: IR) -> int | None:
 # DOT text
 
 
-def to_dot(net: Network, depth: int | None = None, direction: str = "TB") -> str:
-    """The DOT source of `net`'s diagram; `depth` None picks :func:`default_depth`, 0 draws every op."""
-    net.analyze()  # per-node params/MACs for the collapsed blocks' labels
+def to_dot(net: AnalyzedNetwork, depth: int | None = None, direction: str = "TB") -> str:
+    """The DOT source of `net`'s diagram; `depth` None picks :func:`default_depth`, 0 draws every op.
+    Blocks are labelled with the params and MACs of `net.analysis` (the caller's analysis)."""
     ir = net.ir
     if depth is None:
         depth = default_depth(ir) or 0
@@ -204,12 +203,12 @@ def to_dot(net: Network, depth: int | None = None, direction: str = "TB") -> str
                     "use TB (top to bottom) or LR (left to right)")
     lay = layout(ir, depth or None)
     scopes = ScopeTree.of(ir)
-    totals = _totals(ir)
+    totals = _totals(ir, net.analysis)
 
     lines = [
-        f"digraph {quote(net.name)} {{",
+        f"digraph {quote(net.info.name)} {{",
         f"  graph [rankdir={direction}, newrank=true, fontname={quote(_FONT)}, fontsize=12, labelloc=t,"
-        f" nodesep=0.25, ranksep=0.3, label={label(_graph_title(net.name, totals))}];",
+        f" nodesep=0.25, ranksep=0.3, label={label(_graph_title(net.info.name, totals))}];",
         f"  node [fontname={quote(_FONT)}, fontsize=10, margin=\"0.12,0.04\", height=0.3];",
         f"  edge [fontname={quote(_FONT)}, fontsize=8, color=\"#555555\", arrowsize=0.6];",
     ]
@@ -251,9 +250,9 @@ def _counts(params: int, macs: int) -> str:
     return f"{human(params)} params · {human(macs)} MACs"
 
 
-def _totals(ir: IR) -> dict[str, tuple[int, int]]:
-    return {n.name: (int(ir.meta[n.name].get("params", 0)), int(ir.meta[n.name].get("macs", 0)))
-            for n in ir.nodes("op")}
+def _totals(ir: IR, analysis: Analysis) -> dict[str, tuple[int, int]]:
+    counts = analysis[CountPass]
+    return {n.name: (counts[n.name].params, counts[n.name].macs) for n in ir.nodes("op")}
 
 
 def _sum(totals: dict[str, tuple[int, int]], names: Iterable[str]) -> tuple[int, int]:
@@ -282,7 +281,7 @@ def _op_style(ir: IR, node: IRNode) -> tuple[dict[str, str], str]:
     if node.kind == "input":
         return _STYLE["input"], label(node.name, shape_text(node.out_shapes[0]))
     if node.kind == "output":
-        name = str(ir.meta[node.name].get("output_name", node.name))
+        name = output_name(node)
         return _STYLE["output"], label(name, shape_text(node.out_shapes[0]))
     op = node.op_class
     return _STYLE.get(op.category, _STYLE["layer"]), label(op.describe(node.attrs))
@@ -337,6 +336,6 @@ def render(dot_source: str, fmt: str) -> bytes:
                     "write `-o FILE.dot` to inspect the graph source") from None
 
 
-def diagram(net: Network, fmt: str = "svg", depth: int | None = None, direction: str = "TB") -> bytes:
+def diagram(net: AnalyzedNetwork, fmt: str = "svg", depth: int | None = None, direction: str = "TB") -> bytes:
     """The rendered diagram of `net` in `fmt` (svg, png, pdf or dot)."""
     return render(to_dot(net, depth, direction), fmt)

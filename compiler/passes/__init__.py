@@ -1,30 +1,32 @@
-"""Analysis passes. Each walks the IR in topological order, dispatches to the op's own rule and
-writes its per-node result into ``ir.meta[node]``; none special-cases an op or a network.
-
-Contract: ``requires`` names the meta keys a pass reads, ``provides`` those it writes; ``run``
-leaves the IR's structure untouched.
+"""Analysis passes over the IR. Each module of this package (but :mod:`.registry`, which holds the
+contract) declares one pass and registers it; importing the package imports them all, so adding a
+pass is adding a module. See :mod:`.registry` for the contract.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol
+import importlib
+import pkgutil
 
-from archdsl.ir import IR
+from .registry import (
+    Analysis,
+    AnalyzedNetwork,
+    Figure,
+    FigureError,
+    Pass,
+    analyze,
+    figures,
+    network_figures,
+    node_figures,
+    passes,
+    register,
+)
 
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _module != "registry" and not _module.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module}")
 
-class Pass(Protocol):
-    name: ClassVar[str]
-    requires: ClassVar[tuple[str, ...]]
-    provides: ClassVar[tuple[str, ...]]
-
-    def run(self, ir: IR) -> None: ...
-
-
-def run_passes(ir: IR, passes: list[Pass]) -> None:
-    done: set[str] = set()
-    for p in passes:
-        missing = [r for r in p.requires if r not in done]
-        if missing:
-            raise RuntimeError(f"pass {p.name} requires {missing}, not yet computed")
-        p.run(ir)
-        done.update(p.provides)
+__all__ = [
+    "Analysis", "AnalyzedNetwork", "Figure", "FigureError", "Pass", "analyze", "figures", "network_figures",
+    "node_figures", "passes", "register",
+]

@@ -3,28 +3,67 @@
 params: learnable tensors (what ``sum(p.numel() for p in m.parameters())`` counts);
 buffers: BN running statistics; macs: conv/linear multiply-accumulates, the
 ``torch.utils.flop_counter`` total ÷ 2; other_ops: element-wise work outside ``macs``.
+Inputs and outputs count zero.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any
 
-from archdsl.ir import IR
+from archdsl.ir import IR, IRNode
+
+from .registry import Analysis, Figure, Pass, register, summed, total
 
 
-class CountPass:
-    name: ClassVar[str] = "counts"
-    requires: ClassVar[tuple[str, ...]] = ()
-    provides: ClassVar[tuple[str, ...]] = ("params", "buffers", "macs", "other_ops")
+@dataclass(frozen=True)
+class Counts:
+    params: int
+    buffers: int
+    macs: int
+    other_ops: int
 
-    def run(self, ir: IR) -> None:
+
+NOTHING = Counts(0, 0, 0, 0)
+
+
+@register
+class CountPass(Pass[Counts]):
+    name = "counts"
+
+    def run(self, ir: IR, analysis: Analysis) -> dict[str, Counts]:
+        out: dict[str, Counts] = {}
         for node in ir:
-            meta = ir.meta[node.name]
             if node.kind != "op":
-                meta.update(params=0, buffers=0, macs=0, other_ops=0)
+                out[node.name] = NOTHING
                 continue
             op, ins, outs = node.op_class, ir.in_shapes(node), list(node.out_shapes)
-            meta["params"] = op.params(node.attrs, ins)
-            meta["buffers"] = op.buffers(node.attrs, ins)
-            meta["macs"] = op.macs(node.attrs, ins, outs)
-            meta["other_ops"] = op.other_ops(node.attrs, ins, outs)
+            out[node.name] = Counts(params=op.params(node.attrs, ins), buffers=op.buffers(node.attrs, ins),
+                                    macs=op.macs(node.attrs, ins, outs), other_ops=op.other_ops(node.attrs, ins, outs))
+        return out
+
+    @classmethod
+    def figures(cls) -> tuple[Figure, ...]:
+        return (
+            Figure("params", "learnable parameters", total(cls, "params", "op"), summed(cls, "params")),
+            Figure("buffers", "buffers (batch-norm running statistics)", total(cls, "buffers", "op"),
+                   summed(cls, "buffers")),
+            Figure("macs", "multiply-accumulates", total(cls, "macs", "op"), summed(cls, "macs")),
+            Figure("flops", "2 × MACs", lambda ir, a: 2 * total(cls, "macs", "op")(ir, a)),
+            Figure("other_ops", "element-wise operations outside the MACs", total(cls, "other_ops", "op")),
+        )
+
+    @classmethod
+    def network_report(cls, ir: IR, analysis: Analysis) -> dict[str, Any]:
+        counts = [analysis[cls][n.name] for n in ir.nodes("op")]
+        macs = sum(c.macs for c in counts)
+        return {"params": sum(c.params for c in counts), "buffers": sum(c.buffers for c in counts), "macs": macs,
+                "flops": 2 * macs, "other_ops": sum(c.other_ops for c in counts)}
+
+    @classmethod
+    def layer_report(cls, ir: IR, analysis: Analysis, node: IRNode) -> dict[str, Any]:
+        c = analysis[cls][node.name]
+        return {"params": c.params, "buffers": c.buffers, "macs": c.macs}
+
+
+__all__ = ["CountPass", "Counts"]

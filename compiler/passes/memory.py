@@ -12,28 +12,35 @@
   convolution this is the paper's h·w·(c_in + c_out) + c_in·c_out; element-wise ops (ReLU, add:
   guideline G4) cost their inputs plus their output.
 
+Network figures: ``activations`` (summed), ``peak_activations`` (the largest ``live``), ``mac``
+(summed), and the first two in bytes at float32 (``activation_bytes``, ``peak_activation_bytes``).
+
 >>> import archdsl
 >>> net = archdsl.load_string('''
 ... network tiny {
 ...     input image: 1x4x4
 ...     image -> relu -> relu -> output y
 ... }''').network()
->>> MemoryPass().run(net.ir)
->>> summary(net.ir)["peak_activations"]
+>>> summary(net.ir, net.analysis)["peak_activations"]
 32
 """
 
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any
 
-from archdsl.ir import IR
+from archdsl.ir import IR, IRNode
+
+from .counts import CountPass
+from .registry import Analysis, Figure, Pass, register, summed, total
 
 # Bytes per element of the dtypes reports may be asked for.
 DTYPE_BYTES: dict[str, int] = {
     "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "uint8": 1,
 }
+REPORT_DTYPE = "float32"
 
 
 def dtype_bytes(dtype: str) -> int:
@@ -42,14 +49,25 @@ def dtype_bytes(dtype: str) -> int:
     return DTYPE_BYTES[dtype]
 
 
-class MemoryPass:
-    """Writes ``activations``, ``live`` and ``mac`` (elements) into every node's meta."""
+@dataclass(frozen=True)
+class Memory:
+    """Elements: a node's outputs, those live while it runs, and what it reads and writes."""
 
-    name: ClassVar[str] = "memory"
-    requires: ClassVar[tuple[str, ...]] = ("params", "buffers")
-    provides: ClassVar[tuple[str, ...]] = ("activations", "live", "mac")
+    activations: int
+    live: int
+    mac: int
 
-    def run(self, ir: IR) -> None:
+
+@register
+class MemoryPass(Pass[Memory]):
+    """``activations``, ``live`` and ``mac`` (elements) of every node."""
+
+    name = "memory"
+    requires = (CountPass,)
+
+    def run(self, ir: IR, analysis: Analysis) -> dict[str, Memory]:
+        counts = analysis[CountPass]
+        out: dict[str, Memory] = {}
         nodes = ir.nodes()
         position = {n.name: i for i, n in enumerate(nodes)}
         size = {n.name: 0 if n.kind == "output" else sum(math.prod(s) for s in n.out_shapes) for n in nodes}
@@ -63,34 +81,61 @@ class MemoryPass:
                 last_use[n.name] = max((position[u.name] for u in users), default=position[n.name])
         live = sum(size[n.name] for n in nodes if n.kind == "input")
         for i, n in enumerate(nodes):
-            meta = ir.meta[n.name]
-            meta["activations"] = size[n.name]
             if n.kind == "input":
-                meta["live"] = live
-                meta["mac"] = 0
+                out[n.name] = Memory(size[n.name], live, 0)
                 continue
+            mac = 0
             if n.kind == "op":
                 live += size[n.name]
                 ins = sum(math.prod(s) for s in ir.in_shapes(n))
-                meta["mac"] = ins + size[n.name] + meta.get("params", 0) + meta.get("buffers", 0)
-            else:
-                meta["mac"] = 0
-            meta["live"] = live  # inputs and outputs of this node are all held while it runs
+                mac = ins + size[n.name] + counts[n.name].params + counts[n.name].buffers
+            out[n.name] = Memory(size[n.name], live, mac)  # inputs and outputs of this node are all held while it runs
             for producer in dict.fromkeys(p.node for p in n.inputs):
                 if last_use[producer] == i:
                     live -= size[producer]
             if n.kind == "op" and last_use[n.name] == i:  # consumed by nobody: dropped at once
                 live -= size[n.name]
+        return out
+
+    @classmethod
+    def figures(cls) -> tuple[Figure, ...]:
+        width = dtype_bytes(REPORT_DTYPE)
+        return (
+            Figure("activations", "elements of every node's output", total(cls, "activations"),
+                   summed(cls, "activations")),
+            Figure("peak_activations", "elements live at once (topological order, freed after last use)",
+                   lambda ir, a: summary(ir, a)["peak_activations"]),
+            Figure("activation_bytes", f"activations in bytes ({REPORT_DTYPE})",
+                   lambda ir, a: summary(ir, a)["activations"] * width),
+            Figure("peak_activation_bytes", f"peak activations in bytes ({REPORT_DTYPE})",
+                   lambda ir, a: summary(ir, a)["peak_activations"] * width),
+            Figure("mac", "memory access cost (ShuffleNet V2 §2), elements", total(cls, "mac"), summed(cls, "mac")),
+        )
+
+    @classmethod
+    def network_report(cls, ir: IR, analysis: Analysis) -> dict[str, Any]:
+        memory, width = summary(ir, analysis), dtype_bytes(REPORT_DTYPE)
+        return {
+            "activations": {"elements": memory["activations"], "bytes": memory["activations"] * width},
+            "peak_activations": {"elements": memory["peak_activations"], "bytes": memory["peak_activations"] * width},
+            "mac": memory["mac"],
+        }
+
+    @classmethod
+    def layer_report(cls, ir: IR, analysis: Analysis, node: IRNode) -> dict[str, Any]:
+        m = analysis[cls][node.name]
+        return {"activations": m.activations, "mac": m.mac}
 
 
-def summary(ir: IR) -> dict[str, int]:
-    """Network totals from the per-node meta: activations, peak_activations, mac (elements)."""
+def summary(ir: IR, analysis: Analysis) -> dict[str, int]:
+    """Network totals of the pass's results: activations, peak_activations, mac (elements)."""
+    results = analysis[MemoryPass]
     nodes = ir.nodes()
     return {
-        "activations": sum(ir.meta[n.name]["activations"] for n in nodes),
-        "peak_activations": max((ir.meta[n.name]["live"] for n in nodes), default=0),
-        "mac": sum(ir.meta[n.name]["mac"] for n in nodes),
+        "activations": sum(results[n.name].activations for n in nodes),
+        "peak_activations": max((results[n.name].live for n in nodes), default=0),
+        "mac": sum(results[n.name].mac for n in nodes),
     }
 
 
-__all__ = ["DTYPE_BYTES", "MemoryPass", "dtype_bytes", "summary"]
+__all__ = ["DTYPE_BYTES", "Memory", "MemoryPass", "dtype_bytes", "summary"]

@@ -22,23 +22,25 @@ set ``misaligned``. Fields are exact for integer jumps; after upsampling they ar
 ...     input image: 1x32x32
 ...     image -> conv(1, 3) -> conv(1, 3) -> output y
 ... }''').network()
->>> ReceptiveFieldPass().run(net.ir)
->>> net.ir.meta["y"]["receptive_field"].size
+>>> net.analysis[ReceptiveFieldPass]["y"].primary.size
 (5, 5)
 
-NOTE: a network with several spatial inputs gets one field per input (``meta["rf"]``, keyed by
-input name); ``meta["receptive_field"]`` is the field with respect to the first declared input that
-reaches the node. An input that is not C×H×W (a latent vector) has no spatial extent: everything
-computed from it is ``global``.
+NOTE: a network with several spatial inputs gets one field per input (:attr:`Fields.by_input`);
+:attr:`Fields.primary` is the field with respect to the first declared input that reaches the
+node. An input that is not C×H×W (a latent vector) has no spatial extent: everything computed from
+it is ``global``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Any
 
-from archdsl.ir import IR, IRNode
+from archdsl.ir import IR, IRNode, output_name
 from archdsl.ops import Shape
+
+from .registry import Analysis, Figure, FigureError, Pass, register
 
 Pair = tuple[float, float]
 
@@ -122,32 +124,35 @@ def union(fields: list[Field]) -> Field:
                  global_=any(f.global_ for f in fields), misaligned=misaligned)
 
 
-class ReceptiveFieldPass:
-    """Writes ``meta["rf"]`` ({input name: Field}) and ``meta["receptive_field"]`` (a Field or None)
-    for every node."""
+@dataclass(frozen=True)
+class Fields:
+    """A node's receptive fields: one per network input reaching it, and the one reported."""
 
-    name: ClassVar[str] = "receptive_field"
-    requires: ClassVar[tuple[str, ...]] = ()
-    provides: ClassVar[tuple[str, ...]] = ("rf", "receptive_field")
+    by_input: Mapping[str, Field]
+    primary: Field | None  # w.r.t. the first declared input that reaches the node
 
-    def run(self, ir: IR) -> None:
+
+@register
+class ReceptiveFieldPass(Pass[Fields]):
+    name = "receptive_field"
+
+    def run(self, ir: IR, analysis: Analysis) -> dict[str, Fields]:
         order = [n.name for n in ir.inputs()]
+        out: dict[str, Fields] = {}
         for node in ir:
-            fields = self._fields(ir, node)
-            meta = ir.meta[node.name]
-            meta["rf"] = fields
-            primary = next((fields[i] for i in order if i in fields), None)
-            meta["receptive_field"] = primary
+            fields = self._fields(ir, node, out)
+            out[node.name] = Fields(fields, next((fields[i] for i in order if i in fields), None))
+        return out
 
     @staticmethod
-    def _fields(ir: IR, node: IRNode) -> dict[str, Field]:
+    def _fields(ir: IR, node: IRNode, done: Mapping[str, Fields]) -> dict[str, Field]:
         if node.kind == "input":
             shape = node.out_shapes[0]
             f = Field.identity()
             return {node.name: f if len(shape) == 3 else replace(f, global_=True)}
         paths: dict[str, list[Field]] = {}
         for port in dict.fromkeys(node.inputs):
-            for key, f in ir.meta[port.node]["rf"].items():
+            for key, f in done[port.node].by_input.items():
                 paths.setdefault(key, []).append(f)
         merged = {key: union(fs) for key, fs in paths.items()}
         if node.kind != "op":
@@ -159,6 +164,52 @@ class ReceptiveFieldPass:
         if g.kernel == (1, 1) and g.stride == (1, 1) and g.pad == (0, 0):
             return merged
         return {k: f.apply(g.kernel, g.stride, g.pad) for k, f in merged.items()}
+
+    @classmethod
+    def figures(cls) -> tuple[Figure, ...]:
+        return (
+            Figure("rf", "receptive-field size (a number when square, else [h, w]; `global`)",
+                   of_nodes=_field_figure(cls, "size"), call_form=True),
+            Figure("rf_stride", "receptive-field stride (jump)", of_nodes=_field_figure(cls, "stride"), call_form=True),
+            Figure("rf_start", "centre of the first output's field", of_nodes=_field_figure(cls, "start"),
+                   call_form=True),
+        )
+
+    @classmethod
+    def network_report(cls, ir: IR, analysis: Analysis) -> dict[str, Any]:
+        results = analysis[cls]
+        return {"receptive_field": {output_name(n): field_report(ir, results[n.name]) for n in ir.outputs()}}
+
+    @classmethod
+    def layer_report(cls, ir: IR, analysis: Analysis, node: IRNode) -> dict[str, Any]:
+        return {"receptive_field": field_report(ir, analysis[cls][node.name])}
+
+
+def field_report(ir: IR, fields: Fields) -> dict[str, Any] | str | None:
+    """The field w.r.t. the first network input reaching the node, as reported: its size, stride and
+    start per axis, that input's name and whether paths disagree; or "global"; or None."""
+    for inp in ir.inputs():
+        f = fields.by_input.get(inp.name)
+        if f is not None:
+            if f.global_:
+                return "global"
+            return {"size": list(f.size), "stride": list(f.stride), "start": list(f.start), "input": inp.name,
+                    "misaligned": f.misaligned}
+    return None
+
+
+def _field_figure(kind: type[ReceptiveFieldPass], what: str) -> Any:
+    def figure(ir: IR, analysis: Analysis, names: Sequence[str]) -> Any:
+        last = names[-1]
+        f = analysis[kind][last].primary
+        if f is None:
+            raise FigureError(f"`{last}` has no receptive field")
+        if f.global_:
+            return "global"
+        pair: Pair = getattr(f, what)
+        return pair[0] if pair[0] == pair[1] else list(pair)
+
+    return figure
 
 
 def describe(field: Field | None) -> str:
@@ -172,4 +223,4 @@ def describe(field: Field | None) -> str:
     return f"{size} /{jump}" + (" (misaligned)" if field.misaligned else "")
 
 
-__all__ = ["Field", "ReceptiveFieldPass", "describe", "union"]
+__all__ = ["Field", "Fields", "ReceptiveFieldPass", "describe", "field_report", "union"]

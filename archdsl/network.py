@@ -1,0 +1,41 @@
+"""What the compiler is given: an elaborated network's IR and a small typed description of it.
+
+Passes and backends take a :class:`CompiledNetwork` — anything with an ``ir`` and an ``info`` —
+and never the API's ``Network``, so the compiler depends on the core alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from .ir import IR
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    """Facts about a network that its graph does not hold."""
+
+    name: str
+    file: str  # the spec file it was elaborated from
+    family: str  # the network definition it comes from (== name unless a variant)
+    parameters: Mapping[str, object]  # resolved parameters, JSON-ready, in declaration order
+
+
+class CompiledNetwork(Protocol):
+    """An elaborated network as the compiler sees it."""
+
+    @property
+    def ir(self) -> IR: ...
+
+    @property
+    def info(self) -> NetworkInfo: ...
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """The plain :class:`CompiledNetwork`: an IR and its description."""
+
+    ir: IR
+    info: NetworkInfo

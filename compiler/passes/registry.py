@@ -1,0 +1,194 @@
+"""The pass contract, the registry of passes, their typed results and the figures they expose.
+
+A pass is one class in one module of this package, registered with :func:`register`. It walks the
+IR in topological order, dispatches to each op's own rules, and returns one typed result per node
+(a frozen dataclass of its own); it never special-cases an op or a network and never changes the
+IR. :func:`analyze` runs every registered pass, each after those it ``requires``, and collects the
+results in an :class:`Analysis`: ``analysis[CountPass]["conv1"].params``.
+
+A pass also says what it contributes to the outside world:
+
+- :meth:`Pass.figures`: named quantities that ``expect`` lines can check — of the whole network
+  (``expect params == …``) and of a node, block or output (``expect layer4.rf == …``), with no
+  change to the verifier;
+- :meth:`Pass.network_report` and :meth:`Pass.layer_report`: the values of the report fields it
+  owns (the report's schema declares the fields; the pass fills them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from archdsl.ir import IR, IRNode, NodeKind
+from archdsl.network import CompiledNetwork
+
+R = TypeVar("R")
+
+
+class FigureError(Exception):
+    """A figure that does not exist for the node asked about (e.g. no receptive field)."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A quantity `expect` can name. ``of_network`` gives the network's value; ``of_nodes`` the value
+    for the IR nodes a name stands for (one node, or every node of a block, in order). A figure
+    with ``call_form`` may also be written as a call: ``rf(X)`` for ``X.rf``."""
+
+    name: str
+    doc: str
+    of_network: Callable[[IR, Analysis], Any] | None = None
+    of_nodes: Callable[[IR, Analysis, Sequence[str]], Any] | None = None
+    call_form: bool = False
+
+
+class Pass(Generic[R]):
+    """Base of every analysis pass; ``R`` is the type of its per-node result."""
+
+    name: ClassVar[str]
+    requires: ClassVar[tuple[type[Pass[Any]], ...]] = ()
+
+    def run(self, ir: IR, analysis: Analysis) -> dict[str, R]:
+        """One result per node of `ir`, by node name; earlier passes' results are in `analysis`."""
+        raise NotImplementedError
+
+    @classmethod
+    def figures(cls) -> tuple[Figure, ...]:
+        return ()
+
+    @classmethod
+    def network_report(cls, ir: IR, analysis: Analysis) -> dict[str, Any]:
+        """Values of the network report's fields this pass owns."""
+        return {}
+
+    @classmethod
+    def layer_report(cls, ir: IR, analysis: Analysis, node: IRNode) -> dict[str, Any]:
+        """Values of a layer row's fields this pass owns (`node` is an op node)."""
+        return {}
+
+
+class Analysis:
+    """The results of the passes run over one IR, by pass."""
+
+    def __init__(self, ir: IR) -> None:
+        self.ir = ir
+        self._results: dict[type[Pass[Any]], Mapping[str, Any]] = {}
+
+    def __getitem__(self, kind: type[Pass[R]]) -> Mapping[str, R]:
+        try:
+            return self._results[kind]
+        except KeyError:
+            raise KeyError(f"pass {kind.name} has not run") from None
+
+    def __contains__(self, kind: type[Pass[Any]]) -> bool:
+        return kind in self._results
+
+    def add(self, kind: type[Pass[R]], results: Mapping[str, R]) -> None:
+        missing = [r.name for r in kind.requires if r not in self._results]
+        if missing:
+            raise RuntimeError(f"pass {kind.name} requires {missing}, not yet run")
+        self._results[kind] = results
+
+
+class AnalyzedNetwork(CompiledNetwork, Protocol):
+    """A compiled network together with its analysis (what reports and diagrams read)."""
+
+    @property
+    def analysis(self) -> Analysis: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry
+
+_PASSES: list[type[Pass[Any]]] = []
+
+
+def register(cls: type[Pass[R]]) -> type[Pass[R]]:
+    """Class decorator adding a pass; a name registered twice is a bug."""
+    if any(p.name == cls.name for p in _PASSES):
+        raise RuntimeError(f"pass name {cls.name!r} registered twice")
+    _PASSES.append(cls)
+    return cls
+
+
+def passes() -> list[type[Pass[Any]]]:
+    """Every registered pass, each after the passes it requires (registration order otherwise)."""
+    ordered: list[type[Pass[Any]]] = []
+
+    def visit(p: type[Pass[Any]], path: tuple[str, ...]) -> None:
+        if p in ordered:
+            return
+        if p.name in path:
+            raise RuntimeError(f"passes require each other in a cycle: {' → '.join((*path, p.name))}")
+        for r in p.requires:
+            visit(r, (*path, p.name))
+        ordered.append(p)
+
+    for p in _PASSES:
+        visit(p, ())
+    return ordered
+
+
+def analyze(ir: IR) -> Analysis:
+    """Run every registered pass over `ir`."""
+    analysis = Analysis(ir)
+    for kind in passes():
+        analysis.add(kind, kind().run(ir, analysis))
+    return analysis
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures: the registered passes' and the IR's own
+
+
+def _shape(ir: IR, analysis: Analysis, names: Sequence[str]) -> list[int]:
+    return list(ir.node(names[-1]).out_shapes[0])
+
+
+STRUCTURAL_FIGURES = (
+    Figure("shape", "the output shape of a node, or of a block's last node", of_nodes=_shape, call_form=True),
+)
+
+
+def figures() -> Iterator[Figure]:
+    """Every figure: the IR's own, then each pass's, in pass order."""
+    yield from STRUCTURAL_FIGURES
+    for p in passes():
+        yield from p.figures()
+
+
+def network_figures() -> dict[str, Figure]:
+    return {f.name: f for f in figures() if f.of_network is not None}
+
+
+def node_figures() -> dict[str, Figure]:
+    return {f.name: f for f in figures() if f.of_nodes is not None}
+
+
+def summed(kind: type[Pass[Any]], attribute: str) -> Callable[[IR, Analysis, Sequence[str]], int]:
+    """A node figure summing one integer field of `kind`'s results over the nodes asked about."""
+
+    def figure(ir: IR, analysis: Analysis, names: Sequence[str]) -> int:
+        results = analysis[kind]
+        return sum(int(getattr(results[n], attribute)) for n in names)
+
+    return figure
+
+
+def total(kind: type[Pass[Any]], attribute: str, node_kind: NodeKind | None = None) -> Callable[[IR, Analysis], int]:
+    """A network figure summing one integer field of `kind`'s results over all nodes (of one kind)."""
+
+    def figure(ir: IR, analysis: Analysis) -> int:
+        results = analysis[kind]
+        nodes = ir.nodes(node_kind)
+        return sum(int(getattr(results[n.name], attribute)) for n in nodes)
+
+    return figure
+
+
+__all__ = [
+    "Analysis", "AnalyzedNetwork", "Figure", "FigureError", "Pass", "analyze", "figures", "network_figures",
+    "node_figures", "passes", "register", "summed", "total",
+]
