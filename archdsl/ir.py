@@ -108,8 +108,8 @@ class IR:
         self._nodes[node.name] = node
         self._by_kind[node.kind].append(node)
         self._consumers[node.name] = []
-        for port in dict.fromkeys(p.node for p in node.inputs):
-            self._consumers[port].append(node.name)
+        for producer in dict.fromkeys(p.node for p in node.inputs):
+            self._consumers[producer].append(node.name)
         self._graph = None
         return node
 

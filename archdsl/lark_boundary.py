@@ -9,6 +9,7 @@ rule nobody handles fails loudly.
 from __future__ import annotations
 
 import ast as py_ast
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -60,7 +61,7 @@ from .syntax import (
 from .vocabulary import KEYWORDS
 
 
-class ToAst(Transformer):
+class ToAst(Transformer[Token, Any]):
     """Lark tree → AST. One method per rule or alias; `__default__` refuses anything unhandled."""
 
     def __init__(self, file: str) -> None:
@@ -74,7 +75,8 @@ class ToAst(Transformer):
         return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tok(self, tok: Token) -> Span:
-        return Span(self.file, tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+        line, col = tok.line or 1, tok.column or 1
+        return Span(self.file, line, col, tok.end_line or line, tok.end_column or col + 1)
 
     def __default__(self, data: Any, children: Any, meta: Any) -> Any:
         raise NotImplementedError(f"grammar rule {data!r} has no AST builder")
@@ -275,7 +277,7 @@ class ToAst(Transformer):
         name, args, label = ch
         return CallStep(self._sp(meta), str(name), self._tok(name), args or (), label)
 
-    def label(self, ch: list[Any]) -> tuple[str, ...]:
+    def label(self, ch: list[tuple[str, ...]]) -> tuple[str, ...]:
         return ch[0]
 
     def label_path(self, ch: list[Token]) -> tuple[str, ...]:
@@ -373,13 +375,16 @@ def lark_parse(text: str, file: str, max_nesting: int = 100) -> Module:
         raise _nested_too_deeply(file) from None
     _check_depth(tree, file, max_nesting)
     try:
-        return ToAst(file).transform(tree)
+        module = ToAst(file).transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, ArchError):
             raise exc.orig_exc from None
         raise
     except RecursionError:
         raise _nested_too_deeply(file) from None
+    if not isinstance(module, Module):  # pragma: no cover - `start` always builds a Module
+        raise TypeError(f"the grammar's start rule built {type(module).__name__}, not a Module")
+    return module
 
 
 def _nested_too_deeply(file: str) -> ArchError:
@@ -387,7 +392,7 @@ def _nested_too_deeply(file: str) -> ArchError:
                  "split the expression into named intermediate values")
 
 
-def _check_depth(tree: Tree, file: str, limit: int) -> None:
+def _check_depth(tree: Tree[Token], file: str, limit: int) -> None:
     """Refuse a syntax tree deeper than `limit` (iteratively), so that converting and evaluating it
     never meets Python's recursion limit; the span is the leftmost node past the limit."""
     stack: list[tuple[Any, int]] = [(tree, 1)]
@@ -441,57 +446,92 @@ def _unclosed(text: str, upto: int) -> tuple[str, int, int] | None:
     return ch, line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
+@dataclass
+class _Problem:
+    """What a syntax error says and where: its message, the caret's line, column and width, a hint,
+    and the offset in the text where parsing stopped (for the open-bracket note)."""
+
+    msg: str
+    width: int
+    hint: str | None
+    line: int
+    col: int
+    pos: int | None
+
+
+_END_OF_FILE = "unexpected end of file"
+_MISSING_CLOSER = "is a `}` or `)` missing?"
+
+
 def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> ArchError:
     line = getattr(exc, "line", 1) or 1
     col = getattr(exc, "column", 1) or 1
-    pos = getattr(exc, "pos_in_stream", None)
-    notes: tuple[str, ...] = ()
     if isinstance(exc, UnexpectedToken):
-        tok = exc.token
-        if tok.type == "$END":
-            lines = text.splitlines() or [""]
-            line, col = len(lines), len(lines[-1]) + 1
-            msg, width = "unexpected end of file", 1
-            pos = len(text)
-        else:
-            msg, width = f"unexpected {_describe_token(tok)}", max(1, len(str(tok).split("\n")[0]))
-            pos = tok.start_pos
-        hint = _expected(set(exc.accepts or exc.expected))
-        if tok.type in ("PLUS", "MINUS", "MUL_OP", "POW_OP", "COMP_OP") and "_ARROW" in (exc.accepts or set()):
-            hint = "a chain `x -> f` ends at an operator; wrap it in parentheses: `(x -> f) + y`"
-        word = _word_before(text, tok.start_pos) if tok.type != "$END" and tok.start_pos is not None else None
-        if word in KEYWORDS and str(tok) in ("=", ",", ":"):
-            msg = f"`{word}` is a keyword and cannot be used as a name"
-            hint = f"choose another name, e.g. `{word}_`"
-            line, col, width = line, col - len(word) - (tok.start_pos - _word_end(text, tok.start_pos)), len(word)
-        if tok.type == "$END":
-            hint = (hint + "; " if hint else "") + "is a `}` or `)` missing?"
+        problem = _unexpected_token(exc, text, line, col)
     elif isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else "?"
-        msg, width = f"unexpected character `{ch}`", 1
-        hint = _expected(set(exc.allowed or ())) or None
-        if ch == '"':
-            end = text.find("\n", exc.pos_in_stream)
-            msg = "unterminated string"
-            width = max(1, (len(text) if end < 0 else end) - exc.pos_in_stream)
-            hint = 'close it with `"` on the same line (strings cannot span lines)'
+        problem = _unexpected_character(exc, text, line, col)
     elif isinstance(exc, UnexpectedEOF):
-        lines = text.splitlines() or [""]
-        line, col = len(lines), len(lines[-1]) + 1
-        msg, width, hint = "unexpected end of file", 1, "is a `}` or `)` missing?"
-        pos = len(text)
+        problem = _end_of_file(text, _MISSING_CLOSER)
     else:  # pragma: no cover - lark has no other UnexpectedInput kinds
-        msg, width, hint = "syntax error", 1, None
-    # At the end of the file, or at a closing bracket of the wrong kind, say which bracket is open.
-    at_end = msg == "unexpected end of file"
-    closing = text[pos] if pos is not None and not at_end and pos < len(text) and text[pos] in ")]}" else None
-    if pos is not None and (at_end or closing):
-        open_bracket = _unclosed(text, pos)
-        if open_bracket is not None and _OPENERS[open_bracket[0]] != closing:
-            bracket, bline, bcol = open_bracket
-            notes = (f"the `{bracket}` at {file}:{bline}:{bcol} is not closed before this point",)
-    return ArchError(Diagnostic("E0100", f"syntax error: {msg}", Span(file, line, col, line, col + width),
-                                hint or None, notes=notes))
+        problem = _Problem("syntax error", 1, None, line, col, getattr(exc, "pos_in_stream", None))
+    span = Span(file, problem.line, problem.col, problem.line, problem.col + problem.width)
+    return ArchError(Diagnostic("E0100", f"syntax error: {problem.msg}", span, problem.hint or None,
+                                notes=_open_bracket_note(text, file, problem)))
+
+
+def _end_of_file(text: str, hint: str | None) -> _Problem:
+    lines = text.splitlines() or [""]
+    return _Problem(_END_OF_FILE, 1, hint, len(lines), len(lines[-1]) + 1, len(text))
+
+
+def _unexpected_token(exc: UnexpectedToken, text: str, line: int, col: int) -> _Problem:
+    tok = exc.token
+    if tok.type == "$END":
+        problem = _end_of_file(text, None)
+    else:
+        problem = _Problem(f"unexpected {_describe_token(tok)}", max(1, len(str(tok).split("\n")[0])), None,
+                           line, col, tok.start_pos)
+    problem.hint = _expected(set(exc.accepts or exc.expected))
+    if tok.type in ("PLUS", "MINUS", "MUL_OP", "POW_OP", "COMP_OP") and "_ARROW" in (exc.accepts or set()):
+        problem.hint = "a chain `x -> f` ends at an operator; wrap it in parentheses: `(x -> f) + y`"
+    if tok.type != "$END" and tok.start_pos is not None:
+        word = _word_before(text, tok.start_pos)
+        if word is not None and word in KEYWORDS and str(tok) in ("=", ",", ":"):
+            problem.msg = f"`{word}` is a keyword and cannot be used as a name"
+            problem.hint = f"choose another name, e.g. `{word}_`"
+            problem.col = col - len(word) - (tok.start_pos - _word_end(text, tok.start_pos))
+            problem.width = len(word)
+    if tok.type == "$END":
+        problem.hint = (problem.hint + "; " if problem.hint else "") + _MISSING_CLOSER
+    return problem
+
+
+def _unexpected_character(exc: UnexpectedCharacters, text: str, line: int, col: int) -> _Problem:
+    pos = exc.pos_in_stream or 0  # always set for a character error
+    ch = text[pos] if pos < len(text) else "?"
+    problem = _Problem(f"unexpected character `{ch}`", 1, _expected(set(exc.allowed or ())) or None, line, col, pos)
+    if ch == '"':
+        end = text.find("\n", pos)
+        problem.msg = "unterminated string"
+        problem.width = max(1, (len(text) if end < 0 else end) - pos)
+        problem.hint = 'close it with `"` on the same line (strings cannot span lines)'
+    return problem
+
+
+def _open_bracket_note(text: str, file: str, problem: _Problem) -> tuple[str, ...]:
+    """At the end of the file, or at a closing bracket of the wrong kind: which bracket is still open."""
+    pos = problem.pos
+    if pos is None:
+        return ()
+    at_end = problem.msg == _END_OF_FILE
+    closing = text[pos] if not at_end and pos < len(text) and text[pos] in ")]}" else None
+    if not (at_end or closing):
+        return ()
+    open_bracket = _unclosed(text, pos)
+    if open_bracket is None or _OPENERS[open_bracket[0]] == closing:
+        return ()
+    bracket, bline, bcol = open_bracket
+    return (f"the `{bracket}` at {file}:{bline}:{bcol} is not closed before this point",)
 
 
 def _word_end(text: str, pos: int) -> int:

@@ -45,7 +45,7 @@ SYMBOLS = tuple(s for s in vocabulary.SYMBOLS if s not in BUILTINS)
 KEYWORDS = vocabulary.STATEMENT_KEYWORDS
 
 
-class ArchLexer(RegexLexer):
+class ArchLexer(RegexLexer):  # type: ignore[misc]  # pygments publishes no types
     """Lexer for archdsl `.arch` network specs."""
 
     name = "archdsl"

@@ -35,7 +35,7 @@ class Definitions:
         return self.networks.get(name)
 
 
-def read_text(path: str | Path) -> str:
+def read_text(path: str | os.PathLike[str]) -> str:
     """Read a spec leniently: BOM stripped, CRLF normalized, invalid UTF-8 replaced (and reported)."""
     data = Path(path).read_bytes()
     if data.startswith(b"\xef\xbb\xbf"):
@@ -84,7 +84,7 @@ class Loader:
         self.cache: dict[str, Definitions] = {}
         self.stack: list[str] = []
 
-    def load_file(self, path: str | Path, span: Span | None = None) -> Definitions:
+    def load_file(self, path: str | os.PathLike[str], span: Span | None = None) -> Definitions:
         key = os.path.normpath(os.path.abspath(path))
         if key in self.cache:
             return self.cache[key]

@@ -20,9 +20,9 @@ import hashlib
 import importlib.util
 import os
 import pickle
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from .diagnostics import ArchError, Diagnostic, Span, error
 from .limits import LIMITS, Limits
@@ -131,29 +131,34 @@ def check_text(text: str, file: str, limits: Limits = LIMITS) -> None:
 
 def _check_table_rows(module: Module) -> None:
     """Rows of a stage table are separated only by line breaks; insist that each row is one line."""
-    problems: list[Diagnostic] = []
-
-    def visit(node: Any) -> None:
-        if isinstance(node, StagesStep):
-            for row in node.rows:
-                if row.span.line != row.span.end_line:
-                    problems.append(Diagnostic(
-                        "E0101", "a stage-table row spans several lines", row.span,
-                        "write one row per line; a row starting with `-`, `(` or `[` joins the previous one",
-                    ))
-                elif len(row.cells) != len(node.columns):
-                    problems.append(Diagnostic(
-                        "E0102", f"this row has {len(row.cells)} cells but the table has "
-                        f"{len(node.columns)} columns ({', '.join(node.columns)})", row.span,
-                        "give every row one value per column",
-                    ))
-        if isinstance(node, Node):
-            for value in vars(node).values():
-                visit(value)
-        elif isinstance(node, tuple):
-            for item in node:
-                visit(item)
-
-    visit(module)
+    problems = [p for node in _walk(module) if isinstance(node, StagesStep) for p in _row_problems(node)]
     if problems:
         raise ArchError(problems)
+
+
+def _row_problems(table: StagesStep) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    for row in table.rows:
+        if row.span.line != row.span.end_line:
+            problems.append(Diagnostic(
+                "E0101", "a stage-table row spans several lines", row.span,
+                "write one row per line; a row starting with `-`, `(` or `[` joins the previous one",
+            ))
+        elif len(row.cells) != len(table.columns):
+            problems.append(Diagnostic(
+                "E0102", f"this row has {len(row.cells)} cells but the table has "
+                f"{len(table.columns)} columns ({', '.join(table.columns)})", row.span,
+                "give every row one value per column",
+            ))
+    return problems
+
+
+def _walk(node: object) -> Iterator[Node]:
+    """Every AST node under `node`, in source order (parents first)."""
+    if isinstance(node, Node):
+        yield node
+        for value in vars(node).values():
+            yield from _walk(value)
+    elif isinstance(node, tuple):
+        for item in node:
+            yield from _walk(item)

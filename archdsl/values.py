@@ -60,27 +60,26 @@ def is_number(v: Value) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+# How a value reads in a message, by type; the first matching row wins (bool before int).
+_DESCRIPTIONS: tuple[tuple[type | tuple[type, ...], Callable[[Any], str]], ...] = (
+    (Tensor, lambda v: f"a tensor {fmt_shape(v.shape)}"),
+    (Bundle, lambda v: f"a block output bundle ({', '.join(v.names)})"),
+    (tuple, lambda v: f"{len(v)} tensors"),
+    (BlockRef, lambda v: f"the block `{v.name}`"),
+    (OpRef, lambda v: f"the op `{v.name}`"),
+    (bool, lambda v: "a boolean"),
+    ((int, float), lambda v: f"the number {v}"),
+    (str, lambda v: f'the string "{v}"'),
+    (list, lambda v: "a list"),
+    (type(None), lambda v: "none"),
+)
+
+
 def describe(v: Value) -> str:
-    if isinstance(v, Tensor):
-        return f"a tensor {fmt_shape(v.shape)}"
-    if isinstance(v, Bundle):
-        return f"a block output bundle ({', '.join(v.names)})"
-    if isinstance(v, tuple):
-        return f"{len(v)} tensors"
-    if isinstance(v, BlockRef):
-        return f"the block `{v.name}`"
-    if isinstance(v, OpRef):
-        return f"the op `{v.name}`"
-    if isinstance(v, bool):
-        return "a boolean"
-    if isinstance(v, int | float):
-        return f"the number {v}"
-    if isinstance(v, str):
-        return f'the string "{v}"'
-    if isinstance(v, list):
-        return "a list"
-    if v is None:
-        return "none"
+    """`a tensor 64×56×56`, `the number 3`, `the block `bottleneck``: a value as a message names it."""
+    for kinds, text in _DESCRIPTIONS:
+        if isinstance(v, kinds):
+            return text(v)
     return type(v).__name__
 
 

@@ -38,7 +38,7 @@ variant. ``==`` is exact (within a tolerance if one is given), ``~=`` needs a to
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from archdsl.compiler.passes import Analysis, FigureError, network_figures, node_figures
@@ -254,8 +254,9 @@ def check_entry(ev: _Evaluator | None, entry: ExpectEntry, networks: set[str],
     stmt = entry.stmt
     target = _strip_qualifier(stmt.target, networks)
     quantity = _source_text(stmt.target.span) or _path(target) or type(target).__name__
-    common = dict(network=entry.network, file=stmt.span.file, line=stmt.span.line, col=stmt.span.col,
-                  quantity=quantity, op=stmt.op, expected=_expected_text(entry), source=stmt.source or "")
+    unchecked = Check(network=entry.network, file=stmt.span.file, line=stmt.span.line, col=stmt.span.col,
+                      quantity=quantity, op=stmt.op, expected=_expected_text(entry), computed="—", deviation="—",
+                      source=stmt.source or "", ok=False)
     try:
         if ev is None:
             raise _TargetError(error.message if error else "the network did not elaborate", stmt.span)
@@ -263,7 +264,7 @@ def check_entry(ev: _Evaluator | None, entry: ExpectEntry, networks: set[str],
             raise _TargetError("`~=` needs a tolerance", stmt.span, "write `~= 4.1G +- 2%` or `+- 1000`")
         computed = ev.eval(target)
     except _TargetError as exc:
-        return Check(**common, computed="—", deviation="—", ok=False, diagnostic=exc.diagnostic)
+        return replace(unchecked, diagnostic=exc.diagnostic)
     ok = _compare(stmt.op, computed, entry.value, entry.tolerance)
     shown = fmt_value(computed)
     diag = None
@@ -271,10 +272,10 @@ def check_entry(ev: _Evaluator | None, entry: ExpectEntry, networks: set[str],
         dev = _deviation(computed, entry.value)
         diag = Diagnostic(
             "E0801", f"expectation failed for `{entry.network}`: {quantity} is {shown}, expected {stmt.op} "
-            f"{common['expected']}", stmt.span,
+            f"{unchecked.expected}", stmt.span,
             f"computed {shown}" + (f" (deviation {dev})" if dev != "—" else "")
             + (f"; the expected value is from: {stmt.source}" if stmt.source else ""))
-    return Check(**common, computed=shown, deviation=_deviation(computed, entry.value), ok=ok, diagnostic=diag)
+    return replace(unchecked, computed=shown, deviation=_deviation(computed, entry.value), ok=ok, diagnostic=diag)
 
 
 def verify_network(spec: Any, name: str) -> list[Check]:

@@ -47,10 +47,10 @@ def main() -> None:
     by_name = {c.network: c for c in CANONICAL}
     print(f"{'network':<18} {'archdsl':>10} {'torch ref':>10} {'ratio':>8}")
     for file, name in NETWORKS:
-        def ours() -> None:
+        def ours(file: str = file, name: str = name) -> None:
             api.load(ROOT / "specs" / file).network(name).analyze()
 
-        def reference() -> None:
+        def reference(name: str = name) -> None:
             model = by_name[name].build().eval()
             with FlopCounterMode(display=False), torch.no_grad():
                 model(torch.randn(1, 3, 224, 224))

@@ -83,6 +83,9 @@ class NoAttrs(Attrs):
     pass
 
 
+AttrsModel = Attrs  # the base class, for annotations inside `Op`, whose `Attrs` is each op's own schema
+
+
 @dataclass(frozen=True)
 class Geometry:
     """How an op moves a spatial window, per axis (h, w), for the receptive-field pass.
@@ -129,7 +132,7 @@ class Op:
 
     # --- attributes
     @classmethod
-    def validate(cls, values: dict[str, Any]) -> Attrs:
+    def validate(cls, values: dict[str, Any]) -> AttrsModel:
         try:
             attrs = cls.Attrs.model_validate(values)
         except ValidationError as exc:

@@ -7,7 +7,7 @@ conv is counted over its input grid; biases are not counted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import NonNegativeInt, PositiveInt
 
@@ -62,7 +62,7 @@ class ConvAttrs(Attrs):
 class _ConvLike(Op):
     """Shared rules of every ordinary 2-D convolution; subclasses only map attributes to geometry."""
 
-    positional = ("out", "kernel")
+    positional: ClassVar[tuple[str, ...]] = ("out", "kernel")
 
     @classmethod
     def geom(cls, a: Any, ins: list[Shape]) -> ConvGeom:
@@ -236,11 +236,11 @@ class Deconv(Op):
 
     @classmethod
     def params(cls, a: Any, ins: list[Shape]) -> int:
-        return ins[0][0] * (a.out // a.groups) * a.kernel[0] * a.kernel[1] + (a.out if a.bias else 0)
+        return int(ins[0][0] * (a.out // a.groups) * a.kernel[0] * a.kernel[1] + (a.out if a.bias else 0))
 
     @classmethod
     def macs(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
-        return ins[0][0] * (a.out // a.groups) * a.kernel[0] * a.kernel[1] * ins[0][1] * ins[0][2]
+        return int(ins[0][0] * (a.out // a.groups) * a.kernel[0] * a.kernel[1] * ins[0][1] * ins[0][2])
 
     @classmethod
     def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
@@ -326,12 +326,12 @@ class LocallyConnected2d(nn.Module):
     def params(cls, a: Any, ins: list[Shape]) -> int:
         h, w = cls._out_hw(a, ins)
         weights = h * w * a.out * ins[0][0] * a.kernel[0] * a.kernel[1]
-        return weights + (a.out * h * w if a.bias else 0)
+        return int(weights + (a.out * h * w if a.bias else 0))
 
     @classmethod
     def macs(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
         h, w = cls._out_hw(a, ins)
-        return h * w * a.out * ins[0][0] * a.kernel[0] * a.kernel[1]
+        return int(h * w * a.out * ins[0][0] * a.kernel[0] * a.kernel[1])
 
     @classmethod
     def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:

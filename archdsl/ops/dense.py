@@ -36,11 +36,11 @@ class Linear(Op):
 
     @classmethod
     def params(cls, a: Any, ins: list[Shape]) -> int:
-        return ins[0][-1] * a.out + (a.out if a.bias else 0)
+        return int(ins[0][-1] * a.out + (a.out if a.bias else 0))
 
     @classmethod
     def macs(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
-        return math.prod(ins[0][:-1]) * ins[0][-1] * a.out
+        return int(math.prod(ins[0][:-1]) * ins[0][-1] * a.out)
 
     @classmethod
     def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:

@@ -139,28 +139,11 @@ def layout(ir: IR, depth: int | None) -> Layout:
 def _merge_runs(ir: IR, units: list[Unit], unit_of: dict[str, Unit]) -> list[Unit]:
     """Fold consecutive sibling scope units with the same block and title into one, when each one
     feeds only the next and the next is fed only by it (a chain, as repeat iterations are)."""
-
-    def signature(u: Unit) -> tuple[str, str | None, str] | None:
-        if u.kind != "scope":
-            return None
-        info: ScopeInfo = ir.scopes[u.keys[0]]
-        return (info.kind, info.block, info.title)
-
-    def feeds_only(a: Unit, b: Unit) -> bool:
-        members_a, members_b = set(a.nodes), set(b.nodes)
-        for name in b.nodes:  # everything entering b comes from a
-            if any(p.node not in members_b and p.node not in members_a for p in ir.node(name).inputs):
-                return False
-        for name in a.nodes:  # everything leaving a goes to b
-            if any(c.name not in members_a and c.name not in members_b for c in ir.consumers(name)):
-                return False
-        return True
-
     out: list[Unit] = []
     for unit in units:
         last = out[-1] if out else None
-        if (last is not None and signature(unit) is not None and signature(unit) == signature(last)
-                and unit.parent == last.parent and feeds_only(_tail(last, ir), unit)):
+        if (last is not None and _signature(ir, unit) is not None and _signature(ir, unit) == _signature(ir, last)
+                and unit.parent == last.parent and _feeds_only(ir, _tail(last, ir), unit)):
             last.keys.extend(unit.keys)
             last.nodes.extend(unit.nodes)
             for name in unit.nodes:
@@ -168,6 +151,26 @@ def _merge_runs(ir: IR, units: list[Unit], unit_of: dict[str, Unit]) -> list[Uni
             continue
         out.append(unit)
     return out
+
+
+def _signature(ir: IR, u: Unit) -> tuple[str, str | None, str] | None:
+    """What makes scope units look alike: the scope's kind, block and title (None for an op node)."""
+    if u.kind != "scope":
+        return None
+    info: ScopeInfo = ir.scopes[u.keys[0]]
+    return (info.kind, info.block, info.title)
+
+
+def _feeds_only(ir: IR, a: Unit, b: Unit) -> bool:
+    """Whether everything entering `b` comes from `a` and everything leaving `a` goes to `b`."""
+    members_a, members_b = set(a.nodes), set(b.nodes)
+    for name in b.nodes:
+        if any(p.node not in members_b and p.node not in members_a for p in ir.node(name).inputs):
+            return False
+    for name in a.nodes:
+        if any(c.name not in members_a and c.name not in members_b for c in ir.consumers(name)):
+            return False
+    return True
 
 
 def _tail(unit: Unit, ir: IR) -> Unit:
@@ -326,7 +329,7 @@ def render(dot_source: str, fmt: str) -> bytes:
     import graphviz
 
     try:
-        return graphviz.pipe("dot", fmt, dot_source.encode("utf-8"), quiet=True)
+        return bytes(graphviz.pipe("dot", fmt, dot_source.encode("utf-8"), quiet=True))
     except graphviz.ExecutableNotFound:
         raise error("E1103", "cannot render the diagram: graphviz's `dot` program is not installed (not on PATH)",
                     Span.unknown("<dot>"), INSTALL_HINT) from None

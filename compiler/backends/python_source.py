@@ -130,9 +130,17 @@ def wrap(line: str, indent: str, suffix: str = "", width: int = WIDTH) -> list[s
 def _last_group(line: str) -> tuple[str, list[str], str] | None:
     """(text up to and including the opening bracket, top-level items, closing text) of the bracket
     group that closes at the end of `line`, or None."""
-    close = {")": "(", "]": "[", "}": "{"}
-    if not line or line[-1] not in close:
+    if not line or line[-1] not in ")]}":
         return None
+    start = _opening_of_last_group(line)
+    if start is None or start == len(line) - 2:
+        return None
+    return line[:start + 1], _top_level_items(line[start + 1:-1]), line[-1]
+
+
+def _opening_of_last_group(line: str) -> int | None:
+    """Offset of the bracket that the last character of `line` closes, if every bracket before it
+    is balanced (quoted text skipped); None otherwise."""
     depth, start, quote = 0, None, None
     starts: list[int] = []
     for i, ch in enumerate(line):
@@ -149,9 +157,12 @@ def _last_group(line: str) -> tuple[str, list[str], str] | None:
         elif ch in ")]}":
             start = starts.pop() if starts else None
             depth = len(starts)
-    if start is None or depth != 0 or start == len(line) - 2:
-        return None
-    inner = line[start + 1:-1]
+    return start if depth == 0 else None
+
+
+def _top_level_items(inner: str) -> list[str]:
+    """The comma-separated items of a bracket group's contents (commas inside brackets or quotes
+    do not separate)."""
     items, level, cur, quote = [], 0, "", None
     for i, ch in enumerate(inner):
         if quote:
@@ -172,4 +183,4 @@ def _last_group(line: str) -> tuple[str, list[str], str] | None:
             cur += ch
     if cur.strip():
         items.append(cur.strip())
-    return line[:start + 1], items, line[-1]
+    return items

@@ -231,16 +231,9 @@ class TorchCodegen:
         """Generate the class body of a block instance (or of the network, scope ())."""
         body = _ClassBody(self.locals_reserved | set(self.class_instances))
         ports: dict[Port, str] = {}
+        inputs, outputs = self._boundary(scope) if scope else ([], [])
+        args = self._arguments(scope, inputs, body, ports)
         base = parts(scope)
-        if scope:
-            inputs, outputs = self._boundary(scope)
-            args = ["x"] if len(inputs) == 1 else [f"x{i + 1}" for i in range(len(inputs))]
-            for p, a in zip(inputs, args, strict=True):
-                ports[p] = body.names.create(a)
-        else:
-            args = [body.names.create(n.name) for n in self.ir.inputs()]
-            for n, a in zip(self.ir.inputs(), args, strict=True):
-                ports[Port(n.name, 0)] = a
         done: set[tuple[str, ...]] = set()
         for node in self.ir:
             if not self.inside(node, scope):
@@ -252,17 +245,31 @@ class TorchCodegen:
             if child not in done:
                 done.add(child)
                 self._call(child, base, body, ports)
+        body.lines.extend(self._return(scope, outputs, ports))
+        return body, args
+
+    def _arguments(self, scope: tuple[str, ...], inputs: list[Port], body: _ClassBody,
+                   ports: dict[Port, str]) -> list[str]:
+        """The forward's parameters: a block's inputs (`x`, or `x1`, `x2`, …), the network's by name."""
+        if scope:
+            args = ["x"] if len(inputs) == 1 else [f"x{i + 1}" for i in range(len(inputs))]
+            for p, a in zip(inputs, args, strict=True):
+                ports[p] = body.names.create(a)
+            return args
+        args = [body.names.create(n.name) for n in self.ir.inputs()]
+        for n, a in zip(self.ir.inputs(), args, strict=True):
+            ports[Port(n.name, 0)] = a
+        return args
+
+    def _return(self, scope: tuple[str, ...], outputs: list[Port], ports: dict[Port, str]) -> list[str]:
+        """The forward's return line: a block's outputs in order; the network's output, or a dict of them."""
         if scope:
             results = [ports[p] for p in outputs]
-            if results:
-                body.lines.append(f"return {', '.join(results)}")
-        else:
-            outs = [(output_name(n), ports[n.inputs[0]]) for n in self.ir.outputs()]
-            if len(outs) == 1:
-                body.lines.append(f"return {outs[0][1]}")
-            else:
-                body.lines.append("return {" + ", ".join(f"{py_str(k)}: {v}" for k, v in outs) + "}")
-        return body, args
+            return [f"return {', '.join(results)}"] if results else []
+        outs = [(output_name(n), ports[n.inputs[0]]) for n in self.ir.outputs()]
+        if len(outs) == 1:
+            return [f"return {outs[0][1]}"]
+        return ["return {" + ", ".join(f"{py_str(k)}: {v}" for k, v in outs) + "}"]
 
     def _rel(self, name: str, base: tuple[str, ...], span: Span) -> tuple[str, ...]:
         full = tuple(name.split("."))

@@ -43,31 +43,10 @@ def load_weights(module: nn.Module, source: nn.Module | Mapping[str, torch.Tenso
     dst = module.state_dict()
     if not any(k.endswith(_COUNTER) for k in src):
         dst = {k: v for k, v in dst.items() if not k.endswith(_COUNTER)}
-    mapped: dict[str, torch.Tensor] = {}
     if all(k in src for k in dst):
-        how = "name"
-        for k, t in dst.items():
-            if src[k].shape != t.shape:
-                raise WeightMappingError(f"`{k}`: the generated module has {_shape(t)}, the source {_shape(src[k])}")
-            mapped[k] = src[k]
-        extra = [k for k in src if k not in dst and not k.endswith(_COUNTER)]
+        how, (mapped, extra) = "name", _by_name(src, dst)
     else:
-        how = "order"
-        if not any(k.endswith(_COUNTER) for k in dst):
-            src = {k: v for k, v in src.items() if not k.endswith(_COUNTER)}
-        src_items = list(src.items())
-        for i, (k, t) in enumerate(dst.items()):
-            if i >= len(src_items):
-                raise WeightMappingError(
-                    f"`{k}` ({_shape(t)}, tensor #{i + 1} of the generated module) has no counterpart: the source "
-                    f"has only {len(src_items)} tensors")
-            sk, st = src_items[i]
-            if st.shape != t.shape:
-                raise WeightMappingError(
-                    f"tensor #{i + 1}: the generated module's `{k}` is {_shape(t)} but the source's `{sk}` is "
-                    f"{_shape(st)} (matching by order, since the names differ)")
-            mapped[k] = st
-        extra = [k for k, _ in src_items[len(dst):]]
+        how, (mapped, extra) = "order", _by_order(src, dst)
     if strict and extra:
         raise WeightMappingError(
             f"the source has {len(extra)} tensor(s) the generated module lacks, first `{extra[0]}`")
@@ -77,3 +56,36 @@ def load_weights(module: nn.Module, source: nn.Module | Mapping[str, torch.Tenso
     if missing or unexpected:  # pragma: no cover - mapped keys come from the module itself
         raise WeightMappingError(f"could not load `{(missing or unexpected)[0]}`")
     return how
+
+
+Tensors = Mapping[str, torch.Tensor]
+
+
+def _by_name(src: Tensors, dst: Tensors) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """(source tensor for each destination key, source keys left over) when every name matches."""
+    mapped: dict[str, torch.Tensor] = {}
+    for k, t in dst.items():
+        if src[k].shape != t.shape:
+            raise WeightMappingError(f"`{k}`: the generated module has {_shape(t)}, the source {_shape(src[k])}")
+        mapped[k] = src[k]
+    return mapped, [k for k in src if k not in dst and not k.endswith(_COUNTER)]
+
+
+def _by_order(src: Tensors, dst: Tensors) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The same, pairing tensors in registration order (counters dropped unless both sides have them)."""
+    if not any(k.endswith(_COUNTER) for k in dst):
+        src = {k: v for k, v in src.items() if not k.endswith(_COUNTER)}
+    src_items = list(src.items())
+    mapped: dict[str, torch.Tensor] = {}
+    for i, (k, t) in enumerate(dst.items()):
+        if i >= len(src_items):
+            raise WeightMappingError(
+                f"`{k}` ({_shape(t)}, tensor #{i + 1} of the generated module) has no counterpart: the source "
+                f"has only {len(src_items)} tensors")
+        sk, st = src_items[i]
+        if st.shape != t.shape:
+            raise WeightMappingError(
+                f"tensor #{i + 1}: the generated module's `{k}` is {_shape(t)} but the source's `{sk}` is "
+                f"{_shape(st)} (matching by order, since the names differ)")
+        mapped[k] = st
+    return mapped, [k for k, _ in src_items[len(dst):]]
