@@ -50,6 +50,19 @@ def test_ruff_clean(tmp_path: Path) -> None:
         assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_long_unpacking_targets_are_wrapped() -> None:
+    """A multi-output block's results with long names (YOLOv4's backbone taps) still fit the line."""
+    from archdsl.compiler.backends.python_source import WIDTH, wrap
+
+    targets = [f"backbone_stages_{i}_conv_transition_mish" for i in (2, 3, 4)]
+    lines = wrap(f"{', '.join(targets)} = self.backbone(image)", "        ")
+    assert all(len(line) <= WIDTH for line in lines)
+    tree = ast.parse("\n".join(line[8:] for line in lines))
+    (assign,) = tree.body
+    assert isinstance(assign, ast.Assign) and isinstance(assign.targets[0], ast.Tuple)
+    assert [t.id for t in assign.targets[0].elts] == targets  # type: ignore[attr-defined]
+
+
 def test_reserved_attrs_cover_torch() -> None:
     from torch import nn
 

@@ -111,6 +111,10 @@ def clip(line: str) -> str:
     return line if len(line) <= WIDTH else line[:WIDTH - 3] + "..."
 
 
+# `a, b, c = call(`: a tuple assignment whose targets alone may overflow the line.
+_UNPACKING = re.compile(r"([A-Za-z_]\w*(?:, [A-Za-z_]\w*)+) = (.*)")
+
+
 def wrap(line: str, indent: str, suffix: str = "", width: int = WIDTH) -> list[str]:
     """Break a long statement at the commas of its last bracket group, one item per line with a
     trailing comma (black's style); items still too long are wrapped again."""
@@ -120,7 +124,13 @@ def wrap(line: str, indent: str, suffix: str = "", width: int = WIDTH) -> list[s
     if split is None:
         return [indent + line + suffix + "  # noqa: E501"]
     head, items, tail = split
-    out = [indent + head]
+    out: list[str] = []
+    unpacking = _UNPACKING.match(head)
+    if unpacking and len(indent) + len(head) > width:  # black: the targets in parentheses, one a line
+        out.append(indent + "(")
+        out.extend(f"{indent}{INDENT}{target}," for target in unpacking[1].split(", "))
+        head = ") = " + unpacking[2]
+    out.append(indent + head)
     for item in items:
         out.extend(wrap(item, indent + INDENT, ",", width))
     out.append(indent + tail + suffix)
