@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from archdsl.compiler.passes import Analysis, passes
 from archdsl.compiler.passes import analyze as run_passes
 
-from .diagnostics import ArchError, Diagnostic, Span, did_you_mean, error
+from .diagnostics import ArchError, Diagnostic, Span, did_you_mean, error, render_svg
 from .elaborate import Elaborated, Elaborator, ExpectEntry
 from .evaluate import Env, Evaluator
 from .ir import IR
@@ -185,11 +185,11 @@ class Network:
 
         return diagram(self, fmt, depth, direction)
 
-    def _repr_svg_(self) -> str | None:  # Jupyter; None (plain repr) when graphviz's `dot` is missing
+    def _repr_svg_(self) -> str:  # Jupyter: the diagram, or why it cannot be drawn (E1103 without `dot`)
         try:
             return self.diagram("svg").decode("utf-8")
-        except ArchError:
-            return None
+        except ArchError as exc:
+            return render_svg(exc.diagnostics)
 
 
 def build_report(net: Network) -> Report:

@@ -15,6 +15,7 @@ repeat — becomes a :class:`Diagnostic` carrying a :class:`Span`. Layers raise 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -146,6 +147,30 @@ def render(diag: Diagnostic, sources: SourceMap = SOURCES) -> str:
     if diag.hint:
         out.append(f"   = help: {diag.hint}")
     return "\n".join(out)
+
+
+def render_svg(diagnostics: Sequence[Diagnostic], columns: int = 100) -> str:
+    """Diagnostics rendered as :func:`render` prints them, as an SVG of monospace text: what a
+    notebook shows where a picture was expected and cannot be drawn (a network's diagram without
+    graphviz's `dot`). Lines longer than `columns` wrap, indented under their start."""
+    from textwrap import wrap
+    from xml.sax.saxutils import escape
+
+    lines: list[str] = []
+    for i, diag in enumerate(diagnostics):
+        lines += [""] if i else []
+        for line in render(diag).splitlines():
+            indent = " " * (len(line) - len(line.lstrip()) + 2)
+            lines += wrap(line, columns, subsequent_indent=indent, drop_whitespace=False) or [""]
+    char_w, line_h, pad = 7.8, 17, 12  # 13 px monospace
+    width = round(2 * pad + char_w * max((len(x) for x in lines), default=0))
+    height = 2 * pad + line_h * len(lines)
+    spans = "".join(f'<tspan x="{pad}" y="{pad + line_h * (i + 1) - 4}">{escape(x)}</tspan>'
+                    for i, x in enumerate(lines))
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}">'
+            f'<rect width="100%" height="100%" fill="#fff5f5" stroke="#c00"/>'
+            f'<text font-family="monospace" font-size="13" fill="#300" xml:space="preserve">{spans}</text></svg>')
 
 
 def render_short(diag: Diagnostic) -> str:

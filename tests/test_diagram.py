@@ -321,9 +321,18 @@ def test_network_repr_svg_shows_outputs() -> None:
     assert {"logits", "aux1", "aux2"} <= texts
 
 
-def test_network_repr_svg_without_dot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
-    assert api.load(SPECS / "alexnet.arch").network()._repr_svg_() is None
+def test_network_repr_svg_without_dot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A notebook without graphviz shows what the CLI prints (E1103 and how to install `dot`), never nothing."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` on it
+    svg = api.load(SPECS / "alexnet.arch").network()._repr_svg_()
+    root = ET.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    shown = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}tspan")]
+    assert main(["diagram", str(SPECS / "alexnet.arch"), "-o", str(tmp_path / "alexnet.svg")]) == 1
+    assert shown[0] == capsys.readouterr().err.splitlines()[0]
+    assert shown[0].startswith("error[E1103]: cannot render the diagram: graphviz's `dot` program is not installed")
+    assert "apt-get install graphviz" in " ".join(shown)
 
 
 @pytest.mark.parametrize(("file", "name"), zoo())
