@@ -16,6 +16,7 @@ from .version import __version__ as __version__
 
 __all__ = [
     "ArchError", "Network", "Report", "Spec", "analyze", "build", "compile_source", "find", "load", "load_string",
+    "load_weights",
 ]
 
 

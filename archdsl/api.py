@@ -383,11 +383,28 @@ def compile_source(spec_or_name: str | Spec | Network, net: str | None = None, p
 
 
 def build(spec_or_name: str | Spec | Network, net: str | None = None, params: dict[str, Any] | None = None,
-          input: Shape | str | None = None) -> Any:
-    """An `nn.Module` built from exactly the source `compile_source` returns."""
+          input: Shape | str | None = None, weights: Any = None) -> Any:
+    """An `nn.Module` built from exactly the source `compile_source` returns; with `weights` (a
+    canonical model or a state dict), loaded with them by :func:`load_weights`."""
     from archdsl.compiler.backends.torch_codegen import build_module
 
-    return build_module(_network(spec_or_name, net, params, input))
+    module = build_module(_network(spec_or_name, net, params, input))
+    if weights is not None:
+        load_weights(module, weights)
+    return module
+
+
+def load_weights(module: Any, source: Any, strict: bool = True) -> str:
+    """Copy the parameters and buffers of `source` (an `nn.Module`, e.g. a torchvision model, or a
+    state dict) into `module`, a module built from a spec. Tensors are matched by name when every
+    tensor of `module` has a namesake in `source` (specs that keep the canonical names, like
+    ResNet's), else by order (registration order, which the specs keep equal to the canonical
+    implementation's); either way every shape must agree. Returns how they were matched, "name" or
+    "order". Raises `WeightMappingError` (a ValueError) naming the first tensor that does not fit,
+    or, with `strict`, the first tensor of `source` left over."""
+    from archdsl.compiler.backends.weights import load_weights as load
+
+    return load(module, source, strict)
 
 
 def _network(target: str | Spec | Network, net: str | None, params: dict[str, Any] | None,
