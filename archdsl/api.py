@@ -354,7 +354,9 @@ def find(spec_or_name: str, limits: Limits = LIMITS) -> tuple[Spec, str | None]:
     if path is None:
         raise error("E0604", f"`{spec_or_name}` is neither a file nor a bundled network", Span.unknown(spec_or_name),
                     did_you_mean(spec_or_name, zoo_network_names()) or "run `archdsl list` to see the bundled networks")
-    return load(path, limits), spec_or_name
+    spec = load(path, limits)
+    spec.file = f"{path.parent.name}/{path.name}"  # the zoo's own name for it (specs/resnet.arch), wherever installed
+    return spec, spec_or_name
 
 
 def analyze(spec_or_name: str, net: str | None = None, params: dict[str, Any] | None = None,

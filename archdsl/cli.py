@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import cli_compile, cli_diagram, cli_verify
-from .cli_common import add_limits, add_net_args, build_network, emit, limits_of, short, table
+from .cli_common import add_limits, add_net_args, build_network, each_spec, emit, first_spec, limits_of, short, table
 from .diagnostics import ArchError, Diagnostic, Span, render
 from .formatting import human
 from .formatting import shape_text as fmt_shape
@@ -49,11 +49,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .api import load, spec_files
     from .loader import zoo_dir, zoo_files
 
-    files = spec_files(args.target) if args.target else zoo_files()
+    files = list(dict.fromkeys(f for t in args.targets for f in spec_files(t))) if args.targets else zoo_files()
     rows: list[dict[str, Any]] = []
     for path in files:
         spec = load(path, args.limits)
-        shown = os.path.relpath(path, zoo_dir()) if not args.target else str(path)
+        shown = os.path.relpath(path, zoo_dir()) if not args.targets else str(path)
         for name in spec.namespace.own_networks:
             rows.append({"network": name, "file": shown, "parameters": spec.network_parameters(name),
                          "kind": "family" if spec.is_template(name) else "network"})
@@ -67,13 +67,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    net = build_network(args)
-    report = net.analyze()
+    reports = [build_network(one).analyze() for one in each_spec(args)]
     lines: list[str] = []
     if args.json:
-        lines.append(report.model_dump_json(indent=2))
+        dumps = [r.model_dump_json(indent=2) for r in reports]
+        lines.append(dumps[0] if len(dumps) == 1 else "[\n" + ",\n".join(dumps) + "\n]")
     else:
-        _summary(report, args, lines.append)
+        for i, report in enumerate(reports):
+            lines += [""] if i else []
+            _summary(report, args, lines.append)
     text = "\n".join(lines) + "\n"
     if args.output and args.output != "-":
         from .fileio import write_atomic
@@ -152,14 +154,14 @@ def _register_check(sub: Any) -> None:
 
 
 def _register_list(sub: Any) -> None:
-    p = sub.add_parser("list", help="networks in a file or directory (default: the bundled zoo)")
-    p.add_argument("target", nargs="?", metavar="SPEC_OR_DIR")
+    p = sub.add_parser("list", help="networks in files or directories (default: the bundled zoo)")
+    p.add_argument("targets", nargs="*", metavar="SPEC_OR_DIR")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 
 
 def _register_analyze(sub: Any) -> None:
-    p = sub.add_parser("analyze", help="shapes, parameters and MACs of a network")
+    p = sub.add_parser("analyze", help="shapes, parameters and MACs of networks")
     add_net_args(p)
     p.add_argument("--layers", action="store_true", help="per-layer table")
     p.add_argument("--depth", type=int, help="per-block table, blocks collapsed below this depth")
@@ -204,14 +206,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except RecursionError:
-        emit([Diagnostic("E0003", "input nested too deeply", Span.unknown(getattr(args, "spec", "<input>")),
+        emit([Diagnostic("E0003", "input nested too deeply", Span.unknown(first_spec(args)),
                           "flatten deeply nested expressions or blocks")], args)
         return 1
     except Exception as exc:  # not the user's fault: say so, never a raw traceback
         if os.environ.get("ARCHDSL_DEBUG"):
             traceback.print_exc()
-        where = getattr(args, "spec", None) or (args.specs[0] if getattr(args, "specs", None) else "<input>")
-        print(render(Diagnostic("E9999", f"internal error: {type(exc).__name__}: {exc}", Span.unknown(str(where)),
+        print(render(Diagnostic("E9999", f"internal error: {type(exc).__name__}: {exc}", Span.unknown(first_spec(args)),
                                 "this is a bug in archdsl; please report it with the spec "
                                 "(ARCHDSL_DEBUG=1 shows the traceback)")), file=sys.stderr)
         return 2

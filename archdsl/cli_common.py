@@ -61,8 +61,26 @@ def build_network(args: argparse.Namespace) -> Network:
     return spec.network(args.net or found, params, args.input)
 
 
+def each_spec(args: argparse.Namespace) -> list[argparse.Namespace]:
+    """`analyze`, `compile` and `diagram` take several SPEC_OR_NAMEs: the arguments once per spec,
+    in order. `-o FILE` names one file, so several specs need `-o -` or none (or --all's directory)."""
+    specs: list[str] = args.spec
+    output = getattr(args, "output", None)
+    if len(specs) > 1 and output not in (None, "-") and args.command != "analyze" and not getattr(args, "all", False):
+        raise ArchError(Diagnostic("E0606", f"-o {output} names one file, but {len(specs)} specs were given",
+                                   Span.unknown("<command line>"),
+                                   "leave out -o (each network gets a file named after it), or give one spec"))
+    return [argparse.Namespace(**{**vars(args), "spec": spec}) for spec in specs]
+
+
+def first_spec(args: argparse.Namespace) -> str:
+    """Where to pin a problem that has no position of its own: the (first) spec on the command line."""
+    given = getattr(args, "spec", None) or getattr(args, "specs", None) or getattr(args, "targets", None)
+    return str(given if isinstance(given, str) else given[0] if given else "<input>")
+
+
 def add_net_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", metavar="SPEC_OR_NAME", help="a .arch file, or a bundled network's name")
+    p.add_argument("spec", nargs="+", metavar="SPEC_OR_NAME", help=".arch files, or bundled networks' names")
     p.add_argument("--net", help="the network to use when the file holds several")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a network parameter")
     p.add_argument("--input", help="input shape, e.g. 3x320x320")

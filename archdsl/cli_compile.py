@@ -14,15 +14,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli_common import add_net_args, parse_set
+from .cli_common import add_net_args, each_spec, parse_set
 from .diagnostics import Span, error
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    from .fileio import write_atomic
+
+    jobs = [job for one in each_spec(args) for job in _generate(one)]
+    if args.output == "-":
+        if len(jobs) > 1:
+            raise error("E0606", f"-o - prints one network, but {len(jobs)} were asked for",
+                        Span.unknown("<command line>"), "give one spec (and --net), or write files")
+        sys.stdout.write(jobs[0][2].text)
+        return 0
+    for spec_path, name, gen, path in jobs:
+        try:
+            write_atomic(path, gen.text)
+        except OSError as exc:
+            raise error("E0607", f"cannot write {ascii(os.fspath(path))[:200]}: {exc.strerror}",
+                        Span.unknown(spec_path), "choose another file with -o FILE") from None
+        print(f"wrote {os.fspath(path)}: class {gen.class_name} (network {name})")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> list[tuple[str, str, Any, Path]]:
+    """(spec, network, generated source, file to write) for one SPEC_OR_NAME: every source is
+    generated before anything is written, so on any error no file is."""
     from archdsl.compiler.backends.torch_codegen import generate
 
     from .api import find
-    from .fileio import write_atomic
 
     spec, found = find(args.spec, args.limits)
     params = dict(parse_set(s) for s in args.set)
@@ -36,22 +57,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
         names = spec.networks
     else:
         names = [spec.resolve_name(args.net or found)]
-    sources = [(name, generate(spec.network(name, params, args.input))) for name in names]
-    if args.output == "-":
-        sys.stdout.write(sources[0][1].text)
-        return 0
-    for name, gen in sources:
+    jobs = []
+    for name in names:
         if args.all:
             path = Path(args.output or ".") / f"{name}.py"
         else:
-            path = Path(args.output) if args.output else Path(f"{name}.py")
-        try:
-            write_atomic(path, gen.text)
-        except OSError as exc:
-            raise error("E0607", f"cannot write {ascii(os.fspath(path))[:200]}: {exc.strerror}",
-                        Span.unknown(args.spec), "choose another file with -o FILE") from None
-        print(f"wrote {os.fspath(path)}: class {gen.class_name} (network {name})")
-    return 0
+            path = Path(args.output) if args.output and args.output != "-" else Path(f"{name}.py")
+        jobs.append((args.spec, name, generate(spec.network(name, params, args.input)), path))
+    return jobs
 
 
 def register(sub: Any) -> None:

@@ -17,11 +17,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli_common import add_net_args, build_network
+from .cli_common import add_net_args, build_network, each_spec
 from .diagnostics import Span, error
 
 
 def cmd_diagram(args: argparse.Namespace) -> int:
+    return max(_diagram(one) for one in each_spec(args))
+
+
+def _diagram(args: argparse.Namespace) -> int:
     from archdsl.compiler.backends.graphviz_backend import FORMATS, render, to_dot
 
     from .fileio import write_atomic

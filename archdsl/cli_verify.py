@@ -33,7 +33,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"checks": [c.to_json() for c in checks], "passed": len(checks) - failed,
                           "failed": failed}, indent=2))
-    else:
+    elif checks or not problems:  # a file that cannot be read is its error alone, not "0 of 0 hold"
         rows = _rows(checks)
         if rows:
             print(table(rows, ["network", "quantity", "expected", "computed", "deviation", "source", ""],
