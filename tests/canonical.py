@@ -23,6 +23,10 @@ class Canonical:
     # Why the reference computes another function although its layers and counts are the spec's
     # (compared for params, MACs and output shape only, not in the output parity test).
     other_function: str | None = None
+    # Auxiliary heads, which the canonical model runs only in training mode: the spec's output →
+    # (the module whose output feeds the head, the head module), e.g. "aux_logits" →
+    # ("Mixed_6e", "AuxLogits"). The spec names each head's scope as the canonical module.
+    aux_heads: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def build(self) -> Any:
         if self.library == "torchvision":
@@ -48,8 +52,12 @@ class Canonical:
         return self.network
 
 
-def _tv(file: str, network: str, weights: str | None, constructor: str | None = None, **kwargs: Any) -> Canonical:
-    return Canonical(file, network, "torchvision", constructor or network, kwargs, weights)
+def _tv(file: str, network: str, weights: str | None, constructor: str | None = None,
+        aux_heads: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> Canonical:
+    return Canonical(file, network, "torchvision", constructor or network, kwargs, weights, aux_heads=aux_heads or {})
+
+
+GOOGLENET_AUX = {"aux1": ("inception4a", "aux1"), "aux2": ("inception4d", "aux2")}
 
 
 CANONICAL: list[Canonical] = [
@@ -59,6 +67,7 @@ CANONICAL: list[Canonical] = [
     *(_tv("resnet.arch", n, f"ResNet{n[6:]}_Weights")
       for n in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")),
     _tv("googlenet.arch", "googlenet", "GoogLeNet_Weights", aux_logits=False, init_weights=True),
+    _tv("googlenet.arch", "googlenet_aux", None, "googlenet", GOOGLENET_AUX, aux_logits=True, init_weights=True),
     _tv("mobilenet_v2.arch", "mobilenet_v2", "MobileNet_V2_Weights"),
     *(_tv("shufflenet_v2.arch", n, f"ShuffleNet_V2_X{n[-3:].upper()}_Weights")
       for n in ("shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0")),
@@ -70,8 +79,10 @@ CANONICAL: list[Canonical] = [
     _tv("squeezenet.arch", "squeezenet1_1", "SqueezeNet1_1_Weights"),
     _tv("mobilenet_v3.arch", "mobilenet_v3_large", "MobileNet_V3_Large_Weights"),
     _tv("mobilenet_v3.arch", "mobilenet_v3_small", "MobileNet_V3_Small_Weights"),
-    # Inception_V3_Weights' num_params includes the aux head; the aux-free net has no published figure.
-    _tv("inception_v3.arch", "inception_v3", None, aux_logits=False, init_weights=False),
+    # inception_v3() keeps AuxLogits by default, and Inception_V3_Weights' num_params counts it.
+    _tv("inception_v3.arch", "inception_v3", "Inception_V3_Weights",
+        aux_heads={"aux_logits": ("Mixed_6e", "AuxLogits")}, init_weights=False),
+    _tv("inception_v3.arch", "inception_v3_noaux", None, "inception_v3", aux_logits=False, init_weights=False),
     *(_tv("efficientnet_v2.arch", f"efficientnet_v2_{k}", f"EfficientNet_V2_{k.upper()}_Weights") for k in "sml"),
     Canonical("mobilenet_v1.arch", "mobilenet_v1", "timm", "mobilenetv1_100"),
     Canonical("mobilenet_v1.arch", "mobilenet_v1_125", "timm", "mobilenetv1_125"),

@@ -82,12 +82,18 @@ def test_parity(case: Canonical) -> None:
     load_weights(gen, ref)
 
     x = torch.randn(2, *shape)
+    feeds: dict[str, torch.Tensor] = {}  # what each auxiliary head reads, captured in the eval forward
+    for source, _ in case.aux_heads.values():
+        ref.get_submodule(source).register_forward_hook(lambda _m, _i, out, s=source: feeds.__setitem__(s, out))
     with torch.no_grad():
         expected = ref(x)
         with FlopCounterMode(display=False) as counter:
-            got = gen(x)
-    if isinstance(got, dict):
-        got = got[next(iter(report.outputs))]
+            outputs = gen(x)
+    got = outputs[next(iter(report.outputs))] if isinstance(outputs, dict) else outputs
     assert tuple(got.shape[1:]) == tuple(report.outputs[next(iter(report.outputs))]) == tuple(expected.shape[1:])
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     assert counter.get_total_flops() // 2 == report.macs * x.shape[0]
+    # Auxiliary heads run only in the canonical model's training mode: compare each on its input.
+    for output, (source, head) in case.aux_heads.items():
+        with torch.no_grad():
+            torch.testing.assert_close(outputs[output], ref.get_submodule(head)(feeds[source]), atol=1e-5, rtol=1e-5)
