@@ -25,7 +25,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,11 +122,12 @@ class Session:
                 try:
                     exec(compile(source + "\n", "<readme>", "single"), self.namespace)
                 except Exception as exc:
-                    last = traceback.format_exception_only(type(exc), exc)[-1]
+                    message = str(exc)
                     name = type(exc).__qualname__
                     if type(exc).__module__ not in ("builtins", "__main__"):
                         name = f"{type(exc).__module__}.{name}"
-                    buffer.write("Traceback (most recent call last):\n  ...\n" + name + last[last.index(":"):])
+                    buffer.write("Traceback (most recent call last):\n  ...\n"
+                                 + (f"{name}: {message}\n" if message else f"{name}\n"))
         finally:
             os.chdir(cwd)
         return buffer.getvalue()
