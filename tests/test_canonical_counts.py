@@ -41,8 +41,9 @@ def test_counts_equal_canonical(c: Canonical) -> None:
     params, macs, out_shape = _measure(c, shape)
     assert report.params == params
     assert report.macs == macs
-    (output,) = report.outputs.values()
-    assert list(out_shape) == output
+    main, *aux = report.outputs.values()  # auxiliary heads are outputs after the main one
+    assert len(aux) == len(c.aux_heads)
+    assert list(out_shape) == main
 
 
 @pytest.mark.parametrize("c", [c for c in CANONICAL if c.weights], ids=lambda c: c.id)
