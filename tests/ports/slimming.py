@@ -126,7 +126,7 @@ class Bottleneck(nn.Module):
 
         out += residual
 
-        return out
+        return out  # type: ignore[no-any-return]
 
 
 class resnet(nn.Module):
