@@ -69,6 +69,9 @@ def bind_op(op: type[Op], name: str, call: CallArgs, span: Span) -> tuple[list[T
     scalars = call.scalars
     if scalars and not op.Attrs.model_fields:
         raise error("E0301", f"`{name}` takes no attributes", scalars[0][1], f"write `{name}` on its own")
+    if op.variadic and scalars and not (len(scalars) == 1 and isinstance(scalars[0][0], list)):
+        first, last = scalars[0][1], scalars[-1][1]  # `reshape(-1, 91)` is `reshape([-1, 91])`
+        scalars = [([v for v, _ in scalars], Span(first.file, first.line, first.col, last.end_line, last.end_col))]
     if len(scalars) > len(op.positional):
         extra_span = scalars[len(op.positional)][1]
         takes = ", ".join(op.positional) or "no positional attributes"

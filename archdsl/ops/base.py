@@ -19,6 +19,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, NonNegativeInt, PositiveInt, ValidationError
 
+from .attr_messages import attribute_message
+
 Shape = tuple[int, ...]
 Category = Literal["layer", "activation", "merge", "split", "reshape", "pool", "norm", "regularizer"]
 
@@ -51,6 +53,11 @@ def _to_pair(v: Any) -> Any:
     return v
 
 
+def _to_nonneg_pair(v: Any) -> Any:
+    """As `_to_pair`; its own name tells attribute messages that 0 is allowed."""
+    return _to_pair(v)
+
+
 def _to_padding(v: Any) -> Any:
     if isinstance(v, (str | type(None), bool)):
         return v
@@ -66,7 +73,7 @@ def _to_padding(v: Any) -> Any:
 
 
 Pair = Annotated[tuple[PositiveInt, PositiveInt], BeforeValidator(_to_pair)]
-NonNegPair = Annotated[tuple[NonNegativeInt, NonNegativeInt], BeforeValidator(_to_pair)]
+NonNegPair = Annotated[tuple[NonNegativeInt, NonNegativeInt], BeforeValidator(_to_nonneg_pair)]
 # (top, bottom, left, right); "same" is TF-style (possibly asymmetric), None is "half" padding.
 Pads = tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt]
 Padding = Annotated[Pads | Literal["same", "valid"] | None, BeforeValidator(_to_padding)]
@@ -90,15 +97,19 @@ AttrsModel = Attrs  # the base class, for annotations inside `Op`, whose `Attrs`
 class Geometry:
     """How an op moves a spatial window, per axis (h, w), for the receptive-field pass.
 
-    ``kernel`` is the effective extent d·(k−1)+1, ``pad`` the padding before the first element;
-    ``stride`` below 1 means upsampling (the jump is divided). ``global_`` marks ops whose output
-    sees the whole input (global pooling, flatten).
+    ``kernel`` is the effective extent d·(k−1)+1, ``pad`` the padding before the first element
+    (negative: the output starts further in, as after a crop); ``stride`` below 1 means upsampling
+    (the jump is divided). ``global_`` marks ops whose output sees the whole input (global pooling,
+    flatten).
     """
 
     kernel: tuple[float, float] = (1, 1)
     stride: tuple[float, float] = (1, 1)
     pad: tuple[float, float] = (0, 0)
     global_: bool = False
+    # How many leading inputs carry data into the output; the others only lend their shape (crop's
+    # reference tensor), so their fields do not reach the output. None: all of them.
+    data_inputs: int | None = None
 
 
 IDENTITY_GEOMETRY = Geometry()
@@ -127,6 +138,9 @@ class Op:
     category: ClassVar[Category] = "layer"
     Attrs: ClassVar[type[Attrs]] = NoAttrs
     positional: ClassVar[tuple[str, ...]] = ()  # attributes that may be given without a name
+    # True: the one positional attribute is a list whose items may also be given one by one, as in
+    # torch (`reshape(-1, 91)` is `reshape([-1, 91])`).
+    variadic: ClassVar[bool] = False
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
 
@@ -138,7 +152,10 @@ class Op:
         except ValidationError as exc:
             err = exc.errors()[0]
             field = str(err["loc"][0]) if err["loc"] else None
-            raise AttrError(field, _pydantic_message(cls.name, field, err, cls.Attrs)) from None
+            error = (err.get("ctx") or {}).get("error")
+            message = attribute_message(cls.name, field, err.get("type", ""), values, cls.Attrs,
+                                        str(error) if error is not None else None)
+            raise AttrError(field, message) from None
         _refuse_coercions(cls.name, values, attrs)
         return attrs
 
@@ -196,20 +213,6 @@ class Op:
         return f"{module}({', '.join(args)})"
 
 
-def _pydantic_message(op: str, field: str | None, err: Any, model: type[BaseModel]) -> str:
-    kind = err.get("type", "")
-    if kind == "extra_forbidden":
-        known = ", ".join(model.model_fields)
-        return f"`{op}` has no attribute `{field}` (it takes: {known or 'no attributes'})"
-    if kind == "missing":
-        return f"`{op}` needs the attribute `{field}`"
-    got = err.get("input")
-    shown = repr(got) if not isinstance(got, str) else f'"{got}"'
-    if len(shown) > 40:
-        shown = shown[:37] + "..."
-    return f"`{op}`: bad value {shown} for `{field}`: {err.get('msg', 'invalid')}"
-
-
 # ---------------------------------------------------------------------------------------------
 # Registry
 
@@ -251,10 +254,11 @@ def all_ops() -> list[type[Op]]:
 
 def need_rank(op: str, shape: Shape, rank: int, what: str = "C×H×W") -> None:
     if len(shape) != rank:
-        raise ShapeError(
-            f"`{op}` expects a {what} tensor, got {fmt_shape(shape)}",
-            "flatten comes before linear; convolutions and pools need C×H×W" if rank == 3 else None,
-        )
+        hint = "flatten comes before linear; convolutions and pools need C×H×W" if rank == 3 else None
+        if len(shape) == rank + 1 and shape[0] == 1:  # torch's `view(-1, 1024, 4, 4)` written as is
+            hint = (f"shapes here exclude the batch dimension: the leading 1 looks like one; "
+                    f"make the tensor {fmt_shape(shape[1:])}")
+        raise ShapeError(f"`{op}` expects a {what} tensor, got {fmt_shape(shape)}", hint)
 
 
 def fmt_shape(shape: Shape) -> str:

@@ -1,5 +1,5 @@
-"""Ops that move or select data without learning: flatten, split, shuffle, space-to-depth,
-upsample, dropout, drop-path, identity."""
+"""Ops that move or select data without learning: flatten, split, shuffle, upsample, dropout,
+drop-path, identity (reshaping, cropping and space-to-depth are in layout.py)."""
 
 from __future__ import annotations
 
@@ -176,37 +176,6 @@ class Shuffle(_Free):
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
         return f"nn.ChannelShuffle({a.groups})"
-
-
-class SpaceToDepthAttrs(Attrs):
-    block: PositiveInt = 2
-
-
-@register
-class SpaceToDepth(_Free):
-    name = "space_to_depth"
-    aliases = ("reorg",)
-    category = "reshape"
-    doc = ("Space-to-depth (YOLOv2 passthrough/reorg): C×H×W → (C·b²)×(H/b)×(W/b), "
-           "space_to_depth(block=2).")
-    Attrs = SpaceToDepthAttrs
-    positional = ("block",)
-
-    @classmethod
-    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
-        need_rank(cls.name, ins[0], 3)
-        c, h, w = ins[0]
-        if h % a.block or w % a.block:
-            raise ShapeError(f"`space_to_depth`: {h}×{w} is not divisible by the block {a.block}")
-        return [(c * a.block * a.block, h // a.block, w // a.block)]
-
-    @classmethod
-    def geometry(cls, a: Any, ins: list[Shape]) -> Geometry:
-        return Geometry(kernel=(a.block, a.block), stride=(a.block, a.block))
-
-    @classmethod
-    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
-        return f"nn.PixelUnshuffle({a.block})"
 
 
 class UpsampleAttrs(Attrs):
