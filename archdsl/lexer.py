@@ -33,11 +33,12 @@ from . import vocabulary
 
 OPS = (
     "adaptive_avgpool", "adaptive_maxpool", "add", "avgpool", "batchnorm", "bn", "cat", "channel_shuffle",
-    "concat", "conv", "conv_transpose", "deconv", "drop_path", "dropout", "dwconv", "fc", "flatten", "fuse",
-    "gelu", "hardsigmoid", "hardswish", "hsigmoid", "hswish", "identity", "leaky", "leaky_relu", "linear",
-    "local", "locally_connected", "lrn", "maxpool", "mish", "mul", "pwconv", "relu", "relu6", "reorg",
-    "scale", "shuffle", "sigmoid", "silu", "softmax", "space_to_depth", "split", "stochastic_depth", "swish", "tanh",
-    "upsample",
+    "concat", "conv", "conv_transpose", "crop", "deconv", "drop_path", "dropout", "dwconv", "fc", "flatten",
+    "fuse", "gelu", "hardsigmoid", "hardswish", "hsigmoid", "hswish", "identity", "l2norm", "l2pool",
+    "layer_scale", "layernorm", "leaky", "leaky_relu", "linear", "local", "locally_connected", "lrn", "maxout",
+    "maxpool", "mish", "mul", "permute", "pixel_unshuffle", "pwconv", "relu", "relu6", "reorg", "reshape",
+    "scale", "shuffle", "sigmoid", "silu", "softmax", "space_to_depth", "split", "stochastic_depth", "swish",
+    "tanh", "upsample", "view",
 )
 BUILTINS = ("min", "max", "round", "ceil", "floor", "int", "float", "abs", "sqrt", "divisible", "len", "sum")
 # Bare symbols (`sum` is highlighted as the builtin it also is) and keywords: the language's own lists.

@@ -212,6 +212,21 @@ class Op:
             raise NotImplementedError(f"{cls.name} has neither a module nor a functional form")
         return f"{module}({', '.join(args)})"
 
+    @classmethod
+    def torch_parameter(cls, a: Any, ins: list[Shape]) -> str | None:
+        """Source of one `nn.Parameter` holding all of the op's state, for ops whose canonical
+        implementations keep it as a bare parameter of the enclosing module (torchvision SSD's
+        `scale_weight`, timm ConvNeXt's `gamma`), or None. Where the node sits directly in its
+        block or network, the generated class holds this parameter under the node's name — so a
+        label gives the canonical state_dict key — and `torch_forward_parameter` uses it; inside a
+        group of layers (`a.b`, a labelled repeat) the `torch_init` module is used instead."""
+        return None
+
+    @classmethod
+    def torch_forward_parameter(cls, a: Any, ins: list[Shape], args: list[str], param: str) -> str:
+        """Forward expression when the state is the bare parameter `param` (see `torch_parameter`)."""
+        raise NotImplementedError(f"{cls.name} declares no bare parameter")
+
 
 # ---------------------------------------------------------------------------------------------
 # Registry

@@ -14,6 +14,11 @@ from pydantic import PositiveFloat
 from .base import Attrs, Op, Shape, ShapeError, fmt_shape, register
 
 
+def _per_channel(param: str, rank: int) -> str:
+    """A (C,) parameter broadcast over the channels of an N×C×… tensor of `rank` dims (batch excluded)."""
+    return param if rank == 1 else f"{param}.view(1, -1{', 1' * (rank - 1)})"
+
+
 class L2NormAttrs(Attrs):
     scale: PositiveFloat | None = None
     eps: PositiveFloat = 1e-12
@@ -63,6 +68,15 @@ class L2Norm(nn.Module):
             return f"{module}({args[0]})"
         eps = "" if a.eps == 1e-12 else f", eps={a.eps!r}"
         return f"F.normalize({args[0]}, dim=1{eps})"
+
+    @classmethod
+    def torch_parameter(cls, a: Any, ins: list[Shape]) -> str | None:
+        return None if a.scale is None else f"nn.Parameter(torch.full(({ins[0][0]},), {float(a.scale)!r}))"
+
+    @classmethod
+    def torch_forward_parameter(cls, a: Any, ins: list[Shape], args: list[str], param: str) -> str:
+        # torchvision's SSDFeatureExtractorVGG: self.scale_weight.view(1, -1, 1, 1) * F.normalize(x)
+        return f"{_per_channel(param, len(ins[0]))} * {cls.torch_forward(a, ins, args, None)}"
 
 
 class LayerNormAttrs(Attrs):
@@ -155,3 +169,11 @@ class LayerScale(nn.Module):
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
         return f"LayerScale({ins[0][0]}, {float(a.init)!r})"
+
+    @classmethod
+    def torch_parameter(cls, a: Any, ins: list[Shape]) -> str | None:
+        return f"nn.Parameter(torch.full(({ins[0][0]},), {float(a.init)!r}))"
+
+    @classmethod
+    def torch_forward_parameter(cls, a: Any, ins: list[Shape], args: list[str], param: str) -> str:
+        return f"{args[0]} * {_per_channel(param, len(ins[0]))}"  # timm: x.mul(self.gamma.reshape(1, -1, 1, 1))

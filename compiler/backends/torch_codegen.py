@@ -281,10 +281,14 @@ class TorchCodegen:
     def _op(self, node: IRNode, base: tuple[str, ...], body: _ClassBody, ports: dict[Port, str]) -> None:
         op, a, ins = node.op_class, node.attrs, self.ir.in_shapes(node)
         rel = self._rel(node.name, base, node.span)
-        init = op.torch_init(a, ins)
-        module = body.add_module(rel, init, node.span) if init is not None else None
         args = [ports[p] for p in node.inputs]
-        expr = op.torch_forward(a, ins, args, module)
+        param = op.torch_parameter(a, ins) if len(rel) == 1 else None
+        if param is not None:  # a bare parameter of this class, named by the node (SSD's scale_weight)
+            expr = op.torch_forward_parameter(a, ins, args, body.add_module(rel, param, node.span))
+        else:
+            init = op.torch_init(a, ins)
+            module = body.add_module(rel, init, node.span) if init is not None else None
+            expr = op.torch_forward(a, ins, args, module)
         n_out = len(node.out_shapes)
         if n_out == 1 and op.category != "split":
             if expr.isidentifier():  # identity: no new name
@@ -360,7 +364,7 @@ class TorchCodegen:
         body, args = self._body(())
         net_lines = self._method_lines(body, args, self.init_scheme())
         out = self._header()
-        code: list[list[str]] = [h.splitlines() for h in self.helpers.values()]
+        code: list[list[str]] = []
         for name, lines in self.class_text.items():
             where = ", ".join(self.class_instances[name][:4])
             more = f" and {len(self.class_instances[name]) - 4} more" if len(self.class_instances[name]) > 4 else ""
@@ -369,12 +373,16 @@ class TorchCodegen:
             code.append([f"class {name}(nn.Module):", f'{INDENT}"""{doc}"""', "", *lines])
         doc = safe_comment(f"The network {self.info.name}.", WIDTH - 14)
         code.append([f"class {self.net_class}(nn.Module):", f'{INDENT}"""{doc}"""', "", *net_lines])
+        # Helpers that some class constructs (an op held as a bare parameter needs none).
+        used = "\n".join("\n".join(c) for c in code)
+        helpers = {n: h for n, h in self.helpers.items() if re.search(rf"(?<![\w.]){n}\(", used)}
+        code = [h.splitlines() for h in helpers.values()] + code
         text = "\n\n\n".join("\n".join(c) for c in code)
         imports = [imp for imp, pat in (("import torch", r"(?<![\w.])torch\."),
                                         ("import torch.nn.functional as F", r"(?<![\w.])F\."),
                                         ("from torch import nn", r"(?<![\w.])nn\.")) if re.search(pat, text)]
         out += ["", *imports, "", "", text, ""]
-        return GeneratedSource("\n".join(out), self.net_class, tuple(self.helpers))
+        return GeneratedSource("\n".join(out), self.net_class, tuple(helpers))
 
     def _header(self) -> list[str]:
         net = self.info

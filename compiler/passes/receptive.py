@@ -150,15 +150,15 @@ class ReceptiveFieldPass(Pass[Fields]):
             shape = node.out_shapes[0]
             f = Field.identity()
             return {node.name: f if len(shape) == 3 else replace(f, global_=True)}
+        g = node.op_class.geometry(node.attrs, ir.in_shapes(node)) if node.kind == "op" else None
         paths: dict[str, list[Field]] = {}
-        for port in dict.fromkeys(node.inputs):
+        for port in dict.fromkeys(node.inputs[:g.data_inputs if g is not None else None]):
             for key, f in done[port.node].by_input.items():
                 paths.setdefault(key, []).append(f)
         merged = {key: union(fs) for key, fs in paths.items()}
-        if node.kind != "op":
+        if g is None:
             return merged
         ins = ir.in_shapes(node)
-        g = node.op_class.geometry(node.attrs, ins)
         if g.global_:
             return {k: f.globalize(ins[0]) for k, f in merged.items()}
         if g.kernel == (1, 1) and g.stride == (1, 1) and g.pad == (0, 0):
