@@ -32,6 +32,11 @@ class Linear(Op):
     def _dim(cls, a: Any, shape: Shape) -> int:
         rank = len(shape)
         if a.dim is None:
+            if rank >= 3 and all(d == 1 for d in shape[1:]):  # after a global pool
+                raise ShapeError(
+                    f"`linear` on the {fmt_shape(shape)} tensor: which dimension does it map?",
+                    f"insert `flatten` before `linear` to map the {shape[0]:,} features; "
+                    f"`linear({a.out}, dim=0)` keeps the {fmt_shape(shape[1:])} map")
             if rank >= 3:
                 raise ShapeError(
                     f"`linear` on the {fmt_shape(shape)} tensor: which dimension does it map?",

@@ -92,14 +92,13 @@ class Reshape(_Mover):
         known = math.prod(d for d in a.shape if d != -1)
         wanted = "×".join(str(d) for d in a.shape)
         hint = "shapes exclude the batch dimension; -1 infers one dimension from the others"
+        given = f"the input {fmt_shape(ins[0])} has {_count(total)}"
         if -1 in a.shape:
             if total % known:
-                raise ShapeError(f"`reshape`: {fmt_shape(ins[0])} ({_count(total)}) does not fit {wanted}: "
-                                 f"{total:,} is not a multiple of {known:,}", hint)
+                raise ShapeError(f"`reshape`: {wanted} does not fit: {given}, not a multiple of {known:,}", hint)
             return [tuple(total // known if d == -1 else d for d in a.shape)]
         if known != total:
-            raise ShapeError(f"`reshape`: {fmt_shape(ins[0])} ({_count(total)}) cannot become {wanted} "
-                             f"({_count(known)})", hint)
+            raise ShapeError(f"`reshape`: {wanted} needs {_count(known)}, but {given}", hint)
         return [tuple(a.shape)]
 
     @classmethod
