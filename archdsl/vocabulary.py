@@ -18,4 +18,4 @@ OPERATOR_KEYWORDS = ("and", "or", "not")
 KEYWORDS = frozenset(DECLARATION_KEYWORDS + STATEMENT_KEYWORDS + CONSTANT_KEYWORDS + OPERATOR_KEYWORDS)
 
 # Bare names that read as words in a spec: `pad=same`, `avgpool(global)`, `mode=bilinear`.
-SYMBOLS = ("same", "valid", "global", "nearest", "bilinear", "fast", "softmax_weights", "sum")
+SYMBOLS = ("same", "valid", "global", "nearest", "bilinear", "fast", "softmax_weights", "sum", "center")

@@ -290,3 +290,15 @@ def test_errors_are_diagnostics() -> None:
             spec_network(f"network t {{\n    input x: 6x10x10\n    x -> {call} -> output y\n}}")
         diag = exc.value.diagnostics[0]
         assert diag.code == "E0305" and fragment in f"{diag.message} {diag.hint}", (call, diag)
+
+
+def test_centred_crop_is_unets_copy_and_crop() -> None:
+    # Ronneberger et al. 2015, Fig. 1: the first level's 568×568 map is cropped to 392×392 for the
+    # last up-step, (568 − 392) / 2 = 88 on each side.
+    net = spec_network("network t {\n    input x: 64x568x568\n    input up: 64x392x392\n"
+                       "    crop(x, up, offset=center) -> output y\n}")
+    assert net.output_shapes == {"y": (64, 392, 392)} and field(net, "y").start == (88, 88)
+    small = "network t {\n    input x: 3x11x12\n    input like: 5x6x7\n    crop(x, like, center) -> output y\n}"
+    result = compare(small, _CaffeCrop(((11 - 6) // 2, (12 - 7) // 2)))
+    x = torch.randn(1, 3, 15, 16)  # the offset follows the inputs at run time
+    torch.testing.assert_close(result.generated(x, torch.randn(1, 5, 6, 7)), x[:, :, 4:10, 4:11], rtol=0, atol=0)

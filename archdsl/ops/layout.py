@@ -18,7 +18,7 @@ different channels, so weights trained for one do not fit the others:
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import PositiveInt
 
@@ -164,15 +164,16 @@ class Permute(_Mover):
 
 
 class CropAttrs(Attrs):
-    offset: NonNegPair = (0, 0)
+    offset: NonNegPair | Literal["center"] = (0, 0)
     size: Pair | None = None
 
 
 @register
 class Crop(_Mover):
     name = "crop"
-    doc = ("Caffe's crop (axis=2): cuts an H×W window out of C×H×W, starting at `offset` [top, left]; "
-           "its size is that of a second tensor, crop(x, like, offset=19), or size=[h, w].")
+    doc = ("Caffe's crop (axis=2): cuts an H×W window out of C×H×W, starting at `offset` [top, left] "
+           "(or `center`: (input − window) // 2, U-Net's copy and crop); its size is that of a second "
+           "tensor, crop(x, like, offset=19), or size=[h, w].")
     Attrs = CropAttrs
     positional = ("offset",)
     max_inputs = 2
@@ -193,12 +194,20 @@ class Crop(_Mover):
         return a.size  # type: ignore[no-any-return]
 
     @classmethod
+    def _offset(cls, a: Any, ins: list[Shape]) -> tuple[int, int]:
+        if a.offset != "center":
+            return a.offset  # type: ignore[no-any-return]
+        h, w = cls._window(a, ins)
+        return max(ins[0][1] - h, 0) // 2, max(ins[0][2] - w, 0) // 2
+
+    @classmethod
     def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
         h, w = cls._window(a, ins)
-        (oh, ow), (_, ih, iw) = a.offset, ins[0]
+        (oh, ow), (_, ih, iw) = cls._offset(a, ins), ins[0]
         if oh + h > ih or ow + w > iw:
+            where = "centred" if a.offset == "center" else f"at offset [{oh}, {ow}]"
             raise ShapeError(
-                f"`crop`: a {h}×{w} window at offset [{oh}, {ow}] does not fit the {ih}×{iw} input",
+                f"`crop`: a {h}×{w} window {where} does not fit the {ih}×{iw} input",
                 "offset + window must not exceed the input (Caffe's crop checks the same)")
         return [(ins[0][0], h, w)]
 
@@ -206,20 +215,27 @@ class Crop(_Mover):
     def geometry(cls, a: Any, ins: list[Shape]) -> Geometry:
         # Output i is input i + offset: a 1×1 window with negative padding; a reference tensor lends
         # only its size, so its field does not reach the output.
-        return Geometry(pad=(-a.offset[0], -a.offset[1]), data_inputs=1)
+        oh, ow = cls._offset(a, ins)
+        return Geometry(pad=(-oh, -ow), data_inputs=1)
 
     @classmethod
     def describe(cls, a: Any) -> str:
+        if a.offset == "center":
+            return "crop centre"
         return f"crop @{a.offset[0]},{a.offset[1]}" if a.offset[0] != a.offset[1] else f"crop @{a.offset[0]}"
 
     @classmethod
     def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
         x = args[0]
-        if len(args) == 2:  # the size from the other tensor at run time, as Caffe's crop does
-            spans = [f"{o}:{o} + {args[1]}.shape[{k}]" if o else f":{args[1]}.shape[{k}]"
-                     for o, k in zip(a.offset, (2, 3), strict=True)]
+        if len(args) == 2:  # the size (and a centred offset) from the other tensor at run time
+            spans = []
+            for o, k in zip((0, 1) if a.offset == "center" else a.offset, (2, 3), strict=True):
+                size = f"{args[1]}.shape[{k}]"
+                start = f"({x}.shape[{k}] - {size}) // 2" if a.offset == "center" else str(o)
+                spans.append(f"{start}:{start} + {size}" if start != "0" else f":{size}")
         else:
-            spans = [f"{o}:{o + n}" if o else f":{n}" for o, n in zip(a.offset, a.size, strict=True)]
+            offset = cls._offset(a, ins)
+            spans = [f"{o}:{o + n}" if o else f":{n}" for o, n in zip(offset, a.size, strict=True)]
         return f"{x}[:, :, {spans[0]}, {spans[1]}]"
 
 
