@@ -3,7 +3,8 @@
 The generated file holds the helper classes the network's ops need (declared once, on the op), one
 ``nn.Module`` class per block definition and structure, and one class for the network. Submodules
 mirror the spec's node paths, so the state_dict key of every op node is its IR name plus
-``.weight``/``.bias``/… (``layer1.0.conv1.weight``, exactly as torchvision), and each ``forward``
+``.weight``/``.bias``/… (``layer1.0.conv1.weight``, exactly as torchvision; an op whose state is one
+bare parameter, like SSD's ``scale_weight``, is that key itself), and each ``forward``
 reads like the dataflow: one named intermediate per node, one call per block instance.
 
 >>> import archdsl
