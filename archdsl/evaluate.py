@@ -309,7 +309,8 @@ class Evaluator:
             target = OpRef(func)
         else:
             callables = [k for k, v in env.vars.items() if isinstance(v, BlockRef | OpRef)]
-            candidates = [*env.ns.blocks, *op_names(), *BUILTINS, *callables]
+            numeric = BUILTINS if chained is None else {}  # `x -> maxot(2)` is not meant to be `max`
+            candidates = [*env.ns.blocks, *op_names(), *numeric, *callables]
             raise error("E0402", f"unknown op or block `{func}`", func_span,
                         did_you_mean(func, candidates) or UNKNOWN_CALLABLE_HINT)
         if isinstance(target, OpRef | BlockRef):
@@ -325,12 +326,30 @@ class Evaluator:
     def _builtin(self, func: str, args: tuple[Arg, ...], span: Span, env: Env) -> Value:
         pos = [self.eval(a.value, env) for a in args if a.name is None]
         kw = {a.name: self.eval(a.value, env) for a in args if a.name is not None}
+        tensor = next((t for v in (*pos, *kw.values()) if (t := _tensor_in(v)) is not None), None)
+        if tensor is not None and func != "len":
+            raise error("E0515", f"`{func}` works on numbers, not on {describe(tensor)}", span,
+                        TENSOR_BUILTIN_HINTS.get(func, "shape queries such as `x.channels` give numbers"))
         try:
             result = BUILTINS[func](*pos, **kw)
         except (TypeError, ValueError, ArithmeticError, IndexError) as exc:
             raise error("E0515", f"bad call of `{func}`: {exc or type(exc).__name__}", span,
                         f"usage: {BUILTIN_DOCS[func]}") from None
         return self.check_number(result, span)
+
+
+TENSOR_BUILTIN_HINTS = {
+    "max": "for tensors: `maxout(p)` takes the maximum over groups of channels, `maxpool` over windows",
+    "min": "builtins compute with numbers; shape queries such as `x.channels` give numbers",
+    "sum": "add tensors with `+`, or `fuse(a, b, mode=sum)`",
+}
+
+
+def _tensor_in(v: Value) -> Value:
+    """The first tensor (or bundle of tensors) in a value, looking inside lists; None if there is none."""
+    if isinstance(v, list):
+        return next((t for x in v if (t := _tensor_in(x)) is not None), None)
+    return v if isinstance(v, Tensor | Bundle | tuple) else None
 
 
 # Node type → the method evaluating it (by name, so that a subclass's override is the one called).

@@ -44,8 +44,10 @@ def check_names(ns: Definitions) -> list[Diagnostic]:
         _collect_assigned(item.body, local)
         for call in _collect_calls(item.body):
             if call.func not in local and call.func not in known_global:
+                # A call fed by `->` takes a tensor, so the numeric builtins are no candidates.
+                candidates = known_global - set(BUILTINS) if isinstance(call, CallStep) else known_global
                 problems.append(Diagnostic("E0402", f"unknown op or block `{call.func}`", call.func_span,
-                                           did_you_mean(call.func, [*known_global, *local])
+                                           did_you_mean(call.func, [*candidates, *local])
                                            or UNKNOWN_CALLABLE_HINT))
             elif call.func not in local:
                 problems.extend(_check_keywords(call, ns))
