@@ -97,21 +97,27 @@ def _alternatives(tp: Any, metadata: list[Any], plural: bool) -> list[str]:
         return [w for a in members for w in _alternatives(a, metadata if len(members) == 1 else [], plural)]
     if origin is Literal:
         return [show_value(v).strip('"') for v in get_args(tp)]
+    return [_single(tp, metadata, plural)]
+
+
+def _single(tp: Any, metadata: list[Any], plural: bool) -> str:
+    """A plain type: a list, a fixed-length tuple, a bool, a number or a string."""
+    origin = get_origin(tp)
     if origin is list:
         (item,) = get_args(tp)
-        return [f"a list of {expected_plural(item)}"]
+        return f"a list of {expected_plural(item)}"
     if origin is tuple:
         items = get_args(tp)
-        return [f"a list of {len(items)} {expected_plural(items[0])}"]
+        return f"a list of {len(items)} {expected_plural(items[0])}"
     if tp is bool:
-        return ["true or false"]
+        return "true or false"
     if tp is int:
-        return [_number("integer", _bounds(metadata), plural)]
+        return _number("integer", _bounds(metadata), plural)
     if tp is float:
-        return [_number("number", _bounds(metadata), plural)]
+        return _number("number", _bounds(metadata), plural)
     if tp is str:
-        return ["a string"]
-    return ["another value"]  # pragma: no cover - every attribute type of the ops is listed above
+        return "a string"
+    return "another value"  # pragma: no cover - every attribute type of the ops is listed above
 
 
 def expected_plural(tp: Any) -> str:
