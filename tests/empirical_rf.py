@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from archdsl.compiler.backends.torch_codegen import build_module
-from archdsl.compiler.passes.receptive import ReceptiveFieldPass
 from torch import nn
 
 from archdsl.api import Network
+from archdsl.compiler.backends.torch_codegen import build_module
+from archdsl.compiler.passes.receptive import ReceptiveFieldPass
 from archdsl.ir import output_name
 
 _IDENTITY = (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.GELU,

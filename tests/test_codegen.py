@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+import archdsl.api as api
+from archdsl.cli import main
 from archdsl.compiler.backends.torch_codegen import (
     RESERVED_ATTRS,
     Namespace,
@@ -17,9 +20,6 @@ from archdsl.compiler.backends.torch_codegen import (
     py_str,
     safe_comment,
 )
-
-import archdsl.api as api
-from archdsl.cli import main
 from archdsl.diagnostics import ArchError
 
 from .conftest import ROOT, SPECS, network, zoo

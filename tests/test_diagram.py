@@ -13,10 +13,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from archdsl.compiler.backends.graphviz_backend import NODE_BUDGET, default_depth, label, quote, to_dot
 
 import archdsl.api as api
 from archdsl.cli import main
+from archdsl.compiler.backends.graphviz_backend import NODE_BUDGET, default_depth, label, quote, to_dot
 
 from .conftest import SPECS, zoo
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from archdsl.compiler.passes.memory import MemoryPass
-
 import archdsl.api as api
+from archdsl.compiler.passes.memory import MemoryPass
 
 from .conftest import network
 

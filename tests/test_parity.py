@@ -66,9 +66,10 @@ def test_cases_cover_the_zoo() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id if isinstance(c, Canonical) else c.values[0].id)
 def test_parity(case: Canonical) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
     from archdsl.compiler.backends.torch_codegen import build_module
     from archdsl.compiler.backends.weights import load_weights
-    from torch.utils.flop_counter import FlopCounterMode
 
     torch.manual_seed(0)
     shape = small_input(case.file, case.network)

@@ -7,11 +7,11 @@ Derivations use r_out = r_in + (k−1)·j_in, j_out = j_in·s (Araujo, Norris & 
 from __future__ import annotations
 
 import pytest
-from archdsl.compiler.passes.receptive import ReceptiveFieldPass
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import archdsl.api as api
+from archdsl.compiler.passes.receptive import ReceptiveFieldPass
 from archdsl.diagnostics import ArchError
 
 from .conftest import SPECS, network, zoo

@@ -22,8 +22,9 @@ def _outputs(y: object, names: list[str]) -> dict[str, object]:
 
 @pytest.mark.parametrize(("file", "name"), zoo())
 def test_builds_and_matches_analysis(file: str, name: str) -> None:
-    from archdsl.compiler.backends.torch_codegen import build_module
     from torch.utils.flop_counter import FlopCounterMode
+
+    from archdsl.compiler.backends.torch_codegen import build_module
 
     net = buildable(file, name)
     report = net.analyze()
