@@ -4,7 +4,9 @@ The IR records every scope (a block instance, a labelled repeat, a stage-table r
 a path's parent is the deepest recorded scope that is a proper prefix of it (``layer1.0`` is inside
 ``layer1``, while ``features.3`` sits directly in the network when ``features`` is no scope).
 The PyTorch backend nests classes along the tree of block scopes only
-(:meth:`ScopeTree.of_blocks`); the diagram draws clusters along the tree of all scopes.
+(:meth:`ScopeTree.of_blocks`); the diagram draws clusters along the tree of all scopes, and folds
+runs of alike sibling scopes that feed only one another (:func:`signature`, :func:`feeds_only`:
+repeat iterations) into one node.
 
 >>> from archdsl.diagnostics import Span
 >>> from archdsl.ir import ScopeInfo
@@ -16,7 +18,7 @@ The PyTorch backend nests classes along the tree of block scopes only
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from archdsl.ir import IR, ScopeInfo
 
@@ -63,3 +65,16 @@ class ScopeTree:
 
     def max_level(self) -> int:
         return max(self.level.values())
+
+
+def signature(info: ScopeInfo) -> tuple[str, str | None, str]:
+    """What makes two scopes alike: their kind, block and title (`inverted_residual(c=24, stride=2)`)."""
+    return (info.kind, info.block, info.title)
+
+
+def feeds_only(ir: IR, a: Collection[str], b: Collection[str]) -> bool:
+    """Whether, of two sets of IR nodes, everything entering `b` comes from `a` and everything leaving
+    `a` goes to `b` (a chain link, as consecutive repeat iterations are)."""
+    both = set(a) | set(b)
+    return (all(p.node in both for name in b for p in ir.node(name).inputs)
+            and all(c.name in both for name in a for c in ir.consumers(name)))

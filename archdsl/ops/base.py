@@ -19,6 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, NonNegativeInt, PositiveInt, ValidationError
 
+from ..formatting import shape_text
 from .attr_messages import attribute_message
 
 Shape = tuple[int, ...]
@@ -277,7 +278,8 @@ def need_rank(op: str, shape: Shape, rank: int, what: str = "C×H×W") -> None:
 
 
 def fmt_shape(shape: Shape) -> str:
-    return "×".join(str(d) for d in shape) if shape else "scalar"
+    """`64×56×56`; `scalar` for the empty shape."""
+    return shape_text(shape) if shape else "scalar"
 
 
 def fmt_pair(p: tuple[int, int], sep: str = "×") -> str:

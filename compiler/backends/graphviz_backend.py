@@ -31,9 +31,9 @@ from typing import Any, Literal
 
 from archdsl.diagnostics import Span, error
 from archdsl.formatting import human, shape_text
-from archdsl.ir import IR, IRNode, ScopeInfo, output_name
+from archdsl.ir import IR, IRNode, output_name
 
-from ..hierarchy import ScopeTree
+from ..hierarchy import ScopeTree, feeds_only, signature
 from ..passes import Analysis, AnalyzedNetwork
 from ..passes.counts import CountPass
 
@@ -154,23 +154,12 @@ def _merge_runs(ir: IR, units: list[Unit], unit_of: dict[str, Unit]) -> list[Uni
 
 
 def _signature(ir: IR, u: Unit) -> tuple[str, str | None, str] | None:
-    """What makes scope units look alike: the scope's kind, block and title (None for an op node)."""
-    if u.kind != "scope":
-        return None
-    info: ScopeInfo = ir.scopes[u.keys[0]]
-    return (info.kind, info.block, info.title)
+    """What makes scope units look alike (None for an op node): see :func:`hierarchy.signature`."""
+    return signature(ir.scopes[u.keys[0]]) if u.kind == "scope" else None
 
 
 def _feeds_only(ir: IR, a: Unit, b: Unit) -> bool:
-    """Whether everything entering `b` comes from `a` and everything leaving `a` goes to `b`."""
-    members_a, members_b = set(a.nodes), set(b.nodes)
-    for name in b.nodes:
-        if any(p.node not in members_b and p.node not in members_a for p in ir.node(name).inputs):
-            return False
-    for name in a.nodes:
-        if any(c.name not in members_a and c.name not in members_b for c in ir.consumers(name)):
-            return False
-    return True
+    return feeds_only(ir, a.nodes, b.nodes)
 
 
 def _tail(unit: Unit, ir: IR) -> Unit:
