@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from archdsl.compiler.backends.torch_codegen import build_module
-from archdsl.compiler.backends.weights import load_weights
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import archdsl.api as api
+from archdsl.compiler.backends.torch_codegen import build_module
+from archdsl.compiler.backends.weights import load_weights
 
 
 @dataclass(frozen=True)

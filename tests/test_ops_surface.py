@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from archdsl.compiler.backends.graphviz_backend import _STYLE, to_dot
 
 from archdsl.cli import main
+from archdsl.compiler.backends.graphviz_backend import _STYLE, to_dot
 from archdsl.ops import AttrError, all_ops, get_op
 
 from .conftest import ROOT
