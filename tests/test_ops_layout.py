@@ -1,6 +1,6 @@
 """reshape/view, permute, crop and the three space-to-depth orders, against their sources:
-torchvision's SSD head (view → permute → reshape), DCGAN's projection, Caffe's crop layer and the
-FCN-8s/32s crops (fcn.berkeleyvision.org), darknet's reorg_cpu ported line by line, and ONNX's
+torchvision's SSD head (view → permute → reshape), DCGAN's projection, Caffe's crop layer (FCN's
+skip crops: test_fcn.py), darknet's reorg_cpu ported line by line, and ONNX's
 reference SpaceToDepth (TensorFlow's order)."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import archdsl.api as api
 from archdsl.diagnostics import ArchError
 
 from .test_receptive import agree, field
@@ -133,52 +132,7 @@ def test_crop_to_a_size() -> None:
     torch.testing.assert_close(build_module(net)(x), x[:, :, 2:11, 2:13], rtol=0, atol=0)
 
 
-# FCN-8s and FCN-32s as in fcn.berkeleyvision.org (@1305c73, voc-fcn8s/train.prototxt and
-# voc-fcn32s/net.py): VGG16 with conv1_1 padded by 100, Caffe's pooling (which rounds up), fc6 7×7
-# unpadded, bias-free deconvolutions, and the crops with the offsets Caffe's coord_map computed:
-# score_pool4c 5, score_pool3c 9, score 31 (FCN-32s: 19). Narrow widths: the geometry is the point.
-FCN = """
-block conv_relu(c, k=3, pad=1) {
-    in -> conv(c, k, pad=pad) -> relu
-}
-block vgg_stage(c, n, first_pad=1) {
-    in -> conv_relu(c, pad=first_pad) -> repeat n - 1 { conv_relu(c) } -> maxpool(2, ceil_mode=true)
-}
-block head(w, classes) {
-    in -> conv_relu(w, 7, pad=0) as fc6 -> conv_relu(w, 1, pad=0) as fc7 -> conv(classes, 1) as score_fr
-}
-network fcn8s(classes=21, w=4) {
-    input image: 3x500x500
-    pool3 = image -> vgg_stage(w, 2, first_pad=100) -> vgg_stage(w, 2) -> vgg_stage(w, 3)
-    pool4 = pool3 -> vgg_stage(w, 3)
-    score_fr = pool4 -> vgg_stage(w, 3) -> head(w, classes)
-    upscore2 = score_fr -> deconv(classes, 4, stride=2, bias=false)
-    score_pool4c = pool4 -> conv(classes, 1) -> crop(upscore2, offset=5)
-    upscore_pool4 = upscore2 + score_pool4c -> deconv(classes, 4, stride=2, bias=false)
-    score_pool3c = pool3 -> conv(classes, 1) -> crop(upscore_pool4, offset=9)
-    upscore8 = upscore_pool4 + score_pool3c -> deconv(classes, 16, stride=8, bias=false)
-    upscore8 -> crop(image, offset=31) -> output score
-}
-network fcn32s(classes=21, w=4) {
-    input image: 3x500x500
-    image -> vgg_stage(w, 2, first_pad=100) -> vgg_stage(w, 2) -> vgg_stage(w, 3) -> vgg_stage(w, 3)
-          -> vgg_stage(w, 3) -> head(w, classes)
-          -> deconv(classes, 64, stride=32, bias=false) -> crop(image, offset=19) -> output score
-}
-"""
-
-
-@pytest.mark.parametrize("name", ["fcn8s", "fcn32s"])
-def test_fcn_crops_align_the_score_with_the_image(name: str) -> None:
-    net = api.load_string(FCN, file="fcn.arch").network(name)
-    assert net.output_shapes == {"score": (21, 500, 500)}
-    f = field(net, "score")
-    # Caffe's offsets put every score pixel's field centre on its own image pixel: start 0, stride 1,
-    # and the skip sums (upscore2 + score_pool4c, …) add aligned maps.
-    assert f.start == (0, 0) and f.stride == (1, 1) and not f.misaligned
-    # Long et al. 2015, Table 1: FCN-VGG16's receptive field is 404 (fc6: pool5's 212 + 6·32).
-    fc6 = next(n.name for n in net.ir.nodes("op") if n.name.endswith("fc6.relu"))
-    assert field(net, fc6).size == (404, 404)
+# FCN's crops on the full networks (specs/fcn.arch): tests/test_fcn.py.
 
 
 def test_crop_reference_lends_only_its_size() -> None:
