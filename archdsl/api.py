@@ -16,11 +16,11 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from archdsl.compiler.passes import Analysis, passes
 from archdsl.compiler.passes import analyze as run_passes
@@ -28,7 +28,7 @@ from archdsl.compiler.passes import analyze as run_passes
 from .diagnostics import ArchError, Diagnostic, Span, did_you_mean, error, render_svg
 from .elaborate import Elaborated, Elaborator, ExpectEntry
 from .evaluate import Env, Evaluator
-from .ir import IR
+from .ir import IR, Port
 from .limits import LIMITS, Limits
 from .loader import Definitions, Loader, find_in_zoo, zoo_network_names
 from .namecheck import check_names
@@ -74,12 +74,14 @@ class LayerReport(BaseModel):
     receptive_field: Field = None
     activations: int = 0  # output elements
     mac: int = 0  # memory access cost (ShuffleNet V2 §2), elements
+    shares: str | None = None  # a shared instance applied again: the layer whose weights it uses
 
 
 class BlockReport(BaseModel):
     name: str
     title: str
     output_shape: list[int]
+    output_shapes: list[list[int]] = []  # every tensor the block hands on (a multi-output block's all)
     params: int
     buffers: int
     macs: int
@@ -104,6 +106,8 @@ class Report(BaseModel):
     peak_activations: MemoryFigure | None = None  # live at once, topological order, freed after last use
     mac: int = 0  # memory access cost (ShuffleNet V2 §2), elements
     scopes: dict[str, str] = {}  # block path → what it is, e.g. "inverted_residual(c=24, stride=2, expand=6)"
+    # Each group of layers (a path prefix) → the shapes of the tensors read outside it, in order.
+    _group_outputs: dict[str, list[list[int]]] = PrivateAttr(default_factory=dict)
 
     def blocks(self, depth: int) -> list[BlockReport]:
         """Layers aggregated to block paths of at most `depth` components, in execution order."""
@@ -121,6 +125,8 @@ class Report(BaseModel):
             row.macs += layer.macs
             row.layers += 1
             row.output_shape = layer.output_shape
+            row.output_shapes = (self._group_outputs.get(key, layer.output_shapes) if len(parts) > depth
+                                 else layer.output_shapes)
         return list(rows.values())
 
     def _repr_html_(self) -> str:  # Jupyter
@@ -203,17 +209,35 @@ def build_report(net: Network) -> Report:
         layers.append(LayerReport(
             name=node.name, op=node.op or "", description=node.op_class.describe(node.attrs),
             output_shape=list(node.out_shapes[0]), output_shapes=[list(s) for s in node.out_shapes],
-            scope=".".join(node.scope), **figures,
+            scope=".".join(node.scope), shares=node.shares, **figures,
         ))
     totals: dict[str, Any] = {}
     for kind in passes():
         totals.update(kind.network_report(ir, analysis))
-    return Report(
+    report = Report(
         network=net.name, file=net.spec.file, parameters=dict(net.info.parameters),
         inputs={k: list(v) for k, v in net.input_shapes.items()},
         outputs={k: list(v) for k, v in net.output_shapes.items()},
         layers=layers, scopes={".".join(path): info.title for path, info in ir.scopes.items()}, **totals,
     )
+    report._group_outputs = group_outputs(ir)
+    return report
+
+
+def group_outputs(ir: IR) -> dict[str, list[list[int]]]:
+    """For every group of layers (each prefix of a layer's path: `layer1`, `layer1.0`, …), the shapes
+    of its tensors that are read outside it, in the order they were made."""
+    found: dict[str, dict[Port, None]] = {}
+    for node in ir:
+        consumer = node.name.split(".") if node.kind == "op" else []
+        for port in node.inputs:
+            producer = port.node.split(".")
+            for k in range(1, len(producer)):
+                if consumer[:k] != producer[:k]:
+                    found.setdefault(".".join(producer[:k]), {})[port] = None
+    order = {n.name: i for i, n in enumerate(ir)}
+    return {group: [list(ir.node(p.node).out_shapes[p.index]) for p in sorted(ports, key=lambda p: (order[p.node], p.index))]
+            for group, ports in found.items()}
 
 
 @dataclass
@@ -310,16 +334,35 @@ class Spec:
                        elaborated.variables)
 
     def check(self) -> list[Diagnostic]:
-        """Every problem in the file: unknown names anywhere, and each network's first error."""
+        """Every problem in the file: unknown names anywhere, and each network's errors — each once,
+        naming the networks it occurs in when the file has several."""
         problems = check_names(self.namespace)
+        found: dict[tuple[Span, str], tuple[Diagnostic, list[str]]] = {}
         if not problems:
+            from archdsl.compiler.backends.torch_codegen import module_name_problems
+
             for name in self.networks:
                 try:
-                    self.network(name)
+                    diagnostics = module_name_problems(self.network(name).ir)  # what compile would refuse
                 except ArchError as exc:
-                    problems.extend(exc.diagnostics)
-        unique = {(d.span, d.message): d for d in problems}
+                    diagnostics = exc.diagnostics
+                for d in diagnostics:
+                    found.setdefault((d.span, d.message), (d, []))[1].append(name)
+        several = len(self.networks) > 1
+        problems += [replace(d, notes=(*d.notes, _in_networks(names))) if several else d
+                     for d, names in found.values()]
+        unique = {(d.span, d.message): d for d in reversed(problems)}
         return sorted(unique.values(), key=Diagnostic.sort_key)
+
+
+def _in_networks(names: list[str]) -> str:
+    """`in network `a``, `in networks `a` and `b``, `in networks `a`, `b` and 3 more`."""
+    quoted = [f"`{n}`" for n in names]
+    if len(quoted) == 1:
+        return f"in network {quoted[0]}"
+    if len(quoted) > 3:
+        return f"in networks {', '.join(quoted[:2])} and {len(quoted) - 2} more"
+    return f"in networks {', '.join(quoted[:-1])} and {quoted[-1]}"
 
 
 _SHAPE_RE = re.compile(r"^\s*\d+(\s*[x×,]\s*\d+)*\s*$")

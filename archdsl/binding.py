@@ -15,7 +15,7 @@ from typing import Any
 from .diagnostics import Span, did_you_mean, error
 from .ops import Op
 from .syntax import Arg, BlockDef, Node
-from .values import BlockRef, Bundle, OpRef, Tensor, Value, describe
+from .values import BlockRef, Bundle, OpRef, Partial, SharedRef, Tensor, Value, describe, render_value
 
 Located = tuple[Value, Span]  # a value and the span of the argument that gave it
 
@@ -51,6 +51,8 @@ def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node],
             target = out.kw_tensors if isinstance(value, Tensor) else out.kwargs
             target[arg.name] = (value, arg.span)
             continue
+        if isinstance(value, list) and value and any(isinstance(v, Tensor) for v in value):
+            value = _tensor_list(value, arg.span)  # `concat(feats)`: a list of tensors is its tensors
         if isinstance(value, Tensor | tuple | Bundle):
             if out.scalars:
                 raise error("E0517", "tensor arguments come before the other arguments", arg.span,
@@ -59,6 +61,36 @@ def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node],
         else:
             out.scalars.append((value, arg.span))
     return out
+
+
+def as_partial(target: BlockRef | OpRef | Partial | SharedRef, call: CallArgs, label: tuple[str, ...] | None,
+               chained: Value) -> Partial | None:
+    """The layer value of a call without input tensors (`leaky(0.1)`), or None when it has inputs."""
+    if chained is not None or call.tensors or call.kw_tensors or isinstance(target, SharedRef):
+        return None
+    if isinstance(target, Partial):
+        call, label, target = with_partial(target, call), label or target.label, target.target
+    return Partial(target, tuple(call.scalars), tuple((k, v, sp) for k, (v, sp) in call.kwargs.items()), label)
+
+
+def with_partial(partial: Partial, call: CallArgs) -> CallArgs:
+    """A layer value's own arguments, then the call's: `act = leaky(0.1)` … `x -> act`."""
+    kwargs: dict[str, Located] = {k: (v, sp) for k, v, sp in partial.kwargs}
+    for key, (value, sp) in call.kwargs.items():
+        if key in kwargs:
+            raise error("E0516", f"`{key}` is given twice", sp,
+                        f"`{partial.text()}` sets it already; call the op itself to choose it here")
+        kwargs[key] = (value, sp)
+    return CallArgs(tensors=call.tensors, scalars=[*partial.scalars, *call.scalars], kw_tensors=call.kw_tensors,
+                    kwargs=kwargs)
+
+
+def _tensor_list(items: list[Value], span: Span) -> tuple[Tensor, ...]:
+    if not all(isinstance(v, Tensor) for v in items):
+        other = next(v for v in items if not isinstance(v, Tensor))
+        raise error("E0302", f"a list of tensors holds {describe(other)}", span,
+                    "a list passed as inputs holds tensors only; pass other values as attributes")
+    return tuple(items)
 
 
 def bind_op(op: type[Op], name: str, call: CallArgs, span: Span) -> tuple[list[Tensor], dict[str, Any],
@@ -76,7 +108,7 @@ def bind_op(op: type[Op], name: str, call: CallArgs, span: Span) -> tuple[list[T
         extra_span = scalars[len(op.positional)][1]
         takes = ", ".join(op.positional) or "no positional attributes"
         raise error("E0301", f"`{name}` takes {len(op.positional)} positional attribute(s) ({takes}), "
-                    f"got {len(scalars)}", extra_span, "name the other attributes, e.g. stride=2")
+                    f"got {len(scalars)}", extra_span, _name_them(op))
     for field_name, (value, sp) in zip(op.positional, scalars, strict=False):
         values[field_name], spans[field_name] = value, sp
     for key, (value, sp) in call.kwargs.items():
@@ -84,10 +116,21 @@ def bind_op(op: type[Op], name: str, call: CallArgs, span: Span) -> tuple[list[T
             raise error("E0516", f"`{key}` is given twice", sp)
         values[key], spans[key] = value, sp
     for key, value in values.items():
-        if isinstance(value, BlockRef | OpRef | Tensor | Bundle | tuple):
+        if isinstance(value, BlockRef | OpRef | Partial | SharedRef | Tensor | Bundle | tuple):
             raise error("E0302", f"`{name}`: attribute `{key}` cannot be {describe(value)}", spans[key])
     _check_input_count(op, name, call.tensors, span)
     return [t for t, _ in call.tensors], values, spans
+
+
+def _name_them(op: type[Op]) -> str:
+    """The hint for too many positional attributes, with an example from the op's own attributes."""
+    named = [(k, f) for k, f in op.Attrs.model_fields.items() if k not in op.positional]
+    if not named:
+        return f"`{op.name}` takes no other attributes"
+    key, f = named[0]
+    shown = not f.is_required() and isinstance(f.default, int | float | str) and not isinstance(f.default, bool)
+    example = f"{key}={render_value(f.default)}" if shown else f"{key}=…"
+    return f"name the other attributes, e.g. {example}"
 
 
 def _check_input_count(op: type[Op], name: str, tensors: list[tuple[Tensor, Span]], span: Span) -> None:

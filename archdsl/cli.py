@@ -108,15 +108,20 @@ def _summary(report: Any, args: argparse.Namespace, emit: Callable[[str], None])
     for name, rf in report.receptive_field.items():
         emit(f"  field   {name:<10} {_field(rf)}")
     if args.depth is not None:
-        rows = [[b.name, b.title, fmt_shape(b.output_shape), f"{b.params:,}", f"{b.macs:,}"]
+        rows = [[b.name, b.title, _shapes(b.output_shapes or [b.output_shape]), f"{b.params:,}", f"{b.macs:,}"]
                 for b in report.blocks(args.depth)]
         emit("")
         emit(table(rows, ["block", "what", "output", "params", "MACs"], {3, 4}))
     elif args.layers:
-        rows = [[x.name, x.description, fmt_shape(x.output_shape), f"{x.params:,}", f"{x.macs:,}",
-                 _field(x.receptive_field, short=True)] for x in report.layers]
+        rows = [[x.name, x.description, _shapes(x.output_shapes), "shared" if x.shares else f"{x.params:,}",
+                 f"{x.macs:,}", _field(x.receptive_field, short=True)] for x in report.layers]
         emit("")
         emit(table(rows, ["layer", "op", "output", "params", "MACs", "field"], {3, 4}))
+
+
+def _shapes(shapes: list[list[int]]) -> str:
+    """`64×56×56`, or every output of a multi-output layer or block: `4×8×8, 12×8×8`."""
+    return ", ".join(fmt_shape(s) for s in shapes)
 
 
 def _field(rf: Any, short: bool = False) -> str:

@@ -19,15 +19,18 @@ uses that scope directly, so `stages(...) as layer {…} repeat n: bottleneck(..
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from .binding import CallArgs, bind_block, bind_op, split_args
+from .binding import CallArgs, Located, as_partial, bind_block, bind_op, flatten_tensors, split_args, with_partial
 from .diagnostics import ArchError, Diagnostic, Span, did_you_mean, error
-from .evaluate import Env, Evaluator
+from .evaluate import Env, Evaluator, Layer, Poisoned
+from .functions import BUILTINS
 from .ir import IR, IRNode, Port, ScopeInfo, ScopeKind
 from .limits import LIMITS, Limits
 from .loader import Definitions
-from .ops import AttrError, Op, Shape, ShapeError, fmt_shape, get_op
+from .ops import AttrError, Op, Shape, ShapeError, fmt_shape, get_op, has_op, op_names
 from .syntax import (
     Arg,
     Attribute,
@@ -36,10 +39,14 @@ from .syntax import (
     Body,
     CallStep,
     Chain,
+    Assign,
+    Destructure,
     Expect,
+    ExprStmt,
     IfStep,
     Index,
     InputDecl,
+    Label,
     Name,
     NetworkDef,
     Node,
@@ -47,10 +54,25 @@ from .syntax import (
     OutputStep,
     RepeatStep,
     RepeatStmt,
+    Shared,
     StagesStep,
     VariantDef,
 )
-from .values import BlockRef, Bundle, OpRef, Tensor, Value, describe, is_number, render_value
+from .values import (
+    POISON,
+    UNKNOWN_CALLABLE_HINT,
+    BlockRef,
+    Bundle,
+    OpRef,
+    Partial,
+    SharedRef,
+    Tensor,
+    Value,
+    describe,
+    is_number,
+    layer_hint,
+    render_value,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Results and state
@@ -74,10 +96,45 @@ class Elaborated:
     variables: dict[str, Value] = field(default_factory=dict)  # the body's final environment (for `expect`)
 
 
+Path = tuple[str, ...]
+
+
+@dataclass
+class Instance:
+    """A shared instance (`shared head(80) as cls`): what it is made of and what its first
+    application built, which every later application must match."""
+
+    path: Path
+    target: OpRef | BlockRef
+    scalars: list[Located]
+    kwargs: dict[str, Located]
+    owner: Path  # the block instance (or the network, ()) whose module holds it
+    span: Span  # where it is made
+    applications: int = 0
+    first_span: Span | None = None
+    first_inputs: tuple[Shape, ...] = ()
+    first_nodes: int = 0
+
+    def application_path(self, k: int) -> Path:
+        """Where application k (1-based) puts its layers: the instance's own path, then `path@2`, …"""
+        return self.path if k == 1 else (*self.path[:-1], f"{self.path[-1]}@{k}")
+
+
+class Abandoned(ArchError):
+    """Elaboration gives up (a limit was hit, or too many errors): every error found so far, final."""
+
+
+# Errors after which elaboration cannot go on to look for others (a limit was hit).
+FATAL = frozenset({"E0518", "E0519", "E0526"})
+MAX_ERRORS = 50  # independent errors reported per network
+MAX_CALL_NOTES = 6  # `in block …, called at …` notes shown per diagnostic
+
+
 @dataclass
 class State:
     """What one elaboration builds besides its environment: the IR, the names used per scope, the
-    outputs and `expect` lines met so far."""
+    outputs and `expect` lines met so far, the errors found so far, the block calls under way and
+    the shared instances made."""
 
     ir: IR
     limits: Limits
@@ -88,6 +145,13 @@ class State:
     input_override: Shape | None = None
     network: str = ""
     next_suffix: dict[tuple[tuple[str, ...], str], int] = field(default_factory=dict)
+    errors: list[Diagnostic] = field(default_factory=list)
+    blocks: list[Path] = field(default_factory=list)  # the block instances being elaborated, outermost first
+    loop_vars: list[str] = field(default_factory=list)  # the indices of the repeats under way
+    instances: dict[Path, Instance] = field(default_factory=dict)
+    shared_sites: dict[tuple[Path, Span], Path] = field(default_factory=dict)  # unlabelled `shared` calls
+    calls: list[tuple[str, Span]] = field(default_factory=list)  # the block calls under way: (block, call span)
+    sharing: list[tuple[str, str, Instance]] = field(default_factory=list)  # (this application, first, instance)
 
     def claim(self, scope: tuple[str, ...], name: str, span: Span) -> str:
         used = self.used_names.setdefault(scope, set())
@@ -96,6 +160,10 @@ class State:
                         "labels must be unique within a block; drop the label or choose another")
         used.add(name)
         return name
+
+    def owner(self) -> Path:
+        """The block instance that layers built now belong to (() for the network)."""
+        return self.blocks[-1] if self.blocks else ()
 
     def fresh(self, scope: tuple[str, ...], base: str) -> str:
         used = self.used_names.setdefault(scope, set())
@@ -153,6 +221,8 @@ class Elaborator(Evaluator):
         last = self.exec_body(definition.body, env)
         if variant_body is not None:
             self.exec_body(variant_body, env)
+        if st.errors:
+            raise ArchError(_unique(st.errors))
         if not st.ir.inputs():
             raise error("E0407", f"network `{definition.name}` declares no input", definition.span,
                         "add `input image: 3x224x224`")
@@ -184,7 +254,56 @@ class Elaborator(Evaluator):
                 self._output(n, t, definition.span)
         else:
             raise error("E0408", f"network `{definition.name}` has no output", definition.span,
-                        "end the body with a tensor expression or `-> output logits`")
+                        layer_hint(last) or "end the body with a tensor expression or `-> output logits`")
+
+    # ---- recovery: every independent error, each once -----------------------------------------
+    def exec_body(self, body: Body, env: Env) -> Value:
+        """Each statement in turn; a failing statement's error is recorded and the names it would
+        have bound are poisoned, so that later statements that do not depend on it are still checked."""
+        last: Value = None
+        for k, stmt in enumerate(body.stmts):
+            try:
+                last = self.exec_stmt(stmt, env)
+                if isinstance(stmt, ExprStmt) and isinstance(last, Partial) and k < len(body.stmts) - 1:
+                    raise error("E0538", f"this statement builds nothing: {describe(last)}", stmt.span,
+                                layer_hint(last))
+            except Abandoned:
+                raise
+            except ArchError as exc:
+                self._record(exc)
+                last = self._poison(stmt, env)
+            except Poisoned:
+                last = self._poison(stmt, env)
+        return last
+
+    def _record(self, exc: ArchError) -> None:
+        st = self.st
+        st.errors.extend(with_call_notes(d, self._call_notes()) for d in exc.diagnostics)
+        if any(d.code in FATAL for d in exc.diagnostics) or len(_unique(st.errors)) >= MAX_ERRORS:
+            raise Abandoned(_unique(st.errors))
+
+    def _call_notes(self) -> list[str]:
+        """`in block `b`, called at f.arch:3:5` for every block call under way, innermost first."""
+        return [f"in block `{name}`, called at {span.where()}" for name, span in reversed(self.st.calls)]
+
+    def _poison(self, stmt: Node, env: Env) -> Value:
+        """Poison the names a failed statement binds, and count the outputs it declares as declared."""
+        targets: tuple[str, ...] = ()
+        if isinstance(stmt, Assign):
+            targets = (stmt.target,)
+        elif isinstance(stmt, Destructure):
+            targets = stmt.targets
+        elif isinstance(stmt, OutputDecl):
+            targets = (stmt.name,)
+            self.st.outputs.setdefault(stmt.name, stmt.span)
+        elif isinstance(stmt, InputDecl):
+            targets = (stmt.name,)
+        for node in _walk_steps(stmt):
+            targets += (node.name,)
+            self.st.outputs.setdefault(node.name, node.span)
+        for name in targets:
+            env.vars[name] = POISON
+        return POISON
 
     # ---- statements --------------------------------------------------------------------------
     def exec_stmt(self, stmt: Node, env: Env) -> Value:
@@ -205,15 +324,28 @@ class Elaborator(Evaluator):
 
     def _repeat_stmt(self, stmt: RepeatStmt, env: Env) -> None:
         count = self._count(stmt.count, env)
+        static = stmt.label.static() if stmt.label is not None else None
         base = env.scope
-        if stmt.label is not None:
-            base = self._scope_for_label(env, stmt.label, stmt.span, "repeat", f"repeat {count}")
-        for i in range(count):
-            self.tick(stmt.span)
-            if stmt.var:
-                env.vars[stmt.var] = i
-            inner = Env(env.vars, env.ns, (*base, str(i)) if stmt.label is not None else env.scope)
-            self.exec_body(stmt.body, inner)
+        if static is not None:
+            base = self._scope_for_label(env, static, stmt.span, "repeat", f"repeat {count}")
+        self.st.loop_vars.append(stmt.var or "")
+        try:
+            for i in range(count):
+                self.tick(stmt.span)
+                if stmt.var:
+                    env.vars[stmt.var] = i
+                scope = (*base, str(i)) if static is not None else env.scope
+                if stmt.label is not None and static is None:  # `as denselayer{i + 1}` names each iteration
+                    scope = self._iteration_scope(env, stmt.label, stmt.span, count)
+                self.exec_body(stmt.body, Env(env.vars, env.ns, scope))
+        finally:
+            self.st.loop_vars.pop()
+
+    def _iteration_scope(self, env: Env, label: Label, span: Span, count: int) -> Path:
+        """The scope of one iteration of a repeat whose label holds expressions (`as layer{i + 1}`)."""
+        parts = self.label_of(label, env)
+        assert parts is not None
+        return self._scope_for_label(env, parts, span, "repeat", f"iteration of repeat {count}")
 
     def _input(self, stmt: InputDecl, env: Env) -> Value:
         st = self.st
@@ -278,6 +410,9 @@ class Elaborator(Evaluator):
             value = self.chain_step(step, value, env, collapse=False)
         return value
 
+    def _e_shared(self, node: Shared, env: Env) -> Value:
+        return self._instance(node, env)
+
     # ---- steps -------------------------------------------------------------------------------
     def chain_step(self, step: Node | tuple[Node, ...], x: Value, env: Env, collapse: bool) -> Value:
         if isinstance(step, tuple):
@@ -297,26 +432,38 @@ class Elaborator(Evaluator):
         if isinstance(step, CallStep):
             x = self._chain_input(x, step.span)
             scope_override = env.scope if (collapse and step.label is None) else None
-            return self.call(step.func, step.func_span, step.args, x, step.span, env, step.label,
+            return self.call(step.func, step.func_span, step.args, x, step.span, env, self.label_of(step.label, env),
                              scope_override=scope_override)
+        if isinstance(step, Shared):
+            x = self._chain_input(x, step.span)
+            inputs = CallArgs(tensors=[(t, Span.unknown()) for t in flatten_tensors(x)])
+            return self.apply_shared(self._instance(step, env), inputs, step.span, env)
         raise error("E0900", f"`{type(step).__name__}` cannot follow `->`", step.span)
 
     def _repeat_step(self, step: RepeatStep, x: Value, env: Env, collapse: bool) -> Value:
         st = self.st
         count = self._count(step.count, env)
-        if step.label is not None:
-            base = self._scope_for_label(env, step.label, step.span, "repeat", f"repeat {count}")
-        elif collapse:
+        static = step.label.static() if step.label is not None else None
+        if static is not None:
+            base = self._scope_for_label(env, static, step.span, "repeat", f"repeat {count}")
+        elif collapse or step.label is not None:
             base = env.scope
         else:
             base = (*env.scope, st.fresh(env.scope, "repeat"))
             st.ir.scopes.setdefault(base, ScopeInfo(base, "repeat", f"repeat {count}", None, step.span))
-        for i in range(count):
-            self.tick(step.span)
-            if step.var:
-                env.vars[step.var] = i
-            inner = Env(env.vars, env.ns, (*base, st.claim(base, str(i), step.span)))
-            x = self._steps(step.body, x, inner, collapse=len(step.body) == 1)
+        st.loop_vars.append(step.var or "")
+        try:
+            for i in range(count):
+                self.tick(step.span)
+                if step.var:
+                    env.vars[step.var] = i
+                if step.label is not None and static is None:  # `as denselayer{i + 1}` names each iteration
+                    scope = self._iteration_scope(env, step.label, step.span, count)
+                else:
+                    scope = (*base, st.claim(base, str(i), step.span))
+                x = self._steps(step.body, x, Env(env.vars, env.ns, scope), collapse=len(step.body) == 1)
+        finally:
+            st.loop_vars.pop()
         return x
 
     def _steps(self, steps: tuple[Node, ...], x: Value, env: Env, collapse: bool = False) -> Value:
@@ -326,9 +473,10 @@ class Elaborator(Evaluator):
 
     def _stages(self, step: StagesStep, x: Value, env: Env) -> Value:
         st = self.st
-        label = step.label
-        if label is not None and len(label) != 1:
-            raise error("E0414", "a stage table's label is a single name", step.span)
+        label = step.label.static() if step.label is not None else None
+        if step.label is not None and (label is None or len(label) != 1):
+            raise error("E0414", "a stage table's label is a single name", step.span,
+                        "its rows are named after it: `as layer` names them layer1, layer2, …")
         base_name = label[0] if label else "stage"
         for r, row in enumerate(step.rows, start=1):
             values = [self.eval(cell, env) for cell in row.cells]
@@ -343,17 +491,28 @@ class Elaborator(Evaluator):
 
     def _scope_for_label(self, env: Env, label: tuple[str, ...], span: Span, kind: ScopeKind,
                          title: str) -> tuple[str, ...]:
-        path = env.scope
-        for part in label:
-            path = (*path, self.st.claim(path, part, span) if part == label[-1] else part)
+        path = self._claim_label(env.scope, label, span)
         self.st.ir.scopes.setdefault(path, ScopeInfo(path, kind, title, None, span))
         return path
+
+    def _claim_label(self, scope: Path, label: tuple[str, ...], span: Span) -> Path:
+        """`scope` + the label's parts, the last one claimed (it must be new there)."""
+        try:
+            return (*scope, *label[:-1], self.st.claim((*scope, *label[:-1]), label[-1], span))
+        except ArchError as exc:
+            loop_var = next((p for p in label if p in self.st.loop_vars), None)
+            if loop_var is None:
+                raise
+            raise error("E0404", exc.diagnostics[0].message, span,
+                        f"`{loop_var}` in a label is the name `{loop_var}`, not the loop index: write "
+                        f"`{{{loop_var}}}` to use its value, e.g. `as layer{{{loop_var}}}` (or "
+                        f"`{{{loop_var} + 1}}` to count from 1)") from None
 
     def _chain_input(self, x: Value, span: Span) -> Value:
         if isinstance(x, Tensor | tuple | Bundle):
             return x
         raise error("E0509", f"`->` feeds {describe(x)} into a call; it needs a tensor", span,
-                    "start a chain with a tensor, e.g. `in -> conv(64, 3)`")
+                    layer_hint(x) or "start a chain with a tensor, e.g. `in -> conv(64, 3)`")
 
     def _count(self, expr: Node, env: Env) -> int:
         n = self.eval(expr, env)
@@ -372,13 +531,23 @@ class Elaborator(Evaluator):
     def _tensor(self, v: Value, span: Span, what: str) -> Tensor:
         if isinstance(v, Tensor):
             return v
-        raise error("E0512", f"{what} must be a tensor, got {describe(v)}", span)
+        raise error("E0512", f"{what} must be a tensor, got {describe(v)}", span, layer_hint(v))
 
     # ---- calls -------------------------------------------------------------------------------
-    def call_layer(self, target: OpRef | BlockRef, args: tuple[Arg, ...], chained: Value, span: Span,
+    def call_layer(self, target: Layer, args: tuple[Arg, ...], chained: Value, span: Span,
                    func_span: Span, env: Env, label: tuple[str, ...] | None,
                    scope_override: tuple[str, ...] | None) -> Value:
         operands = split_args(args, chained, lambda expr: self.eval(expr, env))
+        if isinstance(target, SharedRef):
+            if label is not None:
+                raise error("E0535", "a shared instance is named where it is made", span,
+                            f"drop `as {'.'.join(label)}`; give the label to `shared`")
+            return self.apply_shared(target, operands, span, env)
+        partial = as_partial(target, operands, label, chained)
+        if partial is not None:  # `leaky(0.1)`: a layer value, applied where it is called
+            return partial
+        if isinstance(target, Partial):
+            operands, label, target = with_partial(target, operands), label or target.label, target.target
         if isinstance(target, OpRef):
             if operands.kw_tensors:
                 name = next(iter(operands.kw_tensors))
@@ -386,7 +555,9 @@ class Elaborator(Evaluator):
             return self.apply_op(target.name, operands, span, env, label)
         return self.apply_block(target.name, operands, span, env, label, scope_override)
 
-    def apply_op(self, name: str, operands: CallArgs, span: Span, env: Env, label: tuple[str, ...] | None) -> Value:
+    def apply_op(self, name: str, operands: CallArgs, span: Span, env: Env, label: tuple[str, ...] | None,
+                 node_path: Path | None = None) -> Value:
+        """An instance of the op `name`; `node_path` fixes its name (a shared instance's application)."""
         st = self.st
         op = get_op(name)
         ins, values, spans = bind_op(op, name, operands, span)
@@ -403,12 +574,13 @@ class Elaborator(Evaluator):
             raise ArchError(Diagnostic("E0305", exc.message, span, exc.hint, notes=notes)) from None
         for shape in outs:
             self._check_shape(shape, span, f"the output of `{name}`")
-        node_name = self._node_name(env, op, label, span)
+        node_name = ".".join(node_path) if node_path is not None else self._node_name(env, op, label, span)
         if len(st.ir) >= self.limits.max_nodes:
             raise error("E0518", f"the network exceeds {self.limits.max_nodes} nodes", span,
                         "raise the limit with --max-nodes for a genuinely huge network")
+        shares = self._original(node_name, op, attrs, [t.shape for t in ins], span)
         node = st.ir.add_node(IRNode(node_name, "op", op.name, attrs, tuple(t.port for t in ins), tuple(outs),
-                                     env.scope, span))
+                                     env.scope, span, shares=shares))
         results = tuple(Tensor(Port(node.name, i), s) for i, s in enumerate(outs))
         return results[0] if len(results) == 1 and op.num_outputs(attrs) == 1 else results
 
@@ -416,11 +588,150 @@ class Elaborator(Evaluator):
         if label is None:
             leaf = self.st.fresh(env.scope, op.name)
             return ".".join((*env.scope, leaf))
-        path = env.scope
-        for part in label[:-1]:
-            path = (*path, part)
-        leaf = self.st.claim(path, label[-1], span)
-        return ".".join((*path, leaf))
+        return ".".join(self._claim_label(env.scope, label, span))
+
+    # ---- shared instances ----------------------------------------------------------------------
+    def _instance(self, node: Shared, env: Env) -> SharedRef:
+        """The shared instance a `shared` call names: made on first evaluation, found again after
+        (by its label, or by the call's place when it has none)."""
+        st = self.st
+        target = self._shareable(node, env)
+        operands = split_args(node.args, None, lambda expr: self.eval(expr, env))
+        if operands.tensors or operands.kw_tensors:
+            raise error("E0533", "a shared instance is made without input tensors", node.span,
+                        f"apply it to its inputs afterwards: `x -> shared {node.func}(...)` or "
+                        f"`{node.func}_ = shared {node.func}(...)` then `x -> {node.func}_`")
+        if isinstance(target, Partial):
+            operands, target = with_partial(target, operands), target.target
+        label = self.label_of(node.label, env)
+        owner = st.owner()
+        path = (*env.scope, *label) if label is not None else st.shared_sites.get((owner, node.span))
+        inst = st.instances.get(path) if path is not None else None
+        if inst is None:
+            if label is not None:
+                path = self._claim_label(env.scope, label, node.span)
+            else:
+                path = (*env.scope, st.fresh(env.scope, target.name))
+                st.shared_sites[(owner, node.span)] = path
+            inst = st.instances[path] = Instance(path, target, operands.scalars, operands.kwargs, owner, node.span)
+        else:
+            self._same_instance(inst, target, operands, node.span)
+        return SharedRef(inst.path, target.name)
+
+    def _shareable(self, node: Shared, env: Env) -> OpRef | BlockRef | Partial:
+        held = env.vars.get(node.func)
+        if held is POISON:
+            raise Poisoned(node.func)
+        if isinstance(held, OpRef | BlockRef | Partial):
+            return held
+        if isinstance(held, SharedRef):
+            raise error("E0533", f"`{node.func}` is a shared instance already", node.func_span,
+                        f"apply it: `x -> {node.func}`")
+        if node.func in env.ns.blocks:
+            return BlockRef(node.func)
+        if has_op(node.func):
+            return OpRef(node.func)
+        if node.func in BUILTINS:
+            raise error("E0533", f"`{node.func}` computes a number; only ops and blocks can be shared",
+                        node.func_span)
+        raise error("E0402", f"unknown op or block `{node.func}`", node.func_span,
+                    did_you_mean(node.func, [*env.ns.blocks, *op_names()]) or UNKNOWN_CALLABLE_HINT)
+
+    def _same_instance(self, inst: Instance, target: OpRef | BlockRef, operands: CallArgs, span: Span) -> None:
+        """A `shared` call that finds an instance made before must ask for the same thing."""
+        def given(call: CallArgs | Instance) -> tuple[list[Value], dict[str, Value]]:
+            return [v for v, _ in call.scalars], {k: v for k, (v, _) in call.kwargs.items()}
+
+        if target != inst.target or given(operands) != given(inst):
+            raise error("E0534", f"`{'.'.join(inst.path)}` is already a shared instance of "
+                        f"{_call_text(inst.target, inst)}, made at {inst.span.where()}", span,
+                        f"this call asks for {_call_text(target, operands)}; one name holds one set of "
+                        "weights: give this one another label")
+
+    def apply_shared(self, ref: SharedRef, operands: CallArgs, span: Span, env: Env) -> Value:
+        """Apply a shared instance to input tensors: the first application builds its layers at the
+        instance's path, every later one at `path@k`, each layer using the first one's weights."""
+        st = self.st
+        inst = st.instances[ref.path]
+        where = ".".join(inst.path)
+        if operands.scalars or operands.kwargs:
+            first = (operands.scalars[0][1] if operands.scalars else next(iter(operands.kwargs.values()))[1])
+            raise error("E0535", f"the shared instance `{where}` takes only input tensors", first,
+                        f"its attributes were fixed where it was made ({inst.span.where()})")
+        if st.owner() != inst.owner:
+            inside = f"block `{'.'.join(st.owner())}`" if st.owner() else f"network `{st.network}`"
+            maker = f"`{'.'.join(inst.owner)}`" if inst.owner else f"network `{st.network}`"
+            raise error("E0536", f"the shared instance `{where}` is applied inside {inside}, but it is made in "
+                        f"{maker}", span, "apply a shared instance in the body that makes it (its module lives there)")
+        shapes = tuple(t.shape for t, _ in operands.tensors) + tuple(t.shape for t, _ in operands.kw_tensors.values())
+        k = inst.applications + 1
+        if k > 1:
+            self._same_inputs(inst, shapes, span)
+        path = inst.application_path(k)
+        if k > 1:
+            st.sharing.append((".".join(path), where, inst))
+        before = len(st.ir)
+        try:
+            if isinstance(inst.target, OpRef):
+                call = CallArgs(tensors=operands.tensors, scalars=list(inst.scalars), kwargs=dict(inst.kwargs))
+                result = self.apply_op(inst.target.name, call, span, env, None, node_path=path)
+            else:
+                call = CallArgs(tensors=operands.tensors, scalars=list(inst.scalars),
+                                kw_tensors=operands.kw_tensors, kwargs=dict(inst.kwargs))
+                result = self.apply_block(inst.target.name, call, span, env, None, path,
+                                          shares=inst.path if k > 1 else None)
+        finally:
+            if k > 1:
+                st.sharing.pop()
+        built = len(st.ir) - before
+        if k == 1:
+            inst.first_span, inst.first_inputs, inst.first_nodes = span, shapes, built
+        elif built != inst.first_nodes:
+            raise error("E0537", f"the shared instance `{where}` builds {built} layer(s) here but {inst.first_nodes} "
+                        f"at its first application ({_where(inst.first_span)})", span,
+                        "a shared instance must build the same layers wherever it is applied")
+        inst.applications = k
+        return result
+
+    def _same_inputs(self, inst: Instance, shapes: tuple[Shape, ...], span: Span) -> None:
+        where, first = ".".join(inst.path), _where(inst.first_span)
+        if len(shapes) != len(inst.first_inputs):
+            raise error("E0537", f"the shared instance `{where}` is applied to {len(shapes)} tensor(s) here but to "
+                        f"{len(inst.first_inputs)} at its first application ({first})", span)
+        for k, (now, then) in enumerate(zip(shapes, inst.first_inputs, strict=True), start=1):
+            if len(now) != len(then) or now[0] != then[0]:
+                what = (f"{now[0]} channels here, but its weights take {then[0]}" if len(now) == len(then)
+                        else f"a {fmt_shape(now)} tensor here, but to {fmt_shape(then)} at first")
+                which = f"input {k}" if len(shapes) > 1 else "its input"
+                raise error("E0537", f"the shared instance `{where}` gets {what} ({which}; first applied at {first})",
+                            span, "one set of weights needs the same number of channels everywhere; project the "
+                            "input first (a 1×1 conv), or make a separate instance")
+
+    def _original(self, name: str, op: type[Op], attrs: Any, ins: list[Shape], span: Span) -> str | None:
+        """For a layer of a shared instance's later application: the first application's layer whose
+        weights it uses (checked to be the same layer); None for any other layer."""
+        st = self.st
+        for this, first, inst in reversed(st.sharing):
+            if name == this or name.startswith(this + "."):
+                original = first + name[len(this):]
+                break
+        else:
+            return None
+        if original not in st.ir:
+            raise error("E0537", f"the shared instance `{first}` builds `{name[len(this) + 1:] or name}` here, "
+                        f"which its first application ({_where(inst.first_span)}) did not build", span,
+                        "a shared instance must build the same layers wherever it is applied")
+        node = st.ir.node(original)
+        mine = (op.name, attrs, op.params(attrs, ins), op.buffers(attrs, ins))
+        theirs = (node.op, node.attrs, node.op_class.params(node.attrs, st.ir.in_shapes(node)),
+                  node.op_class.buffers(node.attrs, st.ir.in_shapes(node)))
+        if mine != theirs:
+            raise error("E0537", f"the shared instance `{first}` builds `{original}` differently here: "
+                        f"{op.describe(attrs)} on {fmt_shape(ins[0]) if ins else 'no input'}, against "
+                        f"{node.op_class.describe(node.attrs)} on {fmt_shape(st.ir.in_shapes(node)[0])} at its first "
+                        f"application ({_where(inst.first_span)})", span,
+                        "one set of weights fits one layer; make every application build the same layers")
+        return node.shares or original
 
     def _check_shape(self, shape: Shape, span: Span, what: str) -> None:
         if any(d <= 0 for d in shape):
@@ -431,7 +742,7 @@ class Elaborator(Evaluator):
                         "use a smaller input, or raise --max-tensor-elements")
 
     def apply_block(self, name: str, operands: CallArgs, span: Span, env: Env, label: tuple[str, ...] | None,
-                    scope_override: tuple[str, ...] | None) -> Value:
+                    scope_override: tuple[str, ...] | None, shares: Path | None = None) -> Value:
         st = self.st
         block, block_ns = env.ns.blocks[name]
         if st.call_depth >= self.limits.max_call_depth:
@@ -439,17 +750,28 @@ class Elaborator(Evaluator):
                         "instantiate itself?)", span, "a block must not instantiate itself, directly or through others")
         bound, args = bind_block(block, operands, span)
         inner = Env(dict(bound), block_ns, ())
-        title = self._block_params(block, args, inner, span)
-        inner.scope = self._block_path(name, env, label, scope_override, span)
-        st.ir.scopes[inner.scope] = ScopeInfo(inner.scope, "block", title, name, span)
+        st.calls.append((name, span))
         st.call_depth += 1
         try:
-            last = self.exec_body(block.body, inner)
+            title = self._block_params(block, args, inner, span)
+            inner.scope = self._block_path(name, env, label, scope_override, span)
+            st.ir.scopes[inner.scope] = ScopeInfo(inner.scope, "block", title, name, span, shares)
+            st.blocks.append(inner.scope)
+            try:
+                last = self.exec_body(block.body, inner)
+            finally:
+                st.blocks.pop()
+            return self._block_result(block, inner, last)
         except RecursionError:
             raise error("E0519", f"blocks nested too deeply in `{name}`", span) from None
+        except Abandoned:
+            raise
+        except ArchError as exc:  # located in the block: say which call it happened in
+            note = [f"in block `{name}`, called at {span.where()}"]
+            raise ArchError([d if d.span == span else with_call_notes(d, note) for d in exc.diagnostics]) from None
         finally:
             st.call_depth -= 1
-        return self._block_result(block, inner, last)
+            st.calls.pop()
 
     def _block_params(self, block: BlockDef, args: dict[str, Value], inner: Env, span: Span) -> str:
         """Bind the parameters (defaults evaluated in the block's scope); returns the call as written
@@ -472,21 +794,22 @@ class Elaborator(Evaluator):
         if scope_override is not None:
             return scope_override
         if label is not None:
-            path = env.scope
-            for part in label:
-                path = (*path, self.st.claim(path, part, span) if part == label[-1] else part)
-            return path
+            return self._claim_label(env.scope, label, span)
         return (*env.scope, self.st.fresh(env.scope, name))
 
     def _block_result(self, block: BlockDef, env: Env, last: Value) -> Value:
         if block.outputs is None:
             if isinstance(last, Tensor | Bundle | tuple):
                 return last
+            if last is POISON:
+                raise Poisoned(block.name)
             raise error("E0524", f"block `{block.name}` produces no tensor (its last statement is {describe(last)})",
-                        block.span, "end the block body with a tensor expression, e.g. `in + y`")
+                        block.span, layer_hint(last) or "end the block body with a tensor expression, e.g. `in + y`")
         tensors = []
         for out in block.outputs:
             v = env.vars.get(out)
+            if v is POISON:
+                raise Poisoned(out)
             if not isinstance(v, Tensor):
                 raise error("E0525", f"block `{block.name}` declares output `{out}` but "
                             + ("never assigns it" if v is None else f"it is {describe(v)}"), block.span,
@@ -495,6 +818,63 @@ class Elaborator(Evaluator):
         if len(tensors) == 1:
             return tensors[0]
         return Bundle(block.outputs, tuple(tensors))
+
+
+def with_call_notes(diag: Diagnostic, notes: list[str]) -> Diagnostic:
+    """`diag` with the block calls it happened in added (at most MAX_CALL_NOTES, then a count)."""
+    if not notes:
+        return diag
+    kept = [n for n in diag.notes if not n.startswith("… and ")]
+    calls = sum(n.startswith("in block ") for n in kept)
+    hidden = next((int(n.split()[2]) for n in diag.notes if n.startswith("… and ")), 0)
+    for note in notes:
+        last = kept[-1] if kept else ""
+        repeated = _REPEATED.fullmatch(last)
+        if not hidden and (repeated.group(1) if repeated else last) == note:  # a block calling itself: counted
+            kept[-1] = f"{note} ({int(repeated.group(2)) + 1 if repeated else 2} times)"
+        elif calls < MAX_CALL_NOTES:
+            kept.append(note)
+            calls += 1
+        else:
+            hidden += 1
+    if hidden:
+        kept.append(f"… and {hidden} more enclosing block call(s)")
+    return replace(diag, notes=tuple(kept))
+
+
+_REPEATED = re.compile(r"(in block .*) \((\d+) times\)")
+
+
+def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Each error once (a block called many times repeats its errors), the first call's notes kept."""
+    seen: dict[tuple[Span, str], Diagnostic] = {}
+    for d in diagnostics:
+        seen.setdefault((d.span, d.message), d)
+    return list(seen.values())
+
+
+def _walk_steps(node: Any) -> list[OutputStep]:
+    """The `-> output NAME` steps inside a statement."""
+    found: list[OutputStep] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, OutputStep):
+            found.append(item)
+        elif isinstance(item, Node):
+            stack.extend(vars(item).values())
+        elif isinstance(item, tuple):
+            stack.extend(item)
+    return found
+
+
+def _where(span: Span | None) -> str:
+    return span.where() if span is not None else "?"
+
+
+def _call_text(target: OpRef | BlockRef, call: CallArgs | Instance) -> str:
+    items = [render_value(v) for v, _ in call.scalars] + [f"{k}={render_value(v)}" for k, (v, _) in call.kwargs.items()]
+    return f"`{target.name}({', '.join(items)})`"
 
 
 def attr_usage(op: type[Op]) -> str:

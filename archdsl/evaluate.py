@@ -18,8 +18,10 @@ that :class:`archdsl.elaborate.Elaborator` implements; here they are a diagnosti
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
+from .binding import as_partial, split_args
 from .diagnostics import ArchError, Span, did_you_mean, error
 from .functions import BUILTIN_DOCS, BUILTINS, number
 from .limits import LIMITS, Limits
@@ -39,17 +41,31 @@ from .syntax import (
     ExprStmt,
     IfExpr,
     Index,
+    Label,
     ListLit,
     Name,
     Node,
     Not,
     Num,
     ShapeLit,
+    Shared,
     Str,
     Ternary,
     Unary,
 )
-from .values import TENSOR_ATTRS, UNKNOWN_CALLABLE_HINT, BlockRef, Bundle, OpRef, Tensor, Value, describe
+from .values import (
+    POISON,
+    TENSOR_ATTRS,
+    UNKNOWN_CALLABLE_HINT,
+    BlockRef,
+    Bundle,
+    OpRef,
+    Partial,
+    SharedRef,
+    Tensor,
+    Value,
+    describe,
+)
 from .vocabulary import SYMBOLS
 
 
@@ -64,6 +80,14 @@ class Env:
 
 
 NO_LAYERS_HINT = "layers are built only in the body of a network or a block"
+# What a call can name besides a builtin: an op, a block, a layer value or a shared instance.
+Layer = OpRef | BlockRef | Partial | SharedRef
+LAYER_VALUES = (OpRef, BlockRef, Partial, SharedRef)
+_LABEL_PART = re.compile(r"[A-Za-z0-9_]+")
+
+
+class Poisoned(Exception):
+    """A statement used a name whose own statement failed: it stops without a diagnostic of its own."""
 
 
 class Evaluator:
@@ -147,7 +171,10 @@ class Evaluator:
 
     def lookup(self, name: str, span: Span, env: Env) -> Value:
         if name in env.vars:
-            return env.vars[name]
+            value = env.vars[name]
+            if value is POISON:
+                raise Poisoned(name)
+            return value
         if name in env.ns.blocks:
             return BlockRef(name)
         if has_op(name):
@@ -158,7 +185,8 @@ class Evaluator:
         hint = did_you_mean(name, candidates)
         if name == "in":
             hint = "`in` is the input of a block; in a network, use the name of an `input`"
-        raise error("E0401", f"unknown name `{name}`", span, hint or "define it before use, or pass it as a parameter")
+        raise error("E0401", f"unknown name `{name}`", span,
+                    hint or f"define it before use, or pass it as a parameter; the builtins are {', '.join(BUILTINS)}")
 
     def _e_binop(self, node: BinOp, env: Env) -> Value:
         left = self.eval(node.left, env)
@@ -289,39 +317,76 @@ class Evaluator:
 
     # ---- calls -------------------------------------------------------------------------------
     def _e_call(self, node: Call, env: Env) -> Value:
-        return self.call(node.func, node.func_span, node.args, None, node.span, env, None)
+        return self.call(node.func, node.func_span, node.args, None, node.span, env, self.label_of(node.label, env))
+
+    def _e_shared(self, node: Shared, env: Env) -> Value:
+        raise self.no_layers("a shared instance", node.span)
+
+    def label_of(self, label: Label | None, env: Env) -> tuple[str, ...] | None:
+        """A label's parts, with the expressions in braces evaluated: `denselayer{i + 1}` → `denselayer3`."""
+        if label is None:
+            return None
+        static = label.static()
+        if static is not None:
+            return static
+        parts = []
+        for part in label.parts:
+            text = ""
+            for piece in part:
+                if isinstance(piece, str):
+                    text += piece
+                    continue
+                value = self.eval(piece, env)
+                if isinstance(value, bool) or not isinstance(value, int | str) or (isinstance(value, int) and value < 0):
+                    raise error("E0531", f"a label's `{{…}}` must give a whole number or a name, got {describe(value)}",
+                                piece.span, "count from 0 with the loop index: `as layer{i}`, from 1: `as layer{i + 1}`")
+                text += str(value)
+            if not _LABEL_PART.fullmatch(text):
+                raise error("E0531", f"`{text}` cannot be part of a label: it is not a name or a number", label.span,
+                            "labels are names and numbers separated by dots")
+            parts.append(text)
+        return tuple(parts)
 
     def call(self, func: str, func_span: Span, args: tuple[Arg, ...], chained: Value, span: Span, env: Env,
              label: tuple[str, ...] | None, scope_override: tuple[str, ...] | None = None) -> Value:
         """A call as written (`f(args)`, or `x -> f(args)` with `chained` = x): a builtin is computed
         here, an op or a block goes to :meth:`call_layer`."""
         target: Value
+        if env.vars.get(func, None) is POISON:
+            raise Poisoned(func)
         # A variable shadows ops and blocks only when it holds one (`act=relu6`, `block=basic`), so a
         # parameter named `dropout` (a probability) does not hide the op `dropout`.
-        if func in env.vars and (isinstance(env.vars[func], BlockRef | OpRef)
+        if func in env.vars and (isinstance(env.vars[func], LAYER_VALUES)
                                  or not (func in env.ns.blocks or has_op(func) or func in BUILTINS)):
             target = env.vars[func]
         elif func in env.ns.blocks:
             target = BlockRef(func)
         elif func in BUILTINS and chained is None:
+            if label is not None:
+                raise error("E0531", f"`{func}` computes a number; a label names a layer", span,
+                            f"drop `as {'.'.join(label)}`")
             return self._builtin(func, args, span, env)
         elif has_op(func):
             target = OpRef(func)
         else:
-            callables = [k for k, v in env.vars.items() if isinstance(v, BlockRef | OpRef)]
+            callables = [k for k, v in env.vars.items() if isinstance(v, LAYER_VALUES)]
             numeric = BUILTINS if chained is None else {}  # `x -> maxot(2)` is not meant to be `max`
             candidates = [*env.ns.blocks, *op_names(), *numeric, *callables]
             raise error("E0402", f"unknown op or block `{func}`", func_span,
                         did_you_mean(func, candidates) or UNKNOWN_CALLABLE_HINT)
-        if isinstance(target, OpRef | BlockRef):
+        if isinstance(target, LAYER_VALUES):
             return self.call_layer(target, args, chained, span, func_span, env, label, scope_override)
         raise error("E0514", f"`{func}` is {describe(target)}, not an op or a block", func_span)
 
-    def call_layer(self, target: OpRef | BlockRef, args: tuple[Arg, ...], chained: Value, span: Span,
+    def call_layer(self, target: Layer, args: tuple[Arg, ...], chained: Value, span: Span,
                    func_span: Span, env: Env, label: tuple[str, ...] | None,
                    scope_override: tuple[str, ...] | None) -> Value:
-        """An op or block instantiated with `args`."""
-        raise self.no_layers(f"`{target.name}`", span)
+        """An op or block instantiated with `args`; without input tensors, a layer value (:class:`Partial`)."""
+        operands = split_args(args, chained, lambda expr: self.eval(expr, env))
+        partial = as_partial(target, operands, label, chained)
+        if partial is None:
+            raise self.no_layers(f"`{target.name}`", span)
+        return partial
 
     def _builtin(self, func: str, args: tuple[Arg, ...], span: Span, env: Env) -> Value:
         pos = [self.eval(a.value, env) for a in args if a.name is None]
@@ -357,6 +422,7 @@ _EVAL: dict[type[Node], str] = {
     Num: "_e_num", Str: "_e_str", Const: "_e_const", ShapeLit: "_e_shape", ListLit: "_e_list", Name: "_e_name",
     BinOp: "_e_binop", Unary: "_e_unary", BoolOp: "_e_boolop", Not: "_e_not", Ternary: "_e_ternary",
     IfExpr: "_e_if", Attribute: "_e_attr", Index: "_e_index", Call: "_e_call", Chain: "_e_chain",
+    Shared: "_e_shared",
 }
 
 
@@ -365,4 +431,4 @@ def evaluate(expr: Node, variables: dict[str, Value], ns: Definitions, limits: L
     return Evaluator(limits).eval(expr, Env(dict(variables), ns, ()))
 
 
-__all__ = ["Env", "Evaluator", "evaluate"]
+__all__ = ["LAYER_VALUES", "Env", "Evaluator", "Layer", "Poisoned", "evaluate"]

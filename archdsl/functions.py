@@ -33,6 +33,26 @@ def _digits(nd: Any) -> int:
     return nd
 
 
+def _log(x: Any, base: Any = None) -> float:
+    """The natural logarithm, or the logarithm to `base` (RegNet's quantized widths use log(w / w0, w_m))."""
+    x = number("log", x)
+    if x <= 0:
+        raise ValueError(f"the logarithm needs a positive number, got {x}")
+    if base is None:
+        return math.log(x)
+    base = number("log", base)
+    if base <= 0 or base == 1:
+        raise ValueError(f"a logarithm's base must be positive and not 1, got {base}")
+    return math.log(x) / math.log(base)
+
+
+def _exp(x: Any) -> float:
+    x = number("exp", x)
+    if x > 709:  # e**709.78 is the largest double
+        raise ValueError(f"exp({x}) is beyond the largest floating-point number")
+    return math.exp(x)
+
+
 BUILTINS: dict[str, Callable[..., Any]] = {
     "min": lambda *a: min(a[0] if len(a) == 1 else a),
     "max": lambda *a: max(a[0] if len(a) == 1 else a),
@@ -43,6 +63,8 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "float": lambda x: float(number("float", x)),
     "abs": lambda x: abs(number("abs", x)),
     "sqrt": lambda x: math.sqrt(number("sqrt", x)),
+    "log": lambda x, base=None: _log(x, base),
+    "exp": _exp,
     "divisible": make_divisible,
     "len": lambda x: len(x),
     "sum": lambda x: sum(x),
@@ -51,6 +73,7 @@ BUILTIN_DOCS = {
     "min": "min(a, b, …) or min(list)", "max": "max(a, b, …) or max(list)",
     "round": "round(x) — Python's rounding (half to even)", "ceil": "ceil(x)", "floor": "floor(x)",
     "int": "int(x) — truncates", "float": "float(x)", "abs": "abs(x)", "sqrt": "sqrt(x)",
+    "log": "log(x) — natural logarithm; log(x, base)", "exp": "exp(x)",
     "divisible": "divisible(v, divisor=8, min_value=divisor) — MobileNet/EfficientNet channel rounding",
     "len": "len(list)", "sum": "sum(list)",
 }

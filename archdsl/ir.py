@@ -55,6 +55,7 @@ class IRNode:
     scope: tuple[str, ...]  # the block path holding this node
     span: Span
     output_name: str | None = None  # kind "output": the name the spec declares (the node's may carry a suffix)
+    shares: str | None = None  # a shared instance's later application: the node whose weights this one uses
 
     @property
     def op_class(self) -> type[Op]:
@@ -81,6 +82,7 @@ class ScopeInfo:
     title: str  # e.g. "inverted_residual(c=24, stride=2, expand=6)"
     block: str | None
     span: Span
+    shares: tuple[str, ...] | None = None  # a shared block instance's later application: its first one
 
 
 @dataclass

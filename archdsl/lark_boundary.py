@@ -9,7 +9,8 @@ rule nobody handles fails loudly.
 from __future__ import annotations
 
 import ast as py_ast
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -37,6 +38,7 @@ from .syntax import (
     Import,
     Index,
     InputDecl,
+    Label,
     ListLit,
     Module,
     Name,
@@ -50,6 +52,7 @@ from .syntax import (
     RepeatStep,
     RepeatStmt,
     ShapeLit,
+    Shared,
     StagesStep,
     Str,
     TableRow,
@@ -64,19 +67,24 @@ from .vocabulary import KEYWORDS
 class ToAst(Transformer[Token, Any]):
     """Lark tree → AST. One method per rule or alias; `__default__` refuses anything unhandled."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, max_nesting: int = 100, at: tuple[int, int] = (1, 1)) -> None:
         super().__init__(visit_tokens=False)
         self.file = file
+        self.max_nesting = max_nesting
+        self.at = at  # where the text parsed starts in the file (an expression inside a label)
+
+    def _pos(self, line: int, col: int) -> tuple[int, int]:
+        return (line, col) if line > 1 else (self.at[0], self.at[1] + col - 1)
 
     # one span helper for every method
     def _sp(self, meta: Any) -> Span:
         if getattr(meta, "empty", True):
             return Span.unknown(self.file)
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+        return Span(self.file, *self._pos(meta.line, meta.column), *self._pos(meta.end_line, meta.end_column))
 
     def _tok(self, tok: Token) -> Span:
         line, col = tok.line or 1, tok.column or 1
-        return Span(self.file, line, col, tok.end_line or line, tok.end_column or col + 1)
+        return Span(self.file, *self._pos(line, col), *self._pos(tok.end_line or line, tok.end_column or col + 1))
 
     def __default__(self, data: Any, children: Any, meta: Any) -> Any:
         raise NotImplementedError(f"grammar rule {data!r} has no AST builder")
@@ -168,6 +176,16 @@ class ToAst(Transformer[Token, Any]):
     @v_args(meta=True)
     def expr_stmt(self, meta: Any, ch: list[Any]) -> ExprStmt:
         return ExprStmt(self._sp(meta), ch[0])
+
+    @v_args(meta=True)
+    def labelled_call(self, meta: Any, ch: list[Any]) -> Call:
+        call, label = ch
+        return replace(call, span=self._sp(meta), label=label)
+
+    @v_args(meta=True)
+    def shared(self, meta: Any, ch: list[Any]) -> Shared:
+        name, args, label = ch
+        return Shared(self._sp(meta), str(name), self._tok(name), args or (), label)
 
     # --- expressions
     @v_args(meta=True)
@@ -277,14 +295,35 @@ class ToAst(Transformer[Token, Any]):
         name, args, label = ch
         return CallStep(self._sp(meta), str(name), self._tok(name), args or (), label)
 
-    def label(self, ch: list[tuple[str, ...]]) -> tuple[str, ...]:
+    def label(self, ch: list[Label]) -> Label:
         return ch[0]
 
-    def label_path(self, ch: list[Token]) -> tuple[str, ...]:
-        parts: list[str] = []
+    @v_args(meta=True)
+    def label_path(self, meta: Any, ch: list[Token]) -> Label:
+        parts: list[tuple[str | Node, ...]] = []
         for tok in ch:
-            parts.extend(str(tok).split("."))  # `a.0.1` lexes its tail as the number `0.1`
-        return tuple(parts)
+            if tok.type == "LABEL_TEMPLATE":
+                parts.append(self._template(tok))
+            else:
+                parts.extend((p,) for p in str(tok).split("."))  # `a.0.1` lexes its tail as the number `0.1`
+        return Label(self._sp(meta), tuple(parts))
+
+    def _template(self, tok: Token) -> tuple[str | Node, ...]:
+        """`denselayer{i + 1}` → ("denselayer", <i + 1>): text pieces and the expressions in braces."""
+        text, pieces = str(tok), []
+        line, col = tok.line or 1, tok.column or 1
+        for k, piece in enumerate(re.split(r"(\{[^{}]*\})", text)):
+            if k % 2 == 0:
+                if piece:
+                    pieces.append(piece)
+                continue
+            start = col + sum(len(p) for p in re.split(r"(\{[^{}]*\})", text)[:k]) + 1
+            inner = piece[1:-1]
+            if not inner.strip():
+                raise error("E0103", "empty `{}` in a label", Span(self.file, line, start - 1, line, start + 1),
+                            "put an expression in the braces, e.g. `as layer{i + 1}`")
+            pieces.append(parse_expression(inner, self.file, (line, start), self.max_nesting))
+        return tuple(pieces)
 
     def step_chain(self, ch: list[Any]) -> tuple[Node, ...]:
         return tuple(ch)
@@ -308,8 +347,8 @@ class ToAst(Transformer[Token, Any]):
     def stages_step(self, meta: Any, ch: list[Any]) -> StagesStep:
         cols = tuple(str(t) for t in ch if isinstance(t, Token))
         rest = [c for c in ch if not isinstance(c, Token)]
-        label = rest[0] if rest and (rest[0] is None or isinstance(rest[0], tuple)) else None
-        if rest and (rest[0] is None or isinstance(rest[0], tuple)):
+        label = rest[0] if rest and (rest[0] is None or isinstance(rest[0], Label)) else None
+        if rest and (rest[0] is None or isinstance(rest[0], Label)):
             rest = rest[1:]
         rows = tuple(r for r in rest[:-1])
         return StagesStep(self._sp(meta), cols, label, rows, rest[-1])
@@ -350,6 +389,17 @@ def _parser() -> Lark:
     )
 
 
+@cache
+def _expression_parser() -> Lark:
+    """The grammar read from `expr` (a label's `{i + 1}`). A parser of its own: with `expr` as a second
+    start of the main parser, end of file could follow any expression, and syntax errors inside a
+    body would list fewer of the tokens expected."""
+    return Lark.open_from_package(
+        "archdsl", "grammar.lark", parser="lalr", propagate_positions=True, maybe_placeholders=True,
+        cache=True, start="expr",
+    )
+
+
 def _describe_token(tok: Token) -> str:
     if tok.type == "$END":
         return "end of file"
@@ -373,18 +423,36 @@ def lark_parse(text: str, file: str, max_nesting: int = 100) -> Module:
         raise _syntax_error(exc, text, file) from None
     except RecursionError:  # pragma: no cover - the LALR parser keeps its own stack
         raise _nested_too_deeply(file) from None
-    _check_depth(tree, file, max_nesting)
+    module = _transform(tree, ToAst(file, max_nesting))
+    if not isinstance(module, Module):  # pragma: no cover - `start` always builds a Module
+        raise TypeError(f"the grammar's start rule built {type(module).__name__}, not a Module")
+    return module
+
+
+def parse_expression(text: str, file: str, at: tuple[int, int], max_nesting: int = 100) -> Node:
+    """One expression on one line of `file`, starting at (line, column) `at` (a label's `{i + 1}`)."""
     try:
-        module = ToAst(file).transform(tree)
+        tree = _expression_parser().parse(text)
+    except UnexpectedInput as exc:
+        padded = " " * (at[1] - 1) + text  # the error's column, as in the file's line
+        problem = _syntax_error(exc, padded, file).diagnostics[0]
+        raise ArchError(replace(problem, span=replace(problem.span, line=at[0], end_line=at[0]), notes=())) from None
+    node = _transform(tree, ToAst(file, max_nesting, at))
+    if not isinstance(node, Node):  # pragma: no cover - `expr` always builds a node
+        raise TypeError(f"the grammar's expr rule built {type(node).__name__}")
+    return node
+
+
+def _transform(tree: Tree[Token], builder: ToAst) -> Any:
+    _check_depth(tree, builder)
+    try:
+        return builder.transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, ArchError):
             raise exc.orig_exc from None
         raise
     except RecursionError:
-        raise _nested_too_deeply(file) from None
-    if not isinstance(module, Module):  # pragma: no cover - `start` always builds a Module
-        raise TypeError(f"the grammar's start rule built {type(module).__name__}, not a Module")
-    return module
+        raise _nested_too_deeply(builder.file) from None
 
 
 def _nested_too_deeply(file: str) -> ArchError:
@@ -392,9 +460,10 @@ def _nested_too_deeply(file: str) -> ArchError:
                  "split the expression into named intermediate values")
 
 
-def _check_depth(tree: Tree[Token], file: str, limit: int) -> None:
-    """Refuse a syntax tree deeper than `limit` (iteratively), so that converting and evaluating it
-    never meets Python's recursion limit; the span is the leftmost node past the limit."""
+def _check_depth(tree: Tree[Token], builder: ToAst) -> None:
+    """Refuse a syntax tree deeper than the builder's limit (iteratively), so that converting and
+    evaluating it never meets Python's recursion limit; the span is the leftmost node past the limit."""
+    file, limit = builder.file, builder.max_nesting
     stack: list[tuple[Any, int]] = [(tree, 1)]
     too_deep: list[Span] = []
     found = False
@@ -405,7 +474,7 @@ def _check_depth(tree: Tree[Token], file: str, limit: int) -> None:
         if depth > limit:
             found, meta = True, node.meta
             if not getattr(meta, "empty", True):
-                too_deep.append(Span(file, meta.line, meta.column, meta.end_line, meta.end_column))
+                too_deep.append(builder._sp(meta))
             continue
         stack.extend((child, depth + 1) for child in node.children)
     if found:

@@ -40,7 +40,9 @@ OPS = (
     "scale", "shuffle", "sigmoid", "silu", "softmax", "space_to_depth", "split", "stochastic_depth", "swish",
     "tanh", "upsample", "view",
 )
-BUILTINS = ("min", "max", "round", "ceil", "floor", "int", "float", "abs", "sqrt", "divisible", "len", "sum")
+BUILTINS = (
+    "min", "max", "round", "ceil", "floor", "int", "float", "abs", "sqrt", "log", "exp", "divisible", "len", "sum",
+)
 # Bare symbols (`sum` is highlighted as the builtin it also is) and keywords: the language's own lists.
 SYMBOLS = tuple(s for s in vocabulary.SYMBOLS if s not in BUILTINS)
 KEYWORDS = vocabulary.STATEMENT_KEYWORDS

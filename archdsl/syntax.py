@@ -102,10 +102,35 @@ class Arg(Node):
 
 
 @dataclass(frozen=True)
+class Label(Node):
+    """`as layer1.0.conv1`: the dotted parts of a name. A part may hold expressions in braces,
+    `denselayer{i + 1}`; each part is its text pieces and expression nodes, in order."""
+
+    parts: tuple[tuple[str | Node, ...], ...]
+
+    def static(self) -> tuple[str, ...] | None:
+        """The parts, when no part holds an expression."""
+        if all(len(p) == 1 and isinstance(p[0], str) for p in self.parts):
+            return tuple(str(p[0]) for p in self.parts)
+        return None
+
+
+@dataclass(frozen=True)
 class Call(Node):
     func: str
     func_span: Span
     args: tuple[Arg, ...]
+    label: Label | None = None  # `x = up(b, s4) as up4`
+
+
+@dataclass(frozen=True)
+class Shared(Node):
+    """`shared head(80) as cls`: one instance of an op or block, its weights used wherever it is applied."""
+
+    func: str
+    func_span: Span
+    args: tuple[Arg, ...]
+    label: Label | None
 
 
 @dataclass(frozen=True)
@@ -132,7 +157,7 @@ class CallStep(Node):
     func: str
     func_span: Span
     args: tuple[Arg, ...]
-    label: tuple[str, ...] | None
+    label: Label | None
 
 
 @dataclass(frozen=True)
@@ -147,7 +172,7 @@ class RepeatStep(Node):
     count: Node
     var: str | None
     body: tuple[Node, ...]
-    label: tuple[str, ...] | None
+    label: Label | None
 
 
 @dataclass(frozen=True)
@@ -158,7 +183,7 @@ class TableRow(Node):
 @dataclass(frozen=True)
 class StagesStep(Node):
     columns: tuple[str, ...]
-    label: tuple[str, ...] | None
+    label: Label | None
     rows: tuple[TableRow, ...]
     body: Node
 
@@ -208,7 +233,7 @@ class RepeatStmt(Node):
     count: Node
     var: str | None
     body: Body
-    label: tuple[str, ...] | None
+    label: Label | None
 
 
 @dataclass(frozen=True)

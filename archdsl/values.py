@@ -44,6 +44,49 @@ class OpRef:
     name: str
 
 
+@dataclass(frozen=True)
+class Partial:
+    """A call of an op or block without input tensors: a layer not yet applied, passed as a value
+    (`conv_bn_act(c, 3, act=leaky(0.1))`) and applied wherever it is called. Its arguments are kept
+    with their spans; the call that applies it may add more."""
+
+    target: BlockRef | OpRef
+    scalars: tuple[tuple[Any, Any], ...]  # (value, span)
+    kwargs: tuple[tuple[str, Any, Any], ...]  # (name, value, span)
+    label: tuple[str, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    def text(self) -> str:
+        """`leaky(0.1)`, `conv_bn_act(c=64, k=3)`: the call as written, for messages and titles."""
+        items = [render_value(v) for v, _ in self.scalars] + [f"{k}={render_value(v)}" for k, v, _ in self.kwargs]
+        return f"{self.name}({', '.join(items)})"
+
+
+@dataclass(frozen=True)
+class SharedRef:
+    """A shared instance (`cls = shared head(80)`): one set of weights, applied wherever it is called.
+    `path` names it (and its first application); the elaborator keeps its state under that path."""
+
+    path: tuple[str, ...]
+    name: str  # the op or block it instantiates
+
+    def text(self) -> str:
+        return ".".join(self.path)
+
+
+class _Poison:
+    """The value of a name whose statement failed: a later use stops that statement quietly (its
+    error is already reported), so independent errors are all found without echoes."""
+
+    def __repr__(self) -> str:
+        return "<poison>"
+
+
+POISON: Any = _Poison()
+
 Value = Any  # int | float | bool | str | None | list | tuple[Tensor, ...] | Tensor | Bundle | refs
 
 UNKNOWN_CALLABLE_HINT = "see `archdsl ops` for the ops; blocks must be defined or imported"
@@ -54,6 +97,16 @@ TENSOR_ATTRS: dict[str, Callable[[Shape], Value]] = {
     "width": lambda s: s[2], "w": lambda s: s[2],
     "shape": lambda s: list(s), "rank": lambda s: len(s), "numel": lambda s: math.prod(s),
 }
+
+
+def layer_hint(v: Value) -> str | None:
+    """What to write when a layer value (`conv(64, 3)` without input) stands where a tensor must."""
+    if isinstance(v, Partial):
+        return (f"`{v.text()}` names a layer without applying it; apply it to a tensor: "
+                f"`x -> {v.text()}` or `{v.name}(x, ...)`")
+    if isinstance(v, SharedRef):
+        return f"apply the shared instance to a tensor: `x -> {v.path[-1]}` where `{v.path[-1]}` holds it"
+    return None
 
 
 def is_number(v: Value) -> bool:
@@ -67,6 +120,8 @@ _DESCRIPTIONS: tuple[tuple[type | tuple[type, ...], Callable[[Any], str]], ...] 
     (tuple, lambda v: f"{len(v)} tensors"),
     (BlockRef, lambda v: f"the block `{v.name}`"),
     (OpRef, lambda v: f"the op `{v.name}`"),
+    (Partial, lambda v: f"`{v.text()}`, a layer not applied to any tensor"),
+    (SharedRef, lambda v: f"the shared instance `{v.text()}` of `{v.name}`"),
     (bool, lambda v: "a boolean"),
     ((int, float), lambda v: f"the number {v}"),
     (str, lambda v: f'the string "{v}"'),
@@ -93,6 +148,8 @@ def render_value(v: Value) -> str:
         return "[" + ", ".join(render_value(x) for x in v) + "]"
     if isinstance(v, BlockRef | OpRef):
         return v.name
+    if isinstance(v, Partial | SharedRef):
+        return v.text()
     if isinstance(v, str):
         return v
     if v is None:
@@ -107,4 +164,6 @@ def jsonable(v: Value) -> Any:
         return v
     if isinstance(v, list):
         return [jsonable(x) for x in v]
+    if isinstance(v, Partial | SharedRef):
+        return v.text()
     return getattr(v, "name", str(v))

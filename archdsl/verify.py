@@ -12,7 +12,8 @@ value a paper or a canonical implementation gives for it. TARGET is one of:
   figures are those the analysis passes register (``archdsl.compiler.passes``): a new pass's
   figures are checkable here as soon as it is registered. X is an
   output name (``logits``), a tensor variable of the network body, a node path (``layer4.2.conv1``)
-  or a block path (``layer4``: sums over its nodes; shape and field of its last node). Paths with
+  or a block path (``layer4``: sums over its nodes; shape and field of its last node; a shared
+  instance sums over every application, so its MACs count each time and its parameters once). Paths with
   numeric parts are written as strings: ``rf("features.12")``. A field is ``global`` once a global
   pool or a linear layer has seen the whole input; compare it with ``== global``. A number is
   compared with both axes, a pair ``[h, w]`` or ``196x196`` axis by axis;
@@ -41,12 +42,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from archdsl.compiler.passes import Analysis, FigureError, network_figures, node_figures
+from archdsl.compiler.passes import Analysis, FigureError, Target, network_figures, node_figures
 
 from .diagnostics import SOURCES, ArchError, Diagnostic, Span, did_you_mean
 from .elaborate import ExpectEntry
 from .evaluate import Env, Evaluator
-from .ir import IR, output_name
+from .ir import IR, Port, output_name
 from .syntax import Attribute, Call, Index, Name, Node, Str
 from .values import Tensor
 
@@ -161,34 +162,36 @@ class _Evaluator:
         assert of_network is not None
         return of_network(self.ir, self.analysis)
 
-    def nodes_of(self, node: Node) -> list[str]:
-        """The IR nodes X names: an output, a tensor variable, a node, or every node of a block."""
+    def nodes_of(self, node: Node) -> Target:
+        """What X names: an output, a tensor variable, a node, or every node of a block (a shared
+        instance's: of every application, its weights counted once)."""
         path = _path(node)
         if path is None:
             raise _TargetError("expected a node, block or output name here", node.span,
                                'write a name, or a path in quotes: rf("features.12")')
         for out in self.ir.outputs():
             if output_name(out) == path:
-                return [out.inputs[0].node]
+                return Target([out.inputs[0].node], out.inputs[0])
         value = self.net.variables.get(path)
         if isinstance(value, Tensor):
-            return [value.port.node]
+            return Target([value.port.node], value.port)
+        applications = [n.name for n in self.ir.nodes("op") if n.name.startswith(path + "@")]
         if path in self.ir and self.ir.node(path).kind != "output":
-            return [path]
+            return Target([path, *applications], Port(path))
         inside = [n.name for n in self.ir.nodes("op") if n.name.startswith(path + ".")]
         if inside:
-            return inside
+            return Target(inside + applications, Port(inside[-1]))
         names = [n.name for n in self.ir.nodes() if n.kind != "output"]
         names += [".".join(p) for p in self.ir.scopes]
         raise _TargetError(f"`{path}` is not an output, node or block of `{self.net.name}`", node.span,
                            did_you_mean(path, names) or "outputs, tensor variables, node and block paths work")
 
     def node_quantity(self, what: str, x: Node) -> Any:
-        names = self.nodes_of(x)
+        target = self.nodes_of(x)
         of_nodes = self.node_figures[what].of_nodes
         assert of_nodes is not None
         try:
-            return of_nodes(self.ir, self.analysis, names)
+            return of_nodes(self.ir, self.analysis, target)
         except FigureError as exc:
             raise _TargetError(str(exc), x.span) from None
 
@@ -243,9 +246,12 @@ def _deviation(computed: Any, expected: Any) -> str:
         diff = computed - expected
         if diff == 0:
             return "0"
+        # Digit separators at every size, as the computed column has them (`+289,184,256`, never
+        # `+2.89184e+08`); a fraction keeps six significant digits.
+        text = f"{diff:+,}" if isinstance(diff, int) else f"{diff:+,.0f}" if abs(diff) >= 1e5 else f"{diff:+,.6g}"
         if expected:
-            return f"{diff:+,.6g} ({100 * diff / abs(expected):+.3g}%)"
-        return f"{diff:+,.6g}"
+            return f"{text} ({100 * diff / abs(expected):+.3g}%)"
+        return text
     return "—"
 
 

@@ -111,6 +111,9 @@ class Geometry:
     # How many leading inputs carry data into the output; the others only lend their shape (crop's
     # reference tensor), so their fields do not reach the output. None: all of them.
     data_inputs: int | None = None
+    # Per output, where its first element lies in the input beyond output 0's (h, w): a spatial
+    # split's later parts start further in. Empty: every output starts where output 0 does.
+    shifts: tuple[tuple[float, float], ...] = ()
 
 
 IDENTITY_GEOMETRY = Geometry()

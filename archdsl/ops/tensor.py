@@ -147,6 +147,17 @@ class Split(_Free):
         return [tuple(p if i == a.dim else d for i, d in enumerate(shape)) for p in parts]
 
     @classmethod
+    def geometry(cls, a: Any, ins: list[Shape]) -> Geometry:
+        if a.dim == 0 or len(ins[0]) != 3:
+            return IDENTITY_GEOMETRY
+        # A spatial split: part k starts after the parts before it, along h (dim 1) or w (dim 2).
+        shifts, start = [], 0
+        for part in cls.infer(a, ins):
+            shifts.append((start, 0) if a.dim == 1 else (0, start))
+            start += part[a.dim]
+        return Geometry(shifts=tuple(shifts))
+
+    @classmethod
     def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
         if isinstance(a.sections, int):
             return f"torch.chunk({args[0]}, {a.sections}, dim={a.dim + 1})"

@@ -36,8 +36,7 @@ RESERVED_ATTRS = frozenset({
 # Globals of every generated file; no local variable or class may shadow them.
 GLOBALS = frozenset({"torch", "nn", "F", "self", "super"})
 
-_ATTR_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-_DIGITS_RE = re.compile(r"(0|[1-9][0-9]*)\Z")
+_MODULE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*\Z")
 
 class Namespace:
     """Hands out legal, unique, non-shadowing Python identifiers for generated code.
@@ -72,23 +71,26 @@ class Namespace:
                 and not hasattr(builtins, name))
 
 
-def check_attribute(name: str, span: Span, in_container: bool) -> None:
-    """Refuse a spec name that cannot be a submodule attribute (or, inside a container, a key)."""
-    if in_container and _DIGITS_RE.match(name):
-        return
+def check_attribute(name: str, span: Span) -> None:
+    """Refuse a spec name that cannot name a submodule. torch accepts any name without a dot that
+    is not an attribute already (`add_module("0", m)`, as nn.Sequential does); a leading `_` is
+    refused too, for torch's own private attributes live there."""
     reason = None
     if len(name) > MAX_IDENTIFIER:
         reason = f"it is longer than {MAX_IDENTIFIER} characters"
-    elif not _ATTR_RE.match(name):
-        reason = "it is not an ASCII identifier starting with a letter"
-    elif keyword.iskeyword(name):
-        reason = "it is a Python keyword"
+    elif not _MODULE_NAME_RE.match(name):
+        reason = "it is not made of ASCII letters, digits and `_`, starting with a letter or digit"
     elif name in RESERVED_ATTRS:
         reason = "torch.nn.Module uses that name itself"
     if reason:
         shown = ascii(name if len(name) <= 40 else name[:37] + "...")
         raise error("E0701", f"{shown} cannot name a PyTorch submodule: {reason}", span,
-                    "rename the layer with `as NAME` (a letter, then letters, digits or `_`)")
+                    "rename the layer with `as NAME` (letters, digits and `_`, not a name torch.nn.Module uses)")
+
+
+def is_attribute(name: str) -> bool:
+    """Whether `self.NAME` can be written (else the generated code uses `add_module`/`getattr`)."""
+    return name.isidentifier() and not keyword.iskeyword(name)
 
 
 def py_str(text: str) -> str:

@@ -17,9 +17,10 @@ reads like the dataflow: one named intermediate per node, one call per block ins
 >>> "self.conv1 = nn.Conv2d(3, 4, kernel_size=(3, 3)" in src
 True
 
-NOTE: nothing from a spec reaches the source unchecked. Submodule names must be legal attribute names
-(ASCII identifiers, not keywords, not ``nn.Module`` API names) or digits inside a container, else the
-compiler stops with a diagnostic at the label; local variables and class names come from a
+NOTE: nothing from a spec reaches the source unchecked. Submodule names are ASCII letters, digits
+and ``_`` (not leading), never an ``nn.Module`` API name, else the compiler stops with a diagnostic
+at the label; those that are no Python attribute (``0``, ``class``) are registered with
+``add_module`` and read with ``getattr``, as torch's own containers do; local variables and class names come from a
 :class:`Namespace`, which only ever hands out safe identifiers; strings are written with ``ascii()``;
 comments and docstrings keep a small safe alphabet. The ops' own ``torch_init``/``torch_forward``
 texts are built from validated attributes (numbers, booleans and ``Literal`` strings) only.
@@ -34,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from archdsl.diagnostics import Span, error
+from archdsl.diagnostics import ArchError, Diagnostic, Span, error
 from archdsl.ir import IR, IRNode, Port, output_name
 from archdsl.values import jsonable
 
@@ -47,6 +48,7 @@ from .python_source import (
     camel,
     check_attribute,
     clip,
+    is_attribute,
     py_str,
     safe_comment,
     wrap,
@@ -112,7 +114,7 @@ class _ClassBody:
         """Place a submodule at `rel`; returns a placeholder for its reference in forward code."""
         slot = self.root
         for depth, part in enumerate(rel):
-            check_attribute(part, span, in_container=depth > 0)
+            check_attribute(part, span)
             last = depth == len(rel) - 1
             child = slot.children.get(part)
             if child is not None and (last or child.init is not None):
@@ -122,11 +124,15 @@ class _ClassBody:
             if child is None:
                 child = slot.children[part] = _Slot(span, init if last else None)
             slot = child
+        return self.reuse(rel)
+
+    def reuse(self, rel: tuple[str, ...]) -> str:
+        """A placeholder for the submodule at `rel`, placed before (a shared instance applied again)."""
         self.refs.append(rel)
         return f"\x00{len(self.refs) - 1}\x00"
 
     def ref(self, rel: tuple[str, ...]) -> str:
-        out, slot = f"self.{rel[0]}", self.root.children[rel[0]]
+        out, slot = _self_attr(rel[0]), self.root.children[rel[0]]
         for part in rel[1:]:
             out += f"[{part}]" if slot.sequential else f"[{py_str(part)}]"
             slot = slot.children[part]
@@ -138,7 +144,10 @@ class _ClassBody:
     def init_lines(self) -> list[str]:
         out: list[str] = []
         for name, slot in self.root.children.items():
-            out.extend(wrap(f"self.{name} = {self._render(slot)}", INDENT * 2))
+            if is_attribute(name):
+                out.extend(wrap(f"self.{name} = {self._render(slot)}", INDENT * 2))
+            else:  # `as 0`, `as class`: registered as torch's containers do
+                out.extend(wrap(f"self.add_module({py_str(name)}, {self._render(slot)})", INDENT * 2))
         return out
 
     def _render(self, slot: _Slot) -> str:
@@ -178,6 +187,11 @@ class TorchCodegen:
         self.class_instances: dict[str, list[str]] = {}
         self.instance_class: dict[tuple[str, ...], str] = {}
         self.children: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        # A shared block instance's later applications (`head@2`, …), by its first one: they call its module.
+        self.applications: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        for path, info in self.ir.scopes.items():
+            if info.shares is not None:
+                self.applications.setdefault(info.shares, []).append(path)
         for node in self.ir:
             o = self.owner(node)
             while o:
@@ -216,6 +230,29 @@ class TorchCodegen:
                         outs.add(p)
         return list(ins), sorted(outs, key=lambda p: (self.order[p.node], p.index))
 
+    def _outputs(self, scope: tuple[str, ...]) -> list[Port]:
+        """The ports a block instance's class returns: those read outside it — for a shared instance,
+        those read outside any of its applications."""
+        outs = dict.fromkeys(self._boundary(scope)[1])
+        for app in self.applications.get(scope, []):
+            outs.update(dict.fromkeys(_mirror(p, app, scope) for p in self._boundary(app)[1]))
+        return sorted(outs, key=lambda p: (self.order[p.node], p.index))
+
+    def _application_inputs(self, app: tuple[str, ...], first: tuple[str, ...], span: Span) -> list[Port]:
+        """The tensors an application of a shared instance passes, in the order its class takes them."""
+        wanted = self._boundary(first)[0]
+        given: dict[Port, Port] = {}
+        for node in self.ir:
+            if not self.inside(node, app):
+                continue
+            twin = self.ir.node(_mirror(Port(node.name), app, first).node)
+            for mine, theirs in zip(node.inputs, twin.inputs, strict=True):
+                if not self.inside(self.ir.node(mine.node), app) and given.setdefault(theirs, mine) != mine:
+                    raise error("E0704", f"the shared instance `{safe_comment('.'.join(parts(first)))}` reads one "
+                                "tensor twice at its first application but different tensors here", span,
+                                "pass the same tensors in the same roles at every application")
+        return [given[p] for p in wanted]
+
     def _helpers(self) -> dict[str, str]:
         found: dict[str, str] = {}
         for node in self.ir.nodes("op"):
@@ -232,7 +269,7 @@ class TorchCodegen:
         """Generate the class body of a block instance (or of the network, scope ())."""
         body = _ClassBody(self.locals_reserved | set(self.class_instances))
         ports: dict[Port, str] = {}
-        inputs, outputs = self._boundary(scope) if scope else ([], [])
+        inputs, outputs = (self._boundary(scope)[0], self._outputs(scope)) if scope else ([], [])
         args = self._arguments(scope, inputs, body, ports)
         base = parts(scope)
         done: set[tuple[str, ...]] = set()
@@ -283,13 +320,18 @@ class TorchCodegen:
         op, a, ins = node.op_class, node.attrs, self.ir.in_shapes(node)
         rel = self._rel(node.name, base, node.span)
         args = [ports[p] for p in node.inputs]
+        # A shared instance applied again uses its first application's module (or parameter).
+        first = self._rel(node.shares, base, node.span) if node.shares is not None else None
+
+        def place(init: str) -> str:
+            return body.reuse(first) if first is not None else body.add_module(rel, init, node.span)
+
         param = op.torch_parameter(a, ins) if len(rel) == 1 else None
         if param is not None:  # a bare parameter of this class, named by the node (SSD's scale_weight)
-            expr = op.torch_forward_parameter(a, ins, args, body.add_module(rel, param, node.span))
+            expr = op.torch_forward_parameter(a, ins, args, place(param))
         else:
             init = op.torch_init(a, ins)
-            module = body.add_module(rel, init, node.span) if init is not None else None
-            expr = op.torch_forward(a, ins, args, module)
+            expr = op.torch_forward(a, ins, args, place(init) if init is not None else None)
         n_out = len(node.out_shapes)
         if n_out == 1 and op.category != "split":
             if expr.isidentifier():  # identity: no new name
@@ -307,11 +349,16 @@ class TorchCodegen:
 
     def _call(self, child: tuple[str, ...], base: tuple[str, ...], body: _ClassBody,
               ports: dict[Port, str]) -> None:
-        cls = self._class(child)
         info = self.ir.scopes[child]
         rel = self._rel(".".join(parts(child)), base, info.span)
-        module = body.add_module(rel, f"{cls}()", info.span)
-        inputs, outputs = self._boundary(child)
+        if info.shares is not None:  # a shared instance applied again: call its first application's module
+            first = info.shares
+            module = body.reuse(self._rel(".".join(parts(first)), base, info.span))
+            inputs = self._application_inputs(child, first, info.span)
+            outputs = [_mirror(p, first, child) for p in self._outputs(first)]
+        else:
+            module = body.add_module(rel, f"{self._class(child)}()", info.span)
+            inputs, outputs = self._boundary(child)[0], self._outputs(child)
         call = f"{module}({', '.join(ports[p] for p in inputs)})"
         stem = "_".join(rel)
         if not outputs:
@@ -334,7 +381,8 @@ class TorchCodegen:
         if scope in self.instance_class:
             return self.instance_class[scope]
         for child in self.children.get(scope, []):
-            self._class(child)
+            if self.ir.scopes[child].shares is None:
+                self._class(child)
         body, args = self._body(scope)
         block = self.ir.scopes[scope].block or "block"
         lines = self._method_lines(body, args)
@@ -401,8 +449,48 @@ class TorchCodegen:
         return lines
 
 
+def _self_attr(name: str) -> str:
+    return f"self.{name}" if is_attribute(name) else f"getattr(self, {py_str(name)})"
+
+
+def _mirror(port: Port, src: tuple[str, ...], dst: tuple[str, ...]) -> Port:
+    """The port of `dst` (an application of a shared instance) at `port`'s place in `src`."""
+    prefix = ".".join(src)
+    return Port(".".join(dst) + port.node[len(prefix):], port.index)
+
+
 # ---------------------------------------------------------------------------------------------
 # API
+
+
+def module_name_problems(ir: IR) -> list[Diagnostic]:
+    """What code generation would refuse about submodule names, found without generating (`archdsl
+    check` runs it, so that check and compile agree): every part of the path of each layer that holds
+    a module and of each block instance, and a layer whose path is also a group's."""
+    blocks = ScopeTree.of_blocks(ir)
+    entries: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[bool, Span]] = {}  # (class, path) → (layer?, span)
+    for node in ir.nodes("op"):
+        op, ins = node.op_class, ir.in_shapes(node)
+        if node.shares is None and (op.torch_init(node.attrs, ins) or op.torch_parameter(node.attrs, ins)):
+            owner = blocks.enclosing(node.scope)
+            entries[(owner, tuple(node.name.split("."))[len(parts(owner)):])] = (True, node.span)
+    for path, info in ir.scopes.items():
+        if info.kind == "block" and info.shares is None:
+            entries[(blocks.parent[path], parts(path)[len(parts(blocks.parent[path])):])] = (False, info.span)
+    problems: dict[tuple[Span, str], Diagnostic] = {}
+    for (owner, rel), (_, span) in entries.items():
+        try:
+            for part in rel:
+                check_attribute(part, span)
+            for k in range(1, len(rel)):
+                if entries.get((owner, rel[:k]), (False, span))[0]:
+                    what = ".".join(rel[:k])
+                    raise error("E0702", f"`{safe_comment(what)}` names both a layer and a group of layers", span,
+                                "give the layer or the group another name with `as NAME`")
+        except ArchError as exc:
+            d = exc.diagnostics[0]
+            problems.setdefault((d.span, d.message), d)
+    return list(problems.values())
 
 
 def generate(network: CompiledNetwork) -> GeneratedSource:
@@ -429,5 +517,6 @@ def build_module(network: CompiledNetwork) -> nn.Module:
 
 __all__ = [  # the Python-source helpers tests and other backends reach through here
     "RESERVED_ATTRS", "GeneratedSource", "Namespace", "TorchCodegen", "build_module", "generate", "generate_source",
+    "module_name_problems",
     "py_str", "safe_comment",
 ]

@@ -14,6 +14,7 @@ from .registry import (
     Figure,
     FigureError,
     Pass,
+    Target,
     analyze,
     figures,
     network_figures,
@@ -27,6 +28,6 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
         importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = [
-    "Analysis", "AnalyzedNetwork", "Figure", "FigureError", "Pass", "analyze", "figures", "network_figures",
+    "Analysis", "AnalyzedNetwork", "Figure", "FigureError", "Pass", "Target", "analyze", "figures", "network_figures",
     "node_figures", "passes", "register",
 ]

@@ -1,6 +1,7 @@
 """Parameters, buffers, MACs and other element-wise ops per node (conventions: analysis.md).
 
-params: learnable tensors (what ``sum(p.numel() for p in m.parameters())`` counts);
+params: learnable tensors (what ``sum(p.numel() for p in m.parameters())`` counts; a shared
+instance's weights once, at its first application, while its MACs count at every application);
 buffers: BN running statistics; macs: conv/linear multiply-accumulates, the
 ``torch.utils.flop_counter`` total ÷ 2; other_ops: element-wise work outside ``macs``.
 Inputs and outputs count zero.
@@ -38,7 +39,9 @@ class CountPass(Pass[Counts]):
                 out[node.name] = NOTHING
                 continue
             op, ins, outs = node.op_class, ir.in_shapes(node), list(node.out_shapes)
-            out[node.name] = Counts(params=op.params(node.attrs, ins), buffers=op.buffers(node.attrs, ins),
+            own = node.shares is None  # a shared instance's later applications reuse its first one's weights
+            out[node.name] = Counts(params=op.params(node.attrs, ins) if own else 0,
+                                    buffers=op.buffers(node.attrs, ins) if own else 0,
                                     macs=op.macs(node.attrs, ins, outs), other_ops=op.other_ops(node.attrs, ins, outs))
         return out
 

@@ -33,14 +33,14 @@ it is ``global``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from archdsl.ir import IR, IRNode, output_name
 from archdsl.ops import Shape
 
-from .registry import Analysis, Figure, FigureError, Pass, register
+from .registry import Analysis, Figure, FigureError, Pass, Target, register
 
 Pair = tuple[float, float]
 
@@ -126,10 +126,16 @@ def union(fields: list[Field]) -> Field:
 
 @dataclass(frozen=True)
 class Fields:
-    """A node's receptive fields: one per network input reaching it, and the one reported."""
+    """A node's receptive fields: one per network input reaching it, and the one reported — of its
+    first output; ``others`` holds those of its later outputs where they differ (a spatial split)."""
 
     by_input: Mapping[str, Field]
     primary: Field | None  # w.r.t. the first declared input that reaches the node
+    others: tuple[Fields, ...] = ()
+
+    def output(self, index: int) -> Fields:
+        """The fields of output `index` of the node."""
+        return self.others[index - 1] if index and self.others else self
 
 
 @register
@@ -139,31 +145,39 @@ class ReceptiveFieldPass(Pass[Fields]):
     def run(self, ir: IR, analysis: Analysis) -> dict[str, Fields]:
         order = [n.name for n in ir.inputs()]
         out: dict[str, Fields] = {}
+
+        def fields(by_input: dict[str, Field]) -> Fields:
+            return Fields(by_input, next((by_input[i] for i in order if i in by_input), None))
+
         for node in ir:
-            fields = self._fields(ir, node, out)
-            out[node.name] = Fields(fields, next((fields[i] for i in order if i in fields), None))
+            first, *others = self._fields(ir, node, out)
+            out[node.name] = replace(fields(first), others=tuple(fields(f) for f in others))
         return out
 
     @staticmethod
-    def _fields(ir: IR, node: IRNode, done: Mapping[str, Fields]) -> dict[str, Field]:
+    def _fields(ir: IR, node: IRNode, done: Mapping[str, Fields]) -> list[dict[str, Field]]:
+        """The fields of output 0, then of each later output when they differ."""
         if node.kind == "input":
             shape = node.out_shapes[0]
             f = Field.identity()
-            return {node.name: f if len(shape) == 3 else replace(f, global_=True)}
+            return [{node.name: f if len(shape) == 3 else replace(f, global_=True)}]
         g = node.op_class.geometry(node.attrs, ir.in_shapes(node)) if node.kind == "op" else None
         paths: dict[str, list[Field]] = {}
         for port in dict.fromkeys(node.inputs[:g.data_inputs if g is not None else None]):
-            for key, f in done[port.node].by_input.items():
+            for key, f in done[port.node].output(port.index).by_input.items():
                 paths.setdefault(key, []).append(f)
         merged = {key: union(fs) for key, fs in paths.items()}
         if g is None:
-            return merged
+            return [merged]
         ins = ir.in_shapes(node)
         if g.global_:
-            return {k: f.globalize(ins[0]) for k, f in merged.items()}
+            return [{k: f.globalize(ins[0]) for k, f in merged.items()}]
+        if g.shifts:  # outputs starting at different places (a spatial split): one field each
+            return [{k: f.apply(g.kernel, g.stride, (g.pad[0] - dh, g.pad[1] - dw)) for k, f in merged.items()}
+                    for dh, dw in g.shifts]
         if g.kernel == (1, 1) and g.stride == (1, 1) and g.pad == (0, 0):
-            return merged
-        return {k: f.apply(g.kernel, g.stride, g.pad) for k, f in merged.items()}
+            return [merged]
+        return [{k: f.apply(g.kernel, g.stride, g.pad) for k, f in merged.items()}]
 
     @classmethod
     def figures(cls) -> tuple[Figure, ...]:
@@ -199,11 +213,11 @@ def field_report(ir: IR, fields: Fields) -> dict[str, Any] | str | None:
 
 
 def _field_figure(kind: type[ReceptiveFieldPass], what: str) -> Any:
-    def figure(ir: IR, analysis: Analysis, names: Sequence[str]) -> Any:
-        last = names[-1]
-        f = analysis[kind][last].primary
+    def figure(ir: IR, analysis: Analysis, target: Target) -> Any:
+        port = target.port
+        f = analysis[kind][port.node].output(port.index).primary
         if f is None:
-            raise FigureError(f"`{last}` has no receptive field")
+            raise FigureError(f"`{port.node}` has no receptive field")
         if f.global_:
             return "global"
         pair: Pair = getattr(f, what)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from archdsl.ir import IR, IRNode, NodeKind
+from archdsl.ir import IR, IRNode, NodeKind, Port
 from archdsl.network import CompiledNetwork
 
 R = TypeVar("R")
@@ -32,15 +32,24 @@ class FigureError(Exception):
 
 
 @dataclass(frozen=True)
+class Target:
+    """What an `expect` line names: the nodes a figure sums over (one node, or a block's), and the
+    one tensor whose shape or receptive field it means (a node's output, a block's last)."""
+
+    nodes: Sequence[str]
+    port: Port
+
+
+@dataclass(frozen=True)
 class Figure:
     """A quantity `expect` can name. ``of_network`` gives the network's value; ``of_nodes`` the value
-    for the IR nodes a name stands for (one node, or every node of a block, in order). A figure
+    for the :class:`Target` a name stands for (one node, or every node of a block, in order). A figure
     with ``call_form`` may also be written as a call: ``rf(X)`` for ``X.rf``."""
 
     name: str
     doc: str
     of_network: Callable[[IR, Analysis], Any] | None = None
-    of_nodes: Callable[[IR, Analysis, Sequence[str]], Any] | None = None
+    of_nodes: Callable[[IR, Analysis, Target], Any] | None = None
     call_form: bool = False
 
 
@@ -143,8 +152,8 @@ def analyze(ir: IR) -> Analysis:
 # Figures: the registered passes' and the IR's own
 
 
-def _shape(ir: IR, analysis: Analysis, names: Sequence[str]) -> list[int]:
-    return list(ir.node(names[-1]).out_shapes[0])
+def _shape(ir: IR, analysis: Analysis, target: Target) -> list[int]:
+    return list(ir.node(target.port.node).out_shapes[target.port.index])
 
 
 STRUCTURAL_FIGURES = (
@@ -167,12 +176,12 @@ def node_figures() -> dict[str, Figure]:
     return {f.name: f for f in figures() if f.of_nodes is not None}
 
 
-def summed(kind: type[Pass[Any]], attribute: str) -> Callable[[IR, Analysis, Sequence[str]], int]:
+def summed(kind: type[Pass[Any]], attribute: str) -> Callable[[IR, Analysis, Target], int]:
     """A node figure summing one integer field of `kind`'s results over the nodes asked about."""
 
-    def figure(ir: IR, analysis: Analysis, names: Sequence[str]) -> int:
+    def figure(ir: IR, analysis: Analysis, target: Target) -> int:
         results = analysis[kind]
-        return sum(int(getattr(results[n], attribute)) for n in names)
+        return sum(int(getattr(results[n], attribute)) for n in target.nodes)
 
     return figure
 
@@ -189,6 +198,6 @@ def total(kind: type[Pass[Any]], attribute: str, node_kind: NodeKind | None = No
 
 
 __all__ = [
-    "Analysis", "AnalyzedNetwork", "Figure", "FigureError", "Pass", "analyze", "figures", "network_figures",
+    "Analysis", "AnalyzedNetwork", "Figure", "FigureError", "Pass", "Target", "analyze", "figures", "network_figures",
     "node_figures", "passes", "register", "summed", "total",
 ]
