@@ -105,7 +105,7 @@ class DepthPass(Pass[int]):
     def figures(cls) -> tuple[Figure, ...]:
         return (Figure("depth", "op nodes on the longest path",
                        of_network=lambda ir, a: max(a[cls].values()),
-                       of_nodes=lambda ir, a, names: a[cls][names[-1]]),)
+                       of_nodes=lambda ir, a, target: a[cls][target.port.node]),)
 
 
 @pytest.fixture
