@@ -35,6 +35,7 @@ from .namecheck import check_names
 from .network import NetworkInfo
 from .ops import Shape
 from .parser import parse
+from .sizes import size_statement
 from .syntax import Assign, NetworkDef, VariantDef
 from .values import jsonable
 
@@ -158,6 +159,15 @@ class Network:
     variables: dict[str, Any] = field(default_factory=dict, repr=False)  # the body's final environment
     _report: Report | None = field(default=None, repr=False)
     _analysis: Analysis | None = field(default=None, repr=False)
+    _sizes: tuple[str | None] | None = field(default=None, repr=False)
+
+    def input_sizes(self) -> str | None:
+        """Which input sizes the generated module serves (for its docstring): tried by elaborating
+        the network again at other sizes (see archdsl.sizes); computed once."""
+        if self._sizes is None:
+            values = dict(self.parameters)
+            self._sizes = (size_statement(self.ir, lambda shape: self.spec.elaborate(self.name, values, shape).ir),)
+        return self._sizes[0]
 
     @property
     def info(self) -> NetworkInfo:
@@ -328,10 +338,14 @@ class Spec:
         name = self.resolve_name(name)
         values = {k: self.parse_value(v) if isinstance(v, str) else v for k, v in (params or {}).items()}
         shape = parse_shape(input, self.limits) if isinstance(input, str) else input
-        elaborated: Elaborated = Elaborator(self.limits).network(
-            name, self.namespace, values, shape, Span.unknown("<--set>") if params else None)
+        elaborated = self.elaborate(name, values, shape, Span.unknown("<--set>") if params else None)
         return Network(name, self, elaborated.ir, elaborated.params, elaborated.expects, elaborated.family,
                        elaborated.variables)
+
+    def elaborate(self, name: str, values: dict[str, Any], input: Shape | None = None,
+                  span: Span | None = None) -> Elaborated:
+        """Elaborate network `name` with parameter values (already values, not text)."""
+        return Elaborator(self.limits).network(name, self.namespace, values, input, span)
 
     def check(self) -> list[Diagnostic]:
         """Every problem in the file: unknown names anywhere, and each network's errors — each once,

@@ -15,7 +15,18 @@ from typing import Any
 from .diagnostics import Span, did_you_mean, error
 from .ops import Op
 from .syntax import Arg, BlockDef, Node
-from .values import BlockRef, Bundle, OpRef, Partial, SharedRef, Tensor, Value, describe, render_value
+from .values import (
+    BlockRef,
+    Bundle,
+    OpRef,
+    Partial,
+    SharedRef,
+    Tensor,
+    Value,
+    describe,
+    render_value,
+    spatial_size_of,
+)
 
 Located = tuple[Value, Span]  # a value and the span of the argument that gave it
 
@@ -83,6 +94,20 @@ def with_partial(partial: Partial, call: CallArgs) -> CallArgs:
         kwargs[key] = (value, sp)
     return CallArgs(tensors=call.tensors, scalars=[*partial.scalars, *call.scalars], kw_tensors=call.kw_tensors,
                     kwargs=kwargs)
+
+
+def size_inputs(op: type[Op], call: CallArgs) -> CallArgs:
+    """`upsample(x, size=[lat.h, lat.w])` is `upsample(x, lat)`: a size read from one tensor's shape
+    becomes that tensor, so the generated module takes the size from it at run time."""
+    attr = op.size_from_tensor
+    if attr is None or attr not in call.kwargs or len(call.tensors) != 1 or call.kw_tensors:
+        return call
+    value, span = call.kwargs[attr]
+    tensor = spatial_size_of(value)
+    if tensor is None:
+        return call
+    kwargs = {k: v for k, v in call.kwargs.items() if k != attr}
+    return CallArgs(tensors=[*call.tensors, (tensor, span)], scalars=call.scalars, kwargs=kwargs)
 
 
 def _tensor_list(items: list[Value], span: Span) -> tuple[Tensor, ...]:

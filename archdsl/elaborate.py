@@ -23,7 +23,17 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .binding import CallArgs, Located, as_partial, bind_block, bind_op, flatten_tensors, split_args, with_partial
+from .binding import (
+    CallArgs,
+    Located,
+    as_partial,
+    bind_block,
+    bind_op,
+    flatten_tensors,
+    size_inputs,
+    split_args,
+    with_partial,
+)
 from .diagnostics import ArchError, Diagnostic, Span, did_you_mean, error
 from .evaluate import Env, Evaluator, Layer, Poisoned
 from .functions import BUILTINS
@@ -560,7 +570,7 @@ class Elaborator(Evaluator):
         """An instance of the op `name`; `node_path` fixes its name (a shared instance's application)."""
         st = self.st
         op = get_op(name)
-        ins, values, spans = bind_op(op, name, operands, span)
+        ins, values, spans = bind_op(op, name, size_inputs(op, operands), span)
         try:
             attrs = op.validate(values)
         except AttrError as exc:

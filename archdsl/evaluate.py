@@ -65,6 +65,7 @@ from .values import (
     Tensor,
     Value,
     describe,
+    tensor_attribute,
 )
 from .vocabulary import SYMBOLS
 
@@ -290,7 +291,7 @@ class Evaluator:
                             did_you_mean(node.name, list(TENSOR_ATTRS)) or f"try {', '.join(TENSOR_ATTRS)}")
             if node.name in ("height", "h", "width", "w") and len(obj.shape) != 3:
                 raise error("E0507", f"`{node.name}` of a {fmt_shape(obj.shape)} tensor", node.span)
-            return getter(obj.shape)
+            return tensor_attribute(obj, node.name)
         if isinstance(obj, Bundle):
             t = obj.get(node.name)
             if t is None:

@@ -32,6 +32,9 @@ class CompiledNetwork(Protocol):
     @property
     def info(self) -> NetworkInfo: ...
 
+    def input_sizes(self) -> str | None:
+        """A sentence saying which input sizes the network's generated module serves, or None."""
+
 
 @dataclass(frozen=True)
 class Compiled:
@@ -39,3 +42,7 @@ class Compiled:
 
     ir: IR
     info: NetworkInfo
+    sizes: str | None = None
+
+    def input_sizes(self) -> str | None:
+        return self.sizes

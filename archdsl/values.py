@@ -91,6 +91,41 @@ Value = Any  # int | float | bool | str | None | list | tuple[Tensor, ...] | Ten
 
 UNKNOWN_CALLABLE_HINT = "see `archdsl ops` for the ops; blocks must be defined or imported"
 
+class Dim(int):
+    """A size read from a tensor's shape (`lat.h`, `lat.shape[2]`): an integer that remembers which
+    tensor and axis it came from, so that `upsample(x, size=[lat.h, lat.w])` can take the size from
+    `lat` at run time. Any arithmetic on it gives a plain integer."""
+
+    tensor: Tensor
+    axis: int
+
+    def __new__(cls, value: int, tensor: Tensor, axis: int) -> Dim:
+        dim = super().__new__(cls, value)
+        dim.tensor, dim.axis = tensor, axis
+        return dim
+
+
+def spatial_size_of(value: Value) -> Tensor | None:
+    """The tensor whose height and width `value` is (`[lat.h, lat.w]`), or None."""
+    if isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(d, Dim) for d in value):
+        h, w = value
+        if h.tensor == w.tensor and (h.axis, w.axis) == (1, 2) and len(h.tensor.shape) == 3:
+            return h.tensor
+    return None
+
+
+def tensor_attribute(tensor: Tensor, name: str) -> Value:
+    """`x.channels`, `x.h`, `x.shape`, …: sizes as :class:`Dim`, so that they remember their tensor."""
+    axis = _AXES.get(name)
+    if axis is not None:
+        return Dim(tensor.shape[axis], tensor, axis)
+    if name == "shape":
+        return [Dim(d, tensor, k) for k, d in enumerate(tensor.shape)]
+    return TENSOR_ATTRS[name](tensor.shape)
+
+
+_AXES = {"channels": 0, "c": 0, "height": 1, "h": 1, "width": 2, "w": 2}
+
 TENSOR_ATTRS: dict[str, Callable[[Shape], Value]] = {
     "channels": lambda s: s[0], "c": lambda s: s[0],
     "height": lambda s: s[1], "h": lambda s: s[1],

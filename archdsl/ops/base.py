@@ -147,6 +147,10 @@ class Op:
     variadic: ClassVar[bool] = False
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
+    # The attribute a second input tensor may stand for, its size read from that tensor: written
+    # `size=[ref.h, ref.w]`, the size becomes that input, so the generated module follows `ref`'s
+    # size at run time (upsample, crop).
+    size_from_tensor: ClassVar[str | None] = None
 
     # --- attributes
     @classmethod

@@ -177,6 +177,7 @@ class Crop(_Mover):
     Attrs = CropAttrs
     positional = ("offset",)
     max_inputs = 2
+    size_from_tensor = "size"
 
     @classmethod
     def _window(cls, a: Any, ins: list[Shape]) -> tuple[int, int]:

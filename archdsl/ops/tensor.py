@@ -200,19 +200,33 @@ class UpsampleAttrs(Attrs):
 class Upsample(_Free):
     name = "upsample"
     category = "reshape"
-    doc = ("Upsampling by an integer factor or to a size: upsample(2), upsample(size=38x38, "
-           "mode=bilinear, align_corners=false).")
+    doc = ("Upsampling by an integer factor, to a size, or to the size of a second tensor (taken from it "
+           "at run time): upsample(2), upsample(size=38x38), upsample(x, lateral, mode=bilinear, "
+           "align_corners=false); size=[lateral.h, lateral.w] is the same as passing lateral.")
     Attrs = UpsampleAttrs
     positional = ("scale",)
+    max_inputs = 2
+    size_from_tensor = "size"
+
+    @classmethod
+    def _size(cls, a: Any, ins: list[Shape]) -> tuple[int, int]:
+        need_rank(cls.name, ins[0], 3)
+        given = [what for what, there in (("scale", a.scale is not None), ("size", a.size is not None),
+                                          ("a second tensor", len(ins) == 2)) if there]
+        if len(given) != 1:
+            raise ShapeError("`upsample` needs exactly one of `scale`, `size` and a second tensor"
+                             + (f" (got {' and '.join(given)})" if given else ""),
+                             "upsample(x, 2), upsample(x, size=[h, w]), or upsample(x, lateral) for lateral's size")
+        if len(ins) == 2:
+            need_rank(cls.name, ins[1], 3)
+            return ins[1][1], ins[1][2]
+        if a.size is not None:
+            return a.size  # type: ignore[no-any-return]
+        return ins[0][1] * a.scale, ins[0][2] * a.scale
 
     @classmethod
     def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
-        need_rank(cls.name, ins[0], 3)
-        if (a.scale is None) == (a.size is None):
-            raise ShapeError("`upsample` needs exactly one of `scale` and `size`")
-        if a.size is not None:
-            return [(ins[0][0], *a.size)]
-        return [(ins[0][0], ins[0][1] * a.scale, ins[0][2] * a.scale)]
+        return [(ins[0][0], *cls._size(a, ins))]
 
     @classmethod
     def other_ops(cls, a: Any, ins: list[Shape], outs: list[Shape]) -> int:
@@ -224,11 +238,12 @@ class Upsample(_Free):
         # maps): nearest reads floor(i/s), within [i/s − (s−1)/s, i/s] for an integer s (within
         # [i/s − 1, i/s] otherwise); bilinear reads floor(x) and floor(x)+1 around
         # x = (i + ½)/s − ½ (x = i·(in−1)/(out−1) with align_corners), within [x − 1, x + 1].
-        # Exact for nearest with an integer scale, an upper bound otherwise.
+        # Exact for nearest with an integer scale, an upper bound otherwise. A second tensor lends
+        # only its size.
         kernel, stride, pad = [], [], []
+        size = cls._size(a, ins)
         for axis in range(2):
-            n_in = ins[0][axis + 1]
-            n_out = n_in * a.scale if a.scale is not None else a.size[axis]
+            n_in, n_out = ins[0][axis + 1], size[axis]
             s = n_out / n_in
             if a.mode == "nearest":
                 frac = (s - 1) / s if float(s).is_integer() else 1.0
@@ -240,17 +255,31 @@ class Upsample(_Free):
             kernel.append(k)
             stride.append(j)
             pad.append(p)
-        return Geometry(kernel=(kernel[0], kernel[1]), stride=(stride[0], stride[1]), pad=(pad[0], pad[1]))
+        return Geometry(kernel=(kernel[0], kernel[1]), stride=(stride[0], stride[1]), pad=(pad[0], pad[1]),
+                        data_inputs=1)
 
     @classmethod
     def describe(cls, a: Any) -> str:
-        return f"upsample ×{a.scale}" if a.scale else f"upsample → {fmt_pair(a.size)}"
+        if a.scale:
+            return f"upsample ×{a.scale}"
+        return f"upsample → {fmt_pair(a.size)}" if a.size is not None else "upsample → its 2nd input's size"
 
     @classmethod
-    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str | None:
+        if len(ins) == 2:
+            return None  # the size is read from the other tensor at run time: F.interpolate
         what = f"scale_factor={a.scale}" if a.scale else f"size={a.size}"
-        align = ", align_corners=True" if a.align_corners and a.mode == "bilinear" else ""
-        return f'nn.Upsample({what}, mode="{a.mode}"{align})'
+        return f'nn.Upsample({what}, mode="{a.mode}"{cls._align(a)})'
+
+    @classmethod
+    def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
+        if len(args) == 2:
+            return f'F.interpolate({args[0]}, size={args[1]}.shape[-2:], mode="{a.mode}"{cls._align(a)})'
+        return super().torch_forward(a, ins, args, module)
+
+    @staticmethod
+    def _align(a: Any) -> str:
+        return ", align_corners=True" if a.align_corners and a.mode == "bilinear" else ""
 
 
 class ScaleAttrs(Attrs):

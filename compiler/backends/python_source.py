@@ -100,7 +100,7 @@ def py_str(text: str) -> str:
 
 def safe_comment(text: str, limit: int = 100) -> str:
     """Text for a comment or docstring: a small alphabet, no line breaks, no quotes, bounded length."""
-    cleaned = re.sub(r"[^A-Za-z0-9_ .,:;=+*/()\[\]<>-]", "?", text)
+    cleaned = re.sub(r"[^A-Za-z0-9_ .,:;=+*/()\[\]<>`-]", "?", text)
     return cleaned if len(cleaned) <= limit else cleaned[:limit - 3] + "..."
 
 

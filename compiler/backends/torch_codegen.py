@@ -420,8 +420,7 @@ class TorchCodegen:
             block = next(b for (b, _), n in self.class_bodies.items() if n == name)
             doc = safe_comment(f"Block {block}, used at {where}{more}.", WIDTH - 14)
             code.append([f"class {name}(nn.Module):", f'{INDENT}"""{doc}"""', "", *lines])
-        doc = safe_comment(f"The network {self.info.name}.", WIDTH - 14)
-        code.append([f"class {self.net_class}(nn.Module):", f'{INDENT}"""{doc}"""', "", *net_lines])
+        code.append([f"class {self.net_class}(nn.Module):", *self._docstring(), "", *net_lines])
         # Helpers that some class constructs (an op held as a bare parameter needs none).
         used = "\n".join("\n".join(c) for c in code)
         helpers = {n: h for n, h in self.helpers.items() if re.search(rf"(?<![\w.]){n}\(", used)}
@@ -432,6 +431,21 @@ class TorchCodegen:
                                         ("from torch import nn", r"(?<![\w.])nn\.")) if re.search(pat, text)]
         out += ["", *imports, "", "", text, ""]
         return GeneratedSource("\n".join(out), self.net_class, tuple(helpers))
+
+    def _docstring(self) -> list[str]:
+        """The network class's docstring: its name, and the input sizes the module serves."""
+        doc = safe_comment(f"The network {self.info.name}.", WIDTH - 14)
+        sizes = self.network.input_sizes()
+        if not sizes:
+            return [f'{INDENT}"""{doc}"""']
+        words, lines, line = safe_comment(sizes, 2000).split(), [], ""
+        for word in words:
+            if line and len(INDENT + line + " " + word) > WIDTH:
+                lines.append(INDENT + line)
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        return [f'{INDENT}"""{doc}', "", *lines, INDENT + line, f'{INDENT}"""']
 
     def _header(self) -> list[str]:
         net = self.info
@@ -461,6 +475,23 @@ def _mirror(port: Port, src: tuple[str, ...], dst: tuple[str, ...]) -> Port:
 
 # ---------------------------------------------------------------------------------------------
 # API
+
+
+def module_signature(ir: IR) -> tuple[object, ...]:
+    """What the generated code of `ir` is made of, without generating it: each node's name, kind,
+    inputs and torch text (constructor, bare parameter, forward), each scope, the outputs' names.
+    Two elaborations with equal signatures compile to the same module (the input sizes may differ)."""
+    nodes: list[object] = []
+    for node in ir:
+        if node.kind != "op":
+            nodes.append((node.name, node.kind, node.output_name, node.inputs))
+            continue
+        op, ins = node.op_class, ir.in_shapes(node)
+        args = [f"a{k}" for k in range(len(node.inputs))]
+        nodes.append((node.name, node.op, node.inputs, node.shares, op.torch_init(node.attrs, ins),
+                      op.torch_parameter(node.attrs, ins), op.torch_forward(node.attrs, ins, args, "m")))
+    scopes = tuple((path, info.kind, info.block, info.shares) for path, info in ir.scopes.items())
+    return (tuple(nodes), scopes)
 
 
 def module_name_problems(ir: IR) -> list[Diagnostic]:
@@ -517,6 +548,6 @@ def build_module(network: CompiledNetwork) -> nn.Module:
 
 __all__ = [  # the Python-source helpers tests and other backends reach through here
     "RESERVED_ATTRS", "GeneratedSource", "Namespace", "TorchCodegen", "build_module", "generate", "generate_source",
-    "module_name_problems",
+    "module_name_problems", "module_signature",
     "py_str", "safe_comment",
 ]

@@ -1,0 +1,76 @@
+"""Which input sizes a generated module serves, for its docstring.
+
+A module compiled from a spec at one input size runs at another when the spec, elaborated at that
+size, makes the same layers — the same code (:func:`module_signature`). Sizes taken from tensors
+(`upsample(x, lateral)`, `crop(x, like)`) stay free; a `linear` after `flatten`, a fixed
+`upsample(size=…)` or a pooling window fitted to one size do not. This tries the spec at sizes
+near the declared one: growing H and W by 1, 2, 4, … up to the largest power of two dividing both,
+the first that gives the same code is the step the module accepts; when none does, the module
+serves the declared size only and the sentence names the layer (or the error) that ties it there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from archdsl.compiler.backends.torch_codegen import module_signature
+
+from .diagnostics import ArchError
+from .ir import IR
+from .ops import Shape
+
+MAX_STEP = 64  # a network's total stride rarely exceeds this
+
+
+def size_statement(ir: IR, elaborate: Callable[[Shape], IR]) -> str | None:
+    """One sentence about the sizes the network's module serves; None without a spatial input.
+    `elaborate(shape)` elaborates the same network with its (first) input of that shape."""
+    inputs = ir.inputs()
+    if not any(len(n.out_shapes[0]) == 3 for n in inputs):
+        return None
+    if len(inputs) > 1:
+        return "Inputs: the declared sizes (with several inputs, no other size was tried)."
+    name, (c, h, w) = inputs[0].name, inputs[0].out_shapes[0]
+    signature = module_signature(ir)
+    step, limit = 1, _largest_power_of_two(h, w)
+    while step <= limit:
+        if _same(signature, elaborate, (c, h + step, w + step)):
+            tried = [f"{h + k * step} x {w + k * step}" for k in (1, 2)
+                     if k == 1 or _same(signature, elaborate, (c, h + k * step, w + k * step))]
+            which = "any H and W" if step == 1 else f"H and W multiples of {step}"
+            return (f"Input {name}: {c} x H x W for {which}: the same layers as at {h} x {w} (tried at "
+                    f"{' and '.join(tried)}), as long as every layer keeps an output.")
+        step *= 2
+    return f"Input {name}: {c} x {h} x {w} only: {_why_fixed(signature, elaborate, (c, h + limit, w + limit))}."
+
+
+def _same(signature: tuple[object, ...], elaborate: Callable[[Shape], IR], shape: Shape) -> bool:
+    try:
+        return module_signature(elaborate(shape)) == signature
+    except ArchError:
+        return False
+
+
+def _why_fixed(signature: tuple[object, ...], elaborate: Callable[[Shape], IR], shape: Shape) -> str:
+    """What ties the module to its size, seen at `shape`: the first layer made differently there."""
+    at = f"{shape[1]} x {shape[2]}"
+    try:
+        other = module_signature(elaborate(shape))
+    except ArchError as exc:
+        return f"at {at} the spec does not elaborate ({exc.diagnostics[0].message})"
+    mine_nodes, their_nodes = signature[0], other[0]
+    assert isinstance(mine_nodes, tuple) and isinstance(their_nodes, tuple)
+    for mine, theirs in zip(mine_nodes, their_nodes, strict=False):
+        if mine != theirs:
+            return f"`{mine[0]}` ({mine[1]}) is made for this size"
+    return f"at {at} the spec makes other layers"
+
+
+def _largest_power_of_two(*sizes: int) -> int:
+    step = 1
+    while step * 2 <= MAX_STEP and all(s % (step * 2) == 0 for s in sizes):
+        step *= 2
+    return step
+
+
+__all__ = ["size_statement"]
