@@ -1,0 +1,327 @@
+"""How the compiler scales with the size of a network: 10² … 10⁵ layers, three shapes of graph.
+
+    python benchmarks/scaling.py [--sizes 100 1000 10000 100000] [--shapes chain residual wide]
+
+Graphs (spec text generated here, with every resource limit raised through `limits=` / `--max-…`):
+- chain:    n convolutions in a row, `image -> repeat n: conv(16, 3)`; and `chain-unrolled`, the same
+            written as n statements, so that the parser's share grows with n too;
+- residual: n/4 residual blocks `in + (in -> conv -> relu -> conv)`, by `repeat`; and
+            `residual-unrolled`, one statement per block;
+- wide:     n/2 parallel branches `image -> conv(4, 1) -> relu` merged by one concat (no repeat form).
+Unrolled forms stop at --unrolled-max (default 10⁴) unless raised: parsing is ~0.4 ms a statement.
+
+Per size, in a fresh process (after a warm-up on a 10-layer graph of the same shape): the median
+time of each stage through the public API — parse (`load_string`), elaborate (`Spec.network`),
+analyze (`Network.analyze`: every pass and the report), json (the report's JSON text), compile
+(`compile_source`), dot (`Network.diagram("dot")`) — and, from one run under tracemalloc, the peak
+memory the stages allocate and the bytes per layer the elaborated network keeps. Then whole
+processes of the CLI on the same file: `analyze --json -o`, `compile -o`, `diagram -o FILE.dot`
+(wall time, peak RSS, output size), next to `python -c "import torch"` timed in the same run.
+Last row of each table: the exponent of a least-squares fit t ∝ n^k over sizes ≥ --fit-from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import (
+    CLI,
+    checked,
+    fit_exponent,
+    header,
+    mb,
+    median,
+    ms,
+    run_process,
+    table,
+)
+
+# Limits raised far past any size measured here (each is a `--max-…` flag and a `Limits` field).
+RAISED_LIMITS = {
+    "max_nodes": 10**7, "max_repeat": 10**7, "max_steps": 10**8, "max_file_chars": 10**9,
+    "max_line_chars": 10**9, "max_list_len": 10**8,
+}
+STAGES = ("parse", "parse (cached)", "elaborate", "analyze", "json", "compile", "dot")
+FIRST_RUN = "analyze --json, first run"
+CLI_STAGES = (FIRST_RUN, "analyze --json", "compile", "diagram .dot")
+
+
+def _chain(n: int) -> str:
+    return f"network chain {{\n    input image: 16x8x8\n    image -> repeat {n}: conv(16, 3) -> output y\n}}\n"
+
+
+def _chain_unrolled(n: int) -> str:
+    body = "".join("    x = x -> conv(16, 3)\n" for _ in range(n))
+    return f"network chain {{\n    input image: 16x8x8\n    x = image\n{body}    x -> output y\n}}\n"
+
+
+_RESIDUAL_BLOCK = "block residual(c) {\n    in + (in -> conv(c, 3) -> relu -> conv(c, 3))\n}\n"
+
+
+def _residual(n: int) -> str:
+    return (f"{_RESIDUAL_BLOCK}network residual_stack {{\n    input image: 16x8x8\n"
+            f"    image -> repeat {max(1, n // 4)}: residual(16) -> output y\n}}\n")
+
+
+def _residual_unrolled(n: int) -> str:
+    body = "".join("    x = x + (x -> conv(16, 3) -> relu -> conv(16, 3))\n" for _ in range(max(1, n // 4)))
+    return f"network residual_stack {{\n    input image: 16x8x8\n    x = image\n{body}    x -> output y\n}}\n"
+
+
+def _wide(n: int) -> str:
+    k = max(1, n // 2)
+    body = "".join(f"    b{i} = image -> conv(4, 1) -> relu\n" for i in range(k))
+    merged = ", ".join(f"b{i}" for i in range(k))
+    return f"network wide {{\n    input image: 16x8x8\n{body}    concat({merged}) -> output y\n}}\n"
+
+
+@dataclass(frozen=True)
+class GraphShape:
+    name: str
+    text: Callable[[int], str]  # spec text of about n layers
+    unrolled: bool  # text grows with n (capped by --unrolled-max)
+
+
+SHAPES = [
+    GraphShape("chain", _chain, False),
+    GraphShape("chain-unrolled", _chain_unrolled, True),
+    GraphShape("residual", _residual, False),
+    GraphShape("residual-unrolled", _residual_unrolled, True),
+    GraphShape("wide", _wide, True),
+]
+
+
+def _shape(name: str) -> GraphShape:
+    return next(s for s in SHAPES if s.name == name)
+
+
+# ---------------------------------------------------------------------------------------------
+# One (shape, size) in a fresh process: `--worker SHAPE N FILE REPEAT MEMORY`
+
+
+def _pipeline(path: Path, limits: Any, clock: Callable[[str], None]) -> dict[str, Any]:
+    """Every stage once, calling `clock(stage)` after each; returns what they produced. The first
+    load parses (the parse cache has no entry for this text: see `_fresh_parse_cache`), the second
+    finds the text in the cache, as every later run of the CLI on an unchanged file does."""
+    import archdsl.api as api
+
+    api.load(path, limits=limits)
+    clock("parse")
+    spec = api.load(path, limits=limits)
+    clock("parse (cached)")
+    net = spec.network()
+    clock("elaborate")
+    report = net.analyze()
+    clock("analyze")
+    text_json = report.model_dump_json()
+    clock("json")
+    source = api.compile_source(net)
+    clock("compile")
+    dot = net.diagram("dot")
+    clock("dot")
+    return {"net": net, "layers": len(report.layers), "params": report.params, "json": len(text_json),
+            "source": len(source), "dot": len(dot)}
+
+
+@contextlib.contextmanager
+def _fresh_parse_cache() -> Iterator[None]:
+    """An empty parse cache (archdsl keeps parsed files under $XDG_CACHE_HOME/archdsl)."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    with tempfile.TemporaryDirectory(prefix="archdsl-scaling-cache-") as tmp:
+        os.environ["XDG_CACHE_HOME"] = tmp
+        try:
+            yield
+        finally:
+            if saved is None:
+                del os.environ["XDG_CACHE_HOME"]
+            else:
+                os.environ["XDG_CACHE_HOME"] = saved
+
+
+def worker(shape: GraphShape, n: int, path: Path, repeat: int, memory: bool) -> dict[str, Any]:
+    import archdsl.api as api
+    from archdsl.limits import Limits
+
+    limits = Limits(**RAISED_LIMITS)
+    small = path.with_name(f"warmup_{path.name}")
+    small.write_text(shape.text(10), encoding="utf-8")
+    with _fresh_parse_cache():
+        _pipeline(small, limits, lambda stage: None)  # warm-up: lazy imports, grammar tables
+    times: dict[str, list[float]] = {s: [] for s in STAGES}
+    result: dict[str, Any] = {}
+    for _ in range(repeat):
+        gc.collect()
+        last = time.perf_counter()
+
+        def clock(stage: str) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            times[stage].append(now - last)
+            last = now
+
+        with _fresh_parse_cache():
+            result = _pipeline(path, limits, clock)
+        del result["net"]
+    out: dict[str, Any] = {"layers": result["layers"], "params": result["params"], "chars": path.stat().st_size,
+                           "times": {s: median(ts) for s, ts in times.items()}}
+    if memory:
+        gc.collect()
+        peaks: dict[str, int] = {}
+        kept: dict[str, int] = {}
+        with _fresh_parse_cache():
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+
+            def traced(stage: str) -> None:
+                current, peak = tracemalloc.get_traced_memory()
+                peaks[stage] = peak - before
+                kept[stage] = current - before
+                tracemalloc.reset_peak()
+
+            traced_result = _pipeline(path, limits, traced)
+            tracemalloc.stop()
+        del traced_result["net"]
+        out["peak_bytes"] = peaks
+        out["kept_bytes"] = kept
+    api.load(path, limits=limits)  # leaves the parse in the caller's cache, for the CLI runs
+    return out
+
+
+def _worker_command(shape: GraphShape, n: int, path: Path, repeat: int, memory: bool) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--worker", shape.name, str(n), str(path), str(repeat),
+            "1" if memory else "0"]
+
+
+def _limit_flags() -> list[str]:
+    return [f for k, v in RAISED_LIMITS.items() for f in (f"--{k.replace('_', '-')}", str(v))]
+
+
+def cli_runs(spec: Path, tmp: Path, cache: Path) -> dict[str, tuple[float, int, int]]:
+    """(wall seconds, peak RSS bytes, output bytes) of each CLI command on the generated file: the
+    first analyze with an empty parse cache (a new or edited file), the rest with `cache`, which
+    holds this file's parse (every later run on an unchanged file)."""
+    report, source, dot = tmp / "report.json", tmp / "generated.py", tmp / "graph.dot"
+    outputs = {FIRST_RUN: report, "analyze --json": report, "compile": source, "diagram .dot": dot}
+    commands = {
+        FIRST_RUN: [*CLI, "analyze", str(spec), "--json", "-o", str(outputs[FIRST_RUN])],
+        "analyze --json": [*CLI, "analyze", str(spec), "--json", "-o", str(outputs["analyze --json"])],
+        "compile": [*CLI, "compile", str(spec), "-o", str(outputs["compile"])],
+        "diagram .dot": [*CLI, "diagram", str(spec), "-o", str(outputs["diagram .dot"])],
+    }
+    result = {}
+    for stage, cmd in commands.items():
+        with contextlib.ExitStack() as stack:
+            empty = stack.enter_context(tempfile.TemporaryDirectory(prefix="archdsl-scaling-cache-"))
+            env = os.environ | {"XDG_CACHE_HOME": empty if stage == FIRST_RUN else str(cache)}
+            run = checked(run_process([*cmd, *_limit_flags()], env), cmd)
+        result[stage] = (run.wall_s, run.peak_rss_bytes, outputs[stage].stat().st_size)
+        if stage == "analyze --json":
+            json.loads(outputs[stage].read_text(encoding="utf-8"))  # it must be whole, valid JSON
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def render(shape: GraphShape, rows: list[dict[str, Any]], fit_from: int, torch_s: float) -> str:
+    fitted = [r for r in rows if r["layers"] >= fit_from]
+    sizes = [r["layers"] for r in fitted]
+    memory = "peak_bytes" in rows[0]
+
+    def total(r: dict[str, Any]) -> float:  # from a new file to every output; the cached parse is not a stage of it
+        return sum(t for s, t in r["times"].items() if s != "parse (cached)")
+
+    def fit(values: list[float]) -> str:
+        k = fit_exponent(sizes, values)
+        return "—" if k != k else f"n^{k:.2f}"
+
+    inproc_rows = []
+    for r in rows:
+        row = [f"{r['layers']:,}", f"{r['chars']:,}", *(ms(r["times"][s]) for s in STAGES),
+               ms(total(r))]
+        if memory:
+            row += [mb(max(r["peak_bytes"].values())), f"{r['kept_bytes']['elaborate'] / r['layers']:,.0f} B/layer",
+                    f"{r['kept_bytes']['dot'] / r['layers']:,.0f} B/layer"]
+        inproc_rows.append(row)
+    exponents = ["exponent", f"(≥ {fit_from:,})", *(fit([r["times"][s] for r in fitted]) for s in STAGES),
+                 fit([total(r) for r in fitted])]
+    if memory:
+        exponents += [fit([max(r["peak_bytes"].values()) for r in fitted]), "", ""]
+    inproc_rows.append(exponents)
+    headers = ["layers", "spec chars", *STAGES, "total"]
+    if memory:
+        headers += ["peak alloc", "kept after elaborate", "kept after all"]
+
+    whole_rows = []
+    for r in rows:
+        c = r["cli"]
+        whole_rows.append([f"{r['layers']:,}", *(x for s in CLI_STAGES for x in (ms(c[s][0]), mb(c[s][1]))),
+                           mb(c["analyze --json"][2]), f"{c['analyze --json'][0] / torch_s:.2f}×"])
+    whole_rows.append(["exponent", *(x for s in CLI_STAGES for x in (fit([r["cli"][s][0] for r in fitted]),
+                                                                     fit([r["cli"][s][1] for r in fitted]))),
+                       fit([r["cli"]["analyze --json"][2] for r in fitted]), ""])
+    whole_headers = ["layers", *(x for s in CLI_STAGES for x in (s, "peak RSS")), "JSON size", "÷ import torch"]
+    return (f"\n## {shape.name}: in process (medians; memory from one tracemalloc run)\n"
+            + table(headers, inproc_rows)
+            + f"\n\n## {shape.name}: whole process (CLI, limits raised by flags)\n" + table(whole_headers, whole_rows))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1_000, 10_000, 100_000], metavar="N")
+    parser.add_argument("--shapes", nargs="+", default=[s.name for s in SHAPES], choices=[s.name for s in SHAPES])
+    parser.add_argument("--unrolled-max", type=int, default=10_000, help="largest n for unrolled text (default 10⁴)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per size below 10⁵ (default 3)")
+    parser.add_argument("--repeat-large", type=int, default=1, help="timed runs per size from 10⁵ on (default 1)")
+    parser.add_argument("--fit-from", type=int, default=1_000, help="fit the exponent over sizes ≥ this (default 10³)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc run")
+    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        name, n, path, repeat, memory = args.worker
+        print(json.dumps(worker(_shape(name), int(n), Path(path), int(repeat), memory == "1")))
+        return 0
+
+    print(header("scaling: 10² … 10⁵ layers", ["python", "benchmarks/scaling.py", *(argv or [])]))
+    torch_runs = [checked(run_process(cmd), cmd).wall_s for cmd in [[sys.executable, "-c", "import torch"]] * 3]
+    torch_s = median(torch_runs)
+    print(f"python -c \"import torch\" in this run: {ms(torch_s)} (median of 3)", flush=True)
+    with tempfile.TemporaryDirectory(prefix="archdsl-scaling-") as tmp_name:
+        tmp = Path(tmp_name)
+        cache = tmp / "cache"
+        env = os.environ | {"XDG_CACHE_HOME": str(cache)}
+        for shape in (_shape(s) for s in args.shapes):
+            rows = []
+            for n in sorted(args.sizes):
+                if shape.unrolled and n > args.unrolled_max:
+                    continue
+                spec = tmp / f"{shape.name.replace('-', '_')}_{n}.arch"
+                spec.write_text(shape.text(n), encoding="utf-8")
+                repeat = args.repeat_large if n >= 100_000 else args.repeat
+                cmd = _worker_command(shape, n, spec, repeat, not args.no_memory)
+                row = json.loads(checked(run_process(cmd, env), cmd).stdout)
+                row["cli"] = cli_runs(spec, tmp, cache)
+                rows.append(row)
+                print(f"{shape.name} n={n:,}: measured", file=sys.stderr, flush=True)
+            if rows:
+                print(render(shape, rows, args.fit_from, torch_s), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
