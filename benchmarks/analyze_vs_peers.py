@@ -25,6 +25,7 @@ import argparse
 import functools
 import json
 import math
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -110,7 +111,7 @@ _FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 
 def _fvcore(canonical: Any, shape: Shape) -> Counts:
     import torch
-    from fvcore.nn import FlopCountAnalysis, parameter_count
+    from fvcore.nn import FlopCountAnalysis, parameter_count  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     model = canonical.build().eval()
     analysis = FlopCountAnalysis(model, torch.randn(1, *shape))
@@ -120,7 +121,7 @@ def _fvcore(canonical: Any, shape: Shape) -> Counts:
 
 
 def _ptflops(canonical: Any, shape: Shape) -> Counts:
-    from ptflops import get_model_complexity_info
+    from ptflops import get_model_complexity_info  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     model = canonical.build().eval()
     macs, params = get_model_complexity_info(model, shape, as_strings=False, print_per_layer_stat=False,
@@ -287,8 +288,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         + ", ".join(t.network for t in NETWORKS))
     parser.add_argument("--input", help="input shape for every network, e.g. 3x64x64 (smoke runs)")
     parser.add_argument("--tools", nargs="+", metavar="TOOL", help="a subset of the peers (by name)")
+    parser.add_argument("--threads", type=int, help="torch threads, here and in the whole-process runs "
+                        "(default: torch's choice; 1 is steadier on a loaded machine)")
     parser.add_argument("--worker", nargs=3, metavar=("TOOL", "NETWORK", "SHAPE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the whole-process runs inherit it
     if args.worker:
         tool, network, shape = args.worker
         worker(tool, network, tuple(int(d) for d in shape.split("x")))

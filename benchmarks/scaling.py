@@ -244,7 +244,7 @@ def render(shape: GraphShape, rows: list[dict[str, Any]], fit_from: int, torch_s
     memory = "peak_bytes" in rows[0]
 
     def total(r: dict[str, Any]) -> float:  # from a new file to every output; the cached parse is not a stage of it
-        return sum(t for s, t in r["times"].items() if s != "parse (cached)")
+        return float(sum(t for s, t in r["times"].items() if s != "parse (cached)"))
 
     def fit(values: list[float]) -> str:
         k = fit_exponent(sizes, values)
