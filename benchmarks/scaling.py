@@ -290,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat-large", type=int, default=1, help="timed runs per size from 10⁵ on (default 1)")
     parser.add_argument("--fit-from", type=int, default=1_000, help="fit the exponent over sizes ≥ this (default 10³)")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc run")
+    parser.add_argument("--torch-runs", type=int, default=3, help="runs of `import torch`, the yardstick (default 3)")
     parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -298,9 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     print(header("scaling: 10² … 10⁵ layers", ["python", "benchmarks/scaling.py", *(argv or [])]))
-    torch_runs = [checked(run_process(cmd), cmd).wall_s for cmd in [[sys.executable, "-c", "import torch"]] * 3]
-    torch_s = median(torch_runs)
-    print(f"python -c \"import torch\" in this run: {ms(torch_s)} (median of 3)", flush=True)
+    import_torch = [sys.executable, "-c", "import torch"]
+    torch_s = median([checked(run_process(import_torch), import_torch).wall_s for _ in range(args.torch_runs)])
+    print(f"python -c \"import torch\" in this run: {ms(torch_s)} (median of {args.torch_runs})", flush=True)
     with tempfile.TemporaryDirectory(prefix="archdsl-scaling-") as tmp_name:
         tmp = Path(tmp_name)
         cache = tmp / "cache"
