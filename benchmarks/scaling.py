@@ -8,7 +8,9 @@ Graphs (spec text generated here, with every resource limit raised through `limi
 - residual: n/4 residual blocks `in + (in -> conv -> relu -> conv)`, by `repeat`; and
             `residual-unrolled`, one statement per block;
 - wide:     n/2 parallel branches `image -> conv(4, 1) -> relu` merged by one concat (no repeat form).
-Unrolled forms stop at --unrolled-max (default 10⁴) unless raised: parsing is ~0.4 ms a statement.
+The unrolled twins stop at --unrolled-max (default 10⁴) unless raised: parsing is ~0.4 ms a
+statement. A stage whose time, extrapolated from the two sizes before (t ∝ n^k, k ≥ 1), would pass
+--budget seconds is skipped at that size and marked `> budget`, with the CLI command that needs it.
 
 Per size, in a fresh process (after a warm-up on a 10-layer graph of the same shape): the median
 time of each stage through the public API — parse (`load_string`), elaborate (`Spec.network`),
@@ -26,6 +28,7 @@ import argparse
 import contextlib
 import gc
 import json
+import math
 import os
 import sys
 import tempfile
@@ -59,6 +62,8 @@ RAISED_LIMITS = {
 STAGES = ("parse", "parse (cached)", "elaborate", "analyze", "json", "compile", "dot")
 FIRST_RUN = "analyze --json, first run"
 CLI_STAGES = (FIRST_RUN, "analyze --json", "compile", "diagram .dot")
+CLI_NEEDS = {FIRST_RUN: "json", "analyze --json": "json", "compile": "compile", "diagram .dot": "dot"}
+OVER = "> budget"
 
 
 def _chain(n: int) -> str:
@@ -94,7 +99,7 @@ def _wide(n: int) -> str:
 class GraphShape:
     name: str
     text: Callable[[int], str]  # spec text of about n layers
-    unrolled: bool  # text grows with n (capped by --unrolled-max)
+    capped: bool  # the unrolled twin of a repeat form: sizes up to --unrolled-max only
 
 
 SHAPES = [
@@ -102,7 +107,7 @@ SHAPES = [
     GraphShape("chain-unrolled", _chain_unrolled, True),
     GraphShape("residual", _residual, False),
     GraphShape("residual-unrolled", _residual_unrolled, True),
-    GraphShape("wide", _wide, True),
+    GraphShape("wide", _wide, False),
 ]
 
 
@@ -114,10 +119,11 @@ def _shape(name: str) -> GraphShape:
 # One (shape, size) in a fresh process: `--worker SHAPE N FILE REPEAT MEMORY`
 
 
-def _pipeline(path: Path, limits: Any, clock: Callable[[str], None]) -> dict[str, Any]:
-    """Every stage once, calling `clock(stage)` after each; returns what they produced. The first
-    load parses (the parse cache has no entry for this text: see `_fresh_parse_cache`), the second
-    finds the text in the cache, as every later run of the CLI on an unchanged file does."""
+def _pipeline(path: Path, limits: Any, clock: Callable[[str], None], skip: frozenset[str]) -> dict[str, Any]:
+    """Every stage once (but those in `skip`), calling `clock(stage)` after each; returns what they
+    produced. The first load parses (the parse cache has no entry for this text: see
+    `_fresh_parse_cache`), the second finds the text in the cache, as every later run of the CLI on
+    an unchanged file does."""
     import archdsl.api as api
 
     api.load(path, limits=limits)
@@ -128,14 +134,17 @@ def _pipeline(path: Path, limits: Any, clock: Callable[[str], None]) -> dict[str
     clock("elaborate")
     report = net.analyze()
     clock("analyze")
-    text_json = report.model_dump_json()
-    clock("json")
-    source = api.compile_source(net)
-    clock("compile")
-    dot = net.diagram("dot")
-    clock("dot")
-    return {"net": net, "layers": len(report.layers), "params": report.params, "json": len(text_json),
-            "source": len(source), "dot": len(dot)}
+    out = {"net": net, "layers": len(report.layers), "params": report.params}
+    if "json" not in skip:
+        out["json"] = len(report.model_dump_json())
+        clock("json")
+    if "compile" not in skip:
+        out["source"] = len(api.compile_source(net))
+        clock("compile")
+    if "dot" not in skip:
+        out["dot"] = len(net.diagram("dot"))
+        clock("dot")
+    return out
 
 
 @contextlib.contextmanager
@@ -153,7 +162,7 @@ def _fresh_parse_cache() -> Iterator[None]:
                 os.environ["XDG_CACHE_HOME"] = saved
 
 
-def worker(shape: GraphShape, n: int, path: Path, repeat: int, memory: bool) -> dict[str, Any]:
+def worker(shape: GraphShape, n: int, path: Path, repeat: int, memory: bool, skip: frozenset[str]) -> dict[str, Any]:
     import archdsl.api as api
     from archdsl.limits import Limits
 
@@ -161,8 +170,8 @@ def worker(shape: GraphShape, n: int, path: Path, repeat: int, memory: bool) -> 
     small = path.with_name(f"warmup_{path.name}")
     small.write_text(shape.text(10), encoding="utf-8")
     with _fresh_parse_cache():
-        _pipeline(small, limits, lambda stage: None)  # warm-up: lazy imports, grammar tables
-    times: dict[str, list[float]] = {s: [] for s in STAGES}
+        _pipeline(small, limits, lambda stage: None, frozenset())  # warm-up: lazy imports, grammar tables
+    times: dict[str, list[float]] = {s: [] for s in STAGES if s not in skip}
     result: dict[str, Any] = {}
     for _ in range(repeat):
         gc.collect()
@@ -175,7 +184,7 @@ def worker(shape: GraphShape, n: int, path: Path, repeat: int, memory: bool) -> 
             last = now
 
         with _fresh_parse_cache():
-            result = _pipeline(path, limits, clock)
+            result = _pipeline(path, limits, clock, skip)
         del result["net"]
     out: dict[str, Any] = {"layers": result["layers"], "params": result["params"], "chars": path.stat().st_size,
                            "times": {s: median(ts) for s, ts in times.items()}}
@@ -193,7 +202,7 @@ def worker(shape: GraphShape, n: int, path: Path, repeat: int, memory: bool) -> 
                 kept[stage] = current - before
                 tracemalloc.reset_peak()
 
-            traced_result = _pipeline(path, limits, traced)
+            traced_result = _pipeline(path, limits, traced, skip)
             tracemalloc.stop()
         del traced_result["net"]
         out["peak_bytes"] = peaks
@@ -202,16 +211,35 @@ def worker(shape: GraphShape, n: int, path: Path, repeat: int, memory: bool) -> 
     return out
 
 
-def _worker_command(shape: GraphShape, n: int, path: Path, repeat: int, memory: bool) -> list[str]:
+def _worker_command(shape: GraphShape, n: int, path: Path, repeat: int, memory: bool,
+                    skip: frozenset[str]) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "--worker", shape.name, str(n), str(path), str(repeat),
-            "1" if memory else "0"]
+            "1" if memory else "0", ",".join(sorted(skip))]
+
+
+def projected_over_budget(rows: list[dict[str, Any]], n: int, budget: float) -> frozenset[str]:
+    """Stages whose time at `n`, extrapolated from the last two sizes measured (t ∝ n^k, k at least
+    1), would exceed `budget` seconds; a stage skipped at a smaller size stays skipped."""
+    skip = set()
+    for stage in STAGES:
+        points = [(r["layers"], r["times"].get(stage)) for r in rows]
+        if any(t is None for _, t in points):
+            skip.add(stage)
+            continue
+        if not points:
+            continue
+        (n1, t1), (n2, t2) = points[-2] if len(points) > 1 else points[-1], points[-1]
+        k = max(1.0, math.log(t2 / t1) / math.log(n2 / n1)) if n2 > n1 and t1 > 0 and t2 > 0 else 1.0
+        if t2 * (n / n2) ** k > budget:
+            skip.add(stage)
+    return frozenset(skip) - {"parse", "parse (cached)", "elaborate", "analyze"}  # every other stage needs these
 
 
 def _limit_flags() -> list[str]:
     return [f for k, v in RAISED_LIMITS.items() for f in (f"--{k.replace('_', '-')}", str(v))]
 
 
-def cli_runs(spec: Path, tmp: Path, cache: Path) -> dict[str, tuple[float, int, int]]:
+def cli_runs(spec: Path, tmp: Path, cache: Path, skip: frozenset[str]) -> dict[str, tuple[float, int, int]]:
     """(wall seconds, peak RSS bytes, output bytes) of each CLI command on the generated file: the
     first analyze with an empty parse cache (a new or edited file), the rest with `cache`, which
     holds this file's parse (every later run on an unchanged file)."""
@@ -225,6 +253,8 @@ def cli_runs(spec: Path, tmp: Path, cache: Path) -> dict[str, tuple[float, int, 
     }
     result = {}
     for stage, cmd in commands.items():
+        if CLI_NEEDS[stage] in skip:
+            continue
         with contextlib.ExitStack() as stack:
             empty = stack.enter_context(tempfile.TemporaryDirectory(prefix="archdsl-scaling-cache-"))
             env = os.environ | {"XDG_CACHE_HOME": empty if stage == FIRST_RUN else str(cache)}
@@ -240,41 +270,49 @@ def cli_runs(spec: Path, tmp: Path, cache: Path) -> dict[str, tuple[float, int, 
 
 def render(shape: GraphShape, rows: list[dict[str, Any]], fit_from: int, torch_s: float) -> str:
     fitted = [r for r in rows if r["layers"] >= fit_from]
-    sizes = [r["layers"] for r in fitted]
     memory = "peak_bytes" in rows[0]
 
-    def total(r: dict[str, Any]) -> float:  # from a new file to every output; the cached parse is not a stage of it
+    def total(r: dict[str, Any]) -> float | None:  # a new file to every output (the cached parse is no part of it)
+        if any(s not in r["times"] for s in STAGES):
+            return None
         return float(sum(t for s, t in r["times"].items() if s != "parse (cached)"))
 
-    def fit(values: list[float]) -> str:
-        k = fit_exponent(sizes, values)
-        return "—" if k != k else f"n^{k:.2f}"
+    def fit(value: Callable[[dict[str, Any]], float | None]) -> str:
+        points = [(r["layers"], v) for r in fitted if (v := value(r)) is not None]
+        k = fit_exponent([n for n, _ in points], [v for _, v in points])
+        return "—" if math.isnan(k) else f"n^{k:.2f}"
+
+    def cell(x: float | None, fmt: Callable[[float], str] = ms) -> str:
+        return OVER if x is None else fmt(x)
 
     inproc_rows = []
     for r in rows:
-        row = [f"{r['layers']:,}", f"{r['chars']:,}", *(ms(r["times"][s]) for s in STAGES),
-               ms(total(r))]
+        row = [f"{r['layers']:,}", f"{r['chars']:,}", *(cell(r["times"].get(s)) for s in STAGES), cell(total(r))]
         if memory:
             row += [mb(max(r["peak_bytes"].values())), f"{r['kept_bytes']['elaborate'] / r['layers']:,.0f} B/layer",
-                    f"{r['kept_bytes']['dot'] / r['layers']:,.0f} B/layer"]
+                    f"{r['kept_bytes'][max(r['kept_bytes'], key=STAGES.index)] / r['layers']:,.0f} B/layer"]
         inproc_rows.append(row)
-    exponents = ["exponent", f"(≥ {fit_from:,})", *(fit([r["times"][s] for r in fitted]) for s in STAGES),
-                 fit([total(r) for r in fitted])]
+    def stage_time(stage: str) -> Callable[[dict[str, Any]], float | None]:
+        return lambda r: r["times"].get(stage)
+
+    exponents = ["exponent", f"(≥ {fit_from:,})", *(fit(stage_time(s)) for s in STAGES), fit(total)]
     if memory:
-        exponents += [fit([max(r["peak_bytes"].values()) for r in fitted]), "", ""]
+        exponents += [fit(lambda r: max(r["peak_bytes"].values())), "", ""]
     inproc_rows.append(exponents)
     headers = ["layers", "spec chars", *STAGES, "total"]
     if memory:
         headers += ["peak alloc", "kept after elaborate", "kept after all"]
 
+    def cli(stage: str, i: int) -> Callable[[dict[str, Any]], float | None]:  # i: 0 wall, 1 peak RSS, 2 output size
+        return lambda r: r["cli"][stage][i] if stage in r["cli"] else None
+
     whole_rows = []
     for r in rows:
-        c = r["cli"]
-        whole_rows.append([f"{r['layers']:,}", *(x for s in CLI_STAGES for x in (ms(c[s][0]), mb(c[s][1]))),
-                           mb(c["analyze --json"][2]), f"{c['analyze --json'][0] / torch_s:.2f}×"])
-    whole_rows.append(["exponent", *(x for s in CLI_STAGES for x in (fit([r["cli"][s][0] for r in fitted]),
-                                                                     fit([r["cli"][s][1] for r in fitted]))),
-                       fit([r["cli"]["analyze --json"][2] for r in fitted]), ""])
+        per_command = (x for s in CLI_STAGES for x in (cell(cli(s, 0)(r)), cell(cli(s, 1)(r), mb)))
+        whole_rows.append([f"{r['layers']:,}", *per_command, cell(cli("analyze --json", 2)(r), mb),
+                           cell(cli("analyze --json", 0)(r), lambda t: f"{t / torch_s:.2f}×")])
+    whole_rows.append(["exponent", *(x for s in CLI_STAGES for x in (fit(cli(s, 0)), fit(cli(s, 1)))),
+                       fit(cli("analyze --json", 2)), ""])
     whole_headers = ["layers", *(x for s in CLI_STAGES for x in (s, "peak RSS")), "JSON size", "÷ import torch"]
     return (f"\n## {shape.name}: in process (medians; memory from one tracemalloc run)\n"
             + table(headers, inproc_rows)
@@ -291,11 +329,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fit-from", type=int, default=1_000, help="fit the exponent over sizes ≥ this (default 10³)")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc run")
     parser.add_argument("--torch-runs", type=int, default=3, help="runs of `import torch`, the yardstick (default 3)")
-    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--budget", type=float, default=120.0,
+                        help="skip a stage projected to take longer than this, in seconds (default 120)")
+    parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        name, n, path, repeat, memory = args.worker
-        print(json.dumps(worker(_shape(name), int(n), Path(path), int(repeat), memory == "1")))
+        name, n, path, repeat, memory, skip = args.worker
+        print(json.dumps(worker(_shape(name), int(n), Path(path), int(repeat), memory == "1",
+                                frozenset(skip.split(",")) - {""})))
         return 0
 
     print(header("scaling: 10² … 10⁵ layers", ["python", "benchmarks/scaling.py", *(argv or [])]))
@@ -307,16 +348,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache = tmp / "cache"
         env = os.environ | {"XDG_CACHE_HOME": str(cache)}
         for shape in (_shape(s) for s in args.shapes):
-            rows = []
+            rows: list[dict[str, Any]] = []
             for n in sorted(args.sizes):
-                if shape.unrolled and n > args.unrolled_max:
+                if shape.capped and n > args.unrolled_max:
                     continue
                 spec = tmp / f"{shape.name.replace('-', '_')}_{n}.arch"
                 spec.write_text(shape.text(n), encoding="utf-8")
                 repeat = args.repeat_large if n >= 100_000 else args.repeat
-                cmd = _worker_command(shape, n, spec, repeat, not args.no_memory)
+                skip = projected_over_budget(rows, n, args.budget)
+                cmd = _worker_command(shape, n, spec, repeat, not args.no_memory, skip)
                 row = json.loads(checked(run_process(cmd, env), cmd).stdout)
-                row["cli"] = cli_runs(spec, tmp, cache)
+                row["cli"] = cli_runs(spec, tmp, cache, skip)
                 rows.append(row)
                 print(f"{shape.name} n={n:,}: measured", file=sys.stderr, flush=True)
             if rows:
