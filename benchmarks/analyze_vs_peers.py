@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import math
 import os
 import sys
 import warnings
@@ -258,7 +257,10 @@ def measure(target: Target, peers: Sequence[Peer], repeat: int, whole_repeat: in
     rows = [Row(target.network, "archdsl", counts["archdsl"], "—", inproc["archdsl"], whole["archdsl"],
                 max(peak["archdsl"]))]
     for peer in peers:
-        agrees = _agreement(peer, counts["archdsl"], counts[peer.name], target.network)
+        try:
+            agrees = _agreement(peer, counts["archdsl"], counts[peer.name], target.network)
+        except Disagreement as exc:  # shown in its row and failing the run, after the other rows
+            agrees = f"NO: {exc}"
         rows.append(Row(target.network, peer.name, counts[peer.name], agrees, inproc[peer.name], whole[peer.name],
                         max(peak[peer.name])))
     return rows
@@ -322,12 +324,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             rows += result
             print(f"{target.network}: measured", flush=True)
-    if rows:
-        print()
-        print(render(rows))
-        print("\nall numbers agree (parameters exactly; MACs exactly, or within "
-              f"{CONVENTION_TOLERANCE:.1%} above where a tool's convention adds terms)")
-    return 0 if rows and not math.isnan(median(rows[0].inproc)) else 1
+    if not rows:
+        return 1
+    print()
+    print(render(rows))
+    if disagreements := [r for r in rows if r.agrees.startswith("NO")]:
+        print(f"\nFAILED: {len(disagreements)} tool(s) disagree with archdsl (rows marked NO)")
+        return 1
+    print("\nall numbers agree (parameters exactly; MACs exactly, or within "
+          f"{CONVENTION_TOLERANCE:.1%} above where a tool's convention adds terms)")
+    return 0
 
 
 if __name__ == "__main__":
