@@ -2,15 +2,20 @@
 
     python benchmarks/analyze_vs_peers.py [--repeat 5] [--whole-repeat 3] [--networks resnet50 …]
 
-For every network of NETWORKS that the zoo defines and tests/canonical.py can build, and every
-tool that is installed, prints side by side: the parameters and MACs the tool reports, whether they
-agree with archdsl's (asserted: the run fails on a disagreement), the median in-process time after a
-warm-up (interleaved rounds), and the median whole-process time and peak memory of a fresh process
-doing the same from nothing (`archdsl analyze NAME --json` for archdsl).
+For every network of NETWORKS that the zoo defines, and every tool that is installed, prints side
+by side: the parameters and MACs the tool reports, whether they agree with archdsl's (asserted: the
+run fails on a disagreement), the median in-process time after a warm-up (interleaved rounds), and
+the median whole-process time and peak memory of a fresh process doing the same from nothing
+(`archdsl analyze NAME --json` for archdsl).
+
+The peers count the canonical implementation (tests/canonical.py) where there is one, else the
+module archdsl generates (`archdsl.build`; the `model` column says which): the speed comparison
+holds either way, the agreement is then between archdsl's analysis and its own generated code.
+A peer that cannot count a model (a tracer refusing its outputs, say) is named and left out.
 
 What each contender does, timed from nothing to the two numbers:
 - archdsl: `archdsl.analyze(name, input=…)`: load and parse the spec, elaborate, run the passes.
-- FlopCounterMode (meta): build the canonical model on the meta device (no weights allocated or
+- FlopCounterMode (meta): build the model on the meta device (no weights allocated or
   initialized, no arithmetic: its fastest fair use) and run it under torch.utils.flop_counter.
 - FlopCounterMode (cpu): the same on CPU with real tensors (weights initialized, a real forward).
 - fvcore: FlopCountAnalysis (traces with torch.jit), MACs of its conv/linear/matmul handles.
@@ -57,8 +62,7 @@ class Target:
     input: str | None = None  # as `--input` takes it; None: the spec's default
 
 
-# The networks compared; a network appears in the table as soon as the zoo defines it and
-# tests/canonical.py knows how to build its reference.
+# The networks compared; a network appears in the table as soon as the zoo defines it.
 NETWORKS = [
     Target("resnet50"),
     Target("mobilenet_v2"),
@@ -72,14 +76,14 @@ Counts = tuple[int, int]  # (params, MACs)
 
 
 # ---------------------------------------------------------------------------------------------
-# The peers: each builds the canonical model and counts, as its documentation shows
+# The peers: each builds the model and counts, as its documentation shows
 
 
 @dataclass(frozen=True)
 class Peer:
     name: str
     module: str  # importable when installed
-    count: Callable[[Any, Shape], Counts]  # (canonical entry, input shape per sample) → counts
+    count: Callable[[Callable[[], Any], Shape], Counts]  # (model builder, input shape per sample) → counts
     same_convention: bool  # MACs exactly archdsl's (conv + linear multiply-accumulates)
     convention: str
 
@@ -90,12 +94,12 @@ class Peer:
 
 
 def _flop_counter(device: str) -> Callable[[Any, Shape], Counts]:
-    def count(canonical: Any, shape: Shape) -> Counts:
+    def count(build: Callable[[], Any], shape: Shape) -> Counts:
         import torch
         from torch.utils.flop_counter import FlopCounterMode
 
         with torch.device(device):
-            model = canonical.build().eval()
+            model = build().eval()
             x = torch.empty(1, *shape) if device == "meta" else torch.randn(1, *shape)
         counter = FlopCounterMode(display=False)
         with counter, torch.no_grad():
@@ -108,30 +112,30 @@ def _flop_counter(device: str) -> Callable[[Any, Shape], Counts]:
 _FVCORE_MAC_OPS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum")
 
 
-def _fvcore(canonical: Any, shape: Shape) -> Counts:
+def _fvcore(build: Callable[[], Any], shape: Shape) -> Counts:
     import torch
     from fvcore.nn import FlopCountAnalysis, parameter_count  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
-    model = canonical.build().eval()
+    model = build().eval()
     analysis = FlopCountAnalysis(model, torch.randn(1, *shape))
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     by_op = analysis.by_operator()  # fvcore counts one "flop" per multiply-accumulate
     return parameter_count(model)[""], sum(by_op.get(op, 0) for op in _FVCORE_MAC_OPS)
 
 
-def _ptflops(canonical: Any, shape: Shape) -> Counts:
+def _ptflops(build: Callable[[], Any], shape: Shape) -> Counts:
     from ptflops import get_model_complexity_info  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
-    model = canonical.build().eval()
+    model = build().eval()
     macs, params = get_model_complexity_info(model, shape, as_strings=False, print_per_layer_stat=False,
                                              backend="aten")
     return int(params), int(macs)
 
 
-def _torchinfo(canonical: Any, shape: Shape) -> Counts:
+def _torchinfo(build: Callable[[], Any], shape: Shape) -> Counts:
     import torchinfo
 
-    model = canonical.build().eval()
+    model = build().eval()
     stats = torchinfo.summary(model, input_size=(1, *shape), verbose=0)
     return int(stats.total_params), int(stats.total_mult_adds)
 
@@ -148,10 +152,20 @@ PEER_PACKAGES = ["torch", "torchvision", "timm", "fvcore", "ptflops", "torchinfo
 CONVENTION_TOLERANCE = 1e-3
 
 
-def _canonical(network: str) -> Any | None:
+def model_builder(network: str, shape: Shape) -> tuple[str, Callable[[], Any]]:
+    """("canonical" or "generated", a function building the model the peers count)."""
     from tests.canonical import CANONICAL
 
-    return next((c for c in CANONICAL if c.network == network), None)
+    canonical = next((c for c in CANONICAL if c.network == network), None)
+    if canonical is not None:
+        return "canonical", canonical.build
+
+    def generated() -> Any:
+        import archdsl.api as api
+
+        return api.build(network, input=shape)
+
+    return "generated", generated
 
 
 def _peer(name: str) -> Peer:
@@ -164,7 +178,7 @@ def _peer(name: str) -> Peer:
 
 def worker(peer_name: str, network: str, shape: Shape) -> None:
     warnings.filterwarnings("ignore")
-    params, macs = _peer(peer_name).count(_canonical(network), shape)
+    params, macs = _peer(peer_name).count(model_builder(network, shape)[1], shape)
     print(json.dumps({"params": params, "macs": macs}))
 
 
@@ -184,6 +198,7 @@ def _cli_command(target: Target) -> list[str]:
 class Row:
     network: str
     tool: str
+    model: str  # what the tool counted: "spec" (archdsl), "canonical" or "generated"
     counts: Counts
     agrees: str
     inproc: list[float]
@@ -215,29 +230,38 @@ def measure(target: Target, peers: Sequence[Peer], repeat: int, whole_repeat: in
         net = api.find(target.network)[0].network(target.network, input=target.input)
     except ArchError as exc:
         return f"{target.network}: skipped, not in the zoo yet ({exc.diagnostics[0].message})"
-    canonical = _canonical(target.network)
-    if canonical is None:
-        return f"{target.network}: skipped, tests/canonical.py has no reference implementation for it"
     (shape,) = net.input_shapes.values()
+    model, build = model_builder(target.network, shape)
 
     def ours() -> Counts:
         report = api.analyze(target.network, input=target.input)
         return report.params, report.macs
 
     counts: dict[str, Counts] = {}
+    failures: dict[str, str] = {}  # a peer that cannot count this model: reported, not timed
 
     def contender(name: str, fn: Callable[[], Counts]) -> Callable[[], None]:
         def call() -> None:
-            counts[name] = fn()
+            if name in failures:
+                return
+            try:
+                counts[name] = fn()
+            except Exception as exc:
+                if name == "archdsl":
+                    raise
+                failures[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
 
         return call
 
     contenders = {"archdsl": contender("archdsl", ours)}
     for peer in peers:
-        contenders[peer.name] = contender(peer.name, functools.partial(peer.count, canonical, shape))
+        contenders[peer.name] = contender(peer.name, functools.partial(peer.count, build, shape))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         inproc = interleaved(contenders, repeat, warmup)
+    for name, why in failures.items():
+        print(f"{target.network}: {name} cannot count the {model} model ({why})", flush=True)
+    peers = [p for p in peers if p.name not in failures]
 
     commands = {"archdsl": _cli_command(target)} | {p.name: _worker_command(p, target.network, shape) for p in peers}
     whole: dict[str, list[float]] = {name: [] for name in commands}
@@ -254,15 +278,15 @@ def measure(target: Target, peers: Sequence[Peer], repeat: int, whole_repeat: in
                 whole[name].append(run.wall_s)
                 peak[name].append(run.peak_rss_bytes)
 
-    rows = [Row(target.network, "archdsl", counts["archdsl"], "—", inproc["archdsl"], whole["archdsl"],
+    rows = [Row(target.network, "archdsl", "spec", counts["archdsl"], "—", inproc["archdsl"], whole["archdsl"],
                 max(peak["archdsl"]))]
     for peer in peers:
         try:
             agrees = _agreement(peer, counts["archdsl"], counts[peer.name], target.network)
         except Disagreement as exc:  # shown in its row and failing the run, after the other rows
             agrees = f"NO: {exc}"
-        rows.append(Row(target.network, peer.name, counts[peer.name], agrees, inproc[peer.name], whole[peer.name],
-                        max(peak[peer.name])))
+        rows.append(Row(target.network, peer.name, model, counts[peer.name], agrees, inproc[peer.name],
+                        whole[peer.name], max(peak[peer.name])))
     return rows
 
 
@@ -272,13 +296,13 @@ def render(rows: list[Row]) -> str:
     for r in rows:
         ours = base[r.network]
         out.append([
-            r.network, r.tool, f"{r.counts[0]:,}", f"{r.counts[1]:,}", r.agrees,
+            r.network, r.tool, r.model, f"{r.counts[0]:,}", f"{r.counts[1]:,}", r.agrees,
             ms(median(r.inproc)), ratio(paired_ratio(r.inproc, ours.inproc)) if r is not ours else "1",
             ms(median(r.whole)), ratio(paired_ratio(r.whole, ours.whole)) if r is not ours else "1", mb(r.peak_rss),
         ])
-    headers = ["network", "tool", "params", "MACs", "agrees with archdsl", "in-process", "× archdsl",
+    headers = ["network", "tool", "model", "params", "MACs", "agrees with archdsl", "in-process", "× archdsl",
                "whole process", "× archdsl", "peak RSS"]
-    return table(headers, out, right=[False, False, True, True, False, True, True, True, True, True])
+    return table(headers, out, right=[False, False, False, True, True, False, True, True, True, True, True])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,6 +48,19 @@ def test_analyze_vs_peers_lists_networks_the_zoo_lacks(capsys: pytest.CaptureFix
     assert "skipped, not in the zoo yet" in str(analyze_vs_peers.measure(target, [], 1, 1, 0))
 
 
+def test_peers_count_the_generated_module_without_a_canonical_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import archdsl.api as api
+    import tests.canonical
+
+    monkeypatch.setattr(tests.canonical, "CANONICAL", [])
+    shape = (3, 64, 64)
+    model, build = analyze_vs_peers.model_builder("mobilenet_v2", shape)
+    assert model == "generated"
+    report = api.analyze("mobilenet_v2", input=shape)
+    meta = next(p for p in analyze_vs_peers.PEERS if p.name == "FlopCounterMode (meta)")
+    assert meta.count(build, shape) == (report.params, report.macs)
+
+
 def test_cli_latency(capsys: pytest.CaptureFixture[str]) -> None:
     code = cli_latency.main(["--repeat", "1", "--warmup", "0", "--networks", "mobilenet_v2", "--imports", "3"])
     out = _printed(capsys)
