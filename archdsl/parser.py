@@ -3,7 +3,7 @@
 Parsing itself (Lark, the grammar, the tree → AST transformer) lives in
 :mod:`archdsl.lark_boundary` and is imported only when a text is not in a small on-disk cache of
 parsed files: importing Lark and loading its tables costs more than analyzing a whole network
-(see benchmarks/analyze_speed.py).
+(see benchmarks/cli_latency.py).
 
 The cache key covers everything that shapes an AST: the text, the file name (spans carry it), the
 nesting limit, and a fingerprint of the front end — the bytes of every module that builds or
