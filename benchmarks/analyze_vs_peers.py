@@ -221,6 +221,50 @@ def _agreement(peer: Peer, ours: Counts, theirs: Counts, network: str) -> str:
     return f"params; MACs +{diff / ours[1]:.4%} ({peer.convention})"
 
 
+def _in_process(contenders: dict[str, Callable[[], Counts]], repeat: int, warmup: int
+                ) -> tuple[dict[str, list[float]], dict[str, Counts], dict[str, str]]:
+    """(times, counts, failures): a peer that raises is recorded in `failures` and not timed."""
+    counts: dict[str, Counts] = {}
+    failures: dict[str, str] = {}
+
+    def call(name: str, fn: Callable[[], Counts]) -> Callable[[], None]:
+        def run() -> None:
+            if name in failures:
+                return
+            try:
+                counts[name] = fn()
+            except Exception as exc:
+                if name == "archdsl":
+                    raise
+                failures[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
+
+        return run
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        times = interleaved({name: call(name, fn) for name, fn in contenders.items()}, repeat, warmup)
+    return times, counts, failures
+
+
+def _whole_process(commands: dict[str, list[str]], counts: dict[str, Counts], network: str, repeat: int,
+                   warmup: int) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """(wall times, peak RSS) of each command as a fresh process; each must print the counts it
+    gave in process."""
+    whole: dict[str, list[float]] = {name: [] for name in commands}
+    peak: dict[str, int] = dict.fromkeys(commands, 0)
+    for round_ in range(warmup + repeat):
+        for name, cmd in commands.items():
+            run = checked(run_process(cmd), cmd)
+            data = json.loads(run.stdout)
+            if (data["params"], data["macs"]) != counts[name]:
+                raise Disagreement(f"{network}: {name} gives {data['params']:,} params, {data['macs']:,} MACs in a "
+                                   f"fresh process, {counts[name]} in this one")
+            if round_ >= warmup:
+                whole[name].append(run.wall_s)
+                peak[name] = max(peak[name], run.peak_rss_bytes)
+    return whole, peak
+
+
 def measure(target: Target, peers: Sequence[Peer], repeat: int, whole_repeat: int, warmup: int) -> list[Row] | str:
     """The rows of one network, or why it was skipped."""
     import archdsl.api as api
@@ -237,56 +281,23 @@ def measure(target: Target, peers: Sequence[Peer], repeat: int, whole_repeat: in
         report = api.analyze(target.network, input=target.input)
         return report.params, report.macs
 
-    counts: dict[str, Counts] = {}
-    failures: dict[str, str] = {}  # a peer that cannot count this model: reported, not timed
-
-    def contender(name: str, fn: Callable[[], Counts]) -> Callable[[], None]:
-        def call() -> None:
-            if name in failures:
-                return
-            try:
-                counts[name] = fn()
-            except Exception as exc:
-                if name == "archdsl":
-                    raise
-                failures[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
-
-        return call
-
-    contenders = {"archdsl": contender("archdsl", ours)}
-    for peer in peers:
-        contenders[peer.name] = contender(peer.name, functools.partial(peer.count, build, shape))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        inproc = interleaved(contenders, repeat, warmup)
+    contenders = {"archdsl": ours} | {p.name: functools.partial(p.count, build, shape) for p in peers}
+    inproc, counts, failures = _in_process(contenders, repeat, warmup)
     for name, why in failures.items():
         print(f"{target.network}: {name} cannot count the {model} model ({why})", flush=True)
     peers = [p for p in peers if p.name not in failures]
-
     commands = {"archdsl": _cli_command(target)} | {p.name: _worker_command(p, target.network, shape) for p in peers}
-    whole: dict[str, list[float]] = {name: [] for name in commands}
-    peak: dict[str, list[int]] = {name: [] for name in commands}
-    for round_ in range(warmup + whole_repeat):
-        for name, cmd in commands.items():
-            run = checked(run_process(cmd), cmd)
-            data = json.loads(run.stdout)
-            process_counts = (data["params"], data["macs"])
-            if process_counts != counts[name]:
-                raise Disagreement(f"{target.network}: {name} gives {process_counts} in a fresh process, "
-                                   f"{counts[name]} in this one")
-            if round_ >= warmup:
-                whole[name].append(run.wall_s)
-                peak[name].append(run.peak_rss_bytes)
+    whole, peak = _whole_process(commands, counts, target.network, whole_repeat, warmup)
 
     rows = [Row(target.network, "archdsl", "spec", counts["archdsl"], "—", inproc["archdsl"], whole["archdsl"],
-                max(peak["archdsl"]))]
+                peak["archdsl"])]
     for peer in peers:
         try:
             agrees = _agreement(peer, counts["archdsl"], counts[peer.name], target.network)
         except Disagreement as exc:  # shown in its row and failing the run, after the other rows
             agrees = f"NO: {exc}"
         rows.append(Row(target.network, peer.name, model, counts[peer.name], agrees, inproc[peer.name],
-                        whole[peer.name], max(peak[peer.name])))
+                        whole[peer.name], peak[peer.name]))
     return rows
 
 

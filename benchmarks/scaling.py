@@ -268,55 +268,68 @@ def cli_runs(spec: Path, tmp: Path, cache: Path, skip: frozenset[str]) -> dict[s
 # ---------------------------------------------------------------------------------------------
 
 
-def render(shape: GraphShape, rows: list[dict[str, Any]], fit_from: int, torch_s: float) -> str:
-    fitted = [r for r in rows if r["layers"] >= fit_from]
+def _total(r: dict[str, Any]) -> float | None:
+    """A new file to every output (the cached parse is no part of it); None when a stage was skipped."""
+    if any(s not in r["times"] for s in STAGES):
+        return None
+    return float(sum(t for s, t in r["times"].items() if s != "parse (cached)"))
+
+
+def _fit(fitted: list[dict[str, Any]], value: Callable[[dict[str, Any]], float | None]) -> str:
+    points = [(r["layers"], v) for r in fitted if (v := value(r)) is not None]
+    k = fit_exponent([n for n, _ in points], [v for _, v in points])
+    return "—" if math.isnan(k) else f"n^{k:.2f}"
+
+
+def _cell(x: float | None, fmt: Callable[[float], str] = ms) -> str:
+    return OVER if x is None else fmt(x)
+
+
+def _stage_time(stage: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda r: r["times"].get(stage)
+
+
+def _cli_figure(stage: str, i: int) -> Callable[[dict[str, Any]], float | None]:  # i: 0 wall, 1 peak RSS, 2 bytes
+    return lambda r: r["cli"][stage][i] if stage in r["cli"] else None
+
+
+def _in_process_table(rows: list[dict[str, Any]], fitted: list[dict[str, Any]], fit_from: int) -> str:
     memory = "peak_bytes" in rows[0]
-
-    def total(r: dict[str, Any]) -> float | None:  # a new file to every output (the cached parse is no part of it)
-        if any(s not in r["times"] for s in STAGES):
-            return None
-        return float(sum(t for s, t in r["times"].items() if s != "parse (cached)"))
-
-    def fit(value: Callable[[dict[str, Any]], float | None]) -> str:
-        points = [(r["layers"], v) for r in fitted if (v := value(r)) is not None]
-        k = fit_exponent([n for n, _ in points], [v for _, v in points])
-        return "—" if math.isnan(k) else f"n^{k:.2f}"
-
-    def cell(x: float | None, fmt: Callable[[float], str] = ms) -> str:
-        return OVER if x is None else fmt(x)
-
-    inproc_rows = []
+    out = []
     for r in rows:
-        row = [f"{r['layers']:,}", f"{r['chars']:,}", *(cell(r["times"].get(s)) for s in STAGES), cell(total(r))]
+        row = [f"{r['layers']:,}", f"{r['chars']:,}", *(_cell(r["times"].get(s)) for s in STAGES), _cell(_total(r))]
         if memory:
             row += [mb(max(r["peak_bytes"].values())), f"{r['kept_bytes']['elaborate'] / r['layers']:,.0f} B/layer",
                     f"{r['kept_bytes'][max(r['kept_bytes'], key=STAGES.index)] / r['layers']:,.0f} B/layer"]
-        inproc_rows.append(row)
-    def stage_time(stage: str) -> Callable[[dict[str, Any]], float | None]:
-        return lambda r: r["times"].get(stage)
-
-    exponents = ["exponent", f"(≥ {fit_from:,})", *(fit(stage_time(s)) for s in STAGES), fit(total)]
-    if memory:
-        exponents += [fit(lambda r: max(r["peak_bytes"].values())), "", ""]
-    inproc_rows.append(exponents)
+        out.append(row)
+    exponents = ["exponent", f"(≥ {fit_from:,})", *(_fit(fitted, _stage_time(s)) for s in STAGES),
+                 _fit(fitted, _total)]
     headers = ["layers", "spec chars", *STAGES, "total"]
     if memory:
+        exponents += [_fit(fitted, lambda r: max(r["peak_bytes"].values())), "", ""]
         headers += ["peak alloc", "kept after elaborate", "kept after all"]
+    return table(headers, [*out, exponents])
 
-    def cli(stage: str, i: int) -> Callable[[dict[str, Any]], float | None]:  # i: 0 wall, 1 peak RSS, 2 output size
-        return lambda r: r["cli"][stage][i] if stage in r["cli"] else None
 
-    whole_rows = []
+def _whole_process_table(rows: list[dict[str, Any]], fitted: list[dict[str, Any]], torch_s: float) -> str:
+    out = []
     for r in rows:
-        per_command = (x for s in CLI_STAGES for x in (cell(cli(s, 0)(r)), cell(cli(s, 1)(r), mb)))
-        whole_rows.append([f"{r['layers']:,}", *per_command, cell(cli("analyze --json", 2)(r), mb),
-                           cell(cli("analyze --json", 0)(r), lambda t: f"{t / torch_s:.2f}×")])
-    whole_rows.append(["exponent", *(x for s in CLI_STAGES for x in (fit(cli(s, 0)), fit(cli(s, 1)))),
-                       fit(cli("analyze --json", 2)), ""])
-    whole_headers = ["layers", *(x for s in CLI_STAGES for x in (s, "peak RSS")), "JSON size", "÷ import torch"]
+        per_command = (x for s in CLI_STAGES for x in (_cell(_cli_figure(s, 0)(r)), _cell(_cli_figure(s, 1)(r), mb)))
+        out.append([f"{r['layers']:,}", *per_command, _cell(_cli_figure("analyze --json", 2)(r), mb),
+                    _cell(_cli_figure("analyze --json", 0)(r), lambda t: f"{t / torch_s:.2f}×")])
+    out.append(["exponent", *(x for s in CLI_STAGES for x in (_fit(fitted, _cli_figure(s, 0)),
+                                                              _fit(fitted, _cli_figure(s, 1)))),
+                _fit(fitted, _cli_figure("analyze --json", 2)), ""])
+    headers = ["layers", *(x for s in CLI_STAGES for x in (s, "peak RSS")), "JSON size", "÷ import torch"]
+    return table(headers, out)
+
+
+def render(shape: GraphShape, rows: list[dict[str, Any]], fit_from: int, torch_s: float) -> str:
+    fitted = [r for r in rows if r["layers"] >= fit_from]
     return (f"\n## {shape.name}: in process (medians; memory from one tracemalloc run)\n"
-            + table(headers, inproc_rows)
-            + f"\n\n## {shape.name}: whole process (CLI, limits raised by flags)\n" + table(whole_headers, whole_rows))
+            + _in_process_table(rows, fitted, fit_from)
+            + f"\n\n## {shape.name}: whole process (CLI, limits raised by flags)\n"
+            + _whole_process_table(rows, fitted, torch_s))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

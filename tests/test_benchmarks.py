@@ -38,8 +38,8 @@ def test_analyze_vs_peers(capsys: pytest.CaptureFixture[str]) -> None:
                                   "FlopCounterMode (meta)", "--repeat", "1", "--whole-repeat", "1", "--warmup", "0"])
     out = _printed(capsys)
     assert code == 0
-    assert re.search(r"mobilenet_v2\s+archdsl\s+3,504,872\s", out)
-    assert re.search(r"mobilenet_v2\s+FlopCounterMode \(meta\)\s+3,504,872\s+[\d,]+\s+exact\s", out)
+    assert re.search(r"mobilenet_v2\s+archdsl\s+spec\s+3,504,872\s", out)
+    assert re.search(r"mobilenet_v2\s+FlopCounterMode \(meta\)\s+canonical\s+3,504,872\s+[\d,]+\s+exact\s", out)
     assert "all numbers agree" in out
 
 
