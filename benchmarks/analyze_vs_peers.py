@@ -46,6 +46,7 @@ from benchmarks.common import (
     checked,
     header,
     interleaved,
+    invocation,
     mb,
     median,
     ms,
@@ -339,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         worker(tool, network, tuple(int(d) for d in shape.split("x")))
         return 0
 
-    print(header("static analysis vs counting tools", ["python", "benchmarks/analyze_vs_peers.py", *(argv or [])],
+    print(header("static analysis vs counting tools", invocation("analyze_vs_peers.py", argv),
                  PEER_PACKAGES))
     wanted = [p for p in PEERS if args.tools is None or p.name in args.tools]
     peers = [p for p in wanted if p.installed()]

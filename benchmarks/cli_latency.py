@@ -29,6 +29,7 @@ from benchmarks.common import (
     ProcessRun,
     checked,
     header,
+    invocation,
     mb,
     median,
     ms,
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--imports", type=int, default=10, help="packages listed from -X importtime (default 10)")
     args = parser.parse_args(argv)
     print(header("CLI latency: analyze --json vs import torch",
-                 ["python", "benchmarks/cli_latency.py", *(argv or [])], ["torch"]))
+                 invocation("cli_latency.py", argv), ["torch"]))
 
     import archdsl.api as api
 

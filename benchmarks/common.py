@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -88,9 +89,15 @@ def header(title: str, command: Sequence[str], packages: Sequence[str] = ()) -> 
         f"load     {load} (1, 5, 15 min; above the core count means other work shares the CPUs)",
         "processes measured as fresh processes run with Python's bytecode cache on (PYTHONDONTWRITEBYTECODE unset)",
         f"versions {', '.join(versions)}" + (f"; not installed: {', '.join(missing)}" if missing else ""),
-        f"command  {' '.join(command)}",
+        f"command  {shlex.join(command)}",
     ]
     return "\n".join(lines)
+
+
+def invocation(script: str, argv: Sequence[str] | None) -> list[str]:
+    """How `script` (a file in benchmarks/) was run: `argv` when main() was called with it, else
+    this process's own arguments."""
+    return ["python", f"benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import Disagreement, header, median, ms, paired_ratio, table
+from benchmarks.common import Disagreement, header, invocation, median, ms, paired_ratio, table
 
 NETWORKS = ["resnet50", "mobilenet_v2", "efficientnet_b0"]
 MODES = ("forward", "forward+backward")
@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(header("generated modules vs canonical implementations",
-                 ["python", "benchmarks/generated_modules.py", *(argv or [])], ["torch", "torchvision", "timm"]))
+                 invocation("generated_modules.py", argv), ["torch", "torchvision", "timm"]))
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none (CPU rows only)"
     print(f"torch threads {torch.get_num_threads()}; CUDA GPU: {gpu}")
     print(f"medians of {args.repeat} rounds after {args.warmup} warm-up round(s), the two modules alternating; "

@@ -47,6 +47,7 @@ from benchmarks.common import (
     checked,
     fit_exponent,
     header,
+    invocation,
     mb,
     median,
     ms,
@@ -352,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 frozenset(skip.split(",")) - {""})))
         return 0
 
-    print(header("scaling: 10² … 10⁵ layers", ["python", "benchmarks/scaling.py", *(argv or [])]))
+    print(header("scaling: 10² … 10⁵ layers", invocation("scaling.py", argv)))
     import_torch = [sys.executable, "-c", "import torch"]
     torch_s = median([checked(run_process(import_torch), import_torch).wall_s for _ in range(args.torch_runs)])
     print(f"python -c \"import torch\" in this run: {ms(torch_s)} (median of {args.torch_runs})", flush=True)
