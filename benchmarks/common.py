@@ -26,9 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # The `archdsl` command: what its console script does, run by this interpreter (so that no pyenv or
-# venv shim is timed, and the archdsl on this interpreter's path is the one measured). Not
-# `python -m archdsl.cli`: run as __main__, the module would register compile/diagram/verify on
-# a second copy of itself and not know those commands.
+# venv shim is timed, and the archdsl on this interpreter's path is the one measured).
 CLI = [sys.executable, "-c", "import sys; from archdsl.cli import run; sys.argv[0] = 'archdsl'; run()"]
 
 
