@@ -246,8 +246,8 @@ def group_outputs(ir: IR) -> dict[str, list[list[int]]]:
                 if consumer[:k] != producer[:k]:
                     found.setdefault(".".join(producer[:k]), {})[port] = None
     order = {n.name: i for i, n in enumerate(ir)}
-    return {group: [list(ir.node(p.node).out_shapes[p.index]) for p in sorted(ports, key=lambda p: (order[p.node], p.index))]
-            for group, ports in found.items()}
+    return {group: [list(ir.node(p.node).out_shapes[p.index])
+                    for p in sorted(ports, key=lambda p: (order[p.node], p.index))] for group, ports in found.items()}
 
 
 @dataclass
