@@ -303,22 +303,13 @@ class Elaborator(Evaluator):
         return [f"in block `{name}`, called at {span.where()}" for name, span in reversed(self.st.calls)]
 
     def _poison(self, stmt: Node, env: Env) -> Value:
-        """Poison the names a failed statement binds, and count the outputs it declares as declared."""
-        targets: tuple[str, ...] = ()
-        if isinstance(stmt, Assign):
-            targets = (stmt.target,)
-        elif isinstance(stmt, Destructure):
-            targets = stmt.targets
-        elif isinstance(stmt, OutputDecl):
-            targets = (stmt.name,)
-            self.st.outputs.setdefault(stmt.name, stmt.span)
-        elif isinstance(stmt, InputDecl):
-            targets = (stmt.name,)
-        for node in _walk_steps(stmt):
-            targets += (node.name,)
-            self.st.outputs.setdefault(node.name, node.span)
-        for name in targets:
-            env.vars[name] = POISON
+        """Poison every name a failed statement binds (inside its nested bodies too: they may not
+        have run), and count the outputs it declares as declared."""
+        for node in _walk(stmt):
+            if isinstance(node, OutputDecl | OutputStep):
+                self.st.outputs.setdefault(node.name, node.span)
+            for name in _bound_names(node):
+                env.vars[name] = POISON
         return POISON
 
     # ---- statements --------------------------------------------------------------------------
@@ -868,19 +859,33 @@ def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return list(seen.values())
 
 
-def _walk_steps(node: Any) -> list[OutputStep]:
-    """The `-> output NAME` steps inside a statement."""
-    found: list[OutputStep] = []
+def _walk(node: Any) -> list[Node]:
+    """Every AST node inside `node`, itself included."""
+    found: list[Node] = []
     stack = [node]
     while stack:
         item = stack.pop()
-        if isinstance(item, OutputStep):
+        if isinstance(item, Node):
             found.append(item)
-        elif isinstance(item, Node):
             stack.extend(vars(item).values())
         elif isinstance(item, tuple):
             stack.extend(item)
     return found
+
+
+def _bound_names(node: Node) -> tuple[str, ...]:
+    """The names a statement or step binds in its environment."""
+    if isinstance(node, Assign):
+        return (node.target,)
+    if isinstance(node, Destructure):
+        return node.targets
+    if isinstance(node, OutputDecl | OutputStep | InputDecl):
+        return (node.name,)
+    if isinstance(node, RepeatStmt | RepeatStep):
+        return (node.var,) if node.var else ()
+    if isinstance(node, StagesStep):
+        return node.columns
+    return ()
 
 
 def _where(span: Span | None) -> str:
