@@ -246,8 +246,8 @@ def group_outputs(ir: IR) -> dict[str, list[list[int]]]:
                 if consumer[:k] != producer[:k]:
                     found.setdefault(".".join(producer[:k]), {})[port] = None
     order = {n.name: i for i, n in enumerate(ir)}
-    return {group: [list(ir.node(p.node).out_shapes[p.index]) for p in sorted(ports, key=lambda p: (order[p.node], p.index))]
-            for group, ports in found.items()}
+    return {group: [list(ir.node(p.node).out_shapes[p.index])
+                    for p in sorted(ports, key=lambda p: (order[p.node], p.index))] for group, ports in found.items()}
 
 
 @dataclass
@@ -350,22 +350,21 @@ class Spec:
     def check(self) -> list[Diagnostic]:
         """Every problem in the file: unknown names anywhere, and each network's errors — each once,
         naming the networks it occurs in when the file has several."""
+        from archdsl.compiler.backends.torch_codegen import module_name_problems
+
         problems = check_names(self.namespace)
         found: dict[tuple[Span, str], tuple[Diagnostic, list[str]]] = {}
-        if not problems:
-            from archdsl.compiler.backends.torch_codegen import module_name_problems
-
-            for name in self.networks:
-                try:
-                    diagnostics = module_name_problems(self.network(name).ir)  # what compile would refuse
-                except ArchError as exc:
-                    diagnostics = exc.diagnostics
-                for d in diagnostics:
-                    found.setdefault((d.span, d.message), (d, []))[1].append(name)
+        for name in self.networks:
+            try:
+                diagnostics = module_name_problems(self.network(name).ir)  # what compile would refuse
+            except ArchError as exc:
+                diagnostics = exc.diagnostics
+            for d in diagnostics:
+                found.setdefault((d.span, d.code), (d, []))[1].append(name)
         several = len(self.networks) > 1
         problems += [replace(d, notes=(*d.notes, _in_networks(names))) if several else d
                      for d, names in found.values()]
-        unique = {(d.span, d.message): d for d in reversed(problems)}
+        unique = {(d.span, d.code): d for d in reversed(problems)}  # the name check's word first
         return sorted(unique.values(), key=Diagnostic.sort_key)
 
 

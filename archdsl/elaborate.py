@@ -43,13 +43,13 @@ from .loader import Definitions
 from .ops import AttrError, Op, Shape, ShapeError, fmt_shape, get_op, has_op, op_names
 from .syntax import (
     Arg,
+    Assign,
     Attribute,
     BinOp,
     BlockDef,
     Body,
     CallStep,
     Chain,
-    Assign,
     Destructure,
     Expect,
     ExprStmt,
@@ -202,24 +202,8 @@ class Elaborator(Evaluator):
         entry = ns.network_def(name)
         if entry is None:
             raise KeyError(name)
-        definition, def_ns = entry
         args: dict[str, tuple[Value, Span]] = {}
-        variant_body: Body | None = None
-        while isinstance(definition, VariantDef):
-            base = def_ns.network_def(definition.base)
-            if base is None:
-                raise error("E0402", f"unknown network `{definition.base}`", definition.base_span,
-                            did_you_mean(definition.base, list(def_ns.networks)))
-            env = Env({}, def_ns, ())
-            arguments = Evaluator(self.limits)  # a variant's arguments build nothing
-            for arg in definition.args:
-                if arg.name is None:
-                    raise error("E0403", "variant arguments must be named", arg.span,
-                                f"write `{definition.base}(name=value)`")
-                args.setdefault(arg.name, (arguments.eval(arg.value, env), arg.span))
-            variant_body = variant_body or definition.body
-            definition, def_ns = base
-        assert isinstance(definition, NetworkDef)
+        definition, def_ns, variant_body = self._family(*entry, args)
         family_name = definition.name
         for key, value in (overrides or {}).items():
             args[key] = (value, override_span or definition.span)
@@ -240,6 +224,28 @@ class Elaborator(Evaluator):
             self._implicit_outputs(last, definition)
         st.expects = [e for e in st.expects if e.qualifier in (None, name)]
         return Elaborated(st.ir, params, st.expects, family_name, dict(env.vars))
+
+    def _family(self, definition: NetworkDef | VariantDef, def_ns: Definitions,
+                args: dict[str, tuple[Value, Span]]) -> tuple[NetworkDef, Definitions, Body | None]:
+        """Follow variants down to their network definition, collecting their arguments in `args`
+        (the variant's own first); returns the definition, its file's definitions and the body of
+        the outermost variant that has one."""
+        variant_body: Body | None = None
+        while isinstance(definition, VariantDef):
+            base = def_ns.network_def(definition.base)
+            if base is None:
+                raise error("E0402", f"unknown network `{definition.base}`", definition.base_span,
+                            did_you_mean(definition.base, list(def_ns.networks)))
+            env = Env({}, def_ns, ())
+            arguments = Evaluator(self.limits)  # a variant's arguments build nothing
+            for arg in definition.args:
+                if arg.name is None:
+                    raise error("E0403", "variant arguments must be named", arg.span,
+                                f"write `{definition.base}(name=value)`")
+                args.setdefault(arg.name, (arguments.eval(arg.value, env), arg.span))
+            variant_body = variant_body or definition.body
+            definition, def_ns = base
+        return definition, def_ns, variant_body
 
     def _bind_network_params(self, definition: NetworkDef, args: dict[str, tuple[Value, Span]], env: Env) -> None:
         known = {p.name for p in definition.params}
@@ -297,22 +303,13 @@ class Elaborator(Evaluator):
         return [f"in block `{name}`, called at {span.where()}" for name, span in reversed(self.st.calls)]
 
     def _poison(self, stmt: Node, env: Env) -> Value:
-        """Poison the names a failed statement binds, and count the outputs it declares as declared."""
-        targets: tuple[str, ...] = ()
-        if isinstance(stmt, Assign):
-            targets = (stmt.target,)
-        elif isinstance(stmt, Destructure):
-            targets = stmt.targets
-        elif isinstance(stmt, OutputDecl):
-            targets = (stmt.name,)
-            self.st.outputs.setdefault(stmt.name, stmt.span)
-        elif isinstance(stmt, InputDecl):
-            targets = (stmt.name,)
-        for node in _walk_steps(stmt):
-            targets += (node.name,)
-            self.st.outputs.setdefault(node.name, node.span)
-        for name in targets:
-            env.vars[name] = POISON
+        """Poison every name a failed statement binds (inside its nested bodies too: they may not
+        have run), and count the outputs it declares as declared."""
+        for node in _walk(stmt):
+            if isinstance(node, OutputDecl | OutputStep):
+                self.st.outputs.setdefault(node.name, node.span)
+            for name in _bound_names(node):
+                env.vars[name] = POISON
         return POISON
 
     # ---- statements --------------------------------------------------------------------------
@@ -721,12 +718,11 @@ class Elaborator(Evaluator):
         """For a layer of a shared instance's later application: the first application's layer whose
         weights it uses (checked to be the same layer); None for any other layer."""
         st = self.st
-        for this, first, inst in reversed(st.sharing):
-            if name == this or name.startswith(this + "."):
-                original = first + name[len(this):]
-                break
-        else:
+        frame = next((f for f in reversed(st.sharing) if name == f[0] or name.startswith(f[0] + ".")), None)
+        if frame is None:
             return None
+        this, first, inst = frame
+        original = first + name[len(this):]
         if original not in st.ir:
             raise error("E0537", f"the shared instance `{first}` builds `{name[len(this) + 1:] or name}` here, "
                         f"which its first application ({_where(inst.first_span)}) did not build", span,
@@ -863,19 +859,33 @@ def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return list(seen.values())
 
 
-def _walk_steps(node: Any) -> list[OutputStep]:
-    """The `-> output NAME` steps inside a statement."""
-    found: list[OutputStep] = []
+def _walk(node: Any) -> list[Node]:
+    """Every AST node inside `node`, itself included."""
+    found: list[Node] = []
     stack = [node]
     while stack:
         item = stack.pop()
-        if isinstance(item, OutputStep):
+        if isinstance(item, Node):
             found.append(item)
-        elif isinstance(item, Node):
             stack.extend(vars(item).values())
         elif isinstance(item, tuple):
             stack.extend(item)
     return found
+
+
+def _bound_names(node: Node) -> tuple[str, ...]:
+    """The names a statement or step binds in its environment."""
+    if isinstance(node, Assign):
+        return (node.target,)
+    if isinstance(node, Destructure):
+        return node.targets
+    if isinstance(node, OutputDecl | OutputStep | InputDecl):
+        return (node.name,)
+    if isinstance(node, RepeatStmt | RepeatStep):
+        return (node.var,) if node.var else ()
+    if isinstance(node, StagesStep):
+        return node.columns
+    return ()
 
 
 def _where(span: Span | None) -> str:

@@ -338,9 +338,11 @@ class Evaluator:
                     text += piece
                     continue
                 value = self.eval(piece, env)
-                if isinstance(value, bool) or not isinstance(value, int | str) or (isinstance(value, int) and value < 0):
-                    raise error("E0531", f"a label's `{{…}}` must give a whole number or a name, got {describe(value)}",
-                                piece.span, "count from 0 with the loop index: `as layer{i}`, from 1: `as layer{i + 1}`")
+                negative = isinstance(value, int) and value < 0
+                if isinstance(value, bool) or not isinstance(value, int | str) or negative:
+                    raise error("E0531", f"a label's `{{…}}` must give a whole number or a name, got "
+                                f"{describe(value)}", piece.span,
+                                "count from 0 with the loop index: `as layer{i}`, from 1: `as layer{i + 1}`")
                 text += str(value)
             if not _LABEL_PART.fullmatch(text):
                 raise error("E0531", f"`{text}` cannot be part of a label: it is not a name or a number", label.span,

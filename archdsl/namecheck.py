@@ -27,6 +27,7 @@ from .syntax import (
     Param,
     RepeatStep,
     RepeatStmt,
+    Shared,
     StagesStep,
 )
 from .values import UNKNOWN_CALLABLE_HINT
@@ -45,7 +46,7 @@ def check_names(ns: Definitions) -> list[Diagnostic]:
         for call in _collect_calls(item.body):
             if call.func not in local and call.func not in known_global:
                 # A call fed by `->` takes a tensor, so the numeric builtins are no candidates.
-                candidates = known_global - set(BUILTINS) if isinstance(call, CallStep) else known_global
+                candidates = known_global - set(BUILTINS) if isinstance(call, CallStep | Shared) else known_global
                 problems.append(Diagnostic("E0402", f"unknown op or block `{call.func}`", call.func_span,
                                            did_you_mean(call.func, [*candidates, *local])
                                            or UNKNOWN_CALLABLE_HINT))
@@ -80,11 +81,11 @@ def _collect_assigned(body: Body, names: set[str]) -> None:
             names.add(node.var)
 
 
-def _collect_calls(body: Body) -> list[Call | CallStep]:
-    return [n for n in _walk(body) if isinstance(n, Call | CallStep)]
+def _collect_calls(body: Body) -> list[Call | CallStep | Shared]:
+    return [n for n in _walk(body) if isinstance(n, Call | CallStep | Shared)]
 
 
-def _check_keywords(call: Call | CallStep, ns: Definitions) -> list[Diagnostic]:
+def _check_keywords(call: Call | CallStep | Shared, ns: Definitions) -> list[Diagnostic]:
     """Keyword arguments must name an attribute of the op, or a parameter or input of the block."""
     if call.func in ns.blocks:
         block = ns.blocks[call.func][0]

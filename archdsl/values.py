@@ -107,10 +107,12 @@ class Dim(int):
 
 def spatial_size_of(value: Value) -> Tensor | None:
     """The tensor whose height and width `value` is (`[lat.h, lat.w]`), or None."""
-    if isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(d, Dim) for d in value):
-        h, w = value
-        if h.tensor == w.tensor and (h.axis, w.axis) == (1, 2) and len(h.tensor.shape) == 3:
-            return h.tensor
+    if not (isinstance(value, list | tuple) and len(value) == 2):
+        return None
+    h, w = value
+    if isinstance(h, Dim) and isinstance(w, Dim) and h.tensor == w.tensor and (h.axis, w.axis) == (1, 2) \
+            and len(h.tensor.shape) == 3:
+        return h.tensor
     return None
 
 

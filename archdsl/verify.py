@@ -250,7 +250,8 @@ def _deviation(computed: Any, expected: Any) -> str:
         # `+2.89184e+08`); a fraction keeps six significant digits.
         text = f"{diff:+,}" if isinstance(diff, int) else f"{diff:+,.0f}" if abs(diff) >= 1e5 else f"{diff:+,.6g}"
         if expected:
-            return f"{text} ({100 * diff / abs(expected):+.3g}%)"
+            percent = 100 * diff / abs(expected)
+            return f"{text} ({percent:+,.0f}%)" if abs(percent) >= 1000 else f"{text} ({percent:+.3g}%)"
         return text
     return "—"
 

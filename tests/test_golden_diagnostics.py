@@ -38,6 +38,7 @@ class Case:
     argv: tuple[str, ...] = ()  # default: ("check", SPEC)
     path: str = ""  # default: NAME.arch
     rc: int = 1
+    stdout: bool = False  # compare stdout with NAME.stdout too (tables, `verify` reports)
 
 
 def _long_line_error() -> bytes:
@@ -168,6 +169,32 @@ CASES: dict[str, Case] = {
     "file_too_large": Case("E0001", 1, 1, "file is too large (1,080,000 characters; the limit is 1,000,000)"),
     "deep_brackets": Case("E0003", 1, 111, "expression nested too deeply (more than 100 levels)"),
     "long_operator_chain": Case("E0003", 3, 19, "expression nested too deeply (more than 100 levels)"),
+    # --- errors in blocks, several errors, what check and compile agree on
+    "imported_block_error": Case("E0303", 3, 40, "`bn`: bad value -1 for `eps`",
+                                 path="imported_block_error/main.arch"),
+    "independent_errors": Case("E0305", 4, 21, "`conv`: groups=5 must divide both input channels (3)"),
+    "reserved_label": Case("E0701", 3, 46, "'forward' cannot name a PyTorch submodule"),
+    "unknown_name_builtins": Case("E0401", 3, 25, "unknown name `quantized_width`"),
+    "concat_attribute_hint": Case("E0301", 4, 22, "`concat` takes 0 positional attribute(s)"),
+    # --- labels
+    "label_with_loop_name": Case("E0404", 5, 18, "the name `i` is already used in `cls_head`"),
+    "label_index_not_a_name": Case("E0531", 5, 39, "a label's `{…}` must give a whole number or a name"),
+    "label_on_builtin": Case("E0531", 3, 9, "`ceil` computes a number; a label names a layer"),
+    # --- layer values and shared instances
+    "layer_value_unused": Case("E0538", 6, 5, "this statement builds nothing: `conv(16, 3)`"),
+    "shared_channels": Case("E0537", 8, 22, "the shared instance `head` gets 8 channels here, but its weights take 16"),
+    "shared_in_other_block": Case("E0536", 1, 24, "the shared instance `c` is applied inside block `apply`"),
+    # --- what verify and analyze print
+    "split_part_expectations": Case("E0801", 9, 5, "expectation failed for `net`: b.shape is [12, 8, 8]",
+                                    argv=("verify", "split_part_expectations.arch"), stdout=True),
+    "big_deviation": Case("E0801", 5, 5, "expectation failed for `net`: macs is",
+                          argv=("verify", "big_deviation.arch"), stdout=True),
+    "verify_syntax_error": Case("E0100", 4, 1, "syntax error: unexpected `}`",
+                                argv=("verify", "verify_syntax_error.arch"), stdout=True),
+    "multi_output_layers": Case("", 0, 0, "", argv=("analyze", "multi_output_layers.arch", "--layers"), rc=0,
+                                stdout=True),
+    "multi_output_blocks": Case("", 0, 0, "", argv=("analyze", "multi_output_layers.arch", "--depth", "1"), rc=0,
+                                path="multi_output_layers.arch", stdout=True),
 }
 
 
@@ -207,8 +234,13 @@ def test_golden(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caps
     if UPDATE:
         golden.write_text(err, encoding="utf-8")
     assert err == golden.read_text(encoding="utf-8")
+    if case.stdout:
+        shown = GOLDEN / f"{name}.stdout"
+        if UPDATE:
+            shown.write_text(out, encoding="utf-8")
+        assert out == shown.read_text(encoding="utf-8")
     if not case.code:
-        assert err == "" and out.startswith("ok:")
+        assert err == "" and (case.stdout or out.startswith("ok:"))
         return
     header = re.search(r"^error\[(E\d{4})\]: (.*)\n  --> (.*):(\d+):(\d+)$", err, re.MULTILINE)
     assert header is not None, err

@@ -17,7 +17,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "front end": ("syntax", "lark_boundary", "parser", "loader", "lexer"),
     "core": ("ops", "ir", "values", "functions", "evaluate", "binding", "elaborate", "namecheck", "network"),
     "compiler": ("compiler",),
-    "api": ("api", "verify"),
+    "api": ("api", "verify", "sizes"),
     "cli": ("cli", "cli_common", "cli_compile", "cli_diagram", "cli_verify"),
     "package": ("",),  # archdsl/__init__.py: lazy re-exports of the API
 }

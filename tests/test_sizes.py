@@ -109,3 +109,11 @@ network t {
     output o = (image -> conv(8, 3, stride=2)) + (image -> conv(8, 3) -> maxpool(2))
 }""", "t.arch").network()
     assert (net.input_sizes() or "").startswith("Input image: 3 x H x W for H and W multiples of 2")
+
+
+def test_yolov3_takes_multiples_of_32() -> None:
+    """Darknet's own rule for YOLO's network size: "both the width and the height must be divisible
+    by 32; this is a Darknet limitation" (DarkHelp's Image Tiling page, ccoderun.ca/darkhelp)."""
+    spec, name = api.find("yolov3")
+    sizes = spec.network(name).input_sizes() or ""
+    assert sizes.startswith("Input image: 3 x H x W for H and W multiples of 32:"), sizes
