@@ -36,7 +36,7 @@ ScopeKind = Literal["block", "repeat", "stage"]
 NODE_KINDS: tuple[NodeKind, ...] = ("input", "op", "output")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Port:
     """One output of a node: ``Port("layer1.0.relu", 0)``."""
 
@@ -44,8 +44,11 @@ class Port:
     index: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IRNode:
+    """One node. Slots, and shapes shared between nodes (:meth:`IR.add_node` interns them), keep a
+    node to a few hundred bytes: a 10⁵-layer network is held in tens of megabytes."""
+
     name: str
     kind: NodeKind
     op: str | None  # canonical registry name for kind "op"
@@ -94,6 +97,7 @@ class IR:
     _consumers: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _by_kind: dict[str, list[IRNode]] = field(default_factory=lambda: {k: [] for k in NODE_KINDS}, repr=False)
     _nodes: dict[str, IRNode] = field(default_factory=dict, repr=False)
+    _shapes: dict[tuple[Shape, ...], tuple[Shape, ...]] = field(default_factory=dict, repr=False)
     scopes: dict[tuple[str, ...], ScopeInfo] = field(default_factory=dict)
 
     def add_node(self, node: IRNode) -> IRNode:
@@ -107,6 +111,9 @@ class IR:
             src = self._nodes[port.node]
             if port.index >= len(src.out_shapes):
                 raise ValueError(f"{node.name}: input {port} out of range")
+        shapes = self._shapes.setdefault(node.out_shapes, node.out_shapes)
+        if shapes is not node.out_shapes:  # an equal tuple seen before: keep one copy
+            object.__setattr__(node, "out_shapes", shapes)
         self._nodes[node.name] = node
         self._by_kind[node.kind].append(node)
         self._consumers[node.name] = []

@@ -133,6 +133,34 @@ def _refuse_coercions(op: str, given: dict[str, Any], attrs: Attrs) -> None:
         raise AttrError(key, f"`{op}`: bad value {shown} for `{key}`: expected {want}")
 
 
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for an attribute value that tells apart what validation tells apart
+    (True from 1, 1.0 from 1, a list from a string); None for a value it does not know."""
+    kind = type(value)
+    if kind in (int, float, bool, str, type(None)):
+        return (kind, value)
+    if kind is list or kind is tuple:
+        items = tuple(_frozen(v) for v in value)
+        return None if None in items else (kind, items)
+    return None
+
+
+def _call_key(op: type[Op], values: dict[str, Any]) -> tuple[Any, ...] | None:
+    key: list[Any] = [op]
+    for name, value in values.items():
+        frozen = _frozen(value)
+        if frozen is None:
+            return None
+        key.append((name, frozen))
+    return tuple(key)
+
+
+# Validated attributes by call (op, attribute names and values); cleared when full, so a long
+# session that elaborates many different networks keeps a bounded cache.
+_VALIDATED: dict[tuple[Any, ...], AttrsModel] = {}
+_VALIDATED_MAX = 1 << 14
+
+
 class Op:
     """Base of every op. Subclasses set the class attributes and override what applies."""
 
@@ -155,6 +183,21 @@ class Op:
     # --- attributes
     @classmethod
     def validate(cls, values: dict[str, Any]) -> AttrsModel:
+        """The attributes of a call, validated. A network repeats the same call many times (a
+        10⁵-layer `repeat`, B7's identical MBConvs), so each distinct call is validated once: the
+        result is immutable and shared by every node that makes the same call."""
+        key = _call_key(cls, values)
+        if key is None:
+            return cls._validate(values)
+        attrs = _VALIDATED.get(key)
+        if attrs is None:
+            if len(_VALIDATED) >= _VALIDATED_MAX:
+                _VALIDATED.clear()
+            attrs = _VALIDATED[key] = cls._validate(values)
+        return attrs
+
+    @classmethod
+    def _validate(cls, values: dict[str, Any]) -> AttrsModel:
         try:
             attrs = cls.Attrs.model_validate(values)
         except ValidationError as exc:

@@ -17,7 +17,7 @@ from archdsl.ir import IR, IRNode
 from .registry import Analysis, Figure, Pass, register, summed, total
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Counts:
     params: int
     buffers: int
@@ -34,15 +34,25 @@ class CountPass(Pass[Counts]):
 
     def run(self, ir: IR, analysis: Analysis) -> dict[str, Counts]:
         out: dict[str, Counts] = {}
+        # Identical calls on identical shapes count the same: one Counts per distinct (op,
+        # attributes, input shapes). Validated attributes are shared between identical calls, so
+        # their identity is the key; the cache keeps them referenced, so no id is reused.
+        known: dict[tuple[Any, ...], tuple[Counts, Any]] = {}
         for node in ir:
             if node.kind != "op":
                 out[node.name] = NOTHING
                 continue
-            op, ins, outs = node.op_class, ir.in_shapes(node), list(node.out_shapes)
+            ins = ir.in_shapes(node)
             own = node.shares is None  # a shared instance's later applications reuse its first one's weights
-            out[node.name] = Counts(params=op.params(node.attrs, ins) if own else 0,
-                                    buffers=op.buffers(node.attrs, ins) if own else 0,
-                                    macs=op.macs(node.attrs, ins, outs), other_ops=op.other_ops(node.attrs, ins, outs))
+            key = (node.op, id(node.attrs), tuple(ins), node.out_shapes, own)
+            hit = known.get(key)
+            if hit is None:
+                op, outs = node.op_class, list(node.out_shapes)
+                counts = Counts(params=op.params(node.attrs, ins) if own else 0,
+                                buffers=op.buffers(node.attrs, ins) if own else 0,
+                                macs=op.macs(node.attrs, ins, outs), other_ops=op.other_ops(node.attrs, ins, outs))
+                hit = known[key] = (counts, node.attrs)
+            out[node.name] = hit[0]
         return out
 
     @classmethod

@@ -49,7 +49,7 @@ def dtype_bytes(dtype: str) -> int:
     return DTYPE_BYTES[dtype]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Memory:
     """Elements: a node's outputs, those live while it runs, and what it reads and writes."""
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from archdsl.ir import IR, IRNode, output_name
-from archdsl.ops import Shape
+from archdsl.ops import Geometry, Shape
 
 from .registry import Analysis, Figure, FigureError, Pass, Target, register
 
@@ -47,6 +47,8 @@ Pair = tuple[float, float]
 
 def _clean(x: float) -> float:
     """Integral floats become ints (so reports read `196`, not `196.0`); others keep 6 decimals."""
+    if type(x) is int:  # the common case, and already clean
+        return x
     r = round(x)
     if abs(x - r) < 1e-9:
         return int(r)
@@ -57,7 +59,7 @@ def _pair(a: Pair) -> tuple[float, float]:
     return (_clean(a[0]), _clean(a[1]))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Field:
     """The receptive field of a node's outputs with respect to one network input, per axis (h, w).
 
@@ -81,10 +83,10 @@ class Field:
     def apply(self, kernel: Pair, stride: Pair, pad: Pair) -> Field:
         if self.global_:
             return self
-        size = tuple(self.size[i] + (kernel[i] - 1) * self.stride[i] for i in range(2))
-        start = tuple(self.start[i] + ((kernel[i] - 1) / 2 - pad[i]) * self.stride[i] for i in range(2))
-        jump = tuple(self.stride[i] * stride[i] for i in range(2))
-        return replace(self, size=_pair(size), start=_pair(start), stride=_pair(jump))  # type: ignore[arg-type]
+        (r0, r1), (j0, j1), (c0, c1) = self.size, self.stride, self.start
+        size = (_clean(r0 + (kernel[0] - 1) * j0), _clean(r1 + (kernel[1] - 1) * j1))
+        start = (_clean(c0 + ((kernel[0] - 1) / 2 - pad[0]) * j0), _clean(c1 + ((kernel[1] - 1) / 2 - pad[1]) * j1))
+        return Field(size, (_clean(j0 * stride[0]), _clean(j1 * stride[1])), start, False, self.misaligned)
 
     def globalize(self, in_shape: Shape) -> Field:
         """The field of an op that reads every position of its C×H×W input."""
@@ -124,7 +126,7 @@ def union(fields: list[Field]) -> Field:
                  global_=any(f.global_ for f in fields), misaligned=misaligned)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fields:
     """A node's receptive fields: one per network input reaching it, and the one reported — of its
     first output; ``others`` holds those of its later outputs where they differ (a spatial split)."""
@@ -145,31 +147,44 @@ class ReceptiveFieldPass(Pass[Fields]):
     def run(self, ir: IR, analysis: Analysis) -> dict[str, Fields]:
         order = [n.name for n in ir.inputs()]
         out: dict[str, Fields] = {}
+        geometries: dict[tuple[Any, ...], tuple[Geometry, Any]] = {}
 
-        def fields(by_input: dict[str, Field]) -> Fields:
+        def fields(by_input: Mapping[str, Field]) -> Fields:
             return Fields(by_input, next((by_input[i] for i in order if i in by_input), None))
 
         for node in ir:
-            first, *others = self._fields(ir, node, out)
-            out[node.name] = replace(fields(first), others=tuple(fields(f) for f in others))
+            first, *others = self._fields(ir, node, out, geometries)
+            if not others and len(node.inputs) == 1:  # a node that moves no window shares its input's
+                port = node.inputs[0]
+                previous = out[port.node].output(port.index)
+                if previous.by_input is first and not previous.others:
+                    out[node.name] = previous
+                    continue
+            out[node.name] = Fields(first, fields(first).primary, tuple(fields(f) for f in others))
         return out
 
     @staticmethod
-    def _fields(ir: IR, node: IRNode, done: Mapping[str, Fields]) -> list[dict[str, Field]]:
+    def _fields(ir: IR, node: IRNode, done: Mapping[str, Fields],
+                geometries: dict[tuple[Any, ...], tuple[Geometry, Any]]) -> list[Mapping[str, Field]]:
         """The fields of output 0, then of each later output when they differ."""
         if node.kind == "input":
             shape = node.out_shapes[0]
             f = Field.identity()
             return [{node.name: f if len(shape) == 3 else replace(f, global_=True)}]
-        g = node.op_class.geometry(node.attrs, ir.in_shapes(node)) if node.kind == "op" else None
-        paths: dict[str, list[Field]] = {}
-        for port in dict.fromkeys(node.inputs[:g.data_inputs if g is not None else None]):
-            for key, f in done[port.node].output(port.index).by_input.items():
-                paths.setdefault(key, []).append(f)
-        merged = {key: union(fs) for key, fs in paths.items()}
+        ins = ir.in_shapes(node)
+        g = _geometry(node, ins, geometries) if node.kind == "op" else None
+        ports = list(dict.fromkeys(node.inputs[:g.data_inputs if g is not None else None]))
+        merged: Mapping[str, Field]
+        if len(ports) == 1:  # one path: its fields, unchanged (shared, never modified)
+            merged = done[ports[0].node].output(ports[0].index).by_input
+        else:
+            paths: dict[str, list[Field]] = {}
+            for port in ports:
+                for key, f in done[port.node].output(port.index).by_input.items():
+                    paths.setdefault(key, []).append(f)
+            merged = {key: union(fs) for key, fs in paths.items()}
         if g is None:
             return [merged]
-        ins = ir.in_shapes(node)
         if g.global_:
             return [{k: f.globalize(ins[0]) for k, f in merged.items()}]
         if g.shifts:  # outputs starting at different places (a spatial split): one field each
@@ -210,6 +225,17 @@ def field_report(ir: IR, fields: Fields) -> dict[str, Any] | str | None:
             return {"size": list(f.size), "stride": list(f.stride), "start": list(f.start), "input": inp.name,
                     "misaligned": f.misaligned}
     return None
+
+
+def _geometry(node: IRNode, ins: list[Shape], cache: dict[tuple[Any, ...], tuple[Geometry, Any]]) -> Geometry:
+    """The op's geometry, computed once per distinct (op, attributes, input shapes). Validated
+    attributes are shared between identical calls, so their identity is the key; the cache keeps
+    them referenced, so an id is never reused while it lives."""
+    key = (node.op, id(node.attrs), tuple(ins))
+    hit = cache.get(key)
+    if hit is None:
+        hit = cache[key] = (node.op_class.geometry(node.attrs, ins), node.attrs)
+    return hit[0]
 
 
 def _field_figure(kind: type[ReceptiveFieldPass], what: str) -> Any:
