@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -187,6 +188,26 @@ class Network:
             self._report = build_report(self)
         return self._report
 
+    def report_json(self) -> Iterator[str]:
+        """The report as JSON text — exactly `analyze().model_dump_json(indent=2)` — in pieces,
+        one layer at a time, so a huge network's report is never held whole."""
+        if self._report is not None:
+            yield self._report.model_dump_json(indent=2)
+            return
+        head = _ordered(Report, {**_report_fields(self), "layers": []})
+        yield "{"
+        for i, (name, value) in enumerate(head.items()):
+            yield ("\n" if i == 0 else ",\n") + f"  {_encode_str(name)}: "
+            if name != "layers":
+                yield _json(value, "  ")
+                continue
+            empty = True
+            for row in _layer_rows(self):
+                yield ("[\n    " if empty else ",\n    ") + _json(_ordered(LayerReport, row), "    ")
+                empty = False
+            yield "[]" if empty else "\n  ]"
+        yield "\n}"
+
     @property
     def input_shapes(self) -> dict[str, Shape]:
         return self.ir.input_shapes()
@@ -210,28 +231,42 @@ class Network:
 
 def build_report(net: Network) -> Report:
     """The report of `net`: its structure, and each registered pass's share of the figures."""
+    report = Report(**_report_fields(net), layers=[LayerReport(**row) for row in _layer_rows(net)])
+    report._group_outputs = group_outputs(net.ir)
+    return report
+
+
+def _layer_rows(net: Network) -> Iterator[dict[str, Any]]:
+    """Each op node's `LayerReport` fields: its structure, and each registered pass's figures."""
     ir, analysis = net.ir, net.analysis
-    layers = []
+    kinds = passes()
+    descriptions: dict[tuple[str, int], tuple[str, Any]] = {}  # per distinct (op, attributes)
     for node in ir.nodes("op"):
-        figures: dict[str, Any] = {}
-        for kind in passes():
-            figures.update(kind.layer_report(ir, analysis, node))
-        layers.append(LayerReport(
-            name=node.name, op=node.op or "", description=node.op_class.describe(node.attrs),
-            output_shape=list(node.out_shapes[0]), output_shapes=[list(s) for s in node.out_shapes],
-            scope=".".join(node.scope), shares=node.shares, **figures,
-        ))
+        key = (node.op or "", id(node.attrs))
+        if key not in descriptions:  # the attributes kept referenced: their id is not reused
+            descriptions[key] = (node.op_class.describe(node.attrs), node.attrs)
+        row: dict[str, Any] = {
+            "name": node.name, "op": node.op or "", "description": descriptions[key][0],
+            "output_shape": list(node.out_shapes[0]), "output_shapes": [list(s) for s in node.out_shapes],
+            "scope": ".".join(node.scope), "shares": node.shares,
+        }
+        for kind in kinds:
+            row.update(kind.layer_report(ir, analysis, node))
+        yield row
+
+
+def _report_fields(net: Network) -> dict[str, Any]:
+    """The network's `Report` fields but its layers."""
+    ir, analysis = net.ir, net.analysis
     totals: dict[str, Any] = {}
     for kind in passes():
         totals.update(kind.network_report(ir, analysis))
-    report = Report(
+    return dict(
         network=net.name, file=net.spec.file, parameters=dict(net.info.parameters),
         inputs={k: list(v) for k, v in net.input_shapes.items()},
         outputs={k: list(v) for k, v in net.output_shapes.items()},
-        layers=layers, scopes={".".join(path): info.title for path, info in ir.scopes.items()}, **totals,
+        scopes={".".join(path): info.title for path, info in ir.scopes.items()}, **totals,
     )
-    report._group_outputs = group_outputs(ir)
-    return report
 
 
 def group_outputs(ir: IR) -> dict[str, list[list[int]]]:
@@ -248,6 +283,64 @@ def group_outputs(ir: IR) -> dict[str, list[list[int]]]:
     order = {n.name: i for i, n in enumerate(ir)}
     return {group: [list(ir.node(p.node).out_shapes[p.index])
                     for p in sorted(ports, key=lambda p: (order[p.node], p.index))] for group, ports in found.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# The report as JSON text, streamed: `Network.report_json` writes what
+# `analyze().model_dump_json(indent=2)` returns, byte for byte, without building a pydantic object
+# per layer (a 10⁵-layer report would take gigabytes and seconds). The fields, their order and
+# their defaults still come from the models above; values are the same plain data the models hold.
+
+
+def _ordered(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
+    """`values` in the model's field order, its defaults filled in, nested models' fields ordered too."""
+    out: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        value = values[name] if name in values else info.get_default(call_default_factory=True)
+        if model is Report and name == "receptive_field":  # a mapping of fields, by output
+            value = {k: _ordered(FieldReport, v) if isinstance(v, dict) else v for k, v in value.items()}
+        elif (model, name) in _NESTED and isinstance(value, dict):
+            value = _ordered(_NESTED[model, name], value)
+        out[name] = value
+    return out
+
+
+_NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
+    (LayerReport, "receptive_field"): FieldReport,
+    (Report, "activations"): MemoryFigure,
+    (Report, "peak_activations"): MemoryFigure,
+}
+
+
+def _json(value: Any, indent: str) -> str:
+    """`value` as pydantic's JSON with indent=2 writes it, at nesting `indent` (serde_json's pretty
+    form: one item per line, `[]`/`{}` when empty; floats through pydantic_core itself)."""
+    kind = type(value)
+    if kind is str:
+        return _encode_str(value)
+    if kind is bool or value is None:
+        return "true" if value is True else "false" if value is False else "null"
+    if kind is int:
+        return str(value)
+    inner = indent + "  "
+    if kind is list or kind is tuple:
+        if not value:
+            return "[]"
+        return "[\n" + ",\n".join(inner + _json(v, inner) for v in value) + "\n" + indent + "]"
+    if kind is dict:
+        if not value:
+            return "{}"
+        items = (inner + _encode_str(str(k)) + ": " + _json(v, inner) for k, v in value.items())
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    from pydantic_core import to_json
+
+    return to_json(value).decode("utf-8")
+
+
+def _encode_str(text: str) -> str:
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
 
 
 @dataclass

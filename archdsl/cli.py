@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from . import cli_compile, cli_diagram, cli_verify
@@ -67,24 +67,36 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    reports = [build_network(one).analyze() for one in each_spec(args)]
-    lines: list[str] = []
-    if args.json:
-        dumps = [r.model_dump_json(indent=2) for r in reports]
-        lines.append(dumps[0] if len(dumps) == 1 else "[\n" + ",\n".join(dumps) + "\n]")
-    else:
-        for i, report in enumerate(reports):
-            lines += [""] if i else []
-            _summary(report, args, lines.append)
-    text = "\n".join(lines) + "\n"
+    networks = [build_network(one) for one in each_spec(args)]
+    for net in networks:  # every problem is found before anything is written
+        net.analysis  # noqa: B018
+    chunks = _json_reports(networks) if args.json else iter([_summaries(networks, args)])
     if args.output and args.output != "-":
         from .fileio import write_atomic
 
-        write_atomic(args.output, text)
+        write_atomic(args.output, chunks)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
-        sys.stdout.write(text)
+        for chunk in chunks:
+            sys.stdout.write(chunk)
     return 0
+
+
+def _json_reports(networks: list[Any]) -> Iterator[str]:
+    """The reports' JSON (one object, or a list of them), streamed layer by layer."""
+    several = len(networks) > 1
+    for i, net in enumerate(networks):
+        yield ("[\n" if i == 0 else ",\n") if several else ""
+        yield from net.report_json()
+    yield "\n]\n" if several else "\n"
+
+
+def _summaries(networks: list[Any], args: argparse.Namespace) -> str:
+    lines: list[str] = []
+    for i, net in enumerate(networks):
+        lines += [""] if i else []
+        _summary(net.analyze(), args, lines.append)
+    return "\n".join(lines) + "\n"
 
 
 def _summary(report: Any, args: argparse.Namespace, emit: Callable[[str], None]) -> None:
