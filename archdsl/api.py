@@ -18,10 +18,11 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from json.encoder import encode_basestring as _encode_str  # the C encoder, non-ASCII kept
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, PrivateAttr
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from archdsl.compiler.passes import Analysis, passes
 from archdsl.compiler.passes import analyze as run_passes
@@ -44,7 +45,13 @@ from .values import jsonable
 # Reports (pydantic: they serialize to JSON)
 
 
-class FieldReport(BaseModel):
+class _ReportModel(BaseModel):
+    # Schemas are built on first validation: `analyze --json` streams its output and never
+    # validates one, so it does not pay for building them at start-up.
+    model_config = ConfigDict(defer_build=True)
+
+
+class FieldReport(_ReportModel):
     """A receptive field per axis [h, w] (see compiler/passes/receptive.py): output i covers input
     coordinates start + i·stride ± (size − 1)/2 of `input`."""
 
@@ -58,12 +65,12 @@ class FieldReport(BaseModel):
 Field = FieldReport | Literal["global"] | None
 
 
-class MemoryFigure(BaseModel):
+class MemoryFigure(_ReportModel):
     elements: int
     bytes: int
 
 
-class LayerReport(BaseModel):
+class LayerReport(_ReportModel):
     name: str
     op: str
     description: str
@@ -79,7 +86,7 @@ class LayerReport(BaseModel):
     shares: str | None = None  # a shared instance applied again: the layer whose weights it uses
 
 
-class BlockReport(BaseModel):
+class BlockReport(_ReportModel):
     name: str
     title: str
     output_shape: list[int]
@@ -90,7 +97,7 @@ class BlockReport(BaseModel):
     layers: int
 
 
-class Report(BaseModel):
+class Report(_ReportModel):
     network: str
     file: str
     parameters: dict[str, Any]
@@ -295,7 +302,7 @@ def group_outputs(ir: IR) -> dict[str, list[list[int]]]:
 def _ordered(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
     """`values` in the model's field order, its defaults filled in, nested models' fields ordered too."""
     out: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
+    for name, info in _fields_of(model):
         value = values[name] if name in values else info.get_default(call_default_factory=True)
         if model is Report and name == "receptive_field":  # a mapping of fields, by output
             value = {k: _ordered(FieldReport, v) if isinstance(v, dict) else v for k, v in value.items()}
@@ -305,6 +312,14 @@ def _ordered(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _fields_of(model: type[BaseModel]) -> list[tuple[str, Any]]:
+    fields = _FIELDS.get(model)
+    if fields is None:
+        fields = _FIELDS[model] = list(model.model_fields.items())
+    return fields
+
+
+_FIELDS: dict[type[BaseModel], list[tuple[str, Any]]] = {}
 _NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
     (LayerReport, "receptive_field"): FieldReport,
     (Report, "activations"): MemoryFigure,
@@ -330,17 +345,24 @@ def _json(value: Any, indent: str) -> str:
     if kind is dict:
         if not value:
             return "{}"
-        items = (inner + _encode_str(str(k)) + ": " + _json(v, inner) for k, v in value.items())
+        items = (inner + _encode_key(k) + ": " + _json(v, inner) for k, v in value.items())
         return "{\n" + ",\n".join(items) + "\n" + indent + "}"
     from pydantic_core import to_json
 
     return to_json(value).decode("utf-8")
 
 
-def _encode_str(text: str) -> str:
-    import json
+def _encode_key(key: Any) -> str:
+    """A mapping key, encoded once: field names and output names repeat on every layer."""
+    text = _KEYS.get(key)
+    if text is None:
+        text = _encode_str(str(key))
+        if len(_KEYS) < 4096:
+            _KEYS[key] = text
+    return text
 
-    return json.dumps(text, ensure_ascii=False)
+
+_KEYS: dict[Any, str] = {}
 
 
 @dataclass
