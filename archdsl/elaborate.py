@@ -40,7 +40,7 @@ from .functions import BUILTINS
 from .ir import IR, IRNode, Port, ScopeInfo, ScopeKind
 from .limits import LIMITS, Limits
 from .loader import Definitions
-from .ops import AttrError, Op, Shape, ShapeError, fmt_shape, get_op, has_op, op_names
+from .ops import AttrError, Attrs, Op, Shape, ShapeError, fmt_shape, get_op, has_op, op_names
 from .syntax import (
     Arg,
     Assign,
@@ -162,6 +162,7 @@ class State:
     shared_sites: dict[tuple[Path, Span], Path] = field(default_factory=dict)  # unlabelled `shared` calls
     calls: list[tuple[str, Span]] = field(default_factory=list)  # the block calls under way: (block, call span)
     sharing: list[tuple[str, str, Instance]] = field(default_factory=list)  # (this application, first, instance)
+    inferred: dict[tuple[object, ...], tuple[list[Shape], Attrs]] = field(default_factory=dict)  # Elaborator._infer
 
     def claim(self, scope: tuple[str, ...], name: str, span: Span) -> str:
         used = self.used_names.setdefault(scope, set())
@@ -572,15 +573,7 @@ class Elaborator(Evaluator):
             attrs = op.validate(values)
         except AttrError as exc:
             raise error("E0303", exc.message, spans.get(exc.field or "", span), attr_usage(op)) from None
-        try:
-            outs = op.infer(attrs, [t.shape for t in ins])
-        except ShapeError as exc:
-            notes = tuple(
-                f"operand {k}: {fmt_shape(t.shape)} from `{t.port.node}` ({st.ir.node(t.port.node).span.where()})"
-                for k, t in enumerate(ins, start=1)) if len(ins) > 1 else ()
-            raise ArchError(Diagnostic("E0305", exc.message, span, exc.hint, notes=notes)) from None
-        for shape in outs:
-            self._check_shape(shape, span, f"the output of `{name}`")
+        outs = self._infer(op, name, attrs, ins, span)
         node_name = ".".join(node_path) if node_path is not None else self._node_name(env, op, label, span)
         if len(st.ir) >= self.limits.max_nodes:
             raise error("E0518", f"the network exceeds {self.limits.max_nodes} nodes", span,
@@ -590,6 +583,26 @@ class Elaborator(Evaluator):
                                      env.scope, span, shares=shares))
         results = tuple(Tensor(Port(node.name, i), s) for i, s in enumerate(outs))
         return results[0] if len(results) == 1 and op.num_outputs(attrs) == 1 else results
+
+    def _infer(self, op: type[Op], name: str, attrs: Attrs, ins: list[Tensor], span: Span) -> list[Shape]:
+        """The output shapes of a call, checked; computed once per distinct (op, attributes, input
+        shapes) — validated attributes are shared by identical calls, and kept referenced by
+        the cache, so their identity is the key."""
+        key = (op, id(attrs), tuple(t.shape for t in ins))
+        known = self.st.inferred.get(key)
+        if known is not None:
+            return known[0]
+        try:
+            outs = op.infer(attrs, [t.shape for t in ins])
+        except ShapeError as exc:
+            notes = tuple(
+                f"operand {k}: {fmt_shape(t.shape)} from `{t.port.node}` ({self.st.ir.node(t.port.node).span.where()})"
+                for k, t in enumerate(ins, start=1)) if len(ins) > 1 else ()
+            raise ArchError(Diagnostic("E0305", exc.message, span, exc.hint, notes=notes)) from None
+        for shape in outs:
+            self._check_shape(shape, span, f"the output of `{name}`")
+        self.st.inferred[key] = (outs, attrs)
+        return outs
 
     def _node_name(self, env: Env, op: type[Op], label: tuple[str, ...] | None, span: Span) -> str:
         if label is None:
