@@ -337,19 +337,32 @@ def _json(value: Any, indent: str) -> str:
         return "true" if value is True else "false" if value is False else "null"
     if kind is int:
         return str(value)
-    inner = indent + "  "
     if kind is list or kind is tuple:
-        if not value:
-            return "[]"
-        return "[\n" + ",\n".join(inner + _json(v, inner) for v in value) + "\n" + indent + "]"
+        return _json_list(value, indent)
+    inner = indent + "  "
     if kind is dict:
         if not value:
             return "{}"
-        items = (inner + _encode_key(k) + ": " + _json(v, inner) for k, v in value.items())
+        items = [inner + _encode_key(k) + ": " + _json(v, inner) for k, v in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + indent + "}"
     from pydantic_core import to_json
 
     return to_json(value).decode("utf-8")
+
+
+def _json_list(value: list[Any] | tuple[Any, ...], indent: str) -> str:
+    if not value:
+        return "[]"
+    inner = indent + "  "
+    if all(type(v) is int for v in value):  # shapes: few distinct ones, on every layer
+        key = (indent, tuple(value))
+        text = _INT_LISTS.get(key)
+        if text is None:
+            text = "[\n" + inner + (",\n" + inner).join(map(str, value)) + "\n" + indent + "]"
+            if len(_INT_LISTS) < 4096:
+                _INT_LISTS[key] = text
+        return text
+    return "[\n" + ",\n".join([inner + _json(v, inner) for v in value]) + "\n" + indent + "]"
 
 
 def _encode_key(key: Any) -> str:
@@ -363,6 +376,7 @@ def _encode_key(key: Any) -> str:
 
 
 _KEYS: dict[Any, str] = {}
+_INT_LISTS: dict[tuple[str, tuple[int, ...]], str] = {}
 
 
 @dataclass
