@@ -37,7 +37,6 @@ from .namecheck import check_names
 from .network import NetworkInfo
 from .ops import Shape
 from .parser import parse
-from .sizes import size_statement
 from .syntax import Assign, NetworkDef, VariantDef
 from .values import jsonable
 
@@ -173,6 +172,8 @@ class Network:
         """Which input sizes the generated module serves (for its docstring): tried by elaborating
         the network again at other sizes (see archdsl.sizes); computed once."""
         if self._sizes is None:
+            from .sizes import size_statement  # the code generator: not on the analysis path
+
             values = dict(self.parameters)
             self._sizes = (size_statement(self.ir, lambda shape: self.spec.elaborate(self.name, values, shape).ir),)
         return self._sizes[0]
