@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archdsl.ir import IR, IRNode
+from archdsl.ops import Shape
 
 from .counts import CountPass
 from .registry import Analysis, Figure, Pass, register, summed, total
@@ -69,32 +70,34 @@ class MemoryPass(Pass[Memory]):
         counts = analysis[CountPass]
         out: dict[str, Memory] = {}
         nodes = ir.nodes()
-        position = {n.name: i for i, n in enumerate(nodes)}
-        size = {n.name: 0 if n.kind == "output" else sum(math.prod(s) for s in n.out_shapes) for n in nodes}
-        # Where each tensor dies: after its last consumer; never if a network output reads it.
-        last_use: dict[str, float] = {}
-        for n in nodes:
-            users = ir.consumers(n.name)
-            if any(u.kind == "output" for u in users):
-                last_use[n.name] = math.inf
-            else:
-                last_use[n.name] = max((position[u.name] for u in users), default=position[n.name])
-        live = sum(size[n.name] for n in nodes if n.kind == "input")
+        index = {n.name: i for i, n in enumerate(nodes)}
+        elements: dict[Shape, int] = {}  # per distinct shape (shapes repeat from node to node)
+
+        def count(shape: Shape) -> int:
+            n = elements.get(shape)
+            if n is None:
+                n = elements[shape] = math.prod(shape)
+            return n
+
+        size = [0 if n.kind == "output" else sum(count(s) for s in n.out_shapes) for n in nodes]
+        last_use = _last_uses(nodes, index)
+        live = sum(size[i] for i, n in enumerate(nodes) if n.kind == "input")
         for i, n in enumerate(nodes):
             if n.kind == "input":
-                out[n.name] = Memory(size[n.name], live, 0)
+                out[n.name] = Memory(size[i], live, 0)
                 continue
             mac = 0
             if n.kind == "op":
-                live += size[n.name]
-                ins = sum(math.prod(s) for s in ir.in_shapes(n))
-                mac = ins + size[n.name] + counts[n.name].params + counts[n.name].buffers
-            out[n.name] = Memory(size[n.name], live, mac)  # inputs and outputs of this node are all held while it runs
-            for producer in dict.fromkeys(p.node for p in n.inputs):
+                live += size[i]
+                ins = sum(count(s) for s in ir.in_shapes(n))
+                c = counts[n.name]
+                mac = ins + size[i] + c.params + c.buffers
+            out[n.name] = Memory(size[i], live, mac)  # inputs and outputs of this node are all held while it runs
+            for producer in dict.fromkeys(index[p.node] for p in n.inputs):
                 if last_use[producer] == i:
                     live -= size[producer]
-            if n.kind == "op" and last_use[n.name] == i:  # consumed by nobody: dropped at once
-                live -= size[n.name]
+            if n.kind == "op" and last_use[i] == i:  # consumed by nobody: dropped at once
+                live -= size[i]
         return out
 
     @classmethod
@@ -125,6 +128,17 @@ class MemoryPass(Pass[Memory]):
     def layer_report(cls, ir: IR, analysis: Analysis, node: IRNode) -> dict[str, Any]:
         m = analysis[cls][node.name]
         return {"activations": m.activations, "mac": m.mac}
+
+
+def _last_uses(nodes: list[IRNode], index: dict[str, int]) -> list[float]:
+    """Where each node's tensor dies (by position): after its last consumer; never (inf) if a
+    network output reads it; at once if nothing does."""
+    last_use: list[float] = list(range(len(nodes)))
+    for i, n in enumerate(nodes):
+        for port in n.inputs:
+            j = index[port.node]
+            last_use[j] = math.inf if n.kind == "output" or last_use[j] == math.inf else i
+    return last_use
 
 
 def summary(ir: IR, analysis: Analysis) -> dict[str, int]:
