@@ -7,6 +7,7 @@ error. Results go to stdout, diagnostics to stderr (as JSON under --json).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -236,6 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
+    # A command builds one network's objects and exits; they form no garbage cycles to speak of,
+    # and the cyclic collector's default cadence (every 700 allocations) costs about a fifth of
+    # the time of a 10⁵-layer network. Collect rarely; the process is short-lived.
+    gc.set_threshold(100_000, 50, 100)
     sys.exit(main())
 
 
