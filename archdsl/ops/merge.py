@@ -23,10 +23,37 @@ def _broadcast(op: str, ins: list[Shape]) -> Shape:
                 raise ShapeError(
                     f"`{op}`: shapes {fmt_shape(tuple(out))} and {fmt_shape(shape)} do not match "
                     f"(dimension {i}: {x} vs {y})",
-                    "project the shortcut (1×1 conv with stride) so both operands have the same shape",
+                    _mismatch_hint(tuple(out), shape),
                 )
             out[i] = max(x, y)
     return tuple(out)
+
+
+def _mismatch_hint(a: Shape, b: Shape) -> str:
+    """What makes two operands agree, following the dimensions that differ (C×H×W): channels take a
+    1×1 projection, height and width a stride or pooling, both a strided 1×1 projection."""
+    differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y and 1 not in (x, y)]
+    if len(a) == 1:
+        return f"the feature counts differ: project one operand with `linear({max(a[0], b[0])})`"
+    if len(a) != 3:
+        return "make both operands the same shape (or 1 where one broadcasts)"
+    narrow, wide = sorted((a, b), key=lambda s: s[0])
+    small, large = sorted((a, b), key=lambda s: s[1] * s[2])
+    if differ == [0]:
+        return (f"the channels differ ({narrow[0]} vs {wide[0]}): project one operand with a 1×1 convolution, "
+                f"e.g. `conv({wide[0]}, 1)` on the {narrow[0]}-channel one")
+    ratios = {large[1] / small[1], large[2] / small[2]}
+    factor = int(ratios.pop()) if len(ratios) == 1 and next(iter(ratios)).is_integer() else None
+    if factor is None:
+        what = "the spatial sizes" if 0 not in differ else "the channels and the spatial sizes"
+        return (f"{what} differ ({fmt_shape(small[1:])} vs {fmt_shape(large[1:])}, by no single whole factor): "
+                "check the padding and strides of both paths")
+    if 0 not in differ:
+        return (f"the spatial sizes differ ({fmt_shape(small[1:])} vs {fmt_shape(large[1:])}): downsample the "
+                f"{fmt_shape(large)} operand by {factor} with a stride (`stride={factor}`) or pooling "
+                f"(`avgpool({factor})`)")
+    return (f"the channels and the spatial size differ: project the {fmt_shape(large)} operand with a strided "
+            f"1×1 convolution, e.g. `conv({small[0]}, 1, stride={factor})`")
 
 
 class _Elementwise(Op):
