@@ -423,8 +423,8 @@ class Elaborator(Evaluator):
 
     # ---- steps -------------------------------------------------------------------------------
     def chain_step(self, step: Node | tuple[Node, ...], x: Value, env: Env, collapse: bool) -> Value:
-        if isinstance(step, tuple):
-            return self._steps(step, x, env)
+        if isinstance(step, tuple):  # `(a -> b)`, or a table's `{ a -> b }`: one step alone is that step
+            return self._steps(step, x, env, collapse=collapse and len(step) == 1)
         if isinstance(step, IfStep):
             if self.truth(self.eval(step.cond, env), step.cond.span):
                 return self._steps(step.then, x, env)
@@ -822,8 +822,7 @@ class Elaborator(Evaluator):
                 return last
             if last is POISON:
                 raise Poisoned(block.name)
-            raise error("E0524", f"block `{block.name}` produces no tensor (its last statement is {describe(last)})",
-                        block.span, layer_hint(last) or "end the block body with a tensor expression, e.g. `in + y`")
+            raise _no_tensor(block, env, last)
         tensors = []
         for out in block.outputs:
             v = env.vars.get(out)
@@ -908,6 +907,28 @@ def _where(span: Span | None) -> str:
 def _call_text(target: OpRef | BlockRef, call: CallArgs | Instance) -> str:
     items = [render_value(v) for v, _ in call.scalars] + [f"{k}={render_value(v)}" for k, (v, _) in call.kwargs.items()]
     return f"`{target.name}({', '.join(items)})`"
+
+
+def _no_tensor(block: BlockDef, env: Env, last: Value) -> ArchError:
+    """E0524 at the statement that should have produced the block's tensor: its last one, `expect`
+    lines aside (or the header, for an empty body)."""
+    stmts = [s for s in block.body.stmts if not isinstance(s, Expect)]
+    hint = "end the block body with a tensor expression, e.g. `in + y`"
+    if not stmts:
+        return error("E0524", f"block `{block.name}` produces no tensor (its body is empty)", block.span, hint)
+    stmt = stmts[-1]
+    if isinstance(stmt, Assign | Destructure):
+        what = "an assignment"
+        targets = (stmt.target,) if isinstance(stmt, Assign) else stmt.targets
+        if isinstance(env.vars.get(targets[-1]), Tensor | Bundle):
+            hint = f"an assignment has no value; end the body with `{targets[-1]}` to return it"
+    elif isinstance(stmt, RepeatStmt):
+        what = "a `repeat` statement"
+    else:
+        what = describe(last)
+        hint = layer_hint(last) or hint
+    return error("E0524", f"block `{block.name}` produces no tensor (its last statement is {what})", stmt.span,
+                 hint)
 
 
 def attr_usage(op: type[Op]) -> str:

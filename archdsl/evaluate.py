@@ -38,6 +38,7 @@ from .syntax import (
     Chain,
     Const,
     Destructure,
+    Expect,
     ExprStmt,
     IfExpr,
     Index,
@@ -110,9 +111,13 @@ class Evaluator:
 
     # ---- statements that only bind names ------------------------------------------------------
     def exec_body(self, body: Body, env: Env) -> Value:
+        """Runs the statements; the body's value is its last statement's, `expect` lines aside (they
+        check the network, they are no expression)."""
         last: Value = None
         for stmt in body.stmts:
-            last = self.exec_stmt(stmt, env)
+            value = self.exec_stmt(stmt, env)
+            if not isinstance(stmt, Expect):
+                last = value
         return last
 
     def exec_stmt(self, stmt: Node, env: Env) -> Value:
