@@ -3,13 +3,15 @@ the one place where Lark's exceptions become :class:`ArchError` diagnostics. Onl
 :func:`archdsl.parser.parse` imports this module, and only when a text is not in its cache.
 
 The transformer's method names equal the grammar's rule and alias names one to one, and any
-rule nobody handles fails loudly.
+rule nobody handles fails loudly. Before the transformer, the tree is checked for depth and for
+chains that could be read two ways (their layout, which the tree's positions still show).
 """
 
 from __future__ import annotations
 
 import ast as py_ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
@@ -191,7 +193,7 @@ class ToAst(Transformer[Token, Any]):
     # --- expressions
     @v_args(meta=True)
     def chain(self, meta: Any, ch: list[Any]) -> Chain:
-        return Chain(self._sp(meta), ch[0], tuple(ch[1:]))
+        return Chain(self._sp(meta), ch[0], _without_arrows(ch[1:]))
 
     @v_args(meta=True)
     def ternary(self, meta: Any, ch: list[Any]) -> Ternary:
@@ -327,7 +329,12 @@ class ToAst(Transformer[Token, Any]):
         return tuple(pieces)
 
     def step_chain(self, ch: list[Any]) -> tuple[Node, ...]:
-        return tuple(ch)
+        return _without_arrows(ch)
+
+    def step_group(self, ch: list[tuple[Node, ...]]) -> tuple[Node, ...]:
+        return ch[0]
+
+    row_steps = step_group
 
     @v_args(meta=True)
     def step_if(self, meta: Any, ch: list[Any]) -> IfStep:
@@ -363,6 +370,11 @@ class ToAst(Transformer[Token, Any]):
         return OutputStep(self._sp(meta), str(ch[0]))
 
 
+def _without_arrows(children: list[Any]) -> tuple[Node, ...]:
+    """The steps of a chain: its `->` tokens are kept in the tree only for the layout check."""
+    return tuple(c for c in children if not (isinstance(c, Token) and c.type == "ARROW"))
+
+
 def _unquote(s: str) -> str:
     try:
         value = py_ast.literal_eval(s)
@@ -378,7 +390,7 @@ _EXPECTED_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "SHAPE": "a shape like 3x224x224",
     "LPAR": "`(`", "RPAR": "`)`", "LBRACE": "`{`", "RBRACE": "`}`", "LSQB": "`[`", "RSQB": "`]`",
     "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`", "MINUS": "`-`", "PLUS": "`+`", "DOT": "`.`",
-    "_ARROW": "`->`", "COMP_OP": "a comparison", "MUL_OP": "an operator",
+    "ARROW": "`->`", "COMP_OP": "a comparison", "MUL_OP": "an operator",
 }
 
 
@@ -424,7 +436,7 @@ def lark_parse(text: str, file: str, max_nesting: int = 100) -> Module:
         raise _syntax_error(exc, text, file) from None
     except RecursionError:  # pragma: no cover - the LALR parser keeps its own stack
         raise _nested_too_deeply(file) from None
-    module = _transform(tree, ToAst(file, max_nesting))
+    module = _transform(tree, ToAst(file, max_nesting), lambda checked: _check_two_readings(checked, text, file))
     if not isinstance(module, Module):  # pragma: no cover - `start` always builds a Module
         raise TypeError(f"the grammar's start rule built {type(module).__name__}, not a Module")
     return module
@@ -444,8 +456,12 @@ def parse_expression(text: str, file: str, at: tuple[int, int], max_nesting: int
     return node
 
 
-def _transform(tree: Tree[Token], builder: ToAst) -> Any:
+def _transform(tree: Tree[Token], builder: ToAst, check: Callable[[Tree[Token]], None] | None = None) -> Any:
+    """The AST of a tree whose depth is within the builder's limit (and that passes `check`, run
+    once the depth is known to be bounded)."""
     _check_depth(tree, builder)
+    if check is not None:
+        check(tree)
     try:
         return builder.transform(tree)
     except VisitError as exc:
@@ -484,42 +500,209 @@ def _check_depth(tree: Tree[Token], builder: ToAst) -> None:
                     "split it into named intermediate values, or raise the limit (--max-nesting)")
 
 
+# ---------------------------------------------------------------------------------------------
+# Chains that could be read two ways
+#
+# `stages(...) { rows } step` and `repeat n: step` apply ONE step (per row, per repetition); a `->`
+# after that step continues the enclosing chain once the table or the repeats are done. Written on
+# the same line (`} conv(c, 3) -> relu`) that reads as if `relu` ran per row too, so such a `->` must
+# begin a line, to the left of the step it follows; braces (`} { conv(c, 3) -> relu }`,
+# `repeat n { ... }`) say "per row" explicitly. Likewise `c ? a : b -> f` could mean `(c ? a : b) -> f`
+# or `c ? a : (b -> f)`, so a conditional heads a chain only in brackets.
+
+_ONE_STEP_BODIES = {"stages_step", "repeat_step"}
+_REPEATS = {"repeat_step", "repeat_block_step", "repeat_stmt"}
+
+
+def _check_two_readings(tree: Tree[Token], text: str, file: str) -> None:
+    """Refuse what reads two ways: a `->` after a one-step body on its line or under it, a
+    conditional heading a chain, a repeat's `as NAME` that names a variable nobody reads."""
+    problems: list[Diagnostic] = []
+    for node in tree.iter_subtrees():
+        if node.data in _REPEATS and isinstance(node.children[1], Token):
+            problems.extend(_unused_loop_variable(node, node.children[1], file))
+        elif node.data in ("chain", "step_chain"):
+            problems.extend(_chain_problems(node, text, file))
+    if problems:
+        raise ArchError(problems)
+
+
+def _chain_problems(chain: Tree[Token], text: str, file: str) -> list[Diagnostic]:
+    problems: list[Diagnostic] = []
+    children = chain.children
+    if chain.data == "chain":  # head, ARROW, step, …
+        head, first = children[0], children[2]
+        if isinstance(head, Tree) and head.data == "ternary" and isinstance(first, Tree) \
+                and head.meta.start_pos == chain.meta.start_pos:  # in brackets, the chain would start before it
+            problems.append(_ternary_heads_chain(head, first, text, file))
+    for k in range(1, len(children) - 1):
+        arrow, before, after = children[k], children[k - 1], children[k + 1]
+        if isinstance(arrow, Token) and arrow.type == "ARROW" and isinstance(before, Tree) \
+                and isinstance(after, Tree):
+            problem = _arrow_after_one_step_body(before, arrow, after, text, file)
+            if problem is not None:
+                problems.append(problem)
+    return problems
+
+
+def _one_step_bodies(step: Tree[Token]) -> list[tuple[Tree[Token], Tree[Token]]]:
+    """(construct, its body) for `step` and the one-step bodies nested at its end, outermost first:
+    `stages(...) {…} repeat n: conv(c)` gives the table with `repeat…`, then the repeat with `conv`."""
+    found = []
+    while step.data in _ONE_STEP_BODIES:
+        body = step.children[-1]
+        if not isinstance(body, Tree) or body.data == "row_steps":
+            break
+        found.append((step, body))
+        step = body
+    return found
+
+
+def _arrow_after_one_step_body(before: Tree[Token], arrow: Token, after: Tree[Token], text: str,
+                               file: str) -> Diagnostic | None:
+    begins_line = before.meta.end_line < (arrow.line or 0)
+    ambiguous = [(construct, body) for construct, body in _one_step_bodies(before)
+                 if not (begins_line and (arrow.column or 0) < body.meta.column)]
+    if not ambiguous:
+        return None
+    construct, body = ambiguous[-1]  # the innermost: the construct a reader attaches the `->` to
+    step, next_step = _step_words(body, text), _step_words(after, text)
+    where = f"{file}:{body.meta.line}:{body.meta.column}"
+    line = arrow.line or 1
+    span = Span(file, line, arrow.column or 1, line, (arrow.column or 1) + 2)
+    once = f"or, for `{next_step}` once after {{}}, begin its line with `->`, left of `{step}`"
+    if construct.data == "stages_step":
+        return Diagnostic(
+            "E0103", f"`-> {next_step}` after the row step of a stage table is ambiguous", span,
+            f"brace the steps for each row: `}} {{ {step} -> {next_step} }}`; " + once.format("the table"),
+            notes=(f"a stage table applies one step to each row, here `{step}` ({where}); "
+                   "a `->` after it continues once the whole table is done",))
+    count = _source(construct.children[0], text)
+    return Diagnostic(
+        "E0103", f"`-> {next_step}` after `repeat {count}: {step}` is ambiguous", span,
+        f"brace the steps to repeat: `repeat {count} {{ {step} -> {next_step} }}`; " + once.format("the repeats"),
+        notes=(f"`repeat n: step` repeats one step, here `{step}` ({where}); "
+               "a `->` after it continues once the repetitions are done",))
+
+
+def _unused_loop_variable(repeat: Tree[Token], var: Token, file: str) -> list[Diagnostic]:
+    """`repeat n as NAME` names a loop variable, while `as NAME` everywhere else is a label (and a
+    stage table's `stages(...) as NAME {` is one): a variable the body never reads was most likely
+    meant as the repeat's label."""
+    body = repeat.children[2]
+    uses = body.find_pred(lambda t: t.data == "name" and str(t.children[0]) == str(var)) \
+        if isinstance(body, Tree) else iter(())
+    if next(iter(uses), None) is not None:
+        return []
+    line, col = var.line or 1, var.column or 1
+    labelled = repeat.data != "repeat_step" and repeat.children[-1] is not None
+    hint = f"drop `as {var}`" if labelled else (
+        f"`repeat n as {var}` names the repetition's index; a repeat's label follows its body: "
+        f"`repeat n {{ … }} as {var}` (drop `as {var}` if no name is needed)")
+    return [Diagnostic("E0105", f"the loop variable `{var}` is never used",
+                       Span(file, line, col, line, col + len(str(var))), hint)]
+
+
+def _ternary_heads_chain(head: Tree[Token], after: Tree[Token], text: str, file: str) -> Diagnostic:
+    meta = head.meta
+    cond, then, orelse = (_source(part, text, 16) for part in head.children)
+    step = _step_words(after, text)
+    return Diagnostic(
+        "E0104", "a conditional `c ? a : b` before `->` is ambiguous",
+        Span(file, meta.line, meta.column, meta.end_line, meta.end_column),
+        f"bracket what you mean: `({cond} ? {then} : {orelse}) -> {step}` applies `{step}` to either value, "
+        f"`{cond} ? {then} : ({orelse} -> {step})` only to `{orelse}`")
+
+
+def _step_words(step: Tree[Token], text: str) -> str:
+    """A step as a reader names it: `conv(…)`, `relu`, `repeat n: …`, `if …`, `(…)`."""
+    if step.data in ("call_step", "shared"):
+        name = str(step.children[0])
+        called = f"{name}(…)" if step.children[1] is not None else name
+        return called if step.data == "call_step" else f"shared {called}"
+    if step.data in ("repeat_step", "repeat_block_step"):
+        return f"repeat {_source(step.children[0], text)} …"
+    words = {"step_if": "if …", "stages_step": "stages(…) …", "step_group": "(…)", "output_step": "output …"}
+    return words.get(str(step.data), "…")
+
+
+def _source(node: Tree[Token] | Token, text: str, limit: int = 24) -> str:
+    """The text a node was parsed from, on one line and shortened to `limit` characters."""
+    if isinstance(node, Token):
+        start, end = node.start_pos or 0, node.end_pos or 0
+    else:
+        start, end = node.meta.start_pos, node.meta.end_pos
+    words = " ".join(text[start:end].split())
+    return words if len(words) <= limit else words[:limit - 1] + "…"
+
+
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
+_CLOSERS = {closer: opener for opener, closer in _OPENERS.items()}
 
 
-def _unclosed(text: str, upto: int) -> tuple[str, int, int] | None:
-    """The innermost bracket still open at offset `upto` (strings and comments skipped), as
-    (bracket, line, col); None when all are closed."""
+@dataclass
+class _Brackets:
+    """What matching the text's brackets proves: the first bracket left open, as (bracket, offset),
+    and the pairs, as (opening offset, closing offset), whose closing bracket begins a line indented
+    unlike the opening bracket's line (where a missing bracket most likely belongs)."""
+
+    unclosed: tuple[str, int] | None
+    misindented: list[tuple[int, int]]
+
+
+def _match_brackets(text: str) -> _Brackets:
+    """Brackets matched as the parser would (strings and comments skipped). The unclosed one is the
+    innermost still open where a closing bracket of another kind closes an enclosing one, else the
+    innermost still open at the end; a closing bracket that closes nothing proves nothing (the
+    parser reports it where it stands)."""
     stack: list[tuple[str, int]] = []
+    misindented: list[tuple[int, int]] = []
     i = 0
-    while i < upto:
+    while i < len(text):
         ch = text[i]
         if ch == "#":
-            nl = text.find("\n", i)
-            i = upto if nl < 0 else nl
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
             continue
         if ch == '"':
             j = i + 1
-            while j < upto and text[j] not in '"\n':
+            while j < len(text) and text[j] not in '"\n':
                 j += 2 if text[j] == "\\" else 1
             i = j + 1
             continue
         if ch in _OPENERS:
             stack.append((ch, i))
-        elif ch in ")]}" and stack and _OPENERS[stack[-1][0]] == ch:
-            stack.pop()
+        elif ch in _CLOSERS and stack:
+            if stack[-1][0] == _CLOSERS[ch]:
+                opened = stack.pop()[1]
+                if _begins_line(text, i) and _indent(text, i) != _indent(text, opened):
+                    misindented.append((opened, i))
+            elif any(opener == _CLOSERS[ch] for opener, _ in stack):
+                return _Brackets(stack[-1], misindented)
         i += 1
-    if not stack:
-        return None
-    ch, pos = stack[-1]
-    line = text.count("\n", 0, pos) + 1
-    return ch, line, pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return _Brackets(stack[-1] if stack else None, misindented)
+
+
+def _begins_line(text: str, pos: int) -> bool:
+    return not text[text.rfind("\n", 0, pos) + 1:pos].strip()
+
+
+def _indent(text: str, pos: int) -> str:
+    """The blanks that begin the line holding offset `pos`."""
+    start = text.rfind("\n", 0, pos) + 1
+    line = text[start:pos]
+    return line[:len(line) - len(line.lstrip(" \t"))]
+
+
+def _position(text: str, pos: int) -> tuple[int, int]:
+    """(line, column), 1-based, of an offset."""
+    return text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
 @dataclass
 class _Problem:
     """What a syntax error says and where: its message, the caret's line, column and width, a hint,
-    and the offset in the text where parsing stopped (for the open-bracket note)."""
+    and the offset in the text where parsing stopped."""
 
     msg: str
     width: int
@@ -530,7 +713,6 @@ class _Problem:
 
 
 _END_OF_FILE = "unexpected end of file"
-_MISSING_CLOSER = "is a `}` or `)` missing?"
 
 
 def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> ArchError:
@@ -541,12 +723,35 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> ArchError:
     elif isinstance(exc, UnexpectedCharacters):
         problem = _unexpected_character(exc, text, line, col)
     elif isinstance(exc, UnexpectedEOF):
-        problem = _end_of_file(text, _MISSING_CLOSER)
+        problem = _end_of_file(text, None)
     else:  # pragma: no cover - lark has no other UnexpectedInput kinds
         problem = _Problem("syntax error", 1, None, line, col, getattr(exc, "pos_in_stream", None))
+    if not isinstance(exc, UnexpectedCharacters):  # a stray character is its own problem
+        brackets = _match_brackets(text)
+        if brackets.unclosed is not None and problem.pos is not None and brackets.unclosed[1] < problem.pos:
+            return _unclosed_bracket(brackets, text, file, problem)
     span = Span(file, problem.line, problem.col, problem.line, problem.col + problem.width)
-    return ArchError(Diagnostic("E0100", f"syntax error: {problem.msg}", span, problem.hint or None,
-                                notes=_open_bracket_note(text, file, problem)))
+    return ArchError(Diagnostic("E0100", f"syntax error: {problem.msg}", span, problem.hint or None))
+
+
+def _unclosed_bracket(brackets: _Brackets, text: str, file: str, problem: _Problem) -> ArchError:
+    """A bracket never closed, reported at its opening (as rustc does), with a note at the place
+    where the parser gave up (a symptom, often far from the cause) and, where a closing bracket inside
+    it is indented like its line but unlike the line of the bracket it closes, a note that the
+    bracket left open may be that one."""
+    assert brackets.unclosed is not None
+    opener, pos = brackets.unclosed
+    line, col = _position(text, pos)
+    notes = [f"the parser gave up at {file}:{problem.line}:{problem.col}: {problem.msg}"]
+    # a closing bracket inside, indented like the unclosed one's line, probably was meant for it
+    inside = [(o, c) for o, c in brackets.misindented if o > pos and _indent(text, c) == _indent(text, pos)]
+    if inside:
+        (o_line, o_col), (c_line, c_col) = _position(text, inside[0][0]), _position(text, inside[0][1])
+        notes.append(f"perhaps the `{text[inside[0][0]]}` at {file}:{o_line}:{o_col} is the one left open: the "
+                     f"`{text[inside[0][1]]}` that closes it, at {file}:{c_line}:{c_col}, is indented unlike its line")
+    return ArchError(Diagnostic(
+        "E0100", f"syntax error: unclosed `{opener}`", Span(file, line, col, line, col + 1),
+        f"close it with `{_OPENERS[opener]}` where what it opens ends", notes=tuple(notes)))
 
 
 def _end_of_file(text: str, hint: str | None) -> _Problem:
@@ -562,7 +767,7 @@ def _unexpected_token(exc: UnexpectedToken, text: str, line: int, col: int) -> _
         problem = _Problem(f"unexpected {_describe_token(tok)}", max(1, len(str(tok).split("\n")[0])), None,
                            line, col, tok.start_pos)
     problem.hint = _expected(set(exc.accepts or exc.expected))
-    if tok.type in ("PLUS", "MINUS", "MUL_OP", "POW_OP", "COMP_OP") and "_ARROW" in (exc.accepts or set()):
+    if tok.type in ("PLUS", "MINUS", "MUL_OP", "POW_OP", "COMP_OP") and "ARROW" in (exc.accepts or set()):
         problem.hint = "a chain `x -> f` ends at an operator; wrap it in parentheses: `(x -> f) + y`"
     if tok.type != "$END" and tok.start_pos is not None:
         word = _word_before(text, tok.start_pos)
@@ -571,8 +776,6 @@ def _unexpected_token(exc: UnexpectedToken, text: str, line: int, col: int) -> _
             problem.hint = f"choose another name, e.g. `{word}_`"
             problem.col = col - len(word) - (tok.start_pos - _word_end(text, tok.start_pos))
             problem.width = len(word)
-    if tok.type == "$END":
-        problem.hint = (problem.hint + "; " if problem.hint else "") + _MISSING_CLOSER
     return problem
 
 
@@ -586,22 +789,6 @@ def _unexpected_character(exc: UnexpectedCharacters, text: str, line: int, col: 
         problem.width = max(1, (len(text) if end < 0 else end) - pos)
         problem.hint = 'close it with `"` on the same line (strings cannot span lines)'
     return problem
-
-
-def _open_bracket_note(text: str, file: str, problem: _Problem) -> tuple[str, ...]:
-    """At the end of the file, or at a closing bracket of the wrong kind: which bracket is still open."""
-    pos = problem.pos
-    if pos is None:
-        return ()
-    at_end = problem.msg == _END_OF_FILE
-    closing = text[pos] if not at_end and pos < len(text) and text[pos] in ")]}" else None
-    if not (at_end or closing):
-        return ()
-    open_bracket = _unclosed(text, pos)
-    if open_bracket is None or _OPENERS[open_bracket[0]] == closing:
-        return ()
-    bracket, bline, bcol = open_bracket
-    return (f"the `{bracket}` at {file}:{bline}:{bcol} is not closed before this point",)
 
 
 def _word_end(text: str, pos: int) -> int:

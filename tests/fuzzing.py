@@ -191,14 +191,16 @@ def steps(draw: st.DrawFn, blocks: tuple[str, ...] = (), depth: int = 0) -> str:
         return draw(calls(blocks))
     inner = draw(steps(blocks, depth + 1))
     if kind == 6:
-        return f"repeat {draw(numbers)} as i: {inner}"
+        if draw(st.booleans()):  # in brackets, since a `->` may follow on the same line
+            return f"(repeat {draw(numbers)}: {inner})"
+        return f"repeat {draw(numbers)} as i {{ {inner} -> conv(i + 1, 1) }}"
     if kind == 7:
         return f"if {draw(exprs)} {{ {inner} }} else {{ {draw(steps(blocks, depth + 1))} }}"
     if kind == 8:
         return f"repeat {draw(numbers)} {{ {inner} -> {draw(calls(blocks))} }} as stage"
     rows = draw(st.lists(st.tuples(st.integers(0, 64), st.integers(0, 3)), min_size=1, max_size=3))
     table = "\n".join(f"        {a}, {b}" for a, b in rows)
-    return f"stages(c, n) as layer {{\n{table}\n    }} repeat n: {inner}"
+    return f"(stages(c, n) as layer {{\n{table}\n    }} repeat n: {inner})"
 
 
 def _chain(draw: st.DrawFn, head: str, blocks: tuple[str, ...]) -> str:
@@ -224,7 +226,7 @@ def statements(draw: st.DrawFn, head: str, blocks: tuple[str, ...]) -> list[str]
         elif kind == 6:
             out.append(f"a, b = split({head}, {draw(st.sampled_from(['2', '[1, 2]', '3']))})")
         else:
-            out.append(f"repeat {draw(numbers)} as i {{ x = {_chain(draw, head, blocks)} }}")
+            out.append(f"repeat {draw(numbers)} as i {{ x = {_chain(draw, head, blocks)} -> conv(8 + i, 1) }}")
     out.append(_chain(draw, head, blocks))
     return out
 

@@ -66,14 +66,22 @@ GENERATED: dict[str, bytes] = {
 
 CASES: dict[str, Case] = {
     # --- syntax
-    "syntax_missing_paren": Case("E0100", 4, 1, "syntax error: unexpected `}`"),
-    "syntax_unclosed_brace": Case("E0100", 3, 33, "syntax error: unexpected end of file"),
+    "syntax_missing_paren": Case("E0100", 3, 18, "syntax error: unclosed `(`"),
+    "syntax_unclosed_brace": Case("E0100", 1, 13, "syntax error: unclosed `{`"),
+    "syntax_unclosed_block_before_next": Case("E0100", 1, 15, "syntax error: unclosed `{`"),
+    "syntax_unclosed_stage_table": Case("E0100", 1, 13, "syntax error: unclosed `{`"),
     "syntax_bad_character": Case("E0100", 3, 34, "syntax error: unexpected character `$`"),
     "syntax_chain_then_operator": Case("E0100", 3, 29, "syntax error: unexpected `+`"),
     "syntax_keyword_as_name": Case("E0100", 3, 5, "syntax error: `repeat` is a keyword"),
     "syntax_unterminated_string": Case("E0100", 3, 26, "syntax error: unterminated string"),
     "syntax_table_row_cells": Case("E0102", 5, 9, "this row has 3 cells but the table has 2 columns"),
     "syntax_table_row_split": Case("E0101", 4, 9, "a stage-table row spans several lines"),
+    # --- chains that read two ways
+    "chain_after_stage_table": Case("E0103", 9, 28, "`-> relu` after the row step of a stage table is ambiguous"),
+    "chain_under_stage_row_step": Case("E0103", 8, 7, "`-> relu` after the row step of a stage table"),
+    "chain_after_repeat_step": Case("E0103", 3, 51, "`-> relu` after `repeat 3: conv(…)` is ambiguous"),
+    "chain_after_conditional": Case("E0104", 4, 5, "a conditional `c ? a : b` before `->` is ambiguous"),
+    "repeat_unused_loop_variable": Case("E0105", 4, 26, "the loop variable `layer` is never used"),
     # --- names
     "unknown_op": Case("E0402", 3, 39, "unknown op or block `rleu`"),
     "unknown_block": Case("E0402", 7, 27, "unknown op or block `bottleneck`"),
@@ -94,6 +102,7 @@ CASES: dict[str, Case] = {
     "block_missing_param": Case("E0523", 7, 14, "block `unit` needs the parameter `stride`"),
     # --- shapes
     "shape_mismatch_add": Case("E0305", 5, 5, "`add`: shapes 64×112×112 and 64×224×224 do not match"),
+    "shape_mismatch_add_channels": Case("E0305", 5, 5, "`add`: shapes 64×56×56 and 128×56×56 do not match"),
     "shape_mismatch_concat": Case("E0305", 5, 5, "`concat`: operand 1 is 16×32×32 but operand 2 is 16×16×16"),
     "groups_not_dividing": Case("E0305", 3, 29, "`conv`: groups=4 must divide both input channels (30)"),
     "window_larger_than_input": Case("E0305", 3, 39, "`maxpool` window 7×7 does not fit the 4×4 input"),
@@ -132,15 +141,17 @@ CASES: dict[str, Case] = {
     "division_by_zero": Case("E0504", 3, 19, "division by zero"),
     "round_huge_digits": Case("E0515", 3, 19, "bad call of `round`: the number of digits must be"),
     "list_doubling": Case("E0501", 3, 25, "list too long (131,072 items; the limit is 100,000)"),
-    "too_many_nodes": Case("E0518", 3, 49, "the network exceeds 5000 nodes"),
+    "too_many_nodes": Case("E0518", 3, 39, "the network exceeds 5000 nodes"),
     # --- definitions and values
     "duplicate_label": Case("E0404", 3, 46, "the name `conv1` is already used in `net`"),
     "duplicate_definition": Case("E0204", 5, 1, "`unit` is defined twice in this file"),
     "duplicate_output": Case("E0413", 4, 22, "output `features` is declared twice"),
-    "block_without_output": Case("E0524", 1, 1, "block `head` produces no tensor"),
+    "block_without_output": Case("E0524", 2, 5, "block `head` produces no tensor (its last statement is an assign"),
+    "block_ends_in_assignment": Case("E0524", 2, 5, "block `unit` produces no tensor (its last statement is an assign"),
     "block_output_never_assigned": Case("E0525", 1, 1, "block `pair` declares output `b` but never assigns it"),
     "network_without_input": Case("E0407", 1, 1, "network `net` declares no input"),
     "network_without_output": Case("E0408", 1, 1, "network `net` has no output"),
+    "network_output_before_expect": Case("", 0, 0, "", rc=0),
     "variant_of_unknown_network": Case("E0402", 6, 20, "unknown network `resent`"),
     "variant_unknown_parameter": Case("E0405", 6, 27, "network `resnet` has no parameter `layer`"),
     "destructure_count": Case("E0410", 3, 5, "2 values to unpack into 3 names"),
