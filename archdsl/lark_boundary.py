@@ -642,56 +642,66 @@ _CLOSERS = {closer: opener for opener, closer in _OPENERS.items()}
 
 @dataclass
 class _Brackets:
-    """What matching the text's brackets proves: the first bracket left open, as (bracket, offset),
-    and the pairs, as (opening offset, closing offset), whose closing bracket begins a line indented
-    unlike the opening bracket's line (where a missing bracket most likely belongs)."""
+    """What matching the text's brackets proves: the first bracket left open, as (bracket, offset,
+    indentation of its line), and the pairs whose closing bracket begins a line indented unlike the
+    opening bracket's line, as (opening offset, closing offset, the closing line's indentation):
+    where a missing bracket most likely belongs."""
 
-    unclosed: tuple[str, int] | None
-    misindented: list[tuple[int, int]]
+    unclosed: tuple[str, int, str] | None
+    misindented: list[tuple[int, int, str]]
 
 
 def _match_brackets(text: str) -> _Brackets:
-    """Brackets matched as the parser would (strings and comments skipped). The unclosed one is the
-    innermost still open where a closing bracket of another kind closes an enclosing one, else the
-    innermost still open at the end; a closing bracket that closes nothing proves nothing (the
-    parser reports it where it stands)."""
-    stack: list[tuple[str, int]] = []
-    misindented: list[tuple[int, int]] = []
+    """Brackets matched as the parser would (strings and comments skipped), in one pass. The
+    unclosed one is the innermost still open where a closing bracket of another kind closes an
+    enclosing one, else the innermost still open at the end; a closing bracket that closes nothing
+    proves nothing (the parser reports it where it stands)."""
+    stack: list[tuple[str, int, str]] = []
+    open_count = dict.fromkeys(_OPENERS, 0)  # per kind, how many the stack holds
+    misindented: list[tuple[int, int, str]] = []
+    line_start, indent, first_on_line = 0, "", True
     i = 0
     while i < len(text):
         ch = text[i]
-        if ch == "#":
-            end = text.find("\n", i)
-            i = len(text) if end < 0 else end
+        if ch == "\n":
+            line_start, indent, first_on_line = i + 1, "", True
+            i += 1
             continue
-        if ch == '"':
-            j = i + 1
-            while j < len(text) and text[j] not in '"\n':
-                j += 2 if text[j] == "\\" else 1
-            i = j + 1
+        if ch in " \t":
+            i += 1
             continue
-        if ch in _OPENERS:
-            stack.append((ch, i))
-        elif ch in _CLOSERS and stack:
-            if stack[-1][0] == _CLOSERS[ch]:
-                opened = stack.pop()[1]
-                if _begins_line(text, i) and _indent(text, i) != _indent(text, opened):
-                    misindented.append((opened, i))
-            elif any(opener == _CLOSERS[ch] for opener, _ in stack):
-                return _Brackets(stack[-1], misindented)
-        i += 1
+        begins_line, first_on_line = first_on_line, False
+        if begins_line:
+            indent = text[line_start:i]
+        if ch in '#"':
+            i = _past_comment_or_string(text, i)
+        elif ch in _OPENERS:
+            stack.append((ch, i, indent))
+            open_count[ch] += 1
+            i += 1
+        elif ch in _CLOSERS and stack and stack[-1][0] == _CLOSERS[ch]:
+            _, opened, opened_indent = stack.pop()
+            open_count[_CLOSERS[ch]] -= 1
+            if begins_line and indent != opened_indent:
+                misindented.append((opened, i, indent))
+            i += 1
+        elif ch in _CLOSERS and open_count[_CLOSERS[ch]]:
+            return _Brackets(stack[-1], misindented)
+        else:
+            i += 1
     return _Brackets(stack[-1] if stack else None, misindented)
 
 
-def _begins_line(text: str, pos: int) -> bool:
-    return not text[text.rfind("\n", 0, pos) + 1:pos].strip()
-
-
-def _indent(text: str, pos: int) -> str:
-    """The blanks that begin the line holding offset `pos`."""
-    start = text.rfind("\n", 0, pos) + 1
-    line = text[start:pos]
-    return line[:len(line) - len(line.lstrip(" \t"))]
+def _past_comment_or_string(text: str, i: int) -> int:
+    """The offset just past the comment or string starting at `i` (a string ends at its line's end
+    if nothing closes it; a comment stops before the line break)."""
+    if text[i] == "#":
+        end = text.find("\n", i)
+        return len(text) if end < 0 else end
+    j = i + 1
+    while j < len(text) and text[j] not in '"\n':
+        j += 2 if text[j] == "\\" else 1
+    return j + 1 if j < len(text) and text[j] == '"' else j
 
 
 def _position(text: str, pos: int) -> tuple[int, int]:
@@ -740,11 +750,11 @@ def _unclosed_bracket(brackets: _Brackets, text: str, file: str, problem: _Probl
     it is indented like its line but unlike the line of the bracket it closes, a note that the
     bracket left open may be that one."""
     assert brackets.unclosed is not None
-    opener, pos = brackets.unclosed
+    opener, pos, indent = brackets.unclosed
     line, col = _position(text, pos)
     notes = [f"the parser gave up at {file}:{problem.line}:{problem.col}: {problem.msg}"]
     # a closing bracket inside, indented like the unclosed one's line, probably was meant for it
-    inside = [(o, c) for o, c in brackets.misindented if o > pos and _indent(text, c) == _indent(text, pos)]
+    inside = [(o, c) for o, c, closing_indent in brackets.misindented if o > pos and closing_indent == indent]
     if inside:
         (o_line, o_col), (c_line, c_col) = _position(text, inside[0][0]), _position(text, inside[0][1])
         notes.append(f"perhaps the `{text[inside[0][0]]}` at {file}:{o_line}:{o_col} is the one left open: the "
