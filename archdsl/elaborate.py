@@ -276,21 +276,25 @@ class Elaborator(Evaluator):
     # ---- recovery: every independent error, each once -----------------------------------------
     def exec_body(self, body: Body, env: Env) -> Value:
         """Each statement in turn; a failing statement's error is recorded and the names it would
-        have bound are poisoned, so that later statements that do not depend on it are still checked."""
+        have bound are poisoned, so that later statements that do not depend on it are still checked.
+        The body's value is its last statement's, `expect` lines aside (they are no expression)."""
         last: Value = None
+        final = max((k for k, stmt in enumerate(body.stmts) if not isinstance(stmt, Expect)), default=-1)
         for k, stmt in enumerate(body.stmts):
             try:
-                last = self.exec_stmt(stmt, env)
-                if isinstance(stmt, ExprStmt) and isinstance(last, Partial) and k < len(body.stmts) - 1:
-                    raise error("E0538", f"this statement builds nothing: {describe(last)}", stmt.span,
-                                layer_hint(last))
+                value = self.exec_stmt(stmt, env)
+                if isinstance(stmt, ExprStmt) and isinstance(value, Partial) and k < final:
+                    raise error("E0538", f"this statement builds nothing: {describe(value)}", stmt.span,
+                                layer_hint(value))
             except Abandoned:
                 raise
             except ArchError as exc:
                 self._record(exc)
-                last = self._poison(stmt, env)
+                value = self._poison(stmt, env)
             except Poisoned:
-                last = self._poison(stmt, env)
+                value = self._poison(stmt, env)
+            if not isinstance(stmt, Expect):
+                last = value
         return last
 
     def _record(self, exc: ArchError) -> None:

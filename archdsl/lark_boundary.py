@@ -590,9 +590,7 @@ def _unused_loop_variable(repeat: Tree[Token], var: Token, file: str) -> list[Di
     stage table's `stages(...) as NAME {` is one): a variable the body never reads was most likely
     meant as the repeat's label."""
     body = repeat.children[2]
-    uses = body.find_pred(lambda t: t.data == "name" and str(t.children[0]) == str(var)) \
-        if isinstance(body, Tree) else iter(())
-    if next(iter(uses), None) is not None:
+    if not isinstance(body, Tree) or _reads(body, str(var)):
         return []
     line, col = var.line or 1, var.column or 1
     labelled = repeat.data != "repeat_step" and repeat.children[-1] is not None
@@ -601,6 +599,21 @@ def _unused_loop_variable(repeat: Tree[Token], var: Token, file: str) -> list[Di
         f"`repeat n {{ … }} as {var}` (drop `as {var}` if no name is needed)")
     return [Diagnostic("E0105", f"the loop variable `{var}` is never used",
                        Span(file, line, col, line, col + len(str(var))), hint)]
+
+
+def _reads(body: Tree[Token], var: str) -> bool:
+    """Whether `body` reads the variable: as a name, inside a label's `{…}`, or as a label part (a
+    slip that the elaborator explains better: `as head.i` is the name `i`, not the index)."""
+    word = re.compile(rf"(?<![A-Za-z_0-9]){re.escape(var)}(?![A-Za-z_0-9])")
+    for node in body.iter_subtrees():
+        if node.data == "name" and str(node.children[0]) == var:
+            return True
+        if node.data == "label_path" and any(
+                str(part) == var or (part.type == "LABEL_TEMPLATE" and any(
+                    word.search(inside) for inside in re.findall(r"\{([^{}]*)\}", str(part))))
+                for part in node.children if isinstance(part, Token)):
+            return True
+    return False
 
 
 def _ternary_heads_chain(head: Tree[Token], after: Tree[Token], text: str, file: str) -> Diagnostic:

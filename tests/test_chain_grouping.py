@@ -129,3 +129,8 @@ def test_ambiguous_form_is_an_error(what: str) -> None:
     with pytest.raises(ArchError) as info:
         build(body)
     assert [d.code for d in info.value.diagnostics] == [code]
+
+
+def test_loop_variable_read_in_a_label_is_used() -> None:
+    ir = build("    x -> repeat 2 as i { conv(4, 3) as layer{i + 1} }")
+    assert [n.name for n in ir.nodes("op")][1:] == ["repeat.0.layer1", "repeat.1.layer2"]
