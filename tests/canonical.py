@@ -16,7 +16,9 @@ from typing import Any
 class Canonical:
     file: str
     network: str
-    library: str  # "torchvision" | "timm"
+    library: str  # "torchvision" | "timm" | "effdet"
+    # torchvision: a name in torchvision.models, or a dotted path below it
+    # ("detection.backbone_utils.resnet_fpn_backbone"); timm and effdet: the model name.
     constructor: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     weights: str | None = None  # torchvision weights enum, e.g. "ResNet50_Weights"
@@ -27,16 +29,33 @@ class Canonical:
     # (the module whose output feeds the head, the head module), e.g. "aux_logits" →
     # ("Mixed_6e", "AuxLogits"). The spec names each head's scope as the canonical module.
     aux_heads: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Detectors: what of the canonical model the spec computes, given the model and a batch — the
+    # raw feature maps and head outputs, before box decoding and post-processing (the model's own
+    # forward when None).
+    raw_outputs: Callable[[Any, Any], Any] | None = None
 
     def build(self) -> Any:
         if self.library == "torchvision":
             import torchvision.models as tvm
 
-            fn: Callable[..., Any] = getattr(tvm, self.constructor)
+            fn: Any = tvm
+            for part in self.constructor.split("."):
+                fn = getattr(fn, part)
             return fn(weights=None, **self.kwargs)
+        if self.library == "effdet":
+            import effdet
+
+            return effdet.create_model(self.constructor, pretrained=False, **self.kwargs)
         import timm
 
         return timm.create_model(self.constructor, pretrained=False, **self.kwargs)
+
+    def outputs(self, model: Any, x: Any) -> list[Any]:
+        """The canonical model's outputs on `x`, in the order the spec declares them."""
+        out = self.raw_outputs(model, x) if self.raw_outputs is not None else model(x)
+        if isinstance(out, dict):
+            return list(out.values())
+        return list(out) if isinstance(out, tuple | list) else [out]
 
     def published(self) -> dict[str, Any] | None:
         """torchvision's weights metadata (`num_params`, `_ops` in GMACs, crop size)."""
@@ -55,6 +74,11 @@ class Canonical:
 def _tv(file: str, network: str, weights: str | None, constructor: str | None = None,
         aux_heads: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> Canonical:
     return Canonical(file, network, "torchvision", constructor or network, kwargs, weights, aux_heads=aux_heads or {})
+
+
+def _tvdet(file: str, network: str, constructor: str, raw_outputs: Callable[[Any, Any], Any] | None = None,
+           **kwargs: Any) -> Canonical:
+    return Canonical(file, network, "torchvision", constructor, kwargs, raw_outputs=raw_outputs)
 
 
 GOOGLENET_AUX = {"aux1": ("inception4a", "aux1"), "aux2": ("inception4d", "aux2")}
@@ -89,6 +113,8 @@ CANONICAL: list[Canonical] = [
     Canonical("inception_v4.arch", "inception_v4", "timm", "inception_v4"),
     Canonical("inception_v4.arch", "inception_resnet_v2", "timm", "inception_resnet_v2"),
     Canonical("darknet.arch", "cspdarknet53", "timm", "cspdarknet53"),
+    # backbone_name and weights=None as keywords (the function takes no positional arguments).
+    _tvdet("fpn.arch", "resnet50_fpn", "detection.backbone_utils.resnet_fpn_backbone", backbone_name="resnet50"),
     Canonical("darknet.arch", "darknet53", "timm", "darknet53",
               other_function="timm's leaky slope is PyTorch's 0.01 (darknet's 0.1) and its classifier ends without "
                              "softmax"),
