@@ -16,9 +16,9 @@ torch = pytest.importorskip("torch")
 
 
 def _measure(c: Canonical, shape: tuple[int, ...]) -> tuple[int, int, list[list[int]]]:
-    """Params, MACs per sample and the output shapes (a classifier's main output first). A model with auxiliary heads runs in
-    training mode, where they run (the spec computes them as outputs), on two samples (batch norm
-    over a 1×1 map needs more than one value per channel in training mode)."""
+    """Params, MACs per sample and the output shapes (a classifier's main output first). A model
+    with auxiliary heads runs in training mode, where they run (the spec computes them as outputs),
+    on two samples (batch norm over a 1×1 map needs more than one value per channel in training mode)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     batch = 2 if c.aux_heads else 1
