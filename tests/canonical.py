@@ -81,6 +81,12 @@ def _tvdet(file: str, network: str, constructor: str, raw_outputs: Callable[[Any
     return Canonical(file, network, "torchvision", constructor, kwargs, raw_outputs=raw_outputs)
 
 
+def ssd_heads(model: Any, x: Any) -> Any:
+    """torchvision SSD's raw head outputs {bbox_regression, cls_logits} (its forward would resize,
+    decode and suppress)."""
+    return model.head(list(model.backbone(x).values()))
+
+
 GOOGLENET_AUX = {"aux1": ("inception4a", "aux1"), "aux2": ("inception4d", "aux2")}
 
 
@@ -114,6 +120,7 @@ CANONICAL: list[Canonical] = [
     Canonical("inception_v4.arch", "inception_resnet_v2", "timm", "inception_resnet_v2"),
     Canonical("darknet.arch", "cspdarknet53", "timm", "cspdarknet53"),
     # backbone_name and weights=None as keywords (the function takes no positional arguments).
+    _tvdet("ssd.arch", "ssd300_vgg16", "detection.ssd300_vgg16", ssd_heads, weights_backbone=None),
     _tvdet("fpn.arch", "resnet50_fpn", "detection.backbone_utils.resnet_fpn_backbone", backbone_name="resnet50"),
     Canonical("darknet.arch", "darknet53", "timm", "darknet53",
               other_function="timm's leaky slope is PyTorch's 0.01 (darknet's 0.1) and its classifier ends without "
