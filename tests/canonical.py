@@ -7,6 +7,7 @@ weights enum whose metadata publishes num_params and _ops (GMACs), where one exi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +34,14 @@ class Canonical:
     # raw feature maps and head outputs, before box decoding and post-processing (the model's own
     # forward when None).
     raw_outputs: Callable[[Any, Any], Any] | None = None
+    # The canonical state_dict key → the spec's, where the two name a tensor differently (why: at the
+    # entry).
+    rename: Callable[[str], str] | None = None
+    # Slow to build or run on two cores: compared under `-m slow` only.
+    slow: bool = False
 
-    def build(self) -> Any:
+    def build(self, input: tuple[int, ...] | None = None) -> Any:
+        """The canonical model; `input` (C×H×W) for models built for one input size (effdet)."""
         if self.library == "torchvision":
             import torchvision.models as tvm
 
@@ -43,12 +50,15 @@ class Canonical:
                 fn = getattr(fn, part)
             return fn(weights=None, **self.kwargs)
         if self.library == "effdet":
-            import effdet
-
-            return effdet.create_model(self.constructor, pretrained=False, **self.kwargs)
+            return _effdet_features(self.constructor, input)
         import timm
 
         return timm.create_model(self.constructor, pretrained=False, **self.kwargs)
+
+    def state_dict(self, model: Any) -> dict[str, Any]:
+        """The canonical model's tensors under the spec's names."""
+        rename = self.rename or (lambda k: k)
+        return {rename(k): v for k, v in model.state_dict().items()}
 
     def outputs(self, model: Any, x: Any) -> list[Any]:
         """The canonical model's outputs on `x`, in the order the spec declares them."""
@@ -87,6 +97,44 @@ def ssd_heads(model: Any, x: Any) -> Any:
     return model.head(list(model.backbone(x).values()))
 
 
+def _effdet_features(name: str, input: tuple[int, ...] | None) -> Any:
+    """effdet's EfficientDet without its class and box nets: the backbone and the BiFPN (keys
+    `backbone.*`, `fpn.*`), returning P3–P7 (P3–P8 for D7x). effdet sizes its resampling from the
+    configured image size, so the model is built for `input`."""
+    import torch
+    from effdet import EfficientDet, get_efficientdet_config
+
+    config = get_efficientdet_config(name)
+    if input is not None:
+        config.image_size = (input[1], input[2])
+    model = EfficientDet(config, pretrained_backbone=False)
+
+    class Features(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone, self.fpn = model.backbone, model.fpn
+
+        def forward(self, x: Any) -> Any:
+            return self.fpn(self.backbone(x))
+
+    return Features()
+
+
+def _effdet_keys(layer: str) -> Callable[[str], str]:
+    """effdet's FpnCombine holds its fusion weights (`edge_weights`) next to its input resampling
+    (`resample.N`); the spec's fuse is a layer of its own, `combine.fuse`. Until labels can take the
+    loop index, a BiFPN layer repeated by `repeat … as fpn.cell` sits in its block's scope."""
+    def rename(key: str) -> str:
+        key = re.sub(r"\.combine\.edge_weights$", ".combine.fuse.edge_weights", key)
+        return re.sub(r"^fpn\.cell\.(\d+)\.", rf"fpn.cell.\1.{layer}.", key)
+
+    return rename
+
+
+def _effdet(network: str, constructor: str, slow: bool = False, layer: str = "bifpn_layer") -> Canonical:
+    return Canonical("efficientdet.arch", network, "effdet", constructor, rename=_effdet_keys(layer), slow=slow)
+
+
 GOOGLENET_AUX = {"aux1": ("inception4a", "aux1"), "aux2": ("inception4d", "aux2")}
 
 
@@ -120,6 +168,8 @@ CANONICAL: list[Canonical] = [
     Canonical("inception_v4.arch", "inception_resnet_v2", "timm", "inception_resnet_v2"),
     Canonical("darknet.arch", "cspdarknet53", "timm", "cspdarknet53"),
     # backbone_name and weights=None as keywords (the function takes no positional arguments).
+    *(_effdet(f"efficientdet_d{k}_bifpn", f"tf_efficientdet_d{k}", slow=k >= 5) for k in range(8)),
+    _effdet("efficientdet_d7x_bifpn", "tf_efficientdet_d7x", slow=True, layer="bifpn_layer_p8"),
     _tvdet("ssd.arch", "ssd300_vgg16", "detection.ssd300_vgg16", ssd_heads, weights_backbone=None),
     _tvdet("fpn.arch", "resnet50_fpn", "detection.backbone_utils.resnet_fpn_backbone", backbone_name="resnet50"),
     Canonical("darknet.arch", "darknet53", "timm", "darknet53",

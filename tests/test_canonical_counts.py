@@ -23,7 +23,7 @@ def _measure(c: Canonical, shape: tuple[int, ...]) -> tuple[int, int, list[list[
 
     batch = 2 if c.aux_heads else 1
     with torch.device("meta"):
-        model = c.build().train(bool(c.aux_heads))
+        model = c.build(shape).train(bool(c.aux_heads))
         x = torch.empty(batch, *shape)
     params = sum(p.numel() for p in model.parameters())
     counter = FlopCounterMode(display=False)
@@ -32,7 +32,8 @@ def _measure(c: Canonical, shape: tuple[int, ...]) -> tuple[int, int, list[list[
     return params, counter.get_total_flops() // 2 // batch, [list(y.shape[1:]) for y in outputs]
 
 
-@pytest.mark.parametrize("c", CANONICAL, ids=lambda c: c.id)
+@pytest.mark.parametrize("c", [pytest.param(c, marks=pytest.mark.slow) if c.slow else c for c in CANONICAL],
+                         ids=lambda c: c.id)
 def test_counts_equal_canonical(c: Canonical) -> None:
     net = network(c.file, c.network)
     report = net.analyze()

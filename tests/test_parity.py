@@ -22,7 +22,7 @@ PRESENT = set(zoo())
 # Networks whose spec knowingly computes something else than the canonical model: name → why.
 SPEC_GAPS: dict[str, str] = {}
 CASES = [pytest.param(c, marks=pytest.mark.xfail(reason=SPEC_GAPS[c.network], strict=False))
-         if c.network in SPEC_GAPS else c for c in CANONICAL
+         if c.network in SPEC_GAPS else pytest.param(c, marks=pytest.mark.slow) if c.slow else c for c in CANONICAL
          if (c.file, c.network) in PRESENT and c.other_function is None]
 
 
@@ -41,15 +41,15 @@ def _randomize_norms(model: torch.nn.Module) -> None:
                     m.bias.copy_(torch.randn(n, generator=g) * 0.1)
 
 
-def _random_canonical(case: Canonical) -> torch.nn.Module:
+def _random_canonical(case: Canonical, shape: tuple[int, ...]) -> torch.nn.Module:
     """The canonical model with random weights, built on the meta device and filled directly (its own
     init would cost more than the whole comparison): N(0, 1/fan_in) weights, small biases."""
     try:
         with torch.device("meta"):
-            model = case.build()
+            model = case.build(shape)
         model = model.to_empty(device="cpu")
     except Exception:  # a model that cannot be built on meta: its ordinary init is random too
-        return case.build()
+        return case.build(shape)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in model.parameters():
@@ -77,12 +77,12 @@ def test_parity(case: Canonical) -> None:
     shape = small_input(case.file, case.network)
     net = network(case.file, case.network, shape)
     report = net.analyze()
-    ref = _random_canonical(case).eval()
+    ref = _random_canonical(case, shape).eval()
     with torch.device("meta"):  # every tensor is overwritten by load_weights
         gen = build_module(net)
     gen = gen.to_empty(device="cpu").eval()
     assert sum(p.numel() for p in gen.parameters()) == sum(p.numel() for p in ref.parameters()) == report.params
-    load_weights(gen, ref)
+    load_weights(gen, case.state_dict(ref))
 
     x = torch.randn(2, *shape)
     feeds: dict[str, torch.Tensor] = {}  # what each auxiliary head reads, captured in the eval forward
