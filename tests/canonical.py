@@ -92,8 +92,9 @@ def _tvdet(file: str, network: str, constructor: str, raw_outputs: Callable[[Any
 
 
 def ssd_heads(model: Any, x: Any) -> Any:
-    """torchvision SSD's raw head outputs {bbox_regression, cls_logits} (its forward would resize,
-    decode and suppress)."""
+    """torchvision SSD's and RetinaNet's raw head outputs (SSD: {bbox_regression, cls_logits};
+    RetinaNet: {cls_logits, bbox_regression}) on the backbone's levels — their forward would resize,
+    decode and suppress."""
     return model.head(list(model.backbone(x).values()))
 
 
@@ -171,6 +172,7 @@ CANONICAL: list[Canonical] = [
     *(_effdet(f"efficientdet_d{k}_bifpn", f"tf_efficientdet_d{k}", slow=k >= 5) for k in range(8)),
     _effdet("efficientdet_d7x_bifpn", "tf_efficientdet_d7x", slow=True, layer="bifpn_layer_p8"),
     _tvdet("ssd.arch", "ssd300_vgg16", "detection.ssd300_vgg16", ssd_heads, weights_backbone=None),
+    _tvdet("fpn.arch", "retinanet_resnet50_fpn", "detection.retinanet_resnet50_fpn", ssd_heads, weights_backbone=None),
     _tvdet("fpn.arch", "resnet50_fpn", "detection.backbone_utils.resnet_fpn_backbone", backbone_name="resnet50"),
     Canonical("darknet.arch", "darknet53", "timm", "darknet53",
               other_function="timm's leaky slope is PyTorch's 0.01 (darknet's 0.1) and its classifier ends without "
