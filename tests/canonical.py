@@ -50,7 +50,7 @@ class Canonical:
                 fn = getattr(fn, part)
             return fn(weights=None, **self.kwargs)
         if self.library == "effdet":
-            return _effdet_features(self.constructor, input)
+            return _effdet_model(self.constructor, input)
         import timm
 
         return timm.create_model(self.constructor, pretrained=False, **self.kwargs)
@@ -98,42 +98,32 @@ def ssd_heads(model: Any, x: Any) -> Any:
     return model.head(list(model.backbone(x).values()))
 
 
-def _effdet_features(name: str, input: tuple[int, ...] | None) -> Any:
-    """effdet's EfficientDet without its class and box nets: the backbone and the BiFPN (keys
-    `backbone.*`, `fpn.*`), returning P3–P7 (P3–P8 for D7x). effdet sizes its resampling from the
+def _effdet_model(name: str, input: tuple[int, ...] | None) -> Any:
+    """effdet's EfficientDet (without its pretrained backbone). effdet sizes its resampling from the
     configured image size, so the model is built for `input`."""
-    import torch
     from effdet import EfficientDet, get_efficientdet_config
 
     config = get_efficientdet_config(name)
     if input is not None:
         config.image_size = (input[1], input[2])
-    model = EfficientDet(config, pretrained_backbone=False)
-
-    class Features(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.backbone, self.fpn = model.backbone, model.fpn
-
-        def forward(self, x: Any) -> Any:
-            return self.fpn(self.backbone(x))
-
-    return Features()
+    return EfficientDet(config, pretrained_backbone=False)
 
 
-def _effdet_keys(layer: str) -> Callable[[str], str]:
+def effdet_levels(model: Any, x: Any) -> list[Any]:
+    """EfficientDet's raw outputs, class then box per level (its forward returns the two lists)."""
+    classes, boxes = model(x)
+    return [*classes, *boxes]
+
+
+def _effdet_keys(key: str) -> str:
     """effdet's FpnCombine holds its fusion weights (`edge_weights`) next to its input resampling
-    (`resample.N`); the spec's fuse is a layer of its own, `combine.fuse`. Until labels can take the
-    loop index, a BiFPN layer repeated by `repeat … as fpn.cell` sits in its block's scope."""
-    def rename(key: str) -> str:
-        key = re.sub(r"\.combine\.edge_weights$", ".combine.fuse.edge_weights", key)
-        return re.sub(r"^fpn\.cell\.(\d+)\.", rf"fpn.cell.\1.{layer}.", key)
-
-    return rename
+    (`resample.N`); the spec's fuse is a layer of its own, `combine.fuse`."""
+    return re.sub(r"\.combine\.edge_weights$", ".combine.fuse.edge_weights", key)
 
 
-def _effdet(network: str, constructor: str, slow: bool = False, layer: str = "bifpn_layer") -> Canonical:
-    return Canonical("efficientdet.arch", network, "effdet", constructor, rename=_effdet_keys(layer), slow=slow)
+def _effdet(network: str, constructor: str, slow: bool = False) -> Canonical:
+    return Canonical("efficientdet.arch", network, "effdet", constructor, raw_outputs=effdet_levels,
+                     rename=_effdet_keys, slow=slow)
 
 
 GOOGLENET_AUX = {"aux1": ("inception4a", "aux1"), "aux2": ("inception4d", "aux2")}
@@ -169,8 +159,8 @@ CANONICAL: list[Canonical] = [
     Canonical("inception_v4.arch", "inception_resnet_v2", "timm", "inception_resnet_v2"),
     Canonical("darknet.arch", "cspdarknet53", "timm", "cspdarknet53"),
     # backbone_name and weights=None as keywords (the function takes no positional arguments).
-    *(_effdet(f"efficientdet_d{k}_bifpn", f"tf_efficientdet_d{k}", slow=k >= 5) for k in range(8)),
-    _effdet("efficientdet_d7x_bifpn", "tf_efficientdet_d7x", slow=True, layer="bifpn_layer_p8"),
+    *(_effdet(f"efficientdet_d{k}", f"tf_efficientdet_d{k}", slow=k >= 5) for k in range(8)),
+    _effdet("efficientdet_d7x", "tf_efficientdet_d7x", slow=True),
     _tvdet("ssd.arch", "ssd300_vgg16", "detection.ssd300_vgg16", ssd_heads, weights_backbone=None),
     _tvdet("fpn.arch", "retinanet_resnet50_fpn", "detection.retinanet_resnet50_fpn", ssd_heads, weights_backbone=None),
     _tvdet("fpn.arch", "resnet50_fpn", "detection.backbone_utils.resnet_fpn_backbone", backbone_name="resnet50"),
