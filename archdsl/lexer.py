@@ -34,7 +34,7 @@ from . import vocabulary
 OPS = (
     "adaptive_avgpool", "adaptive_maxpool", "add", "avgpool", "batchnorm", "bn", "cat", "channel_shuffle",
     "concat", "conv", "conv_transpose", "crop", "deconv", "drop_path", "dropout", "dwconv", "fc", "flatten",
-    "fuse", "gelu", "hardsigmoid", "hardswish", "hsigmoid", "hswish", "identity", "l2norm", "l2pool",
+    "frozen_bn", "fuse", "gelu", "hardsigmoid", "hardswish", "hsigmoid", "hswish", "identity", "l2norm", "l2pool",
     "layer_scale", "layernorm", "leaky", "leaky_relu", "linear", "local", "locally_connected", "lrn", "maxout",
     "maxpool", "mish", "mul", "permute", "pixel_unshuffle", "pwconv", "relu", "relu6", "reorg", "reshape",
     "scale", "shuffle", "sigmoid", "silu", "softmax", "space_to_depth", "split", "stochastic_depth", "swish",

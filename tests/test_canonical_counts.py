@@ -15,35 +15,38 @@ from .conftest import network
 torch = pytest.importorskip("torch")
 
 
-def _measure(c: Canonical, shape: tuple[int, ...]) -> tuple[int, int, tuple[int, ...]]:
-    """Params, MACs per sample and the main output's shape. A model with auxiliary heads runs in
-    training mode, where they run (the spec computes them as outputs), on two samples (batch norm
-    over a 1×1 map needs more than one value per channel in training mode)."""
+def _measure(c: Canonical, shape: tuple[int, ...]) -> tuple[int, int, list[list[int]]]:
+    """Params, MACs per sample and the output shapes (a classifier's main output first). A model
+    with auxiliary heads runs in training mode, where they run (the spec computes them as outputs),
+    on two samples (batch norm over a 1×1 map needs more than one value per channel in training mode)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     batch = 2 if c.aux_heads else 1
     with torch.device("meta"):
-        model = c.build().train(bool(c.aux_heads))
+        model = c.build(shape).train(bool(c.aux_heads))
         x = torch.empty(batch, *shape)
     params = sum(p.numel() for p in model.parameters())
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        out = model(x)
-    main = out[0] if isinstance(out, tuple) else out  # training mode: (logits, aux…)
-    return params, counter.get_total_flops() // 2 // batch, tuple(main.shape[1:])
+        outputs = c.outputs(model, x)  # training mode: (logits, aux…); a detector: its levels and heads
+    return params, counter.get_total_flops() // 2 // batch, [list(y.shape[1:]) for y in outputs]
 
 
-@pytest.mark.parametrize("c", CANONICAL, ids=lambda c: c.id)
+@pytest.mark.parametrize("c", [pytest.param(c, marks=pytest.mark.slow) if c.slow else c for c in CANONICAL],
+                         ids=lambda c: c.id)
 def test_counts_equal_canonical(c: Canonical) -> None:
     net = network(c.file, c.network)
     report = net.analyze()
     (shape,) = net.input_shapes.values()
-    params, macs, out_shape = _measure(c, shape)
+    params, macs, out_shapes = _measure(c, shape)
     assert report.params == params
     assert report.macs == macs
-    main, *aux = report.outputs.values()  # auxiliary heads are outputs after the main one
-    assert len(aux) == len(c.aux_heads)
-    assert list(out_shape) == main
+    if c.aux_heads:  # auxiliary heads are outputs after the main one
+        main, *aux = report.outputs.values()
+        assert len(aux) == len(c.aux_heads)
+        assert out_shapes[0] == main
+    else:
+        assert out_shapes == list(report.outputs.values())
 
 
 @pytest.mark.parametrize("c", [c for c in CANONICAL if c.weights], ids=lambda c: c.id)

@@ -50,6 +50,18 @@ def test_ruff_clean(tmp_path: Path) -> None:
         assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_long_returned_tuple_is_wrapped() -> None:
+    """A multi-output block returning five long names (a BiFPN layer) gets black's parentheses."""
+    from archdsl.compiler.backends.python_source import WIDTH, wrap
+
+    names = [f"fnode_{i}_after_combine_output" for i in range(5)]
+    lines = wrap(f"return {', '.join(names)}", "        ")
+    assert all(len(line) <= WIDTH and "noqa" not in line for line in lines)
+    (ret,) = ast.parse("\n".join(line[8:] for line in lines)).body
+    assert isinstance(ret, ast.Return) and isinstance(ret.value, ast.Tuple)
+    assert [t.id for t in ret.value.elts] == names  # type: ignore[attr-defined]
+
+
 def test_long_unpacking_targets_are_wrapped() -> None:
     """A multi-output block's results with long names (YOLOv4's backbone taps) still fit the line."""
     from archdsl.compiler.backends.python_source import WIDTH, wrap

@@ -39,9 +39,10 @@ def test_builds_and_matches_analysis(file: str, name: str) -> None:
     assert counter.get_total_flops() // 2 == report.macs
 
 
-# Networks with a canonical counterpart of the same function run on the CPU in test_parity already.
+# Networks with a canonical counterpart of the same function run on the CPU in test_parity already
+# (the slow ones there only under `-m slow`, so here too).
 NOT_CANONICAL = [case for case in zoo()
-                 if case not in {(c.file, c.network) for c in CANONICAL if c.other_function is None}]
+                 if case not in {(c.file, c.network) for c in CANONICAL if c.other_function is None and not c.slow}]
 
 
 @pytest.mark.parametrize(("file", "name"), NOT_CANONICAL)

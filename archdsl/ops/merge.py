@@ -147,6 +147,9 @@ class Fuse(Op):
     Attrs = FuseAttrs
     min_inputs = 2
     max_inputs = None
+    # effdet's FpnCombine (rwightman/efficientdet-pytorch, efficientdet.py) operation for operation —
+    # each input scaled and divided by (Σ relu(w) + eps) before the sum — so outputs agree with it to
+    # the last bit, and its parameter name `edge_weights`, so its state_dict loads by name.
     torch_helper = '''
 class WeightedFusion(nn.Module):
     """EfficientDet's fast normalized fusion: sum_i relu(w_i) x_i / (eps + sum_j relu(w_j))."""
@@ -154,18 +157,16 @@ class WeightedFusion(nn.Module):
     def __init__(self, n, mode="fast", eps=1e-4):
         super().__init__()
         self.mode, self.eps = mode, eps
-        self.weight = None if mode == "sum" else nn.Parameter(torch.ones(n))
+        self.edge_weights = None if mode == "sum" else nn.Parameter(torch.ones(n))
 
     def forward(self, xs):
-        stacked = torch.stack(xs, 0)
-        if self.weight is None:
-            return stacked.sum(0)
+        if self.edge_weights is None:
+            return torch.stack(xs, -1).sum(-1)
         if self.mode == "softmax":
-            w = torch.softmax(self.weight, 0)
-        else:
-            w = F.relu(self.weight)
-            w = w / (w.sum() + self.eps)
-        return (stacked * w.view(-1, *([1] * (stacked.dim() - 1)))).sum(0)
+            return (torch.stack(xs, -1) * torch.softmax(self.edge_weights, 0)).sum(-1)
+        w = F.relu(self.edge_weights)
+        total = torch.sum(w)
+        return torch.stack([x * w[i] / (total + self.eps) for i, x in enumerate(xs)], -1).sum(-1)
 '''
 
     @classmethod

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import PositiveFloat, PositiveInt
 
-from .base import Attrs, Op, Shape, register
+from .base import Attrs, Op, Shape, need_rank, register
 
 
 class BatchNormAttrs(Attrs):
@@ -38,6 +38,56 @@ class BatchNorm(Op):
         extra += "" if a.momentum == 0.1 else f", momentum={a.momentum!r}"
         extra += "" if a.affine else ", affine=False"
         return f"nn.{kind}({ins[0][0]}{extra})"
+
+
+class FrozenBatchNormAttrs(Attrs):
+    eps: PositiveFloat = 1e-5
+
+
+@register
+class FrozenBatchNorm(Op):
+    name = "frozen_bn"
+    category = "norm"
+    doc = ("Batch normalization with a fixed affine transform and statistics (torchvision's "
+           "FrozenBatchNorm2d, the detection backbones' default): frozen_bn(eps=1e-5). Its scale, shift, "
+           "mean and variance are buffers, so it has no parameters.")
+    Attrs = FrozenBatchNormAttrs
+    # torchvision.ops.misc.FrozenBatchNorm2d's forward, operation for operation (its state_dict keys
+    # too), so outputs agree with it bit for bit rather than to BatchNorm2d's rounding.
+    torch_helper = '''
+class FrozenBatchNorm2d(nn.Module):
+    """Batch norm whose scale, shift and statistics are fixed buffers (torchvision's FrozenBatchNorm2d)."""
+
+    def __init__(self, n, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(n))
+        self.register_buffer("bias", torch.zeros(n))
+        self.register_buffer("running_mean", torch.zeros(n))
+        self.register_buffer("running_var", torch.ones(n))
+
+    def forward(self, x):
+        w = self.weight.reshape(1, -1, 1, 1)
+        b = self.bias.reshape(1, -1, 1, 1)
+        rv = self.running_var.reshape(1, -1, 1, 1)
+        rm = self.running_mean.reshape(1, -1, 1, 1)
+        scale = w * (rv + self.eps).rsqrt()
+        return x * scale + (b - rm * scale)
+'''
+
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        need_rank(cls.name, ins[0], 3)
+        return [ins[0]]
+
+    @classmethod
+    def buffers(cls, a: Any, ins: list[Shape]) -> int:
+        return 4 * ins[0][0]  # weight, bias, running mean and variance
+
+    @classmethod
+    def torch_init(cls, a: Any, ins: list[Shape]) -> str:
+        extra = "" if a.eps == 1e-5 else f", eps={a.eps!r}"
+        return f"FrozenBatchNorm2d({ins[0][0]}{extra})"
 
 
 class LrnAttrs(Attrs):

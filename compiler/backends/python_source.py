@@ -117,12 +117,20 @@ def clip(line: str) -> str:
 _UNPACKING = re.compile(r"([A-Za-z_]\w*(?:, [A-Za-z_]\w*)+) = (.*)")
 
 
+# `return a, b, c`: a multi-output block's results, no bracket to break at.
+_RETURNED = re.compile(r"return ([A-Za-z_]\w*(?:, [A-Za-z_]\w*)+)")
+
+
 def wrap(line: str, indent: str, suffix: str = "", width: int = WIDTH) -> list[str]:
     """Break a long statement at the commas of its last bracket group, one item per line with a
     trailing comma (black's style); items still too long are wrapped again."""
     if len(indent) + len(line) + len(suffix) <= width:
         return [indent + line + suffix]
     split = _last_group(line)
+    returned = _RETURNED.fullmatch(line)
+    if split is None and returned:  # `return a, b, …` (a multi-output block): black's parentheses
+        return [indent + "return (", *(f"{indent}{INDENT}{name}," for name in returned[1].split(", ")),
+                indent + ")" + suffix]
     if split is None:
         return [indent + line + suffix + "  # noqa: E501"]
     head, items, tail = split
