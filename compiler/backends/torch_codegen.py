@@ -283,16 +283,17 @@ def _resolve_instances(line: str, calls: dict[int, str]) -> str:
     return _INSTANCE_REF.sub(lambda m: calls[int(m[1])], line)
 
 
-def _template(statements: list[str]) -> tuple[list[str], list[int]]:
-    """Constructor statements with every integer literal replaced by a hole, and those integers in order."""
-    constants: list[int] = []
+def _template(statements: list[str]) -> tuple[list[str], list[list[int]]]:
+    """Constructor statements with every integer literal replaced by a hole, and each one's integers."""
+    constants: list[list[int]] = []
     out: list[str] = []
     for statement in statements:
         pieces: list[str] = []
+        constants.append([])
         for m in _TOKEN.finditer(statement):
             tok = m[0]
             if tok.isdigit():
-                constants.append(int(tok))
+                constants[-1].append(int(tok))
                 tok = _HOLE
             pieces.append(tok)
         out.append("".join(pieces))
@@ -313,54 +314,106 @@ class _Instance:
 
 @dataclass
 class _Class:
-    """One generated block class: its template, its members (instance index, constants), its parameters."""
+    """One generated block class: its template (constructor statements with holes), its members
+    (instance index, each statement's constants, None for an optional statement it lacks) and its
+    parameters. `optional` maps a statement to the submodule it builds only when its flag is set."""
 
     index: int
     block: str
     template: list[str]
     args: list[str]
     forward: list[str]
-    members: list[tuple[int, list[int]]] = field(default_factory=list)
+    optional: dict[int, str] = field(default_factory=dict)
+    members: list[tuple[int, list[list[int] | None]]] = field(default_factory=list)
     name: str = ""
     params: list[str] = field(default_factory=list)
     init: list[str] = field(default_factory=list)
-    arguments: list[list[int]] = field(default_factory=list)  # per member, the value of each param
+    arguments: list[list[int | bool]] = field(default_factory=list)  # per member, the value of each param
 
-    def parameterize(self, instances: list[_Instance], classes: Namespace, class_names: set[str],
-                     signatures: dict[str, list[str]]) -> None:
+    def parameterize(self, instances: list[_Instance], class_names: set[str],
+                     signatures: dict[str, list[str]]) -> bool:
         """Name the constants that differ between members and fill the template's holes with them;
-        the names shadow no class (`class_names`), and no later class takes one (`classes`). A
-        constant named after nothing in the spec takes the name of what it is passed to
-        (`signatures`: the parameters of the classes made so far)."""
-        columns = list(zip(*(c for _, c in self.members), strict=True))
+        the names shadow no class (`class_names`). A constant named after nothing in the spec takes
+        the name of what it is passed to (`signatures`: the parameters of the classes made so far).
+        False if an optional statement's constant could only be such a name (its members without
+        the statement would have nothing to pass)."""
         candidates = [instances[i].values for i, _ in self.members]
+        shared = [n for n in sorted(candidates[0], key=lambda n: n == "in_channels")
+                  if all(n in c for c in candidates)]
         names = Namespace(class_names)
         spec_names: dict[str, str] = {}  # spec name → argument name
         fresh: dict[tuple[int, ...], str] = {}  # constants named after nothing in the spec
         exprs: list[str] = []
-        for k, column in enumerate(columns):
-            if len(set(column)) == 1:
-                exprs.append(str(column[0]))
-                continue
-            expr = _express(column, candidates, spec_names, names)
-            if expr is None:
-                if column not in fresh:
-                    fresh[column] = names.create(_argument_name(self.template, k, signatures))
-                expr = fresh[column]
-            exprs.append(expr)
+        hole = 0
+        for s in range(len(self.template)):
+            having = [m for m, (_, consts) in enumerate(self.members) if consts[s] is not None]
+            for column in zip(*(self.members[m][1][s] or [] for m in having), strict=True):
+                if len(set(column)) == 1:
+                    exprs.append(str(column[0]))
+                else:
+                    expr = _express(column, [candidates[m] for m in having], shared, spec_names, names)
+                    if expr is None and len(having) < len(self.members):
+                        return False
+                    if expr is None:
+                        if column not in fresh:
+                            fresh[column] = names.create(_argument_name(self.template, hole, signatures))
+                        expr = fresh[column]
+                    exprs.append(expr)
+                hole += 1
         order = [n for n in _preference(candidates[0]) if n in spec_names]
-        self.params = [spec_names[n] for n in order] + list(fresh.values())
-        for name in self.params:
-            classes.reserve(name)
-        self.arguments = [[cand[n] for n in order] + [col[m] for col in fresh]
+        flags = {s: names.create(attr) for s, attr in self.optional.items()}
+        self.params = [spec_names[n] for n in order] + list(fresh.values()) + list(flags.values())
+        self.arguments = [[*(cand[n] for n in order), *(col[m] for col in fresh),
+                           *(self.members[m][1][s] is not None for s in flags)]
                           for m, cand in enumerate(candidates)]
         holes = iter(exprs)
-        self.init = [_fill(statement, holes) for statement in self.template]
+        self.init = []
+        for s, statement in enumerate(self.template):
+            filled = _fill(statement, holes)
+            if s in flags:  # built only when asked for; None otherwise, which forward tests
+                self.init += [f"self.{self.optional[s]} = None", f"if {flags[s]}:", "\t" + filled]
+            else:
+                self.init.append(filled)
+        return True
 
     def calls(self) -> list[tuple[int, str]]:
         """(instance index, its construction) for every member."""
         return [(i, f"{self.name}({', '.join(map(str, values))})")
                 for (i, _), values in zip(self.members, self.arguments, strict=True)]
+
+
+def _merge(full: _Structure, reduced: _Structure) -> tuple[dict[int, str], list[str]] | None:
+    """How one class can serve two structures of a block that differ only in submodules that `full`
+    applies in place (`x = self.downsample(x)`) and `reduced` lacks: (statement index → submodule,
+    merged forward with those lines under `if self.<name> is not None:`), or None."""
+    if full.args != reduced.args or len(full.template) <= len(reduced.template):
+        return None
+    kept = set(_attributes(list(reduced.template)))
+    optional = {s: a for s, a in enumerate(_statement_attributes(list(full.template)))
+                if a is not None and a not in kept}
+    if tuple(t for s, t in enumerate(full.template) if s not in optional) != reduced.template:
+        return None
+    applied = {i: m[2] for i, line in enumerate(full.forward)
+               if (m := re.fullmatch(r"(\w+) = self\.(\w+)\(\1\)", line)) and m[2] in optional.values()}
+    if set(applied.values()) != set(optional.values()):
+        return None
+    rest = tuple(line for i, line in enumerate(full.forward) if i not in applied)
+    if rest != reduced.forward or any(re.search(rf"self\.{a}\b", line) for line in rest for a in optional.values()):
+        return None
+    forward: list[str] = []
+    for i, line in enumerate(full.forward):
+        forward += [f"if self.{applied[i]} is not None:", "\t" + line] if i in applied else [line]
+    return optional, forward
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """What makes instances share a class: block, constructor template (children by structure), forward."""
+
+    block: str
+    template: tuple[str, ...]
+    args: tuple[str, ...]
+    forward: tuple[str, ...]
 
 
 def _difference(cls: _Class, other: _Class) -> str:
@@ -376,7 +429,12 @@ def _difference(cls: _Class, other: _Class) -> str:
 
 
 def _attributes(statements: list[str]) -> list[str]:
-    return [m[1] for s in statements if (m := re.match(r"self\.(\w+) = ", s))]
+    return [a for a in _statement_attributes(statements) if a is not None]
+
+
+def _statement_attributes(statements: list[str]) -> list[str | None]:
+    """The attribute each constructor statement assigns (None for `self.add_module(…)`)."""
+    return [m[1] if (m := re.match(r"self\.(\w+) = ", s)) else None for s in statements]
 
 
 def _preference(values: dict[str, int]) -> list[str]:
@@ -384,12 +442,11 @@ def _preference(values: dict[str, int]) -> list[str]:
     return sorted(values, key=lambda n: n != "in_channels")
 
 
-def _express(column: tuple[int, ...], candidates: list[dict[str, int]], spec_names: dict[str, str],
-             names: Namespace) -> str | None:
+def _express(column: tuple[int, ...], candidates: list[dict[str, int]], shared: list[str],
+             spec_names: dict[str, str], names: Namespace) -> str | None:
     """A Python expression of the members' spec values that gives `column` for each, or None: one
-    value (parameters first, then locals, then in_channels), or one value times a constant."""
-    keys = sorted(candidates[0], key=lambda n: n == "in_channels")
-    shared = [n for n in keys if all(n in c for c in candidates)]
+    value (parameters first, then locals, then in_channels), or one value times a constant. Only
+    `shared` names (that every member of the class has) are used."""
 
     def use(n: str) -> str:
         if n not in spec_names:
@@ -696,45 +753,99 @@ class TorchCodegen:
     def _classes(self) -> list[_Class]:
         """Group the block instances into classes: instances of one block whose code differs only in
         integer constants (their child blocks' included) share a class, the differing constants
-        becoming its constructor arguments (named after the block's parameters where values agree)."""
-        keys: dict[tuple[str, str], int] = {}
+        becoming its constructor arguments (named after the block's parameters where values agree);
+        a structure that only lacks submodules another applies in place joins that one's class,
+        with a flag per submodule."""
+        keys: dict[_Structure, int] = {}
+        structures: list[_Structure] = []
         members: dict[int, list[int]] = {}
         instance_key: list[int] = []
         for index, inst in enumerate(self.instances):  # children before parents: their keys exist
-            structure = [_INSTANCE_REF.sub(lambda m: f"__K{instance_key[int(m[1])]}__", line) for line in inst.init]
-            template, _ = _template(structure)
-            key = keys.setdefault((inst.block, "\n".join([*template, ", ".join(inst.args), *inst.forward])),
-                                  len(keys))
+            refs = [_INSTANCE_REF.sub(lambda m: f"__K{instance_key[int(m[1])]}__", line) for line in inst.init]
+            structure = _Structure(inst.block, tuple(_template(refs)[0]), tuple(inst.args), tuple(inst.forward))
+            key = keys.get(structure)
+            if key is None:
+                key = keys[structure] = len(structures)
+                structures.append(structure)
             members.setdefault(key, []).append(index)
             instance_key.append(key)
+        groups = self._merged_groups(structures)
         classes: list[_Class] = []
         calls: dict[int, str] = {}
         class_names = set(self.locals_reserved)
         signatures: dict[str, list[str]] = {}
-        for key, indices in members.items():  # a class's children have smaller keys
-            first = self.instances[indices[0]]
-            cls = _Class(key, first.block, [], first.args, first.forward)
-            for index in indices:
-                cls.template, constants = _template([_resolve_instances(line, calls)
-                                                     for line in self.instances[index].init])
-                cls.members.append((index, constants))
-            cls.name = self.classes.create(camel(cls.block))
-            class_names.add(cls.name)
-            cls.parameterize(self.instances, self.classes, class_names, signatures)
-            signatures[cls.name] = cls.params
-            calls.update(cls.calls())
-            classes.append(cls)
+        pending = list(groups)
+        while pending:  # a class once its members' children are made
+            group = next(g for g in pending if all(
+                int(k) in calls for i in (i for key in g[0] for i in members[key])
+                for k in _INSTANCE_REF.findall("\n".join(self.instances[i].init))))
+            pending.remove(group)
+            made = self._make_class(group, structures, members, calls, class_names, signatures)
+            if made is None:  # the merged class needs an argument its smaller members cannot give
+                made = [c for key in group[0] for c in self._make_class(((key,), {}, list(structures[key].forward)),
+                        structures, members, calls, class_names, signatures) or []]
+            classes += made
         return classes
+
+    def _merged_groups(self, structures: list[_Structure]) -> list[tuple[tuple[int, ...], dict[int, str], list[str]]]:
+        """(structure keys, optional statements, forward) of each class to make: one structure, or
+        one with the smaller structure that only lacks some of its submodules."""
+        partner: dict[int, tuple[int, dict[int, str], list[str]]] = {}
+        taken: set[int] = set()
+        for a, full in enumerate(structures):
+            for b, reduced in enumerate(structures):
+                if a in taken or b in taken or full.block != reduced.block:
+                    continue
+                merged = _merge(full, reduced)
+                if merged is not None:
+                    partner[a] = (b, *merged)
+                    taken.update((a, b))
+        groups: list[tuple[tuple[int, ...], dict[int, str], list[str]]] = []
+        for key, structure in enumerate(structures):
+            if key in partner:
+                b, optional, forward = partner[key]
+                groups.append(((key, b), optional, forward))
+            elif key not in taken:
+                groups.append(((key,), {}, list(structure.forward)))
+        return groups
+
+    def _make_class(self, group: tuple[tuple[int, ...], dict[int, str], list[str]], structures: list[_Structure],
+                    members: dict[int, list[int]], calls: dict[int, str], class_names: set[str],
+                    signatures: dict[str, list[str]]) -> list[_Class] | None:
+        keys, optional, forward = group
+        first = structures[keys[0]]
+        cls = _Class(keys[0], first.block, [], list(first.args), forward, optional)
+        for key in keys:
+            for index in members[key]:
+                template, constants = _template([_resolve_instances(line, calls)
+                                                 for line in self.instances[index].init])
+                if key == keys[0]:
+                    cls.template = template
+                    cls.members.append((index, list(constants)))
+                else:  # the smaller structure: its statements are the larger one's less the optional ones
+                    it = iter(constants)
+                    spread = [None if s in optional else next(it) for s in range(len(first.template))]
+                    cls.members.append((index, spread))
+        cls.members.sort()
+        if not cls.parameterize(self.instances, class_names, signatures):
+            return None
+        cls.name = self.classes.create(camel(cls.block))
+        class_names.add(cls.name)
+        for name in cls.params:
+            self.classes.reserve(name)
+        signatures[cls.name] = cls.params
+        calls.update(cls.calls())
+        return [cls]
 
     def _method_lines(self, init: list[str], args: list[str], forward: list[str], params: tuple[str, ...] = (),
                       extra_init: tuple[str, ...] = ()) -> list[str]:
         lines = [f"{INDENT}def __init__({', '.join(['self', *params])}):", f"{INDENT * 2}super().__init__()"]
-        for statement in init:
-            lines.extend(wrap(statement, INDENT * 2))
+        for statement in init:  # a leading tab: inside the `if` above
+            lines.extend(wrap(statement.lstrip("\t"), INDENT * (2 + len(statement) - len(statement.lstrip("\t")))))
         lines += [INDENT * 2 + x for x in extra_init]
         lines += ["", f"{INDENT}def forward(self, {', '.join(args)}):"]
         for line in forward:
-            lines.extend(wrap(line, INDENT * 2))
+            lines.extend(wrap(line.lstrip("\t"), INDENT * (2 + len(line) - len(line.lstrip("\t")))))
         return lines
 
     def init_scheme(self) -> tuple[str, ...]:
