@@ -1,11 +1,15 @@
 """PyTorch code generation: one elaborated network → one standalone Python file that imports only torch.
 
 The generated file holds the helper classes the network's ops need (declared once, on the op), one
-``nn.Module`` class per block definition and structure, and one class for the network. Submodules
-mirror the spec's node paths, so the state_dict key of every op node is its IR name plus
-``.weight``/``.bias``/… (``layer1.0.conv1.weight``, exactly as torchvision; an op whose state is one
-bare parameter, like SSD's ``scale_weight``, is that key itself), and each ``forward``
-reads like the dataflow: one named intermediate per node, one call per block instance.
+``nn.Module`` class per block definition and structure, and one class for the network. A block's
+instances share a class when their code differs only in integer constants, which become its
+constructor arguments, named after the block's parameters (``Bottleneck(in_channels, c, stride,
+downsample)``); a submodule that only some instances build and apply in place is built under a
+flag. Submodules mirror the spec's node paths, so the state_dict key of every op node is its IR name
+plus ``.weight``/``.bias``/… (``layer1.0.conv1.weight``, exactly as torchvision; an op whose state
+is one bare parameter, like SSD's ``scale_weight``, is that key itself). Each ``forward`` reads like
+hand-written code: a container whose modules run one after another is called once
+(``x = self.layer1(x)``), and a value takes over the name of an input that dies where it is made.
 
 >>> import archdsl
 >>> net = archdsl.load_string('''
