@@ -66,6 +66,10 @@ class Namespace:
         self._taken.add(name)
         return name
 
+    def reserve(self, name: str) -> None:
+        """Never hand out `name` (an identifier some other namespace gave out, to be kept unshadowed)."""
+        self._taken.add(name)
+
     def _free(self, name: str) -> bool:
         return (name not in self._taken and not keyword.iskeyword(name) and not keyword.issoftkeyword(name)
                 and not hasattr(builtins, name))

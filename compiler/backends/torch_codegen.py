@@ -1,11 +1,15 @@
 """PyTorch code generation: one elaborated network → one standalone Python file that imports only torch.
 
 The generated file holds the helper classes the network's ops need (declared once, on the op), one
-``nn.Module`` class per block definition and structure, and one class for the network. Submodules
-mirror the spec's node paths, so the state_dict key of every op node is its IR name plus
-``.weight``/``.bias``/… (``layer1.0.conv1.weight``, exactly as torchvision; an op whose state is one
-bare parameter, like SSD's ``scale_weight``, is that key itself), and each ``forward``
-reads like the dataflow: one named intermediate per node, one call per block instance.
+``nn.Module`` class per block definition and structure, and one class for the network. A block's
+instances share a class when their code differs only in integer constants, which become its
+constructor arguments, named after the block's parameters (``Bottleneck(in_channels, c, stride,
+downsample)``); a submodule that only some instances build and apply in place is built under a
+flag. Submodules mirror the spec's node paths, so the state_dict key of every op node is its IR name
+plus ``.weight``/``.bias``/… (``layer1.0.conv1.weight``, exactly as torchvision; an op whose state
+is one bare parameter, like SSD's ``scale_weight``, is that key itself). Each ``forward`` reads like
+hand-written code: a container whose modules run one after another is called once
+(``x = self.layer1(x)``), and a value takes over the name of an input that dies where it is made.
 
 >>> import archdsl
 >>> net = archdsl.load_string('''
@@ -32,7 +36,10 @@ import json
 import linecache
 import os
 import re
+import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from archdsl.diagnostics import ArchError, Diagnostic, Span, error
@@ -109,6 +116,7 @@ class _ClassBody:
         self.refs: list[tuple[str, ...]] = []  # placeholder k ↔ submodule path
         self.names = Namespace(reserved)
         self.lines: list[str] = []
+        self.chain_calls: list[_ChainCall] = []  # one-input one-output block calls, for _collapse_runs
 
     def add_module(self, rel: tuple[str, ...], init: str, span: Span) -> str:
         """Place a submodule at `rel`; returns a placeholder for its reference in forward code."""
@@ -141,14 +149,12 @@ class _ClassBody:
     def resolve(self, line: str) -> str:
         return re.sub("\x00(\\d+)\x00", lambda m: self.ref(self.refs[int(m.group(1))]), line)
 
-    def init_lines(self) -> list[str]:
-        out: list[str] = []
-        for name, slot in self.root.children.items():
-            if is_attribute(name):
-                out.extend(wrap(f"self.{name} = {self._render(slot)}", INDENT * 2))
-            else:  # `as 0`, `as class`: registered as torch's containers do
-                out.extend(wrap(f"self.add_module({py_str(name)}, {self._render(slot)})", INDENT * 2))
-        return out
+    def init_statements(self) -> list[str]:
+        """One unwrapped statement per top-level submodule: `self.name = …`, or `self.add_module(…)`
+        for a name that is no attribute (`as 0`, `as class`), as torch's containers register it."""
+        return [f"self.{name} = {self._render(slot)}" if is_attribute(name)
+                else f"self.add_module({py_str(name)}, {self._render(slot)})"
+                for name, slot in self.root.children.items()]
 
     def _render(self, slot: _Slot) -> str:
         """One-line constructor source of a slot; `_wrap` breaks it where it is too long."""
@@ -158,6 +164,353 @@ class _ClassBody:
             return f"nn.Sequential({', '.join(self._render(c) for c in slot.children.values())})"
         items = ", ".join(f"{py_str(k)}: {self._render(c)}" for k, c in slot.children.items())
         return f"nn.ModuleDict({{{items}}})"
+
+
+@dataclass(frozen=True)
+class _ChainCall:
+    """A forward line `output = self.<rel>(input)` that calls a submodule (a block or an op's module)."""
+
+    line: int
+    rel: tuple[str, ...]
+    input: str
+    output: str
+
+
+def _rename(line: str, old: str, new: str) -> str:
+    """`line` with the variable `old` called `new` (attributes and string literals untouched)."""
+    out: list[str] = []
+    for m in _TOKEN.finditer(line):
+        tok = m[0]
+        out.append(new if tok == old and not (out and out[-1] == ".") else tok)
+    return "".join(out)
+
+
+def _uses(line: str, name: str) -> bool:
+    return any(m[0] == name for m in _TOKEN.finditer(line))
+
+
+def _collapse_runs(body: _ClassBody) -> None:
+    """Call a container once (`x = self.layer1(x)`) where the forward calls all of its modules one
+    after another, each on the previous one's output and nothing else reading those."""
+    runs: dict[tuple[str, ...], list[_ChainCall]] = {}
+    for call in body.chain_calls:
+        if len(call.rel) >= 2:
+            runs.setdefault(call.rel[:-1], []).append(call)
+    dropped: set[int] = set()
+    renamed: dict[str, str] = {}  # an earlier run's last output → the run's name
+    for container, calls in runs.items():
+        slot = body.root
+        for part in container:
+            slot = slot.children[part]
+        chained = all(b.line == a.line + 1 and b.input == a.output for a, b in pairwise(calls))
+        if not (slot.sequential and [c.rel[-1] for c in calls] == list(slot.children) and chained):
+            continue
+        inner = {c.output for c in calls[:-1]}
+        run = {c.line for c in calls}
+        if any(_uses(line, v) for i, line in enumerate(body.lines) if i not in run for v in inner):
+            continue
+        name = body.names.create("_".join(container))
+        first = renamed.get(calls[0].input, calls[0].input)
+        body.lines[calls[0].line] = f"{name} = {body.ref(container)}({first})"
+        dropped.update(c.line for c in calls[1:])
+        last = calls[-1].output
+        renamed[last] = name
+        for i in range(calls[-1].line + 1, len(body.lines)):
+            body.lines[i] = _rename(body.lines[i], last, name)
+    body.lines = [line for i, line in enumerate(body.lines) if i not in dropped]
+    body.chain_calls = []
+
+
+_ASSIGN = re.compile(r"([A-Za-z]\w*) = (.+)\Z", re.S)
+_TARGETS = re.compile(r"(\(?[A-Za-z]\w*(?:, *[A-Za-z]\w*)*,?\)?) = (.+)\Z", re.S)
+
+
+def _reuse_names(lines: list[str], args: list[str]) -> list[str]:
+    """Forward lines with as few names as hand-written code has: a value whose input dies where it
+    is computed takes that input's name (`x = self.bn1(x)`), preferring the forward's arguments;
+    a value read later besides keeps a name of its own."""
+    parsed: list[tuple[list[str], str]] = []
+    for line in lines:
+        m = _TARGETS.match(line)
+        targets = re.findall(r"[A-Za-z]\w*", m[1]) if m else []
+        parsed.append((targets, m[2] if m else line))
+    last: dict[str, int] = {}
+    for i, (_, expr) in enumerate(parsed):
+        for name in _names(expr):
+            last[name] = i
+    alias = {a: a for a in args}
+    out: list[str] = []
+    for i, (targets, expr) in enumerate(parsed):
+        used = [n for n in dict.fromkeys(_names(expr)) if n in alias]
+        pieces = [m[0] for m in _TOKEN.finditer(expr)]
+        text = "".join(alias[tok] if tok in used and not (k and pieces[k - 1] == ".") else tok
+                       for k, tok in enumerate(pieces))
+        dying = [alias[n] for n in used if last.get(n) == i]
+        dying.sort(key=lambda n: n not in args)
+        if len(targets) == 1 and _ASSIGN.match(lines[i]) and dying and targets[0] in last:
+            alias[targets[0]] = dying[0]
+        else:
+            alias.update((t, t) for t in targets)
+        if not targets:
+            out.append(text)
+        else:
+            target = _TARGETS.match(lines[i])
+            assert target is not None
+            head = re.sub(r"[A-Za-z]\w*", lambda m: alias[m[0]], target[1])
+            out.append(f"{head} = {text}")
+    return out
+
+
+def _names(expr: str) -> list[str]:
+    """The variables an expression reads (names not after a dot; strings skipped)."""
+    toks = [m[0] for m in _TOKEN.finditer(expr)]
+    return [t for k, t in enumerate(toks) if re.match(r"[A-Za-z_]\w*\Z", t) and not (k and toks[k - 1] == ".")]
+
+
+# ---------------------------------------------------------------------------------------------
+# block instances and the classes they share
+
+# A placeholder in constructor statements until the classes are known: `__I3__`, the construction
+# of block instance 3. Namespace never hands out a name that starts with `_`, so no spec name can
+# look like one.
+_INSTANCE_REF = re.compile(r"__I(\d+)__")
+# The tokens of a constructor statement: strings, names, numbers, any other character alone.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z_]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|.', re.S)
+_HOLE = "\x00"
+
+
+def _instance_ref(index: int) -> str:
+    return f"__I{index}__"
+
+
+def _resolve_instances(line: str, calls: dict[int, str]) -> str:
+    return _INSTANCE_REF.sub(lambda m: calls[int(m[1])], line)
+
+
+def _template(statements: list[str]) -> tuple[list[str], list[list[int]]]:
+    """Constructor statements with every integer literal replaced by a hole, and each one's integers."""
+    constants: list[list[int]] = []
+    out: list[str] = []
+    for statement in statements:
+        pieces: list[str] = []
+        constants.append([])
+        for m in _TOKEN.finditer(statement):
+            tok = m[0]
+            if tok.isdigit():
+                constants[-1].append(int(tok))
+                tok = _HOLE
+            pieces.append(tok)
+        out.append("".join(pieces))
+    return out, constants
+
+
+@dataclass(frozen=True)
+class _Instance:
+    """One block instance's generated code, before it is assigned a class."""
+
+    scope: tuple[str, ...]
+    block: str
+    init: list[str]  # constructor statements; child blocks as `__I<k>__`
+    forward: list[str]
+    args: list[str]
+    values: dict[str, int]  # what a differing constant may be named after: parameters, locals, in_channels
+
+
+@dataclass
+class _Class:
+    """One generated block class: its template (constructor statements with holes), its members
+    (instance index, each statement's constants, None for an optional statement it lacks) and its
+    parameters. `optional` maps a statement to the submodule it builds only when its flag is set."""
+
+    index: int
+    block: str
+    template: list[str]
+    args: list[str]
+    forward: list[str]
+    optional: dict[int, str] = field(default_factory=dict)
+    members: list[tuple[int, list[list[int] | None]]] = field(default_factory=list)
+    name: str = ""
+    params: list[str] = field(default_factory=list)
+    init: list[str] = field(default_factory=list)
+    arguments: list[list[int | bool]] = field(default_factory=list)  # per member, the value of each param
+
+    def parameterize(self, instances: list[_Instance], class_names: set[str],
+                     signatures: dict[str, list[str]]) -> bool:
+        """Name the constants that differ between members and fill the template's holes with them;
+        the names shadow no class (`class_names`). A constant named after nothing in the spec takes
+        the name of what it is passed to (`signatures`: the parameters of the classes made so far).
+        False if an optional statement's constant could only be such a name (its members without
+        the statement would have nothing to pass)."""
+        candidates = [instances[i].values for i, _ in self.members]
+        shared = [n for n in sorted(candidates[0], key=lambda n: n == "in_channels")
+                  if all(n in c for c in candidates)]
+        names = Namespace(class_names)
+        spec_names: dict[str, str] = {}  # spec name → argument name
+        fresh: dict[tuple[int, ...], str] = {}  # constants named after nothing in the spec
+        exprs: list[str] = []
+        hole = 0
+        for s in range(len(self.template)):
+            having = [m for m, (_, consts) in enumerate(self.members) if consts[s] is not None]
+            for column in zip(*(self.members[m][1][s] or [] for m in having), strict=True):
+                if len(set(column)) == 1:
+                    exprs.append(str(column[0]))
+                else:
+                    expr = _express(column, [candidates[m] for m in having], shared, spec_names, names)
+                    if expr is None and len(having) < len(self.members):
+                        return False
+                    if expr is None:
+                        if column not in fresh:
+                            fresh[column] = names.create(_argument_name(self.template, hole, signatures))
+                        expr = fresh[column]
+                    exprs.append(expr)
+                hole += 1
+        order = [n for n in _preference(candidates[0]) if n in spec_names]
+        flags = {s: names.create(attr) for s, attr in self.optional.items()}
+        self.params = [spec_names[n] for n in order] + list(fresh.values()) + list(flags.values())
+        self.arguments = [[*(cand[n] for n in order), *(col[m] for col in fresh),
+                           *(self.members[m][1][s] is not None for s in flags)]
+                          for m, cand in enumerate(candidates)]
+        holes = iter(exprs)
+        self.init = []
+        for s, statement in enumerate(self.template):
+            filled = _fill(statement, holes)
+            if s in flags:  # built only when asked for; None otherwise, which forward tests
+                self.init += [f"self.{self.optional[s]} = None", f"if {flags[s]}:", "\t" + filled]
+            else:
+                self.init.append(filled)
+        return True
+
+    def calls(self) -> list[tuple[int, str]]:
+        """(instance index, its construction) for every member."""
+        return [(i, f"{self.name}({', '.join(map(str, values))})")
+                for (i, _), values in zip(self.members, self.arguments, strict=True)]
+
+
+def _merge(full: _Structure, reduced: _Structure) -> tuple[dict[int, str], list[str]] | None:
+    """How one class can serve two structures of a block that differ only in submodules that `full`
+    applies in place (`x = self.downsample(x)`) and `reduced` lacks: (statement index → submodule,
+    merged forward with those lines under `if self.<name> is not None:`), or None."""
+    if full.args != reduced.args or len(full.template) <= len(reduced.template):
+        return None
+    kept = set(_attributes(list(reduced.template)))
+    optional = {s: a for s, a in enumerate(_statement_attributes(list(full.template)))
+                if a is not None and a not in kept}
+    if tuple(t for s, t in enumerate(full.template) if s not in optional) != reduced.template:
+        return None
+    applied = {i: m[2] for i, line in enumerate(full.forward)
+               if (m := re.fullmatch(r"(\w+) = self\.(\w+)\(\1\)", line)) and m[2] in optional.values()}
+    if set(applied.values()) != set(optional.values()):
+        return None
+    rest = tuple(line for i, line in enumerate(full.forward) if i not in applied)
+    if rest != reduced.forward or any(re.search(rf"self\.{a}\b", line) for line in rest for a in optional.values()):
+        return None
+    forward: list[str] = []
+    for i, line in enumerate(full.forward):
+        forward += [f"if self.{applied[i]} is not None:", "\t" + line] if i in applied else [line]
+    return optional, forward
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """What makes instances share a class: block, constructor template (children by structure), forward."""
+
+    block: str
+    template: tuple[str, ...]
+    args: tuple[str, ...]
+    forward: tuple[str, ...]
+
+
+def _difference(cls: _Class, other: _Class) -> str:
+    """Why two classes of one block are two: the submodules one has and the other lacks, else their code."""
+    mine, theirs = _attributes(cls.template), _attributes(other.template)
+    added = [a for a in mine if a not in theirs]
+    lacking = [a for a in theirs if a not in mine]
+    if not added and not lacking:
+        return f"its layers differ from those of {other.name} in more than integer sizes"
+    said = [f"it has {', '.join(added)}"] if added else []
+    said += [f"lacks {', '.join(lacking)}"] if lacking else []
+    return f"unlike {other.name}, {' and '.join(said)} (the spec builds them only in some instances)"
+
+
+def _attributes(statements: list[str]) -> list[str]:
+    return [a for a in _statement_attributes(statements) if a is not None]
+
+
+def _statement_attributes(statements: list[str]) -> list[str | None]:
+    """The attribute each constructor statement assigns (None for `self.add_module(…)`)."""
+    return [m[1] if (m := re.match(r"self\.(\w+) = ", s)) else None for s in statements]
+
+
+def _preference(values: dict[str, int]) -> list[str]:
+    """in_channels first (a constructor takes its input's size first), then parameters, then locals."""
+    return sorted(values, key=lambda n: n != "in_channels")
+
+
+def _express(column: tuple[int, ...], candidates: list[dict[str, int]], shared: list[str],
+             spec_names: dict[str, str], names: Namespace) -> str | None:
+    """A Python expression of the members' spec values that gives `column` for each, or None: one
+    value (parameters first, then locals, then in_channels), or one value times a constant. Only
+    `shared` names (that every member of the class has) are used."""
+
+    def use(n: str) -> str:
+        if n not in spec_names:
+            spec_names[n] = names.create(n)
+        return spec_names[n]
+
+    for n in shared:
+        if all(c[n] == v for c, v in zip(candidates, column, strict=True)):
+            return use(n)
+    for n in shared:
+        first = candidates[0][n]
+        if first > 0 and column[0] % first == 0:
+            k = column[0] // first
+            if k > 1 and all(c[n] * k == v for c, v in zip(candidates, column, strict=True)):
+                return f"{use(n)} * {k}"
+    return None
+
+
+def _argument_name(template: list[str], k: int, params: dict[str, list[str]]) -> str:
+    """A name for the k-th hole: the parameter it is passed to when it is an argument of a generated
+    class (`params`: their parameters), the keyword it belongs to (`stride` in `stride=(<hole>, …)`),
+    else `size`."""
+    text = "\n".join(template)
+    pos = -1
+    for _ in range(k + 1):
+        pos = text.index(_HOLE, pos + 1)
+    depth, commas = 0, 0
+    for i in range(pos - 1, -1, -1):
+        ch = text[i]
+        if ch in ")]}":
+            depth += 1
+        elif ch in "([{" and depth:
+            depth -= 1
+        elif ch in "([{":
+            head = text[:i].rstrip()
+            callee = re.search(r"(\w+)$", head)
+            if callee and callee[1] in params and commas < len(params[callee[1]]):
+                return params[callee[1]][commas]
+            keyword = re.search(r"(\w+)=$", head)
+            if keyword:
+                return keyword[1]
+            break
+        elif ch == "," and not depth:
+            commas += 1
+        elif ch == "=" and not depth:
+            keyword = re.search(r"(\w+)$", text[:i])
+            return keyword[1] if keyword else "size"
+    return "size"
+
+
+def _fill(statement: str, holes: Iterator[str]) -> str:
+    """A template statement with its holes filled in order (a product in parentheses where it must be)."""
+    pieces = statement.split(_HOLE)
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        expr = next(holes)
+        if " " in expr and out[-1].rstrip()[-1:] not in ("(", ",", "=", "["):
+            expr = f"({expr})"
+        out.append(expr + piece)
+    return "".join(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,10 +535,8 @@ class TorchCodegen:
         self.classes = Namespace(reserved)
         self.net_class = self.classes.create(camel(network.info.name))
         self.locals_reserved = reserved | {self.net_class}
-        self.class_bodies: dict[tuple[str, str], str] = {}  # (block, body) → class name
-        self.class_text: dict[str, list[str]] = {}
-        self.class_instances: dict[str, list[str]] = {}
-        self.instance_class: dict[tuple[str, ...], str] = {}
+        self.instances: list[_Instance] = []  # block instances, children before their parent
+        self.instance_index: dict[tuple[str, ...], int] = {}
         self.children: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
         # A shared block instance's later applications (`head@2`, …), by its first one: they call its module.
         self.applications: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
@@ -267,7 +618,7 @@ class TorchCodegen:
     # --- classes
     def _body(self, scope: tuple[str, ...]) -> tuple[_ClassBody, list[str]]:
         """Generate the class body of a block instance (or of the network, scope ())."""
-        body = _ClassBody(self.locals_reserved | set(self.class_instances))
+        body = _ClassBody(self.locals_reserved)
         ports: dict[Port, str] = {}
         inputs, outputs = (self._boundary(scope)[0], self._outputs(scope)) if scope else ([], [])
         args = self._arguments(scope, inputs, body, ports)
@@ -284,6 +635,7 @@ class TorchCodegen:
                 done.add(child)
                 self._call(child, base, body, ports)
         body.lines.extend(self._return(scope, outputs, ports))
+        _collapse_runs(body)
         return body, args
 
     def _arguments(self, scope: tuple[str, ...], inputs: list[Port], body: _ClassBody,
@@ -327,17 +679,21 @@ class TorchCodegen:
             return body.reuse(first) if first is not None else body.add_module(rel, init, node.span)
 
         param = op.torch_parameter(a, ins) if len(rel) == 1 else None
+        module = None
         if param is not None:  # a bare parameter of this class, named by the node (SSD's scale_weight)
             expr = op.torch_forward_parameter(a, ins, args, place(param))
         else:
             init = op.torch_init(a, ins)
-            expr = op.torch_forward(a, ins, args, place(init) if init is not None else None)
+            module = place(init) if init is not None else None
+            expr = op.torch_forward(a, ins, args, module)
         n_out = len(node.out_shapes)
         if n_out == 1 and op.category != "split":
             if expr.isidentifier():  # identity: no new name
                 ports[Port(node.name, 0)] = expr
                 return
             var = body.names.create("_".join(rel))
+            if first is None and len(args) == 1 and module is not None and expr == f"{module}({args[0]})":
+                body.chain_calls.append(_ChainCall(len(body.lines), rel, args[0], var))
             ports[Port(node.name, 0)] = var
             body.lines.append(f"{var} = {expr}")
             return
@@ -357,7 +713,7 @@ class TorchCodegen:
             inputs = self._application_inputs(child, first, info.span)
             outputs = [_mirror(p, first, child) for p in self._outputs(first)]
         else:
-            module = body.add_module(rel, f"{self._class(child)}()", info.span)
+            module = body.add_module(rel, _instance_ref(self._instance(child)), info.span)
             inputs, outputs = self._boundary(child)[0], self._outputs(child)
         call = f"{module}({', '.join(ports[p] for p in inputs)})"
         stem = "_".join(rel)
@@ -366,6 +722,8 @@ class TorchCodegen:
         elif len(outputs) == 1:
             var = body.names.create(stem)
             ports[outputs[0]] = var
+            if len(inputs) == 1 and info.shares is None:
+                body.chain_calls.append(_ChainCall(len(body.lines), rel, ports[inputs[0]], var))
             body.lines.append(f"{var} = {call}")
         else:
             inner = parts(child)
@@ -376,32 +734,122 @@ class TorchCodegen:
                 ports[p] = names[-1]
             body.lines.append(f"{', '.join(names)} = {call}")
 
-    def _class(self, scope: tuple[str, ...]) -> str:
-        """Name of the class for this block instance, generating it (and its children) if new."""
-        if scope in self.instance_class:
-            return self.instance_class[scope]
+    def _instance(self, scope: tuple[str, ...]) -> int:
+        """Index of the block instance at `scope` in `self.instances`, generating it (children first)."""
+        if scope in self.instance_index:
+            return self.instance_index[scope]
         for child in self.children.get(scope, []):
             if self.ir.scopes[child].shares is None:
-                self._class(child)
+                self._instance(child)
         body, args = self._body(scope)
-        block = self.ir.scopes[scope].block or "block"
-        lines = self._method_lines(body, args)
-        key = (block, "\n".join(lines))
-        name = self.class_bodies.get(key)
-        if name is None:
-            name = self.class_bodies[key] = self.classes.create(camel(block))
-            self.class_text[name] = lines
-            self.class_instances[name] = []
-        self.class_instances[name].append(".".join(parts(scope)))
-        self.instance_class[scope] = name
-        return name
+        info = self.ir.scopes[scope]
+        inputs, _ = self._boundary(scope)
+        values = dict(info.int_values)
+        if len(inputs) == 1:
+            shape = self.ir.node(inputs[0].node).out_shapes[inputs[0].index]
+            if shape:
+                values.setdefault("in_channels", shape[0])
+        forward = _reuse_names([body.resolve(line) for line in body.lines], args)
+        self.instances.append(_Instance(scope, info.block or "block", body.init_statements(), forward, args, values))
+        self.instance_index[scope] = len(self.instances) - 1
+        return len(self.instances) - 1
 
-    def _method_lines(self, body: _ClassBody, args: list[str], extra_init: tuple[str, ...] = ()) -> list[str]:
-        lines = [f"{INDENT}def __init__(self):", f"{INDENT * 2}super().__init__()", *body.init_lines()]
+    def _classes(self) -> list[_Class]:
+        """Group the block instances into classes: instances of one block whose code differs only in
+        integer constants (their child blocks' included) share a class, the differing constants
+        becoming its constructor arguments (named after the block's parameters where values agree);
+        a structure that only lacks submodules another applies in place joins that one's class,
+        with a flag per submodule."""
+        keys: dict[_Structure, int] = {}
+        structures: list[_Structure] = []
+        members: dict[int, list[int]] = {}
+        instance_key: list[int] = []
+        for index, inst in enumerate(self.instances):  # children before parents: their keys exist
+            refs = [_INSTANCE_REF.sub(lambda m: f"__K{instance_key[int(m[1])]}__", line) for line in inst.init]
+            structure = _Structure(inst.block, tuple(_template(refs)[0]), tuple(inst.args), tuple(inst.forward))
+            key = keys.get(structure)
+            if key is None:
+                key = keys[structure] = len(structures)
+                structures.append(structure)
+            members.setdefault(key, []).append(index)
+            instance_key.append(key)
+        groups = self._merged_groups(structures)
+        classes: list[_Class] = []
+        calls: dict[int, str] = {}
+        class_names = set(self.locals_reserved)
+        signatures: dict[str, list[str]] = {}
+        pending = list(groups)
+        while pending:  # a class once its members' children are made
+            group = next(g for g in pending if all(
+                int(k) in calls for i in (i for key in g[0] for i in members[key])
+                for k in _INSTANCE_REF.findall("\n".join(self.instances[i].init))))
+            pending.remove(group)
+            made = self._make_class(group, structures, members, calls, class_names, signatures)
+            if made is None:  # the merged class needs an argument its smaller members cannot give
+                made = [c for key in group[0] for c in self._make_class(((key,), {}, list(structures[key].forward)),
+                        structures, members, calls, class_names, signatures) or []]
+            classes += made
+        return classes
+
+    def _merged_groups(self, structures: list[_Structure]) -> list[tuple[tuple[int, ...], dict[int, str], list[str]]]:
+        """(structure keys, optional statements, forward) of each class to make: one structure, or
+        one with the smaller structure that only lacks some of its submodules."""
+        partner: dict[int, tuple[int, dict[int, str], list[str]]] = {}
+        taken: set[int] = set()
+        for a, full in enumerate(structures):
+            for b, reduced in enumerate(structures):
+                if a in taken or b in taken or full.block != reduced.block:
+                    continue
+                merged = _merge(full, reduced)
+                if merged is not None:
+                    partner[a] = (b, *merged)
+                    taken.update((a, b))
+        groups: list[tuple[tuple[int, ...], dict[int, str], list[str]]] = []
+        for key, structure in enumerate(structures):
+            if key in partner:
+                b, optional, forward = partner[key]
+                groups.append(((key, b), optional, forward))
+            elif key not in taken:
+                groups.append(((key,), {}, list(structure.forward)))
+        return groups
+
+    def _make_class(self, group: tuple[tuple[int, ...], dict[int, str], list[str]], structures: list[_Structure],
+                    members: dict[int, list[int]], calls: dict[int, str], class_names: set[str],
+                    signatures: dict[str, list[str]]) -> list[_Class] | None:
+        keys, optional, forward = group
+        first = structures[keys[0]]
+        cls = _Class(keys[0], first.block, [], list(first.args), forward, optional)
+        for key in keys:
+            for index in members[key]:
+                template, constants = _template([_resolve_instances(line, calls)
+                                                 for line in self.instances[index].init])
+                if key == keys[0]:
+                    cls.template = template
+                    cls.members.append((index, list(constants)))
+                else:  # the smaller structure: its statements are the larger one's less the optional ones
+                    it = iter(constants)
+                    spread = [None if s in optional else next(it) for s in range(len(first.template))]
+                    cls.members.append((index, spread))
+        cls.members.sort()
+        if not cls.parameterize(self.instances, class_names, signatures):
+            return None
+        cls.name = self.classes.create(camel(cls.block))
+        class_names.add(cls.name)
+        for name in cls.params:
+            self.classes.reserve(name)
+        signatures[cls.name] = cls.params
+        calls.update(cls.calls())
+        return [cls]
+
+    def _method_lines(self, init: list[str], args: list[str], forward: list[str], params: tuple[str, ...] = (),
+                      extra_init: tuple[str, ...] = ()) -> list[str]:
+        lines = [f"{INDENT}def __init__({', '.join(['self', *params])}):", f"{INDENT * 2}super().__init__()"]
+        for statement in init:  # a leading tab: inside the `if` above
+            lines.extend(wrap(statement.lstrip("\t"), INDENT * (2 + len(statement) - len(statement.lstrip("\t")))))
         lines += [INDENT * 2 + x for x in extra_init]
         lines += ["", f"{INDENT}def forward(self, {', '.join(args)}):"]
-        for line in body.lines:
-            lines.extend(wrap(body.resolve(line), INDENT * 2))
+        for line in forward:
+            lines.extend(wrap(line.lstrip("\t"), INDENT * (2 + len(line) - len(line.lstrip("\t")))))
         return lines
 
     def init_scheme(self) -> tuple[str, ...]:
@@ -411,15 +859,16 @@ class TorchCodegen:
     # --- the file
     def generate(self) -> GeneratedSource:
         body, args = self._body(())
-        net_lines = self._method_lines(body, args, self.init_scheme())
+        classes = self._classes()
+        calls = dict(call for cls in classes for call in cls.calls())
+        net_init = [_resolve_instances(line, calls) for line in body.init_statements()]
+        net_lines = self._method_lines(net_init, args, _reuse_names([body.resolve(line) for line in body.lines], args),
+                                       extra_init=self.init_scheme())
         out = self._header()
         code: list[list[str]] = []
-        for name, lines in self.class_text.items():
-            where = ", ".join(self.class_instances[name][:4])
-            more = f" and {len(self.class_instances[name]) - 4} more" if len(self.class_instances[name]) > 4 else ""
-            block = next(b for (b, _), n in self.class_bodies.items() if n == name)
-            doc = safe_comment(f"Block {block}, used at {where}{more}.", WIDTH - 14)
-            code.append([f"class {name}(nn.Module):", f'{INDENT}"""{doc}"""', "", *lines])
+        first_of_block: dict[str, _Class] = {}
+        for cls in sorted(classes, key=lambda c: c.members[0][0]):  # children before parents
+            code.append(self._class_lines(cls, first_of_block.setdefault(cls.block, cls)))
         code.append([f"class {self.net_class}(nn.Module):", *self._docstring(), "", *net_lines])
         # Helpers that some class constructs (an op held as a bare parameter needs none).
         used = "\n".join("\n".join(c) for c in code)
@@ -446,6 +895,20 @@ class TorchCodegen:
             else:
                 line = f"{line} {word}".strip()
         return [f'{INDENT}"""{doc}', "", *lines, INDENT + line, f'{INDENT}"""']
+
+    def _class_lines(self, cls: _Class, first: _Class) -> list[str]:
+        """The source of a block class; `first` is its block's first class, which a second one explains
+        itself against."""
+        where = [".".join(parts(self.instances[i].scope)) for i, _ in cls.members]
+        more = f" and {len(where) - 4} more" if len(where) > 4 else ""
+        summary = safe_comment(f"Block {cls.block}, used at {', '.join(where[:4])}{more}.", WIDTH - 14)
+        doc = [f'{INDENT}"""{summary}"""']
+        if first is not cls:  # a second paragraph says why
+            why = safe_comment(f"A class of its own: {_difference(cls, first)}.", 2 * WIDTH)
+            doc = [f'{INDENT}"""{summary}', "",
+                   *textwrap.wrap(why, WIDTH - 4, initial_indent=INDENT, subsequent_indent=INDENT), f'{INDENT}"""']
+        lines = self._method_lines(cls.init, cls.args, cls.forward, tuple(cls.params))
+        return [f"class {cls.name}(nn.Module):", *doc, "", *lines]
 
     def _header(self) -> list[str]:
         net = self.info
