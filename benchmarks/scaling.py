@@ -68,7 +68,7 @@ OVER = "> budget"
 
 
 def _chain(n: int) -> str:
-    return f"network chain {{\n    input image: 16x8x8\n    image -> repeat {n}: conv(16, 3) -> output y\n}}\n"
+    return f"network chain {{\n    input image: 16x8x8\n    image -> repeat {n} {{ conv(16, 3) }} -> output y\n}}\n"
 
 
 def _chain_unrolled(n: int) -> str:
@@ -81,7 +81,7 @@ _RESIDUAL_BLOCK = "block residual(c) {\n    in + (in -> conv(c, 3) -> relu -> co
 
 def _residual(n: int) -> str:
     return (f"{_RESIDUAL_BLOCK}network residual_stack {{\n    input image: 16x8x8\n"
-            f"    image -> repeat {max(1, n // 4)}: residual(16) -> output y\n}}\n")
+            f"    image -> repeat {max(1, n // 4)} {{ residual(16) }} -> output y\n}}\n")
 
 
 def _residual_unrolled(n: int) -> str:
