@@ -843,11 +843,12 @@ class TorchCodegen:
 
     def _method_lines(self, init: list[str], args: list[str], forward: list[str], params: tuple[str, ...] = (),
                       extra_init: tuple[str, ...] = ()) -> list[str]:
-        lines = [f"{INDENT}def __init__({', '.join(['self', *params])}):", f"{INDENT * 2}super().__init__()"]
+        # A signature too long for one line is broken like any other call (black's style).
+        lines = [*wrap(f"def __init__({', '.join(['self', *params])})", INDENT, ":"), f"{INDENT * 2}super().__init__()"]
         for statement in init:  # a leading tab: inside the `if` above
             lines.extend(wrap(statement.lstrip("\t"), INDENT * (2 + len(statement) - len(statement.lstrip("\t")))))
         lines += [INDENT * 2 + x for x in extra_init]
-        lines += ["", f"{INDENT}def forward(self, {', '.join(args)}):"]
+        lines += ["", *wrap(f"def forward(self, {', '.join(args)})", INDENT, ":")]
         for line in forward:
             lines.extend(wrap(line.lstrip("\t"), INDENT * (2 + len(line) - len(line.lstrip("\t")))))
         return lines
