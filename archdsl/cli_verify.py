@@ -28,7 +28,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if args.net and args.net not in spec.networks:
             continue
         checks.extend(verify_spec(spec, names))
-    problems.extend(c.diagnostic for c in checks if not c.ok and c.diagnostic is not None)
+    for c in checks:
+        if not c.ok and c.diagnostic is not None:
+            problems.extend((c.diagnostic, *c.more))
     failed = sum(not c.ok for c in checks)
     if args.json:
         print(json.dumps({"checks": [c.to_json() for c in checks], "passed": len(checks) - failed,

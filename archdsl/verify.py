@@ -81,6 +81,7 @@ class Check:
     source: str
     ok: bool
     diagnostic: Diagnostic | None = field(default=None, repr=False)
+    more: tuple[Diagnostic, ...] = field(default=(), repr=False)  # a network's other elaboration errors
 
     def to_json(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in ("network", "file", "line", "col", "quantity", "op", "expected",
@@ -291,10 +292,11 @@ def verify_network(spec: Any, name: str) -> list[Check]:
     try:
         net = spec.network(name)
     except ArchError as exc:
-        # The network does not elaborate: report it once, as a failed check at its first error.
-        d = exc.diagnostics[0]
+        # The network does not elaborate: one failed check at its first error, carrying the others.
+        d, *more = exc.diagnostics
         return [Check(network=name, file=d.span.file, line=d.span.line, col=d.span.col, quantity="(elaboration)",
-                      op="", expected="", computed="—", deviation="—", source="", ok=False, diagnostic=d)]
+                      op="", expected="", computed="—", deviation="—", source="", ok=False, diagnostic=d,
+                      more=tuple(more))]
     ev = _Evaluator(net)
     return [check_entry(ev, e, networks) for e in net.expects]
 
