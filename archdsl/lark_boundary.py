@@ -589,9 +589,11 @@ def _unused_loop_variable(repeat: Tree[Token], var: Token, file: str) -> list[Di
     """`repeat n as NAME` names a loop variable, while `as NAME` everywhere else is a label (and a
     stage table's `stages(...) as NAME {` is one): a variable the body never reads was most likely
     meant as the repeat's label."""
-    body = repeat.children[2]
+    body, label = repeat.children[2], repeat.children[-1]
     if not isinstance(body, Tree) or _reads(body, str(var)):
         return []
+    if repeat.data != "repeat_step" and isinstance(label, Tree) and _reads(label, str(var)):
+        return []  # `repeat n as i { … } as layer{i + 1}`: the index names each iteration
     line, col = var.line or 1, var.column or 1
     labelled = repeat.data != "repeat_step" and repeat.children[-1] is not None
     hint = f"drop `as {var}`" if labelled else (
