@@ -130,6 +130,16 @@ CASES: dict[str, Case] = {
     "huge_activation": Case("E0307", 3, 14, "the output of `conv` would hold 16,777,216,000,000 elements"),
     "division_by_zero": Case("E0504", 3, 19, "division by zero"),
     "round_huge_digits": Case("E0515", 3, 19, "bad call of `round`: the number of digits must be"),
+    # --- numbers at the edges of the float range
+    "number_literal_overflow": Case("E0503", 3, 34, "number literal too large"),
+    "number_literal_underflow": Case("E0503", 3, 34, "number literal too small: it would be 0"),
+    "expect_huge_literal": Case("E0503", 4, 22, "number literal too large"),
+    "attribute_too_large": Case("E0303", 3, 37, "`upsample`: bad value 1e+308 for `scale`: too large for an integer"),
+    "nan_spelled_out": Case("E0401", 3, 36, "unknown name `nan`: a spec has no infinite or undefined numbers"),
+    "inf_spelled_out": Case("E0401", 3, 34, "unknown name `inf`: a spec has no infinite or undefined numbers"),
+    "arithmetic_overflow": Case("E0503", 3, 13, "arithmetic overflow: the result is beyond the largest float"),
+    "tolerance_overflow": Case("E0503", 4, 31, "the tolerance overflows: 50% of 1e+308 is beyond the largest float"),
+    "tolerance_not_a_number": Case("E0528", 4, 29, 'a tolerance must be a number, not the string "1%"'),
     "list_doubling": Case("E0501", 3, 25, "list too long (131,072 items; the limit is 100,000)"),
     "too_many_nodes": Case("E0518", 3, 49, "the network exceeds 5000 nodes"),
     # --- definitions and values
