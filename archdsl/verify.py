@@ -235,11 +235,12 @@ def _compare(op: str, computed: Any, expected: Any, tol: float | None) -> bool:
     if not (isinstance(computed, number) and isinstance(expected, number)) or isinstance(computed, bool):
         return op in ("==", "~=") and computed == expected
     # Exact rational arithmetic: near the largest float, `expected + slack` would round to inf.
-    c, e, t = Fraction(computed), Fraction(expected), Fraction(tol or 0)
-    slack = t + max(Fraction(1), abs(e)) / 10**9
+    got, want, tolerance = Fraction(computed), Fraction(expected), Fraction(tol or 0)
+    slack = tolerance + max(Fraction(1), abs(want)) / 10**9
     if op in ("==", "~="):
-        return abs(c - e) <= slack
-    return {"<=": c <= e + slack, ">=": c >= e - slack, "<": c < e + t, ">": c > e - t}[op]
+        return abs(got - want) <= slack
+    return {"<=": got <= want + slack, ">=": got >= want - slack, "<": got < want + tolerance,
+            ">": got > want - tolerance}[op]
 
 
 def _deviation(computed: Any, expected: Any) -> str:
