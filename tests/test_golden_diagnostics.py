@@ -164,6 +164,8 @@ CASES: dict[str, Case] = {
                             argv=("analyze", "set_unknown_key.arch", "--set", "depht=3")),
     "set_bad_value": Case("E0605", 1, 1, "bad --set value `((`: not an expression",
                           argv=("analyze", "set_bad_value.arch", "--set", "width=((")),
+    "set_number_too_large": Case("E0503", 1, 1, "number literal too large",
+                                 argv=("analyze", "set_number_too_large.arch", "--set", "width=1e400")),
     "net_not_found": Case("E0601", 1, 1, "no network `resnet19` in net_not_found.arch",
                           argv=("analyze", "net_not_found.arch", "--net", "resnet19")),
     # --- text encoding and layout
