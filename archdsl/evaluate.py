@@ -240,10 +240,13 @@ class Evaluator:
         return self.check_number(result, span)
 
     def _power(self, x: float, y: float, span: Span) -> Value:
-        if isinstance(x, int) and isinstance(y, int) and abs(x) > 1 and y > 0 \
-                and y * math.log2(abs(x)) > self.limits.max_int_bits:
-            raise error("E0503", f"`{x} ** {y}` is too large (over {self.limits.max_int_bits} bits)", span,
-                        "integers in a spec are bounded; raise --max-int-bits if this is intended")
+        if isinstance(x, int) and isinstance(y, int) and abs(x) > 1 and y > 0:
+            bits = y * math.log2(abs(x))  # refused before it is computed: 3 ** 10**9 would take minutes
+            if bits > self.limits.max_int_bits:
+                raise error("E0503", f"`{x} ** {y}` is too large (over {self.limits.max_int_bits} bits)", span,
+                            "integers in a spec are bounded; raise --max-int-bits if this is intended")
+            if bits > 1025:
+                raise error("E0503", f"`{x} ** {y}` is beyond the largest float", span, RANGE_HINT)
         if isinstance(x, float) or isinstance(y, float):
             if abs(y) > 1e6:
                 raise error("E0503", "exponent too large", span)

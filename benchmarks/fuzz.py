@@ -3,7 +3,8 @@
 Splits the cases between grammar-generated specs (hypothesis) and mutations of every spec in
 specs/ (plus truncations), writes each to a file and drives the command line with it as a user
 would: every case through all five commands by default — `check`, `analyze --json`,
-`compile -o x.py` (and the generated module constructed, on the meta device), `diagram -o x.dot`,
+`compile -o x.py` (and the generated module constructed and run on the meta device, its output
+shapes compared with the analysis), `diagram -o x.dot`,
 `verify` — every 7th mutant with `--set PARAM=` a number at the edge of the float range. Prints the
 counts: cases, commands, successes, diagnostics, tracebacks, internal errors (E9999), other exit
 statuses, hangs (> 2 s CPU per command), diagnostics outside the input, modules built and modules
