@@ -607,6 +607,7 @@ class Elaborator(Evaluator):
             raise ArchError(Diagnostic("E0305", exc.message, span, exc.hint, notes=notes)) from None
         for shape in outs:
             self._check_shape(shape, span, f"the output of `{name}`")
+        self._check_weights(op.params(attrs, [t.shape for t in ins]), span, f"`{name}`")
         node_name = ".".join(node_path) if node_path is not None else self._node_name(env, op, label, span)
         if len(st.ir) >= self.limits.max_nodes:
             raise error("E0518", f"the network exceeds {self.limits.max_nodes} nodes", span,
@@ -765,6 +766,14 @@ class Elaborator(Evaluator):
                         f"application ({_where(inst.first_span)})", span,
                         "one set of weights fits one layer; make every application build the same layers")
         return node.shares or original
+
+    def _check_weights(self, count: int, span: Span, what: str) -> None:
+        """A layer's parameters, bounded like a tensor: conv(8, 10**12) keeps its output's shape (half
+        padding) but no module could hold its kernel."""
+        if count > self.limits.max_tensor_elements:
+            raise error("E0307", f"{what} would hold {count:,} parameters (limit {self.limits.max_tensor_elements:,})",
+                        span, "check the layer's sizes (a kernel larger than its input?), "
+                        "or raise --max-tensor-elements")
 
     def _check_shape(self, shape: Shape, span: Span, what: str) -> None:
         if any(d <= 0 for d in shape):

@@ -51,7 +51,7 @@ COMMANDS = ("check", "analyze", "compile", "diagram", "verify")
 # included): each must be a diagnostic at its position or a working network, never an internal error.
 EDGE_NUMBERS = ["1e308", "1e400", "1e308G", "2**1024", "2**1023 * 2.0", "-0", "-0.0", "nan", "inf", "-inf",
                 "1e-400", "5e-324", "1.7976931348623157e308", "1.8e308", "1e300T", "1e308 * 10", "9" * 400,
-                "1e999999999G", "0e999", "1e-320"]
+                "1e999999999G", "0e999", "1e-320", "1e12"]
 
 Construct = Callable[[str, str], None]  # (generated source, class name) → builds it, or raises
 

@@ -89,6 +89,7 @@ EDGE_TEMPLATES = [
     "image -> conv(8, 3) -> upsample({n}) -> output y",
     "image -> conv(8, 3) -> bn(momentum={n}) -> scale({n}) -> output y",
     "image -> conv(8, 3, stride={n}) -> dropout({n}) -> output y",
+    "image -> conv(8, {n}) -> linear({n}) -> output y",
     "k = ({n}) * 2 + 1\n    image -> conv(8, 3) -> lrn(alpha=k) -> output y",
     "image -> repeat {n}: relu -> output y",
     "image -> conv(8, 3) -> output y\n    expect params ~= {n} +- 1%",

@@ -127,6 +127,7 @@ CASES: dict[str, Case] = {
     "repeat_nested_runaway": Case("E0526", 3, 25, "elaboration takes more than 250,000 steps"),
     "power_tower": Case("E0503", 1, 15, "`2 ** 18446744073709551616` is too large (over 256 bits)"),
     "huge_input": Case("E0307", 2, 5, "input `image` would hold 120,000,000,000 elements per sample"),
+    "huge_kernel": Case("E0307", 3, 28, "`conv` would hold 8,000,000,000,000,000,000,000,001,000 parameters"),
     "huge_activation": Case("E0307", 3, 14, "the output of `conv` would hold 16,777,216,000,000 elements"),
     "division_by_zero": Case("E0504", 3, 19, "division by zero"),
     "round_huge_digits": Case("E0515", 3, 19, "bad call of `round`: the number of digits must be"),
