@@ -29,7 +29,7 @@ from tests.fuzzing import (
     workspace,
 )
 
-GENERATED = 1000
+GENERATED = 800
 MUTANTS_PER_SPEC = 40  # x 24 specs
 TRUNCATED = (["resnet.arch", "mobilenet_v2.arch", "common.arch"], 40)
 CONSTRUCT = build_on_meta if torch_available() else None
