@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 from archdsl.compiler.passes import Analysis, passes
 from archdsl.compiler.passes import analyze as run_passes
 
-from .diagnostics import ArchError, Diagnostic, Span, did_you_mean, error, render_svg
+from .diagnostics import SOURCES, ArchError, Diagnostic, Span, did_you_mean, error, render_svg
 from .elaborate import Elaborated, Elaborator, ExpectEntry
 from .evaluate import Env, Evaluator
 from .ir import IR, Port
@@ -449,24 +449,33 @@ class Spec:
         raise error("E0602", f"{self.file} defines {len(self.networks)} networks; choose one with --net",
                     Span.unknown(self.file), f"networks: {', '.join(self.networks) or 'none'}")
 
-    def parse_value(self, text: str) -> Any:
-        """Evaluate `--set` text (`1.1`, `[3,4,6,3]`, `bottleneck`) as an archdsl expression."""
+    def parse_value(self, text: str, name: str | None = None) -> Any:
+        """Evaluate `--set` text (`1.1`, `[3,4,6,3]`, `bottleneck`) as an archdsl expression; its
+        diagnostics (`1e400` too large, `2**1024` too large) point into the text, in a file named
+        `<--set NAME>` for the parameter `name`."""
         bad = ArchError(Diagnostic("E0605", f"bad --set value `{text}`: not an expression", Span.unknown("<--set>"),
                                    "write a number, a list like [3, 4, 6, 3], a string in quotes, or a name"))
+        wrapper = "network __set__ { __value__ = "
+        file = f"<--set {name}>" if name else "<--set>"
+        if name:
+            SOURCES.add(file, text)
         try:
-            module = parse(f"network __set__ {{ __value__ = {text}\n}}", "<--set>", limits=self.limits)
-        except ArchError:
-            raise bad from None
-        item = module.items[0] if len(module.items) == 1 else None
-        if not (isinstance(item, NetworkDef) and len(item.body.stmts) == 1 and isinstance(item.body.stmts[0], Assign)):
-            raise bad
-        return Evaluator(self.limits).eval(item.body.stmts[0].value, Env({}, self.namespace, ()))
+            module = parse(f"{wrapper}{text}\n}}", file, limits=self.limits)
+            item = module.items[0] if len(module.items) == 1 else None
+            if not (isinstance(item, NetworkDef) and len(item.body.stmts) == 1
+                    and isinstance(item.body.stmts[0], Assign)):
+                raise bad
+            return Evaluator(self.limits).eval(item.body.stmts[0].value, Env({}, self.namespace, ()))
+        except ArchError as exc:
+            if exc is bad or any(d.code == "E0100" for d in exc.diagnostics):
+                raise bad from None
+            raise ArchError([_unwrapped(d, file, len(wrapper)) for d in exc.diagnostics]) from None
 
     def network(self, name: str | None = None, params: dict[str, Any] | None = None,
                 input: Shape | str | None = None) -> Network:
         """Elaborate a network; `params` override its parameters (strings are parsed as expressions)."""
         name = self.resolve_name(name)
-        values = {k: self.parse_value(v) if isinstance(v, str) else v for k, v in (params or {}).items()}
+        values = {k: self.parse_value(v, k) if isinstance(v, str) else v for k, v in (params or {}).items()}
         shape = parse_shape(input, self.limits) if isinstance(input, str) else input
         elaborated = self.elaborate(name, values, shape, Span.unknown("<--set>") if params else None)
         return Network(name, self, elaborated.ir, elaborated.params, elaborated.expects, elaborated.family,
@@ -506,6 +515,15 @@ def _in_networks(names: list[str]) -> str:
     if len(quoted) > 3:
         return f"in networks {', '.join(quoted[:2])} and {len(quoted) - 2} more"
     return f"in networks {', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def _unwrapped(d: Diagnostic, file: str, shift: int) -> Diagnostic:
+    """A diagnostic in `--set` text parsed (as `file`) behind a `shift`-character prefix on its first line."""
+    if d.span.file != file:
+        return d
+    sp = d.span
+    col, end_col = (max(1, c - shift) if line == 1 else c for line, c in ((sp.line, sp.col), (sp.end_line, sp.end_col)))
+    return replace(d, span=Span(sp.file, sp.line, col, sp.end_line, end_col))
 
 
 _SHAPE_RE = re.compile(r"^\s*\d+(\s*[x×,]\s*\d+)*\s*$")

@@ -42,6 +42,7 @@ from .limits import LIMITS, Limits
 from .loader import Definitions
 from .ops import AttrError, Attrs, Op, Shape, ShapeError, fmt_shape, get_op, has_op, op_names
 from .syntax import (
+    RANGE_HINT,
     Arg,
     Assign,
     Attribute,
@@ -397,10 +398,32 @@ class Elaborator(Evaluator):
         if isinstance(root, Attribute | Index) and isinstance(root.obj, Name) and root.obj.id in env.ns.networks:
             qualifier = root.obj.id
         value = self.eval(stmt.value, env)
-        tol = self.eval(stmt.tolerance, env) if stmt.tolerance is not None else None
-        if stmt.tolerance_percent is not None and isinstance(value, int | float):
-            tol = abs(value) * stmt.tolerance_percent / 100
-        self.st.expects.append(ExpectEntry(stmt, self.st.network, value, tol, qualifier))
+        self.st.expects.append(ExpectEntry(stmt, self.st.network, value, self._tolerance(stmt, value, env),
+                                           qualifier))
+
+    def _tolerance(self, stmt: Expect, value: Value, env: Env) -> Value:
+        """The absolute tolerance of an `expect`: a number, not negative, finite."""
+        if stmt.tolerance_percent is not None:
+            percent = stmt.tolerance_percent
+            if not is_number(value):
+                raise error("E0528", f"a `%` tolerance needs a number to take the percentage of, not {describe(value)}",
+                            percent.span, "give an absolute tolerance instead, e.g. `+- 1`")
+            tol = abs(value) * percent.value / 100  # both within ±FLOAT_MAX: no exception, at worst inf
+            where = percent.span
+            if not math.isfinite(tol):
+                raise error("E0503", f"the tolerance overflows: {percent.value:g}% of {value:g} is beyond the "
+                            "largest float", where, RANGE_HINT)
+        elif stmt.tolerance is not None:
+            tol = self.eval(stmt.tolerance, env)
+            where = stmt.tolerance.span
+        else:
+            return None
+        if not is_number(tol):
+            raise error("E0528", f"a tolerance must be a number, not {describe(tol)}", where,
+                        "write `+- 1000` (absolute) or `+- 2%` (of the expected value)")
+        if tol < 0:
+            raise error("E0528", f"a tolerance cannot be negative ({tol})", where, "write how far off the value may be")
+        return tol
 
     # ---- expressions that build layers ---------------------------------------------------------
     def tensor_binop(self, node: BinOp, left: Value, right: Value, env: Env) -> Value:
@@ -605,6 +628,7 @@ class Elaborator(Evaluator):
             raise ArchError(Diagnostic("E0305", exc.message, span, exc.hint, notes=notes)) from None
         for shape in outs:
             self._check_shape(shape, span, f"the output of `{name}`")
+        self._check_weights(op.params(attrs, [t.shape for t in ins]), span, f"`{name}`")
         self.st.inferred[key] = (outs, attrs)
         return outs
 
@@ -755,6 +779,14 @@ class Elaborator(Evaluator):
                         f"application ({_where(inst.first_span)})", span,
                         "one set of weights fits one layer; make every application build the same layers")
         return node.shares or original
+
+    def _check_weights(self, count: int, span: Span, what: str) -> None:
+        """A layer's parameters, bounded like a tensor: conv(8, 10**12) keeps its output's shape (half
+        padding) but no module could hold its kernel."""
+        if count > self.limits.max_tensor_elements:
+            raise error("E0307", f"{what} would hold {count:,} parameters (limit {self.limits.max_tensor_elements:,})",
+                        span, "check the layer's sizes (a kernel larger than its input?), "
+                        "or raise --max-tensor-elements")
 
     def _check_shape(self, shape: Shape, span: Span, what: str) -> None:
         if any(d <= 0 for d in shape):

@@ -28,6 +28,8 @@ from .limits import LIMITS, Limits
 from .loader import Definitions
 from .ops import fmt_shape, has_op, op_names
 from .syntax import (
+    FLOAT_MAX,
+    RANGE_HINT,
     Arg,
     Assign,
     Attribute,
@@ -86,6 +88,8 @@ NO_LAYERS_HINT = "layers are built only in the body of a network or a block"
 Layer = OpRef | BlockRef | Partial | SharedRef
 LAYER_VALUES = (OpRef, BlockRef, Partial, SharedRef)
 _LABEL_PART = re.compile(r"[A-Za-z0-9_]+")
+# Names people write for the numbers a spec cannot hold (Python's float("inf") prints as `inf`).
+NOT_NUMBERS = frozenset({"inf", "infinity", "nan"})
 
 
 class Poisoned(Exception):
@@ -156,7 +160,7 @@ class Evaluator:
         return getattr(self, method)(node, env)
 
     def _e_num(self, node: Num, env: Env) -> Value:
-        return node.value
+        return self.check_number(node.value, node.span)  # the parser bounds it by FLOAT_MAX, not by the limits
 
     def _e_str(self, node: Str, env: Env) -> Value:
         return node.value
@@ -191,6 +195,11 @@ class Evaluator:
         hint = did_you_mean(name, candidates)
         if name == "in":
             hint = "`in` is the input of a block; in a network, use the name of an `input`"
+        if name.lower() in NOT_NUMBERS:
+            example = " (e.g. 1e9 for a very large one)" if name.lower() != "nan" else ""
+            raise error("E0401", f"unknown name `{name}`: a spec has no infinite or undefined numbers", span,
+                        f"every number in a spec is finite: write the value itself{example}, "
+                        "or leave the attribute out for its default")
         raise error("E0401", f"unknown name `{name}`", span,
                     hint or f"define it before use, or pass it as a parameter; the builtins are {', '.join(BUILTINS)}")
 
@@ -230,15 +239,19 @@ class Evaluator:
             raise error("E0505", str(exc), span) from None
         except ZeroDivisionError:
             raise error("E0504", "division by zero", span) from None
-        except (OverflowError, ValueError) as exc:
-            raise error("E0503", f"arithmetic overflow ({exc})", span) from None
+        except (OverflowError, ValueError):  # float(int) or float ** float beyond FLOAT_MAX
+            raise error("E0503", "arithmetic overflow: the result is beyond the largest float", span,
+                        RANGE_HINT) from None
         return self.check_number(result, span)
 
     def _power(self, x: float, y: float, span: Span) -> Value:
-        if isinstance(x, int) and isinstance(y, int) and abs(x) > 1 and y > 0 \
-                and y * math.log2(abs(x)) > self.limits.max_int_bits:
-            raise error("E0503", f"`{x} ** {y}` is too large (over {self.limits.max_int_bits} bits)", span,
-                        "integers in a spec are bounded; raise --max-int-bits if this is intended")
+        if isinstance(x, int) and isinstance(y, int) and abs(x) > 1 and y > 0:
+            bits = y * math.log2(abs(x))  # refused before it is computed: 3 ** 10**9 would take minutes
+            if bits > self.limits.max_int_bits:
+                raise error("E0503", f"`{x} ** {y}` is too large (over {self.limits.max_int_bits} bits)", span,
+                            "integers in a spec are bounded; raise --max-int-bits if this is intended")
+            if bits > 1025:
+                raise error("E0503", f"`{x} ** {y}` is beyond the largest float", span, RANGE_HINT)
         if isinstance(x, float) or isinstance(y, float):
             if abs(y) > 1e6:
                 raise error("E0503", "exponent too large", span)
@@ -246,11 +259,21 @@ class Evaluator:
         return x**y if y >= 0 else float(x) ** y
 
     def check_number(self, v: Value, span: Span) -> Value:
-        if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > self.limits.max_int_bits:
-            raise error("E0503", f"integer too large ({v.bit_length()} bits; the limit is {self.limits.max_int_bits})",
-                        span, "integers in a spec are bounded; raise --max-int-bits if this is intended")
-        if isinstance(v, complex) or (isinstance(v, float) and not math.isfinite(v)):
-            raise error("E0503", "the result is not a finite real number", span)
+        """`v` if it is not a number, or a number within the limits: an integer of at most
+        `max_int_bits` bits, and in any case within ±FLOAT_MAX (so that it converts to a float
+        wherever one is needed); a float that is finite; never a complex."""
+        if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > min(self.limits.max_int_bits, 1023):
+            if v.bit_length() > self.limits.max_int_bits:
+                raise error("E0503", f"integer too large ({v.bit_length()} bits; the limit is "
+                            f"{self.limits.max_int_bits})", span,
+                            "integers in a spec are bounded; raise --max-int-bits if this is intended")
+            if abs(v) > FLOAT_MAX:
+                raise error("E0503", "integer beyond the largest float", span, RANGE_HINT)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise error("E0503", "arithmetic overflow: the result is beyond the largest float", span, RANGE_HINT)
+        if isinstance(v, complex):
+            raise error("E0503", "the result is not a real number", span,
+                        "a negative number raised to a fractional power is complex")
         return v
 
     def _e_unary(self, node: Unary, env: Env) -> Value:
@@ -405,6 +428,9 @@ class Evaluator:
                         TENSOR_BUILTIN_HINTS.get(func, "shape queries such as `x.channels` give numbers"))
         try:
             result = BUILTINS[func](*pos, **kw)
+        except OverflowError:  # ceil(1e308) as an integer, float() of a huge one
+            raise error("E0503", f"`{func}` overflows: the result is beyond the largest float", span,
+                        RANGE_HINT) from None
         except (TypeError, ValueError, ArithmeticError, IndexError) as exc:
             raise error("E0515", f"bad call of `{func}`: {exc or type(exc).__name__}", span,
                         f"usage: {BUILTIN_DOCS[func]}") from None

@@ -21,6 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from .diagnostics import ArchError, Diagnostic, Span, error
 from .syntax import (
+    RANGE_HINT,
     Arg,
     Assign,
     Attribute,
@@ -48,6 +49,7 @@ from .syntax import (
     Node,
     Not,
     Num,
+    NumberLiteralError,
     OutputDecl,
     OutputStep,
     Param,
@@ -161,10 +163,11 @@ class ToAst(Transformer[Token, Any]):
     @v_args(meta=True)
     def expect_stmt(self, meta: Any, ch: list[Any]) -> Expect:
         target, op, value, _tol_tok, tol, source = ch
-        percent = None
+        percent: Num | None = None
         tol_expr = None
         if isinstance(tol, Token):  # PERCENTAGE
-            percent = float(str(tol)[:-1])
+            span = self._tok(tol)
+            percent = Num(span, float(self._literal(span, lambda: parse_number(str(tol)[:-1]))))
         else:
             tol_expr = tol
         src = _unquote(str(source)) if source is not None else None
@@ -250,18 +253,20 @@ class ToAst(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def number(self, meta: Any, ch: list[Token]) -> Num:
-        return Num(self._sp(meta), self._literal(meta, lambda: parse_number(str(ch[0]))))
+        return Num(self._sp(meta), self._literal(self._sp(meta), lambda: parse_number(str(ch[0]))))
 
     @v_args(meta=True)
     def shape_literal(self, meta: Any, ch: list[Token]) -> ShapeLit:
-        return ShapeLit(self._sp(meta), self._literal(meta, lambda: tuple(int(d) for d in str(ch[0]).split("x"))))
+        span = self._sp(meta)
+        return ShapeLit(span, self._literal(span, lambda: tuple(int(d) for d in str(ch[0]).split("x"))))
 
-    def _literal(self, meta: Any, convert: Any) -> Any:
-        try:  # Python refuses to convert integers of more than 4300 digits
+    def _literal(self, span: Span, convert: Any) -> Any:
+        try:
             return convert()
-        except (ValueError, ArithmeticError):
-            raise error("E0503", "number literal too large", self._sp(meta),
-                        "integers in a spec are bounded (--max-int-bits)") from None
+        except NumberLiteralError as exc:
+            raise error("E0503", exc.message, span, exc.hint) from None
+        except (ValueError, ArithmeticError):  # Python refuses to convert integers of more than 4300 digits
+            raise error("E0503", "number literal too large", span, RANGE_HINT) from None
 
     @v_args(meta=True)
     def string(self, meta: Any, ch: list[Token]) -> Str:

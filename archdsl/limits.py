@@ -11,7 +11,8 @@ exceeded, is a diagnostic at the span that caused it, found in well under a seco
 - ``max_import_depth``: files importing files; cycles are always errors.
 - ``max_repeat``: one repeat count; ``max_steps``: evaluation steps in all (nested repeats).
 - ``max_call_depth``: nested block instantiations (a block instantiating itself).
-- ``max_nodes``: IR nodes; ``max_tensor_elements``: elements of any one tensor per sample.
+- ``max_nodes``: IR nodes; ``max_tensor_elements``: elements of any one tensor per sample, and
+  parameters of any one layer (a module that large could not be built).
 - ``max_int_bits``: magnitude of any integer (``2 ** 2 ** 64``); ``max_list_len``: list length.
 """
 

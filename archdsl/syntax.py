@@ -6,8 +6,9 @@ tree (and reads number literals), so everything downstream depends on it without
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from .diagnostics import Span
 
@@ -224,7 +225,7 @@ class Expect(Node):
     op: str
     value: Node
     tolerance: Node | None
-    tolerance_percent: float | None
+    tolerance_percent: Num | None  # `+- 2%`: the 2, where it is written
     source: str | None
 
 
@@ -288,18 +289,63 @@ class Module(Node):
 # ---------------------------------------------------------------------------------------------
 # Numbers
 
-SI_SUFFIX = {"K": 10**3, "M": 10**6, "G": 10**9, "B": 10**9, "T": 10**12}  # B: "billion", as papers write it
+SI_EXPONENT = {"K": 3, "M": 6, "G": 9, "B": 9, "T": 12}  # B: "billion", as papers write it
+# Every number a spec holds lies within ±FLOAT_MAX, so that it converts to a float wherever one is
+# needed (a tolerance, an attribute, a generated Python literal) without overflowing.
+FLOAT_MAX = sys.float_info.max
+RANGE_HINT = "a number in a spec lies within ±1.7976931348623157e308, the largest float"
+TINY_HINT = "the smallest positive number is 5e-324; write 0 if zero is meant"
+_LARGEST = Decimal(FLOAT_MAX)
+
+
+class NumberLiteralError(ValueError):
+    """A number literal that has no value in the language: out of range, or rounding to zero."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
 
 
 def parse_number(text: str) -> int | float:
-    """`25_557_032` → 25557032, `4.1G` → 4100000000, `0.2` → 0.2, `1e-3` → 0.001."""
+    """`25_557_032` → 25557032, `4.1G` → 4100000000, `0.2` → 0.2, `1e-3` → 0.001.
+
+    A literal beyond ±FLOAT_MAX (`1e400`, `1e308G`, 400 digits), or one that is not zero but would
+    round to zero (`1e-400`), raises :class:`NumberLiteralError`: Python would silently read the
+    first as ``inf`` and the last as ``0.0``.
+
+    >>> parse_number("1e400")
+    Traceback (most recent call last):
+    ...
+    archdsl.syntax.NumberLiteralError: number literal too large
+    """
     text = text.replace("_", "")
-    mult = 1
-    if text[-1] in SI_SUFFIX:
-        mult, text = SI_SUFFIX[text[-1]], text[:-1]
-    if mult == 1 and not any(c in text for c in ".eE"):
-        return int(text)
-    if mult == 1:
-        return float(text)
-    exact = Decimal(text) * mult  # exact, so that 4.1G is 4_100_000_000, not 4099999999.9999995
-    return int(exact) if exact == exact.to_integral_value() else float(exact)
+    scale = 0
+    if text[-1] in SI_EXPONENT:
+        scale, text = SI_EXPONENT[text[-1]], text[:-1]
+    mantissa, _, exponent = text.lower().partition("e")
+    sign, digits = ("-" if exponent.startswith("-") else ""), exponent.lstrip("+-").lstrip("0") or "0"
+    if len(digits) > 6:  # |exponent| ≥ 10**6, beyond what Decimal arithmetic takes
+        if Decimal(mantissa):
+            raise NumberLiteralError("number literal too small: it would be 0", TINY_HINT) if sign \
+                else NumberLiteralError("number literal too large", RANGE_HINT)
+        digits = "0"
+    written = Decimal(f"{mantissa}e{sign}{digits}")  # exact
+    exact = Context(prec=len(text) + 16)  # for arithmetic that must not round
+    # Orders of magnitude first: Decimal arithmetic refuses exponents beyond about ±10**18.
+    magnitude = written.adjusted() + scale if written else 0
+    if magnitude > 308 or (magnitude == 308 and written.scaleb(scale, exact).copy_abs() > _LARGEST):
+        raise NumberLiteralError("number literal too large", RANGE_HINT)
+    if magnitude < -330:  # far below 5e-324, the smallest positive float
+        raise NumberLiteralError("number literal too small: it would be 0", TINY_HINT)
+    value: int | float
+    if scale == 0 and not any(c in text for c in ".eE"):
+        value = int(written)  # not int(text): Python refuses strings of more than 4300 digits
+    elif scale == 0:
+        value = float(text)
+    else:  # exact, so that 4.1G is 4_100_000_000, not 4099999999.9999995
+        number = written.scaleb(scale, exact)
+        value = int(number) if number == number.to_integral_value(context=exact) else float(number)
+    if value == 0 and written:
+        raise NumberLiteralError("number literal too small: it would be 0", TINY_HINT)
+    return value

@@ -40,6 +40,7 @@ variant. ``==`` is exact (within a tolerance if one is given), ``~=`` needs a to
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from typing import Any
 
 from archdsl.compiler.passes import Analysis, FigureError, Target, network_figures, node_figures
@@ -48,7 +49,7 @@ from .diagnostics import SOURCES, ArchError, Diagnostic, Span, did_you_mean
 from .elaborate import ExpectEntry
 from .evaluate import Env, Evaluator
 from .ir import IR, Port, output_name
-from .syntax import Attribute, Call, Index, Name, Node, Str
+from .syntax import FLOAT_MAX, Attribute, Call, Index, Name, Node, Str
 from .values import Tensor
 
 # What a target may name: the registered passes' figures (and the IR's own, `shape`), looked up when
@@ -117,7 +118,7 @@ def _expected_text(entry: ExpectEntry) -> str:
     stmt = entry.stmt
     text = _source_text(stmt.value.span) or fmt_value(entry.value)
     if stmt.tolerance_percent is not None:
-        text += f" ± {stmt.tolerance_percent:g}%"
+        text += f" ± {stmt.tolerance_percent.value:g}%"
     elif stmt.tolerance is not None:
         text += f" ± {_source_text(stmt.tolerance.span) or fmt_value(entry.tolerance)}"
     return text
@@ -234,27 +235,36 @@ def _compare(op: str, computed: Any, expected: Any, tol: float | None) -> bool:
     number = (int, float)
     if not (isinstance(computed, number) and isinstance(expected, number)) or isinstance(computed, bool):
         return op in ("==", "~=") and computed == expected
-    slack = (tol or 0) + 1e-9 * max(1.0, abs(expected))
+    # Exact rational arithmetic: near the largest float, `expected + slack` would round to inf.
+    got, want, tolerance = Fraction(computed), Fraction(expected), Fraction(tol or 0)
+    slack = tolerance + max(Fraction(1), abs(want)) / 10**9
     if op in ("==", "~="):
-        return abs(computed - expected) <= slack
-    return {"<=": computed <= expected + slack, ">=": computed >= expected - slack,
-            "<": computed < expected + (tol or 0), ">": computed > expected - (tol or 0)}[op]
+        return abs(got - want) <= slack
+    return {"<=": got <= want + slack, ">=": got >= want - slack, "<": got < want + tolerance,
+            ">": got > want - tolerance}[op]
 
 
 def _deviation(computed: Any, expected: Any) -> str:
     if isinstance(computed, int | float) and isinstance(expected, int | float) \
             and not isinstance(computed, bool) and not isinstance(expected, bool):
-        diff = computed - expected
+        diff = Fraction(computed) - Fraction(expected)  # exact: a float difference may overflow
         if diff == 0:
             return "0"
         # Digit separators at every size, as the computed column has them (`+289,184,256`, never
         # `+2.89184e+08`); a fraction keeps six significant digits.
-        text = f"{diff:+,}" if isinstance(diff, int) else f"{diff:+,.0f}" if abs(diff) >= 1e5 else f"{diff:+,.6g}"
+        text = f"{int(diff):+,}" if diff.denominator == 1 else _signed(diff, ",.0f" if abs(diff) >= 10**5 else ",.6g")
         if expected:
-            percent = 100 * diff / abs(expected)
-            return f"{text} ({percent:+,.0f}%)" if abs(percent) >= 1000 else f"{text} ({percent:+.3g}%)"
+            percent = 100 * diff / abs(Fraction(expected))
+            text += f" ({_signed(percent, ',.0f' if abs(percent) >= 1000 else '.3g', '%')})"
         return text
     return "—"
+
+
+def _signed(x: Fraction, spec: str, unit: str = "") -> str:
+    """`x` formatted as a float with its sign; beyond the float range, as the range's bound."""
+    if abs(x) > FLOAT_MAX:
+        return f"{'+' if x > 0 else '-'}{FLOAT_MAX:{spec}}{unit} or more"
+    return f"{float(x):+{spec}}{unit}"
 
 
 def check_entry(ev: _Evaluator | None, entry: ExpectEntry, networks: set[str],

@@ -1,9 +1,14 @@
-"""Nightly fuzz run: `python benchmarks/fuzz.py --cases 20000 [--seed S]`.
+"""Nightly fuzz run: `python benchmarks/fuzz.py --cases 20000 [--seed S] [--commands check,verify]`.
 
 Splits the cases between grammar-generated specs (hypothesis) and mutations of every spec in
-specs/ (plus truncations), runs each through load → check → elaborate → analyze → PyTorch codegen,
-and prints the counts: cases, successes, diagnostics, tracebacks, hangs (> 2 s), diagnostics
-outside the input, and the slowest case. Exit status 1 when any failure was found.
+specs/ (plus truncations), writes each to a file and drives the command line with it as a user
+would: every case through all five commands by default — `check`, `analyze --json`,
+`compile -o x.py` (and the generated module constructed and run on the meta device, its output
+shapes compared with the analysis), `diagram -o x.dot`,
+`verify` — every 7th mutant with `--set PARAM=` a number at the edge of the float range. Prints the
+counts: cases, commands, successes, diagnostics, tracebacks, internal errors (E9999), other exit
+statuses, hangs (> 2 s CPU per command), diagnostics outside the input, modules built and modules
+that do not construct, and the slowest command. Exit status 1 when any failure was found.
 """
 
 from __future__ import annotations
@@ -22,15 +27,33 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--commands", default="check,analyze,compile,diagram,verify",
+                        help="comma-separated commands each case runs (default: all five)")
     args = parser.parse_args()
     os.environ.pop("ARCHDSL_NO_CACHE", None)
-    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="archdsl-fuzz-")
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="archdsl-fuzz-cache-")
 
     from hypothesis import HealthCheck, given, settings
     from hypothesis import seed as hseed
 
-    from tests.fuzzing import Tally, mutations, run_case, spec_strategy, truncations, zoo_texts
+    from tests.fuzzing import (
+        COMMANDS,
+        Tally,
+        build_on_meta,
+        edge_setting,
+        mutations,
+        run_case,
+        spec_strategy,
+        torch_available,
+        truncations,
+        zoo_texts,
+    )
 
+    commands = tuple(c for c in args.commands.split(",") if c)
+    unknown = set(commands) - set(COMMANDS)
+    if unknown:
+        parser.error(f"unknown command(s) {', '.join(sorted(unknown))}; choose from {', '.join(COMMANDS)}")
+    construct = build_on_meta if torch_available() else None
     start = time.perf_counter()
     tally = Tally()
     generated = args.cases // 2
@@ -43,15 +66,16 @@ def main() -> int:
     @settings(max_examples=generated, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(spec_strategy())
     def case(text: str) -> None:
-        run_case(text, tally)
+        run_case(text, tally, commands=commands, construct=construct)
 
     case()
     print(f"generated: {tally.summary()}", flush=True)
-    for text in mutations(per_spec, seed=args.seed):
-        run_case(text, tally, networks=1)
+    for k, text in enumerate(mutations(per_spec, seed=args.seed)):
+        run_case(text, tally, networks=1, commands=commands, extra=edge_setting(text, k), construct=construct)
     for text in truncations(truncated, positions):
-        run_case(text, tally, networks=1)
+        run_case(text, tally, networks=1, commands=commands, construct=construct)
     print(f"total:     {tally.summary()}")
+    print(f"internal errors (E9999): {tally.internal_errors}")
     print(f"wall time {time.perf_counter() - start:.0f} s")
     for failure in tally.failures[:5]:
         print("\n" + failure[:3000])

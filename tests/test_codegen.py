@@ -21,6 +21,7 @@ from archdsl.compiler.backends.torch_codegen import (
     safe_comment,
 )
 from archdsl.diagnostics import ArchError
+from archdsl.ops import py_number
 
 from .conftest import ROOT, SPECS, network, zoo
 from .small_input import buildable
@@ -171,6 +172,42 @@ def test_escaping_helpers(text: str) -> None:
     assert py_str(text).isascii()
     comment = safe_comment(text)
     assert "\n" not in comment and '"' not in comment and "\\" not in comment and len(comment) <= 100
+
+
+EDGE_FLOATS = [0.0, -0.0, 1e-300, -1e-300, 5e-324, -5e-324, 2.2250738585072014e-308, 0.1, 1 / 3, 1e16,
+               1.7976931348623157e308, -1.7976931348623157e308]
+EDGE_INTS = [0, -1, 2**53 + 1, 2**1023, 10**4299, -(10**4300), 2**20_000]
+
+
+@pytest.mark.parametrize("value", EDGE_FLOATS + EDGE_INTS, ids=lambda v: f"{v:.3g}" if isinstance(v, float)
+                         else f"int{v.bit_length()}")
+def test_py_number_round_trips(value: float) -> None:
+    text = py_number(value)
+    back = eval(compile(text, "<literal>", "eval"), {"__builtins__": {}})
+    assert type(back) is type(value)
+    if isinstance(value, float):
+        assert back.hex() == value.hex()  # bit for bit, the sign of zero included
+    else:
+        assert back == value
+    ast.parse(f"f(x * {text}, k={text}, t=({text},))")  # valid wherever the ops put a number
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_py_number_refuses_what_has_no_literal(value: float) -> None:
+    with pytest.raises(ValueError, match="no Python literal"):
+        py_number(value)
+
+
+@pytest.mark.parametrize("text", ["5e-324", "1e-300", "1.7976931348623157e308", "0.0", "-0.0", "0.1"])
+def test_numbers_reach_the_built_module_exactly(text: str) -> None:
+    """A number in the spec is the same float, bit for bit, in the module `compile` writes."""
+    spec = (f"network edge {{\n    input image: 3x4x4\n"
+            f"    image -> leaky({text}) -> bn(momentum={text}) -> lrn(alpha={text}) -> output y\n}}")
+    module = build_module(api.load_string(spec).network())
+    want = float(text).hex()
+    assert module.leaky.negative_slope.hex() == want
+    assert module.bn.momentum.hex() == want
+    assert module.lrn.alpha.hex() == want
 
 
 def test_namespace() -> None:

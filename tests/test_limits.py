@@ -18,6 +18,7 @@ import archdsl.api as api
 from archdsl.cli import main
 from archdsl.diagnostics import ArchError, Diagnostic
 from archdsl.limits import LIMITS, Limits
+from archdsl.syntax import parse_number
 
 FAST_S = 1.0
 
@@ -112,6 +113,38 @@ def test_integer_magnitude(expr: str) -> None:
 def test_huge_number_literal() -> None:
     d = diagnose(net("    k = " + "9" * 5000 + "\n    image -> relu"))
     assert at(d) == ("E0503", 3, 9) and "literal too large" in d.message
+
+
+# Python would read the first group as inf (or refuse it) and the second as 0.0.
+@pytest.mark.parametrize(("text", "words"), [
+    ("1e400", "too large"), ("1e308G", "too large"), ("1.8e308", "too large"), ("1.7976931348623159e308", "too large"),
+    ("9" * 400, "too large"), ("1e99999999999999999999", "too large"), ("1e300T", "too large"),
+    ("1e-400", "too small"), ("1e-330", "too small"), ("1e-99999999999999999999G", "too small"),
+])
+def test_number_literal_out_of_the_float_range(text: str, words: str) -> None:
+    d = diagnose(net(f"    k = {text}\n    image -> relu"))
+    assert at(d) == ("E0503", 3, 9) and words in d.message and d.hint
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("1.7976931348623157e308", 1.7976931348623157e308), ("5e-324", 5e-324), ("2.2250738585072014e-308", 2.2e-308),
+    ("0e99999999999999999999", 0.0), ("1e299G", 10**308), ("4.1G", 4_100_000_000), ("2.5K", 2500), ("1_000", 1000),
+])
+def test_number_literal_at_the_edges_of_the_range(text: str, value: float) -> None:
+    got = parse_number(text)
+    assert type(got) is type(value) and (got == value or got == 2.2250738585072014e-308)
+
+
+@pytest.mark.parametrize("expr", ["1e308 * 10", "1e308 + 1e308", "-1.7976931348623157e308 - 1e300", "1e300 ** 2",
+                                  "1 / 5e-324", "sum([1e308, 1e308])"])
+def test_arithmetic_beyond_the_float_range(expr: str) -> None:
+    d = diagnose(net(f"    k = {expr}\n    image -> relu"))
+    assert at(d) == ("E0503", 3, 9) and "largest float" in d.message and d.hint
+
+
+def test_integers_stay_within_the_float_range_whatever_the_bit_limit() -> None:
+    d = diagnose(net("    k = 2**1023 * 3\n    image -> relu"), limits=LIMITS.with_(max_int_bits=100_000))
+    assert at(d) == ("E0503", 3, 9) and "largest float" in d.message
 
 
 @pytest.mark.parametrize("expr", ["round(16, -10**9)", "divisible(16, 0)", "min()", "max([])", "sqrt(-1)",

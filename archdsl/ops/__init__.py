@@ -17,6 +17,7 @@ from .base import (
     get_op,
     has_op,
     op_names,
+    py_number,
 )
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
@@ -25,5 +26,5 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
 
 __all__ = [
     "AttrError", "Attrs", "Geometry", "Op", "Shape", "ShapeError", "all_ops", "fmt_shape", "get_op",
-    "has_op", "op_names",
+    "has_op", "op_names", "py_number",
 ]

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import NonNegativeFloat
 
-from .base import Attrs, Op, Shape, register
+from .base import Attrs, Op, Shape, py_number, register
 
 
 class _Activation(Op):
@@ -49,7 +49,7 @@ class Leaky(_Activation):
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
-        return f"nn.LeakyReLU({a.slope!r})"
+        return f"nn.LeakyReLU({py_number(a.slope)})"
 
 
 class SoftmaxAttrs(Attrs):

@@ -139,4 +139,7 @@ def attribute_message(op: str, field: str | None, kind: str, given: dict[str, An
     if kind == "value_error" and detail:
         return f"`{op}`: bad value {shown} for `{field}`: {detail}"
     info = model.model_fields[field]
-    return f"`{op}`: bad value {shown} for `{field}`: expected {expected(info.annotation, info.metadata)}"
+    wanted = expected(info.annotation, info.metadata)
+    if kind == "int_parsing_size":  # a whole number as a float beyond 2**63 (1e308), too large to convert
+        return f"`{op}`: bad value {shown} for `{field}`: too large (expected {wanted})"
+    return f"`{op}`: bad value {shown} for `{field}`: expected {wanted}"

@@ -327,6 +327,28 @@ def need_rank(op: str, shape: Shape, rank: int, what: str = "C×H×W") -> None:
         raise ShapeError(f"`{op}` expects a {what} tensor, got {fmt_shape(shape)}", hint)
 
 
+def py_number(v: float) -> str:
+    """A number as Python source in generated code: exact, and valid wherever an expression is.
+
+    A float is written by ``repr``, the shortest text that reads back as the same float, so
+    ``-0.0``, ``5e-324`` and ``1.7976931348623157e+308`` survive the round trip bit for bit. An
+    integer is written in decimal, or in hexadecimal beyond 4000 digits (Python refuses decimal
+    literals of more than 4300). A float that is not finite has no literal (``inf`` in a generated
+    file is a NameError when the module is built); the evaluator never lets one reach an
+    attribute, so meeting one here is a bug, and code generation stops with ValueError.
+
+    >>> py_number(0.1), py_number(-0.0), py_number(5e-324), py_number(2**64)
+    ('0.1', '-0.0', '5e-324', '18446744073709551616')
+    """
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise TypeError(f"not a number: {v!r}")
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError(f"{v} has no Python literal")
+        return repr(v)
+    return hex(v) if v.bit_length() > 13_000 else str(v)  # 2**13000 has 3914 digits
+
+
 def fmt_shape(shape: Shape) -> str:
     """`64×56×56`; `scalar` for the empty shape."""
     return shape_text(shape) if shape else "scalar"

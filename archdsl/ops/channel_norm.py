@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import PositiveFloat
 
-from .base import Attrs, Op, Shape, ShapeError, fmt_shape, register
+from .base import Attrs, Op, Shape, ShapeError, fmt_shape, py_number, register
 
 
 def _per_channel(param: str, rank: int) -> str:
@@ -59,19 +59,19 @@ class L2Norm(nn.Module):
     def torch_init(cls, a: Any, ins: list[Shape]) -> str | None:
         if a.scale is None:
             return None
-        eps = "" if a.eps == 1e-12 else f", eps={a.eps!r}"
-        return f"L2Norm({ins[0][0]}, {float(a.scale)!r}{eps})"
+        eps = "" if a.eps == 1e-12 else f", eps={py_number(a.eps)}"
+        return f"L2Norm({ins[0][0]}, {py_number(float(a.scale))}{eps})"
 
     @classmethod
     def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
         if module is not None:
             return f"{module}({args[0]})"
-        eps = "" if a.eps == 1e-12 else f", eps={a.eps!r}"
+        eps = "" if a.eps == 1e-12 else f", eps={py_number(a.eps)}"
         return f"F.normalize({args[0]}, dim=1{eps})"
 
     @classmethod
     def torch_parameter(cls, a: Any, ins: list[Shape]) -> str | None:
-        return None if a.scale is None else f"nn.Parameter(torch.full(({ins[0][0]},), {float(a.scale)!r}))"
+        return None if a.scale is None else f"nn.Parameter(torch.full(({ins[0][0]},), {py_number(float(a.scale))}))"
 
     @classmethod
     def torch_forward_parameter(cls, a: Any, ins: list[Shape], args: list[str], param: str) -> str:
@@ -115,7 +115,7 @@ class LayerNorm(Op):
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
-        extra = "" if a.eps == 1e-5 else f", eps={a.eps!r}"
+        extra = "" if a.eps == 1e-5 else f", eps={py_number(a.eps)}"
         extra += "" if a.affine else ", elementwise_affine=False"
         return f"nn.LayerNorm({ins[0][cls._dim(a, ins[0])]}{extra})"
 
@@ -168,11 +168,11 @@ class LayerScale(nn.Module):
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
-        return f"LayerScale({ins[0][0]}, {float(a.init)!r})"
+        return f"LayerScale({ins[0][0]}, {py_number(float(a.init))})"
 
     @classmethod
     def torch_parameter(cls, a: Any, ins: list[Shape]) -> str | None:
-        return f"nn.Parameter(torch.full(({ins[0][0]},), {float(a.init)!r}))"
+        return f"nn.Parameter(torch.full(({ins[0][0]},), {py_number(float(a.init))}))"
 
     @classmethod
     def torch_forward_parameter(cls, a: Any, ins: list[Shape], args: list[str], param: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import PositiveFloat
 
-from .base import Attrs, Op, Shape, ShapeError, fmt_shape, register
+from .base import Attrs, Op, Shape, ShapeError, fmt_shape, py_number, register
 
 
 def _broadcast(op: str, ins: list[Shape]) -> Shape:
@@ -189,7 +189,7 @@ class WeightedFusion(nn.Module):
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
-        return f'WeightedFusion({len(ins)}, mode="{a.mode}", eps={a.eps!r})'
+        return f'WeightedFusion({len(ins)}, mode="{a.mode}", eps={py_number(a.eps)})'
 
     @classmethod
     def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import PositiveFloat, PositiveInt
 
-from .base import Attrs, Op, Shape, need_rank, register
+from .base import Attrs, Op, Shape, need_rank, py_number, register
 
 
 class BatchNormAttrs(Attrs):
@@ -34,8 +34,8 @@ class BatchNorm(Op):
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
         kind = "BatchNorm2d" if len(ins[0]) == 3 else "BatchNorm1d"
-        extra = "" if a.eps == 1e-5 else f", eps={a.eps!r}"
-        extra += "" if a.momentum == 0.1 else f", momentum={a.momentum!r}"
+        extra = "" if a.eps == 1e-5 else f", eps={py_number(a.eps)}"
+        extra += "" if a.momentum == 0.1 else f", momentum={py_number(a.momentum)}"
         extra += "" if a.affine else ", affine=False"
         return f"nn.{kind}({ins[0][0]}{extra})"
 
@@ -107,4 +107,5 @@ class LocalResponseNorm(Op):
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
-        return f"nn.LocalResponseNorm({a.size}, alpha={a.alpha!r}, beta={a.beta!r}, k={a.k!r})"
+        return (f"nn.LocalResponseNorm({a.size}, alpha={py_number(a.alpha)}, beta={py_number(a.beta)}, "
+                f"k={py_number(a.k)})")

@@ -20,6 +20,7 @@ from .base import (
     fmt_pair,
     fmt_shape,
     need_rank,
+    py_number,
     register,
 )
 
@@ -75,7 +76,7 @@ class Dropout(_Free):
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
-        return f"nn.Dropout(p={a.p!r})"
+        return f"nn.Dropout(p={py_number(a.p)})"
 
 
 class DropPathAttrs(Attrs):
@@ -108,7 +109,7 @@ class DropPath(nn.Module):
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
-        return f"DropPath({a.p!r})"
+        return f"DropPath({py_number(a.p)})"
 
 
 class SplitAttrs(Attrs):
@@ -303,4 +304,4 @@ class Scale(_Free):
 
     @classmethod
     def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
-        return f"{args[0]} * {float(a.factor)!r}"
+        return f"{args[0]} * {py_number(float(a.factor))}"

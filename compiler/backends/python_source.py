@@ -4,6 +4,8 @@ Every code-generating backend builds on this module, so that nothing from a spec
 generated file unchecked: identifiers come from a :class:`Namespace` (legal, unique, shadowing
 nothing), submodule names pass :func:`check_attribute`, strings are written by :func:`py_str`, free
 text by :func:`safe_comment`, and long statements are broken by :func:`wrap` the way black would.
+Numbers are written by :func:`archdsl.ops.py_number`, declared with the op contract because the
+ops' own torch texts are where attribute values become source.
 """
 
 from __future__ import annotations

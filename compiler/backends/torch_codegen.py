@@ -27,7 +27,8 @@ at the label; those that are no Python attribute (``0``, ``class``) are register
 ``add_module`` and read with ``getattr``, as torch's own containers do; local variables and class names come from a
 :class:`Namespace`, which only ever hands out safe identifiers; strings are written with ``ascii()``;
 comments and docstrings keep a small safe alphabet. The ops' own ``torch_init``/``torch_forward``
-texts are built from validated attributes (numbers, booleans and ``Literal`` strings) only.
+texts are built from validated attributes (numbers, booleans and ``Literal`` strings) only, every
+float through :func:`archdsl.ops.py_number` (exact, finite, or code generation stops).
 """
 
 from __future__ import annotations
