@@ -135,9 +135,11 @@ def _refuse_coercions(op: str, given: dict[str, Any], attrs: Attrs) -> None:
 
 def _frozen(value: Any) -> Any:
     """A hashable stand-in for an attribute value that tells apart what validation tells apart
-    (True from 1, 1.0 from 1, a list from a string); None for a value it does not know."""
+    (True from 1, 1.0 from 1, -0.0 from 0.0, a list from a string); None for a value it does not know."""
     kind = type(value)
-    if kind in (int, float, bool, str, type(None)):
+    if kind is float:  # by its bits: -0.0 == 0.0, yet the two are different attributes
+        return (kind, value.hex())
+    if kind in (int, bool, str, type(None)):
         return (kind, value)
     if kind is list or kind is tuple:
         items = tuple(_frozen(v) for v in value)
