@@ -1,0 +1,69 @@
+"""The importer's entry points: a module (or a factory) and an input shape in, spec text out."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from archdsl.diagnostics import ArchError, Diagnostic
+
+from . import factory
+from .emit import emit
+from .structure import build_structure
+from .trace import Shape, check_state_coverage, trace
+
+
+@dataclass
+class ImportResult:
+    """The spec text, the network's name in it, and what the importer wants the user to know."""
+
+    text: str
+    network: str
+    warnings: list[Diagnostic] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def network_name(hint: str) -> str:
+    n = re.sub(r"[^A-Za-z0-9_]", "_", hint).strip("_").lower() or "model"
+    return n if n[0].isalpha() else "net_" + n
+
+
+def import_module(model: Any, input_shape: Shape, name: str | None = None, source: str | None = None,
+                  ctor_args: dict[int, dict[str, Any]] | None = None) -> ImportResult:
+    """The `.arch` text of `model` traced at `input_shape` (batch excluded). Raises ArchError with
+    one diagnostic per construct that has no archdsl equivalent."""
+    from torch import nn
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
+    net = network_name(name or _snake(type(model).__name__))
+    was_training = model.training
+    model.eval()
+    try:
+        traced = trace(model, tuple(input_shape), net)
+    finally:
+        model.train(was_training)
+    unused = check_state_coverage(traced, net)
+    if unused:
+        raise ArchError(unused)
+    structure = build_structure(traced, net, ctor_args or {}, net)
+    shape = "x".join(str(d) for d in input_shape)
+    header = [f"{net}: imported from {source or type(model).__module__ + '.' + type(model).__qualname__} by "
+              f"`archdsl import` (torch.export at {shape}).",
+              "Blocks are the model's module classes; labels are its state_dict names, so its weights load by name."]
+    text = emit(structure, header, tuple(input_shape))
+    return ImportResult(text, net, [], structure.notes)
+
+
+def import_factory(spec: str, input_shape: Shape) -> ImportResult:
+    """Build the model `spec` names (`torchvision.models:resnet50`, `timm:efficientnet_b0`,
+    `file.py:build`) with its constructor arguments recorded, and import it."""
+    fn, attr = factory.resolve(spec)
+    model, args = factory.build(fn, spec)
+    return import_module(model, input_shape, attr, spec, args)
+
+
+def _snake(n: str) -> str:
+    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", n)
+    return s.lower()

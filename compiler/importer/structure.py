@@ -1,0 +1,883 @@
+"""Blocks from the module hierarchy: one ``block`` per module class, constants lifted into parameters.
+
+1. **Instances.** Every call of a module that can be a block (not a torch.nn layer, not a plain
+   container, no parameters of its own, one output, submodule names that are identifiers) is an
+   :class:`Instance`; its body lists the ops it runs itself and the calls of its child instances, in
+   execution order. A module that cannot be a block is inlined into its parent (its ops keep their
+   full names as labels, `downsample.0`).
+2. **Unification.** The instances of one class are merged into one template: items are matched by
+   key (a stateful op by its label, a call by its label, a stateless op by the submodule it runs in
+   and its occurrence), an item missing from some instances becomes conditional on a flag, an
+   activation that varies becomes an op-valued parameter, and every constant that differs between
+   instances becomes a parameter. Flags and parameters are named after the module's constructor
+   arguments or attributes where their values match (`downsample`, `use_res_connect`, `planes * 4`,
+   `in.channels`); a structural difference that nothing in the module explains splits the class
+   into variants (`dense_block`, `dense_block_2`) instead of inventing a name.
+3. **Calls.** A block's parameter values per instance become the arguments of its calls in the
+   parent, where they are lifted again.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from archdsl.diagnostics import ArchError, Diagnostic
+from archdsl.ops import get_op
+
+from .trace import Frame, Layer, Shape, StackEntry, Traced, Val, user_span
+from .values import (
+    REQUIRED,
+    Expr,
+    OpRef,
+    default_of,
+    equals,
+    floordiv,
+    is_valid_value,
+    literal,
+    name,
+    negate,
+    normalize,
+    op_of_class,
+    reserved_names,
+    times,
+)
+
+Key = tuple[Any, ...]
+NO_DEFAULT: Any = object()
+
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_DIGITS = re.compile(r"(0|[1-9][0-9]*)\Z")
+_CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A value a body item reads: output `index` of the item `key`, or (key None) input `index`."""
+
+    key: Key | None
+    index: int = 0
+
+
+@dataclass
+class Item:
+    key: Key
+    kind: str  # "op" | "call"
+    op: str  # the op ("" for a call)
+    attrs: dict[str, Any]  # normalized op attributes; for a call, the child block's argument values
+    inputs: list[Ref]
+    n_out: int
+    label: str | None
+    child: Instance | None = None
+    var: str | None = None  # the Python variable the model's source assigns this value to
+    layer: Layer | None = None
+
+
+@dataclass(eq=False)
+class Instance:
+    path: str
+    call: int
+    module: Any
+    cls: type
+    parent: Instance | None
+    members: list[Layer | Instance] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    inputs: list[Val] = field(default_factory=list)
+    outputs: list[Val] = field(default_factory=list)
+    in_shapes: list[Shape] = field(default_factory=list)
+    block: BlockDef | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def rel(self, path: str) -> str:
+        return path[len(self.path) + 1:] if self.path else path
+
+    def inside(self, path: str) -> bool:
+        return not self.path or path.startswith(self.path + ".")
+
+
+@dataclass
+class BlockParam:
+    name: str
+    default: Any
+    values: list[Any]  # per instance of the block
+    source: str  # "ctor", "attr", "new"
+
+
+@dataclass
+class TItem:
+    """One statement of a block template (or of the network body)."""
+
+    key: Key
+    kind: str
+    op: str  # op name; for an op-valued item the parameter's name; "" for a call
+    block: BlockDef | None
+    args: list[tuple[str | None, Expr]]  # (attribute or parameter name, None when positional; value)
+    inputs: list[Ref]
+    n_out: int
+    label: str | None
+    cond: Expr | None = None
+    passthrough: int = 0
+    var: str | None = None
+    op_valued: bool = False
+
+
+@dataclass(eq=False)
+class BlockDef:
+    name: str
+    cls: type
+    params: list[BlockParam]
+    items: list[TItem]
+    output: Ref
+    n_inputs: int
+    instances: list[Instance]
+
+
+@dataclass
+class Structure:
+    root: Instance
+    network: BlockDef  # the root's body, with literal arguments only
+    blocks: list[BlockDef]  # children before parents
+    notes: list[str]
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. instances
+
+
+def _is_torch_layer(cls: type) -> bool:
+    return cls.__module__.startswith("torch.")
+
+
+def _is_container(cls: type) -> bool:
+    return cls.__module__.startswith("torch.nn.") and cls.__name__ in _CONTAINERS
+
+
+def _has_own_state(module: Any) -> bool:
+    return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
+
+
+def label_ok(rel: str) -> bool:
+    """Whether a path relative to a block can be a label there: identifiers, digits below the first part."""
+    from archdsl.compiler.backends.torch_codegen import RESERVED_ATTRS
+
+    parts = rel.split(".")
+    for depth, part in enumerate(parts):
+        if depth > 0 and _DIGITS.match(part):
+            continue
+        if not _IDENT.match(part) or part in RESERVED_ATTRS or len(part) > 100 or part in {"True", "False", "None"}:
+            return False
+    return True
+
+
+class InstanceBuilder:
+    def __init__(self, traced: Traced, model_name: str) -> None:
+        self.traced = traced
+        self.model_name = model_name
+        self.producer: dict[Val, Layer] = {}
+        for layer in traced.layers:
+            for v in layer.outputs:
+                self.producer[v] = layer
+        self.consumers: dict[Val, list[Layer]] = defaultdict(list)
+        for layer in traced.layers:
+            for v in layer.inputs:
+                self.consumers[v].append(layer)
+        self.network_outputs = set(traced.outputs)
+        self._class_lines: dict[type, tuple[str, int, int] | None] = {}
+
+    def candidates(self) -> set[str]:
+        """Module paths that may be blocks, before looking at their bodies."""
+        out = set()
+        for layer in self.traced.layers:
+            for e in layer.stack:
+                if _is_torch_layer(e.cls) or _is_container(e.cls):
+                    continue
+                if _has_own_state(self.traced.root.get_submodule(e.path)):
+                    continue
+                out.add(e.path)
+        return out
+
+    def build(self) -> Instance:
+        blockish = self.candidates()
+        for _ in range(100):
+            root = self._tree(blockish)
+            bad = self._not_blocks(root)
+            if not bad:
+                self._bodies(root)
+                return root
+            blockish -= bad
+        raise AssertionError("block selection did not settle")  # pragma: no cover
+
+    def _tree(self, blockish: set[str]) -> Instance:
+        root = Instance("", 0, self.traced.root, type(self.traced.root), None)
+        found: dict[tuple[str, int], Instance] = {}
+        for layer in self.traced.layers:
+            parent = root
+            for e in layer.stack:
+                if e.path not in blockish:
+                    continue
+                inst = found.get((e.path, e.call))
+                if inst is None:
+                    module = self.traced.root.get_submodule(e.path)
+                    inst = found[(e.path, e.call)] = Instance(e.path, e.call, module, e.cls, parent)
+                    parent.members.append(inst)
+                parent = inst
+            parent.members.append(layer)
+        self._boundaries(root)
+        if self._hoist_concats(root):
+            self._boundaries(root)
+        return root
+
+    def _hoist_concats(self, inst: Instance) -> bool:
+        """An instance that starts by concatenating all its inputs (DenseNet's layers, which take the
+        list of every earlier output) takes the concatenation instead: the concat moves to the parent,
+        so the instances agree on one input whatever their position."""
+        moved = False
+        for k in range(len(inst.members) - 1, -1, -1):
+            m = inst.members[k]
+            if not isinstance(m, Instance):
+                continue
+            moved |= self._hoist_concats(m)
+            first = m.members[0] if m.members else None
+            if (len(m.inputs) > 1 and isinstance(first, Layer) and first.op == "concat"
+                    and sorted(first.inputs) == sorted(m.inputs)):
+                m.members.pop(0)
+                inst.members.insert(k, first)
+                moved = True
+        return moved
+
+    def _subtree_layers(self, inst: Instance) -> list[Layer]:
+        out: list[Layer] = []
+        for m in inst.members:
+            out.extend(self._subtree_layers(m) if isinstance(m, Instance) else [m])
+        return out
+
+    def _boundaries(self, inst: Instance) -> set[int]:
+        """Fill inputs/outputs of `inst` and its descendants; returns the layer indices inside."""
+        inside: set[int] = set()
+        for m in inst.members:
+            inside |= self._boundaries(m) if isinstance(m, Instance) else {m.index}
+        layers = sorted((self.traced.layers[i] for i in inside), key=lambda x: x.index)
+        produced = {v for layer in layers for v in layer.outputs}
+        ins: dict[Val, None] = {}
+        for layer in layers:
+            for v in layer.inputs:
+                if v not in produced:
+                    ins.setdefault(v)
+        outs = []
+        for layer in layers:
+            for v in layer.outputs:
+                if v in self.network_outputs or any(c.index not in inside for c in self.consumers.get(v, [])):
+                    outs.append(v)
+        if inst.path:
+            inst.inputs, inst.outputs = list(ins), outs
+        else:
+            inst.inputs = [v for v, _ in self.traced.inputs]
+            inst.outputs = list(self.traced.outputs)
+        inst.in_shapes = [self.traced.shapes[v] for v in inst.inputs]
+        return inside
+
+    def _not_blocks(self, inst: Instance) -> set[str]:
+        bad: set[str] = set()
+        for m in inst.members:
+            if isinstance(m, Instance):
+                bad |= self._not_blocks(m)
+        if not inst.path:
+            return bad
+        ok = len(inst.outputs) == 1 and len(inst.inputs) >= 1 and inst.members
+        for m in inst.members:
+            label = self._member_label(inst, m)
+            if label is not None and (not inst.inside(self._member_path(m)) or not label_ok(label)):
+                ok = False
+        if not ok:
+            bad.add(inst.path)
+        return bad
+
+    @staticmethod
+    def _member_path(m: Layer | Instance) -> str:
+        return m.path if isinstance(m, Instance) else (m.state or "")
+
+    def _member_label(self, inst: Instance, m: Layer | Instance) -> str | None:
+        path = self._member_path(m)
+        if not path:
+            return None
+        return inst.rel(path) if inst.inside(path) else path
+
+    # --- bodies
+    def _bodies(self, inst: Instance) -> None:
+        """Items of every instance: keys, labels, inputs as refs."""
+        by_val: dict[Val, Ref] = {}
+        for j, v in enumerate(inst.inputs):
+            by_val[v] = Ref(None, j)
+        occurrences: Counter[tuple[Any, ...]] = Counter()
+        labels_seen: set[str] = set()
+        for m in inst.members:
+            if isinstance(m, Instance):
+                self._bodies(m)
+                label = inst.rel(m.path)
+                self._check_label(inst, label, labels_seen, m.members[0])
+                key: Key = ("c", label)
+                inputs = [by_val[v] for v in m.inputs]
+                item = Item(key, "call", "", {}, inputs, len(m.outputs), label, child=m,
+                            var=self._var(inst, self._first_layer(m)))
+                for i, v in enumerate(m.outputs):
+                    by_val[v] = Ref(key, i)
+            else:
+                inner = [e for e in m.stack if inst.inside(e.path) and e.path != inst.path]
+                if m.state is not None:
+                    if not inst.inside(m.state):
+                        self._fail(m, f"uses the parameters of `{m.state}`, which is outside `{inst.path}`",
+                                   "modules that share or borrow weights have no spec equivalent yet")
+                    label = inst.rel(m.state)
+                    self._check_label(inst, label, labels_seen, m)
+                    key = ("s", label)
+                else:
+                    label = None
+                    deepest = inner[-1] if inner else None
+                    rel = inst.rel(deepest.path) if deepest else ""
+                    category = get_op(m.op).category
+                    family = "act" if category == "activation" and not m.attrs else m.op
+                    base = ("f", rel, deepest.call if deepest else 0, family)
+                    key = (*base, occurrences[base])
+                    occurrences[base] += 1
+                attrs = normalize(m.op, m.attrs, self.traced.shapes[m.inputs[0]]) if m.inputs else dict(m.attrs)
+                item = Item(key, "op", m.op, attrs, [by_val[v] for v in m.inputs], len(m.outputs), label,
+                            var=self._var(inst, m), layer=m)
+                for i, v in enumerate(m.outputs):
+                    by_val[v] = Ref(key, i)
+            inst.items.append(item)
+        inst.output_refs = [by_val[v] for v in inst.outputs]  # type: ignore[attr-defined]
+
+    def _first_layer(self, inst: Instance) -> Layer:
+        m = inst.members[0]
+        return self._first_layer(m) if isinstance(m, Instance) else m
+
+    def _check_label(self, inst: Instance, label: str, seen: set[str], layer: Layer | Instance) -> None:
+        if label in seen:
+            first = layer if isinstance(layer, Layer) else self._first_layer(layer)
+            self._fail(first, f"runs `{(inst.path + '.' if inst.path else '') + label}` twice",
+                       "a module whose weights are applied twice (weight sharing) has no spec equivalent yet")
+        seen.add(label)
+        if not label_ok(label):
+            first = layer if isinstance(layer, Layer) else self._first_layer(layer)
+            full = (inst.path + "." if inst.path else "") + label
+            self._fail(first, f"the submodule name `{full}` cannot be a spec label (its state_dict keys would "
+                       "change)", "labels are identifiers (digits only inside containers) and not names "
+                       "nn.Module uses itself; rename the submodule")
+
+    def _fail(self, layer: Layer, message: str, hint: str) -> None:
+        where = layer.stack[-1].path if layer.stack else "(top level)"
+        raise ArchError(Diagnostic("E1204", f"cannot import `{where}`: {message}",
+                                   user_span(layer.frames, f"<{self.model_name}>"), hint))
+
+    def _var(self, inst: Instance, layer: Layer) -> str | None:
+        """The variable the owner's source assigns this value to (`out = self.conv1(x)` → out)."""
+        where = self._class_source(inst.cls)
+        if where is None:
+            return None
+        file, first, last = where
+        chosen: Frame | None = None
+        for f in layer.frames:
+            if f.file == file and first <= f.line <= last:
+                chosen = f
+        if chosen is None:
+            return None
+        m = re.match(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\+|\*)?=(?!=)", chosen.text)
+        return m.group(1) if m else None
+
+    def _class_source(self, cls: type) -> tuple[str, int, int] | None:
+        if cls not in self._class_lines:
+            try:
+                lines, start = inspect.getsourcelines(cls)
+                file = inspect.getsourcefile(cls)
+                self._class_lines[cls] = (file, start, start + len(lines)) if file else None
+            except (OSError, TypeError):
+                self._class_lines[cls] = None
+        return self._class_lines[cls]
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. unification
+
+
+def _merge_order(seqs: list[list[Key]]) -> list[Key] | None:
+    """One order of all keys consistent with every instance's order (None if there is none)."""
+    rank: dict[Key, tuple[int, int]] = {}
+    succ: dict[Key, set[Key]] = defaultdict(set)
+    indeg: Counter[Key] = Counter()
+    for s, seq in enumerate(seqs):
+        for p, k in enumerate(seq):
+            rank.setdefault(k, (s, p))
+            indeg.setdefault(k, 0)  # type: ignore[call-overload]
+        for a, b in zip(seq, seq[1:], strict=False):
+            if b not in succ[a]:
+                succ[a].add(b)
+                indeg[b] += 1
+    ready = sorted((k for k in rank if indeg[k] == 0), key=rank.__getitem__)
+    out: list[Key] = []
+    while ready:
+        k = ready.pop(0)
+        out.append(k)
+        for b in succ[k]:
+            indeg[b] -= 1
+            if indeg[b] == 0:
+                ready.append(b)
+        ready.sort(key=rank.__getitem__)
+    return out if len(out) == len(rank) else None
+
+
+def _truthy(v: Any) -> bool | None:
+    if v is None or v is False:
+        return False
+    if v is True:
+        return True
+    if hasattr(v, "forward") and hasattr(v, "parameters"):  # a module
+        return True
+    return None
+
+
+@dataclass
+class Source:
+    name: str
+    kind: str  # "in", "ctor", "attr", "param"
+    values: list[Any]
+    default: Any = NO_DEFAULT
+    order: int = 0
+
+
+class Unifier:
+    """Unifies the instances of one block (see the module docstring); `run()` returns None when
+    their structures differ in a way nothing in the module explains."""
+
+    def __init__(self, instances: list[Instance], ctor_args: dict[int, dict[str, Any]], taken: set[str]) -> None:
+        self.insts = instances
+        self.n = len(instances)
+        self.ctor = [ctor_args.get(id(inst.module)) for inst in instances]
+        self.params: list[BlockParam] = []
+        self.taken = set(taken)
+        self._sources: list[Source] | None = None
+
+    # --- sources of parameter values
+    def sources(self) -> list[Source]:
+        if self._sources is not None:
+            return self._sources
+        out: list[Source] = []
+        if all(len(i.in_shapes) == 1 and len(i.in_shapes[0]) == 3 for i in self.insts):
+            out.append(Source("in.channels", "in", [i.in_shapes[0][0] for i in self.insts]))
+        sig = _signature(self.insts[0].cls)
+        if all(c is not None for c in self.ctor):
+            names = [k for k in self.ctor[0] if all(k in c for c in self.ctor)]  # type: ignore[union-attr]
+            for order, k in enumerate(names):
+                values = [c[k] for c in self.ctor]  # type: ignore[index]
+                default = sig.get(k, NO_DEFAULT)
+                out.append(Source(k, "ctor", values, default, order))
+        attrs = [{k: v for k, v in vars(i.module).items() if not k.startswith("_") and k != "training"}
+                 for i in self.insts]
+        for k in attrs[0]:
+            if all(k in a for a in attrs) and not any(s.name == k for s in out):
+                out.append(Source(k, "attr", [a[k] for a in attrs]))
+        modules = [i.module._modules for i in self.insts]
+        for k in modules[0]:
+            if all(k in m for m in modules) and not any(s.name == k for s in out):
+                out.append(Source(k, "attr", [m[k] for m in modules]))
+        self._sources = out
+        return out
+
+    def _param_for(self, src: Source, values: list[Any]) -> str:
+        """The block parameter standing for `src` (created on first use)."""
+        for p in self.params:
+            if p.name == _safe(src.name):
+                return p.name
+        pname = _safe(src.name)
+        default = src.default if is_valid_value(src.default) else NO_DEFAULT
+        if isinstance(values[0], bool) and src.default is None:
+            default = False
+        if isinstance(values[0], OpRef):
+            default = op_of_class(src.default) or NO_DEFAULT
+        self.params.append(BlockParam(pname, default, values, src.kind))
+        self.taken.add(pname)
+        return pname
+
+    def lift(self, vec: dict[int, Any], hint: str, kernel_like: bool = False) -> Expr:
+        """An expression equal to vec[i] in every instance i where it is defined."""
+        values = list(vec.values())
+        if all(v == values[0] and type(v) is type(values[0]) for v in values):
+            return literal(values[0], kernel_like)
+        full = [vec.get(i, values[0]) for i in range(self.n)]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            for src in self.sources():
+                sv = self._numbers(src)
+                if sv is None:
+                    continue
+                expr = self._arith(src, sv, vec)
+                if expr is not None:
+                    return expr
+        for src in self.sources():
+            if src.kind == "in":
+                continue
+            sv = [op_of_class(v) if isinstance(values[0], OpRef) else v for v in src.values]
+            if all(sv[i] == v and type(sv[i]) is type(v) for i, v in vec.items()) and all(is_valid_value(x) for x in sv):
+                return name(self._param_for(src, sv))
+        for p in self.params:
+            if all(p.values[i] == v and type(p.values[i]) is type(v) for i, v in vec.items()):
+                return name(p.name)
+        pname = self._new_name(hint)
+        self.params.append(BlockParam(pname, NO_DEFAULT, full, "new"))
+        return name(pname)
+
+    @staticmethod
+    def _numbers(src: Source) -> list[int] | None:
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in src.values):
+            return list(src.values)
+        return None
+
+    def _arith(self, src: Source, sv: list[int], vec: dict[int, Any]) -> Expr | None:
+        def fits(f: Callable[[int], int]) -> bool:
+            return all(f(sv[i]) == v for i, v in vec.items())
+
+        def ref() -> Expr:
+            return name(src.name) if src.kind == "in" else name(self._param_for(src, sv))
+
+        if fits(lambda x: x):
+            return ref()
+        for k in (2, 3, 4, 6, 8):
+            if fits(lambda x, k=k: x * k):  # type: ignore[misc]
+                return times(ref(), k)
+            if fits(lambda x, k=k: x // k) and all(x % k == 0 for x in sv):  # type: ignore[misc]
+                return floordiv(ref(), k)
+        return None
+
+    def flag(self, present: list[bool], hint: str) -> Expr | None:
+        """A condition true exactly in the instances where an item is present, named by the module."""
+        for p in self.params:
+            if p.values == present:
+                return name(p.name)
+        for src in self.sources():
+            if src.kind == "in":
+                continue
+            truth = [_truthy(v) for v in src.values]
+            if any(t is None for t in truth):
+                continue
+            if truth == present:
+                return name(self._flag_param(src, present))
+            if [not t for t in truth] == present:
+                return negate(name(self._flag_param(src, [not t for t in present])))
+        del hint
+        return None
+
+    def _flag_param(self, src: Source, values: list[bool]) -> str:
+        pname = _safe(src.name)
+        for p in self.params:
+            if p.name == pname:
+                return pname
+        default: Any = NO_DEFAULT
+        if src.kind == "ctor" and src.default is not NO_DEFAULT:
+            truth = _truthy(src.default)
+            default = truth if truth is not None and values == [_truthy(v) for v in src.values] else NO_DEFAULT
+        self.params.append(BlockParam(pname, default, values, src.kind))
+        self.taken.add(pname)
+        return pname
+
+    def _new_name(self, hint: str) -> str:
+        base = _safe(hint)
+        n, k = base, 2
+        while n in self.taken or n in reserved_names():
+            n, k = f"{base}_{k}", k + 1
+        self.taken.add(n)
+        return n
+
+    # --- the merge
+    def run(self) -> tuple[list[TItem], Ref, list[BlockParam]] | None:
+        seqs = [[it.key for it in inst.items] for inst in self.insts]
+        order = _merge_order(seqs)
+        if order is None:
+            return None
+        by_key: dict[Key, dict[int, Item]] = defaultdict(dict)
+        for i, inst in enumerate(self.insts):
+            for it in inst.items:
+                by_key[it.key][i] = it
+        present = {k: set(by_key[k]) for k in order}
+        # structure must agree
+        for k in order:
+            items = list(by_key[k].values())
+            first = items[0]
+            if any(it.kind != first.kind or it.n_out != first.n_out or len(it.inputs) != len(first.inputs)
+                   for it in items):
+                return None
+            if first.kind == "call" and any(it.child.block is not first.child.block for it in items):  # type: ignore[union-attr]
+                return None
+            if first.kind == "op" and any(it.op != first.op for it in items) and not all(
+                    get_op(it.op).category == "activation" and not it.attrs for it in items):
+                return None
+        # inputs: one canonical ref per slot, instances lacking an optional producer read through it
+        canon: dict[Key, list[Ref]] = {}
+        passthrough: dict[Key, int] = {}
+
+        def resolve(ref: Ref, i: int) -> Ref | None:
+            seen = 0
+            while ref.key is not None and i not in present[ref.key]:
+                key = ref.key
+                p = passthrough.get(key)
+                if p is None:
+                    if len(canon[key]) == 1:
+                        p = 0
+                    else:
+                        return None
+                ref = canon[key][p]
+                seen += 1
+                if seen > len(order):
+                    return None
+            return ref
+
+        def settle(refs: dict[int, Ref]) -> Ref | None:
+            distinct = sorted(set(refs.values()), key=lambda r: (len(present[r.key]) if r.key else self.n + 1,
+                                                                  str(r)))
+            for t in distinct:
+                if self._explains(t, refs, resolve, canon, passthrough, present):
+                    return t
+            return None
+
+        for k in order:
+            slots = []
+            for j in range(len(next(iter(by_key[k].values())).inputs)):
+                t = settle({i: it.inputs[j] for i, it in by_key[k].items()})
+                if t is None:
+                    return None
+                slots.append(t)
+            canon[k] = slots
+        outs = {i: inst.output_refs[0] for i, inst in enumerate(self.insts)}  # type: ignore[attr-defined]
+        output = settle(outs)
+        if output is None:
+            return None
+        # conditions and arguments
+        titems: list[TItem] = []
+        for k in order:
+            items = by_key[k]
+            rep = next(iter(items.values()))
+            pres = [i in items for i in range(self.n)]
+            ops = {it.op for it in items.values()}
+            op_valued = rep.kind == "op" and (len(ops) > 1 or (not all(pres) and get_op(rep.op).category ==
+                                                                "activation" and not rep.attrs))
+            cond: Expr | None = None
+            op = rep.op
+            if op_valued:
+                vec = {i: (OpRef(items[i].op) if i in items else None) for i in range(self.n)}
+                hint = (rep.key[1].rsplit(".", 1)[-1] if rep.key[0] == "f" and rep.key[1] else "act")
+                expr = self.lift(vec, hint if hint and hint not in reserved_names() else "act")
+                op = expr.text
+                if not all(pres):
+                    cond = equals(expr, literal(None), "!=")
+            elif not all(pres):
+                cond = self.flag(pres, rep.label or rep.op)
+                if cond is None:
+                    return None
+            args = self._args(rep, items)
+            titems.append(TItem(k, rep.kind, op, rep.child.block if rep.child else None, args, canon[k],
+                                rep.n_out, rep.label, cond, passthrough.get(k, 0), rep.var, op_valued))
+        return titems, output, self.params
+
+    @staticmethod
+    def _explains(t: Ref, refs: dict[int, Ref], resolve: Callable[[Ref, int], Ref | None],
+                  canon: dict[Key, list[Ref]], passthrough: dict[Key, int], present: dict[Key, set[int]]) -> bool:
+        need = {i: r for i, r in refs.items() if r != t}
+        if not need:
+            return True
+        if t.key is None or any(i in present[t.key] for i in need):
+            return False
+        options = [passthrough[t.key]] if t.key in passthrough else list(range(len(canon[t.key])))
+        for p in options:
+            passthrough[t.key] = p
+            if all(resolve(t, i) == r for i, r in need.items()):
+                return True
+        passthrough.pop(t.key, None)
+        return False
+
+    def _args(self, rep: Item, items: dict[int, Item]) -> list[tuple[str | None, Expr]]:
+        """Arguments of a call or op, lifted; those equal to their default dropped; the leading
+        required ones positional (an op's `positional` attributes, a block's first required parameter)."""
+        out: list[tuple[str | None, Expr]] = []
+        leaf = (rep.label or "").rsplit(".", 1)[-1]
+        if rep.kind == "call":
+            block = rep.child.block  # type: ignore[union-attr]
+            assert block is not None
+            for k, p in enumerate(block.params):
+                vec = {i: it.child.args[p.name] for i, it in items.items()}  # type: ignore[union-attr]
+                expr = self.lift(vec, p.name)
+                if p.default is not NO_DEFAULT and expr.text == literal(p.default).text:
+                    continue
+                out.append((None if k == 0 and p.default is NO_DEFAULT else p.name, expr))
+            return out
+        op = get_op(rep.op)
+        fields = op.Attrs.model_fields
+        # Required attributes go by position (conv's out and kernel); an op with none takes its first
+        # attribute by position (`dropout(0.2)`); the rest by name (`maxpool(3, stride=2)`).
+        positional = [a for a in op.positional if fields[a].is_required()] or list(op.positional[:1])
+        for a in op.Attrs.model_fields:
+            if not any(a in it.attrs for it in items.values()):
+                continue
+            vec = {i: it.attrs[a] for i, it in items.items() if a in it.attrs}
+            expr = self.lift(vec, _hint(a, leaf), kernel_like=a == "kernel")
+            default = default_of(rep.op, a)
+            if default is not REQUIRED and expr.text == literal(default, a == "kernel").text:
+                if a in positional:
+                    positional = positional[:positional.index(a)]
+                continue
+            out.append((None if a in positional else a, expr))
+        return out
+
+
+_ATTR_HINTS = {"out": "channels", "p": "drop_rate", "sections": "sections"}
+
+
+def _hint(attr: str, leaf: str) -> str:
+    del leaf
+    return _ATTR_HINTS.get(attr, attr)
+
+
+def _safe(n: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9_]", "_", n).strip("_") or "p"
+    if s[0].isdigit():
+        s = "p" + s
+    if s in reserved_names():
+        s += "_"
+    return s
+
+
+def _signature(cls: type) -> dict[str, Any]:
+    try:
+        sig = inspect.signature(cls.__init__)  # type: ignore[misc]
+    except (TypeError, ValueError):
+        return {}
+    return {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. blocks, bottom-up
+
+
+def _snake(n: str) -> str:
+    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", n)
+    s = re.sub(r"(?<=[A-Z])([A-Z][a-z])", r"_\1", s)
+    return re.sub(r"_+", "_", s.lower()).strip("_") or "block"
+
+
+def _walk(inst: Instance) -> list[Instance]:
+    out = []
+    for it in inst.items:
+        if it.child is not None:
+            out.extend(_walk(it.child))
+    out.append(inst)
+    return out
+
+
+def build_structure(traced: Traced, model_name: str, ctor_args: dict[int, dict[str, Any]],
+                    network_name: str) -> Structure:
+    root = InstanceBuilder(traced, model_name).build()
+    instances = [i for i in _walk(root) if i is not root]
+    # units: a class, or (class, height) for a class that contains itself
+    height: dict[int, int] = {}
+
+    def h(inst: Instance) -> int:
+        if id(inst) not in height:
+            height[id(inst)] = 1 + max((h(it.child) for it in inst.items if it.child), default=-1)
+        return height[id(inst)]
+
+    child_classes: dict[type, set[type]] = defaultdict(set)
+    for inst in instances:
+        for it in inst.items:
+            if it.child:
+                child_classes[inst.cls].add(it.child.cls)
+    recursive = {c for c in child_classes if _reaches(c, c, child_classes)}
+
+    def unit(inst: Instance) -> Any:
+        return (inst.cls, h(inst)) if inst.cls in recursive else inst.cls
+
+    units: dict[Any, list[Instance]] = {}
+    for inst in instances:  # post-order: children first
+        units.setdefault(unit(inst), []).append(inst)
+    taken_names = set(reserved_names()) | {network_name}
+    blocks: list[BlockDef] = []
+    notes: list[str] = []
+    for u, members in _units_in_order(units, unit):
+        groups: list[tuple[list[Instance], tuple[list[TItem], Ref, list[BlockParam]]]] = []
+        for inst in members:
+            for g in groups:
+                result = Unifier([*g[0], inst], ctor_args, taken_names).run()
+                if result is not None:
+                    g[0].append(inst)
+                    groups[groups.index(g)] = (g[0], result)
+                    break
+            else:
+                result = Unifier([inst], ctor_args, taken_names).run()
+                assert result is not None
+                groups.append(([inst], result))
+        base = _snake(members[0].cls.__name__)
+        if base in taken_names:
+            base += "_block"
+        if len(groups) > 1:
+            notes.append(f"{members[0].cls.__name__}: {len(groups)} blocks, its instances differ in structure")
+        for k, (insts, (titems, output, params)) in enumerate(groups):
+            bname = base if k == 0 else f"{base}_{k + 1}"
+            while bname in taken_names:
+                bname += "_"
+            taken_names.add(bname)
+            ordered = [p for p in params if p.default is NO_DEFAULT] + [p for p in params if p.default is not NO_DEFAULT]
+            block = BlockDef(bname, members[0].cls, ordered, titems, output, len(insts[0].inputs), insts)
+            blocks.append(block)
+            for i, inst in enumerate(insts):
+                inst.block = block
+                inst.args = {p.name: p.values[i] for p in ordered}
+        del u
+    # the network: the root, one instance, literal arguments
+    result = Unifier([root], {}, taken_names).run()
+    assert result is not None
+    titems, output, _ = result
+    network = BlockDef(network_name, root.cls, [], titems, output, len(root.inputs), [root])
+    return Structure(root, network, blocks, notes)
+
+
+def _reaches(a: type, target: type, graph: dict[type, set[type]]) -> bool:
+    seen: set[type] = set()
+    stack = list(graph.get(a, ()))
+    while stack:
+        c = stack.pop()
+        if c is target:
+            return True
+        if c not in seen:
+            seen.add(c)
+            stack.extend(graph.get(c, ()))
+    return False
+
+
+def _units_in_order(units: dict[Any, list[Instance]], unit: Callable[[Instance], Any]) -> list[tuple[Any, list[Instance]]]:
+    """Units with every unit after the units of its instances' children (a topological order)."""
+    deps: dict[Any, set[Any]] = {u: set() for u in units}
+    for u, insts in units.items():
+        for inst in insts:
+            for it in inst.items:
+                if it.child is not None and unit(it.child) != u:
+                    deps[u].add(unit(it.child))
+    out: list[tuple[Any, list[Instance]]] = []
+    done: set[Any] = set()
+    order = list(units)
+
+    def visit(u: Any, stack: set[Any]) -> None:
+        if u in done or u in stack:
+            return
+        stack.add(u)
+        for d in sorted(deps[u], key=order.index):
+            visit(d, stack)
+        stack.discard(u)
+        done.add(u)
+        out.append((u, units[u]))
+
+    for u in order:
+        visit(u, set())
+    return out
+
+
+def stack_path(stack: tuple[StackEntry, ...]) -> str:
+    return stack[-1].path if stack else ""
