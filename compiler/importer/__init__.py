@@ -11,6 +11,6 @@ Importing this package imports nothing heavy; torch is imported when a model is 
 
 from __future__ import annotations
 
-from .driver import ImportResult, import_factory, import_module
+from .driver import ImportResult, import_any, import_factory, import_module
 
-__all__ = ["ImportResult", "import_factory", "import_module"]
+__all__ = ["ImportResult", "import_any", "import_factory", "import_module"]

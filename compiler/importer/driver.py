@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from archdsl.diagnostics import ArchError, Diagnostic
+from archdsl.diagnostics import ArchError
 
 from . import factory
 from .emit import emit
@@ -20,7 +20,8 @@ class ImportResult:
 
     text: str
     network: str
-    warnings: list[Diagnostic] = field(default_factory=list)
+    params: int  # the model's parameter count
+    outputs: list[Shape]  # the model's output shapes (batch excluded)
     notes: list[str] = field(default_factory=list)
 
 
@@ -53,7 +54,8 @@ def import_module(model: Any, input_shape: Shape, name: str | None = None, sourc
               f"`archdsl import` (torch.export at {shape}).",
               "Blocks are the model's module classes; labels are its state_dict names, so its weights load by name."]
     text = emit(structure, header, tuple(input_shape))
-    return ImportResult(text, net, [], structure.notes)
+    params = sum(p.numel() for p in model.parameters())
+    return ImportResult(text, net, params, [traced.shapes[v] for v in traced.outputs], structure.notes)
 
 
 def import_factory(spec: str, input_shape: Shape) -> ImportResult:
@@ -62,6 +64,21 @@ def import_factory(spec: str, input_shape: Shape) -> ImportResult:
     fn, attr = factory.resolve(spec)
     model, args = factory.build(fn, spec)
     return import_module(model, input_shape, attr, spec, args)
+
+
+def import_any(model: Any, input_shape: Shape, name: str | None = None) -> ImportResult:
+    """`model` as an nn.Module, a zero-argument factory, or a MODULE:FACTORY string."""
+    from torch import nn
+
+    if isinstance(model, str):
+        return import_factory(model, input_shape)
+    if isinstance(model, nn.Module):
+        return import_module(model, input_shape, name)
+    if callable(model):
+        label = getattr(model, "__name__", None) or type(model).__name__
+        built, args = factory.build(model, label)
+        return import_module(built, input_shape, name or label, None, args)
+    raise TypeError(f"expected an nn.Module, a factory or MODULE:FACTORY, got {type(model).__name__}")
 
 
 def _snake(n: str) -> str:

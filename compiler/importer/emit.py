@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .structure import NO_DEFAULT, BlockDef, Key, Ref, Structure, TItem
-from .values import COMPARE, TERNARY, Expr, equals, literal, name, reserved_names, ternary
+from .values import COMPARE, Expr, equals, literal, name, reserved_names, ternary
 
 WIDTH = 110
 INDENT = "    "
@@ -198,20 +198,15 @@ class BodyWriter:
         tables = self._tables(runs)
         self.table_of: dict[Key, list[Run]] = {}
         for table in tables:
-            for r in table[:-1]:
-                self.skip.update(m.key for m in r.items)
+            for row in table[:-1]:
+                self.skip.update(m.key for m in row.items)
             self.skip.update(m.key for m in table[-1].items[:-1])
             self.table_of[table[-1].items[-1].key] = table
-        for r in runs:
-            if any(r in t for t in tables):
+        for run in runs:
+            if any(run in t for t in tables):
                 continue
-            self.skip.update(m.key for m in r.items[:-1])
-            self.run_of[r.items[-1].key] = r
-        self.first_of: dict[Key, TItem] = {}
-        for t in tables:
-            self.first_of[t[-1].items[-1].key] = t[0].items[0]
-        for r in runs:
-            self.first_of.setdefault(r.items[-1].key, r.items[0])
+            self.skip.update(m.key for m in run.items[:-1])
+            self.run_of[run.items[-1].key] = run
 
     # --- naming
     def fresh(self, hint: str | None, value: tuple[Key, int] | None = None, chain: Chain | None = None) -> str:
@@ -264,10 +259,7 @@ class BodyWriter:
                 continue
             self.item(it)
         out = self.block.output
-        if out.key is None:
-            final = Chain(self.input_names[out.index])
-        else:
-            final = self.ref_chain(out)
+        final = Chain(self.input_names[out.index]) if out.key is None else self.ref_chain(out)
         if self.is_network:
             if final.bare and self.lines:
                 self.lines.append(f"output logits = {final.head}")
@@ -384,10 +376,10 @@ class BodyWriter:
         label = f" as {it.label}" if it.label else ""
         if it.kind == "call":
             assert it.block is not None
-            args = _call_args(it.block, _arg_exprs(it))
-            return f"{it.block.name}({', '.join([*tensors, args] if args else tensors)}){label}"
-        args = [e.text if n is None else f"{n}={_kw(e)}" for n, e in it.args]
-        return f"{it.op}({', '.join([*tensors, *args])}){label}"
+            given = _call_args(it.block, _arg_exprs(it))
+            return f"{it.block.name}({', '.join([*tensors, given] if given else tensors)}){label}"
+        attrs = [e.text if n is None else f"{n}={_kw(e)}" for n, e in it.args]
+        return f"{it.op}({', '.join([*tensors, *attrs])}){label}"
 
     def run_step(self, run: Run) -> Chain:
         head = self.ref_chain(run.items[0].inputs[0])
@@ -467,45 +459,60 @@ def _flat_step(s: Step) -> str:
 
 
 def render_chain(chain: Chain, prefix: str, width: int = WIDTH) -> list[str]:
-    """`prefix head -> step -> …`, wrapped before `->` where a line would pass `width`; steps under
-    the same condition are grouped into one `if`."""
-    groups: list[list[str]] = []
-    k = 0
-    steps = chain.steps
-    while k < len(steps):
-        s = steps[k]
-        if s.cond is None:
-            groups.append(s.lines)
-            k += 1
-            continue
-        j = k
-        texts = []
-        while j < len(steps) and steps[j].cond == s.cond:
-            texts.append(_flat_step(Step(steps[j].lines)))
-            j += 1
-        groups.append([f"if {s.cond} {{ {' -> '.join(texts)} }}"])
-        k = j
+    """`prefix head -> step -> …`, wrapped before `->` where a line would pass `width` (counted from
+    the block's indentation); steps under the same condition are grouped into one `if`, itself
+    spread over lines when it does not fit on one."""
     head = chain.head.split("\n")
     pad = " " * len(prefix)
     lines = [prefix + head[0], *(pad + x for x in head[1:])]
-    first = lines[0]
-    cont = " " * (len(first) + 1) if len(lines) == 1 else pad
-    for g in groups:
-        if len(g) > 1:  # a multi-line step (a stage table) starts its own line
-            lines.append(cont + "-> " + g[0])
-            lines.extend(cont + "   " + INDENT + x for x in g[1:-1])
-            lines.append(cont + "   " + g[-1])
-            continue
-        step = g[0].split("\n")
-        candidate = lines[-1] + " -> " + step[0]
-        if len(step) > 1:
-            lines[-1] = candidate
-            lines.extend(" " * (len(lines[-1]) - len(lines[-1].lstrip()) + 0) + x for x in step[1:])
-            continue
-        if len(INDENT) + len(candidate) <= width or len(lines) == 1 and "->" not in lines[-1]:
+    # Continuation lines put `->` under the first one, unless the head is long (then a fixed indent).
+    cont = " " * (len(lines[0]) + 1) if len(lines) == 1 and len(head[0]) <= 24 else pad + "  "
+    limit = width - len(INDENT)
+
+    def add(text: str) -> None:
+        candidate = lines[-1] + " -> " + text
+        if len(candidate) <= limit or (len(lines) == 1 and "->" not in lines[-1]):
             lines[-1] = candidate
         else:
-            lines.append(cont + "-> " + g[0])
+            lines.append(cont + "-> " + text)
+
+    steps, k = chain.steps, 0
+    while k < len(steps):
+        s = steps[k]
+        if s.cond is None:
+            k += 1
+            if len(s.lines) > 1:  # a stage table starts its own line
+                lines.append(cont + "-> " + s.lines[0])
+                lines.extend(cont + "   " + INDENT + x for x in s.lines[1:-1])
+                lines.append(cont + "   " + s.lines[-1])
+                continue
+            text = s.lines[0].split("\n")
+            if len(text) > 1:  # a call with one tensor argument per line
+                lines[-1] += " -> " + text[0]
+                lines.extend(" " * (len(lines[-1]) - len(lines[-1].lstrip())) + x for x in text[1:])
+            else:
+                add(text[0])
+            continue
+        texts = []
+        while k < len(steps) and steps[k].cond == s.cond:
+            texts.append(_flat_step(Step(steps[k].lines)))
+            k += 1
+        one_line = f"if {s.cond} {{ {' -> '.join(texts)} }}"
+        if len(lines[-1] + " -> " + one_line) <= limit or len(cont) + 3 + len(one_line) <= limit:
+            add(one_line)
+            continue
+        opening = f"if {s.cond} {{"
+        add(opening)
+        close = " " * (len(lines[-1]) - len(opening))  # under the `if`
+        inner = close + INDENT
+        row = inner + texts[0]
+        for t in texts[1:]:
+            if len(row + " -> " + t) <= limit:
+                row += " -> " + t
+            else:
+                lines.append(row)
+                row = inner + "-> " + t
+        lines += [row, close + "}"]
     return lines
 
 

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -369,8 +370,7 @@ class InstanceBuilder:
                        "nn.Module uses itself; rename the submodule")
 
     def _fail(self, layer: Layer, message: str, hint: str) -> None:
-        where = layer.stack[-1].path if layer.stack else "(top level)"
-        raise ArchError(Diagnostic("E1204", f"cannot import `{where}`: {message}",
+        raise ArchError(Diagnostic("E1204", f"cannot import `{self.model_name}`: {message}",
                                    user_span(layer.frames, f"<{self.model_name}>"), hint))
 
     def _var(self, inst: Instance, layer: Layer) -> str | None:
@@ -411,8 +411,8 @@ def _merge_order(seqs: list[list[Key]]) -> list[Key] | None:
     for s, seq in enumerate(seqs):
         for p, k in enumerate(seq):
             rank.setdefault(k, (s, p))
-            indeg.setdefault(k, 0)  # type: ignore[call-overload]
-        for a, b in zip(seq, seq[1:], strict=False):
+            indeg[k] += 0
+        for a, b in itertools.pairwise(seq):
             if b not in succ[a]:
                 succ[a].add(b)
                 indeg[b] += 1
@@ -468,21 +468,20 @@ class Unifier:
         if all(len(i.in_shapes) == 1 and len(i.in_shapes[0]) == 3 for i in self.insts):
             out.append(Source("in.channels", "in", [i.in_shapes[0][0] for i in self.insts]))
         sig = _signature(self.insts[0].cls)
-        if all(c is not None for c in self.ctor):
-            names = [k for k in self.ctor[0] if all(k in c for c in self.ctor)]  # type: ignore[union-attr]
+        recorded = [c for c in self.ctor if c is not None]
+        if len(recorded) == self.n:
+            names = [k for k in recorded[0] if all(k in c for c in recorded)]
             for order, k in enumerate(names):
-                values = [c[k] for c in self.ctor]  # type: ignore[index]
+                values = [c[k] for c in recorded]
                 default = sig.get(k, NO_DEFAULT)
                 out.append(Source(k, "ctor", values, default, order))
-        attrs = [{k: v for k, v in vars(i.module).items() if not k.startswith("_") and k != "training"}
-                 for i in self.insts]
+        # Attributes and submodule slots alike (`self.downsample = None` is a plain attribute,
+        # `self.downsample = nn.Sequential(...)` a submodule).
+        attrs = [{**{k: v for k, v in vars(i.module).items() if not k.startswith("_") and k != "training"},
+                  **i.module._modules} for i in self.insts]
         for k in attrs[0]:
             if all(k in a for a in attrs) and not any(s.name == k for s in out):
                 out.append(Source(k, "attr", [a[k] for a in attrs]))
-        modules = [i.module._modules for i in self.insts]
-        for k in modules[0]:
-            if all(k in m for m in modules) and not any(s.name == k for s in out):
-                out.append(Source(k, "attr", [m[k] for m in modules]))
         self._sources = out
         return out
 
@@ -509,17 +508,18 @@ class Unifier:
         full = [vec.get(i, values[0]) for i in range(self.n)]
         if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             for src in self.sources():
-                sv = self._numbers(src)
-                if sv is None:
+                numbers = self._numbers(src)
+                if numbers is None:
                     continue
-                expr = self._arith(src, sv, vec)
+                expr = self._arith(src, numbers, vec)
                 if expr is not None:
                     return expr
         for src in self.sources():
             if src.kind == "in":
                 continue
-            sv = [op_of_class(v) if isinstance(values[0], OpRef) else v for v in src.values]
-            if all(sv[i] == v and type(sv[i]) is type(v) for i, v in vec.items()) and all(is_valid_value(x) for x in sv):
+            sv: list[Any] = [op_of_class(v) if isinstance(values[0], OpRef) else v for v in src.values]
+            fits = all(sv[i] == v and type(sv[i]) is type(v) for i, v in vec.items())
+            if fits and all(is_valid_value(x) for x in sv):
                 return name(self._param_for(src, sv))
         for p in self.params:
             if all(p.values[i] == v and type(p.values[i]) is type(v) for i, v in vec.items()):
@@ -655,16 +655,16 @@ class Unifier:
         # conditions and arguments
         titems: list[TItem] = []
         for k in order:
-            items = by_key[k]
-            rep = next(iter(items.values()))
-            pres = [i in items for i in range(self.n)]
-            ops = {it.op for it in items.values()}
+            at = by_key[k]
+            rep = next(iter(at.values()))
+            pres = [i in at for i in range(self.n)]
+            ops = {it.op for it in at.values()}
             op_valued = rep.kind == "op" and (len(ops) > 1 or (not all(pres) and get_op(rep.op).category ==
                                                                 "activation" and not rep.attrs))
             cond: Expr | None = None
             op = rep.op
             if op_valued:
-                vec = {i: (OpRef(items[i].op) if i in items else None) for i in range(self.n)}
+                vec = {i: (OpRef(at[i].op) if i in at else None) for i in range(self.n)}
                 hint = (rep.key[1].rsplit(".", 1)[-1] if rep.key[0] == "f" and rep.key[1] else "act")
                 expr = self.lift(vec, hint if hint and hint not in reserved_names() else "act")
                 op = expr.text
@@ -674,7 +674,7 @@ class Unifier:
                 cond = self.flag(pres, rep.label or rep.op)
                 if cond is None:
                     return None
-            args = self._args(rep, items)
+            args = self._args(rep, at)
             titems.append(TItem(k, rep.kind, op, rep.child.block if rep.child else None, args, canon[k],
                                 rep.n_out, rep.label, cond, passthrough.get(k, 0), rep.var, op_valued))
         return titems, output, self.params
@@ -824,7 +824,8 @@ def build_structure(traced: Traced, model_name: str, ctor_args: dict[int, dict[s
             while bname in taken_names:
                 bname += "_"
             taken_names.add(bname)
-            ordered = [p for p in params if p.default is NO_DEFAULT] + [p for p in params if p.default is not NO_DEFAULT]
+            ordered = [p for p in params if p.default is NO_DEFAULT]
+            ordered += [p for p in params if p.default is not NO_DEFAULT]
             block = BlockDef(bname, members[0].cls, ordered, titems, output, len(insts[0].inputs), insts)
             blocks.append(block)
             for i, inst in enumerate(insts):
@@ -852,7 +853,8 @@ def _reaches(a: type, target: type, graph: dict[type, set[type]]) -> bool:
     return False
 
 
-def _units_in_order(units: dict[Any, list[Instance]], unit: Callable[[Instance], Any]) -> list[tuple[Any, list[Instance]]]:
+def _units_in_order(units: dict[Any, list[Instance]],
+                    unit: Callable[[Instance], Any]) -> list[tuple[Any, list[Instance]]]:
     """Units with every unit after the units of its instances' children (a topological order)."""
     deps: dict[Any, set[Any]] = {u: set() for u in units}
     for u, insts in units.items():

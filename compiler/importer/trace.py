@@ -155,20 +155,32 @@ class Unmappable(Exception):
 # export
 
 
-def export(model: nn.Module, input_shape: Shape, model_name: str) -> fx.GraphModule | Any:
+def export(model: nn.Module, input_shape: Shape, model_name: str) -> Any:
+    """torch.export at a batch of BATCH; torch's own logging and warnings are silenced (a failure is
+    reported once, as a diagnostic)."""
+    import logging
+    import warnings
+
     import torch
 
     x = torch.randn(BATCH, *input_shape)
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             return torch.export.export(model, (x,), strict=False)
     except Exception as exc:  # torch's own message says what in the model could not be traced
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
         raise ArchError(Diagnostic(
-            "E1201", f"torch.export cannot trace `{model_name}`: {type(exc).__name__}: {first[:300]}",
-            Span.unknown(f"<{model_name}>"),
+            "E1201", f"torch.export cannot trace `{model_name}` at {'x'.join(map(str, input_shape))}: "
+            f"{type(exc).__name__}: {first[:300]}", Span.unknown(f"<{model_name}>"),
             "archdsl imports what torch.export can trace at a fixed input shape; check that the model "
             "runs on an input of --input's shape")) from None
+    finally:
+        logger.setLevel(level)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -189,9 +201,10 @@ class Args:
         return self.values.get(key, default)
 
     @property
-    def x(self) -> Any:
+    def x(self) -> Val:
         """The tensor operated on (ATen calls it `self` or `input`)."""
-        return self.values["self"] if "self" in self.values else self.values["input"]
+        v = self.values["self"] if "self" in self.values else self.values["input"]
+        return v  # type: ignore[no-any-return]
 
 
 Rule = Callable[["Lowering", Args], "Lowered | Val | None"]
@@ -522,14 +535,14 @@ def _dropout(lw: Lowering, a: Args) -> Lowered:
 
 @rule("aten.alias", "aten.clone", "aten.contiguous", "aten.detach", "aten.lift_fresh_copy", "aten.identity")
 def _alias(lw: Lowering, a: Args) -> Val:
-    return a.x  # type: ignore[no-any-return]
+    return a.x
 
 
 @rule("aten.upsample_nearest2d", "aten.upsample_bilinear2d")
 def _upsample(lw: Lowering, a: Args) -> Lowered:
     x = a.x
     mode = "bilinear" if "bilinear" in str(a.node.target) else "nearest"
-    c, h, w = lw.shape(x)
+    _, h, w = lw.shape(x)
     _, oh, ow = lw.node_shape(a.node)
     attrs: dict[str, Any] = {"mode": mode}
     if oh % h == 0 and oh // h == ow // w and ow % w == 0 and a.get("output_size") is None:
@@ -554,7 +567,7 @@ def _channel_shuffle(lw: Lowering, a: Args) -> Lowered:
 @rule("aten.pad", "aten.constant_pad_nd")
 def _pad(lw: Lowering, a: Args) -> Val:
     if a.node in lw.folded:
-        return a.x  # type: ignore[no-any-return]
+        return a.x
     raise Unmappable("pads a tensor that no convolution or max pool consumes directly")
 
 
@@ -573,9 +586,7 @@ class Lowering:
         sig = ep.graph_signature
         self.params: dict[str, Param] = {}
         for spec in sig.input_specs:
-            if spec.target is not None and spec.kind.name in ("PARAMETER", "BUFFER"):
-                self.params[spec.arg.name] = Param(spec.target)
-            elif spec.kind.name == "CONSTANT_TENSOR":
+            if spec.target is not None and spec.kind.name in ("PARAMETER", "BUFFER", "CONSTANT_TENSOR"):
                 self.params[spec.arg.name] = Param(spec.target)
         self.state = dict(model.state_dict(keep_vars=True))
         self.alias: dict[Val, Val] = {}
@@ -586,6 +597,8 @@ class Lowering:
         self.layers: list[Layer] = []
         self.shapes: dict[Val, Shape] = {}
         self.problems: list[Diagnostic] = []
+        self.failed: set[str] = set()
+        self.seen_problems: dict[tuple[Any, str], tuple[int, int]] = {}
         self.then_flatten = False
         self.pick = 0
         self.used_state: set[str] = set()
@@ -596,12 +609,17 @@ class Lowering:
         return self.alias.get(v, v)
 
     def shape(self, v: Val) -> Shape:
+        if isinstance(v, Param):
+            raise Unmappable(f"operates on the parameter `{v.fqn}` itself",
+                             "a parameter used as an activation (a layer scale, a position embedding) has no op")
+        if not isinstance(v, Val):
+            raise Unmappable(f"operates on a constant ({type(v).__name__})")
         return self.shapes[v]
 
     def node_shapes(self, node: fx.Node) -> list[Shape]:
         meta = node.meta.get("val")
         metas = list(meta) if isinstance(meta, list | tuple) else [meta]
-        return [tuple(int(d) for d in m.shape[1:]) for m in metas]
+        return [tuple(int(d) for d in m.shape[1:]) for m in metas if m is not None]
 
     def node_shape(self, node: fx.Node) -> Shape:
         return self.node_shapes(node)[0]
@@ -624,7 +642,7 @@ class Lowering:
         fill = float(args.get("value", 0.0) or 0.0)
         if args.get("mode", "constant") != "constant" or len(pad) != 4 or len(node.users) != 1 or min(pad) < 0:
             return x, (0, 0, 0, 0)
-        if not (fill == value or (value == -math.inf and fill == 0.0 and False)):
+        if fill != value:  # a conv pads with zeros, a max pool with −∞
             return x, (0, 0, 0, 0)
         self.folded.add(node)
         left, right, top, bottom = (int(p) for p in pad)
@@ -639,7 +657,7 @@ class Lowering:
         if len(first) != 4 or len(users) != 1 or not str(users[0].target).startswith("aten.transpose"):
             return None
         t = users[0]
-        if sorted(int(d) % 5 for d in t.args[1:3]) != [1, 2]:
+        if sorted(int(d) % 5 for d in t.args[1:3] if isinstance(d, int)) != [1, 2]:
             return None
         nxt = list(t.users)
         between = []
@@ -709,12 +727,11 @@ class Lowering:
 
     def _lower_node(self, node: fx.Node) -> None:
         if node.target is operator.getitem:
-            src, index = node.args[0], int(node.args[1])  # type: ignore[call-overload]
+            src, index = node.args[0], node.args[1]
+            assert isinstance(index, int)
             if isinstance(src, type(node)):
                 base = self.val(src)
-                v = Val(base.node, index) if base.index == 0 else base
-                self.alias[Val(node.name)] = self.alias.get(Val(src.name, index), v)
-                self.shapes.setdefault(self.alias[Val(node.name)], self.node_shape(node))
+                self.alias[Val(node.name)] = self.alias.get(Val(src.name, index), Val(base.node, index))
             return
         name = str(node.target).rsplit(".", 1)[0] if "." in str(node.target) else str(node.target)
         if name in IGNORED:
@@ -723,63 +740,76 @@ class Lowering:
             if node in self.shuffle_ends:
                 self.alias[Val(node.name)] = self.shuffle_ends[node]
             return
+        out = self._lower_call(node, name)
+        if out is None:
+            self.failed.add(node.name)
+            return
+        self.alias[Val(node.name)] = out
+        first = node.args[0] if node.args else None
+        if name.endswith("_") and isinstance(first, type(node)):
+            # An in-place op changes its input: later readers of that tensor read the result.
+            self.alias[Val(first.name)] = out
+
+    def _lower_call(self, node: fx.Node, name: str) -> Val | None:
+        """Lower one call; returns the value the node stands for, None when it could not be lowered."""
         fn = RULES.get(name)
         stack = self._stack(node)
-        where = stack[-1].path if stack else "(top level)"
         if fn is None:
             self._problem(node, stack, f"`{name}` has no archdsl op",
                           "the op table is in compiler/importer/trace.py; an op the language lacks is "
                           "added to archdsl/ops first")
-            return
+            return None
         self.then_flatten = False
         self.pick = 0
         self.pending_concat: tuple[tuple[Val, ...], int] | None = None
+        args = self.args(node)
+        unknown = [v for v in _flat(args.values.values()) if isinstance(v, Val) and v not in self.shapes]
+        if unknown:
+            if not all(v.node in self.failed for v in unknown):  # else: a node already reported
+                self._problem(node, stack, f"`{name}` reads an output that archdsl's ops do not compute "
+                              "(a max pool's indices)", None)
+            return None
         try:
-            result = fn(self, self.args(node))
+            result = fn(self, args)
         except Unmappable as exc:
             self._problem(node, stack, f"`{name}` {exc.message}", exc.hint)
-            return
+            return None
         if result is None:
-            return
+            return None
         if isinstance(result, Val):
-            self.alias[Val(node.name)] = result
-            return
-        bad = [v for v in result.inputs if not isinstance(v, Val)]
-        if bad:
+            return result
+        if any(not isinstance(v, Val) for v in result.inputs):
             self._problem(node, stack, f"`{name}` takes a parameter or constant where archdsl's "
                           f"`{result.op}` takes an activation", None)
-            return
-        shapes = self.node_shapes(node)
-        n_out = len(shapes)
+            return None
+        shapes = self.node_shapes(node)[:1]  # extra ATen outputs (a max pool's indices) are not computed
         if result.op == "split":
-            n_out = len(result.attrs["sections"]) if isinstance(result.attrs["sections"], list) \
-                else result.attrs["sections"]
-            if name == "aten.slice":  # one part of the split is this node's value
-                x = result.inputs[0]
-                dim = result.attrs["dim"]
-                secs = result.attrs["sections"]
-                shapes = [tuple(s if i == dim else d for i, d in enumerate(self.shape(x))) for s in secs]
+            secs = result.attrs["sections"]
+            dim = result.attrs["dim"]
+            x = result.inputs[0]
+            sizes = secs if isinstance(secs, list) else [self.shape(x)[dim] // secs] * secs
+            shapes = [tuple(n if i == dim else d for i, d in enumerate(self.shape(x))) for n in sizes]
         if self.then_flatten:
             shapes = [(*shapes[0], 1, 1)]
-        out_name = node.name if not self.then_flatten and name != "aten.slice" else f"{node.name}__pre"
-        outs = [Val(out_name, i) for i in range(n_out)]
-        for v, s in zip(outs, shapes, strict=False):
-            self.shapes[v] = s
+        out_name = f"{node.name}__pre" if self.then_flatten or name == "aten.slice" else node.name
+        outs = [Val(out_name, i) for i in range(len(shapes))]
+        for v, shape in zip(outs, shapes, strict=True):
+            self.shapes[v] = shape
         frames = frames_of(node)
-        for p in result.params:
-            self.used_state.add(p.fqn)
+        self.used_state.update(p.fqn for p in result.params)
         self.layers.append(Layer(len(self.layers), result.op, result.attrs, list(result.inputs), outs,
-                                 [self.shapes[v] for v in outs], result.state, stack, frames, name))
-        if name == "aten.slice":
-            self.alias[Val(node.name)] = outs[self.pick]
+                                 shapes, result.state, stack, frames, name))
         if self.pending_concat is not None:
             self.concats[self.pending_concat] = outs[0]
+        if name == "aten.slice":
+            return outs[self.pick]
         if self.then_flatten:
             flat = Val(node.name)
             self.shapes[flat] = self.node_shape(node)
             self.layers.append(Layer(len(self.layers), "flatten", {}, [outs[0]], [flat], [self.shapes[flat]], None,
                                      stack, frames, name))
-        del where
+            return flat
+        return outs[0]
 
     def _stack(self, node: fx.Node) -> tuple[StackEntry, ...]:
         entries = []
@@ -795,9 +825,28 @@ class Lowering:
         return tuple(entries)
 
     def _problem(self, node: fx.Node, stack: tuple[StackEntry, ...], message: str, hint: str | None) -> None:
+        """Record a diagnostic; the same problem in further instances of a module class is counted
+        on the first one instead of repeated."""
         where = f"`{stack[-1].path}` ({stack[-1].cls.__name__})" if stack else "the top-level forward"
+        kind = (stack[-1].cls if stack else None, re.sub(r"\d+", "#", message))
+        if kind in self.seen_problems:
+            index, count = self.seen_problems[kind]
+            self.seen_problems[kind] = (index, count + 1)
+            first = self.problems[index]
+            cls = stack[-1].cls.__name__ if stack else "the model"
+            self.problems[index] = Diagnostic(first.code, first.message, first.span, first.hint, first.severity,
+                                              (f"the same in {count} more instance(s) of {cls}",))
+            return
         span = user_span(frames_of(node), f"<{self.model_name}>")
+        self.seen_problems[kind] = (len(self.problems), 1)
         self.problems.append(Diagnostic("E1202", f"cannot import {where}: {message}", span, hint))
+
+
+def _flat(values: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    for v in values:
+        out.extend(_flat(v) if isinstance(v, list | tuple) else [v])
+    return out
 
 
 def trace(model: nn.Module, input_shape: Shape, model_name: str) -> Traced:

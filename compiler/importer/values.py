@@ -43,7 +43,7 @@ def _compact_pair(v: Any) -> Any:
     return v
 
 
-def _compact_pads(p: tuple[int, int, int, int]) -> Any:
+def _compact_pads(p: tuple[int, ...]) -> Any:
     if p[0] == p[1] == p[2] == p[3]:
         return p[0]
     if p[0] == p[1] and p[2] == p[3]:
@@ -60,9 +60,9 @@ def normalize(op: str, attrs: dict[str, Any], in_shape: tuple[int, ...]) -> dict
         pads = tuple(attrs["pad"])
         half = resolve_padding(None, attrs["kernel"], attrs["stride"], attrs["dilation"], hw)
         same = resolve_padding("same", attrs["kernel"], attrs["stride"], attrs["dilation"], hw)
-        attrs["pad"] = None if pads == half else "same" if pads == same else _compact_pads(pads)  # type: ignore[arg-type]
+        attrs["pad"] = None if pads == half else "same" if pads == same else _compact_pads(pads)
     elif op in ("maxpool", "avgpool") and attrs.get("kernel") != "global":
-        attrs["pad"] = _compact_pads(tuple(attrs["pad"]))  # type: ignore[arg-type]
+        attrs["pad"] = _compact_pads(tuple(attrs["pad"]))
         if attrs.get("stride") == attrs.get("kernel"):
             attrs["stride"] = None
     if op == "maxpool":
@@ -83,7 +83,7 @@ def normalize(op: str, attrs: dict[str, Any], in_shape: tuple[int, ...]) -> dict
 
 def compact(key: str, value: Any) -> Any:
     if isinstance(value, tuple) and len(value) == 4 and key == "pad":
-        return _compact_pads(value)  # type: ignore[arg-type]
+        return _compact_pads(value)
     if isinstance(value, tuple):
         return _compact_pair(value)
     return value
