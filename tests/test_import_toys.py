@@ -45,7 +45,7 @@ block basic(planes, stride=1, downsample=false) {
     out = in -> conv(planes, 3, stride=stride, bias=false) as conv1 -> bn as bn1 -> relu
              -> conv(planes, 3, bias=false) as conv2 -> bn as bn2
     identity_ = in -> if downsample {
-                          conv(in.channels * 2, 1, stride=2, bias=false) as downsample.0 -> bn as downsample.1
+                          conv(planes, 1, stride=stride, bias=false) as downsample.0 -> bn as downsample.1
                       }
     out + identity_ -> relu
 }

@@ -419,9 +419,11 @@ class BodyWriter:
         head = self.ref_chain(table[0].items[0].inputs[0])
         prefix = _ROW.match(table[0].label).group(1)  # type: ignore[union-attr]
         block = table[0].block
-        columns: list[tuple[str, list[Expr]]] = [("n", [literal(len(r.items)) for r in table])]
+        count = "n" if "n" not in self.taken else self.fresh("repeats")
+        self.taken.add(count)
+        columns: list[tuple[str, list[Expr]]] = [(count, [literal(len(r.items)) for r in table])]
         values: dict[str, Expr] = {}
-        used_names = {"n", "i"}
+        used_names = self.taken
         for p in block.params:
             pats = [r.patterns[p.name] for r in table]
             firsts, rests = [x.first for x in pats], [x.rest for x in pats]
@@ -437,7 +439,7 @@ class BodyWriter:
         cells = [[v[r].text for _, v in columns] for r in range(len(table))]
         widths = [max(len(row[c]) for row in cells) for c in range(len(columns))]
         rows = [", ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in cells]
-        body = f"}} repeat n{' as i' if uses_i else ''}: {block.name}({_call_args(block, values)})"
+        body = f"}} repeat {count}{' as i' if uses_i else ''}: {block.name}({_call_args(block, values)})"
         head.steps.append(Step([header, *rows, body]))
         return head
 

@@ -288,7 +288,10 @@ class InstanceBuilder:
                 bad |= self._not_blocks(m)
         if not inst.path:
             return bad
-        ok = len(inst.outputs) == 1 and len(inst.inputs) >= 1 and inst.members
+        layers = self._subtree_layers(inst)
+        # A wrapper of a stateless op or two (timm's Sigmoid, SelectAdaptivePool2d) reads better inline.
+        trivial = len(layers) <= 2 and all(x.state is None for x in layers)
+        ok = len(inst.outputs) == 1 and len(inst.inputs) >= 1 and bool(inst.members) and not trivial
         for m in inst.members:
             label = self._member_label(inst, m)
             if label is not None and (not inst.inside(self._member_path(m)) or not label_ok(label)):
@@ -501,31 +504,38 @@ class Unifier:
         return pname
 
     def lift(self, vec: dict[int, Any], hint: str, kernel_like: bool = False) -> Expr:
-        """An expression equal to vec[i] in every instance i where it is defined."""
+        """An expression equal to vec[i] in every instance i where it is defined: a literal, an
+        existing parameter, `in.channels`, a constructor argument or attribute (or a small multiple of
+        one), else a new parameter named after `hint`."""
         values = list(vec.values())
-        if all(v == values[0] and type(v) is type(values[0]) for v in values):
+        same = all(v == values[0] and type(v) is type(values[0]) for v in values)
+        if same:
+            if len(vec) < self.n and type(values[0]) is int:  # an optional item: a parameter that agrees
+                # wherever it is present (`stride=stride` in a shortcut that exists only when striding)
+                for p in self.params:
+                    numbers = self._numbers(Source(p.name, "param", p.values))
+                    expr = self._arith(Source(p.name, "param", p.values), numbers, vec) if numbers else None
+                    if expr is not None:
+                        return expr
             return literal(values[0], kernel_like)
-        full = [vec.get(i, values[0]) for i in range(self.n)]
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            for src in self.sources():
-                numbers = self._numbers(src)
-                if numbers is None:
-                    continue
-                expr = self._arith(src, numbers, vec)
-                if expr is not None:
-                    return expr
+        ints = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
         for src in self.sources():
-            if src.kind == "in":
+            if src.kind == "in" and not ints:
                 continue
             sv: list[Any] = [op_of_class(v) if isinstance(values[0], OpRef) else v for v in src.values]
-            fits = all(sv[i] == v and type(sv[i]) is type(v) for i, v in vec.items())
-            if fits and all(is_valid_value(x) for x in sv):
-                return name(self._param_for(src, sv))
+            if all(sv[i] == v and type(sv[i]) is type(v) for i, v in vec.items()) and all(map(is_valid_value, sv)):
+                return name(src.name) if src.kind == "in" else name(self._param_for(src, sv))
         for p in self.params:
             if all(p.values[i] == v and type(p.values[i]) is type(v) for i, v in vec.items()):
                 return name(p.name)
+        if ints:
+            for src in self.sources():
+                numbers = self._numbers(src)
+                expr = self._arith(src, numbers, vec) if numbers is not None else None
+                if expr is not None:
+                    return expr
         pname = self._new_name(hint)
-        self.params.append(BlockParam(pname, NO_DEFAULT, full, "new"))
+        self.params.append(BlockParam(pname, NO_DEFAULT, [vec.get(i, values[0]) for i in range(self.n)], "new"))
         return name(pname)
 
     @staticmethod
@@ -539,7 +549,7 @@ class Unifier:
             return all(f(sv[i]) == v for i, v in vec.items())
 
         def ref() -> Expr:
-            return name(src.name) if src.kind == "in" else name(self._param_for(src, sv))
+            return name(src.name) if src.kind in ("in", "param") else name(self._param_for(src, sv))
 
         if fits(lambda x: x):
             return ref()
@@ -550,8 +560,10 @@ class Unifier:
                 return floordiv(ref(), k)
         return None
 
-    def flag(self, present: list[bool], hint: str) -> Expr | None:
-        """A condition true exactly in the instances where an item is present, named by the module."""
+    def flag(self, present: list[bool]) -> Expr | None:
+        """A condition true exactly in the instances where an item is present, from the module: a
+        boolean or optional-submodule argument (`downsample`), or an integer one compared with the
+        value it has wherever the item is absent (`stride != 1`)."""
         for p in self.params:
             if p.values == present:
                 return name(p.name)
@@ -565,7 +577,18 @@ class Unifier:
                 return name(self._flag_param(src, present))
             if [not t for t in truth] == present:
                 return negate(name(self._flag_param(src, [not t for t in present])))
-        del hint
+        for src in [*self.sources(), *(Source(p.name, "param", p.values) for p in self.params)]:
+            numbers = self._numbers(src)
+            if numbers is None:
+                continue
+            absent = {v for v, here in zip(numbers, present, strict=True) if not here}
+            inside = {v for v, here in zip(numbers, present, strict=True) if here}
+            if len(absent) == 1 and not absent & inside:
+                ref = name(src.name) if src.kind in ("in", "param") else name(self._param_for(src, numbers))
+                return equals(ref, literal(absent.pop()), "!=")
+            if len(inside) == 1 and not absent & inside:
+                ref = name(src.name) if src.kind in ("in", "param") else name(self._param_for(src, numbers))
+                return equals(ref, literal(inside.pop()))
         return None
 
     def _flag_param(self, src: Source, values: list[bool]) -> str:
@@ -607,6 +630,8 @@ class Unifier:
             if any(it.kind != first.kind or it.n_out != first.n_out or len(it.inputs) != len(first.inputs)
                    for it in items):
                 return None
+            if first.n_out > 1 and len(items) < self.n:
+                return None  # a multi-output item cannot be skipped (`a, b = …` needs both)
             if first.kind == "call" and any(it.child.block is not first.child.block for it in items):  # type: ignore[union-attr]
                 return None
             if first.kind == "op" and any(it.op != first.op for it in items) and not all(
@@ -671,7 +696,7 @@ class Unifier:
                 if not all(pres):
                     cond = equals(expr, literal(None), "!=")
             elif not all(pres):
-                cond = self.flag(pres, rep.label or rep.op)
+                cond = self.flag(pres)
                 if cond is None:
                     return None
             args = self._args(rep, at)
@@ -687,12 +712,14 @@ class Unifier:
             return True
         if t.key is None or any(i in present[t.key] for i in need):
             return False
-        options = [passthrough[t.key]] if t.key in passthrough else list(range(len(canon[t.key])))
+        settled = t.key in passthrough
+        options = [passthrough[t.key]] if settled else list(range(len(canon[t.key])))
         for p in options:
             passthrough[t.key] = p
             if all(resolve(t, i) == r for i, r in need.items()):
                 return True
-        passthrough.pop(t.key, None)
+        if not settled:
+            del passthrough[t.key]
         return False
 
     def _args(self, rep: Item, items: dict[int, Item]) -> list[tuple[str | None, Expr]]:

@@ -129,7 +129,7 @@ def user_span(frames: Iterable[Frame], fallback: str) -> Span:
     text registered so the diagnostic quotes the line."""
     chosen = None
     for f in frames:
-        if not os.path.abspath(f.file).startswith(_torch_dir()):
+        if not os.path.abspath(f.file).startswith(_torch_dir() + os.sep):
             chosen = f
     if chosen is None:
         return Span.unknown(fallback)
@@ -564,10 +564,19 @@ def _channel_shuffle(lw: Lowering, a: Args) -> Lowered:
     return Lowered("shuffle", {"groups": int(a["groups"])}, [a.x])
 
 
+_FOLDS_PAD = ("aten.conv2d.", "aten.convolution.", "aten._convolution.", "aten.max_pool2d.",
+              "aten.max_pool2d_with_indices.")
+
+
 @rule("aten.pad", "aten.constant_pad_nd")
-def _pad(lw: Lowering, a: Args) -> Val:
-    if a.node in lw.folded:
-        return a.x
+def _pad(lw: Lowering, a: Args) -> Val | None:
+    """Explicit padding (TF "same" in timm's Conv2dSame/MaxPool2dSame) becomes its consumer's `pad`:
+    the node is left for the convolution or max pool that reads it (see Lowering.fold_pad)."""
+    users = list(a.node.users)
+    if len(users) == 1 and str(users[0].target).startswith(_FOLDS_PAD):
+        lw.shapes[Val(a.node.name)] = lw.node_shape(a.node)
+        lw.deferred_pads.add(a.node.name)
+        return None
     raise Unmappable("pads a tensor that no convolution or max pool consumes directly")
 
 
@@ -590,7 +599,7 @@ class Lowering:
                 self.params[spec.arg.name] = Param(spec.target)
         self.state = dict(model.state_dict(keep_vars=True))
         self.alias: dict[Val, Val] = {}
-        self.folded: set[fx.Node] = set()
+        self.deferred_pads: set[str] = set()
         self.shuffled: set[fx.Node] = set()
         self.shuffle_ends: dict[fx.Node, Val] = {}
         self.concats: dict[tuple[tuple[Val, ...], int], Val] = {}
@@ -634,17 +643,16 @@ class Lowering:
 
     def fold_pad(self, x: Val, value: float = 0.0) -> tuple[Val, tuple[int, int, int, int]]:
         """If `x` is a constant pad used only here, consume it: (its input, its (t, b, l, r))."""
-        node = self.graph_nodes.get(x.node)
-        if node is None or x.index != 0 or not str(node.target).startswith(("aten.pad.", "aten.constant_pad_nd.")):
+        if x.node not in self.deferred_pads:
             return x, (0, 0, 0, 0)
+        node = self.graph_nodes[x.node]
         args = self.args(node)
         pad = list(args["pad"])
         fill = float(args.get("value", 0.0) or 0.0)
-        if args.get("mode", "constant") != "constant" or len(pad) != 4 or len(node.users) != 1 or min(pad) < 0:
-            return x, (0, 0, 0, 0)
-        if fill != value:  # a conv pads with zeros, a max pool with −∞
-            return x, (0, 0, 0, 0)
-        self.folded.add(node)
+        mode = args.get("mode", "constant")
+        if mode != "constant" or len(pad) != 4 or min(pad) < 0 or fill != value:  # conv: zeros, max pool: −∞
+            raise Unmappable(f"reads its input padded by {pad} ({mode}, value {fill}); its own padding "
+                             f"would be {'zeros' if value == 0 else '-inf'}")
         left, right, top, bottom = (int(p) for p in pad)
         return args["self"], (top, bottom, left, right)
 
@@ -741,8 +749,7 @@ class Lowering:
                 self.alias[Val(node.name)] = self.shuffle_ends[node]
             return
         out = self._lower_call(node, name)
-        if out is None:
-            self.failed.add(node.name)
+        if out is None:  # reported, left to its consumer (a folded pad), or reading a failed node
             return
         self.alias[Val(node.name)] = out
         first = node.args[0] if node.args else None
@@ -765,6 +772,7 @@ class Lowering:
         args = self.args(node)
         unknown = [v for v in _flat(args.values.values()) if isinstance(v, Val) and v not in self.shapes]
         if unknown:
+            self.failed.add(node.name)
             if not all(v.node in self.failed for v in unknown):  # else: a node already reported
                 self._problem(node, stack, f"`{name}` reads an output that archdsl's ops do not compute "
                               "(a max pool's indices)", None)
@@ -826,7 +834,8 @@ class Lowering:
 
     def _problem(self, node: fx.Node, stack: tuple[StackEntry, ...], message: str, hint: str | None) -> None:
         """Record a diagnostic; the same problem in further instances of a module class is counted
-        on the first one instead of repeated."""
+        on the first one instead of repeated. Nodes reading this one are skipped silently."""
+        self.failed.add(node.name)
         where = f"`{stack[-1].path}` ({stack[-1].cls.__name__})" if stack else "the top-level forward"
         kind = (stack[-1].cls if stack else None, re.sub(r"\d+", "#", message))
         if kind in self.seen_problems:
