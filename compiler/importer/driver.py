@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from archdsl.diagnostics import ArchError
+from archdsl.diagnostics import ArchError, Diagnostic, Span
 
 from . import factory
 from .emit import emit
@@ -45,6 +45,10 @@ def import_module(model: Any, input_shape: Shape, name: str | None = None, sourc
         traced = trace(model, tuple(input_shape), net)
     finally:
         model.train(was_training)
+    if len(traced.outputs) != 1:
+        raise ArchError(Diagnostic("E1207", f"`{net}` returns {len(traced.outputs)} tensors; `archdsl import` "
+                                   "takes models with one output", Span.unknown(f"<{net}>"),
+                                   "wrap the model so that forward returns the one output to describe"))
     unused = check_state_coverage(traced, net)
     if unused:
         raise ArchError(unused)
