@@ -90,7 +90,7 @@ def test_unmappable_op_names_module_and_op_at_its_line() -> None:
     assert d.code == "E1202"
     assert "`body` (Cumulative)" in d.message and "`aten.cumsum`" in d.message
     line = next(i for i, text in enumerate(TOYS.read_text().splitlines(), 1) if "torch.cumsum(" in text)
-    assert (Path(d.span.file), d.span.line) == (TOYS, line)
+    assert (Path(d.span.file).resolve(), d.span.line) == (TOYS, line)
     assert "torch.cumsum(self.conv(x), dim=1)" in render(d)
 
 
@@ -155,6 +155,6 @@ def test_cli_reports_unmappable_models(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["import", toy("unmappable"), "--input", "3x16x16"]) == 1
     err = capsys.readouterr().err
     assert "error[E1202]: cannot import `body` (Cumulative): `aten.cumsum` has no archdsl op" in err
-    assert f"--> {TOYS}:" in err and "Traceback" not in err
+    assert re.search(r"--> \S*tests/import_toys\.py:\d+:\d+", err) and "Traceback" not in err
     assert main(["import", toy("toy_resnet"), "--input", "3xx"]) == 1  # checked before anything is built
     assert "bad input shape `3xx`" in capsys.readouterr().err

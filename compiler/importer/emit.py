@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from .structure import NO_DEFAULT, BlockDef, Key, Ref, Structure, TItem
 from .values import COMPARE, Expr, equals, literal, name, reserved_names, ternary
@@ -469,53 +468,68 @@ def render_chain(chain: Chain, prefix: str, width: int = WIDTH) -> list[str]:
     lines = [prefix + head[0], *(pad + x for x in head[1:])]
     # Continuation lines put `->` under the first one, unless the head is long (then a fixed indent).
     cont = " " * (len(lines[0]) + 1) if len(lines) == 1 and len(head[0]) <= 24 else pad + "  "
-    limit = width - len(INDENT)
-
-    def add(text: str) -> None:
-        candidate = lines[-1] + " -> " + text
-        if len(candidate) <= limit or (len(lines) == 1 and "->" not in lines[-1]):
-            lines[-1] = candidate
-        else:
-            lines.append(cont + "-> " + text)
-
+    writer = _Lines(lines, cont, width - len(INDENT))
     steps, k = chain.steps, 0
     while k < len(steps):
         s = steps[k]
         if s.cond is None:
+            writer.step(s.lines)
             k += 1
-            if len(s.lines) > 1:  # a stage table starts its own line
-                lines.append(cont + "-> " + s.lines[0])
-                lines.extend(cont + "   " + INDENT + x for x in s.lines[1:-1])
-                lines.append(cont + "   " + s.lines[-1])
-                continue
-            text = s.lines[0].split("\n")
-            if len(text) > 1:  # a call with one tensor argument per line
-                lines[-1] += " -> " + text[0]
-                lines.extend(" " * (len(lines[-1]) - len(lines[-1].lstrip())) + x for x in text[1:])
-            else:
-                add(text[0])
             continue
         texts = []
         while k < len(steps) and steps[k].cond == s.cond:
             texts.append(_flat_step(Step(steps[k].lines)))
             k += 1
-        one_line = f"if {s.cond} {{ {' -> '.join(texts)} }}"
-        if len(lines[-1] + " -> " + one_line) <= limit or len(cont) + 3 + len(one_line) <= limit:
-            add(one_line)
-            continue
-        opening = f"if {s.cond} {{"
-        add(opening)
-        close = " " * (len(lines[-1]) - len(opening))  # under the `if`
+        writer.conditional(s.cond, texts)
+    return lines
+
+
+@dataclass
+class _Lines:
+    """The lines of one chain being written."""
+
+    lines: list[str]
+    cont: str  # the indentation of a continuation line's `->`
+    limit: int
+
+    def add(self, text: str) -> None:
+        candidate = self.lines[-1] + " -> " + text
+        if len(candidate) <= self.limit or (len(self.lines) == 1 and "->" not in self.lines[-1]):
+            self.lines[-1] = candidate
+        else:
+            self.lines.append(self.cont + "-> " + text)
+
+    def step(self, parts: list[str]) -> None:
+        if len(parts) > 1:  # a stage table starts its own line
+            self.lines.append(self.cont + "-> " + parts[0])
+            self.lines.extend(self.cont + "   " + INDENT + x for x in parts[1:-1])
+            self.lines.append(self.cont + "   " + parts[-1])
+            return
+        text = parts[0].split("\n")
+        if len(text) == 1:
+            self.add(text[0])
+            return
+        self.lines[-1] += " -> " + text[0]  # a call with one tensor argument per line
+        indent = " " * (len(self.lines[-1]) - len(self.lines[-1].lstrip()))
+        self.lines.extend(indent + x for x in text[1:])
+
+    def conditional(self, cond: str, texts: list[str]) -> None:
+        one_line = f"if {cond} {{ {' -> '.join(texts)} }}"
+        if len(self.lines[-1] + " -> " + one_line) <= self.limit or len(self.cont) + 3 + len(one_line) <= self.limit:
+            self.add(one_line)
+            return
+        opening = f"if {cond} {{"
+        self.add(opening)
+        close = " " * (len(self.lines[-1]) - len(opening))  # under the `if`
         inner = close + INDENT
         row = inner + texts[0]
         for t in texts[1:]:
-            if len(row + " -> " + t) <= limit:
+            if len(row + " -> " + t) <= self.limit:
                 row += " -> " + t
             else:
-                lines.append(row)
+                self.lines.append(row)
                 row = inner + "-> " + t
-        lines += [row, close + "}"]
-    return lines
+        self.lines += [row, close + "}"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -550,7 +564,3 @@ def emit(structure: Structure, header: list[str], input_shape: tuple[int, ...]) 
     decls = [f"input {n}: {shape}" for n in inputs]
     out += ["", f"network {net.name} {{", *(INDENT + d for d in decls), *(INDENT + line for line in body), "}", ""]
     return "\n".join(out)
-
-
-def _unused(*_: Any) -> None:  # pragma: no cover
-    return None

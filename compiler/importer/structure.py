@@ -90,6 +90,7 @@ class Instance:
     inputs: list[Val] = field(default_factory=list)
     outputs: list[Val] = field(default_factory=list)
     in_shapes: list[Shape] = field(default_factory=list)
+    output_refs: list[Ref] = field(default_factory=list)
     block: BlockDef | None = None
     args: dict[str, Any] = field(default_factory=dict)
 
@@ -353,7 +354,7 @@ class InstanceBuilder:
                 for i, v in enumerate(m.outputs):
                     by_val[v] = Ref(key, i)
             inst.items.append(item)
-        inst.output_refs = [by_val[v] for v in inst.outputs]  # type: ignore[attr-defined]
+        inst.output_refs = [by_val[v] for v in inst.outputs]
 
     def _first_layer(self, inst: Instance) -> Layer:
         m = inst.members[0]
@@ -508,35 +509,42 @@ class Unifier:
         existing parameter, `in.channels`, a constructor argument or attribute (or a small multiple of
         one), else a new parameter named after `hint`."""
         values = list(vec.values())
-        same = all(v == values[0] and type(v) is type(values[0]) for v in values)
-        if same:
-            if len(vec) < self.n and type(values[0]) is int:  # an optional item: a parameter that agrees
-                # wherever it is present (`stride=stride` in a shortcut that exists only when striding)
-                for p in self.params:
-                    numbers = self._numbers(Source(p.name, "param", p.values))
-                    expr = self._arith(Source(p.name, "param", p.values), numbers, vec) if numbers else None
-                    if expr is not None:
-                        return expr
-            return literal(values[0], kernel_like)
+        if all(v == values[0] and type(v) is type(values[0]) for v in values):
+            return self._constant(vec, values[0], kernel_like)
         ints = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+        found = self._exact(vec, ints)
+        if found is None and ints:
+            found = next((e for src in self.sources() if (e := self._arith(src, vec)) is not None), None)
+        if found is not None:
+            return found
+        pname = self._new_name(hint)
+        self.params.append(BlockParam(pname, NO_DEFAULT, [vec.get(i, values[0]) for i in range(self.n)], "new"))
+        return name(pname)
+
+    def _constant(self, vec: dict[int, Any], value: Any, kernel_like: bool) -> Expr:
+        """A value the same wherever it is defined: a literal, except in an optional item, where an
+        integer parameter that agrees wherever the item is present is clearer (`stride=stride` in a
+        shortcut that exists only when striding)."""
+        if len(vec) < self.n and type(value) is int:
+            for p in self.params:
+                expr = self._arith(Source(p.name, "param", p.values), vec)
+                if expr is not None:
+                    return expr
+        return literal(value, kernel_like)
+
+    def _exact(self, vec: dict[int, Any], ints: bool) -> Expr | None:
+        """A source or parameter equal to vec wherever it is defined."""
+        as_op = isinstance(next(iter(vec.values())), OpRef)
         for src in self.sources():
             if src.kind == "in" and not ints:
                 continue
-            sv: list[Any] = [op_of_class(v) if isinstance(values[0], OpRef) else v for v in src.values]
+            sv: list[Any] = [op_of_class(v) if as_op else v for v in src.values]
             if all(sv[i] == v and type(sv[i]) is type(v) for i, v in vec.items()) and all(map(is_valid_value, sv)):
                 return name(src.name) if src.kind == "in" else name(self._param_for(src, sv))
         for p in self.params:
             if all(p.values[i] == v and type(p.values[i]) is type(v) for i, v in vec.items()):
                 return name(p.name)
-        if ints:
-            for src in self.sources():
-                numbers = self._numbers(src)
-                expr = self._arith(src, numbers, vec) if numbers is not None else None
-                if expr is not None:
-                    return expr
-        pname = self._new_name(hint)
-        self.params.append(BlockParam(pname, NO_DEFAULT, [vec.get(i, values[0]) for i in range(self.n)], "new"))
-        return name(pname)
+        return None
 
     @staticmethod
     def _numbers(src: Source) -> list[int] | None:
@@ -544,20 +552,25 @@ class Unifier:
             return list(src.values)
         return None
 
-    def _arith(self, src: Source, sv: list[int], vec: dict[int, Any]) -> Expr | None:
+    def _ref(self, src: Source, values: list[Any]) -> Expr:
+        return name(src.name) if src.kind in ("in", "param") else name(self._param_for(src, values))
+
+    def _arith(self, src: Source, vec: dict[int, Any]) -> Expr | None:
+        """`src`, `src * k` or `src // k` (k small) equal to vec wherever it is defined."""
+        sv = self._numbers(src)
+        if sv is None:
+            return None
+
         def fits(f: Callable[[int], int]) -> bool:
             return all(f(sv[i]) == v for i, v in vec.items())
 
-        def ref() -> Expr:
-            return name(src.name) if src.kind in ("in", "param") else name(self._param_for(src, sv))
-
         if fits(lambda x: x):
-            return ref()
+            return self._ref(src, sv)
         for k in (2, 3, 4, 6, 8):
             if fits(lambda x, k=k: x * k):  # type: ignore[misc]
-                return times(ref(), k)
+                return times(self._ref(src, sv), k)
             if fits(lambda x, k=k: x // k) and all(x % k == 0 for x in sv):  # type: ignore[misc]
-                return floordiv(ref(), k)
+                return floordiv(self._ref(src, sv), k)
         return None
 
     def flag(self, present: list[bool]) -> Expr | None:
@@ -567,28 +580,32 @@ class Unifier:
         for p in self.params:
             if p.values == present:
                 return name(p.name)
+        return self._bool_flag(present) or self._int_flag(present)
+
+    def _bool_flag(self, present: list[bool]) -> Expr | None:
         for src in self.sources():
-            if src.kind == "in":
-                continue
             truth = [_truthy(v) for v in src.values]
-            if any(t is None for t in truth):
+            if src.kind == "in" or any(t is None for t in truth):
                 continue
             if truth == present:
                 return name(self._flag_param(src, present))
             if [not t for t in truth] == present:
                 return negate(name(self._flag_param(src, [not t for t in present])))
+        return None
+
+    def _int_flag(self, present: list[bool]) -> Expr | None:
         for src in [*self.sources(), *(Source(p.name, "param", p.values) for p in self.params)]:
             numbers = self._numbers(src)
             if numbers is None:
                 continue
             absent = {v for v, here in zip(numbers, present, strict=True) if not here}
             inside = {v for v, here in zip(numbers, present, strict=True) if here}
-            if len(absent) == 1 and not absent & inside:
-                ref = name(src.name) if src.kind in ("in", "param") else name(self._param_for(src, numbers))
-                return equals(ref, literal(absent.pop()), "!=")
-            if len(inside) == 1 and not absent & inside:
-                ref = name(src.name) if src.kind in ("in", "param") else name(self._param_for(src, numbers))
-                return equals(ref, literal(inside.pop()))
+            if absent & inside:
+                continue
+            if len(absent) == 1:
+                return equals(self._ref(src, numbers), literal(absent.pop()), "!=")
+            if len(inside) == 1:
+                return equals(self._ref(src, numbers), literal(inside.pop()))
         return None
 
     def _flag_param(self, src: Source, values: list[bool]) -> str:
@@ -614,113 +631,108 @@ class Unifier:
 
     # --- the merge
     def run(self) -> tuple[list[TItem], Ref, list[BlockParam]] | None:
-        seqs = [[it.key for it in inst.items] for inst in self.insts]
-        order = _merge_order(seqs)
+        """(template items, output, parameters), or None when the instances do not unify."""
+        order = _merge_order([[it.key for it in inst.items] for inst in self.insts])
         if order is None:
             return None
-        by_key: dict[Key, dict[int, Item]] = defaultdict(dict)
+        self.order = order
+        self.by_key: dict[Key, dict[int, Item]] = defaultdict(dict)
         for i, inst in enumerate(self.insts):
             for it in inst.items:
-                by_key[it.key][i] = it
-        present = {k: set(by_key[k]) for k in order}
-        # structure must agree
-        for k in order:
-            items = list(by_key[k].values())
-            first = items[0]
-            if any(it.kind != first.kind or it.n_out != first.n_out or len(it.inputs) != len(first.inputs)
-                   for it in items):
-                return None
-            if first.n_out > 1 and len(items) < self.n:
-                return None  # a multi-output item cannot be skipped (`a, b = …` needs both)
-            if first.kind == "call" and any(it.child.block is not first.child.block for it in items):  # type: ignore[union-attr]
-                return None
-            if first.kind == "op" and any(it.op != first.op for it in items) and not all(
-                    get_op(it.op).category == "activation" and not it.attrs for it in items):
-                return None
-        # inputs: one canonical ref per slot, instances lacking an optional producer read through it
-        canon: dict[Key, list[Ref]] = {}
-        passthrough: dict[Key, int] = {}
-
-        def resolve(ref: Ref, i: int) -> Ref | None:
-            seen = 0
-            while ref.key is not None and i not in present[ref.key]:
-                key = ref.key
-                p = passthrough.get(key)
-                if p is None:
-                    if len(canon[key]) == 1:
-                        p = 0
-                    else:
-                        return None
-                ref = canon[key][p]
-                seen += 1
-                if seen > len(order):
-                    return None
-            return ref
-
-        def settle(refs: dict[int, Ref]) -> Ref | None:
-            distinct = sorted(set(refs.values()), key=lambda r: (len(present[r.key]) if r.key else self.n + 1,
-                                                                  str(r)))
-            for t in distinct:
-                if self._explains(t, refs, resolve, canon, passthrough, present):
-                    return t
+                self.by_key[it.key][i] = it
+        self.present = {k: set(self.by_key[k]) for k in order}
+        self.canon: dict[Key, list[Ref]] = {}
+        self.passthrough: dict[Key, int] = {}
+        if not all(self._agree(list(self.by_key[k].values())) for k in order):
             return None
-
         for k in order:
-            slots = []
-            for j in range(len(next(iter(by_key[k].values())).inputs)):
-                t = settle({i: it.inputs[j] for i, it in by_key[k].items()})
-                if t is None:
-                    return None
-                slots.append(t)
-            canon[k] = slots
-        outs = {i: inst.output_refs[0] for i, inst in enumerate(self.insts)}  # type: ignore[attr-defined]
-        output = settle(outs)
+            slots = [self._settle({i: it.inputs[j] for i, it in self.by_key[k].items()})
+                     for j in range(len(next(iter(self.by_key[k].values())).inputs))]
+            if any(t is None for t in slots):
+                return None
+            self.canon[k] = slots  # type: ignore[assignment]
+        output = self._settle({i: inst.output_refs[0] for i, inst in enumerate(self.insts)})
         if output is None:
             return None
-        # conditions and arguments
-        titems: list[TItem] = []
-        for k in order:
-            at = by_key[k]
-            rep = next(iter(at.values()))
-            pres = [i in at for i in range(self.n)]
-            ops = {it.op for it in at.values()}
-            op_valued = rep.kind == "op" and (len(ops) > 1 or (not all(pres) and get_op(rep.op).category ==
-                                                                "activation" and not rep.attrs))
-            cond: Expr | None = None
-            op = rep.op
-            if op_valued:
-                vec = {i: (OpRef(at[i].op) if i in at else None) for i in range(self.n)}
-                hint = (rep.key[1].rsplit(".", 1)[-1] if rep.key[0] == "f" and rep.key[1] else "act")
-                expr = self.lift(vec, hint if hint and hint not in reserved_names() else "act")
-                op = expr.text
-                if not all(pres):
-                    cond = equals(expr, literal(None), "!=")
-            elif not all(pres):
-                cond = self.flag(pres)
-                if cond is None:
-                    return None
-            args = self._args(rep, at)
-            titems.append(TItem(k, rep.kind, op, rep.child.block if rep.child else None, args, canon[k],
-                                rep.n_out, rep.label, cond, passthrough.get(k, 0), rep.var, op_valued))
-        return titems, output, self.params
+        titems = [self._template_item(k) for k in order]
+        if any(t is None for t in titems):
+            return None
+        return titems, output, self.params  # type: ignore[return-value]
 
-    @staticmethod
-    def _explains(t: Ref, refs: dict[int, Ref], resolve: Callable[[Ref, int], Ref | None],
-                  canon: dict[Key, list[Ref]], passthrough: dict[Key, int], present: dict[Key, set[int]]) -> bool:
+    def _agree(self, items: list[Item]) -> bool:
+        """Whether the items under one key can be one statement: same kind, arity and op (or all
+        plain activations), the same child block; a multi-output item is never optional."""
+        first = items[0]
+        if any(it.kind != first.kind or it.n_out != first.n_out or len(it.inputs) != len(first.inputs)
+               for it in items):
+            return False
+        if first.n_out > 1 and len(items) < self.n:
+            return False  # `a, b = …` cannot be skipped
+        if first.kind == "call":
+            return all(it.child is not None and first.child is not None and it.child.block is first.child.block
+                       for it in items)
+        return all(it.op == first.op for it in items) or all(
+            get_op(it.op).category == "activation" and not it.attrs for it in items)
+
+    # --- inputs: one ref per slot; an instance without an optional producer reads through it
+    def _resolve(self, ref: Ref, i: int) -> Ref | None:
+        """What `ref` stands for in instance i, skipping items i does not have."""
+        for _ in range(len(self.order) + 1):
+            if ref.key is None or i in self.present[ref.key]:
+                return ref
+            p = self.passthrough.get(ref.key, 0 if len(self.canon[ref.key]) == 1 else None)
+            if p is None:
+                return None
+            ref = self.canon[ref.key][p]
+        return None
+
+    def _settle(self, refs: dict[int, Ref]) -> Ref | None:
+        """The one ref that, read through absent items, gives every instance's own ref."""
+        def rank(r: Ref) -> tuple[int, str]:
+            return (len(self.present[r.key]) if r.key else self.n + 1, str(r))
+
+        for t in sorted(set(refs.values()), key=rank):
+            if self._explains(t, refs):
+                return t
+        return None
+
+    def _explains(self, t: Ref, refs: dict[int, Ref]) -> bool:
         need = {i: r for i, r in refs.items() if r != t}
         if not need:
             return True
-        if t.key is None or any(i in present[t.key] for i in need):
+        if t.key is None or any(i in self.present[t.key] for i in need):
             return False
-        settled = t.key in passthrough
-        options = [passthrough[t.key]] if settled else list(range(len(canon[t.key])))
-        for p in options:
-            passthrough[t.key] = p
-            if all(resolve(t, i) == r for i, r in need.items()):
+        settled = t.key in self.passthrough
+        for p in [self.passthrough[t.key]] if settled else list(range(len(self.canon[t.key]))):
+            self.passthrough[t.key] = p
+            if all(self._resolve(t, i) == r for i, r in need.items()):
                 return True
         if not settled:
-            del passthrough[t.key]
+            del self.passthrough[t.key]
         return False
+
+    # --- statements
+    def _template_item(self, k: Key) -> TItem | None:
+        at = self.by_key[k]
+        rep = next(iter(at.values()))
+        pres = [i in at for i in range(self.n)]
+        op_valued = rep.kind == "op" and (len({it.op for it in at.values()}) > 1 or (
+            not all(pres) and get_op(rep.op).category == "activation" and not rep.attrs))
+        cond: Expr | None = None
+        op = rep.op
+        if op_valued:
+            vec = {i: (OpRef(at[i].op) if i in at else None) for i in range(self.n)}
+            hint = rep.key[1].rsplit(".", 1)[-1] if rep.key[0] == "f" and rep.key[1] else "act"
+            expr = self.lift(vec, hint if hint and hint not in reserved_names() else "act")
+            op = expr.text
+            if not all(pres):
+                cond = equals(expr, literal(None), "!=")
+        elif not all(pres):
+            cond = self.flag(pres)
+            if cond is None:
+                return None
+        return TItem(k, rep.kind, op, rep.child.block if rep.child else None, self._args(rep, at), self.canon[k],
+                     rep.n_out, rep.label, cond, self.passthrough.get(k, 0), rep.var, op_valued)
 
     def _args(self, rep: Item, items: dict[int, Item]) -> list[tuple[str | None, Expr]]:
         """Arguments of a call or op, lifted; those equal to their default dropped; the leading
@@ -800,11 +812,31 @@ def _walk(inst: Instance) -> list[Instance]:
     return out
 
 
+Unified = tuple[list[TItem], Ref, list[BlockParam]]
+
+
 def build_structure(traced: Traced, model_name: str, ctor_args: dict[int, dict[str, Any]],
                     network_name: str) -> Structure:
+    """Instances, then blocks unit by unit (children before parents), then the network."""
     root = InstanceBuilder(traced, model_name).build()
-    instances = [i for i in _walk(root) if i is not root]
-    # units: a class, or (class, height) for a class that contains itself
+    taken = set(reserved_names()) | {network_name}
+    blocks: list[BlockDef] = []
+    notes: list[str] = []
+    for members in _units([i for i in _walk(root) if i is not root]):
+        groups = _group(members, ctor_args, taken)
+        if len(groups) > 1:
+            notes.append(f"{members[0].cls.__name__}: {len(groups)} blocks, its instances differ in structure")
+        blocks += _define(members[0].cls, groups, taken)
+    result = Unifier([root], {}, taken).run()  # one instance: every argument is a literal
+    assert result is not None
+    titems, output, _ = result
+    network = BlockDef(network_name, root.cls, [], titems, output, len(root.inputs), [root])
+    return Structure(root, network, blocks, notes)
+
+
+def _units(instances: list[Instance]) -> list[list[Instance]]:
+    """Instances grouped by class — by (class, height) for a class that contains itself — with every
+    group after the groups of its instances' children."""
     height: dict[int, int] = {}
 
     def h(inst: Instance) -> int:
@@ -814,9 +846,7 @@ def build_structure(traced: Traced, model_name: str, ctor_args: dict[int, dict[s
 
     child_classes: dict[type, set[type]] = defaultdict(set)
     for inst in instances:
-        for it in inst.items:
-            if it.child:
-                child_classes[inst.cls].add(it.child.cls)
+        child_classes[inst.cls].update(it.child.cls for it in inst.items if it.child)
     recursive = {c for c in child_classes if _reaches(c, c, child_classes)}
 
     def unit(inst: Instance) -> Any:
@@ -825,46 +855,45 @@ def build_structure(traced: Traced, model_name: str, ctor_args: dict[int, dict[s
     units: dict[Any, list[Instance]] = {}
     for inst in instances:  # post-order: children first
         units.setdefault(unit(inst), []).append(inst)
-    taken_names = set(reserved_names()) | {network_name}
-    blocks: list[BlockDef] = []
-    notes: list[str] = []
-    for u, members in _units_in_order(units, unit):
-        groups: list[tuple[list[Instance], tuple[list[TItem], Ref, list[BlockParam]]]] = []
-        for inst in members:
-            for g in groups:
-                result = Unifier([*g[0], inst], ctor_args, taken_names).run()
-                if result is not None:
-                    g[0].append(inst)
-                    groups[groups.index(g)] = (g[0], result)
-                    break
-            else:
-                result = Unifier([inst], ctor_args, taken_names).run()
-                assert result is not None
-                groups.append(([inst], result))
-        base = _snake(members[0].cls.__name__)
-        if base in taken_names:
-            base += "_block"
-        if len(groups) > 1:
-            notes.append(f"{members[0].cls.__name__}: {len(groups)} blocks, its instances differ in structure")
-        for k, (insts, (titems, output, params)) in enumerate(groups):
-            bname = base if k == 0 else f"{base}_{k + 1}"
-            while bname in taken_names:
-                bname += "_"
-            taken_names.add(bname)
-            ordered = [p for p in params if p.default is NO_DEFAULT]
-            ordered += [p for p in params if p.default is not NO_DEFAULT]
-            block = BlockDef(bname, members[0].cls, ordered, titems, output, len(insts[0].inputs), insts)
-            blocks.append(block)
-            for i, inst in enumerate(insts):
-                inst.block = block
-                inst.args = {p.name: p.values[i] for p in ordered}
-        del u
-    # the network: the root, one instance, literal arguments
-    result = Unifier([root], {}, taken_names).run()
-    assert result is not None
-    titems, output, _ = result
-    network = BlockDef(network_name, root.cls, [], titems, output, len(root.inputs), [root])
-    return Structure(root, network, blocks, notes)
+    return [members for _, members in _units_in_order(units, unit)]
+
+
+def _group(members: list[Instance], ctor_args: dict[int, dict[str, Any]],
+           taken: set[str]) -> list[tuple[list[Instance], Unified]]:
+    """Instances in groups that unify, each joining the first group it unifies with."""
+    groups: list[tuple[list[Instance], Unified]] = []
+    for inst in members:
+        for k, (insts, _) in enumerate(groups):
+            result = Unifier([*insts, inst], ctor_args, taken).run()
+            if result is not None:
+                groups[k] = ([*insts, inst], result)
+                break
+        else:
+            result = Unifier([inst], ctor_args, taken).run()
+            assert result is not None, "a single instance always unifies"
+            groups.append(([inst], result))
+    return groups
+
+
+def _define(cls: type, groups: list[tuple[list[Instance], Unified]], taken: set[str]) -> list[BlockDef]:
+    """One block per group, named after the class (`dense_block`, `dense_block_2`, …); each instance
+    learns its block and its arguments."""
+    base = _snake(cls.__name__)
+    if base in taken:
+        base += "_block"
+    out = []
+    for k, (insts, (titems, output, params)) in enumerate(groups):
+        bname = base if k == 0 else f"{base}_{k + 1}"
+        while bname in taken:
+            bname += "_"
+        taken.add(bname)
+        ordered = [p for p in params if p.default is NO_DEFAULT] + [p for p in params if p.default is not NO_DEFAULT]
+        block = BlockDef(bname, cls, ordered, titems, output, len(insts[0].inputs), insts)
+        out.append(block)
+        for i, inst in enumerate(insts):
+            inst.block = block
+            inst.args = {p.name: p.values[i] for p in ordered}
+    return out
 
 
 def _reaches(a: type, target: type, graph: dict[type, set[type]]) -> bool:

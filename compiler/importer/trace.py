@@ -31,7 +31,6 @@ from archdsl.diagnostics import SOURCES, ArchError, Diagnostic, Span
 from archdsl.ops import has_op
 
 if TYPE_CHECKING:
-    import torch
     from torch import fx, nn
 
 Shape = tuple[int, ...]
@@ -133,13 +132,15 @@ def user_span(frames: Iterable[Frame], fallback: str) -> Span:
             chosen = f
     if chosen is None:
         return Span.unknown(fallback)
+    shown = os.path.relpath(chosen.file)  # relative to the working directory where that is shorter
+    shown = chosen.file if shown.startswith("..") else shown
     lines = linecache.getlines(chosen.file)
     if lines:
-        SOURCES.add(chosen.file, "".join(lines))
+        SOURCES.add(shown, "".join(lines))
         text = lines[chosen.line - 1] if chosen.line <= len(lines) else ""
         col = len(text) - len(text.lstrip()) + 1
-        return Span(chosen.file, chosen.line, col, chosen.line, len(text.rstrip()) + 1)
-    return Span(chosen.file, chosen.line, 1, chosen.line, 1)
+        return Span(shown, chosen.line, col, chosen.line, len(text.rstrip()) + 1)
+    return Span(shown, chosen.line, 1, chosen.line, 1)
 
 
 class Unmappable(Exception):
@@ -782,27 +783,26 @@ class Lowering:
         except Unmappable as exc:
             self._problem(node, stack, f"`{name}` {exc.message}", exc.hint)
             return None
-        if result is None:
-            return None
-        if isinstance(result, Val):
+        if result is None or isinstance(result, Val):
             return result
         if any(not isinstance(v, Val) for v in result.inputs):
             self._problem(node, stack, f"`{name}` takes a parameter or constant where archdsl's "
                           f"`{result.op}` takes an activation", None)
             return None
+        return self._add_layer(node, name, result, stack)
+
+    def _add_layer(self, node: fx.Node, name: str, result: Lowered, stack: tuple[StackEntry, ...]) -> Val:
+        """Append the layer (and the flatten a keepdim=False mean implies); the node's value."""
         shapes = self.node_shapes(node)[:1]  # extra ATen outputs (a max pool's indices) are not computed
         if result.op == "split":
-            secs = result.attrs["sections"]
-            dim = result.attrs["dim"]
-            x = result.inputs[0]
+            secs, dim, x = result.attrs["sections"], result.attrs["dim"], result.inputs[0]
             sizes = secs if isinstance(secs, list) else [self.shape(x)[dim] // secs] * secs
             shapes = [tuple(n if i == dim else d for i, d in enumerate(self.shape(x))) for n in sizes]
         if self.then_flatten:
             shapes = [(*shapes[0], 1, 1)]
         out_name = f"{node.name}__pre" if self.then_flatten or name == "aten.slice" else node.name
         outs = [Val(out_name, i) for i in range(len(shapes))]
-        for v, shape in zip(outs, shapes, strict=True):
-            self.shapes[v] = shape
+        self.shapes.update(zip(outs, shapes, strict=True))
         frames = frames_of(node)
         self.used_state.update(p.fqn for p in result.params)
         self.layers.append(Layer(len(self.layers), result.op, result.attrs, list(result.inputs), outs,
@@ -811,13 +811,13 @@ class Lowering:
             self.concats[self.pending_concat] = outs[0]
         if name == "aten.slice":
             return outs[self.pick]
-        if self.then_flatten:
-            flat = Val(node.name)
-            self.shapes[flat] = self.node_shape(node)
-            self.layers.append(Layer(len(self.layers), "flatten", {}, [outs[0]], [flat], [self.shapes[flat]], None,
-                                     stack, frames, name))
-            return flat
-        return outs[0]
+        if not self.then_flatten:
+            return outs[0]
+        flat = Val(node.name)
+        self.shapes[flat] = self.node_shape(node)
+        self.layers.append(Layer(len(self.layers), "flatten", {}, [outs[0]], [flat], [self.shapes[flat]], None,
+                                 stack, frames, name))
+        return flat
 
     def _stack(self, node: fx.Node) -> tuple[StackEntry, ...]:
         entries = []
@@ -877,7 +877,3 @@ def check_state_coverage(traced: Traced, model_name: str) -> list[Diagnostic]:
                        f"forward in eval mode: {shown}", Span.unknown(f"<{model_name}>"),
                        "the spec holds what forward computes; build the model without the unused part "
                        "(e.g. aux_logits=False) so its state_dict matches")]
-
-
-def _unused(*_: Any) -> torch.Tensor | None:  # pragma: no cover - keeps the TYPE_CHECKING import used
-    return None
