@@ -120,6 +120,20 @@ class Unmappable(nn.Module):
         return self.fc(self.body(x).mean((2, 3)))
 
 
+class ViewWrite(nn.Module):
+    """Adds into half of its channels in place: the whole tensor changes, which no dataflow says."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.side = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        y[:, :4] += self.side(x)
+        return y
+
+
 def toy_resnet() -> ToyResNet:
     return ToyResNet()
 
@@ -130,3 +144,7 @@ def mixed() -> Mixed:
 
 def unmappable() -> Unmappable:
     return Unmappable()
+
+
+def view_write() -> ViewWrite:
+    return ViewWrite()

@@ -94,6 +94,16 @@ def test_unmappable_op_names_module_and_op_at_its_line() -> None:
     assert "torch.cumsum(self.conv(x), dim=1)" in render(d)
 
 
+def test_an_in_place_write_into_a_view_is_refused() -> None:
+    """`y[:, :4] += z` changes y too; an add on a split would silently compute something else."""
+    from archdsl.compiler.importer import import_factory
+
+    with pytest.raises(ArchError) as info:
+        import_factory(toy("view_write"), (3, 8, 8))
+    (d,) = info.value.diagnostics
+    assert "writes in place into a view" in d.message and d.span.line > 1
+
+
 def test_export_failure_is_a_diagnostic() -> None:
     from archdsl.compiler.importer import import_factory
 

@@ -480,6 +480,8 @@ def _binary(op: str, scalar_op: Callable[[float], float] | None) -> Rule:
                 raise Unmappable("broadcasts operands of different ranks")
             return Lowered(op, {}, [x, y])
         tensor, scalar = (x, y) if isinstance(x, Val) else (y, x)
+        if op == "add" and isinstance(tensor, Val) and isinstance(scalar, int | float) and scalar == 0:
+            return tensor  # `out + 0` (MobileOne's branch sum starts from 0)
         if not isinstance(tensor, Val) or not isinstance(scalar, int | float) or scalar_op is None:
             raise Unmappable(f"{op}s a constant to a tensor; only tensor {op}s (and scaling) are ops")
         if str(a.node.target).startswith("aten.div") and tensor is not x:
@@ -509,6 +511,8 @@ def _split(lw: Lowering, a: Args) -> Lowered:
 
 @rule("aten.slice")
 def _slice(lw: Lowering, a: Args) -> Lowered | Val:
+    """A slice of channels is one part of a split (the other parts unused, or read by the
+    complementary slice, which then reuses the same split)."""
     x = a.x
     shape = lw.shape(x)
     dim = lw.sample_dim(x, int(a.get("dim", 0)))
@@ -525,7 +529,11 @@ def _slice(lw: Lowering, a: Args) -> Lowered | Val:
     if step != 1 or not 0 <= start < end <= size:
         raise Unmappable(f"takes elements {start}:{end}:{step} of dimension {dim}")
     sections = [n for n in (start, end - start, size - end) if n]
-    lw.pick = sections.index(end - start) if start == 0 else 1
+    part = 0 if start == 0 else 1
+    earlier = lw.splits.get((x, tuple(sections), dim))
+    if earlier is not None:  # x[:, :c] and x[:, c:] are the two parts of one split
+        return earlier[part]
+    lw.pick = part
     return Lowered("split", {"sections": sections, "dim": dim}, [x])
 
 
@@ -581,6 +589,11 @@ def _pad(lw: Lowering, a: Args) -> Val | None:
     raise Unmappable("pads a tensor that no convolution or max pool consumes directly")
 
 
+# ATen ops whose result shares storage with their input: an in-place write into one changes the other.
+_VIEWS = ("aten.slice.", "aten.select.", "aten.view.", "aten.alias.", "aten.narrow.", "aten.as_strided.",
+          "aten.transpose.", "aten.permute.", "aten.unsqueeze.", "aten.squeeze.", "aten.expand.", "aten.t.",
+          "aten.split.", "aten.chunk.", "aten.unflatten.", "aten.flatten.", "aten.reshape.", "aten.diagonal.",
+          "aten.split_with_sizes.", "aten.unbind.", "aten.movedim.", "aten.view_as.")
 IGNORED = {"aten.sym_size", "aten._assert_async", "aten._assert_scalar", "aten.sym_constrain_range_for_size",
            "aten._assert_tensor_metadata", "aten.sym_numel"}
 
@@ -604,6 +617,7 @@ class Lowering:
         self.shuffled: set[fx.Node] = set()
         self.shuffle_ends: dict[fx.Node, Val] = {}
         self.concats: dict[tuple[tuple[Val, ...], int], Val] = {}
+        self.splits: dict[tuple[Val, tuple[int, ...], int], list[Val]] = {}
         self.layers: list[Layer] = []
         self.shapes: dict[Val, Shape] = {}
         self.problems: list[Diagnostic] = []
@@ -713,6 +727,7 @@ class Lowering:
 
     def run(self) -> Traced:
         self.graph_nodes = {n.name: n for n in self.graph.nodes}
+        self.position = {n: i for i, n in enumerate(self.graph.nodes)}
         inputs: list[tuple[Val, Shape]] = []
         outputs: list[Val] = []
         for node in self.graph.nodes:
@@ -749,14 +764,37 @@ class Lowering:
             if node in self.shuffle_ends:
                 self.alias[Val(node.name)] = self.shuffle_ends[node]
             return
+        first = node.args[0] if node.args else None
+        if name.endswith("_") and isinstance(first, type(node)) and self._writes_into_shared_view(node, first):
+            self._problem(node, self._stack(node), f"`{name}` writes in place into a view (`{first.target}`) "
+                          "of another tensor", "write the result to a new tensor (x = x + y, not x[:, :c] += y)")
+            return
         out = self._lower_call(node, name)
         if out is None:  # reported, left to its consumer (a folded pad), or reading a failed node
             return
         self.alias[Val(node.name)] = out
-        first = node.args[0] if node.args else None
         if name.endswith("_") and isinstance(first, type(node)):
             # An in-place op changes its input: later readers of that tensor read the result.
             self.alias[Val(first.name)] = out
+
+    def _writes_into_shared_view(self, node: fx.Node, target: fx.Node) -> bool:
+        """Whether in-place `node` writes into storage that a tensor other than `target` shares and
+        that is read afterwards (the base of a view, or a view taken earlier): that reader would see
+        the write, which a dataflow spec cannot say. Readers of `target` itself read the result."""
+        after = self.position[node]
+        shared: set[fx.Node] = set()
+        base = target
+        while str(base.target).startswith(_VIEWS) and base.args and isinstance(base.args[0], type(node)):
+            base = base.args[0]
+            shared.add(base)
+        stack = [target, *shared]
+        while stack:  # views taken (before the write) of anything sharing the storage
+            for u in stack.pop().users:
+                if u not in shared and u is not target and str(u.target).startswith(_VIEWS) \
+                        and self.position.get(u, after) < after:
+                    shared.add(u)
+                    stack.append(u)
+        return any(self.position.get(u, -1) > after for c in shared for u in c.users)
 
     def _lower_call(self, node: fx.Node, name: str) -> Val | None:
         """Lower one call; returns the value the node stands for, None when it could not be lowered."""
@@ -810,6 +848,8 @@ class Lowering:
         if self.pending_concat is not None:
             self.concats[self.pending_concat] = outs[0]
         if name == "aten.slice":
+            secs = result.attrs["sections"]
+            self.splits[(result.inputs[0], tuple(secs), result.attrs["dim"])] = outs
             return outs[self.pick]
         if not self.then_flatten:
             return outs[0]
@@ -847,6 +887,8 @@ class Lowering:
                                               (f"the same in {count} more instance(s) of {cls}",))
             return
         span = user_span(frames_of(node), f"<{self.model_name}>")
+        if span.line > 1 and any(p.span == span and p.hint == hint for p in self.problems):
+            return  # one line of Python, one problem (`y[:, :4] += z` is an add_ and a copy_)
         self.seen_problems[kind] = (len(self.problems), 1)
         self.problems.append(Diagnostic("E1202", f"cannot import {where}: {message}", span, hint))
 
