@@ -34,6 +34,13 @@ NOT_COVERED: dict[str, str] = {
     **{f"torchvision.models:convnext_{n}": "`aten.layer_norm` has no archdsl op" for n in
        ("tiny", "small", "base", "large")},
     **{f"torchvision.models:{n}": "has no archdsl op" for n in TORCHVISION if n.startswith(("vit_", "swin", "maxvit"))},
+    "timm:ecaresnet26t": "(EcaModule): `aten.view` reshapes",  # ECA's gate is a 1-D convolution
+    "timm:skresnet18": "(SelectiveKernelAttn): `aten.sum` has no archdsl op",
+    "timm:resnest14d": "(RadixSoftmax)",
+    "timm:nf_resnet26": "operates on the parameter `stages.0.0.conv1.weight` itself",  # weight standardization
+    "timm:convnext_atto": "(LayerNorm2d)",
+    "timm:fastvit_t8": "`aten.sub` has no archdsl op",
+    "timm:efficientvit_b0": "(LiteMLA)",
 }
 
 
@@ -53,9 +60,8 @@ def test_import_round_trip(case: Case) -> None:
         return
     with pytest.raises(ArchError) as info:
         round_trip(case)
-    d = info.value.diagnostics[0]
-    assert re.fullmatch(r"E12\d\d", d.code), d
-    assert NOT_COVERED[case.spec] in d.message, d.message
+    assert all(re.fullmatch(r"E12\d\d", d.code) for d in info.value.diagnostics), info.value
+    assert any(NOT_COVERED[case.spec] in d.message for d in info.value.diagnostics), info.value
 
 
 def test_the_torchvision_list_is_complete() -> None:
