@@ -77,7 +77,7 @@ def test_without_constructor_arguments_names_come_from_attributes() -> None:
 
     text = api.from_torch(ToyResNet(), "3x32x32")
     assert "block basic(" in text and "if downsample {" in text
-    net = api.load_string(text).network("toy_res_net")
+    net = api.load_string(text).network("toyresnet")
     assert net.analyze().params == sum(p.numel() for p in ToyResNet().parameters())
 
 

@@ -38,7 +38,7 @@ def import_module(model: Any, input_shape: Shape, name: str | None = None, sourc
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
-    net = network_name(name or _snake(type(model).__name__))
+    net = network_name(name or type(model).__name__)  # a class name lowercased: GoogLeNet → googlenet
     was_training = model.training
     model.eval()
     try:
@@ -79,12 +79,8 @@ def import_any(model: Any, input_shape: Shape, name: str | None = None) -> Impor
     if isinstance(model, nn.Module):
         return import_module(model, input_shape, name)
     if callable(model):
-        label = getattr(model, "__name__", None) or type(model).__name__
-        built, args = factory.build(model, label)
-        return import_module(built, input_shape, name or label, None, args)
+        label = getattr(model, "__name__", "")
+        built, args = factory.build(model, label or type(model).__name__)
+        named = name or (label if label.isidentifier() else None)  # not "<lambda>": the model's class then
+        return import_module(built, input_shape, named, None, args)
     raise TypeError(f"expected an nn.Module, a factory or MODULE:FACTORY, got {type(model).__name__}")
-
-
-def _snake(n: str) -> str:
-    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", n)
-    return s.lower()

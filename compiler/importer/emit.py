@@ -204,6 +204,8 @@ class BodyWriter:
         for run in runs:
             if any(run in t for t in tables):
                 continue
+            if len(run.items) == 2 and not all(p.const for p in run.patterns.values()):
+                continue  # two calls read better than a repeat of two whose arguments change with i
             self.skip.update(m.key for m in run.items[:-1])
             self.run_of[run.items[-1].key] = run
 

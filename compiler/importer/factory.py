@@ -67,10 +67,14 @@ def resolve(spec: str) -> tuple[Callable[[], Any], str]:
 
 def build(fn: Callable[[], Any], spec: str) -> tuple[nn.Module, ConstructorArgs]:
     """Call the factory with constructor arguments recorded; the model is put in eval mode."""
+    import warnings
+
     from torch import nn
 
     try:
-        model, args = record_constructor_args(fn)
+        with warnings.catch_warnings():  # the model's own warnings (deprecations, init notes) are not ours
+            warnings.simplefilter("ignore")
+            model, args = record_constructor_args(fn)
     except Exception as exc:
         raise _fail(spec, f"building the model failed: {type(exc).__name__}: {str(exc)[:300]}",
                     "the factory is called without arguments") from None

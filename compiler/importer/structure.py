@@ -504,10 +504,11 @@ class Unifier:
         self.taken.add(pname)
         return pname
 
-    def lift(self, vec: dict[int, Any], hint: str, kernel_like: bool = False) -> Expr:
+    def lift(self, vec: dict[int, Any], hint: str, kernel_like: bool = False, default: Any = NO_DEFAULT) -> Expr:
         """An expression equal to vec[i] in every instance i where it is defined: a literal, an
         existing parameter, `in.channels`, a constructor argument or attribute (or a small multiple of
-        one), else a new parameter named after `hint`."""
+        one), else a new parameter named after `hint`, with `default` (the attribute's own) when that
+        is one of its values."""
         values = list(vec.values())
         if all(v == values[0] and type(v) is type(values[0]) for v in values):
             return self._constant(vec, values[0], kernel_like)
@@ -518,7 +519,9 @@ class Unifier:
         if found is not None:
             return found
         pname = self._new_name(hint)
-        self.params.append(BlockParam(pname, NO_DEFAULT, [vec.get(i, values[0]) for i in range(self.n)], "new"))
+        if default is not NO_DEFAULT and not any(v == default and type(v) is type(default) for v in values):
+            default = NO_DEFAULT
+        self.params.append(BlockParam(pname, default, [vec.get(i, values[0]) for i in range(self.n)], "new"))
         return name(pname)
 
     def _constant(self, vec: dict[int, Any], value: Any, kernel_like: bool) -> Expr:
@@ -744,7 +747,7 @@ class Unifier:
             assert block is not None
             for k, p in enumerate(block.params):
                 vec = {i: it.child.args[p.name] for i, it in items.items()}  # type: ignore[union-attr]
-                expr = self.lift(vec, p.name)
+                expr = self.lift(vec, p.name, default=p.default)
                 if p.default is not NO_DEFAULT and expr.text == literal(p.default).text:
                     continue
                 out.append((None if k == 0 and p.default is NO_DEFAULT else p.name, expr))
@@ -758,8 +761,9 @@ class Unifier:
             if not any(a in it.attrs for it in items.values()):
                 continue
             vec = {i: it.attrs[a] for i, it in items.items() if a in it.attrs}
-            expr = self.lift(vec, _hint(a, leaf), kernel_like=a == "kernel")
             default = default_of(rep.op, a)
+            expr = self.lift(vec, _hint(a, leaf), kernel_like=a == "kernel",
+                             default=NO_DEFAULT if default is REQUIRED else default)
             if default is not REQUIRED and expr.text == literal(default, a == "kernel").text:
                 if a in positional:
                     positional = positional[:positional.index(a)]
