@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from archdsl.diagnostics import ArchError, Diagnostic
+from archdsl.diagnostics import ArchError, Diagnostic, Span
 from archdsl.ops import get_op
 
 from .trace import Frame, Layer, Shape, StackEntry, Traced, Val, user_span
@@ -51,8 +51,6 @@ from .values import (
 Key = tuple[Any, ...]
 NO_DEFAULT: Any = object()
 
-_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-_DIGITS = re.compile(r"(0|[1-9][0-9]*)\Z")
 _CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 
 
@@ -163,15 +161,15 @@ def _has_own_state(module: Any) -> bool:
 
 
 def label_ok(rel: str) -> bool:
-    """Whether a path relative to a block can be a label there: identifiers, digits below the first part."""
-    from archdsl.compiler.backends.torch_codegen import RESERVED_ATTRS
+    """Whether a path relative to a block can be its label: every part a name the generated module can
+    give a submodule (python_source.check_attribute, which the code generator applies to labels)."""
+    from archdsl.compiler.backends.python_source import check_attribute
 
-    parts = rel.split(".")
-    for depth, part in enumerate(parts):
-        if depth > 0 and _DIGITS.match(part):
-            continue
-        if not _IDENT.match(part) or part in RESERVED_ATTRS or len(part) > 100 or part in {"True", "False", "None"}:
-            return False
+    try:
+        for depth, part in enumerate(rel.split(".")):
+            check_attribute(part, Span.unknown(), in_container=depth > 0)
+    except ArchError:
+        return False
     return True
 
 

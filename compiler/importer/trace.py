@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from archdsl.diagnostics import SOURCES, ArchError, Diagnostic, Span
-from archdsl.ops import has_op
+from archdsl.ops import AttrError, ShapeError, get_op
 
 if TYPE_CHECKING:
     from torch import fx, nn
@@ -303,9 +303,6 @@ def _linear(lw: Lowering, a: Args) -> Lowered:
     if weight is None:
         raise Unmappable("has no weight")
     x = a.x
-    if len(lw.shape(x)) != 1 and lw.shape(x)[1:] != (1, 1) and not has_op("permute"):
-        raise Unmappable(f"applies to a {'×'.join(map(str, lw.shape(x)))} tensor; archdsl's linear takes "
-                         "a flat vector")
     return Lowered("linear", {"out": lw.param_shape(weight)[0], "bias": bias is not None}, [x],
                    _state_of([weight, bias]), (weight,) if bias is None else (weight, bias))
 
@@ -324,6 +321,8 @@ def _batch_norm(lw: Lowering, a: Args) -> Lowered:
     x = a.x
     if len(lw.shape(x)) not in (1, 3):
         raise Unmappable(f"normalizes a {len(lw.shape(x)) + 1}-D tensor; archdsl's bn is 1-D or 2-D")
+    if a.get("momentum") is None:
+        raise Unmappable("keeps a cumulative average (momentum=None); archdsl's bn has a momentum")
     attrs = {"eps": float(a["eps"]), "momentum": float(a["momentum"]), "affine": weight is not None}
     params = tuple(p for p in (weight, bias, mean, var) if p is not None)
     return Lowered("bn", attrs, [x], _state_of(params), params)
@@ -612,6 +611,7 @@ class Lowering:
             if spec.target is not None and spec.kind.name in ("PARAMETER", "BUFFER", "CONSTANT_TENSOR"):
                 self.params[spec.arg.name] = Param(spec.target)
         self.state = dict(model.state_dict(keep_vars=True))
+        self.parameter_names = {n for n, _ in model.named_parameters()}
         self.alias: dict[Val, Val] = {}
         self.deferred_pads: set[str] = set()
         self.shuffled: set[fx.Node] = set()
@@ -827,7 +827,29 @@ class Lowering:
             self._problem(node, stack, f"`{name}` takes a parameter or constant where archdsl's "
                           f"`{result.op}` takes an activation", None)
             return None
+        problem = self._check(node, result)
+        if problem is not None:
+            self._problem(node, stack, f"`{name}` {problem}", "this is a bug in archdsl import; please report it")
+            return None
         return self._add_layer(node, name, result, stack)
+
+    def _check(self, node: fx.Node, result: Lowered) -> str | None:
+        """The archdsl op must compute torch's output shape and hold its parameters, or the spec would
+        silently describe another network; what it says otherwise, or None."""
+        op = get_op(result.op)
+        ins = [self.shape(v) for v in result.inputs]
+        try:
+            attrs = op.validate(result.attrs)
+            shapes = op.infer(attrs, ins)
+        except (AttrError, ShapeError) as exc:
+            return f"maps to `{result.op}`, which refuses it: {exc.message}"
+        expected = self.node_shapes(node)[:len(shapes)] if result.op != "split" else None
+        if expected is not None and not self.then_flatten and list(shapes) != expected:
+            return f"maps to `{result.op}` computing {shapes[0]}, where torch computes {expected[0]}"
+        held = sum(self.state[p.fqn].numel() for p in result.params if p.fqn in self.parameter_names)
+        if op.params(attrs, ins) != held:
+            return f"maps to `{result.op}` with {op.params(attrs, ins):,} parameters, where torch has {held:,}"
+        return None
 
     def _add_layer(self, node: fx.Node, name: str, result: Lowered, stack: tuple[StackEntry, ...]) -> Val:
         """Append the layer (and the flatten a keepdim=False mean implies); the node's value."""

@@ -3,6 +3,7 @@ expression type that knows its precedence (so emitted text has only the parenthe
 
 from __future__ import annotations
 
+import functools
 import keyword
 import math
 import re
@@ -21,6 +22,7 @@ LANGUAGE_WORDS = frozenset({
 })
 
 
+@functools.cache
 def reserved_names() -> frozenset[str]:
     """Names a block, parameter or value of an emitted spec must not take."""
     return frozenset(op_names()) | SYMBOLS | LANGUAGE_WORDS | frozenset(keyword.kwlist)
