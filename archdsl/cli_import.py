@@ -20,7 +20,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .api import from_torch
     from .fileio import write_atomic
 
-    text = from_torch(args.module, args.input or "3x224x224")
+    text = from_torch(args.spec, args.input or "3x224x224", limits=args.limits)
     if not args.output or args.output == "-":
         sys.stdout.write(text)
         return 0
@@ -28,7 +28,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         write_atomic(args.output, text)
     except OSError as exc:
         raise error("E0607", f"cannot write {ascii(os.fspath(args.output))[:200]}: {exc.strerror}",
-                    Span.unknown(args.module), "choose another file with -o FILE") from None
+                    Span.unknown(args.spec), "choose another file with -o FILE") from None
     blocks = sum(line.startswith("block ") for line in text.splitlines())
     print(f"wrote {args.output}: {blocks} block(s), {len(text.splitlines())} lines")
     return 0
@@ -36,7 +36,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("import", help="write the .arch spec of a PyTorch model (torch.export, round-trip checked)")
-    p.add_argument("module", metavar="MODULE_SPEC",
+    p.add_argument("spec", metavar="MODULE_SPEC",
                    help="package.module:factory, timm:NAME or file.py:callable (called without arguments)")
     p.add_argument("--input", help="input shape to trace at (default 3x224x224)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the spec to FILE (default: stdout)")

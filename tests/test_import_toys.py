@@ -168,3 +168,10 @@ def test_cli_reports_unmappable_models(capsys: pytest.CaptureFixture[str]) -> No
     assert re.search(r"--> \S*tests/import_toys\.py:\d+:\d+", err) and "Traceback" not in err
     assert main(["import", toy("toy_resnet"), "--input", "3xx"]) == 1  # checked before anything is built
     assert "bad input shape `3xx`" in capsys.readouterr().err
+
+
+def test_cli_limits_apply_to_the_imported_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    from archdsl.cli import main
+
+    assert main(["import", toy("toy_resnet"), "--input", "3x32x32", "--max-nodes", "5"]) == 1
+    assert "error[E0518]: the network exceeds 5 nodes" in capsys.readouterr().err
