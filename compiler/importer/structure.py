@@ -156,18 +156,14 @@ def _is_container(cls: type) -> bool:
     return cls.__module__.startswith("torch.nn.") and cls.__name__ in _CONTAINERS
 
 
-def _has_own_state(module: Any) -> bool:
-    return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
-
-
 def label_ok(rel: str) -> bool:
     """Whether a path relative to a block can be its label: every part a name the generated module can
     give a submodule (python_source.check_attribute, which the code generator applies to labels)."""
     from archdsl.compiler.backends.python_source import check_attribute
 
     try:
-        for depth, part in enumerate(rel.split(".")):
-            check_attribute(part, Span.unknown(), in_container=depth > 0)
+        for part in rel.split("."):
+            check_attribute(part, Span.unknown())
     except ArchError:
         return False
     return True
@@ -189,15 +185,20 @@ class InstanceBuilder:
         self._class_lines: dict[type, tuple[str, int, int] | None] = {}
 
     def candidates(self) -> set[str]:
-        """Module paths that may be blocks, before looking at their bodies."""
+        """Module paths that may be blocks, before looking at their bodies: not torch's own layers or
+        containers, and holding no parameter of their own except bare ones (a layer scale's gamma,
+        which the generated class holds the same way)."""
+        bare = {layer.state for layer in self.traced.layers if layer.bare}
         out = set()
         for layer in self.traced.layers:
             for e in layer.stack:
                 if _is_torch_layer(e.cls) or _is_container(e.cls):
                     continue
-                if _has_own_state(self.traced.root.get_submodule(e.path)):
-                    continue
-                out.add(e.path)
+                module = self.traced.root.get_submodule(e.path)
+                own = [f"{e.path}.{n}" for n, _ in [*module.named_parameters(recurse=False),
+                                                    *module.named_buffers(recurse=False)]]
+                if all(k in bare for k in own):
+                    out.add(e.path)
         return out
 
     def build(self) -> Instance:
@@ -336,6 +337,9 @@ class InstanceBuilder:
                                    "modules that share or borrow weights have no spec equivalent yet")
                     label = inst.rel(m.state)
                     self._check_label(inst, label, labels_seen, m)
+                    if m.bare and "." in label:
+                        self._fail(m, f"the parameter `{m.state}` is held by a module that cannot be a block "
+                                   "here, so the spec could not keep its name", "see the module's other messages")
                     key = ("s", label)
                 else:
                     label = None

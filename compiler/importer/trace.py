@@ -86,6 +86,7 @@ class Layer:
     stack: tuple[StackEntry, ...]  # enclosing module calls, outermost first, the root excluded
     frames: tuple[Frame, ...]
     source: str  # the ATen op it came from, for messages
+    bare: bool = False  # `state` is the key of a bare parameter (layer scale's gamma), not a module
 
 
 @dataclass
@@ -218,6 +219,7 @@ class Lowered:
     inputs: list[Val]
     state: str | None = None
     params: tuple[Param, ...] = ()
+    bare: bool = False  # the state is one parameter (its key), held directly by the owning module
 
 
 RULES: dict[str, Rule] = {}
@@ -303,7 +305,10 @@ def _linear(lw: Lowering, a: Args) -> Lowered:
     if weight is None:
         raise Unmappable("has no weight")
     x = a.x
-    return Lowered("linear", {"out": lw.param_shape(weight)[0], "bias": bias is not None}, [x],
+    attrs: dict[str, Any] = {"out": lw.param_shape(weight)[0], "bias": bias is not None}
+    if len(lw.shape(x)) > 1:
+        attrs["dim"] = -1  # torch's Linear maps the last dimension (after a permute: the channels)
+    return Lowered("linear", attrs, [x],
                    _state_of([weight, bias]), (weight,) if bias is None else (weight, bias))
 
 
@@ -448,7 +453,51 @@ def _view(lw: Lowering, a: Args) -> Lowered | Val:
     shuffle = lw.match_shuffle(a.node)
     if shuffle is not None:
         return shuffle
-    raise Unmappable(f"reshapes {'×'.join(map(str, before))} to {'×'.join(map(str, after))}")
+    if not after:
+        raise Unmappable(f"reshapes {'×'.join(map(str, before))} into the batch dimension")
+    return Lowered("reshape", {"shape": list(after)}, [x])
+
+
+@rule("aten.unsqueeze", "aten.squeeze")
+def _squeeze(lw: Lowering, a: Args) -> Lowered | Val:
+    x = a.x
+    before, after = lw.shape(x), lw.node_shape(a.node)
+    if after == before:
+        return x
+    if not after or len(lw.node_shapes(a.node)) != 1:
+        raise Unmappable("changes the batch dimension")
+    return Lowered("reshape", {"shape": list(after)}, [x])
+
+
+@rule("aten.permute", "aten.transpose")
+def _permute(lw: Lowering, a: Args) -> Lowered | Val:
+    x = a.x
+    rank = len(lw.shape(x)) + 1
+    if str(a.node.target).startswith("aten.transpose"):
+        d0, d1 = int(a["dim0"]) % rank, int(a["dim1"]) % rank
+        order = list(range(rank))
+        order[d0], order[d1] = order[d1], order[d0]
+    else:
+        order = [int(d) % rank for d in a["dims"]]
+    if order[0] != 0:
+        raise Unmappable("moves the batch dimension")
+    if order == sorted(order):
+        return x
+    return Lowered("permute", {"dims": [d - 1 for d in order[1:]]}, [x])
+
+
+@rule("aten.layer_norm")
+def _layer_norm(lw: Lowering, a: Args) -> Lowered:
+    x = a.x
+    shape = list(a["normalized_shape"])
+    if len(shape) != 1 or not lw.shape(x) or shape[0] != lw.shape(x)[-1]:
+        raise Unmappable(f"normalizes over {shape}; archdsl's layernorm normalizes one dimension")
+    weight, bias = _param(lw, a, "weight", "weight"), _param(lw, a, "bias", "bias")
+    if (weight is None) != (bias is None):
+        raise Unmappable("has a weight without a bias (or a bias without a weight)")
+    params = tuple(p for p in (weight, bias) if p is not None)
+    attrs = {"dim": -1, "eps": float(a.get("eps", 1e-5)), "affine": weight is not None}
+    return Lowered("layernorm", attrs, [x], _state_of(params), params)
 
 
 @rule("aten.cat", "aten.concat")
@@ -478,6 +527,10 @@ def _binary(op: str, scalar_op: Callable[[float], float] | None) -> Rule:
             if len(lw.shape(x)) != len(lw.shape(y)):
                 raise Unmappable("broadcasts operands of different ranks")
             return Lowered(op, {}, [x, y])
+        if op == "mul" and isinstance(x, Val) and isinstance(y, Param):
+            return _layer_scale(lw, x, y)
+        if op == "mul" and isinstance(y, Val) and isinstance(x, Param):
+            return _layer_scale(lw, y, x)
         tensor, scalar = (x, y) if isinstance(x, Val) else (y, x)
         if op == "add" and isinstance(tensor, Val) and isinstance(scalar, int | float) and scalar == 0:
             return tensor  # `out + 0` (MobileOne's branch sum starts from 0)
@@ -491,6 +544,25 @@ def _binary(op: str, scalar_op: Callable[[float], float] | None) -> Rule:
         return Lowered("scale", {"factor": factor}, [tensor])
 
     return lower
+
+
+def _layer_scale(lw: Lowering, x: Val, gamma: Param) -> Lowered:
+    """x times a parameter that scales each channel: ConvNeXt's layer scale, held as a bare parameter
+    (`gamma`, torchvision's `layer_scale`) of the module that owns it."""
+    shape = lw.param_view_shape(gamma)
+    full = (1,) * (len(lw.shape(x)) + 1 - len(shape)) + shape
+    channels = lw.shape(x)[0] if lw.shape(x) else 0
+    if len(full) != len(lw.shape(x)) + 1 or full[1] != channels or math.prod(full) != channels:
+        raise Unmappable(f"multiplies by the parameter `{gamma.fqn}` ({'×'.join(map(str, shape))}), which does not "
+                         "scale each channel", "a per-channel scale is archdsl's layer_scale")
+    held = tuple(lw.state[gamma.fqn].shape)
+    if held != (channels,):
+        raise Unmappable(f"multiplies by the parameter `{gamma.fqn}` of shape {'×'.join(map(str, held))}; "
+                         f"archdsl's layer_scale holds {channels} values, so the state_dict key would not load",
+                         "a layer scale kept as a C-vector (timm's gamma) imports")
+    values = lw.state[gamma.fqn].detach().flatten()
+    init = float(f"{float(values[0]):.7g}") if bool((values == values[0]).all()) else 1.0
+    return Lowered("layer_scale", {"init": init}, [x], gamma.fqn, (gamma,), bare=True)
 
 
 RULES["aten.add"] = RULES["aten.add_"] = _binary("add", None)
@@ -564,7 +636,7 @@ def _upsample(lw: Lowering, a: Args) -> Lowered:
 
 @rule("aten.pixel_unshuffle")
 def _unshuffle(lw: Lowering, a: Args) -> Lowered:
-    return Lowered("space_to_depth", {"block": int(a["downscale_factor"])}, [a.x])
+    return Lowered("pixel_unshuffle", {"block": int(a["downscale_factor"])}, [a.x])
 
 
 @rule("aten.channel_shuffle", "aten.native_channel_shuffle")
@@ -588,6 +660,7 @@ def _pad(lw: Lowering, a: Args) -> Val | None:
     raise Unmappable("pads a tensor that no convolution or max pool consumes directly")
 
 
+_PARAM_VIEWS = ("aten.view.", "aten.reshape.", "aten._unsafe_view.", "aten.unsqueeze.", "aten.alias.")
 # ATen ops whose result shares storage with their input: an in-place write into one changes the other.
 _VIEWS = ("aten.slice.", "aten.select.", "aten.view.", "aten.alias.", "aten.narrow.", "aten.as_strided.",
           "aten.transpose.", "aten.permute.", "aten.unsqueeze.", "aten.squeeze.", "aten.expand.", "aten.t.",
@@ -612,6 +685,7 @@ class Lowering:
                 self.params[spec.arg.name] = Param(spec.target)
         self.state = dict(model.state_dict(keep_vars=True))
         self.parameter_names = {n for n, _ in model.named_parameters()}
+        self.param_views: dict[Param, tuple[int, ...]] = {}
         self.alias: dict[Val, Val] = {}
         self.deferred_pads: set[str] = set()
         self.shuffled: set[fx.Node] = set()
@@ -749,7 +823,17 @@ class Lowering:
             raise ArchError(self.problems)
         return Traced(self.model, self.layers, inputs, outputs, self.shapes, self.used_state)
 
+    def param_view_shape(self, p: Param) -> tuple[int, ...]:
+        return self.param_views.get(p, tuple(self.state[p.fqn].shape))
+
     def _lower_node(self, node: fx.Node) -> None:
+        first = node.args[0] if node.args else None
+        if str(node.target).startswith(_PARAM_VIEWS) and isinstance(first, type(node)) and first.name in self.params:
+            # a view of a parameter (`self.gamma.reshape(1, -1, 1, 1)`) stands for the parameter
+            param = self.params[first.name]
+            self.params[node.name] = param
+            self.param_views[param] = tuple(int(d) for d in node.meta["val"].shape)
+            return
         if node.target is operator.getitem:
             src, index = node.args[0], node.args[1]
             assert isinstance(index, int)
@@ -764,7 +848,6 @@ class Lowering:
             if node in self.shuffle_ends:
                 self.alias[Val(node.name)] = self.shuffle_ends[node]
             return
-        first = node.args[0] if node.args else None
         if name.endswith("_") and isinstance(first, type(node)) and self._writes_into_shared_view(node, first):
             self._problem(node, self._stack(node), f"`{name}` writes in place into a view (`{first.target}`) "
                           "of another tensor", "write the result to a new tensor (x = x + y, not x[:, :c] += y)")
@@ -821,6 +904,10 @@ class Lowering:
         except Unmappable as exc:
             self._problem(node, stack, f"`{name}` {exc.message}", exc.hint)
             return None
+        if isinstance(result, Param):  # e.g. an alias of a parameter, used as an activation
+            self._problem(node, stack, f"`{name}` operates on the parameter `{result.fqn}` itself",
+                          "a parameter used as an activation (a position embedding, a bias table) has no op")
+            return None
         if result is None or isinstance(result, Val):
             return result
         if any(not isinstance(v, Val) for v in result.inputs):
@@ -866,7 +953,7 @@ class Lowering:
         frames = frames_of(node)
         self.used_state.update(p.fqn for p in result.params)
         self.layers.append(Layer(len(self.layers), result.op, result.attrs, list(result.inputs), outs,
-                                 shapes, result.state, stack, frames, name))
+                                 shapes, result.state, stack, frames, name, result.bare))
         if self.pending_concat is not None:
             self.concats[self.pending_concat] = outs[0]
         if name == "aten.slice":
