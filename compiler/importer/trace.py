@@ -527,23 +527,28 @@ def _binary(op: str, scalar_op: Callable[[float], float] | None) -> Rule:
             if len(lw.shape(x)) != len(lw.shape(y)):
                 raise Unmappable("broadcasts operands of different ranks")
             return Lowered(op, {}, [x, y])
-        if op == "mul" and isinstance(x, Val) and isinstance(y, Param):
-            return _layer_scale(lw, x, y)
-        if op == "mul" and isinstance(y, Val) and isinstance(x, Param):
-            return _layer_scale(lw, y, x)
-        tensor, scalar = (x, y) if isinstance(x, Val) else (y, x)
-        if op == "add" and isinstance(tensor, Val) and isinstance(scalar, int | float) and scalar == 0:
-            return tensor  # `out + 0` (MobileOne's branch sum starts from 0)
-        if not isinstance(tensor, Val) or not isinstance(scalar, int | float) or scalar_op is None:
-            raise Unmappable(f"{op}s a constant to a tensor; only tensor {op}s (and scaling) are ops")
-        if str(a.node.target).startswith("aten.div") and tensor is not x:
-            raise Unmappable("divides a constant by a tensor")
-        factor = scalar_op(float(scalar))
-        if factor == 1.0:
-            return tensor
-        return Lowered("scale", {"factor": factor}, [tensor])
+        tensor, other = (x, y) if isinstance(x, Val) else (y, x)
+        if op == "mul" and isinstance(tensor, Val) and isinstance(other, Param):
+            return _layer_scale(lw, tensor, other)
+        return _with_constant(op, scalar_op, a, tensor, other)
 
     return lower
+
+
+def _with_constant(op: str, scalar_op: Callable[[float], float] | None, a: Args, tensor: Any,
+                   scalar: Any) -> Lowered | Val:
+    """A tensor and a number: `x + 0` is x (MobileOne's branch sum starts from 0), `x * s` and `x / s`
+    a `scale`; anything else has no op."""
+    if not isinstance(tensor, Val) or not isinstance(scalar, int | float):
+        raise Unmappable(f"{op}s a constant to a tensor; only tensor {op}s (and scaling) are ops")
+    if op == "add" and scalar == 0:
+        return tensor
+    if scalar_op is None:
+        raise Unmappable(f"{op}s a constant to a tensor; only tensor {op}s (and scaling) are ops")
+    if str(a.node.target).startswith("aten.div") and tensor is not a.x:
+        raise Unmappable("divides a constant by a tensor")
+    factor = scalar_op(float(scalar))
+    return tensor if factor == 1.0 else Lowered("scale", {"factor": factor}, [tensor])
 
 
 def _layer_scale(lw: Lowering, x: Val, gamma: Param) -> Lowered:
