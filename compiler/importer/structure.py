@@ -1,13 +1,15 @@
 """Blocks from the module hierarchy: one ``block`` per module class, constants lifted into parameters.
 
 1. **Instances.** Every call of a module that can be a block (not a torch.nn layer, not a plain
-   container, no parameters of its own, one output, submodule names that are identifiers) is an
-   :class:`Instance`; its body lists the ops it runs itself and the calls of its child instances, in
-   execution order. A module that cannot be a block is inlined into its parent (its ops keep their
-   full names as labels, `downsample.0`).
+   container, no parameters of its own but bare ones like a layer scale's gamma, one output,
+   submodule names the generated code can use, more than a wrapper of one or two stateless ops) is
+   an :class:`Instance`; its body lists the ops it runs itself and the calls of its child instances,
+   in execution order. A module that cannot be a block is inlined into its parent (its ops keep
+   their full names as labels, `downsample.0`).
 2. **Unification.** The instances of one class are merged into one template: items are matched by
    key (a stateful op by its label, a call by its label, a stateless op by the submodule it runs in
-   and its occurrence), an item missing from some instances becomes conditional on a flag, an
+   and its occurrence), an item missing from some instances becomes conditional (on a flag, or on an
+   integer argument: `stride != 1`), an
    activation that varies becomes an op-valued parameter, and every constant that differs between
    instances becomes a parameter. Flags and parameters are named after the module's constructor
    arguments or attributes where their values match (`downsample`, `use_res_connect`, `planes * 4`,
