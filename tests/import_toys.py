@@ -93,6 +93,8 @@ class Mixed(nn.Module):
         x = self.se(self.stem(x))
         x = torch.cat([self.branch_a(x), self.branch_b(x)], 1)
         x = F.channel_shuffle(x, 2)
+        n, c, h, w = x.shape  # and ShuffleNet V2's own shuffle: view, transpose, view
+        x = torch.transpose(x.view(n, 2, c // 2, h, w), 1, 2).contiguous().view(n, c, h, w)
         a, b = x.chunk(2, dim=1)
         x = torch.cat([a, F.leaky_relu(b, 0.1)], 1) * 0.5
         x = self.up(self.pool(x)) + F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)

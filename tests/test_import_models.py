@@ -34,10 +34,10 @@ NOT_COVERED: dict[str, str] = {
     **{f"torchvision.models:convnext_{n}": "archdsl's layer_scale holds" for n in  # its γ is C×1×1, not C
        ("tiny", "small", "base", "large")},
     **{f"torchvision.models:{n}": "has no archdsl op" for n in TORCHVISION if n.startswith(("vit_", "swin", "maxvit"))},
-    "timm:ecaresnet26t": "(EcaModule): `aten.view` reshapes",  # ECA's gate is a 1-D convolution
+    "timm:ecaresnet26t": "(Conv1d): `aten.conv1d` has no archdsl op",  # ECA's gate
     "timm:skresnet18": "(SelectiveKernelAttn): `aten.sum` has no archdsl op",
-    "timm:resnest14d": "(RadixSoftmax)",
-    "timm:nf_resnet26": "operates on the parameter `stages.0.0.conv1.weight` itself",  # weight standardization
+    "timm:resnest14d": "(SplitAttn): `aten.sum` has no archdsl op",
+    "timm:nf_resnet26": "(ScaledStdConv2d)",  # weight standardization: the weight is computed in forward
     "timm:fastvit_t8": "`aten.sub` has no archdsl op",
     "timm:efficientvit_b0": "(LiteMLA)",
 }

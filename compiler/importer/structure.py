@@ -493,12 +493,20 @@ class Unifier:
         self._sources = out
         return out
 
+    def _existing(self, src: Source, values: list[Any]) -> str | None:
+        """The parameter already standing for `src`: its name, holding the same values (a parameter
+        of that name with other values is another one, and `src` gets a name of its own)."""
+        for p in self.params:
+            if p.name == _safe(src.name) and p.values == values:
+                return p.name
+        return None
+
     def _param_for(self, src: Source, values: list[Any]) -> str:
         """The block parameter standing for `src` (created on first use)."""
-        for p in self.params:
-            if p.name == _safe(src.name):
-                return p.name
-        pname = _safe(src.name)
+        existing = self._existing(src, values)
+        if existing is not None:
+            return existing
+        pname = self._new_name(src.name)
         default = src.default if is_valid_value(src.default) else NO_DEFAULT
         if isinstance(values[0], bool) and src.default is None:
             default = False
@@ -522,7 +530,7 @@ class Unifier:
             found = next((e for src in self.sources() if (e := self._arith(src, vec)) is not None), None)
         if found is not None:
             return found
-        pname = self._new_name(hint)
+        pname = self._new_name(hint, keep_sources=True)
         if default is not NO_DEFAULT and not any(v == default and type(v) is type(default) for v in values):
             default = NO_DEFAULT
         self.params.append(BlockParam(pname, default, [vec.get(i, values[0]) for i in range(self.n)], "new"))
@@ -616,10 +624,10 @@ class Unifier:
         return None
 
     def _flag_param(self, src: Source, values: list[bool]) -> str:
-        pname = _safe(src.name)
-        for p in self.params:
-            if p.name == pname:
-                return pname
+        existing = self._existing(src, values)
+        if existing is not None:
+            return existing
+        pname = self._new_name(src.name)
         default: Any = NO_DEFAULT
         if src.kind == "ctor" and src.default is not NO_DEFAULT:
             truth = _truthy(src.default)
@@ -628,10 +636,13 @@ class Unifier:
         self.taken.add(pname)
         return pname
 
-    def _new_name(self, hint: str) -> str:
+    def _new_name(self, hint: str, keep_sources: bool = False) -> str:
+        """A parameter name from `hint` that no parameter, block or word of the language has; with
+        `keep_sources`, nor a constructor argument or attribute (they may be wanted later)."""
         base = _safe(hint)
+        kept = {_safe(src.name) for src in self.sources()} if keep_sources else set()
         n, k = base, 2
-        while n in self.taken or n in reserved_names():
+        while n in self.taken or n in reserved_names() or n in kept or any(p.name == n for p in self.params):
             n, k = f"{base}_{k}", k + 1
         self.taken.add(n)
         return n

@@ -541,12 +541,18 @@ def _with_constant(op: str, scalar_op: Callable[[float], float] | None, a: Args,
                    scalar: Any) -> Lowered | Val:
     """A tensor and a number: `x + 0` is x (MobileOne's branch sum starts from 0), `x * s` and `x / s`
     a `scale`; anything else has no op."""
+    params = [v.fqn for v in (tensor, scalar) if isinstance(v, Param)]
+    if params:
+        raise Unmappable(f"computes with the parameter `{params[0]}` in forward",
+                         "archdsl's ops hold plain weights; weight standardization and other weight "
+                         "transforms have no spec equivalent")
     if not isinstance(tensor, Val) or not isinstance(scalar, int | float):
-        raise Unmappable(f"{op}s a constant to a tensor; only tensor {op}s (and scaling) are ops")
+        raise Unmappable("computes on constants only")
     if op == "add" and scalar == 0:
         return tensor
     if scalar_op is None:
-        raise Unmappable(f"{op}s a constant to a tensor; only tensor {op}s (and scaling) are ops")
+        raise Unmappable(f"adds the constant {scalar!r} to a tensor; only tensors are added (numbers multiply, "
+                         "as `scale`)")
     if str(a.node.target).startswith("aten.div") and tensor is not a.x:
         raise Unmappable("divides a constant by a tensor")
     factor = scalar_op(float(scalar))
@@ -697,6 +703,7 @@ class Lowering:
         self.deferred_pads: set[str] = set()
         self.shuffled: set[fx.Node] = set()
         self.shuffle_ends: dict[fx.Node, Val] = {}
+        self.shape_node: fx.Node | None = None  # where a matched pattern (a channel shuffle) ends
         self.concats: dict[tuple[tuple[Val, ...], int], Val] = {}
         self.splits: dict[tuple[Val, tuple[int, ...], int], list[Val]] = {}
         self.layers: list[Layer] = []
@@ -776,6 +783,7 @@ class Lowering:
             return None
         self.shuffled.update({t, last, *between})
         self.shuffle_ends[last] = Val(node.name)
+        self.shape_node = last
         return Lowered("shuffle", {"groups": first[0]}, [x])
 
     # --- the walk
@@ -898,6 +906,7 @@ class Lowering:
         self.then_flatten = False
         self.pick = 0
         self.pending_concat: tuple[tuple[Val, ...], int] | None = None
+        self.shape_node = None
         args = self.args(node)
         unknown = [v for v in _flat(args.values.values()) if isinstance(v, Val) and v not in self.shapes]
         if unknown:
@@ -937,7 +946,8 @@ class Lowering:
             shapes = op.infer(attrs, ins)
         except (AttrError, ShapeError) as exc:
             return f"maps to `{result.op}`, which refuses it: {exc.message}"
-        expected = self.node_shapes(node)[:len(shapes)] if result.op != "split" else None
+        shaped = self.shape_node or node  # a matched pattern (a channel shuffle) ends at another node
+        expected = self.node_shapes(shaped)[:len(shapes)] if result.op != "split" else None
         if expected is not None and not self.then_flatten and list(shapes) != expected:
             return f"maps to `{result.op}` computing {shapes[0]}, where torch computes {expected[0]}"
         held = sum(self.state[p.fqn].numel() for p in result.params if p.fqn in self.parameter_names)
@@ -947,7 +957,8 @@ class Lowering:
 
     def _add_layer(self, node: fx.Node, name: str, result: Lowered, stack: tuple[StackEntry, ...]) -> Val:
         """Append the layer (and the flatten a keepdim=False mean implies); the node's value."""
-        shapes = self.node_shapes(node)[:1]  # extra ATen outputs (a max pool's indices) are not computed
+        # extra ATen outputs (a max pool's indices) are not computed
+        shapes = self.node_shapes(self.shape_node or node)[:1]
         if result.op == "split":
             secs, dim, x = result.attrs["sections"], result.attrs["dim"], result.inputs[0]
             sizes = secs if isinstance(secs, list) else [self.shape(x)[dim] // secs] * secs
