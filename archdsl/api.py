@@ -623,3 +623,25 @@ def _network(target: str | Spec | Network, net: str | None, params: dict[str, An
         return target.network(net, params, input)
     spec, found = find(target)
     return spec.network(net or found, params, input)
+
+
+def from_torch(model: Any, input_shape: Shape | str = (3, 224, 224), name: str | None = None,
+               limits: Limits = LIMITS) -> str:
+    """The `.arch` spec of a PyTorch model, traced at `input_shape` (batch excluded): one block per
+    module class, labels equal to its state_dict keys. `model` is an nn.Module, a zero-argument
+    factory, or "package.module:factory" (`torchvision.models:resnet50`, `timm:NAME`, `file.py:fn`);
+    with a factory, the blocks' parameters take the names of its constructor arguments. What has no
+    archdsl equivalent raises ArchError naming the module and the op. The spec is checked before it
+    is returned: its parameter count and output shape must be the model's.
+    `load_string(from_torch(model))` gives the Spec."""
+    from archdsl.compiler.importer import import_any
+
+    shape = parse_shape(input_shape, limits) if isinstance(input_shape, str) else tuple(input_shape)
+    result = import_any(model, shape, name)
+    report = load_string(result.text, f"{result.network}.arch", limits).network(result.network).analyze()
+    if report.params != result.params or list(report.outputs.values()) != [list(s) for s in result.outputs]:
+        raise error("E1206", f"internal error: the spec of `{result.network}` has {report.params:,} parameters "
+                    f"and outputs {list(report.outputs.values())}, the model {result.params:,} and "
+                    f"{[list(s) for s in result.outputs]}", Span.unknown(f"<{result.network}>"),
+                    "this is a bug in archdsl import; please report it with the model")
+    return result.text

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from . import cli_compile, cli_diagram, cli_verify
+from . import cli_compile, cli_diagram, cli_import, cli_verify
 from .cli_common import add_limits, add_net_args, build_network, each_spec, emit, first_spec, limits_of, short, table
 from .diagnostics import ArchError, Diagnostic, Span, render
 from .formatting import human
@@ -196,7 +196,7 @@ def _register_ops(sub: Any) -> None:
 # Every command, in the order `archdsl --help` lists them; each registers its own subparser.
 COMMANDS: tuple[Callable[[Any], None], ...] = (
     _register_check, _register_list, _register_analyze, _register_ops,
-    cli_compile.register, cli_diagram.register, cli_verify.register,
+    cli_compile.register, cli_diagram.register, cli_verify.register, cli_import.register,
 )
 
 

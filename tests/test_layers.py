@@ -18,7 +18,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("ops", "ir", "values", "functions", "evaluate", "binding", "elaborate", "namecheck", "network"),
     "compiler": ("compiler",),
     "api": ("api", "verify", "sizes"),
-    "cli": ("cli", "cli_common", "cli_compile", "cli_diagram", "cli_verify"),
+    "cli": ("cli", "cli_common", "cli_compile", "cli_diagram", "cli_verify", "cli_import"),
     "package": ("",),  # archdsl/__init__.py: lazy re-exports of the API
 }
 
