@@ -1,5 +1,5 @@
 """Every resource limit of archdsl/limits.py: a hostile or mistaken spec gets a diagnostic at the
-span that caused it, in well under a second, and the limit can be raised knowingly.
+span that caused it, at once (a hang guard times each case), and the limit can be raised knowingly.
 
 Also: text oddities (NUL, invalid UTF-8, BOM, CRLF, tabs, long lines, an empty file), and the CLI's
 internal-error path (exit 2, no traceback unless ARCHDSL_DEBUG=1).
@@ -20,7 +20,9 @@ from archdsl.diagnostics import ArchError, Diagnostic
 from archdsl.limits import LIMITS, Limits
 from archdsl.syntax import parse_number
 
-FAST_S = 1.0
+# A hang guard, not a speed target: the slowest case takes 0.27 s on this 2-core machine; 10× that
+# leaves room for a loaded CI runner.
+FAST_S = 3.0
 
 
 @contextmanager
