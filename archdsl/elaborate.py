@@ -56,6 +56,7 @@ from .syntax import (
     ExprStmt,
     IfStep,
     Index,
+    InitStmt,
     InputDecl,
     Label,
     Name,
@@ -84,6 +85,7 @@ from .values import (
     layer_hint,
     render_value,
 )
+from .weight_init import InitRule, check_target, read_tensors, resolve
 
 # ---------------------------------------------------------------------------------------------
 # Results and state
@@ -164,6 +166,7 @@ class State:
     calls: list[tuple[str, Span]] = field(default_factory=list)  # the block calls under way: (block, call span)
     sharing: list[tuple[str, str, Instance]] = field(default_factory=list)  # (this application, first, instance)
     inferred: dict[tuple[object, ...], tuple[list[Shape], Attrs]] = field(default_factory=dict)  # Elaborator._infer
+    inits: list[InitRule] = field(default_factory=list)  # the `init` statements run, one rule per target
 
     def claim(self, scope: tuple[str, ...], name: str, span: Span) -> str:
         used = self.used_names.setdefault(scope, set())
@@ -217,6 +220,9 @@ class Elaborator(Evaluator):
         last = self.exec_body(definition.body, env)
         if variant_body is not None:
             self.exec_body(variant_body, env)
+        if not st.errors:
+            st.ir.inits, problems = resolve(st.ir, st.inits)
+            st.errors.extend(problems)
         if st.errors:
             raise ArchError(_unique(st.errors))
         if not st.ir.inputs():
@@ -333,7 +339,23 @@ class Elaborator(Evaluator):
         if isinstance(stmt, RepeatStmt):
             self._repeat_stmt(stmt, env)
             return None
+        if isinstance(stmt, InitStmt):
+            self._init(stmt, env)
+            return None
         return super().exec_stmt(stmt, env)
+
+    def _init(self, stmt: InitStmt, env: Env) -> None:
+        """Record an `init` statement, one rule per target; they are matched with the layers once the
+        network is built (a statement may come before the layers it sets)."""
+        for target in stmt.targets:
+            check_target(target.kind, target.kind_span)
+        tensors = read_tensors(stmt, lambda node: self.eval(node, env))
+        st, instance = self.st, self.st.owner()
+        block = st.ir.scopes[instance].block if instance else None
+        for target in stmt.targets:
+            label = self.label_of(target.label, env)
+            st.inits.append(InitRule(target.kind, env.scope, label, instance, block, len(st.blocks), tensors,
+                                     target.span))
 
     def _repeat_stmt(self, stmt: RepeatStmt, env: Env) -> None:
         count = self._count(stmt.count, env)

@@ -31,6 +31,8 @@ from .ops import Attrs, Op, Shape, get_op
 if TYPE_CHECKING:
     import networkx as nx
 
+    from .weight_init import InitRule
+
 NodeKind = Literal["input", "op", "output"]
 ScopeKind = Literal["block", "repeat", "stage"]
 NODE_KINDS: tuple[NodeKind, ...] = ("input", "op", "output")
@@ -102,6 +104,8 @@ class IR:
     _nodes: dict[str, IRNode] = field(default_factory=dict, repr=False)
     _shapes: dict[tuple[Shape, ...], tuple[Shape, ...]] = field(default_factory=dict, repr=False)
     scopes: dict[tuple[str, ...], ScopeInfo] = field(default_factory=dict)
+    # The spec's `init` rules, in the order they apply, each with the layers it sets (archdsl.weight_init).
+    inits: list[InitRule] = field(default_factory=list)
 
     def add_node(self, node: IRNode) -> IRNode:
         """The one constructor path for nodes. Inputs must already exist (so order is topological);

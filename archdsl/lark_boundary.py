@@ -40,6 +40,8 @@ from .syntax import (
     IfStep,
     Import,
     Index,
+    InitStmt,
+    InitTarget,
     InputDecl,
     Label,
     ListLit,
@@ -181,6 +183,15 @@ class ToAst(Transformer[Token, Any]):
     @v_args(meta=True)
     def expr_stmt(self, meta: Any, ch: list[Any]) -> ExprStmt:
         return ExprStmt(self._sp(meta), ch[0])
+
+    @v_args(meta=True)
+    def init_stmt(self, meta: Any, ch: list[Any]) -> InitStmt:
+        return InitStmt(self._sp(meta), tuple(ch[:-1]), ch[-1] or ())
+
+    @v_args(meta=True)
+    def init_target(self, meta: Any, ch: list[Any]) -> InitTarget:
+        kind, label = ch
+        return InitTarget(self._sp(meta), str(kind), self._tok(kind), label)
 
     @v_args(meta=True)
     def labelled_call(self, meta: Any, ch: list[Any]) -> Call:

@@ -21,6 +21,7 @@ from .syntax import (
     Call,
     CallStep,
     Destructure,
+    InitStmt,
     NetworkDef,
     Node,
     OutputDecl,
@@ -56,7 +57,12 @@ def check_names(ns: Definitions) -> list[Diagnostic]:
 
 
 def _walk(node: Any) -> Iterator[Node]:
-    if isinstance(node, Node):
+    if isinstance(node, InitStmt):  # `kaiming_normal(…)` names a scheme, not an op: elaboration checks it
+        yield node
+        for arg in node.args:
+            yield from _walk(arg.value.args if isinstance(arg.value, Call) else arg.value)
+        yield from _walk(node.targets)
+    elif isinstance(node, Node):
         yield node
         for value in vars(node).values():
             yield from _walk(value)

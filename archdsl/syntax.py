@@ -242,6 +242,24 @@ class ExprStmt(Node):
     expr: Node
 
 
+@dataclass(frozen=True)
+class InitTarget(Node):
+    """`conv` or `conv as classifier.1`: the layers of one kind, optionally those at a label."""
+
+    kind: str
+    kind_span: Span
+    label: Label | None
+
+
+@dataclass(frozen=True)
+class InitStmt(Node):
+    """`init conv, linear: trunc_normal(std=0.1), bias=0`: how the targets' parameter tensors start.
+    An unnamed argument is the weight's scheme; a named one, the scheme of that tensor."""
+
+    targets: tuple[InitTarget, ...]
+    args: tuple[Arg, ...]
+
+
 # top level
 @dataclass(frozen=True)
 class Param(Node):

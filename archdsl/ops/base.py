@@ -248,6 +248,17 @@ class Op:
         """A short label for tables and diagrams, e.g. `conv 3×3/2, 64`."""
         return cls.name
 
+    # --- initialization: what an `init` statement may set
+    # The kind an `init` statement names this op's layers by: `init conv: …` sets every conv, dwconv
+    # and pwconv (each is torch's nn.Conv2d). None: the op has nothing an `init` statement sets.
+    init_kind: ClassVar[str | None] = None
+
+    @classmethod
+    def init_parameters(cls, a: Any) -> tuple[str, ...]:
+        """The parameter tensors of one layer that an `init` statement may set, by the names its torch
+        module gives them (`weight`, `bias`); the first is the one an unnamed scheme sets."""
+        return ()
+
     # --- torch backend (source text; the op never imports torch itself)
     # Source of a helper nn.Module class that `torch_init` refers to (emitted once into generated
     # files that use the op; it may use `torch`, `nn` and `F` only).

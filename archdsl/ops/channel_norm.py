@@ -93,6 +93,11 @@ class LayerNorm(Op):
            "LayerNorm2d in ConvNeXt): layernorm(dim=0, eps=1e-5, affine=true); dim=-1 normalizes the "
            "last dimension (nn.LayerNorm after a permute).")
     Attrs = LayerNormAttrs
+    init_kind = "layernorm"
+
+    @classmethod
+    def init_parameters(cls, a: Any) -> tuple[str, ...]:
+        return ("weight", "bias") if a.affine else ()
 
     @classmethod
     def _dim(cls, a: Any, shape: Shape) -> int:

@@ -63,6 +63,11 @@ class _ConvLike(Op):
     """Shared rules of every ordinary 2-D convolution; subclasses only map attributes to geometry."""
 
     positional: ClassVar[tuple[str, ...]] = ("out", "kernel")
+    init_kind = "conv"
+
+    @classmethod
+    def init_parameters(cls, a: Any) -> tuple[str, ...]:
+        return ("weight", "bias") if a.bias else ("weight",)
 
     @classmethod
     def geom(cls, a: Any, ins: list[Shape]) -> ConvGeom:
@@ -218,6 +223,11 @@ class Deconv(Op):
            "groups=1, bias=true); out = (in−1)·s − 2p + d(k−1) + output_pad + 1.")
     Attrs = DeconvAttrs
     positional = ("out", "kernel")
+    init_kind = "deconv"
+
+    @classmethod
+    def init_parameters(cls, a: Any) -> tuple[str, ...]:
+        return ("weight", "bias") if a.bias else ("weight",)
 
     @classmethod
     def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:

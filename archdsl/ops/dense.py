@@ -27,6 +27,11 @@ class Linear(Op):
            "torch's Linear on channels-last); flatten first to classify.")
     Attrs = LinearAttrs
     positional = ("out",)
+    init_kind = "linear"
+
+    @classmethod
+    def init_parameters(cls, a: Any) -> tuple[str, ...]:
+        return ("weight", "bias") if a.bias else ("weight",)
 
     @classmethod
     def _dim(cls, a: Any, shape: Shape) -> int:

@@ -22,6 +22,11 @@ class BatchNorm(Op):
     category = "norm"
     doc = "Batch normalization over channels: bn(eps=1e-5, momentum=0.1, affine=true)."
     Attrs = BatchNormAttrs
+    init_kind = "bn"
+
+    @classmethod
+    def init_parameters(cls, a: Any) -> tuple[str, ...]:
+        return ("weight", "bias") if a.affine else ()
 
     @classmethod
     def params(cls, a: Any, ins: list[Shape]) -> int:

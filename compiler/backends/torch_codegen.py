@@ -61,16 +61,12 @@ from .python_source import (
     safe_comment,
     wrap,
 )
+from .torch_init import init_statements
 
 if TYPE_CHECKING:
     from torch import nn
 
     from archdsl.network import CompiledNetwork
-
-# Canonical initialization schemes, keyed by network family: lines of an `_init_weights` method.
-# Empty for now (PyTorch defaults); a family that needs its paper's init adds one entry here.
-INIT_SCHEMES: dict[str, tuple[str, ...]] = {}
-
 
 def parts(scope: tuple[str, ...]) -> tuple[str, ...]:
     """Scope components as name components (a label component like `1.5` holds a dot)."""
@@ -854,18 +850,18 @@ class TorchCodegen:
             lines.extend(wrap(line.lstrip("\t"), INDENT * (2 + len(line) - len(line.lstrip("\t")))))
         return lines
 
-    def init_scheme(self) -> tuple[str, ...]:
-        """The hook for canonical initialization: lines run at the end of the network's __init__."""
-        return INIT_SCHEMES.get(self.info.family, ())
+    def init_scheme(self, classes: list[_Class]) -> list[str]:
+        """The spec's `init` statements: statements run at the end of the network's __init__."""
+        class_of = {self.instances[i].scope: cls.name for cls in classes for i, _ in cls.members}
+        return init_statements(self.ir, class_of, os.path.basename(self.info.file))
 
     # --- the file
     def generate(self) -> GeneratedSource:
         body, args = self._body(())
         classes = self._classes()
         calls = dict(call for cls in classes for call in cls.calls())
-        net_init = [_resolve_instances(line, calls) for line in body.init_statements()]
-        net_lines = self._method_lines(net_init, args, _reuse_names([body.resolve(line) for line in body.lines], args),
-                                       extra_init=self.init_scheme())
+        net_init = [_resolve_instances(line, calls) for line in body.init_statements()] + self.init_scheme(classes)
+        net_lines = self._method_lines(net_init, args, _reuse_names([body.resolve(line) for line in body.lines], args))
         out = self._header()
         code: list[list[str]] = []
         first_of_block: dict[str, _Class] = {}
@@ -877,7 +873,7 @@ class TorchCodegen:
         helpers = {n: h for n, h in self.helpers.items() if re.search(rf"(?<![\w.]){n}\(", used)}
         code = [h.splitlines() for h in helpers.values()] + code
         text = "\n\n\n".join("\n".join(c) for c in code)
-        imports = [imp for imp, pat in (("import torch", r"(?<![\w.])torch\."),
+        imports = [imp for imp, pat in (("import math", r"(?<![\w.])math\."), ("import torch", r"(?<![\w.])torch\."),
                                         ("import torch.nn.functional as F", r"(?<![\w.])F\."),
                                         ("from torch import nn", r"(?<![\w.])nn\.")) if re.search(pat, text)]
         out += ["", *imports, "", "", text, ""]
