@@ -37,6 +37,7 @@ from .binding import (
 from .diagnostics import ArchError, Diagnostic, Span, did_you_mean, error
 from .evaluate import Env, Evaluator, Layer, Poisoned
 from .functions import BUILTINS
+from .init_match import resolve
 from .ir import IR, IRNode, Port, ScopeInfo, ScopeKind
 from .limits import LIMITS, Limits
 from .loader import Definitions
@@ -85,7 +86,7 @@ from .values import (
     layer_hint,
     render_value,
 )
-from .weight_init import InitRule, check_target, read_tensors, resolve
+from .weight_init import InitRule, check_target, read_tensors
 
 # ---------------------------------------------------------------------------------------------
 # Results and state
@@ -284,9 +285,9 @@ class Elaborator(Evaluator):
     def exec_body(self, body: Body, env: Env) -> Value:
         """Each statement in turn; a failing statement's error is recorded and the names it would
         have bound are poisoned, so that later statements that do not depend on it are still checked.
-        The body's value is its last statement's, `expect` lines aside (they are no expression)."""
+        The body's value is its last statement's, `expect` and `init` lines aside (they are no expression)."""
         last: Value = None
-        final = max((k for k, stmt in enumerate(body.stmts) if not isinstance(stmt, Expect)), default=-1)
+        final = max((k for k, stmt in enumerate(body.stmts) if not isinstance(stmt, Expect | InitStmt)), default=-1)
         for k, stmt in enumerate(body.stmts):
             try:
                 value = self.exec_stmt(stmt, env)
@@ -300,7 +301,7 @@ class Elaborator(Evaluator):
                 value = self._poison(stmt, env)
             except Poisoned:
                 value = self._poison(stmt, env)
-            if not isinstance(stmt, Expect):
+            if not isinstance(stmt, Expect | InitStmt):
                 last = value
         return last
 
@@ -347,15 +348,15 @@ class Elaborator(Evaluator):
     def _init(self, stmt: InitStmt, env: Env) -> None:
         """Record an `init` statement, one rule per target; they are matched with the layers once the
         network is built (a statement may come before the layers it sets)."""
-        for target in stmt.targets:
-            check_target(target.kind, target.kind_span)
         tensors = read_tensors(stmt, lambda node: self.eval(node, env))
+        for target in stmt.targets:
+            check_target(target.kind, target.kind_span, tensors)
         st, instance = self.st, self.st.owner()
         block = st.ir.scopes[instance].block if instance else None
         for target in stmt.targets:
             label = self.label_of(target.label, env)
             st.inits.append(InitRule(target.kind, env.scope, label, instance, block, len(st.blocks), tensors,
-                                     target.span))
+                                     target.span, stmt.span))
 
     def _repeat_stmt(self, stmt: RepeatStmt, env: Env) -> None:
         count = self._count(stmt.count, env)
@@ -972,7 +973,7 @@ def _call_text(target: OpRef | BlockRef, call: CallArgs | Instance) -> str:
 def _no_tensor(block: BlockDef, env: Env, last: Value) -> ArchError:
     """E0524 at the statement that should have produced the block's tensor: its last one, `expect`
     lines aside (or the header, for an empty body)."""
-    stmts = [s for s in block.body.stmts if not isinstance(s, Expect)]
+    stmts = [s for s in block.body.stmts if not isinstance(s, Expect | InitStmt)]
     hint = "end the block body with a tensor expression, e.g. `in + y`"
     if not stmts:
         return error("E0524", f"block `{block.name}` produces no tensor (its body is empty)", block.span, hint)

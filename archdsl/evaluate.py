@@ -44,6 +44,7 @@ from .syntax import (
     ExprStmt,
     IfExpr,
     Index,
+    InitStmt,
     Label,
     ListLit,
     Name,
@@ -120,7 +121,7 @@ class Evaluator:
         last: Value = None
         for stmt in body.stmts:
             value = self.exec_stmt(stmt, env)
-            if not isinstance(stmt, Expect):
+            if not isinstance(stmt, Expect | InitStmt):
                 last = value
         return last
 

@@ -15,10 +15,9 @@ the rules. This module imports nothing of torch.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from .diagnostics import Diagnostic, Span, did_you_mean, error
-from .ir import IR, IRNode
+from .diagnostics import Span, did_you_mean, error
 from .ops import all_ops, py_number
 from .syntax import Arg, Call, InitStmt, Name, Node, Str
 
@@ -69,8 +68,8 @@ def _variance_scaling(t: str, a: dict[str, ArgValue], _given: list[tuple[str, Ar
     fan_in, fan_out = f"{t}[0].numel()", f"{t}.size(0) * {t}[0][0].numel()"
     fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": f"({fan_in} + {fan_out}) / 2"}[str(a["mode"])]
     scale = _lit(a["scale"])
-    if a["distribution"] == "uniform":
-        return [f"bound = math.sqrt(3 * {scale} / ({fan}))", f"nn.init.uniform_({t}, -bound, bound)"]
+    if a["distribution"] == "uniform":  # variance bound²/3
+        return [f"bound = math.sqrt({_lit(3 * float(a['scale']))} / ({fan}))", f"nn.init.uniform_({t}, -bound, bound)"]
     if a["distribution"] == "normal":
         return [f"nn.init.normal_({t}, std=math.sqrt({scale} / ({fan})))"]
     return [f"std = math.sqrt({scale} / ({fan})) / {TRUNCATED_STD!r}",
@@ -146,16 +145,17 @@ class InitRule:
     block: str | None  # that instance's block definition
     depth: int  # how many block instances enclose it (a deeper rule overrides)
     schemes: tuple[tuple[str, Scheme, Span], ...]
-    span: Span
+    span: Span  # the target's
+    statement: Span
     nodes: tuple[str, ...] = field(default=())
 
     @property
     def prefix(self) -> tuple[str, ...]:
         """The path the rule sets layers under, as the parts of a node name (a scope part may hold a dot)."""
-        return _split((*self.scope, *(self.label or ())))
+        return split_path((*self.scope, *(self.label or ())))
 
 
-def _split(path: tuple[str, ...]) -> tuple[str, ...]:
+def split_path(path: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p for comp in path for p in comp.split("."))
 
 
@@ -168,10 +168,17 @@ def init_kinds() -> dict[str, list[str]]:
     return kinds
 
 
-def check_target(kind: str, span: Span) -> None:
-    """A target's kind must be one that an `init` statement sets (E0540)."""
+def check_target(kind: str, span: Span, tensors: tuple[tuple[str, Scheme, Span], ...]) -> None:
+    """A target's kind must be one that an `init` statement sets (E0540), and have the tensors named (E0544)."""
     kinds = init_kinds()
     if kind in kinds:
+        from .ops import get_op
+
+        known = sorted({t for name in kinds[kind] for t in get_op(name).init_tensors})
+        for tensor, _scheme, at in tensors:
+            if tensor not in known:
+                raise error("E0544", f"a {kind} layer has no `{tensor}`", at,
+                            did_you_mean(tensor, known) or f"its tensors: {', '.join(known)}")
         return
     from .ops import get_op, has_op
 
@@ -255,65 +262,5 @@ def read_tensors(stmt: InitStmt, evaluate: Callable[[Node], object]) -> tuple[tu
     return tuple(out.values())
 
 
-def _under(name: str, prefix: tuple[str, ...]) -> bool:
-    parts = name.split(".")
-    return tuple(parts[:len(prefix)]) == prefix
-
-
-def resolve(ir: IR, rules: list[InitRule]) -> tuple[list[InitRule], list[Diagnostic]]:
-    """Each rule with the layers it sets, in the order they apply (outer bodies first); and the
-    problems: a target that matches no layer of its kind, a tensor no matched layer has."""
-    problems: list[Diagnostic] = []
-    ordered = sorted(rules, key=lambda r: r.depth)  # stable: within a depth, the order they ran
-    layers = [n for n in ir.nodes("op") if n.op_class.init_kind is not None]
-    out: list[InitRule] = []
-    reported: set[tuple[Span, str]] = set()
-
-    def problem(d: Diagnostic) -> None:
-        if (d.span, d.message) not in reported:
-            reported.add((d.span, d.message))
-            problems.append(d)
-
-    for rule in ordered:
-        matched = [n for n in layers if n.op_class.init_kind == rule.kind and _under(n.name, rule.prefix)]
-        if not matched:
-            problem(_no_match(ir, rule))
-            continue
-        own = [n for n in matched if n.shares is None]  # a shared instance's later application has no weights
-        for tensor, _scheme, span in rule.schemes:
-            if own and not any(tensor in _tensors(n) for n in own):
-                names = sorted({t for n in own for t in _tensors(n)})
-                where = f"the {rule.kind} layers here" if rule.label is None else f"`{'.'.join(rule.label)}`"
-                problem(Diagnostic("E0544", f"{where} have no `{tensor}`", span,
-                                   did_you_mean(tensor, names) or f"they have: {', '.join(names) or 'no parameters'}"
-                                   + (" (a bias only with bias=true)" if tensor == "bias" else "")))
-        out.append(_with_nodes(rule, tuple(n.name for n in own)))
-    return out, problems
-
-
-def _with_nodes(rule: InitRule, nodes: tuple[str, ...]) -> InitRule:
-    return replace(rule, nodes=nodes)
-
-
-def _tensors(node: IRNode) -> tuple[str, ...]:
-    return node.op_class.init_parameters(node.attrs)
-
-
-def _no_match(ir: IR, rule: InitRule) -> Diagnostic:
-    if rule.label is None:
-        return Diagnostic("E0543", f"no {rule.kind} layer here to initialize", rule.span,
-                          "an `init` statement sets layers of the body it is written in, and those its blocks build")
-    label = ".".join(rule.label)
-    there = [n for n in ir.nodes("op") if _under(n.name, rule.prefix)]
-    if there:
-        ops = sorted({n.op or "" for n in there})
-        return Diagnostic("E0543", f"`{label}` holds no {rule.kind} layer", rule.span, f"it holds: {', '.join(ops)}")
-    base, size = len(_split(rule.scope)), len(rule.label)
-    names = sorted({".".join(n.name.split(".")[base:base + size])
-                    for n in ir.nodes("op") if _under(n.name, _split(rule.scope))})
-    return Diagnostic("E0543", f"no layer is labelled `{label}` here", rule.span,
-                      did_you_mean(label, names) or "a label is read in the body the statement is written in")
-
-
 __all__ = ["SCHEMES", "InitRule", "Scheme", "SchemeDef", "SchemeParam", "check_target", "init_kinds", "read_scheme",
-           "read_tensors", "resolve"]
+           "read_tensors"]

@@ -15,7 +15,8 @@ from .conftest import ROOT
 LAYERS: dict[str, tuple[str, ...]] = {
     "base": ("diagnostics", "limits", "fileio", "version", "vocabulary", "formatting"),
     "front end": ("syntax", "lark_boundary", "parser", "loader", "lexer"),
-    "core": ("ops", "ir", "values", "functions", "evaluate", "binding", "elaborate", "namecheck", "network"),
+    "core": ("ops", "ir", "values", "functions", "evaluate", "binding", "weight_init", "init_match", "elaborate",
+             "namecheck", "network"),
     "compiler": ("compiler",),
     "api": ("api", "verify", "sizes"),
     "cli": ("cli", "cli_common", "cli_compile", "cli_diagram", "cli_verify", "cli_import"),

@@ -252,6 +252,8 @@ class Op:
     # The kind an `init` statement names this op's layers by: `init conv: …` sets every conv, dwconv
     # and pwconv (each is torch's nn.Conv2d). None: the op has nothing an `init` statement sets.
     init_kind: ClassVar[str | None] = None
+    # Every parameter tensor a layer of the op may have (`init_parameters` gives one layer's).
+    init_tensors: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def init_parameters(cls, a: Any) -> tuple[str, ...]:

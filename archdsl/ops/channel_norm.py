@@ -94,6 +94,7 @@ class LayerNorm(Op):
            "last dimension (nn.LayerNorm after a permute).")
     Attrs = LayerNormAttrs
     init_kind = "layernorm"
+    init_tensors = ("weight", "bias")
 
     @classmethod
     def init_parameters(cls, a: Any) -> tuple[str, ...]:

@@ -64,6 +64,7 @@ class _ConvLike(Op):
 
     positional: ClassVar[tuple[str, ...]] = ("out", "kernel")
     init_kind = "conv"
+    init_tensors = ("weight", "bias")
 
     @classmethod
     def init_parameters(cls, a: Any) -> tuple[str, ...]:
@@ -224,6 +225,7 @@ class Deconv(Op):
     Attrs = DeconvAttrs
     positional = ("out", "kernel")
     init_kind = "deconv"
+    init_tensors = ("weight", "bias")
 
     @classmethod
     def init_parameters(cls, a: Any) -> tuple[str, ...]:

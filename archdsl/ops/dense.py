@@ -28,6 +28,7 @@ class Linear(Op):
     Attrs = LinearAttrs
     positional = ("out",)
     init_kind = "linear"
+    init_tensors = ("weight", "bias")
 
     @classmethod
     def init_parameters(cls, a: Any) -> tuple[str, ...]:

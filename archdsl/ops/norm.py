@@ -23,6 +23,7 @@ class BatchNorm(Op):
     doc = "Batch normalization over channels: bn(eps=1e-5, momentum=0.1, affine=true)."
     Attrs = BatchNormAttrs
     init_kind = "bn"
+    init_tensors = ("weight", "bias")
 
     @classmethod
     def init_parameters(cls, a: Any) -> tuple[str, ...]:

@@ -107,18 +107,30 @@ class _Emitter:
         rules = self.ir.inits
         regroup = _regroup(rules)
         lines: list[str] = []
-        loop: list[tuple[list[str], list[str]]] = []  # the open `for m in self.modules()` loop: (classes, body)
+        # The open `for m in self.modules()` loop: per branch, its classes, rule and layers.
+        loop: list[tuple[list[str], InitRule, list[str]]] = []
+
+        def close() -> list[str]:
+            code = _loop([(classes, self.apply(r, nodes, "m", 2)) for classes, r, nodes in loop])
+            loop.clear()
+            return code
+
         done: set[int] = set()
         for k, rule in enumerate(rules):
-            if k in done:
+            if k in done or not rule.nodes:
                 continue
             classes = self.whole_kind(rule)
             if classes is not None:
-                if any(set(classes) & set(c) for c, _ in loop):
-                    lines += _loop(loop)
-                loop.append((classes, self.apply(rule, list(rule.nodes), "m", 2)))
+                if loop and loop[-1][1].statement == rule.statement:  # `init conv, linear: …`: one branch
+                    last_classes, _, nodes = loop.pop()
+                    classes, names = sorted({*last_classes, *classes}), [*nodes, *rule.nodes]
+                else:
+                    names = list(rule.nodes)
+                if any(set(classes) & set(c) for c, _, _ in loop):
+                    lines += close()
+                loop.append((classes, rule, names))
                 continue
-            lines += _loop(loop)
+            lines += close()
             group = [k]
             code = None
             if rule.instance and regroup:
@@ -128,7 +140,7 @@ class _Emitter:
                 group, code = [k], self.explicit(rule)
             done.update(group)
             lines += code
-        return lines + _loop(loop)
+        return lines + close()
 
     def explicit(self, rule: InitRule) -> list[str]:
         out: list[str] = []
@@ -142,14 +154,13 @@ def _same_statement(a: InitRule, b: InitRule) -> bool:
 
 
 def _loop(items: list[tuple[list[str], list[str]]]) -> list[str]:
-    """torchvision's loop: `for m in self.modules(): if isinstance(m, …): … elif …`; empties `items`."""
+    """torchvision's loop: `for m in self.modules(): if isinstance(m, …): … elif …`."""
     if not items:
         return []
     lines = ["for m in self.modules():"]
     for k, (classes, body) in enumerate(items):
         lines.append(f"\t{'if' if k == 0 else 'elif'} {_isinstance('m', classes)}:")
         lines.extend(body)
-    items.clear()
     return lines
 
 
