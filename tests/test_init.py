@@ -1,0 +1,299 @@
+"""Initialization: the spec's `init` statements start a generated module as its canonical
+implementation starts, and each scheme of the registry does what its definition says.
+
+The zoo comparison builds the canonical model and the generated module with fixed seeds and compares
+every parameter tensor right after construction: a constant one (BN weights and biases, zeroed
+biases, `zero_init_residual`) must be equal exactly; a random one must agree in mean and standard
+deviation within sampling error. Both sides draw n independent values from one distribution of
+standard deviation σ (estimated by the canonical tensor's sample std): a sample mean has standard
+error σ/√n, so two means differ by σ·√(2/n) at one standard error; a sample standard deviation has
+standard error ≈ σ/√(2n) (normal data; less for uniform data, whose kurtosis is lower), so two
+differ by σ/√n. The bound is Z = 6 standard errors: with a few thousand comparisons the chance that
+a correct initialization fails one is below 1e-5 (and the seeds are fixed, so a result never changes).
+A tensor of fewer than MIN_N values says too little for that: it is checked for the scheme's
+support instead (a non-constant tensor, within 6σ of the canonical mean).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from archdsl import load, load_string
+from archdsl.diagnostics import ArchError
+from archdsl.weight_init import SCHEMES
+
+from .canonical import CANONICAL, Canonical
+from .conftest import SPECS, zoo
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+Z = 6.0
+MIN_N = 100
+
+PRESENT = set(zoo())
+# torchvision's classifiers (detection models take backbone weights and are not compared here).
+TORCHVISION = [c for c in CANONICAL if c.library == "torchvision" and "." not in c.constructor
+               and (c.file, c.network) in PRESENT]
+# Small enough for the default run (each builds in about a second on two cores); the rest run under -m slow.
+FAST = {"resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1", "efficientnet_b0", "googlenet",
+        "shufflenet_v2_x0_5"}
+CASES = [c if c.network in FAST else pytest.param(c, marks=pytest.mark.slow) for c in TORCHVISION]
+
+
+def _canonical(case: Canonical, **kwargs: object) -> torch.nn.Module:
+    import torchvision.models as tvm
+
+    args = {**case.kwargs, **kwargs}
+    if "init_weights" in args:  # the tests' table turns it off for speed; the builders' default is on
+        args["init_weights"] = True
+    torch.manual_seed(0)
+    model: torch.nn.Module = getattr(tvm, case.constructor)(weights=None, **args)
+    return model
+
+
+def _generated(case: Canonical, params: dict[str, object] | None = None, strip: bool = False) -> torch.nn.Module:
+    from archdsl.compiler.backends.torch_codegen import build_module
+
+    net = load(SPECS / case.file).network(case.network, params)
+    if strip:  # the spec without its `init` statements: PyTorch's defaults
+        net.ir.inits = []
+    torch.manual_seed(1)
+    return build_module(net)
+
+
+def _pairs(ref: torch.nn.Module, gen: torch.nn.Module) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(name, canonical tensor, generated tensor) for every parameter: by name where the names agree,
+    else in registration order, as archdsl.compiler.backends.weights pairs them."""
+    theirs = dict(ref.named_parameters())
+    ours = dict(gen.named_parameters())
+    if set(ours) <= set(theirs):
+        assert set(ours) == set(theirs)
+        pairs = [(k, theirs[k], v) for k, v in ours.items()]
+    else:
+        assert len(ours) == len(theirs)
+        pairs = [(k, t, v) for (k, v), t in zip(ours.items(), theirs.values(), strict=True)]
+    for k, t, v in pairs:
+        assert t.shape == v.shape, k
+    return [(k, t.detach(), v.detach()) for k, t, v in pairs]
+
+
+def _mismatches(ref: torch.nn.Module, gen: torch.nn.Module) -> list[str]:
+    out = []
+    for name, theirs, ours in _pairs(ref, gen):
+        if bool(theirs.min() == theirs.max()):  # a constant: exactly
+            if not torch.equal(theirs, ours):
+                out.append(f"{name}: constant {theirs.flatten()[0].item()}, generated not")
+            continue
+        n, sigma = theirs.numel(), theirs.std().item()
+        mean_gap, std_gap = abs(ours.mean().item() - theirs.mean().item()), abs(ours.std().item() - sigma)
+        if n < MIN_N:
+            if bool(ours.min() == ours.max()) or (ours - theirs.mean()).abs().max().item() > Z * sigma:
+                out.append(f"{name}: {n} values outside the canonical scheme's range")
+        elif mean_gap > Z * sigma * math.sqrt(2 / n) or std_gap > Z * sigma / math.sqrt(n):
+            out.append(f"{name}: mean {ours.mean().item():.4g} std {ours.std().item():.4g}, "
+                       f"canonical {theirs.mean().item():.4g} {sigma:.4g} (n={n})")
+    return out
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.network)
+def test_weights_start_as_the_canonical_models(case: Canonical) -> None:
+    assert _mismatches(_canonical(case), _generated(case)) == []
+
+
+def test_the_comparison_sees_pytorch_defaults() -> None:
+    """Without its `init` statements, resnet18 starts with PyTorch's defaults, which the comparison
+    must catch: conv1's std is 1/sqrt(3·147) = 0.048 there, sqrt(2/(64·49)) = 0.025 in torchvision."""
+    case = next(c for c in TORCHVISION if c.network == "resnet18")
+    found = _mismatches(_canonical(case), _generated(case, strip=True))
+    assert any(m.startswith("conv1.weight:") for m in found)
+
+
+@pytest.mark.parametrize("network_name", ["resnet18", "resnet50"])
+def test_zero_init_residual(network_name: str) -> None:
+    """torchvision's ResNet(zero_init_residual=True) zeroes the last BN weight of each residual branch
+    (bn2 of BasicBlock, bn3 of Bottleneck); the spec's parameter of the same name does the same."""
+    case = next(c for c in TORCHVISION if c.network == network_name)
+    ref = _canonical(case, zero_init_residual=True)
+    gen = _generated(case, {"zero_init_residual": True})
+    assert _mismatches(ref, gen) == []
+    last = "bn3" if network_name == "resnet50" else "bn2"
+    zeroed = [k for k, v in gen.named_parameters() if k.endswith(f"{last}.weight") and not v.any()]
+    assert len(zeroed) == sum(1 for k, _ in ref.named_parameters() if k.endswith(f"{last}.weight")) > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Each scheme on one large conv (64 → 64, 3×3: n = 36,864; fan_in = fan_out = 576), against the
+# formulas of torch.nn.init's documentation (Kaiming, Xavier, normal, uniform, trunc_normal,
+# constant) and TensorFlow's VarianceScaling documentation (variance_scaling).
+
+FAN = 64 * 9
+N = 64 * 64 * 9
+
+
+def _conv_weight(scheme: str) -> torch.Tensor:
+    spec = load_string(f"""
+network n {{
+    input image: 64x8x8
+    init conv: {scheme}, bias=0
+    image -> conv(64, 3) as conv
+}}""")
+    from archdsl.compiler.backends.torch_codegen import build_module
+
+    torch.manual_seed(0)
+    module = build_module(spec.network())
+    assert not module.conv.bias.any()
+    return module.conv.weight.detach()
+
+
+def _normal(w: torch.Tensor, mean: float, std: float) -> None:
+    assert abs(w.mean().item() - mean) < Z * std / math.sqrt(N)
+    assert abs(w.std().item() - std) < Z * std / math.sqrt(2 * N)
+
+
+def _uniform(w: torch.Tensor, a: float, b: float) -> None:
+    assert a <= w.min().item() and w.max().item() <= b
+    _normal(w, (a + b) / 2, (b - a) / math.sqrt(12))  # mean and std of U(a, b)
+
+
+GAIN_RELU = math.sqrt(2)  # torch.nn.init.calculate_gain("relu"), and "leaky_relu" with a = 0
+SCHEME_CASES = {
+    "kaiming_normal": [("kaiming_normal(mode=fan_out, nonlinearity=relu)",
+                        lambda w: _normal(w, 0, GAIN_RELU / math.sqrt(FAN))),
+                       ("kaiming_normal(a=1, nonlinearity=leaky_relu)",  # gain sqrt(2 / (1 + a²)) = 1
+                        lambda w: _normal(w, 0, 1 / math.sqrt(FAN)))],
+    "kaiming_uniform": [("kaiming_uniform", lambda w: _uniform(w, -GAIN_RELU * math.sqrt(3 / FAN),
+                                                              GAIN_RELU * math.sqrt(3 / FAN)))],
+    "xavier_normal": [("xavier_normal(gain=2)", lambda w: _normal(w, 0, 2 * math.sqrt(2 / (FAN + FAN))))],
+    "xavier_uniform": [("xavier_uniform", lambda w: _uniform(w, -math.sqrt(6 / (FAN + FAN)),
+                                                            math.sqrt(6 / (FAN + FAN))))],
+    "normal": [("normal(mean=0.5, std=0.1)", lambda w: _normal(w, 0.5, 0.1))],
+    "uniform": [("uniform(a=-0.3, b=0.1)", lambda w: _uniform(w, -0.3, 0.1))],
+    # Cut at ±0.5 of a unit normal: every value inside (torch's bounds are absolute).
+    "trunc_normal": [("trunc_normal(std=1, a=-0.5, b=0.5)",
+                      lambda w: _check(w.min().item() >= -0.5 and w.max().item() <= 0.5 and w.std().item() > 0.25))],
+    "constant": [("constant(0.25)", lambda w: _check(bool((w == 0.25).all()))),
+                 ("-1.5", lambda w: _check(bool((w == -1.5).all())))],
+    "zeros": [("zeros", lambda w: _check(not w.any()))],
+    "ones": [("ones", lambda w: _check(bool((w == 1).all())))],
+    "variance_scaling": [
+        # TensorFlow: uniform within ±sqrt(3·scale/n); normal with std sqrt(scale/n); truncated normal
+        # with std sqrt(scale/n) after cutting at two standard deviations of the normal drawn.
+        ("variance_scaling(scale=1/3, mode=fan_out, distribution=uniform)",
+         lambda w: _uniform(w, -1 / math.sqrt(FAN), 1 / math.sqrt(FAN))),
+        ("variance_scaling(scale=2, distribution=normal)", lambda w: _normal(w, 0, math.sqrt(2 / FAN))),
+        ("variance_scaling(mode=fan_avg)", lambda w: _truncated(w, math.sqrt(1 / FAN))),
+    ],
+}
+
+
+def _check(ok: bool) -> None:
+    assert ok
+
+
+def _truncated(w: torch.Tensor, std: float) -> None:
+    drawn = std / 0.87962566103423978  # TensorFlow's constant: the std of a unit normal cut at ±2
+    assert w.abs().max().item() <= 2 * drawn
+    _normal(w, 0, std)
+
+
+def test_every_scheme_is_tested() -> None:
+    assert set(SCHEME_CASES) == set(SCHEMES)
+
+
+@pytest.mark.parametrize(("scheme", "check"), [c for cases in SCHEME_CASES.values() for c in cases],
+                         ids=[s for cases in SCHEME_CASES.values() for s, _ in cases])
+def test_scheme(scheme: str, check: object) -> None:
+    assert callable(check)
+    check(_conv_weight(scheme))
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules' semantics
+
+
+def _inits(text: str) -> dict[str, list[tuple[str, str]]]:
+    """Each layer's final scheme per tensor, as the rules resolve (no torch)."""
+    net = load_string(text).network()
+    final: dict[str, dict[str, str]] = {}
+    for rule in net.ir.inits:
+        for name in rule.nodes:
+            node = net.ir.node(name)
+            for tensor, scheme, _ in rule.schemes:
+                if tensor in node.op_class.init_parameters(node.attrs):
+                    final.setdefault(name, {})[tensor] = scheme.text()
+    return {k: sorted(v.items()) for k, v in final.items()}
+
+
+BLOCK = """
+block unit(c, zero=false) {
+    y = in -> conv(c, 3, bias=false) as conv -> bn as bn
+    if zero { init bn as bn: weight=0 }
+    init conv: normal(std=0.5)
+    in + y
+}
+network n(zero=false) {
+    input image: 8x8x8
+    init conv: kaiming_normal(mode=fan_out), bias=zeros
+    image -> unit(8, zero=zero) as a -> unit(8) as b -> conv(4, 1) as head
+    init bn: weight=1, bias=0
+}
+"""
+
+
+def test_a_block_overrides_the_network_and_a_later_rule_an_earlier() -> None:
+    got = _inits(BLOCK.replace("network n(zero=false)", "network n(zero=true)"))
+    assert got["a.conv"] == [("weight", "normal(std=0.5)")]  # the block's rule wins
+    assert got["a.bn"] == [("bias", "constant(value=0)"), ("weight", "constant(value=0)")]
+    assert got["b.bn"] == [("bias", "constant(value=0)"), ("weight", "constant(value=1)")]
+    assert got["head"] == [("bias", "zeros"), ("weight", "kaiming_normal(mode=fan_out)")]
+
+
+def test_generated_code_reads_like_torchvision() -> None:
+    from archdsl.compiler.backends.torch_codegen import generate_source
+
+    src = generate_source(load_string(BLOCK.replace("network n(zero=false)", "network n(zero=true)")).network())
+    assert "        for m in self.modules():\n            if isinstance(m, nn.Conv2d):\n" \
+           '                nn.init.kaiming_normal_(m.weight, mode="fan_out")\n' \
+           "                if m.bias is not None:\n                    nn.init.zeros_(m.bias)\n" in src
+    assert "nn.init.constant_(self.a.bn.weight, 0)" in src  # one instance of `unit` zeroes: no loop over Unit
+
+
+def test_analysis_ignores_initialization() -> None:
+    plain = load_string(re.sub(r"^\s*(if zero \{ )?init .*$", "", BLOCK, flags=re.MULTILINE)).network()
+    assert not plain.ir.inits
+    declared = load_string(BLOCK).network()
+    assert plain.analyze().model_dump() == declared.analyze().model_dump()
+
+
+@pytest.mark.parametrize(("statement", "code"), [
+    ("init relu: zeros", "E0540"),
+    ("init dwconv: zeros", "E0540"),
+    ("init conv: kaiming(mode=fan_out)", "E0541"),
+    ("init conv: true", "E0541"),
+    ("init conv: normal(sd=1)", "E0542"),
+    ("init conv: kaiming_normal(mode=fanout)", "E0542"),
+    ("init conv: normal(std=fan_out)", "E0401"),
+    ("init conv: constant", "E0542"),
+    ("init conv: zeros(1)", "E0542"),
+    ("init conv: gamma=1", "E0544"),
+    ("init conv: zeros, weight=ones", "E0544"),
+    ("init conv as nothing: zeros", "E0543"),
+    ("init bn as head: zeros", "E0543"),
+    ("init conv as head: zeros, bias=0", "E0544"),
+])
+def test_diagnostics(statement: str, code: str) -> None:
+    text = f"network n {{\n    input image: 3x8x8\n    image -> conv(4, 3, bias=false) as head\n    {statement}\n}}"
+    with pytest.raises(ArchError) as exc:
+        load_string(text).network()
+    d = exc.value.diagnostics[0]
+    assert (d.code, d.span.line) == (code, 4), d
+    assert d.hint
+
+
+def test_rules_run_in_order_of_depth() -> None:
+    rules = load_string(BLOCK).network().ir.inits
+    assert [r.depth for r in rules] == sorted(r.depth for r in rules)
