@@ -349,13 +349,12 @@ class Elaborator(Evaluator):
         """Record an `init` statement, one rule per target; they are matched with the layers once the
         network is built (a statement may come before the layers it sets)."""
         tensors = read_tensors(stmt, lambda node: self.eval(node, env))
-        for target in stmt.targets:
-            check_target(target.kind, target.kind_span, tensors)
+        kinds = [check_target(target.kind, target.kind_span, tensors) for target in stmt.targets]
         st, instance = self.st, self.st.owner()
         block = st.ir.scopes[instance].block if instance else None
-        for target in stmt.targets:
+        for kind, target in zip(kinds, stmt.targets, strict=True):
             label = self.label_of(target.label, env)
-            st.inits.append(InitRule(target.kind, env.scope, label, instance, block, len(st.blocks), tensors,
+            st.inits.append(InitRule(kind, env.scope, label, instance, block, len(st.blocks), tensors,
                                      target.span, stmt.span))
 
     def _repeat_stmt(self, stmt: RepeatStmt, env: Env) -> None:

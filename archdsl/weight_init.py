@@ -168,26 +168,28 @@ def init_kinds() -> dict[str, list[str]]:
     return kinds
 
 
-def check_target(kind: str, span: Span, tensors: tuple[tuple[str, Scheme, Span], ...]) -> None:
-    """A target's kind must be one that an `init` statement sets (E0540), and have the tensors named (E0544)."""
-    kinds = init_kinds()
-    if kind in kinds:
-        from .ops import get_op
+def check_target(kind: str, span: Span, tensors: tuple[tuple[str, Scheme, Span], ...]) -> str:
+    """The kind a target names (an op's alias names its op's: `init batchnorm` is `init bn`): one that
+    an `init` statement sets (E0540), with the tensors the statement names (E0544)."""
+    from .ops import get_op, has_op
 
+    kinds = init_kinds()
+    op = get_op(kind) if has_op(kind) else None
+    if kind not in kinds and op is not None and op.init_kind is not None and op.init_kind == op.name:
+        kind = op.name  # an alias of the op the kind is named after
+    if kind in kinds:
         known = sorted({t for name in kinds[kind] for t in get_op(name).init_tensors})
         for tensor, _scheme, at in tensors:
             if tensor not in known:
                 raise error("E0544", f"a {kind} layer has no `{tensor}`", at,
                             did_you_mean(tensor, known) or f"its tensors: {', '.join(known)}")
-        return
-    from .ops import get_op, has_op
-
-    if has_op(kind) and get_op(kind).init_kind is None:
+        return kind
+    if op is not None and op.init_kind is not None:  # dwconv, pwconv: convolutions like any other
+        hint = f"`{kind}` layers are {op.init_kind} layers: `init {op.init_kind}` sets them, `as LABEL` picks some"
+    elif op is not None:
         hint = f"`{kind}` has no weights that `init` sets; it sets: {', '.join(sorted(kinds))}"
     else:
         hint = did_you_mean(kind, list(kinds)) or f"`init` sets: {', '.join(sorted(kinds))}"
-    if has_op(kind) and get_op(kind).init_kind is not None:  # an alias (`batchnorm`, `fc`) or a spelling of conv
-        hint = f"`{kind}` layers are set by `init {get_op(kind).init_kind}`"
     raise error("E0540", f"`init` cannot set `{kind}`", span, hint)
 
 

@@ -209,6 +209,12 @@ CASES: dict[str, Case] = {
     "layer_value_unused": Case("E0538", 6, 5, "this statement builds nothing: `conv(16, 3)`"),
     "shared_channels": Case("E0537", 8, 22, "the shared instance `head` gets 8 channels here, but its weights take 16"),
     "shared_in_other_block": Case("E0536", 1, 24, "the shared instance `c` is applied inside block `apply`"),
+    # --- init statements
+    "init_unknown_scheme": Case("E0541", 5, 16, "unknown initialization scheme `kaiming_norml`"),
+    "init_bad_argument": Case("E0542", 4, 36, "`mode` of `kaiming_normal` is one of: fan_in, fan_out"),
+    "init_unknown_kind": Case("E0540", 5, 10, "`init` cannot set `dwconv`"),
+    "init_label_not_found": Case("E0543", 6, 10, "no layer is labelled `clasifier.1` here"),
+    "init_missing_bias": Case("E0544", 4, 43, "`conv1` has no `bias`"),
     # --- what verify and analyze print
     "split_part_expectations": Case("E0801", 9, 5, "expectation failed for `net`: b.shape is [12, 8, 8]",
                                     argv=("verify", "split_part_expectations.arch"), stdout=True),

@@ -39,8 +39,7 @@ PRESENT = set(zoo())
 TORCHVISION = [c for c in CANONICAL if c.library == "torchvision" and "." not in c.constructor
                and (c.file, c.network) in PRESENT]
 # Small enough for the default run (each builds in about a second on two cores); the rest run under -m slow.
-FAST = {"resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1", "efficientnet_b0", "googlenet",
-        "shufflenet_v2_x0_5"}
+FAST = {"resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1", "efficientnet_b0", "shufflenet_v2_x0_5"}
 CASES = [c if c.network in FAST else pytest.param(c, marks=pytest.mark.slow) for c in TORCHVISION]
 
 
@@ -112,7 +111,7 @@ def test_the_comparison_sees_pytorch_defaults() -> None:
     assert any(m.startswith("conv1.weight:") for m in found)
 
 
-@pytest.mark.parametrize("network_name", ["resnet18", "resnet50"])
+@pytest.mark.parametrize("network_name", ["resnet18", pytest.param("resnet50", marks=pytest.mark.slow)])
 def test_zero_init_residual(network_name: str) -> None:
     """torchvision's ResNet(zero_init_residual=True) zeroes the last BN weight of each residual branch
     (bn2 of BasicBlock, bn3 of Bottleneck); the spec's parameter of the same name does the same."""
@@ -297,3 +296,9 @@ def test_diagnostics(statement: str, code: str) -> None:
 def test_rules_run_in_order_of_depth() -> None:
     rules = load_string(BLOCK).network().ir.inits
     assert [r.depth for r in rules] == sorted(r.depth for r in rules)
+
+
+def test_an_alias_names_its_op() -> None:
+    net = load_string("network n {\n input image: 3x8x8\n image -> conv(4, 3) -> batchnorm -> flatten -> fc(3)\n"
+                      " init batchnorm: weight=0\n init fc: zeros\n}").network()
+    assert [(r.kind, r.nodes) for r in net.ir.inits] == [("bn", ("bn",)), ("linear", ("linear",))]
