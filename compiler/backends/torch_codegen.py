@@ -873,9 +873,11 @@ class TorchCodegen:
         helpers = {n: h for n, h in self.helpers.items() if re.search(rf"(?<![\w.]){n}\(", used)}
         code = [h.splitlines() for h in helpers.values()] + code
         text = "\n\n\n".join("\n".join(c) for c in code)
-        imports = [imp for imp, pat in (("import math", r"(?<![\w.])math\."), ("import torch", r"(?<![\w.])torch\."),
+        imports = [imp for imp, pat in (("import torch", r"(?<![\w.])torch\."),
                                         ("import torch.nn.functional as F", r"(?<![\w.])F\."),
                                         ("from torch import nn", r"(?<![\w.])nn\.")) if re.search(pat, text)]
+        if re.search(r"(?<![\w.])math\.", text):  # the standard library first, a group of its own (isort)
+            imports = ["import math", "", *imports]
         out += ["", *imports, "", "", text, ""]
         return GeneratedSource("\n".join(out), self.net_class, tuple(helpers))
 
