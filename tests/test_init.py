@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -35,22 +36,30 @@ Z = 6.0
 MIN_N = 100
 
 PRESENT = set(zoo())
-# torchvision's classifiers (detection models take backbone weights and are not compared here).
+# torchvision's and timm's classifiers (detection models take backbone weights and are not compared
+# here; timm's darknet53 is another network than the spec's, darknet's own).
 TORCHVISION = [c for c in CANONICAL if c.library == "torchvision" and "." not in c.constructor
                and (c.file, c.network) in PRESENT]
+TIMM = [c for c in CANONICAL if c.library == "timm" and c.other_function is None and (c.file, c.network) in PRESENT]
 # Small enough for the default run (each builds in about a second on two cores); the rest run under -m slow.
 FAST = {"resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1", "efficientnet_b0", "shufflenet_v2_x0_5"}
-CASES = [c if c.network in FAST else pytest.param(c, marks=pytest.mark.slow) for c in TORCHVISION]
+# Canonical schemes no spec declares yet: network → why.
+GAPS = {
+    "mobilenet_v1": "timm's _init_weight_goog divides a grouped conv's fan-out by its groups (TensorFlow's "
+                    "depthwise fan-out); no scheme says that yet",
+}
+GAPS["mobilenet_v1_125"] = GAPS["mobilenet_v1"]
+CASES = [pytest.param(c, marks=[pytest.mark.slow, pytest.mark.xfail(reason=GAPS[c.network], strict=True)])
+         if c.network in GAPS else c if c.network in FAST else pytest.param(c, marks=pytest.mark.slow)
+         for c in TORCHVISION + TIMM]
 
 
 def _canonical(case: Canonical, **kwargs: object) -> torch.nn.Module:
-    import torchvision.models as tvm
-
     args = {**case.kwargs, **kwargs}
     if "init_weights" in args:  # the tests' table turns it off for speed; the builders' default is on
         args["init_weights"] = True
     torch.manual_seed(0)
-    model: torch.nn.Module = getattr(tvm, case.constructor)(weights=None, **args)
+    model: torch.nn.Module = replace(case, kwargs=args).build()
     return model
 
 

@@ -134,7 +134,8 @@ class _Emitter:
             group = [k]
             code = None
             if rule.instance and regroup:
-                group = [j for j in range(k, len(rules)) if rules[j].instance and _same_statement(rules[j], rule)]
+                group = [j for j in range(k, len(rules))
+                         if rules[j].instance and rules[j].nodes and _same_statement(rules[j], rule)]
                 code = self.block_loop([rules[j] for j in group])
             if code is None:
                 group, code = [k], self.explicit(rule)
