@@ -39,9 +39,10 @@ class SchemeDef:
     name: str
     params: tuple[SchemeParam, ...]
     doc: str
-    # The statements setting tensor `t` (an expression), given every argument (defaults filled) and
-    # the arguments the spec wrote (in declaration order): torch's own spelling, written as given.
-    torch: Callable[[str, dict[str, ArgValue], list[tuple[str, ArgValue]]], list[str]]
+    # The statements setting tensor `t` (an expression) of module `m` (another), given every argument
+    # (defaults filled) and the arguments the spec wrote (in declaration order): torch's own
+    # spelling, written as given.
+    torch: Callable[[str, str, dict[str, ArgValue], list[tuple[str, ArgValue]]], list[str]]
 
 
 def _lit(v: ArgValue) -> str:
@@ -53,8 +54,8 @@ def _call(fn: str, t: str, given: list[tuple[str, ArgValue]], positional: bool =
     return [f"nn.init.{fn}({', '.join([t, *args])})"]
 
 
-def _plain(fn: str) -> Callable[[str, dict[str, ArgValue], list[tuple[str, ArgValue]]], list[str]]:
-    return lambda t, _all, given: _call(fn, t, given)
+def _plain(fn: str) -> Callable[[str, str, dict[str, ArgValue], list[tuple[str, ArgValue]]], list[str]]:
+    return lambda t, _m, _all, given: _call(fn, t, given)
 
 
 # TensorFlow's truncated normal cuts at two standard deviations, which leaves it this much narrower:
@@ -62,11 +63,13 @@ def _plain(fn: str) -> Callable[[str, dict[str, ArgValue], list[tuple[str, ArgVa
 TRUNCATED_STD = 0.87962566103423978
 
 
-def _variance_scaling(t: str, a: dict[str, ArgValue], _given: list[tuple[str, ArgValue]]) -> list[str]:
+def _variance_scaling(t: str, m: str, a: dict[str, ArgValue], _given: list[tuple[str, ArgValue]]) -> list[str]:
     """TensorFlow's VarianceScaling: variance scale / fan, the fans as torch counts them (a conv's
-    receptive field times its input, resp. output, channels)."""
+    receptive field times its input, resp. output, channels); `fan_out_per_group`: one group's
+    output channels (timm's `fix_group_fanout`, TensorFlow's fan-out of a depthwise kernel)."""
     fan_in, fan_out = f"{t}[0].numel()", f"{t}.size(0) * {t}[0][0].numel()"
-    fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": f"({fan_in} + {fan_out}) / 2"}[str(a["mode"])]
+    fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": f"({fan_in} + {fan_out}) / 2",
+           "fan_out_per_group": f"{t}.size(0) // {m}.groups * {t}[0][0].numel()"}[str(a["mode"])]
     scale = _lit(a["scale"])
     if a["distribution"] == "uniform":  # variance bound²/3
         return [f"bound = math.sqrt({_lit(3 * float(a['scale']))} / ({fan}))", f"nn.init.uniform_({t}, -bound, bound)"]
@@ -81,7 +84,8 @@ _KAIMING = (SchemeParam("a", 0), SchemeParam("mode", "fan_in", ("fan_in", "fan_o
             SchemeParam("nonlinearity", "leaky_relu", _GAIN_WORDS))
 
 _TRUNC = (SchemeParam("mean", 0), SchemeParam("std", 1), SchemeParam("a", -2), SchemeParam("b", 2))
-_SCALING = (SchemeParam("scale", 1.0), SchemeParam("mode", "fan_in", ("fan_in", "fan_out", "fan_avg")),
+_SCALING = (SchemeParam("scale", 1.0),
+            SchemeParam("mode", "fan_in", ("fan_in", "fan_out", "fan_avg", "fan_out_per_group")),
             SchemeParam("distribution", "truncated_normal", ("truncated_normal", "normal", "uniform")))
 
 SCHEMES: dict[str, SchemeDef] = {s.name: s for s in (
@@ -98,7 +102,7 @@ SCHEMES: dict[str, SchemeDef] = {s.name: s for s in (
     SchemeDef("trunc_normal", _TRUNC, "normal(mean, std) redrawn outside [a, b] (absolute bounds, as torch's)",
               _plain("trunc_normal_")),
     SchemeDef("constant", (SchemeParam("value", None),), "every element `value` (a bare number means the same)",
-              lambda t, _a, given: _call("constant_", t, given, positional=True)),
+              lambda t, _m, _a, given: _call("constant_", t, given, positional=True)),
     SchemeDef("zeros", (), "every element 0", _plain("zeros_")),
     SchemeDef("ones", (), "every element 1", _plain("ones_")),
     SchemeDef("variance_scaling", _SCALING,
@@ -122,9 +126,9 @@ class Scheme:
         out.update(self.given)
         return out
 
-    def torch_lines(self, tensor: str) -> list[str]:
-        """The statements that initialize `tensor` (a Python expression) this way."""
-        return SCHEMES[self.name].torch(tensor, self.arguments(), list(self.given))
+    def torch_lines(self, module: str, tensor: str) -> list[str]:
+        """The statements that initialize `tensor` of `module` (a Python expression) this way."""
+        return SCHEMES[self.name].torch(f"{module}.{tensor}", module, self.arguments(), list(self.given))
 
     def text(self) -> str:
         """The scheme as a spec writes it: `kaiming_normal(mode=fan_out)`."""
@@ -168,6 +172,9 @@ def init_kinds() -> dict[str, list[str]]:
     return kinds
 
 
+GROUPED_KINDS = ("conv", "deconv")  # layers whose torch module has `groups`
+
+
 def check_target(kind: str, span: Span, tensors: tuple[tuple[str, Scheme, Span], ...]) -> str:
     """The kind a target names (an op's alias names its op's: `init batchnorm` is `init bn`): one that
     an `init` statement sets (E0540), with the tensors the statement names (E0544)."""
@@ -178,6 +185,10 @@ def check_target(kind: str, span: Span, tensors: tuple[tuple[str, Scheme, Span],
     if kind not in kinds and op is not None and op.init_kind is not None and op.init_kind == op.name:
         kind = op.name  # an alias of the op the kind is named after
     if kind in kinds:
+        for _tensor, scheme, at in tensors:
+            if scheme.arguments().get("mode") == "fan_out_per_group" and kind not in GROUPED_KINDS:
+                raise error("E0542", f"a {kind} layer has no groups to divide its fan-out by", at,
+                            "write `mode=fan_out`; `fan_out_per_group` is for convolutions")
         known = sorted({t for name in kinds[kind] for t in get_op(name).init_tensors})
         for tensor, _scheme, at in tensors:
             if tensor not in known:

@@ -43,15 +43,7 @@ TORCHVISION = [c for c in CANONICAL if c.library == "torchvision" and "." not in
 TIMM = [c for c in CANONICAL if c.library == "timm" and c.other_function is None and (c.file, c.network) in PRESENT]
 # Small enough for the default run (each builds in about a second on two cores); the rest run under -m slow.
 FAST = {"resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1", "efficientnet_b0", "shufflenet_v2_x0_5"}
-# Canonical schemes no spec declares yet: network → why.
-GAPS = {
-    "mobilenet_v1": "timm's _init_weight_goog divides a grouped conv's fan-out by its groups (TensorFlow's "
-                    "depthwise fan-out); no scheme says that yet",
-}
-GAPS["mobilenet_v1_125"] = GAPS["mobilenet_v1"]
-CASES = [pytest.param(c, marks=[pytest.mark.slow, pytest.mark.xfail(reason=GAPS[c.network], strict=True)])
-         if c.network in GAPS else c if c.network in FAST else pytest.param(c, marks=pytest.mark.slow)
-         for c in TORCHVISION + TIMM]
+CASES = [c if c.network in FAST else pytest.param(c, marks=pytest.mark.slow) for c in TORCHVISION + TIMM]
 
 
 def _canonical(case: Canonical, **kwargs: object) -> torch.nn.Module:
@@ -134,20 +126,20 @@ def test_zero_init_residual(network_name: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Each scheme on one large conv (64 → 64, 3×3: n = 36,864; fan_in = fan_out = 576), against the
+# Each scheme on one large conv (64 → 64, 3×3: n = 36,864; fan_in = fan_out = 576; with 4 groups n = 9,216), against the
 # formulas of torch.nn.init's documentation (Kaiming, Xavier, normal, uniform, trunc_normal,
 # constant) and TensorFlow's VarianceScaling documentation (variance_scaling).
 
 FAN = 64 * 9
-N = 64 * 64 * 9
 
 
 def _conv_weight(scheme: str) -> torch.Tensor:
+    groups = 4 if "per_group" in scheme else 1
     spec = load_string(f"""
 network n {{
     input image: 64x8x8
     init conv: {scheme}, bias=0
-    image -> conv(64, 3) as conv
+    image -> conv(64, 3, groups={groups}) as conv
 }}""")
     from archdsl.compiler.backends.torch_codegen import build_module
 
@@ -158,8 +150,9 @@ network n {{
 
 
 def _normal(w: torch.Tensor, mean: float, std: float) -> None:
-    assert abs(w.mean().item() - mean) < Z * std / math.sqrt(N)
-    assert abs(w.std().item() - std) < Z * std / math.sqrt(2 * N)
+    n = w.numel()
+    assert abs(w.mean().item() - mean) < Z * std / math.sqrt(n)
+    assert abs(w.std().item() - std) < Z * std / math.sqrt(2 * n)
 
 
 def _uniform(w: torch.Tensor, a: float, b: float) -> None:
@@ -195,6 +188,11 @@ SCHEME_CASES = {
         ("variance_scaling(scale=2, distribution=normal)", lambda w: _normal(w, 0, math.sqrt(2 / FAN))),
         ("variance_scaling(mode=fan_avg)", lambda w: _truncated(w, math.sqrt(1 / FAN))),
     ],
+    "variance_scaling(mode=fan_out_per_group)": [
+        # timm's fix_group_fanout: a conv of 4 groups has a fan-out of 64 / 4 · 9 = 144
+        ("variance_scaling(scale=2, mode=fan_out_per_group, distribution=normal)",
+         lambda w: _normal(w, 0, math.sqrt(2 / 144))),
+    ],
 }
 
 
@@ -209,7 +207,7 @@ def _truncated(w: torch.Tensor, std: float) -> None:
 
 
 def test_every_scheme_is_tested() -> None:
-    assert set(SCHEME_CASES) == set(SCHEMES)
+    assert {k.split("(")[0] for k in SCHEME_CASES} == set(SCHEMES)
 
 
 @pytest.mark.parametrize(("scheme", "check"), [c for cases in SCHEME_CASES.values() for c in cases],
@@ -292,6 +290,7 @@ def test_analysis_ignores_initialization() -> None:
     ("init conv as nothing: zeros", "E0543"),
     ("init bn as head: zeros", "E0543"),
     ("init conv as head: zeros, bias=0", "E0544"),
+    ("init linear: variance_scaling(mode=fan_out_per_group)", "E0542"),
 ])
 def test_diagnostics(statement: str, code: str) -> None:
     text = f"network n {{\n    input image: 3x8x8\n    image -> conv(4, 3, bias=false) as head\n    {statement}\n}}"

@@ -66,7 +66,7 @@ class _Emitter:
             having = [n for n in names if tensor in self.tensors(n)]
             if not having:
                 continue
-            lines = _scheme_lines(scheme, f"{target}.{tensor}")
+            lines = scheme.torch_lines(target, tensor)
             if len(having) < len(names):
                 out.append(f"{tabs}if {target}.{tensor} is not None:")
                 out += [f"{tabs}\t{line}" for line in lines]
@@ -167,10 +167,6 @@ def _loop(items: list[tuple[list[str], list[str]]]) -> list[str]:
 
 def _schemes(rule: InitRule) -> tuple[tuple[str, Scheme], ...]:
     return tuple((t, s) for t, s, _ in rule.schemes)
-
-
-def _scheme_lines(scheme: Scheme, tensor: str) -> list[str]:
-    return scheme.torch_lines(tensor)
 
 
 def init_statements(ir: IR, class_of: Mapping[Path, str], file: str) -> list[str]:
