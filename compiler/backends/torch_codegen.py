@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 
     from archdsl.network import CompiledNetwork
 
+
 def parts(scope: tuple[str, ...]) -> tuple[str, ...]:
     """Scope components as name components (a label component like `1.5` holds a dot)."""
     return tuple(p for comp in scope for p in comp.split("."))
@@ -838,13 +839,12 @@ class TorchCodegen:
         calls.update(cls.calls())
         return [cls]
 
-    def _method_lines(self, init: list[str], args: list[str], forward: list[str], params: tuple[str, ...] = (),
-                      extra_init: tuple[str, ...] = ()) -> list[str]:
+    def _method_lines(self, init: list[str], args: list[str], forward: list[str],
+                      params: tuple[str, ...] = ()) -> list[str]:
         # A signature too long for one line is broken like any other call (black's style).
         lines = [*wrap(f"def __init__({', '.join(['self', *params])})", INDENT, ":"), f"{INDENT * 2}super().__init__()"]
         for statement in init:  # a leading tab: inside the `if` above
             lines.extend(wrap(statement.lstrip("\t"), INDENT * (2 + len(statement) - len(statement.lstrip("\t")))))
-        lines += [INDENT * 2 + x for x in extra_init]
         lines += ["", *wrap(f"def forward(self, {', '.join(args)})", INDENT, ":")]
         for line in forward:
             lines.extend(wrap(line.lstrip("\t"), INDENT * (2 + len(line) - len(line.lstrip("\t")))))
