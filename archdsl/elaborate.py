@@ -838,8 +838,9 @@ class Elaborator(Evaluator):
                 last = self.exec_body(block.body, inner)
             finally:
                 st.blocks.pop()
-            ints = tuple((k, v) for k, v in inner.vars.items() if isinstance(v, int) and not isinstance(v, bool))
-            st.ir.scopes[inner.scope] = replace(st.ir.scopes[inner.scope], int_values=ints)
+            numbers = tuple((k, v) for k, v in inner.vars.items()
+                            if isinstance(v, int | float) and not isinstance(v, bool))
+            st.ir.scopes[inner.scope] = replace(st.ir.scopes[inner.scope], number_values=numbers)
             return self._block_result(block, inner, last)
         except RecursionError:
             raise error("E0519", f"blocks nested too deeply in `{name}`", span) from None

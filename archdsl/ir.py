@@ -88,9 +88,9 @@ class ScopeInfo:
     block: str | None
     span: Span
     shares: tuple[str, ...] | None = None  # a shared block instance's later application: its first one
-    # A block instance's integer parameters and integer locals by name (parameters first, in
-    # declaration order): what the PyTorch backend names a constructor argument after.
-    int_values: tuple[tuple[str, int], ...] = ()
+    # A block instance's numeric (int and float) parameters and locals by name (parameters first,
+    # in declaration order): what the PyTorch backend names a constructor argument after.
+    number_values: tuple[tuple[str, int | float], ...] = ()
 
 
 @dataclass

@@ -265,6 +265,10 @@ class Op:
     # Source of a helper nn.Module class that `torch_init` refers to (emitted once into generated
     # files that use the op; it may use `torch`, `nn` and `F` only).
     torch_helper: ClassVar[str] = ""
+    # The keyword arguments `torch_init` leaves out when they hold their constructor's default, with
+    # that default's source, in the order `torch_init` writes them (last): the code generator writes
+    # them out where instances of one class differ in them (`groups=groups`, a depthwise conv).
+    torch_defaults: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str | None:

@@ -115,6 +115,8 @@ class _ConvLike(Op):
         extra = f", g={a.groups}" if a.groups != 1 else ""
         return f"{cls.name} {fmt_pair(a.kernel)}{s}, {a.out}{extra}"
 
+    torch_defaults = (("dilation", "(1, 1)"), ("groups", "1"), ("bias", "True"))
+
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
         g = cls.geom(a, ins)
@@ -273,6 +275,8 @@ class Deconv(Op):
     def describe(cls, a: Any) -> str:
         s = _stride(a.stride)
         return f"deconv {fmt_pair(a.kernel)}{s}, {a.out}"
+
+    torch_defaults = (("output_padding", "(0, 0)"), ("dilation", "(1, 1)"), ("groups", "1"), ("bias", "True"))
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:

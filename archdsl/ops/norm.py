@@ -37,6 +37,8 @@ class BatchNorm(Op):
     def buffers(cls, a: Any, ins: list[Shape]) -> int:
         return 2 * ins[0][0]  # running mean and variance (num_batches_tracked is not counted)
 
+    torch_defaults = (("eps", "1e-05"), ("momentum", "0.1"), ("affine", "True"))
+
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
         kind = "BatchNorm2d" if len(ins[0]) == 3 else "BatchNorm1d"

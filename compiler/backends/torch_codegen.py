@@ -2,10 +2,11 @@
 
 The generated file holds the helper classes the network's ops need (declared once, on the op), one
 ``nn.Module`` class per block definition and structure, and one class for the network. A block's
-instances share a class when their code differs only in integer constants, which become its
-constructor arguments, named after the block's parameters (``Bottleneck(in_channels, c, stride,
-downsample)``); a submodule that only some instances build and apply in place is built under a
-flag. Submodules mirror the spec's node paths, so the state_dict key of every op node is its IR name
+instances share a class when their code differs only in constants (integers, floats, booleans),
+which become its constructor arguments, named after the block's parameters (``Bottleneck(in_channels,
+c, stride, downsample)``); a submodule that only some instances build and apply in place is built
+under a flag, and so is the tail of the forward that only some run (a residual connection,
+``MBConv``'s ``if self.residual:``). Submodules mirror the spec's node paths, so the state_dict key of every op node is its IR name
 plus ``.weight``/``.bias``/… (``layer1.0.conv1.weight``, exactly as torchvision; an op whose state
 is one bare parameter, like SSD's ``scale_weight``, is that key itself). Each ``forward`` reads like
 hand-written code: a container whose modules run one after another is called once
@@ -227,6 +228,11 @@ def _reuse_names(lines: list[str], args: list[str]) -> list[str]:
     """Forward lines with as few names as hand-written code has: a value whose input dies where it
     is computed takes that input's name (`x = self.bn1(x)`), preferring the forward's arguments;
     a value read later besides keeps a name of its own."""
+    return _named(lines, args)[0]
+
+
+def _named(lines: list[str], args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """`_reuse_names`'s lines, and the name each variable of `lines` is given."""
     parsed: list[tuple[list[str], str]] = []
     for line in lines:
         m = _TARGETS.match(line)
@@ -256,7 +262,7 @@ def _reuse_names(lines: list[str], args: list[str]) -> list[str]:
             assert target is not None
             head = re.sub(r"[A-Za-z]\w*", lambda m: alias[m[0]], target[1])
             out.append(f"{head} = {text}")
-    return out
+    return out, alias
 
 
 def _names(expr: str) -> list[str]:
@@ -269,12 +275,21 @@ def _names(expr: str) -> list[str]:
 # block instances and the classes they share
 
 # A placeholder in constructor statements until the classes are known: `__I3__`, the construction
-# of block instance 3. Namespace never hands out a name that starts with `_`, so no spec name can
-# look like one.
+# of block instance 3 (`__C3__`: some instance of class 3, in a structure's key). Namespace never
+# hands out a name that starts with `_`, so no spec name can look like one.
 _INSTANCE_REF = re.compile(r"__I(\d+)__")
 # The tokens of a constructor statement: strings, names, numbers, any other character alone.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z_]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|.', re.S)
 _HOLE = "\x00"
+# A call in a constructor statement: the callee (`nn.Conv2d`, `ConvBnAct`) and its parenthesis.
+_CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\(")
+# A forward line that applies one submodule to one value.
+_APPLY = re.compile(r"(\w+) = self\.(\w+)\((\w+)\)\Z")
+
+# What a constructor statement's holes hold: the integers, floats and booleans of its arguments.
+Constant = int | float | bool
+# torch constructor → the keyword arguments its op leaves out at their defaults (Op.torch_defaults).
+KeywordDefaults = dict[str, tuple[tuple[str, str], ...]]
 
 
 def _instance_ref(index: int) -> str:
@@ -285,21 +300,71 @@ def _resolve_instances(line: str, calls: dict[int, str]) -> str:
     return _INSTANCE_REF.sub(lambda m: calls[int(m[1])], line)
 
 
-def _template(statements: list[str]) -> tuple[list[str], list[list[int]]]:
-    """Constructor statements with every integer literal replaced by a hole, and each one's integers."""
-    constants: list[list[int]] = []
+def _constant(token: str) -> Constant | None:
+    if token in ("True", "False"):
+        return token == "True"
+    if token[0].isdigit():
+        return int(token) if token.isdigit() else float(token)
+    return None
+
+
+def _template(statements: list[str], defaults: KeywordDefaults) -> tuple[list[str], list[list[Constant]]]:
+    """Constructor statements with every number and boolean replaced by a hole, and each one's
+    constants; the keywords a constructor leaves out at their defaults written out (`groups=1`), so
+    that a depthwise conv and a dense one have one template."""
+    constants: list[list[Constant]] = []
     out: list[str] = []
     for statement in statements:
         pieces: list[str] = []
         constants.append([])
-        for m in _TOKEN.finditer(statement):
+        for m in _TOKEN.finditer(_keywords(statement, defaults, write=True)):
             tok = m[0]
-            if tok.isdigit():
-                constants[-1].append(int(tok))
+            value = _constant(tok)
+            if value is not None:
+                constants[-1].append(value)
                 tok = _HOLE
             pieces.append(tok)
         out.append("".join(pieces))
     return out, constants
+
+
+def _call_arguments(text: str, start: int) -> tuple[list[str], int]:
+    """The top-level arguments of the call whose `(` is at `start`, and the position of its `)`."""
+    depth, args, begin = 0, [], start + 1
+    for m in _TOKEN.finditer(text, start):
+        tok = m[0]
+        if tok in "([{":
+            depth += 1
+        elif tok in ")]}":
+            depth -= 1
+            if depth == 0:
+                args.append(text[begin:m.start()].strip())
+                return [a for a in args if a], m.start()
+        elif tok == "," and depth == 1:
+            args.append(text[begin:m.start()].strip())
+            begin = m.end()
+    raise ValueError(f"unbalanced call in generated code: {text!r}")
+
+
+def _keywords(statement: str, defaults: KeywordDefaults, write: bool) -> str:
+    """`statement` with the defaulted keywords of each known constructor written out in full
+    (`write`), or left out where they hold their default (the form `torch_init` writes)."""
+    for m in reversed(list(_CALL.finditer(statement))):
+        known = dict(defaults.get(m[1], ()))
+        if not known:
+            continue
+        args, end = _call_arguments(statement, m.end() - 1)
+        given: dict[str, str] = {}
+        rest: list[str] = []
+        for arg in args:
+            kw = re.match(r"(\w+)=(?!=)", arg)
+            if kw and kw[1] in known:
+                given[kw[1]] = arg[kw.end():]
+            else:
+                rest.append(arg)
+        tail = [f"{k}={given.get(k, d)}" for k, d in known.items() if write or given.get(k, d) != d]
+        statement = statement[:m.end()] + ", ".join(rest + tail) + statement[end:]
+    return statement
 
 
 @dataclass(frozen=True)
@@ -309,49 +374,77 @@ class _Instance:
     scope: tuple[str, ...]
     block: str
     init: list[str]  # constructor statements; child blocks as `__I<k>__`
-    forward: list[str]
+    forward: list[str]  # one line per value, each its own name (names are reused per class)
     args: list[str]
-    values: dict[str, int]  # what a differing constant may be named after: parameters, locals, in_channels
+    values: dict[str, int | float]  # what a differing constant may be named after: parameters, locals, in_channels
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """What makes instances share a class: block, constructor template (children by class), forward."""
+
+    block: str
+    template: tuple[str, ...]
+    args: tuple[str, ...]
+    forward: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """An optional part of a class: a submodule applied in place (`x = self.downsample(x)`), built
+    and applied when its flag is set, or the tail of the forward (a residual connection), run when
+    its flag is set, with the submodules only it uses."""
+
+    name: str  # the submodule, or the tail's flag
+    tail: bool = False
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The structures one class serves: the full one, and others that lack some of its parts."""
+
+    full: int
+    members: tuple[tuple[int, frozenset[str], str | None], ...]  # (structure, submodules left out, tail var)
 
 
 @dataclass
 class _Class:
     """One generated block class: its template (constructor statements with holes), its members
-    (instance index, each statement's constants, None for an optional statement it lacks) and its
-    parameters. `optional` maps a statement to the submodule it builds only when its flag is set."""
+    (instance index, each statement's constants, None for an optional statement it lacks, and which
+    optional parts it has) and its parameters. `optional` maps a statement to its part in `parts`."""
 
-    index: int
     block: str
     template: list[str]
     args: list[str]
     forward: list[str]
-    optional: dict[int, str] = field(default_factory=dict)
-    members: list[tuple[int, list[list[int] | None]]] = field(default_factory=list)
+    parts: list[_Part] = field(default_factory=list)
+    optional: dict[int, int] = field(default_factory=dict)
+    members: list[tuple[int, list[list[Constant] | None], tuple[bool, ...]]] = field(default_factory=list)
     name: str = ""
     params: list[str] = field(default_factory=list)
     init: list[str] = field(default_factory=list)
-    arguments: list[list[int | bool]] = field(default_factory=list)  # per member, the value of each param
+    arguments: list[list[Constant]] = field(default_factory=list)  # per member, the value of each param
 
     def parameterize(self, instances: list[_Instance], class_names: set[str],
-                     signatures: dict[str, list[str]]) -> bool:
+                     signatures: dict[str, list[str]], defaults: KeywordDefaults) -> bool:
         """Name the constants that differ between members and fill the template's holes with them;
         the names shadow no class (`class_names`). A constant named after nothing in the spec takes
         the name of what it is passed to (`signatures`: the parameters of the classes made so far).
         False if an optional statement's constant could only be such a name (its members without
         the statement would have nothing to pass)."""
-        candidates = [instances[i].values for i, _ in self.members]
+        candidates = [instances[i].values for i, _, _ in self.members]
         shared = [n for n in sorted(candidates[0], key=lambda n: n == "in_channels")
                   if all(n in c for c in candidates)]
         names = Namespace(class_names)
         spec_names: dict[str, str] = {}  # spec name → argument name
-        fresh: dict[tuple[int, ...], str] = {}  # constants named after nothing in the spec
+        fresh: dict[tuple[Constant, ...], str] = {}  # constants named after nothing in the spec
         exprs: list[str] = []
         hole = 0
         for s in range(len(self.template)):
-            having = [m for m, (_, consts) in enumerate(self.members) if consts[s] is not None]
+            having = [m for m, (_, consts, _) in enumerate(self.members) if consts[s] is not None]
             for column in zip(*(self.members[m][1][s] or [] for m in having), strict=True):
-                if len(set(column)) == 1:
-                    exprs.append(str(column[0]))
+                if len({(type(v), v) for v in column}) == 1:
+                    exprs.append(repr(column[0]))
                 else:
                     expr = _express(column, [candidates[m] for m in having], shared, spec_names, names)
                     if expr is None and len(having) < len(self.members):
@@ -363,59 +456,147 @@ class _Class:
                     exprs.append(expr)
                 hole += 1
         order = [n for n in _preference(candidates[0]) if n in spec_names]
-        flags = {s: names.create(attr) for s, attr in self.optional.items()}
-        self.params = [spec_names[n] for n in order] + list(fresh.values()) + list(flags.values())
-        self.arguments = [[*(cand[n] for n in order), *(col[m] for col in fresh),
-                           *(self.members[m][1][s] is not None for s in flags)]
+        flags = [names.create("residual" if part.tail else part.name) for part in self.parts]
+        self.params = [spec_names[n] for n in order] + list(fresh.values()) + flags
+        self.arguments = [[*(cand[n] for n in order), *(col[m] for col in fresh), *self.members[m][2]]
                           for m, cand in enumerate(candidates)]
-        holes = iter(exprs)
-        self.init = []
-        for s, statement in enumerate(self.template):
-            filled = _fill(statement, holes)
-            if s in flags:  # built only when asked for; None otherwise, which forward tests
-                self.init += [f"self.{self.optional[s]} = None", f"if {flags[s]}:", "\t" + filled]
-            else:
-                self.init.append(filled)
+        self.init = self._statements(flags, iter(exprs), defaults)
+        self.forward = [re.sub(r"\x00(\d+)\x00", lambda m: flags[int(m[1])], line) for line in self.forward]
         return True
+
+    def _statements(self, flags: list[str], holes: Iterator[str], defaults: KeywordDefaults) -> list[str]:
+        """The constructor's statements: the template filled, each optional part's under its flag."""
+        out = [f"self.{flags[k]} = {flags[k]}" for k, part in enumerate(self.parts) if part.tail]
+        for s, statement in enumerate(self.template):
+            filled = _keywords(_fill(statement, holes), defaults, write=False)
+            k = self.optional.get(s)
+            if k is None:
+                out.append(filled)
+            elif not self.parts[k].tail:  # built only when asked for; None otherwise, which forward tests
+                out += [f"self.{self.parts[k].name} = None", f"if {flags[k]}:", "\t" + filled]
+            else:
+                if self.optional.get(s - 1) != k:
+                    out.append(f"if {flags[k]}:")
+                out.append("\t" + filled)
+        return out
 
     def calls(self) -> list[tuple[int, str]]:
         """(instance index, its construction) for every member."""
-        return [(i, f"{self.name}({', '.join(map(str, values))})")
-                for (i, _), values in zip(self.members, self.arguments, strict=True)]
+        return [(i, f"{self.name}({', '.join(map(repr, values))})")
+                for (i, _, _), values in zip(self.members, self.arguments, strict=True)]
 
 
-def _merge(full: _Structure, reduced: _Structure) -> tuple[dict[int, str], list[str]] | None:
-    """How one class can serve two structures of a block that differ only in submodules that `full`
-    applies in place (`x = self.downsample(x)`) and `reduced` lacks: (statement index → submodule,
-    merged forward with those lines under `if self.<name> is not None:`), or None."""
-    if full.args != reduced.args or len(full.template) <= len(reduced.template):
+def _in_place(full: _Structure) -> dict[str, int]:
+    """The submodules `full` applies once, to one value (`y = self.m(x)`): forward line by name."""
+    attrs = _statement_attributes(list(full.template))
+    found: dict[str, int] = {}
+    for i, line in enumerate(full.forward):
+        m = _APPLY.match(line)
+        if m and attrs.count(m[2]) == 1 and sum(bool(re.search(rf"self\.{m[2]}\b", x)) for x in full.forward) == 1:
+            found[m[2]] = i
+    return found
+
+
+def _reduce(full: _Structure, dropped: frozenset[str], tail: str | None) -> tuple[_Structure, set[int]] | None:
+    """`full` without the submodules `dropped` (each applied in place: its result is its input) and,
+    with `tail`, without the forward lines after the one that computes `tail` (which it then
+    returns) and the submodules only those use; and the statements left out."""
+    attrs = _statement_attributes(list(full.template))
+    removed = {s for s, a in enumerate(attrs) if a in dropped}
+    subst: dict[str, str] = {}
+    lines: list[str] = []
+    for line in full.forward:
+        for old, new in subst.items():
+            line = _rename(line, old, new)
+        m = _APPLY.match(line)
+        if m and m[2] in dropped:
+            subst[m[1]] = m[3]
+            continue
+        lines.append(line)
+    if tail is not None:
+        k = next((i for i, line in enumerate(lines) if re.match(rf"{tail} = ", line)), None)
+        if k is None or k >= len(lines) - 2 or not re.fullmatch(r"return \w+", lines[-1]):
+            return None
+        used = {a for line in lines[k + 1:-1] for a in re.findall(r"self\.(\w+)", line)}
+        if any(re.search(rf"self\.{a}\b", line) for line in lines[:k + 1] for a in used):
+            return None
+        removed |= {s for s, a in enumerate(attrs) if a in used}
+        lines = [*lines[:k + 1], f"return {tail}"]
+    template = tuple(t for s, t in enumerate(full.template) if s not in removed)
+    return _Structure(full.block, template, full.args, tuple(lines)), removed
+
+
+def _match(full: _Structure, reduced: _Structure) -> tuple[frozenset[str], str | None] | None:
+    """How `reduced` is `full` less some parts: (submodules applied in place it lacks, the variable
+    its tail starts after or None), or None."""
+    if full.block != reduced.block or full.args != reduced.args or len(full.template) < len(reduced.template):
         return None
     kept = set(_attributes(list(reduced.template)))
-    optional = {s: a for s, a in enumerate(_statement_attributes(list(full.template)))
-                if a is not None and a not in kept}
-    if tuple(t for s, t in enumerate(full.template) if s not in optional) != reduced.template:
+    absent = frozenset(a for a in _in_place(full) if a not in kept)
+    whole = _reduce(full, absent, None)
+    if absent and whole is not None and whole[0] == reduced:
+        return absent, None
+    m = re.fullmatch(r"return (\w+)", reduced.forward[-1]) if reduced.forward else None
+    if m is None or m[1] in full.args:
         return None
-    applied = {i: m[2] for i, line in enumerate(full.forward)
-               if (m := re.fullmatch(r"(\w+) = self\.(\w+)\(\1\)", line)) and m[2] in optional.values()}
-    if set(applied.values()) != set(optional.values()):
-        return None
-    rest = tuple(line for i, line in enumerate(full.forward) if i not in applied)
-    if rest != reduced.forward or any(re.search(rf"self\.{a}\b", line) for line in rest for a in optional.values()):
-        return None
-    forward: list[str] = []
-    for i, line in enumerate(full.forward):
-        forward += [f"if self.{applied[i]} is not None:", "\t" + line] if i in applied else [line]
-    return optional, forward
+    k = next((i for i, line in enumerate(full.forward) if re.match(rf"{m[1]} = ", line)), None)
+    after = full.forward[k + 1:] if k is not None else ()
+    dropped = frozenset(absent - {a for line in after for a in re.findall(r"self\.(\w+)", line)})
+    cut = _reduce(full, dropped, m[1])
+    return (dropped, m[1]) if cut is not None and cut[0] == reduced else None
 
 
-@dataclass(frozen=True)
-class _Structure:
-    """What makes instances share a class: block, constructor template (children by structure), forward."""
+def _merged_forward(full: _Structure, parts: list[_Part], tail: str | None, part_lines: dict[int, int]) -> list[str]:
+    """The forward of a class with optional parts: `full`'s, its names reused, each in-place
+    submodule's line under `if self.m is not None` (or `y = self.m(x) if … else x`), the tail under
+    `if self.<flag>:` (a placeholder `\\x00k\\x00` until the flag is named), ending in the variable
+    the class returns without it."""
+    lines, alias = _named(list(full.forward), list(full.args))
+    tail_k = next((k for k, p in enumerate(parts) if p.tail), None)
+    start = end = len(lines)
+    if tail is not None:
+        start = next(i for i, line in enumerate(full.forward) if re.match(rf"{tail} = ", line)) + 1
+        end = len(lines) - 1
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if i in part_lines:
+            name = parts[part_lines[i]].name
+            m = _APPLY.match(line)
+            assert m is not None
+            out += ([f"if self.{name} is not None:", "\t" + line] if m[1] == m[3]
+                    else [f"{m[1]} = self.{name}({m[3]}) if self.{name} is not None else {m[3]}"])
+        elif start <= i < end:
+            if i == start:
+                out.append(f"if self.\x00{tail_k}\x00:")
+            if i == end - 1:  # the tail's result takes the name of the value it replaces
+                line = re.sub(r"\A\w+ = ", f"{alias[tail]} = ", line) if tail else line
+            out.append("\t" + line)
+        elif i == end and tail is not None:
+            out.append(f"return {alias[tail]}")
+        else:
+            out.append(line)
+    return out
 
-    block: str
-    template: tuple[str, ...]
-    args: tuple[str, ...]
-    forward: tuple[str, ...]
+
+def _groups(structures: list[_Structure]) -> list[_Group]:
+    """The classes to make: each structure, fullest first, with the others it serves (that lack
+    some of its parts, all the same tail)."""
+    order = sorted(range(len(structures)), key=lambda k: (-len(structures[k].template), -len(structures[k].forward), k))
+    taken: set[int] = set()
+    groups: list[_Group] = []
+    for full in order:
+        if full in taken:
+            continue
+        members: list[tuple[int, frozenset[str], str | None]] = [(full, frozenset(), None)]
+        tail: str | None = None
+        for other in order:
+            found = None if other in taken or other == full else _match(structures[full], structures[other])
+            if found is not None and (found[1] is None or tail in (None, found[1])):
+                tail = tail or found[1]
+                members.append((other, *found))
+        taken.update(k for k, _, _ in members)
+        groups.append(_Group(full, tuple(sorted(members))))
+    return groups
 
 
 def _difference(cls: _Class, other: _Class) -> str:
@@ -424,7 +605,7 @@ def _difference(cls: _Class, other: _Class) -> str:
     added = [a for a in mine if a not in theirs]
     lacking = [a for a in theirs if a not in mine]
     if not added and not lacking:
-        return f"its layers differ from those of {other.name} in more than integer sizes"
+        return f"its layers differ from those of {other.name} in more than numbers"
     said = [f"it has {', '.join(added)}"] if added else []
     said += [f"lacks {', '.join(lacking)}"] if lacking else []
     return f"unlike {other.name}, {' and '.join(said)} (the spec builds them only in some instances)"
@@ -439,16 +620,16 @@ def _statement_attributes(statements: list[str]) -> list[str | None]:
     return [m[1] if (m := re.match(r"self\.(\w+) = ", s)) else None for s in statements]
 
 
-def _preference(values: dict[str, int]) -> list[str]:
+def _preference(values: dict[str, int | float]) -> list[str]:
     """in_channels first (a constructor takes its input's size first), then parameters, then locals."""
     return sorted(values, key=lambda n: n != "in_channels")
 
 
-def _express(column: tuple[int, ...], candidates: list[dict[str, int]], shared: list[str],
+def _express(column: tuple[Constant, ...], candidates: list[dict[str, int | float]], shared: list[str],
              spec_names: dict[str, str], names: Namespace) -> str | None:
     """A Python expression of the members' spec values that gives `column` for each, or None: one
-    value (parameters first, then locals, then in_channels), or one value times a constant. Only
-    `shared` names (that every member of the class has) are used."""
+    value of the same type (parameters first, then locals, then in_channels), or one integer times a
+    constant. Only `shared` names (that every member of the class has) are used."""
 
     def use(n: str) -> str:
         if n not in spec_names:
@@ -456,13 +637,15 @@ def _express(column: tuple[int, ...], candidates: list[dict[str, int]], shared: 
         return spec_names[n]
 
     for n in shared:
-        if all(c[n] == v for c, v in zip(candidates, column, strict=True)):
+        if all(type(c[n]) is type(v) and c[n] == v for c, v in zip(candidates, column, strict=True)):
             return use(n)
+    if not all(type(v) is int for v in column):
+        return None
     for n in shared:
         first = candidates[0][n]
-        if first > 0 and column[0] % first == 0:
-            k = column[0] // first
-            if k > 1 and all(c[n] * k == v for c, v in zip(candidates, column, strict=True)):
+        if type(first) is int and first > 0 and int(column[0]) % first == 0:
+            k = int(column[0]) // first
+            if k > 1 and all(type(c[n]) is int and c[n] * k == v for c, v in zip(candidates, column, strict=True)):
                 return f"{use(n)} * {k}"
     return None
 
@@ -529,6 +712,12 @@ class TorchCodegen:
         self.blocks = ScopeTree.of_blocks(self.ir)
         self.order = {n.name: i for i, n in enumerate(self.ir)}
         self.helpers = self._helpers()
+        self.keyword_defaults: KeywordDefaults = {}
+        for node in self.ir.nodes("op"):
+            op = node.op_class
+            init = op.torch_init(node.attrs, self.ir.in_shapes(node)) if op.torch_defaults else None
+            if init is not None and (callee := re.match(r"([\w.]+)\(", init)):
+                self.keyword_defaults[callee[1]] = op.torch_defaults
         reserved = frozenset(self.helpers)
         self.classes = Namespace(reserved)
         self.net_class = self.classes.create(camel(network.info.name))
@@ -742,94 +931,88 @@ class TorchCodegen:
         body, args = self._body(scope)
         info = self.ir.scopes[scope]
         inputs, _ = self._boundary(scope)
-        values = dict(info.int_values)
+        values = dict(info.number_values)
         if len(inputs) == 1:
             shape = self.ir.node(inputs[0].node).out_shapes[inputs[0].index]
             if shape:
                 values.setdefault("in_channels", shape[0])
-        forward = _reuse_names([body.resolve(line) for line in body.lines], args)
+        forward = [body.resolve(line) for line in body.lines]
         self.instances.append(_Instance(scope, info.block or "block", body.init_statements(), forward, args, values))
         self.instance_index[scope] = len(self.instances) - 1
         return len(self.instances) - 1
 
     def _classes(self) -> list[_Class]:
         """Group the block instances into classes: instances of one block whose code differs only in
-        integer constants (their child blocks' included) share a class, the differing constants
-        becoming its constructor arguments (named after the block's parameters where values agree);
-        a structure that only lacks submodules another applies in place joins that one's class,
-        with a flag per submodule."""
-        keys: dict[_Structure, int] = {}
-        structures: list[_Structure] = []
-        members: dict[int, list[int]] = {}
-        instance_key: list[int] = []
-        for index, inst in enumerate(self.instances):  # children before parents: their keys exist
-            refs = [_INSTANCE_REF.sub(lambda m: f"__K{instance_key[int(m[1])]}__", line) for line in inst.init]
-            structure = _Structure(inst.block, tuple(_template(refs)[0]), tuple(inst.args), tuple(inst.forward))
-            key = keys.get(structure)
-            if key is None:
-                key = keys[structure] = len(structures)
-                structures.append(structure)
-            members.setdefault(key, []).append(index)
-            instance_key.append(key)
-        groups = self._merged_groups(structures)
+        constants (numbers and booleans, their child blocks' arguments included) share a class, the
+        differing constants becoming its constructor arguments (named after the block's parameters
+        where values agree); structures that only lack parts of a fuller one — submodules it applies
+        in place, the tail of its forward (a residual connection) — join that one's class, with a
+        flag per part. Classes are made level by level, children first: a structure knows its
+        children by their classes."""
+        level: list[int] = []
+        for inst in self.instances:  # children before parents
+            kids = [int(k) for k in _INSTANCE_REF.findall("\n".join(inst.init))]
+            level.append(1 + max((level[k] for k in kids), default=-1))
         classes: list[_Class] = []
+        class_of: dict[int, int] = {}
         calls: dict[int, str] = {}
         class_names = set(self.locals_reserved)
         signatures: dict[str, list[str]] = {}
-        pending = list(groups)
-        while pending:  # a class once its members' children are made
-            group = next(g for g in pending if all(
-                int(k) in calls for i in (i for key in g[0] for i in members[key])
-                for k in _INSTANCE_REF.findall("\n".join(self.instances[i].init))))
-            pending.remove(group)
-            made = self._make_class(group, structures, members, calls, class_names, signatures)
-            if made is None:  # the merged class needs an argument its smaller members cannot give
-                made = [c for key in group[0] for c in self._make_class(((key,), {}, list(structures[key].forward)),
-                        structures, members, calls, class_names, signatures) or []]
-            classes += made
+        for depth in sorted(set(level)):
+            keys: dict[_Structure, int] = {}
+            structures: list[_Structure] = []
+            members: dict[int, list[int]] = {}
+            for index, inst in enumerate(self.instances):
+                if level[index] != depth:
+                    continue
+                refs = [_INSTANCE_REF.sub(lambda m: f"__C{class_of[int(m[1])]}__", line) for line in inst.init]
+                structure = _Structure(inst.block, tuple(_template(refs, self.keyword_defaults)[0]),
+                                       tuple(inst.args), tuple(inst.forward))
+                key = keys.setdefault(structure, len(structures))
+                if key == len(structures):
+                    structures.append(structure)
+                members.setdefault(key, []).append(index)
+            for group in _groups(structures):
+                made = self._make_class(group, structures, members, calls, class_names, signatures)
+                if made is None:  # the merged class needs an argument its smaller members cannot give
+                    made = [c for key, _, _ in group.members for c in self._make_class(
+                        _Group(key, ((key, frozenset(), None),)), structures, members, calls, class_names,
+                        signatures) or []]
+                for cls in made:
+                    class_of.update((i, len(classes)) for i, _, _ in cls.members)
+                    classes.append(cls)
         return classes
 
-    def _merged_groups(self, structures: list[_Structure]) -> list[tuple[tuple[int, ...], dict[int, str], list[str]]]:
-        """(structure keys, optional statements, forward) of each class to make: one structure, or
-        one with the smaller structure that only lacks some of its submodules."""
-        partner: dict[int, tuple[int, dict[int, str], list[str]]] = {}
-        taken: set[int] = set()
-        for a, full in enumerate(structures):
-            for b, reduced in enumerate(structures):
-                if a in taken or b in taken or full.block != reduced.block:
-                    continue
-                merged = _merge(full, reduced)
-                if merged is not None:
-                    partner[a] = (b, *merged)
-                    taken.update((a, b))
-        groups: list[tuple[tuple[int, ...], dict[int, str], list[str]]] = []
-        for key, structure in enumerate(structures):
-            if key in partner:
-                b, optional, forward = partner[key]
-                groups.append(((key, b), optional, forward))
-            elif key not in taken:
-                groups.append(((key,), {}, list(structure.forward)))
-        return groups
-
-    def _make_class(self, group: tuple[tuple[int, ...], dict[int, str], list[str]], structures: list[_Structure],
-                    members: dict[int, list[int]], calls: dict[int, str], class_names: set[str],
+    def _make_class(self, group: _Group, structures: list[_Structure], members: dict[int, list[int]],
+                    calls: dict[int, str], class_names: set[str],
                     signatures: dict[str, list[str]]) -> list[_Class] | None:
-        keys, optional, forward = group
-        first = structures[keys[0]]
-        cls = _Class(keys[0], first.block, [], list(first.args), forward, optional)
-        for key in keys:
+        full = structures[group.full]
+        in_place = _in_place(full)
+        dropped = sorted({a for _, d, _ in group.members for a in d}, key=lambda a: in_place[a])
+        tail = next((t for _, _, t in group.members if t is not None), None)
+        parts = [_Part(a) for a in dropped] + ([_Part("tail", tail=True)] if tail is not None else [])
+        forward = _merged_forward(full, parts, tail, {in_place[a]: k for k, a in enumerate(dropped)})
+        cls = _Class(full.block, [], list(full.args), forward, parts)
+        attrs = _statement_attributes(list(full.template))
+        controls: list[set[int]] = []  # the statements each part builds
+        for part in parts:
+            cut = _reduce(full, frozenset(), tail) if part.tail else None
+            controls.append(cut[1] if cut is not None else {s for s, a in enumerate(attrs) if a == part.name})
+        cls.optional = {s: k for k, statements in enumerate(controls) for s in statements}
+        for key, left_out, cut_at in group.members:
+            present = tuple(cut_at is None if part.tail else part.name not in left_out for part in parts)
+            removed = {s for statements, has in zip(controls, present, strict=True) if not has for s in statements}
             for index in members[key]:
-                template, constants = _template([_resolve_instances(line, calls)
-                                                 for line in self.instances[index].init])
-                if key == keys[0]:
+                resolved = [_resolve_instances(line, calls) for line in self.instances[index].init]
+                template, constants = _template(resolved, self.keyword_defaults)
+                if key == group.full:
                     cls.template = template
-                    cls.members.append((index, list(constants)))
-                else:  # the smaller structure: its statements are the larger one's less the optional ones
-                    it = iter(constants)
-                    spread = [None if s in optional else next(it) for s in range(len(first.template))]
-                    cls.members.append((index, spread))
-        cls.members.sort()
-        if not cls.parameterize(self.instances, class_names, signatures):
+                it = iter(constants)
+                spread: list[list[Constant] | None] = [None if s in removed else next(it)
+                                                       for s in range(len(full.template))]
+                cls.members.append((index, spread, present))
+        cls.members.sort(key=lambda m: m[0])
+        if not cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults):
             return None
         cls.name = self.classes.create(camel(cls.block))
         class_names.add(cls.name)
@@ -899,7 +1082,7 @@ class TorchCodegen:
     def _class_lines(self, cls: _Class, first: _Class) -> list[str]:
         """The source of a block class; `first` is its block's first class, which a second one explains
         itself against."""
-        where = [".".join(parts(self.instances[i].scope)) for i, _ in cls.members]
+        where = [".".join(parts(self.instances[i].scope)) for i, _, _ in cls.members]
         more = f" and {len(where) - 4} more" if len(where) > 4 else ""
         summary = safe_comment(f"Block {cls.block}, used at {', '.join(where[:4])}{more}.", WIDTH - 14)
         doc = [f'{INDENT}"""{summary}"""']
