@@ -31,12 +31,13 @@ def _classes(source: str) -> dict[str, ast.ClassDef]:
     return {n.name: n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
 
 
-# Networks whose generated file already meets the bar (efficientnet and mobilenet_v2 still split
-# their block into a class per residual/expansion variant).
 @pytest.mark.parametrize(("file", "name", "module"), [
     ("resnet.arch", "resnet50", "resnet"),
     ("resnet.arch", "resnet18", "resnet"),
     ("inception_v3.arch", "inception_v3", "inception"),
+    ("efficientnet.arch", "efficientnet_b0", "efficientnet"),
+    ("efficientnet.arch", "efficientnet_b7", "efficientnet"),
+    ("mobilenet_v2.arch", "mobilenet_v2", "mobilenetv2"),
 ])
 def test_no_longer_than_torchvision(file: str, name: str, module: str) -> None:
     source = generate_source(network(file, name))
@@ -57,3 +58,52 @@ def test_resnet50_bottleneck_is_one_parameterized_class() -> None:
     assert source.count("Bottleneck(") == 3 + 4 + 6 + 3 + 1  # one per block, and the class statement
     # Each stage is called once, as torchvision's `self.layer1(x)`.
     assert "self.layer1[0]" not in source and re.search(r"= self\.layer1\(\w+\)", source)
+
+
+def _block_classes(source: str, block: str) -> list[ast.ClassDef]:
+    """The classes generated for one block definition (their docstrings name it)."""
+    return [c for c in _classes(source).values() if (ast.get_docstring(c) or "").startswith(f"Block {block},")]
+
+
+def _init_args(cls: ast.ClassDef) -> list[str]:
+    init = next(f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
+    return [a.arg for a in init.args.args]
+
+
+@pytest.mark.parametrize(("file", "name", "block"), [
+    *(("efficientnet.arch", f"efficientnet_b{k}", "mbconv") for k in (0, 7)),
+    ("mobilenet_v2.arch", "mobilenet_v2", "inverted_residual"),
+])
+def test_inverted_residual_is_one_class(file: str, name: str, block: str) -> None:
+    """torchvision's `MBConv` / `InvertedResidual`: one class, whether or not the block expands
+    (stage 1's do not) and whether or not it adds its input (the first block of a stage does not)."""
+    source = generate_source(network(file, name))
+    [cls] = _block_classes(source, block)
+    assert _init_args(cls)[-2:] == ["expand_conv", "residual"]
+    text = ast.get_source_segment(source, cls) or ""
+    assert "if self.residual:" in text and "if self.expand_conv is not None" in text
+    # stage1.0 neither expands nor adds; stage2.1 does both.
+    assert re.search(r"self\.stage1 = nn\.Sequential\(\s*\w+\([^()]*False, False\)", source)
+    assert re.search(r"self\.stage2 = nn\.Sequential\([^\n]*\n?\s*\w+\([^()]*True, False\),\s*\w+\([^()]*True, True\)",
+                     source)
+    # conv_bn_act's depthwise and dense convs are one class too: `groups` is an argument.
+    [conv_bn_act] = _block_classes(source, "conv_bn_act")
+    assert "groups" in _init_args(conv_bn_act)
+
+
+def test_float_constants_are_arguments() -> None:
+    """Instances that differ in a float (batch norm eps, dropout p) share a class that takes it."""
+    import archdsl
+
+    source = generate_source(archdsl.load_string("""
+block unit(c, eps=1e-5, p=0.1) {
+    in -> conv(c, 3) -> bn(eps=eps) -> relu -> dropout(p)
+}
+network floats {
+    input image: 3x8x8
+    image -> unit(8) as a -> unit(8, eps=1e-3, p=0.5) as b -> output y
+}""").network())
+    [unit] = _block_classes(source, "unit")
+    assert _init_args(unit) == ["self", "in_channels", "eps", "p"]
+    assert "nn.BatchNorm2d(8, eps=eps)" in source and "nn.Dropout(p=p)" in source
+    assert "self.a = Unit(3, 1e-05, 0.1)" in source and "self.b = Unit(8, 0.001, 0.5)" in source
