@@ -38,6 +38,8 @@ def _classes(source: str) -> dict[str, ast.ClassDef]:
     ("efficientnet.arch", "efficientnet_b0", "efficientnet"),
     ("efficientnet.arch", "efficientnet_b7", "efficientnet"),
     ("mobilenet_v2.arch", "mobilenet_v2", "mobilenetv2"),
+    ("mobilenet_v3.arch", "mobilenet_v3_large", "mobilenetv3"),
+    ("mobilenet_v3.arch", "mobilenet_v3_small", "mobilenetv3"),
 ])
 def test_no_longer_than_torchvision(file: str, name: str, module: str) -> None:
     source = generate_source(network(file, name))
@@ -107,3 +109,15 @@ network floats {
     assert _init_args(unit) == ["self", "in_channels", "eps", "p"]
     assert "nn.BatchNorm2d(8, eps=eps)" in source and "nn.Dropout(p=p)" in source
     assert "self.a = Unit(3, 1e-05, 0.1)" in source and "self.b = Unit(8, 0.001, 0.5)" in source
+
+
+def test_mobilenet_v3_bneck_is_one_class() -> None:
+    """torchvision's `InvertedResidual` of MobileNetV3: one class whatever its expansion, squeeze-and-
+    excite, shortcut and activation; the activation is a module class argument, as its
+    `activation_layer`, None for the projection (a linear bottleneck)."""
+    source = generate_source(network("mobilenet_v3.arch", "mobilenet_v3_large"))
+    [bneck] = _block_classes(source, "bneck")
+    [conv_bn] = _block_classes(source, "conv_bn")
+    assert _init_args(conv_bn)[-1] == "activation" and "activation()" in (ast.get_source_segment(source, conv_bn) or "")
+    assert "activation" in _init_args(bneck)
+    assert "nn.Hardswish" in source and ", None)" in source

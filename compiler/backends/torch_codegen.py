@@ -286,8 +286,18 @@ _CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\(")
 # A forward line that applies one submodule to one value.
 _APPLY = re.compile(r"(\w+) = self\.(\w+)\((\w+)\)\Z")
 
-# What a constructor statement's holes hold: the integers, floats and booleans of its arguments.
-Constant = int | float | bool
+
+
+class ModuleClass(str):
+    """A torch module class passed as a value (`nn.ReLU` in `ConvBn(…, nn.ReLU)`); its repr is its source."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+# What a constructor statement's holes hold: the integers, floats and booleans of its arguments, and
+# the torch classes of argument-free modules (an activation), which a class takes as arguments.
+Constant = int | float | bool | ModuleClass
 # torch constructor → the keyword arguments its op leaves out at their defaults (Op.torch_defaults).
 KeywordDefaults = dict[str, tuple[tuple[str, str], ...]]
 
@@ -317,13 +327,19 @@ def _template(statements: list[str], defaults: KeywordDefaults) -> tuple[list[st
     for statement in statements:
         pieces: list[str] = []
         constants.append([])
-        for m in _TOKEN.finditer(_keywords(statement, defaults, write=True)):
-            tok = m[0]
-            value = _constant(tok)
+        toks = [m[0] for m in _TOKEN.finditer(_keywords(statement, defaults, write=True))] + ["", "", "", ""]
+        j = 0
+        while j < len(toks) - 4:
+            tok, value = toks[j], _constant(toks[j])
+            if (tok == "nn" and toks[j + 1] == "." and toks[j + 2].isidentifier() and not (j and toks[j - 1] == ".")
+                    and (toks[j + 3] != "(" or toks[j + 4] == ")")):  # `nn.ReLU()`, or `nn.ReLU` passed on
+                value = ModuleClass(f"nn.{toks[j + 2]}")
+                j += 2
             if value is not None:
                 constants[-1].append(value)
                 tok = _HOLE
             pieces.append(tok)
+            j += 1
         out.append("".join(pieces))
     return out, constants
 
@@ -423,21 +439,22 @@ class _Class:
     name: str = ""
     params: list[str] = field(default_factory=list)
     init: list[str] = field(default_factory=list)
-    arguments: list[list[Constant]] = field(default_factory=list)  # per member, the value of each param
+    arguments: list[list[Constant | None]] = field(default_factory=list)  # per member, each param's value
 
     def parameterize(self, instances: list[_Instance], class_names: set[str],
-                     signatures: dict[str, list[str]], defaults: KeywordDefaults) -> bool:
+                     signatures: dict[str, list[str]], defaults: KeywordDefaults) -> None:
         """Name the constants that differ between members and fill the template's holes with them;
         the names shadow no class (`class_names`). A constant named after nothing in the spec takes
         the name of what it is passed to (`signatures`: the parameters of the classes made so far).
-        False if an optional statement's constant could only be such a name (its members without
-        the statement would have nothing to pass)."""
+        Members without an optional statement pass None for such a name; the first of an in-place
+        part's stands for its flag (`activation=None`, as torchvision's `activation_layer`)."""
         candidates = [instances[i].values for i, _, _ in self.members]
         shared = [n for n in sorted(candidates[0], key=lambda n: n == "in_channels")
                   if all(n in c for c in candidates)]
         names = Namespace(class_names)
         spec_names: dict[str, str] = {}  # spec name → argument name
-        fresh: dict[tuple[Constant, ...], str] = {}  # constants named after nothing in the spec
+        # Constants named after nothing in the spec, per member (None: a member without the statement).
+        unnamed: dict[int, tuple[tuple[Constant | None, ...], int, int | None]] = {}  # expr → (key, hole, part)
         exprs: list[str] = []
         hole = 0
         for s in range(len(self.template)):
@@ -447,25 +464,40 @@ class _Class:
                     exprs.append(repr(column[0]))
                 else:
                     expr = _express(column, [candidates[m] for m in having], shared, spec_names, names)
-                    if expr is None and len(having) < len(self.members):
-                        return False
                     if expr is None:
-                        if column not in fresh:
-                            fresh[column] = names.create(_argument_name(self.template, hole, signatures))
-                        expr = fresh[column]
-                    exprs.append(expr)
+                        values = dict(zip(having, column, strict=True))
+                        key = tuple(values.get(m) for m in range(len(self.members)))
+                        unnamed[len(exprs)] = (key, hole, self.optional.get(s))
+                    exprs.append(expr or "")
                 hole += 1
+        # One argument per column; a column with gaps joins a full one it agrees with, else its gaps
+        # pass None, and the first such of an in-place part stands for the part's flag.
+        full = [key for key, _, _ in unnamed.values() if None not in key]
+        fresh: dict[tuple[Constant | None, ...], str] = {}
+        part_args: dict[int, str] = {}
+        for pos, (key, at, k) in unnamed.items():
+            key = next((f for f in full if all(a is None or (type(a), a) == (type(b), b)
+                                               for a, b in zip(key, f, strict=True))), key)
+            if key not in fresh:
+                fresh[key] = names.create(_argument_name(self.template, at, signatures))
+            exprs[pos] = fresh[key]
+            if None in key and k is not None and not self.parts[k].tail:
+                part_args.setdefault(k, fresh[key])
         order = [n for n in _preference(candidates[0]) if n in spec_names]
-        flags = [names.create("residual" if part.tail else part.name) for part in self.parts]
-        self.params = [spec_names[n] for n in order] + list(fresh.values()) + flags
-        self.arguments = [[*(cand[n] for n in order), *(col[m] for col in fresh), *self.members[m][2]]
+        flags = [part_args.get(k) or names.create("residual" if part.tail else part.name)
+                 for k, part in enumerate(self.parts)]
+        self.params = ([spec_names[n] for n in order] + list(fresh.values())
+                       + [f for k, f in enumerate(flags) if k not in part_args])
+        self.arguments = [[*(cand[n] for n in order), *(key[m] for key in fresh),
+                           *(has for k, has in enumerate(self.members[m][2]) if k not in part_args)]
                           for m, cand in enumerate(candidates)]
-        self.init = self._statements(flags, iter(exprs), defaults)
+        self.init = self._statements(flags, iter(exprs), defaults, set(part_args))
         self.forward = [re.sub(r"\x00(\d+)\x00", lambda m: flags[int(m[1])], line) for line in self.forward]
-        return True
 
-    def _statements(self, flags: list[str], holes: Iterator[str], defaults: KeywordDefaults) -> list[str]:
-        """The constructor's statements: the template filled, each optional part's under its flag."""
+    def _statements(self, flags: list[str], holes: Iterator[str], defaults: KeywordDefaults,
+                    by_class: set[int]) -> list[str]:
+        """The constructor's statements: the template filled, each optional part's under its flag
+        (`by_class`: the parts whose flag is their module class argument, None when not built)."""
         out = [f"self.{flags[k]} = {flags[k]}" for k, part in enumerate(self.parts) if part.tail]
         for s, statement in enumerate(self.template):
             filled = _keywords(_fill(statement, holes), defaults, write=False)
@@ -473,7 +505,8 @@ class _Class:
             if k is None:
                 out.append(filled)
             elif not self.parts[k].tail:  # built only when asked for; None otherwise, which forward tests
-                out += [f"self.{self.parts[k].name} = None", f"if {flags[k]}:", "\t" + filled]
+                test = f"{flags[k]} is not None" if k in by_class else flags[k]
+                out += [f"self.{self.parts[k].name} = None", f"if {test}:", "\t" + filled]
             else:
                 if self.optional.get(s - 1) != k:
                     out.append(f"if {flags[k]}:")
@@ -575,6 +608,12 @@ def _merged_forward(full: _Structure, parts: list[_Part], tail: str | None, part
             out.append(f"return {alias[tail]}")
         else:
             out.append(line)
+    # A value named after a submodule that may be absent is named for what it is: the output so far.
+    taken = {n for line in out for n in _names(line)}
+    for part in parts:
+        if not part.tail and part.name in taken and "out" not in taken:
+            out = [_rename(line, part.name, "out") for line in out]
+            taken.add("out")
     return out
 
 
@@ -677,7 +716,7 @@ def _argument_name(template: list[str], k: int, params: dict[str, list[str]]) ->
         elif ch == "," and not depth:
             commas += 1
         elif ch == "=" and not depth:
-            keyword = re.search(r"(\w+)$", text[:i])
+            keyword = re.search(r"(\w+)$", text[:i].rstrip())
             return keyword[1] if keyword else "size"
     return "size"
 
@@ -973,19 +1012,14 @@ class TorchCodegen:
                     structures.append(structure)
                 members.setdefault(key, []).append(index)
             for group in _groups(structures):
-                made = self._make_class(group, structures, members, calls, class_names, signatures)
-                if made is None:  # the merged class needs an argument its smaller members cannot give
-                    made = [c for key, _, _ in group.members for c in self._make_class(
-                        _Group(key, ((key, frozenset(), None),)), structures, members, calls, class_names,
-                        signatures) or []]
-                for cls in made:
-                    class_of.update((i, len(classes)) for i, _, _ in cls.members)
-                    classes.append(cls)
+                cls = self._make_class(group, structures, members, calls, class_names, signatures)
+                class_of.update((i, len(classes)) for i, _, _ in cls.members)
+                classes.append(cls)
         return classes
 
     def _make_class(self, group: _Group, structures: list[_Structure], members: dict[int, list[int]],
                     calls: dict[int, str], class_names: set[str],
-                    signatures: dict[str, list[str]]) -> list[_Class] | None:
+                    signatures: dict[str, list[str]]) -> _Class:
         full = structures[group.full]
         in_place = _in_place(full)
         dropped = sorted({a for _, d, _ in group.members for a in d}, key=lambda a: in_place[a])
@@ -1012,15 +1046,14 @@ class TorchCodegen:
                                                        for s in range(len(full.template))]
                 cls.members.append((index, spread, present))
         cls.members.sort(key=lambda m: m[0])
-        if not cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults):
-            return None
+        cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults)
         cls.name = self.classes.create(camel(cls.block))
         class_names.add(cls.name)
         for name in cls.params:
             self.classes.reserve(name)
         signatures[cls.name] = cls.params
         calls.update(cls.calls())
-        return [cls]
+        return cls
 
     def _method_lines(self, init: list[str], args: list[str], forward: list[str],
                       params: tuple[str, ...] = ()) -> list[str]:
