@@ -2,13 +2,14 @@
 
 The generated file holds the helper classes the network's ops need (declared once, on the op), one
 ``nn.Module`` class per block definition and structure, and one class for the network. A block's
-instances share a class when their code differs only in constants (integers, floats, booleans),
-which become its constructor arguments, named after the block's parameters (``Bottleneck(in_channels,
-c, stride, downsample)``); a submodule that only some instances build and apply in place is built
-under a flag, and so is the tail of the forward that only some run (a residual connection,
-``MBConv``'s ``if self.residual:``). Submodules mirror the spec's node paths, so the state_dict key of every op node is its IR name
-plus ``.weight``/``.bias``/… (``layer1.0.conv1.weight``, exactly as torchvision; an op whose state
-is one bare parameter, like SSD's ``scale_weight``, is that key itself). Each ``forward`` reads like
+instances share a class when their code differs only in constants (integers, floats, booleans, the
+class of an argument-free module like an activation), which become its constructor arguments, named
+after the block's parameters (``Bottleneck(in_channels, c, stride, downsample)``); a submodule that
+only some instances build and apply in place is built under a flag, and so is the tail of the
+forward that only some run (a residual connection, ``MBConv``'s ``if self.residual:``). Submodules
+mirror the spec's node paths, so the state_dict key of every op node is its IR name plus
+``.weight``/``.bias``/… (``layer1.0.conv1.weight``, exactly as torchvision; an op whose state is one
+bare parameter, like SSD's ``scale_weight``, is that key itself). Each ``forward`` reads like
 hand-written code: a container whose modules run one after another is called once
 (``x = self.layer1(x)``), and a value takes over the name of an input that dies where it is made.
 
