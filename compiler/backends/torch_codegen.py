@@ -514,10 +514,39 @@ class _Class:
                 out.append("\t" + filled)
         return out
 
+    def types(self) -> list[str]:
+        """Each parameter's annotation, from the values the members pass."""
+        return [_annotation([values[j] for values in self.arguments]) for j in range(len(self.params))]
+
     def calls(self) -> list[tuple[int, str]]:
         """(instance index, its construction) for every member."""
         return [(i, f"{self.name}({', '.join(map(repr, values))})")
                 for (i, _, _), values in zip(self.members, self.arguments, strict=True)]
+
+
+def _annotation(values: list[Constant | None]) -> str:
+    """The type of a constructor parameter that takes `values` (None: the member leaves a part out)."""
+    present = [v for v in values if v is not None]
+    if all(isinstance(v, bool) for v in present):
+        kind = "bool"
+    elif all(isinstance(v, ModuleClass) for v in present):
+        kind = "type[nn.Module]"
+    elif all(type(v) is int for v in present):
+        kind = "int"
+    else:
+        kind = "float"
+    return f"{kind} | None" if len(present) < len(values) else kind
+
+
+def _returns(forward: list[str]) -> str:
+    """A forward's return annotation, from its return line."""
+    last = forward[-1] if forward else ""
+    if not last.startswith("return "):
+        return "None"
+    if last.startswith("return {"):
+        return "dict[str, torch.Tensor]"
+    count = last.count(",") + 1 if "," in last else 1
+    return "torch.Tensor" if count == 1 else f"tuple[{', '.join(['torch.Tensor'] * count)}]"
 
 
 def _in_place(full: _Structure) -> dict[str, int]:
@@ -1059,17 +1088,19 @@ class TorchCodegen:
     def _method_lines(self, init: list[str], args: list[str], forward: list[str],
                       params: tuple[str, ...] = ()) -> list[str]:
         # A signature too long for one line is broken like any other call (black's style).
-        lines = [*wrap(f"def __init__({', '.join(['self', *params])})", INDENT, ":"), f"{INDENT * 2}super().__init__()"]
+        lines = [*wrap(f"def __init__({', '.join(['self', *params])})", INDENT, " -> None:"),
+                 f"{INDENT * 2}super().__init__()"]
         for statement in init:  # a leading tab: inside the `if` above
             lines.extend(wrap(statement.lstrip("\t"), INDENT * (2 + len(statement) - len(statement.lstrip("\t")))))
-        lines += ["", *wrap(f"def forward(self, {', '.join(args)})", INDENT, ":")]
+        typed = ", ".join(f"{a}: torch.Tensor" for a in args)
+        lines += ["", *wrap(f"def forward(self, {typed})", INDENT, f" -> {_returns(forward)}:")]
         for line in forward:
             lines.extend(wrap(line.lstrip("\t"), INDENT * (2 + len(line) - len(line.lstrip("\t")))))
         return lines
 
     def init_scheme(self, classes: list[_Class]) -> list[str]:
         """The spec's `init` statements: statements run at the end of the network's __init__."""
-        class_of = {self.instances[i].scope: cls.name for cls in classes for i, _ in cls.members}
+        class_of = {self.instances[i].scope: cls.name for cls in classes for i, _, _ in cls.members}
         return init_statements(self.ir, class_of, os.path.basename(self.info.file))
 
     # --- the file
@@ -1124,7 +1155,8 @@ class TorchCodegen:
             why = safe_comment(f"A class of its own: {_difference(cls, first)}.", 2 * WIDTH)
             doc = [f'{INDENT}"""{summary}', "",
                    *textwrap.wrap(why, WIDTH - 4, initial_indent=INDENT, subsequent_indent=INDENT), f'{INDENT}"""']
-        lines = self._method_lines(cls.init, cls.args, cls.forward, tuple(cls.params))
+        params = tuple(f"{p}: {t}" for p, t in zip(cls.params, cls.types(), strict=True))
+        lines = self._method_lines(cls.init, cls.args, cls.forward, params)
         return [f"class {cls.name}(nn.Module):", *doc, "", *lines]
 
     def _header(self) -> list[str]:
