@@ -41,7 +41,7 @@ import os
 import re
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -299,6 +299,9 @@ class ModuleClass(str):
 # What a constructor statement's holes hold: the integers, floats and booleans of its arguments, and
 # the torch classes of argument-free modules (an activation), which a class takes as arguments.
 Constant = int | float | bool | ModuleClass
+# A spec value a constant may be named after: a number, or a list of integers (a network's `layers`).
+SpecValue = int | float | tuple[int, ...]
+Argument = Constant | tuple[int, ...] | None
 # torch constructor → the keyword arguments its op leaves out at their defaults (Op.torch_defaults).
 KeywordDefaults = dict[str, tuple[tuple[str, str], ...]]
 
@@ -393,7 +396,8 @@ class _Instance:
     init: list[str]  # constructor statements; child blocks as `__I<k>__`
     forward: list[str]  # one line per value, each its own name (names are reused per class)
     args: list[str]
-    values: dict[str, int | float]  # what a differing constant may be named after: parameters, locals, in_channels
+    values: dict[str, SpecValue]  # what a differing constant may be named after: parameters, locals, in_channels
+    compress: bool = False  # a family's network: runs of equal blocks written as one loop
 
 
 @dataclass(frozen=True)
@@ -440,7 +444,8 @@ class _Class:
     name: str = ""
     params: list[str] = field(default_factory=list)
     init: list[str] = field(default_factory=list)
-    arguments: list[list[Constant | None]] = field(default_factory=list)  # per member, each param's value
+    arguments: list[list[Argument]] = field(default_factory=list)  # per member, each param's value
+    unnamed: bool = False  # some parameter is named after nothing in the spec
 
     def parameterize(self, instances: list[_Instance], class_names: set[str],
                      signatures: dict[str, list[str]], defaults: KeywordDefaults) -> None:
@@ -457,11 +462,18 @@ class _Class:
         # Constants named after nothing in the spec, per member (None: a member without the statement).
         unnamed: dict[int, tuple[tuple[Constant | None, ...], int, int | None]] = {}  # expr → (key, hole, part)
         exprs: list[str] = []
+        bounds: set[str] = set()  # list elements that bound a loop so far (each stage its own)
         hole = 0
         for s in range(len(self.template)):
             having = [m for m, (_, consts, _) in enumerate(self.members) if consts[s] is not None]
             for column in zip(*(self.members[m][1][s] or [] for m in having), strict=True):
-                if len({(type(v), v) for v in column}) == 1:
+                # A loop's bound is the parameter that gives it even where the members agree.
+                count = _in_range(self.template, hole) and _express(
+                    column, [candidates[m] for m in having], shared, spec_names, names, taken=bounds)
+                if count:
+                    bounds.add(count)
+                    exprs.append(count)
+                elif len({(type(v), v) for v in column}) == 1:
                     exprs.append(repr(column[0]))
                 else:
                     expr = _express(column, [candidates[m] for m in having], shared, spec_names, names)
@@ -494,6 +506,7 @@ class _Class:
                           for m, cand in enumerate(candidates)]
         self.init = self._statements(flags, iter(exprs), defaults, set(part_args))
         self.forward = [re.sub(r"\x00(\d+)\x00", lambda m: flags[int(m[1])], line) for line in self.forward]
+        self.unnamed = bool(fresh)
 
     def _statements(self, flags: list[str], holes: Iterator[str], defaults: KeywordDefaults,
                     by_class: set[int]) -> list[str]:
@@ -520,14 +533,21 @@ class _Class:
 
     def calls(self) -> list[tuple[int, str]]:
         """(instance index, its construction) for every member."""
-        return [(i, f"{self.name}({', '.join(map(repr, values))})")
+        return [(i, f"{self.name}({', '.join(map(_source, values))})")
                 for (i, _, _), values in zip(self.members, self.arguments, strict=True)]
 
 
-def _annotation(values: list[Constant | None]) -> str:
+def _source(value: Argument) -> str:
+    """A constructor argument's source: a list of integers as a list, else its repr."""
+    return f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) else repr(value)
+
+
+def _annotation(values: list[Argument]) -> str:
     """The type of a constructor parameter that takes `values` (None: the member leaves a part out)."""
     present = [v for v in values if v is not None]
-    if all(isinstance(v, bool) for v in present):
+    if all(isinstance(v, tuple) for v in present):
+        kind = "list[int]"
+    elif all(isinstance(v, bool) for v in present):
         kind = "bool"
     elif all(isinstance(v, ModuleClass) for v in present):
         kind = "type[nn.Module]"
@@ -547,6 +567,47 @@ def _returns(forward: list[str]) -> str:
         return "dict[str, torch.Tensor]"
     count = last.count(",") + 1 if "," in last else 1
     return "torch.Tensor" if count == 1 else f"tuple[{', '.join(['torch.Tensor'] * count)}]"
+
+
+def _in_range(template: list[str], k: int) -> bool:
+    """Whether the k-th hole of a template is the bound of a loop (`range(1, <hole>)`)."""
+    text = "\n".join(template)
+    pos = -1
+    for _ in range(k + 1):
+        pos = text.index(_HOLE, pos + 1)
+    return bool(re.search(rf"range\((?:{_HOLE}, )?\Z", text[:pos]))
+
+
+def _loop_runs(statement: str) -> str:
+    """`nn.Sequential(a, b, b, b)` as `nn.Sequential(a, *(b for _ in range(1, 4)))`: each run of
+    equal modules as one loop, so that networks whose stages differ in length share a class."""
+    for m in reversed(list(_CALL.finditer(statement))):
+        if m[1] != "nn.Sequential":
+            continue
+        args, end = _call_arguments(statement, m.end() - 1)
+        items: list[str] = []
+        i = 0
+        while i < len(args):
+            j = i
+            while j + 1 < len(args) and args[j + 1] == args[i]:
+                j += 1
+            bounds = f"{i}, {j + 1}" if i else f"{j + 1}"
+            # After the first module, even one module is a loop: stages of other lengths read alike.
+            items.append(f"*({args[i]} for _ in range({bounds}))" if j > i or i else args[i])
+            i = j + 1
+        statement = statement[:m.end()] + ", ".join(items) + statement[end:]
+    return statement
+
+
+def _spec_value(value: object) -> SpecValue | None:
+    """A network parameter as a value a constant may be named after (numbers, lists of integers)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return tuple(value)
+    return None
 
 
 def _in_place(full: _Structure) -> dict[str, int]:
@@ -689,16 +750,17 @@ def _statement_attributes(statements: list[str]) -> list[str | None]:
     return [m[1] if (m := re.match(r"self\.(\w+) = ", s)) else None for s in statements]
 
 
-def _preference(values: dict[str, int | float]) -> list[str]:
+def _preference(values: dict[str, SpecValue]) -> list[str]:
     """in_channels first (a constructor takes its input's size first), then parameters, then locals."""
     return sorted(values, key=lambda n: n != "in_channels")
 
 
-def _express(column: tuple[Constant, ...], candidates: list[dict[str, int | float]], shared: list[str],
-             spec_names: dict[str, str], names: Namespace) -> str | None:
+def _express(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]], shared: list[str],
+             spec_names: dict[str, str], names: Namespace, taken: set[str] | None = None) -> str | None:
     """A Python expression of the members' spec values that gives `column` for each, or None: one
-    value of the same type (parameters first, then locals, then in_channels), or one integer times a
-    constant. Only `shared` names (that every member of the class has) are used."""
+    value of the same type (parameters first, then locals, then in_channels), an element of a list,
+    or one integer times a constant. Only `shared` names (that every member of the class has) are
+    used. With `taken` (a loop's bound), only a list element not in `taken`."""
 
     def use(n: str) -> str:
         if n not in spec_names:
@@ -706,17 +768,38 @@ def _express(column: tuple[Constant, ...], candidates: list[dict[str, int | floa
         return spec_names[n]
 
     for n in shared:
-        if all(type(c[n]) is type(v) and c[n] == v for c, v in zip(candidates, column, strict=True)):
+        if taken is None and all(type(c[n]) is type(v) and c[n] == v for c, v in zip(candidates, column, strict=True)):
             return use(n)
     if not all(type(v) is int for v in column):
         return None
+    for n in shared:  # an element of a list parameter (a network's `layers[2]`)
+        j = _element(column, [c[n] for c in candidates], {int(t.rsplit("[")[1][:-1]) for t in taken or ()
+                                                          if t.startswith(f"{spec_names.get(n, n)}[")})
+        if j is not None:
+            return f"{use(n)}[{j}]"
+    multiple = None if taken is not None else _multiple(column, candidates, shared)
+    return f"{use(multiple[0])} * {multiple[1]}" if multiple else None
+
+
+def _multiple(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]],
+              shared: list[str]) -> tuple[str, int] | None:
+    """(a shared integer value, k) such that the value times k gives the column, k > 1, or None."""
     for n in shared:
         first = candidates[0][n]
         if type(first) is int and first > 0 and int(column[0]) % first == 0:
             k = int(column[0]) // first
             if k > 1 and all(type(c[n]) is int and c[n] * k == v for c, v in zip(candidates, column, strict=True)):
-                return f"{use(n)} * {k}"
+                return n, k
     return None
+
+
+def _element(column: tuple[Constant, ...], lists: list[SpecValue], taken: set[int]) -> int | None:
+    """The first index, not in `taken`, at which each list holds the column's value, or None."""
+    if not all(isinstance(x, tuple) for x in lists):
+        return None
+    tuples = [x for x in lists if isinstance(x, tuple)]
+    return next((j for j in range(min(len(x) for x in tuples)) if j not in taken
+                 and all(x[j] == v for x, v in zip(tuples, column, strict=True))), None)
 
 
 def _argument_name(template: list[str], k: int, params: dict[str, list[str]]) -> str:
@@ -782,6 +865,7 @@ class TorchCodegen:
         self.order = {n.name: i for i, n in enumerate(self.ir)}
         self.helpers = self._helpers()
         self.keyword_defaults: KeywordDefaults = {}
+        self.made: list[_Class] = []  # the classes named so far
         for node in self.ir.nodes("op"):
             op = node.op_class
             init = op.torch_init(node.attrs, self.ir.in_shapes(node)) if op.torch_defaults else None
@@ -1000,7 +1084,7 @@ class TorchCodegen:
         body, args = self._body(scope)
         info = self.ir.scopes[scope]
         inputs, _ = self._boundary(scope)
-        values = dict(info.number_values)
+        values: dict[str, SpecValue] = dict(info.number_values)
         if len(inputs) == 1:
             shape = self.ir.node(inputs[0].node).out_shapes[inputs[0].index]
             if shape:
@@ -1022,6 +1106,8 @@ class TorchCodegen:
         for inst in self.instances:  # children before parents
             kids = [int(k) for k in _INSTANCE_REF.findall("\n".join(inst.init))]
             level.append(1 + max((level[k] for k in kids), default=-1))
+        top = max(level, default=0) + 1  # a family's networks: one level, above every block
+        level = [top if inst.compress else lvl for inst, lvl in zip(self.instances, level, strict=True)]
         classes: list[_Class] = []
         class_of: dict[int, int] = {}
         calls: dict[int, str] = {}
@@ -1034,7 +1120,8 @@ class TorchCodegen:
             for index, inst in enumerate(self.instances):
                 if level[index] != depth:
                     continue
-                refs = [_INSTANCE_REF.sub(lambda m: f"__C{class_of[int(m[1])]}__", line) for line in inst.init]
+                refs = (self._resolved(index, calls) if inst.compress else
+                        [_INSTANCE_REF.sub(lambda m: f"__C{class_of[int(m[1])]}__", line) for line in inst.init])
                 structure = _Structure(inst.block, tuple(_template(refs, self.keyword_defaults)[0]),
                                        tuple(inst.args), tuple(inst.forward))
                 key = keys.setdefault(structure, len(structures))
@@ -1042,10 +1129,40 @@ class TorchCodegen:
                     structures.append(structure)
                 members.setdefault(key, []).append(index)
             for group in _groups(structures):
-                cls = self._make_class(group, structures, members, calls, class_names, signatures)
-                class_of.update((i, len(classes)) for i, _, _ in cls.members)
-                classes.append(cls)
+                made = [self._make_class(group, structures, members, calls, class_names, signatures)]
+                if (made[0].unnamed or made[0].parts) and self.instances[made[0].members[0][0]].compress:
+                    made = [cls for key, _, _ in group.members for cls in self._family_classes(
+                        key, structures, members[key], calls, class_names, signatures)]
+                for cls in made:
+                    self._name_class(cls, calls, class_names, signatures)
+                    class_of.update((i, len(classes)) for i, _, _ in cls.members)
+                    classes.append(cls)
         return classes
+
+    def _family_classes(self, key: int, structures: list[_Structure], indices: list[int], calls: dict[int, str],
+                        class_names: set[str], signatures: dict[str, list[str]]) -> list[_Class]:
+        """The classes of a family's networks of one structure: a family class takes the family's
+        parameters, nothing else, so networks join a class while those give every size that differs;
+        the others get classes of their own."""
+        def build(members: list[int]) -> _Class:
+            return self._make_class(_Group(key, ((key, frozenset(), None),)), structures, {key: members},
+                                    calls, class_names, signatures)
+
+        shared: list[list[int]] = []
+        for index in indices:
+            joined = next((s for s in shared if not build([*s, index]).unnamed), None)
+            if joined is None:
+                shared.append([index])
+            else:
+                joined.append(index)
+        return [build(members) for members in shared]
+
+    def _resolved(self, index: int, calls: dict[int, str]) -> list[str]:
+        """An instance's constructor statements with its children's constructions; a family
+        network's with each run of equal blocks as one loop."""
+        inst = self.instances[index]
+        resolved = [_resolve_instances(line, calls) for line in inst.init]
+        return [_loop_runs(line) for line in resolved] if inst.compress else resolved
 
     def _make_class(self, group: _Group, structures: list[_Structure], members: dict[int, list[int]],
                     calls: dict[int, str], class_names: set[str],
@@ -1067,8 +1184,7 @@ class TorchCodegen:
             present = tuple(cut_at is None if part.tail else part.name not in left_out for part in parts)
             removed = {s for statements, has in zip(controls, present, strict=True) if not has for s in statements}
             for index in members[key]:
-                resolved = [_resolve_instances(line, calls) for line in self.instances[index].init]
-                template, constants = _template(resolved, self.keyword_defaults)
+                template, constants = _template(self._resolved(index, calls), self.keyword_defaults)
                 if key == group.full:
                     cls.template = template
                 it = iter(constants)
@@ -1077,13 +1193,22 @@ class TorchCodegen:
                 cls.members.append((index, spread, present))
         cls.members.sort(key=lambda m: m[0])
         cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults)
-        cls.name = self.classes.create(camel(cls.block))
+        return cls
+
+    def _name_class(self, cls: _Class, calls: dict[int, str], class_names: set[str],
+                    signatures: dict[str, list[str]]) -> None:
+        """Name a class (a family network alone: after the network) and its members' constructions."""
+        first = self.instances[cls.members[0][0]]
+        # A family's first class is named after the family, any other after its first network.
+        own = first.compress and (len(cls.members) == 1 or any(
+            self.instances[c.members[0][0]].block == cls.block for c in self.made))
+        cls.name = self.classes.create(camel(first.scope[0] if own else cls.block))
+        self.made.append(cls)
         class_names.add(cls.name)
         for name in cls.params:
             self.classes.reserve(name)
         signatures[cls.name] = cls.params
         calls.update(cls.calls())
-        return cls
 
     def _method_lines(self, init: list[str], args: list[str], forward: list[str],
                       params: tuple[str, ...] = ()) -> list[str]:
@@ -1128,6 +1253,75 @@ class TorchCodegen:
             imports = ["import math", "", *imports]
         out += ["", *imports, "", "", text, ""]
         return GeneratedSource("\n".join(out), self.net_class, tuple(helpers))
+
+    def generate_family(self, others: list[TorchCodegen]) -> GeneratedSource:
+        """One module for this network and `others` (the networks of one file): every block class
+        once, a class per family of networks that differ only in the family's parameters, and a
+        function per network that builds it (`def resnet50(**kwargs: Any) -> Resnet`)."""
+        gens = [self, *others]
+        self.helpers = dict(sorted({k: v for g in gens for k, v in g.helpers.items()}.items()))
+        self.keyword_defaults = {k: v for g in gens for k, v in g.keyword_defaults.items()}
+        self.classes = Namespace(frozenset(self.helpers))
+        self.locals_reserved = frozenset(self.helpers)
+        pooled: list[_Instance] = []
+        tops: list[int] = []
+        for g in gens:
+            body, args = g._body(())
+            offset = len(pooled)
+
+            def shift(line: str, offset: int = offset) -> str:
+                return _INSTANCE_REF.sub(lambda m: _instance_ref(int(m[1]) + offset), line)
+
+            pooled += [replace(inst, init=[shift(line) for line in inst.init]) for inst in g.instances]
+            values = {k: v for k, raw in g.info.parameters.items() if (v := _spec_value(raw)) is not None}
+            tops.append(len(pooled))
+            pooled.append(_Instance((g.info.name,), g.info.family, [shift(line) for line in body.init_statements()],
+                                    [body.resolve(line) for line in body.lines], args, values, compress=True))
+        self.instances = pooled
+        classes = self._classes()
+        code: list[list[str]] = []
+        first_of_block: dict[str, _Class] = {}
+        nets = [c for c in classes if pooled[c.members[0][0]].compress]
+        for cls in sorted(classes, key=lambda c: c.members[0][0]):
+            if cls in nets:
+                continue
+            code.append(self._class_lines(cls, first_of_block.setdefault(cls.block, cls)))
+        for cls in nets:
+            code.append(self._network_class_lines(cls, gens, tops, len(nets)))
+        functions: list[str] = []
+        for g, top in zip(gens, tops, strict=True):
+            cls = next(c for c in nets if any(i == top for i, _, _ in c.members))
+            m = next(k for k, (i, _, _) in enumerate(cls.members) if i == top)
+            kwargs = [f"{p}={_source(v)}" for p, v in zip(cls.params, cls.arguments[m], strict=True)]
+            functions.append("\n".join([f"def {g.info.name}(**kwargs: Any) -> {cls.name}:",
+                                        *wrap(f"return {cls.name}({', '.join([*kwargs, '**kwargs'])})", INDENT)]))
+        used = "\n".join("\n".join(c) for c in code)
+        helpers = {n: h for n, h in self.helpers.items() if re.search(rf"(?<![\w.]){n}\(", used)}
+        code = [h.splitlines() for h in helpers.values()] + code + [f.splitlines() for f in functions]
+        text = "\n\n\n".join("\n".join(c) for c in code)
+        imports = ["from typing import Any", "", *(imp for imp, pat in (
+            ("import torch", r"(?<![\w.])torch\."), ("import torch.nn.functional as F", r"(?<![\w.])F\."),
+            ("from torch import nn", r"(?<![\w.])nn\.")) if re.search(pat, text))]
+        spec = json.dumps(os.path.basename(self.info.file))
+        header = [f"# Generated by archdsl from {spec}: {len(gens)} networks, one function each.",
+                  "# Do not edit: change the spec and run `archdsl compile` again."]
+        out = [*header, "", *imports, "", "", text, ""]
+        return GeneratedSource("\n".join(out), ", ".join(c.name for c in nets), tuple(helpers))
+
+    def _network_class_lines(self, cls: _Class, gens: list[TorchCodegen], tops: list[int], count: int) -> list[str]:
+        """A family's network class: what it builds, and why it is a class of its own if it is."""
+        names = [gens[tops.index(i)].info.name for i, _, _ in cls.members]
+        doc = safe_comment(f"The networks {', '.join(names)}." if len(names) > 1 else f"The network {names[0]}.",
+                           WIDTH - 14)
+        why = []
+        first = next(c for c in self.made if c.block == cls.block)
+        if first is not cls:
+            differs = "sizes" if first.template == cls.template else "layers"
+            why = [f"# Not {first.name}: its {differs} differ from that class's in more than the family's parameters."]
+        g = gens[tops.index(cls.members[0][0])]
+        params = tuple(f"{p}: {t}" for p, t in zip(cls.params, cls.types(), strict=True))
+        lines = self._method_lines(cls.init, cls.args, cls.forward, params, extra_init=g.init_scheme())
+        return [*why, f"class {cls.name}(nn.Module):", f'{INDENT}"""{doc}"""', "", *lines]
 
     def _docstring(self) -> list[str]:
         """The network class's docstring: its name, and the input sizes the module serves."""
@@ -1241,6 +1435,12 @@ def generate(network: CompiledNetwork) -> GeneratedSource:
     return TorchCodegen(network).generate()
 
 
+def generate_family(networks: list[CompiledNetwork]) -> GeneratedSource:
+    """One module for the networks of a file: block classes once, family classes, a function per network."""
+    first, *others = [TorchCodegen(n) for n in networks]
+    return first.generate_family(others)
+
+
 def generate_source(network: CompiledNetwork) -> str:
     """The text of the standalone PyTorch file for `network`."""
     return generate(network).text
@@ -1259,7 +1459,8 @@ def build_module(network: CompiledNetwork) -> nn.Module:
 
 
 __all__ = [  # the Python-source helpers tests and other backends reach through here
-    "RESERVED_ATTRS", "GeneratedSource", "Namespace", "TorchCodegen", "build_module", "generate", "generate_source",
+    "RESERVED_ATTRS", "GeneratedSource", "Namespace", "TorchCodegen", "build_module", "generate", "generate_family",
+    "generate_source",
     "module_name_problems", "module_signature",
     "py_str", "safe_comment",
 ]
