@@ -2,7 +2,9 @@
 
 ``archdsl compile specs/mobilenet_v2.arch`` writes ``mobilenet_v2.py`` in the current directory;
 ``-o FILE`` names the file, ``-o -`` prints to stdout, ``--all`` writes every network of the file
-(into ``-o DIR`` if given). Every source is generated before anything is written, and each file is
+(into ``-o DIR`` if given). A file of several networks without ``--net`` gives one module for the
+whole file, named after it (``resnet.py``): its block classes once, a class per family of networks
+and a function per network (``resnet.resnet50()``), as torchvision's model files are written. Every source is generated before anything is written, and each file is
 written atomically: on any error, no file.
 """
 
@@ -34,14 +36,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise error("E0607", f"cannot write {ascii(os.fspath(path))[:200]}: {exc.strerror}",
                         Span.unknown(spec_path), "choose another file with -o FILE") from None
-        print(f"wrote {os.fspath(path)}: class {gen.class_name} (network {name})")
+        if name is None:
+            print(f"wrote {os.fspath(path)}: classes {gen.class_name} (a function per network)")
+        else:
+            print(f"wrote {os.fspath(path)}: class {gen.class_name} (network {name})")
     return 0
 
 
-def _generate(args: argparse.Namespace) -> list[tuple[str, str, Any, Path]]:
-    """(spec, network, generated source, file to write) for one SPEC_OR_NAME: every source is
-    generated before anything is written, so on any error no file is."""
-    from archdsl.compiler.backends.torch_codegen import generate
+def _generate(args: argparse.Namespace) -> list[tuple[str, str | None, Any, Path]]:
+    """(spec, network — None for a whole file's module, generated source, file to write) for one
+    SPEC_OR_NAME: every source is generated before anything is written, so on any error no file is."""
+    from archdsl.compiler.backends.torch_codegen import generate, generate_family
 
     from .api import find
 
@@ -55,6 +60,12 @@ def _generate(args: argparse.Namespace) -> list[tuple[str, str, Any, Path]]:
             raise error("E0606", "--all writes one file per network; it cannot print to stdout",
                         Span.unknown("<command line>"), "use -o DIR, or --net NAME with -o -")
         names = spec.networks
+    elif found is None and args.net is None and len(spec.networks) > 1:  # the whole file, one module
+        if params or args.input:
+            raise error("E0606", "--set and --input change one network, but the whole file was asked for",
+                        Span.unknown("<command line>"), "name the network with --net")
+        path = Path(args.output) if args.output and args.output != "-" else Path(f"{Path(spec.file).stem}.py")
+        return [(args.spec, None, generate_family([spec.network(name) for name in spec.networks]), path)]
     else:
         names = [spec.resolve_name(args.net or found)]
     jobs = []
@@ -68,9 +79,10 @@ def _generate(args: argparse.Namespace) -> list[tuple[str, str, Any, Path]]:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("compile", help="write a network as a standalone PyTorch module")
+    p = sub.add_parser("compile", help="write a network (or a file's networks) as a standalone PyTorch module")
     add_net_args(p)
     p.add_argument("-o", "--output", metavar="FILE",
-                   help="output file (default: NETWORK.py here); `-` prints to stdout; a directory with --all")
+                   help="output file (default: NETWORK.py here, or SPEC.py for a file of several networks without "
+                        "--net); `-` prints to stdout; a directory with --all")
     p.add_argument("--all", action="store_true", help="compile every network in the file, one file each")
     p.set_defaults(func=cmd_compile)

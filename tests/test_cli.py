@@ -38,7 +38,7 @@ def test_analyze_json_fields(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_analyze_tables(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "analyze", str(SPECS / "mobilenet_v2.arch"), "--layers")
-    assert code == 0 and "stage2.0.conv_bn_act.conv" in out
+    assert code == 0 and "stage2.0.expand_conv.conv" in out
     code, out, _ = run(capsys, "analyze", str(SPECS / "mobilenet_v2.arch"), "--depth", "1")
     assert code == 0
     lines = out.splitlines()
