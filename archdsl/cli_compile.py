@@ -4,8 +4,9 @@
 ``-o FILE`` names the file, ``-o -`` prints to stdout, ``--all`` writes every network of the file
 (into ``-o DIR`` if given). A file of several networks without ``--net`` gives one module for the
 whole file, named after it (``resnet.py``): its block classes once, a class per family of networks
-and a function per network (``resnet.resnet50()``), as torchvision's model files are written. Every source is generated before anything is written, and each file is
-written atomically: on any error, no file.
+and a function per network (``resnet.resnet50()``), as torchvision's model files are written.
+Every source is generated before anything is written, and each file is written atomically: on any
+error, no file.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _generate(args: argparse.Namespace) -> list[tuple[str, str | None, Any, Path
         return [(args.spec, None, generate_family([spec.network(name) for name in spec.networks]), path)]
     else:
         names = [spec.resolve_name(args.net or found)]
-    jobs = []
+    jobs: list[tuple[str, str | None, Any, Path]] = []
     for name in names:
         if args.all:
             path = Path(args.output or ".") / f"{name}.py"
