@@ -838,8 +838,7 @@ class Elaborator(Evaluator):
                 last = self.exec_body(block.body, inner)
             finally:
                 st.blocks.pop()
-            numbers = tuple((k, v) for k, v in inner.vars.items()
-                            if isinstance(v, int | float) and not isinstance(v, bool))
+            numbers = tuple((k, v) for k, v in inner.vars.items() if isinstance(v, int | float))
             st.ir.scopes[inner.scope] = replace(st.ir.scopes[inner.scope], number_values=numbers)
             return self._block_result(block, inner, last)
         except RecursionError:

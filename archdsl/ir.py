@@ -88,8 +88,8 @@ class ScopeInfo:
     block: str | None
     span: Span
     shares: tuple[str, ...] | None = None  # a shared block instance's later application: its first one
-    # A block instance's numeric (int and float) parameters and locals by name (parameters first,
-    # in declaration order): what the PyTorch backend names a constructor argument after.
+    # A block instance's numeric (int, float and bool) parameters and locals by name (parameters
+    # first, in declaration order): what the PyTorch backend names a constructor argument after.
     number_values: tuple[tuple[str, int | float], ...] = ()
 
 

@@ -600,9 +600,7 @@ def _loop_runs(statement: str) -> str:
 
 
 def _spec_value(value: object) -> SpecValue | None:
-    """A network parameter as a value a constant may be named after (numbers, lists of integers)."""
-    if isinstance(value, bool):
-        return None
+    """A network parameter as a value a constant may be named after (numbers, booleans, lists of integers)."""
     if isinstance(value, int | float):
         return value
     if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
@@ -778,7 +776,33 @@ def _express(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]
         if j is not None:
             return f"{use(n)}[{j}]"
     multiple = None if taken is not None else _multiple(column, candidates, shared)
-    return f"{use(multiple[0])} * {multiple[1]}" if multiple else None
+    if multiple:
+        return f"{use(multiple[0])} * {multiple[1]}"
+    choice = None if taken is not None else _choice(column, candidates, shared)
+    if choice:  # `stride if stride_1x1 else 1`
+        flag, value, other, when = choice
+        return f"{use(value)} if {'' if when else 'not '}{use(flag)} else {other!r}"
+    return None
+
+
+def _choice(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]],
+            shared: list[str]) -> tuple[str, str, int, bool] | None:
+    """(a shared boolean, a shared integer, a constant, the boolean's value) such that the column is
+    the integer where the boolean has that value and the constant elsewhere, or None."""
+    flags = [n for n in shared if all(type(c[n]) is bool for c in candidates)]
+    ints = [n for n in shared if all(type(c[n]) is int for c in candidates)]
+    for flag in flags:
+        for when in (True, False):
+            chosen = [c[flag] == when for c in candidates]
+            if all(chosen) or not any(chosen):
+                continue
+            others = {v for v, ch in zip(column, chosen, strict=True) if not ch}
+            if len(others) != 1 or type(next(iter(others))) is not int:
+                continue
+            for n in ints:
+                if all(c[n] == v for c, v, ch in zip(candidates, column, chosen, strict=True) if ch):
+                    return flag, n, int(next(iter(others))), when
+    return None
 
 
 def _multiple(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]],
