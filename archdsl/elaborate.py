@@ -839,7 +839,10 @@ class Elaborator(Evaluator):
             finally:
                 st.blocks.pop()
             numbers = tuple((k, v) for k, v in inner.vars.items() if isinstance(v, int | float))
-            st.ir.scopes[inner.scope] = replace(st.ir.scopes[inner.scope], number_values=numbers)
+            defined = tuple((stmt.target, stmt.value) for stmt in block.body.stmts
+                            if isinstance(stmt, Assign) and stmt.target in dict(numbers))
+            st.ir.scopes[inner.scope] = replace(st.ir.scopes[inner.scope], number_values=numbers,
+                                                local_definitions=defined)
             return self._block_result(block, inner, last)
         except RecursionError:
             raise error("E0519", f"blocks nested too deeply in `{name}`", span) from None

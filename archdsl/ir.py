@@ -31,6 +31,7 @@ from .ops import Attrs, Op, Shape, get_op
 if TYPE_CHECKING:
     import networkx as nx
 
+    from .syntax import Node
     from .weight_init import InitRule
 
 NodeKind = Literal["input", "op", "output"]
@@ -91,6 +92,9 @@ class ScopeInfo:
     # A block instance's numeric (int, float and bool) parameters and locals by name (parameters
     # first, in declaration order): what the PyTorch backend names a constructor argument after.
     number_values: tuple[tuple[str, int | float], ...] = ()
+    # The block's locals defined by one expression at the top of its body (`width = int(c * …)`),
+    # by name: what lets generated code compute a size from the block's parameters.
+    local_definitions: tuple[tuple[str, Node], ...] = ()
 
 
 @dataclass

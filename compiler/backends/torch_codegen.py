@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from archdsl.diagnostics import ArchError, Diagnostic, Span, error
 from archdsl.ir import IR, IRNode, Port, output_name
+from archdsl.ops import py_number
 from archdsl.values import jsonable
 
 from ..hierarchy import ScopeTree
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from archdsl.network import CompiledNetwork
+    from archdsl.syntax import Node
 
 
 def parts(scope: tuple[str, ...]) -> tuple[str, ...]:
@@ -398,6 +400,7 @@ class _Instance:
     args: list[str]
     values: dict[str, SpecValue]  # what a differing constant may be named after: parameters, locals, in_channels
     compress: bool = False  # a family's network: runs of equal blocks written as one loop
+    definitions: dict[str, Node] = field(default_factory=dict)  # locals defined by an expression
 
 
 @dataclass(frozen=True)
@@ -496,7 +499,8 @@ class _Class:
             exprs[pos] = fresh[key]
             if None in key and k is not None and not self.parts[k].tail:
                 part_args.setdefault(k, fresh[key])
-        order = [n for n in _preference(candidates[0]) if n in spec_names]
+        computed = self._computed(instances, spec_names, shared, names)
+        order = [n for n in _preference(candidates[0]) if n in spec_names and n not in computed]
         flags = [part_args.get(k) or names.create("residual" if part.tail else part.name)
                  for k, part in enumerate(self.parts)]
         self.params = ([spec_names[n] for n in order] + list(fresh.values())
@@ -504,9 +508,31 @@ class _Class:
         self.arguments = [[*(cand[n] for n in order), *(key[m] for key in fresh),
                            *(has for k, has in enumerate(self.members[m][2]) if k not in part_args)]
                           for m, cand in enumerate(candidates)]
-        self.init = self._statements(flags, iter(exprs), defaults, set(part_args))
+        self.init = [*computed.values(), *self._statements(flags, iter(exprs), defaults, set(part_args))]
         self.forward = [re.sub(r"\x00(\d+)\x00", lambda m: flags[int(m[1])], line) for line in self.forward]
         self.unnamed = bool(fresh)
+
+    def _computed(self, instances: list[_Instance], spec_names: dict[str, str], shared: list[str],
+                  names: Namespace) -> dict[str, str]:
+        """The spec's locals used here that the constructor computes from the parameters their
+        definitions read (`width = int(c * (base_width / 64)) * groups`), rather than take: each
+        local's statement, by spec name. A definition is used only if it is the same in every member
+        and reads only parameters every member has (and `in.channels`), through known functions."""
+        definitions = [instances[i].definitions for i, _, _ in self.members]
+        out: dict[str, str] = {}
+        for n in list(spec_names):
+            node = definitions[0].get(n)
+            if node is None or any(d.get(n) != node for d in definitions):
+                continue
+            read: list[str] = []
+            expr = _python_expression(node, set(shared) - set(definitions[0]), read)
+            if expr is None:
+                continue
+            for r in read:
+                if r not in spec_names:
+                    spec_names[r] = names.create(r)
+            out[n] = f"{spec_names[n]} = {_rename_all(expr, spec_names)}"
+        return out
 
     def _statements(self, flags: list[str], holes: Iterator[str], defaults: KeywordDefaults,
                     by_class: set[int]) -> list[str]:
@@ -597,6 +623,63 @@ def _loop_runs(statement: str) -> str:
             i = j + 1
         statement = statement[:m.end()] + ", ".join(items) + statement[end:]
     return statement
+
+
+# The spec's functions a generated constructor may call, and the Python that computes each alike.
+_PY_FUNCTIONS = {"int": "int", "min": "min", "max": "max", "abs": "abs", "float": "float",
+                 "ceil": "math.ceil", "floor": "math.floor"}
+
+
+def _python_expression(node: Node, known: set[str], read: list[str]) -> str | None:
+    """The Python source of a spec expression over the names `known` (and `in.channels`), each read
+    listed in `read`; None if it uses anything else. Names come out as placeholders `\x01name\x01`
+    until the constructor's argument names are known."""
+    from archdsl.syntax import Attribute, BinOp, Call, Name, Num, Ternary, Unary
+
+    def go(n: Node) -> str | None:
+        if isinstance(n, Num) and not isinstance(n.value, bool):
+            return repr(n.value) if isinstance(n.value, int) else py_number(n.value)
+        if isinstance(n, Name) and n.id in known:
+            read.append(n.id)
+            return f"\x01{n.id}\x01"
+        if isinstance(n, Attribute) and isinstance(n.obj, Name) and n.name == "channels" and "in_channels" in known:
+            read.append("in_channels")
+            return "\x01in_channels\x01"
+        if isinstance(n, BinOp) and n.op in ("+", "-", "*", "/", "//", "%"):
+            left, right = go(n.left), go(n.right)
+            return None if left is None or right is None else f"({left} {n.op} {right})"
+        if isinstance(n, Unary) and n.op == "-":
+            inner = go(n.operand)
+            return None if inner is None else f"(-{inner})"
+        if isinstance(n, Call) and n.func in _PY_FUNCTIONS and n.args and all(a.name is None for a in n.args):
+            args = [go(a.value) for a in n.args]
+            if any(a is None for a in args):
+                return None
+            return f"{_PY_FUNCTIONS[n.func]}({', '.join(_unparenthesize(str(a)) for a in args)})"
+        if isinstance(n, Ternary):
+            parts = [go(n.cond), go(n.then), go(n.orelse)]
+            return None if any(p is None for p in parts) else f"({parts[1]} if {parts[0]} else {parts[2]})"
+        return None
+
+    text = go(node)
+    return None if text is None else _unparenthesize(text)
+
+
+def _unparenthesize(text: str) -> str:
+    """`text` without its outer parentheses, if they enclose it all."""
+    if text.startswith("(") and text.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(text):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and i < len(text) - 1:
+                return text
+        return text[1:-1]
+    return text
+
+
+def _rename_all(expr: str, spec_names: dict[str, str]) -> str:
+    return re.sub("\x01(\\w+)\x01", lambda m: spec_names[m[1]], expr)
 
 
 def _spec_value(value: object) -> SpecValue | None:
@@ -1114,7 +1197,8 @@ class TorchCodegen:
             if shape:
                 values.setdefault("in_channels", shape[0])
         forward = [body.resolve(line) for line in body.lines]
-        self.instances.append(_Instance(scope, info.block or "block", body.init_statements(), forward, args, values))
+        self.instances.append(_Instance(scope, info.block or "block", body.init_statements(), forward, args, values,
+                                        definitions=dict(info.local_definitions)))
         self.instance_index[scope] = len(self.instances) - 1
         return len(self.instances) - 1
 
@@ -1270,12 +1354,7 @@ class TorchCodegen:
         helpers = {n: h for n, h in self.helpers.items() if re.search(rf"(?<![\w.]){n}\(", used)}
         code = [h.splitlines() for h in helpers.values()] + code
         text = "\n\n\n".join("\n".join(c) for c in code)
-        imports = [imp for imp, pat in (("import torch", r"(?<![\w.])torch\."),
-                                        ("import torch.nn.functional as F", r"(?<![\w.])F\."),
-                                        ("from torch import nn", r"(?<![\w.])nn\.")) if re.search(pat, text)]
-        if re.search(r"(?<![\w.])math\.", text):  # the standard library first, a group of its own (isort)
-            imports = ["import math", "", *imports]
-        out += ["", *imports, "", "", text, ""]
+        out += ["", *_imports(text), "", "", text, ""]
         return GeneratedSource("\n".join(out), self.net_class, tuple(helpers))
 
     def generate_family(self, others: list[TorchCodegen]) -> GeneratedSource:
@@ -1323,9 +1402,7 @@ class TorchCodegen:
         helpers = {n: h for n, h in self.helpers.items() if re.search(rf"(?<![\w.]){n}\(", used)}
         code = [h.splitlines() for h in helpers.values()] + code + [f.splitlines() for f in functions]
         text = "\n\n\n".join("\n".join(c) for c in code)
-        imports = ["from typing import Any", "", *(imp for imp, pat in (
-            ("import torch", r"(?<![\w.])torch\."), ("import torch.nn.functional as F", r"(?<![\w.])F\."),
-            ("from torch import nn", r"(?<![\w.])nn\.")) if re.search(pat, text))]
+        imports = _imports(text)
         spec = json.dumps(os.path.basename(self.info.file))
         header = [f"# Generated by archdsl from {spec}: {len(gens)} networks, one function each.",
                   "# Do not edit: change the spec and run `archdsl compile` again."]
@@ -1391,6 +1468,15 @@ class TorchCodegen:
         for name, shape in self.ir.output_shapes().items():
             lines.append(clip(f"# Output {json.dumps(name)[1:-1]}: N x {'x'.join(map(str, shape))}"))
         return lines
+
+
+def _imports(text: str) -> list[str]:
+    """The import lines a generated file's text needs: the standard library's, then torch's."""
+    found = [[imp for imp, pat in group if re.search(pat, text)] for group in (
+        (("import math", r"(?<![\w.])math\."), ("from typing import Any", r"(?<![\w.])Any\b")),
+        (("import torch", r"(?<![\w.])torch\."), ("import torch.nn.functional as F", r"(?<![\w.])F\."),
+         ("from torch import nn", r"(?<![\w.])nn\.")))]
+    return found[1] if not found[0] else [*found[0], "", *found[1]]
 
 
 def _self_attr(name: str) -> str:
