@@ -973,6 +973,7 @@ class TorchCodegen:
         self.helpers = self._helpers()
         self.keyword_defaults: KeywordDefaults = {}
         self.made: list[_Class] = []  # the classes named so far
+        self.family: dict[int, tuple[TorchCodegen, int]] = {}  # a family's network → its generator, first block
         for node in self.ir.nodes("op"):
             op = node.op_class
             init = op.torch_init(node.attrs, self.ir.in_shapes(node)) if op.torch_defaults else None
@@ -1222,6 +1223,8 @@ class TorchCodegen:
         class_names = set(self.locals_reserved)
         signatures: dict[str, list[str]] = {}
         for depth in sorted(set(level)):
+            if depth == top:
+                self._add_network_inits(classes)
             keys: dict[_Structure, int] = {}
             structures: list[_Structure] = []
             members: dict[int, list[int]] = {}
@@ -1246,6 +1249,16 @@ class TorchCodegen:
                     class_of.update((i, len(classes)) for i, _, _ in cls.members)
                     classes.append(cls)
         return classes
+
+    def _add_network_inits(self, classes: list[_Class]) -> None:
+        """A family's networks: each one's `init` statements join its constructor, now that its
+        blocks' classes are named (the statements test them: `isinstance(m, Bottleneck)`)."""
+        for index, (g, start) in self.family.items():
+            class_of = {self.instances[i].scope: cls.name for cls in classes for i, _, _ in cls.members
+                        if start <= i < index}
+            inst = self.instances[index]
+            extra = init_statements(g.ir, class_of, os.path.basename(g.info.file))
+            self.instances[index] = replace(inst, init=[*inst.init, *extra])
 
     def _family_classes(self, key: int, structures: list[_Structure], indices: list[int], calls: dict[int, str],
                         class_names: set[str], signatures: dict[str, list[str]]) -> list[_Class]:
@@ -1378,6 +1391,7 @@ class TorchCodegen:
             pooled += [replace(inst, init=[shift(line) for line in inst.init]) for inst in g.instances]
             values = {k: v for k, raw in g.info.parameters.items() if (v := _spec_value(raw)) is not None}
             tops.append(len(pooled))
+            self.family[len(pooled)] = (g, offset)
             pooled.append(_Instance((g.info.name,), g.info.family, [shift(line) for line in body.init_statements()],
                                     [body.resolve(line) for line in body.lines], args, values, compress=True))
         self.instances = pooled
@@ -1419,9 +1433,8 @@ class TorchCodegen:
         if first is not cls:
             differs = "sizes" if first.template == cls.template else "layers"
             why = [f"# Not {first.name}: its {differs} differ from that class's in more than the family's parameters."]
-        g = gens[tops.index(cls.members[0][0])]
         params = tuple(f"{p}: {t}" for p, t in zip(cls.params, cls.types(), strict=True))
-        lines = self._method_lines(cls.init, cls.args, cls.forward, params, extra_init=g.init_scheme())
+        lines = self._method_lines(cls.init, cls.args, cls.forward, params)
         return [*why, f"class {cls.name}(nn.Module):", f'{INDENT}"""{doc}"""', "", *lines]
 
     def _docstring(self) -> list[str]:
