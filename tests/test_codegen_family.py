@@ -144,6 +144,8 @@ def test_resnet_family_stages_are_loops_over_layers(tmp_path: Path) -> None:
     assert ("return Resnet50(layers=[3, 4, 23, 3], groups=32, width_per_group=8, stride_1x1=False, **kwargs)"
             in source)  # resnext101_32x8d
     assert "for _ in range(1, layers[2])" in source
+    # torchvision's initialization, as the spec's init statements declare it, in each family class
+    assert source.count('nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")') == 2
     with torch.device("meta"):
         assert {type(getattr(module, n)()).__name__ for n in ("resnet101", "resnet50_v1", "resnext101_64x4d")} == {
             "Resnet50"}
