@@ -152,7 +152,11 @@ def test_mobilenet_v2_runs_of_blocks_are_counted() -> None:
     assert len(adds) == 10  # the residual connections: stride 1 and equal channels
     assert all(len(full.into(n)) == 2 for n in adds)
     d3 = dot_of("mobilenet_v2.arch", depth=3)
-    assert len(d3.labels) == 89 and len(d3.clusters) == 26
+    # Depth 3 opens every inverted residual (Table 2: 17 of them, t = 1 only in the first, so 16 have
+    # an expansion): its conv_bn_act calls are one node each, plus the 10 adds; the stem and head
+    # open to conv, bn, relu6; the root holds the image, pool, flatten, dropout, classifier, output.
+    assert len(d3.labels) == (16 * 3 + 1 * 2) + 10 + 2 * 3 + 6
+    assert len(d3.clusters) == 1 + 7 + 1 + 17  # stem, stages, head, inverted residuals
     assert default_depth(api.load(SPECS / "mobilenet_v2.arch").network().ir) is None  # 155 nodes: all drawn
 
 
