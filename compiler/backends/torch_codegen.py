@@ -991,6 +991,13 @@ class TorchCodegen:
         for path, info in self.ir.scopes.items():
             if info.shares is not None:
                 self.applications.setdefault(info.shares, []).append(path)
+        # Each scope's op nodes in IR order (a node belongs to every prefix of its scope), and each
+        # block instance's boundary once computed: walking the whole IR per instance was quadratic.
+        self.members: dict[tuple[str, ...], list[IRNode]] = {}
+        self.boundaries: dict[tuple[str, ...], tuple[list[Port], list[Port]]] = {}
+        for node in self.ir.nodes("op"):
+            for k in range(len(node.scope) + 1):
+                self.members.setdefault(node.scope[:k], []).append(node)
         for node in self.ir:
             o = self.owner(node)
             while o:
@@ -1016,18 +1023,21 @@ class TorchCodegen:
 
     def _boundary(self, scope: tuple[str, ...]) -> tuple[list[Port], list[Port]]:
         """Ports a block instance reads from outside, and ports of it read outside, in order."""
+        known = self.boundaries.get(scope)
+        if known is not None:
+            return list(known[0]), list(known[1])
         ins: dict[Port, None] = {}
         outs: set[Port] = set()
-        for node in self.ir:
-            if self.inside(node, scope):
-                for p in node.inputs:
-                    if not self.inside(self.ir.node(p.node), scope):
-                        ins.setdefault(p)
-            else:
-                for p in node.inputs:
-                    if self.inside(self.ir.node(p.node), scope):
-                        outs.add(p)
-        return list(ins), sorted(outs, key=lambda p: (self.order[p.node], p.index))
+        for node in self.members.get(scope, []):
+            for p in node.inputs:
+                if not self.inside(self.ir.node(p.node), scope):
+                    ins.setdefault(p)
+            for consumer in self.ir.consumers(node.name):
+                if not self.inside(consumer, scope):
+                    outs.update(p for p in consumer.inputs if p.node == node.name)
+        found = list(ins), sorted(outs, key=lambda p: (self.order[p.node], p.index))
+        self.boundaries[scope] = found
+        return list(found[0]), list(found[1])
 
     def _outputs(self, scope: tuple[str, ...]) -> list[Port]:
         """The ports a block instance's class returns: those read outside it — for a shared instance,
@@ -1041,9 +1051,7 @@ class TorchCodegen:
         """The tensors an application of a shared instance passes, in the order its class takes them."""
         wanted = self._boundary(first)[0]
         given: dict[Port, Port] = {}
-        for node in self.ir:
-            if not self.inside(node, app):
-                continue
+        for node in self.members.get(app, []):
             twin = self.ir.node(_mirror(Port(node.name), app, first).node)
             for mine, theirs in zip(node.inputs, twin.inputs, strict=True):
                 if not self.inside(self.ir.node(mine.node), app) and given.setdefault(theirs, mine) != mine:
@@ -1072,9 +1080,7 @@ class TorchCodegen:
         args = self._arguments(scope, inputs, body, ports)
         base = parts(scope)
         done: set[tuple[str, ...]] = set()
-        for node in self.ir:
-            if not self.inside(node, scope):
-                continue
+        for node in self.members.get(scope, []):
             if self.owner(node) == scope:
                 self._op(node, base, body, ports)
                 continue
