@@ -236,20 +236,20 @@ def _reuse_names(lines: list[str], args: list[str]) -> list[str]:
 
 def _named(lines: list[str], args: list[str]) -> tuple[list[str], dict[str, str]]:
     """`_reuse_names`'s lines, and the name each variable of `lines` is given."""
-    parsed: list[tuple[list[str], str]] = []
+    parsed: list[tuple[list[str], list[str], list[str]]] = []  # (targets, tokens, names read) per line
     for line in lines:
         m = _TARGETS.match(line)
         targets = re.findall(r"[A-Za-z]\w*", m[1]) if m else []
-        parsed.append((targets, m[2] if m else line))
+        pieces = _TOKEN.findall(m[2] if m else line)
+        parsed.append((targets, pieces, _names_of(pieces)))
     last: dict[str, int] = {}
-    for i, (_, expr) in enumerate(parsed):
-        for name in _names(expr):
+    for i, (_, _, names) in enumerate(parsed):
+        for name in names:
             last[name] = i
     alias = {a: a for a in args}
     out: list[str] = []
-    for i, (targets, expr) in enumerate(parsed):
-        used = [n for n in dict.fromkeys(_names(expr)) if n in alias]
-        pieces = [m[0] for m in _TOKEN.finditer(expr)]
+    for i, (targets, pieces, names) in enumerate(parsed):
+        used = [n for n in dict.fromkeys(names) if n in alias]
         text = "".join(alias[tok] if tok in used and not (k and pieces[k - 1] == ".") else tok
                        for k, tok in enumerate(pieces))
         dying = [alias[n] for n in used if last.get(n) == i]
@@ -270,8 +270,12 @@ def _named(lines: list[str], args: list[str]) -> tuple[list[str], dict[str, str]
 
 def _names(expr: str) -> list[str]:
     """The variables an expression reads (names not after a dot; strings skipped)."""
-    toks = [m[0] for m in _TOKEN.finditer(expr)]
-    return [t for k, t in enumerate(toks) if re.match(r"[A-Za-z_]\w*\Z", t) and not (k and toks[k - 1] == ".")]
+    return _names_of(_TOKEN.findall(expr))
+
+
+def _names_of(toks: list[str]) -> list[str]:
+    """The variables read by an expression's tokens (names not after a dot)."""
+    return [t for k, t in enumerate(toks) if _NAME.match(t) and not (k and toks[k - 1] == ".")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,6 +288,7 @@ _INSTANCE_REF = re.compile(r"__I(\d+)__")
 # The tokens of a constructor statement: strings, names, numbers, any other character alone.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z_]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|.', re.S)
 _HOLE = "\x00"
+_NAME = re.compile(r"[A-Za-z_]\w*\Z")
 # A call in a constructor statement: the callee (`nn.Conv2d`, `ConvBnAct`) and its parenthesis.
 _CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\(")
 # A forward line that applies one submodule to one value.
@@ -1517,14 +1522,21 @@ def module_signature(ir: IR) -> tuple[object, ...]:
     inputs and torch text (constructor, bare parameter, forward), each scope, the outputs' names.
     Two elaborations with equal signatures compile to the same module (the input sizes may differ)."""
     nodes: list[object] = []
+    # The torch text of each distinct call (op, attributes, input shapes), made once: identical
+    # layers share their validated attributes (the IR keeps them alive, so their id is the key).
+    texts: dict[tuple[object, ...], tuple[object, ...]] = {}
     for node in ir:
         if node.kind != "op":
             nodes.append((node.name, node.kind, node.output_name, node.inputs))
             continue
-        op, ins = node.op_class, ir.in_shapes(node)
-        args = [f"a{k}" for k in range(len(node.inputs))]
-        nodes.append((node.name, node.op, node.inputs, node.shares, op.torch_init(node.attrs, ins),
-                      op.torch_parameter(node.attrs, ins), op.torch_forward(node.attrs, ins, args, "m")))
+        ins = ir.in_shapes(node)
+        key = (node.op, id(node.attrs), *ins)
+        text = texts.get(key)
+        if text is None:
+            op, args = node.op_class, [f"a{k}" for k in range(len(node.inputs))]
+            text = texts[key] = (op.torch_init(node.attrs, ins), op.torch_parameter(node.attrs, ins),
+                                 op.torch_forward(node.attrs, ins, args, "m"))
+        nodes.append((node.name, node.op, node.inputs, node.shares, *text))
     scopes = tuple((path, info.kind, info.block, info.shares) for path, info in ir.scopes.items())
     return (tuple(nodes), scopes)
 
