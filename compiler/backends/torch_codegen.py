@@ -1004,13 +1004,13 @@ class TorchCodegen:
         for node in self.ir.nodes("op"):
             for k in range(len(node.scope) + 1):
                 self.members.setdefault(node.scope[:k], []).append(node)
+        seen: set[tuple[str, ...]] = set()  # block instances already listed (a list lookup was quadratic)
         for node in self.ir:
             o = self.owner(node)
-            while o:
+            while o and o not in seen:
+                seen.add(o)
                 parent = self.blocks.parent[o]
-                kids = self.children.setdefault(parent, [])
-                if o not in kids:
-                    kids.append(o)
+                self.children.setdefault(parent, []).append(o)
                 o = parent
 
     # --- structure
