@@ -149,7 +149,7 @@ class _ClassBody:
         return out
 
     def resolve(self, line: str) -> str:
-        return re.sub("\x00(\\d+)\x00", lambda m: self.ref(self.refs[int(m.group(1))]), line)
+        return _PLACEHOLDER.sub(lambda m: self.ref(self.refs[int(m.group(1))]), line) if "\x00" in line else line
 
     def init_statements(self) -> list[str]:
         """One unwrapped statement per top-level submodule: `self.name = …`, or `self.add_module(…)`
@@ -288,6 +288,7 @@ _INSTANCE_REF = re.compile(r"__I(\d+)__")
 # The tokens of a constructor statement: strings, names, numbers, any other character alone.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z_]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|.', re.S)
 _HOLE = "\x00"
+_PLACEHOLDER = re.compile("\x00(\\d+)\x00")  # a submodule reference in forward code until it is named
 _NAME = re.compile(r"[A-Za-z_]\w*\Z")
 # A call in a constructor statement: the callee (`nn.Conv2d`, `ConvBnAct`) and its parenthesis.
 _CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\(")
@@ -1144,8 +1145,9 @@ class TorchCodegen:
             expr = op.torch_forward_parameter(a, ins, args, place(param))
         else:
             init = op.torch_init(a, ins)
-            if init is not None and self._input_dies_here(node):
-                init = op.torch_init_in_place(a, ins) or init
+            in_place = op.torch_init_in_place(a, ins) if init is not None else None
+            if in_place is not None and self._input_dies_here(node):
+                init = in_place
             module = place(init) if init is not None else None
             expr = op.torch_forward(a, ins, args, module)
         n_out = len(node.out_shapes)
@@ -1387,7 +1389,7 @@ class TorchCodegen:
         code.append([f"class {self.net_class}(nn.Module):", *self._docstring(), "", *net_lines])
         # Helpers that some class constructs (an op held as a bare parameter needs none).
         used = "\n".join("\n".join(c) for c in code)
-        helpers = {n: h for n, h in self.helpers.items() if re.search(rf"(?<![\w.]){n}\(", used)}
+        helpers = {n: h for n, h in self.helpers.items() if _mentions(used, f"{n}(")}
         code = [h.splitlines() for h in helpers.values()] + code
         text = "\n\n\n".join("\n".join(c) for c in code)
         out += ["", *_imports(text), "", "", text, ""]
