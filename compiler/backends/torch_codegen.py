@@ -249,7 +249,7 @@ def _named(lines: list[str], args: list[str]) -> tuple[list[str], dict[str, str]
     alias = {a: a for a in args}
     out: list[str] = []
     for i, (targets, pieces, names) in enumerate(parsed):
-        used = [n for n in dict.fromkeys(names) if n in alias]
+        used = {n: None for n in names if n in alias}  # in order; a dict, as a list lookup per token was quadratic
         text = "".join(alias[tok] if tok in used and not (k and pieces[k - 1] == ".") else tok
                        for k, tok in enumerate(pieces))
         dying = [alias[n] for n in used if last.get(n) == i]
