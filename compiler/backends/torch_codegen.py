@@ -1389,7 +1389,7 @@ class TorchCodegen:
         code.append([f"class {self.net_class}(nn.Module):", *self._docstring(), "", *net_lines])
         # Helpers that some class constructs (an op held as a bare parameter needs none).
         used = "\n".join("\n".join(c) for c in code)
-        helpers = {n: h for n, h in self.helpers.items() if _mentions(used, f"{n}(")}
+        helpers = {n: h for n, h in self.helpers.items() if re.search(rf"(?<![\w.]){n}\(", used)}
         code = [h.splitlines() for h in helpers.values()] + code
         text = "\n\n\n".join("\n".join(c) for c in code)
         out += ["", *_imports(text), "", "", text, ""]
