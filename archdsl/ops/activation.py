@@ -24,17 +24,7 @@ def _simple(name: str, module: str, doc: str, aliases: tuple[str, ...] = ()) -> 
     return register(cls)
 
 
-@register
-class Relu(_Activation):
-    name = "relu"
-    module = "ReLU"
-    doc = "max(x, 0)."
-
-    @classmethod
-    def torch_init_in_place(cls, a: Any, ins: list[Shape]) -> str | None:
-        return "nn.ReLU(inplace=True)"
-
-
+Relu = _simple("relu", "ReLU", "max(x, 0).")
 Relu6 = _simple("relu6", "ReLU6", "min(max(x, 0), 6) (MobileNet).")
 Sigmoid = _simple("sigmoid", "Sigmoid", "1 / (1 + e^−x).")
 Tanh = _simple("tanh", "Tanh", "Hyperbolic tangent.")

@@ -269,20 +269,10 @@ class Op:
     # that default's source, in the order `torch_init` writes them (last): the code generator writes
     # them out where instances of one class differ in them (`groups=groups`, a depthwise conv).
     torch_defaults: ClassVar[tuple[tuple[str, str], ...]] = ()
-    # True: the op's output is a new tensor (never a view of an input) that its gradient does not
-    # read, so an op that reads it last may overwrite it in place (conv → ReLU(inplace=True)).
-    output_overwritable: ClassVar[bool] = False
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str | None:
         """Constructor source of the nn.Module holding this op's state, or None for a function."""
-        return None
-
-    @classmethod
-    def torch_init_in_place(cls, a: Any, ins: list[Shape]) -> str | None:
-        """Constructor source of the same module computing in place on its input (None: no such
-        form). The backend uses it when nothing else reads the input and its producer is
-        `output_overwritable`: the input's memory is then dead after this op, as in torchvision."""
         return None
 
     @classmethod

@@ -63,7 +63,6 @@ class _ConvLike(Op):
     """Shared rules of every ordinary 2-D convolution; subclasses only map attributes to geometry."""
 
     positional: ClassVar[tuple[str, ...]] = ("out", "kernel")
-    output_overwritable = True  # its gradient reads its input and weight only
     init_kind = "conv"
     init_tensors = ("weight", "bias")
 

@@ -27,7 +27,6 @@ class Linear(Op):
            "torch's Linear on channels-last); flatten first to classify.")
     Attrs = LinearAttrs
     positional = ("out",)
-    output_overwritable = True  # its gradient reads its input and weight only
     init_kind = "linear"
     init_tensors = ("weight", "bias")
 

@@ -80,7 +80,6 @@ class Add(_Elementwise):
     name = "add"
     doc = "Element-wise sum (`a + b`), broadcasting."
     symbol = "+"
-    output_overwritable = True  # a new tensor; its gradient reads nothing
 
 
 @register

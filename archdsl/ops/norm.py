@@ -20,7 +20,6 @@ class BatchNorm(Op):
     name = "bn"
     aliases = ("batchnorm",)
     category = "norm"
-    output_overwritable = True  # its gradient reads its input and the batch statistics only
     doc = "Batch normalization over channels: bn(eps=1e-5, momentum=0.1, affine=true)."
     Attrs = BatchNormAttrs
     init_kind = "bn"

@@ -1001,7 +1001,6 @@ class TorchCodegen:
         # block instance's boundary once computed: walking the whole IR per instance was quadratic.
         self.members: dict[tuple[str, ...], list[IRNode]] = {}
         self.boundaries: dict[tuple[str, ...], tuple[list[Port], list[Port]]] = {}
-        self.shared_from = {n.shares for n in self.ir if n.shares is not None}  # nodes whose module is reused
         for node in self.ir.nodes("op"):
             for k in range(len(node.scope) + 1):
                 self.members.setdefault(node.scope[:k], []).append(node)
@@ -1145,9 +1144,6 @@ class TorchCodegen:
             expr = op.torch_forward_parameter(a, ins, args, place(param))
         else:
             init = op.torch_init(a, ins)
-            in_place = op.torch_init_in_place(a, ins) if init is not None else None
-            if in_place is not None and self._input_dies_here(node):
-                init = in_place
             module = place(init) if init is not None else None
             expr = op.torch_forward(a, ins, args, module)
         n_out = len(node.out_shapes)
@@ -1166,15 +1162,6 @@ class TorchCodegen:
             ports[Port(node.name, i)] = v
         target = f"({names[0]},)" if n_out == 1 else ", ".join(names)
         body.lines.append(f"{target} = {expr}")
-
-    def _input_dies_here(self, node: IRNode) -> bool:
-        """Whether `node` may overwrite its one input: nothing else reads it, its producer allows it
-        (`Op.output_overwritable`), and the node's module serves no other application."""
-        if len(node.inputs) != 1 or node.shares is not None or node.name in self.shared_from:
-            return False
-        producer = self.ir.node(node.inputs[0].node)
-        return (producer.kind == "op" and producer.op_class.output_overwritable
-                and [c.name for c in self.ir.consumers(producer.name)] == [node.name])
 
     def _call(self, child: tuple[str, ...], base: tuple[str, ...], body: _ClassBody,
               ports: dict[Port, str]) -> None:
