@@ -210,8 +210,8 @@ class Network:
                 yield _json(value, "  ")
                 continue
             empty = True
-            for row in _layer_rows(self):
-                yield ("[\n    " if empty else ",\n    ") + _json(_ordered(LayerReport, row), "    ")
+            for text in _json_layers(_layer_rows(self)):
+                yield ("[\n" if empty else ",\n") + text
                 empty = False
             yield "[]" if empty else "\n  ]"
         yield "\n}"
@@ -326,6 +326,28 @@ _NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
     (Report, "activations"): MemoryFigure,
     (Report, "peak_activations"): MemoryFigure,
 }
+
+
+def _json_layers(rows: Iterator[dict[str, Any]], chunk: int = 512) -> Iterator[str]:
+    """The report's layers as they sit in its JSON (items of the list at nesting "    "), a chunk of
+    rows at a time: pydantic_core writes each chunk (the serializer `model_dump_json` uses, so the
+    text is the same), and its lines are moved right by the list's nesting — a JSON string holds no
+    raw newline, so every newline in the text is a line break of the layout."""
+    from pydantic_core import to_json
+
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(_ordered(LayerReport, row))
+        if len(batch) == chunk:
+            yield _shift(to_json(batch, indent=2).decode("utf-8"))
+            batch = []
+    if batch:
+        yield _shift(to_json(batch, indent=2).decode("utf-8"))
+
+
+def _shift(list_text: str) -> str:
+    """The items of a JSON list written at nesting "" (`[\n  {…},\n  {…}\n]`), at nesting "    "."""
+    return "  " + list_text[2:-2].replace("\n", "\n  ")
 
 
 def _json(value: Any, indent: str) -> str:

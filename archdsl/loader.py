@@ -66,7 +66,7 @@ _NETWORK_RE = re.compile(r"^\s*network\s+([A-Za-z_][A-Za-z_0-9]*)", re.MULTILINE
 def find_in_zoo(name: str) -> Path | None:
     """The bundled file defining network `name` (a cheap text scan; only that file is parsed)."""
     for path in zoo_files():
-        if name in _NETWORK_RE.findall(path.read_text(encoding="utf-8")):
+        if name in _networks_in(path):
             return path
     return None
 
@@ -74,8 +74,22 @@ def find_in_zoo(name: str) -> Path | None:
 def zoo_network_names() -> list[str]:
     names: list[str] = []
     for path in zoo_files():
-        names += _NETWORK_RE.findall(path.read_text(encoding="utf-8"))
+        names += _networks_in(path)
     return names
+
+
+def _networks_in(path: Path) -> list[str]:
+    """The networks a zoo file defines, by a text scan; rescanned whenever the file's modification
+    time or size changes (looking a name up would otherwise read every file of the zoo each time)."""
+    stat = path.stat()
+    key = (stat.st_mtime_ns, stat.st_size)
+    known = _ZOO_NAMES.get(path)
+    if known is None or known[0] != key:
+        known = _ZOO_NAMES[path] = (key, _NETWORK_RE.findall(path.read_text(encoding="utf-8")))
+    return known[1]
+
+
+_ZOO_NAMES: dict[Path, tuple[tuple[int, int], list[str]]] = {}
 
 
 class Loader:

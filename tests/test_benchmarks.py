@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import analyze_vs_peers, cli_latency, generated_modules, scaling
+from benchmarks import analyze_vs_peers, cli_latency, generated_modules, scaling, time_split
 from benchmarks.common import fit_exponent, table
 
 pytest.importorskip("torch")
@@ -41,6 +41,16 @@ def test_analyze_vs_peers(capsys: pytest.CaptureFixture[str]) -> None:
     assert re.search(r"mobilenet_v2\s+archdsl\s+spec\s+3,504,872\s", out)
     assert re.search(r"mobilenet_v2\s+FlopCounterMode \(meta\)\s+canonical\s+3,504,872\s+[\d,]+\s+exact\s", out)
     assert "all numbers agree" in out
+
+
+def test_time_split(capsys: pytest.CaptureFixture[str]) -> None:
+    # One network, one round: each side's stages and total, the counts asserted equal.
+    code = time_split.main(["--networks", "mobilenet_v2", "--repeat", "1", "--warmup", "0"])
+    out = _printed(capsys)
+    assert code == 0
+    assert re.search(r"mobilenet_v2\s+archdsl\s+elaborate\s", out)
+    assert re.search(r"mobilenet_v2\s+FlopCounterMode \(meta\)\s+count one forward\s", out)
+    assert "all counts agree" in out
 
 
 def test_analyze_vs_peers_lists_networks_the_zoo_lacks(capsys: pytest.CaptureFixture[str]) -> None:

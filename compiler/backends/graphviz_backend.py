@@ -140,33 +140,25 @@ def _merge_runs(ir: IR, units: list[Unit], unit_of: dict[str, Unit]) -> list[Uni
     """Fold consecutive sibling scope units with the same block and title into one, when each one
     feeds only the next and the next is fed only by it (a chain, as repeat iterations are)."""
     out: list[Unit] = []
+    tail: list[str] = []  # the nodes of out[-1]'s last member (a unit from `layout` has one member)
     for unit in units:
         last = out[-1] if out else None
         if (last is not None and _signature(ir, unit) is not None and _signature(ir, unit) == _signature(ir, last)
-                and unit.parent == last.parent and _feeds_only(ir, _tail(last, ir), unit)):
+                and unit.parent == last.parent and feeds_only(ir, tail, unit.nodes)):
             last.keys.extend(unit.keys)
             last.nodes.extend(unit.nodes)
             for name in unit.nodes:
                 unit_of[name] = last
+            tail = unit.nodes
             continue
         out.append(unit)
+        tail = list(unit.nodes)
     return out
 
 
 def _signature(ir: IR, u: Unit) -> tuple[str, str | None, str] | None:
     """What makes scope units look alike (None for an op node): see :func:`hierarchy.signature`."""
     return signature(ir.scopes[u.keys[0]]) if u.kind == "scope" else None
-
-
-def _feeds_only(ir: IR, a: Unit, b: Unit) -> bool:
-    return feeds_only(ir, a.nodes, b.nodes)
-
-
-def _tail(unit: Unit, ir: IR) -> Unit:
-    """The last member of a (possibly merged) scope unit, as a unit of its own."""
-    path = unit.keys[-1]
-    nodes = [n for n in unit.nodes if ir.node(n).scope[: len(path)] == path]
-    return Unit("scope", [path], unit.parent, nodes)
 
 
 def default_depth(ir: IR) -> int | None:

@@ -167,19 +167,12 @@ def _last_group(line: str) -> tuple[str, list[str], str] | None:
 def _opening_of_last_group(line: str) -> int | None:
     """Offset of the bracket that the last character of `line` closes, if every bracket before it
     is balanced (quoted text skipped); None otherwise."""
-    depth, start, quote = 0, None, None
+    depth, start = 0, None
     starts: list[int] = []
-    for i, ch in enumerate(line):
-        if quote:
-            if ch == "\\":
-                continue
-            if ch == quote and line[i - 1] != "\\":
-                quote = None
-            continue
-        if ch in "\"'":
-            quote = ch
-        elif ch in "([{":
-            starts.append(i)
+    for m in _PIECE.finditer(line):
+        ch = m[0][0]
+        if ch in "([{":
+            starts.append(m.start())
         elif ch in ")]}":
             start = starts.pop() if starts else None
             depth = len(starts)
@@ -189,24 +182,21 @@ def _opening_of_last_group(line: str) -> int | None:
 def _top_level_items(inner: str) -> list[str]:
     """The comma-separated items of a bracket group's contents (commas inside brackets or quotes
     do not separate)."""
-    items, level, cur, quote = [], 0, "", None
-    for i, ch in enumerate(inner):
-        if quote:
-            cur += ch
-            if ch == quote and inner[i - 1] != "\\":
-                quote = None
-            continue
-        if ch in "\"'":
-            quote = ch
-        elif ch in "([{":
+    items, level, begin = [], 0, 0
+    for m in _PIECE.finditer(inner):
+        ch = m[0][0]
+        if ch in "([{":
             level += 1
         elif ch in ")]}":
             level -= 1
-        if ch == "," and level == 0:
-            items.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        items.append(cur.strip())
+        elif ch == "," and level == 0:
+            items.append(inner[begin:m.start()].strip())
+            begin = m.end()
+    if inner[begin:].strip():
+        items.append(inner[begin:].strip())
     return items
+
+
+# The pieces the two scanners above step through: a quoted text (closed by its quote when no
+# backslash precedes it, or by the end of the line), a bracket, a comma, or a run of anything else.
+_PIECE = re.compile(r""""(?:[^"]|(?<=\\)")*(?:"|\Z)|'(?:[^']|(?<=\\)')*(?:'|\Z)|[^"'()\[\]{},]+|.""", re.S)

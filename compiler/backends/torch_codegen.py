@@ -149,7 +149,7 @@ class _ClassBody:
         return out
 
     def resolve(self, line: str) -> str:
-        return re.sub("\x00(\\d+)\x00", lambda m: self.ref(self.refs[int(m.group(1))]), line)
+        return _PLACEHOLDER.sub(lambda m: self.ref(self.refs[int(m.group(1))]), line) if "\x00" in line else line
 
     def init_statements(self) -> list[str]:
         """One unwrapped statement per top-level submodule: `self.name = …`, or `self.add_module(…)`
@@ -236,20 +236,20 @@ def _reuse_names(lines: list[str], args: list[str]) -> list[str]:
 
 def _named(lines: list[str], args: list[str]) -> tuple[list[str], dict[str, str]]:
     """`_reuse_names`'s lines, and the name each variable of `lines` is given."""
-    parsed: list[tuple[list[str], str]] = []
+    parsed: list[tuple[list[str], list[str], list[str]]] = []  # (targets, tokens, names read) per line
     for line in lines:
         m = _TARGETS.match(line)
         targets = re.findall(r"[A-Za-z]\w*", m[1]) if m else []
-        parsed.append((targets, m[2] if m else line))
+        pieces = _TOKEN.findall(m[2] if m else line)
+        parsed.append((targets, pieces, _names_of(pieces)))
     last: dict[str, int] = {}
-    for i, (_, expr) in enumerate(parsed):
-        for name in _names(expr):
+    for i, (_, _, names) in enumerate(parsed):
+        for name in names:
             last[name] = i
     alias = {a: a for a in args}
     out: list[str] = []
-    for i, (targets, expr) in enumerate(parsed):
-        used = [n for n in dict.fromkeys(_names(expr)) if n in alias]
-        pieces = [m[0] for m in _TOKEN.finditer(expr)]
+    for i, (targets, pieces, names) in enumerate(parsed):
+        used = {n: None for n in names if n in alias}  # in order; a dict, as a list lookup per token was quadratic
         text = "".join(alias[tok] if tok in used and not (k and pieces[k - 1] == ".") else tok
                        for k, tok in enumerate(pieces))
         dying = [alias[n] for n in used if last.get(n) == i]
@@ -270,8 +270,12 @@ def _named(lines: list[str], args: list[str]) -> tuple[list[str], dict[str, str]
 
 def _names(expr: str) -> list[str]:
     """The variables an expression reads (names not after a dot; strings skipped)."""
-    toks = [m[0] for m in _TOKEN.finditer(expr)]
-    return [t for k, t in enumerate(toks) if re.match(r"[A-Za-z_]\w*\Z", t) and not (k and toks[k - 1] == ".")]
+    return _names_of(_TOKEN.findall(expr))
+
+
+def _names_of(toks: list[str]) -> list[str]:
+    """The variables read by an expression's tokens (names not after a dot)."""
+    return [t for k, t in enumerate(toks) if _NAME.match(t) and not (k and toks[k - 1] == ".")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,6 +288,8 @@ _INSTANCE_REF = re.compile(r"__I(\d+)__")
 # The tokens of a constructor statement: strings, names, numbers, any other character alone.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z_]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|.', re.S)
 _HOLE = "\x00"
+_PLACEHOLDER = re.compile("\x00(\\d+)\x00")  # a submodule reference in forward code until it is named
+_NAME = re.compile(r"[A-Za-z_]\w*\Z")
 # A call in a constructor statement: the callee (`nn.Conv2d`, `ConvBnAct`) and its parenthesis.
 _CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\(")
 # A forward line that applies one submodule to one value.
@@ -991,13 +997,20 @@ class TorchCodegen:
         for path, info in self.ir.scopes.items():
             if info.shares is not None:
                 self.applications.setdefault(info.shares, []).append(path)
+        # Each scope's op nodes in IR order (a node belongs to every prefix of its scope), and each
+        # block instance's boundary once computed: walking the whole IR per instance was quadratic.
+        self.members: dict[tuple[str, ...], list[IRNode]] = {}
+        self.boundaries: dict[tuple[str, ...], tuple[list[Port], list[Port]]] = {}
+        for node in self.ir.nodes("op"):
+            for k in range(len(node.scope) + 1):
+                self.members.setdefault(node.scope[:k], []).append(node)
+        seen: set[tuple[str, ...]] = set()  # block instances already listed (a list lookup was quadratic)
         for node in self.ir:
             o = self.owner(node)
-            while o:
+            while o and o not in seen:
+                seen.add(o)
                 parent = self.blocks.parent[o]
-                kids = self.children.setdefault(parent, [])
-                if o not in kids:
-                    kids.append(o)
+                self.children.setdefault(parent, []).append(o)
                 o = parent
 
     # --- structure
@@ -1016,18 +1029,21 @@ class TorchCodegen:
 
     def _boundary(self, scope: tuple[str, ...]) -> tuple[list[Port], list[Port]]:
         """Ports a block instance reads from outside, and ports of it read outside, in order."""
+        known = self.boundaries.get(scope)
+        if known is not None:
+            return list(known[0]), list(known[1])
         ins: dict[Port, None] = {}
         outs: set[Port] = set()
-        for node in self.ir:
-            if self.inside(node, scope):
-                for p in node.inputs:
-                    if not self.inside(self.ir.node(p.node), scope):
-                        ins.setdefault(p)
-            else:
-                for p in node.inputs:
-                    if self.inside(self.ir.node(p.node), scope):
-                        outs.add(p)
-        return list(ins), sorted(outs, key=lambda p: (self.order[p.node], p.index))
+        for node in self.members.get(scope, []):
+            for p in node.inputs:
+                if not self.inside(self.ir.node(p.node), scope):
+                    ins.setdefault(p)
+            for consumer in self.ir.consumers(node.name):
+                if not self.inside(consumer, scope):
+                    outs.update(p for p in consumer.inputs if p.node == node.name)
+        found = list(ins), sorted(outs, key=lambda p: (self.order[p.node], p.index))
+        self.boundaries[scope] = found
+        return list(found[0]), list(found[1])
 
     def _outputs(self, scope: tuple[str, ...]) -> list[Port]:
         """The ports a block instance's class returns: those read outside it — for a shared instance,
@@ -1041,9 +1057,7 @@ class TorchCodegen:
         """The tensors an application of a shared instance passes, in the order its class takes them."""
         wanted = self._boundary(first)[0]
         given: dict[Port, Port] = {}
-        for node in self.ir:
-            if not self.inside(node, app):
-                continue
+        for node in self.members.get(app, []):
             twin = self.ir.node(_mirror(Port(node.name), app, first).node)
             for mine, theirs in zip(node.inputs, twin.inputs, strict=True):
                 if not self.inside(self.ir.node(mine.node), app) and given.setdefault(theirs, mine) != mine:
@@ -1072,9 +1086,7 @@ class TorchCodegen:
         args = self._arguments(scope, inputs, body, ports)
         base = parts(scope)
         done: set[tuple[str, ...]] = set()
-        for node in self.ir:
-            if not self.inside(node, scope):
-                continue
+        for node in self.members.get(scope, []):
             if self.owner(node) == scope:
                 self._op(node, base, body, ports)
                 continue
@@ -1511,14 +1523,21 @@ def module_signature(ir: IR) -> tuple[object, ...]:
     inputs and torch text (constructor, bare parameter, forward), each scope, the outputs' names.
     Two elaborations with equal signatures compile to the same module (the input sizes may differ)."""
     nodes: list[object] = []
+    # The torch text of each distinct call (op, attributes, input shapes), made once: identical
+    # layers share their validated attributes (the IR keeps them alive, so their id is the key).
+    texts: dict[tuple[object, ...], tuple[object, ...]] = {}
     for node in ir:
         if node.kind != "op":
             nodes.append((node.name, node.kind, node.output_name, node.inputs))
             continue
-        op, ins = node.op_class, ir.in_shapes(node)
-        args = [f"a{k}" for k in range(len(node.inputs))]
-        nodes.append((node.name, node.op, node.inputs, node.shares, op.torch_init(node.attrs, ins),
-                      op.torch_parameter(node.attrs, ins), op.torch_forward(node.attrs, ins, args, "m")))
+        ins = ir.in_shapes(node)
+        key = (node.op, id(node.attrs), *ins)
+        text = texts.get(key)
+        if text is None:
+            op, args = node.op_class, [f"a{k}" for k in range(len(node.inputs))]
+            text = texts[key] = (op.torch_init(node.attrs, ins), op.torch_parameter(node.attrs, ins),
+                                 op.torch_forward(node.attrs, ins, args, "m"))
+        nodes.append((node.name, node.op, node.inputs, node.shares, *text))
     scopes = tuple((path, info.kind, info.block, info.shares) for path, info in ir.scopes.items())
     return (tuple(nodes), scopes)
 
