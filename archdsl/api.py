@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from archdsl.compiler.passes import Analysis, passes
+from archdsl.compiler.passes import Analysis, node_figures, passes
 from archdsl.compiler.passes import analyze as run_passes
 
 from .diagnostics import SOURCES, ArchError, Diagnostic, Span, did_you_mean, error, render_svg
@@ -513,7 +513,7 @@ class Spec:
         naming the networks it occurs in when the file has several."""
         from archdsl.compiler.backends.torch_codegen import module_name_problems
 
-        problems = check_names(self.namespace)
+        problems = check_names(self.namespace, [name for name, f in node_figures().items() if f.call_form])
         found: dict[tuple[Span, str], tuple[Diagnostic, list[str]]] = {}
         for name in self.networks:
             try:

@@ -230,7 +230,7 @@ class Elaborator(Evaluator):
             raise error("E0407", f"network `{definition.name}` declares no input", definition.span,
                         "add `input image: 3x224x224`")
         if not st.ir.outputs():
-            self._implicit_outputs(last, definition)
+            self._implicit_outputs(last, definition, env)
         st.expects = [e for e in st.expects if e.qualifier in (None, name)]
         return Elaborated(st.ir, params, st.expects, family_name, dict(env.vars))
 
@@ -271,15 +271,14 @@ class Elaborator(Evaluator):
                 raise error("E0406", f"network parameter `{p.name}` has no default and no value", p.span,
                             f"give it a default, or pass it (--set {p.name}=…)")
 
-    def _implicit_outputs(self, last: Value, definition: NetworkDef) -> None:
+    def _implicit_outputs(self, last: Value, definition: NetworkDef, env: Env) -> None:
         if isinstance(last, Tensor):
             self._output("output", last, definition.span)
         elif isinstance(last, Bundle):
             for n, t in zip(last.names, last.tensors, strict=True):
                 self._output(n, t, definition.span)
         else:
-            raise error("E0408", f"network `{definition.name}` has no output", definition.span,
-                        layer_hint(last) or "end the body with a tensor expression or `-> output logits`")
+            raise _no_output(definition, env, last)
 
     # ---- recovery: every independent error, each once -----------------------------------------
     def exec_body(self, body: Body, env: Env) -> Value:
@@ -364,6 +363,8 @@ class Elaborator(Evaluator):
         if static is not None:
             base = self._scope_for_label(env, static, stmt.span, "repeat", f"repeat {count}")
         self.st.loop_vars.append(stmt.var or "")
+        index = (stmt.var,) if stmt.var else ()
+        outside = env.outside(index)
         try:
             for i in range(count):
                 self.tick(stmt.span)
@@ -372,9 +373,10 @@ class Elaborator(Evaluator):
                 scope = (*base, str(i)) if static is not None else env.scope
                 if stmt.label is not None and static is None:  # `as denselayer{i + 1}` names each iteration
                     scope = self._iteration_scope(env, stmt.label, stmt.span, count)
-                self.exec_body(stmt.body, Env(env.vars, env.ns, scope))
+                self.exec_body(stmt.body, env.within(scope))
         finally:
             self.st.loop_vars.pop()
+            env.unbind(index, outside, f"the index of the repeat at {stmt.span.where()}, counting only in its body")
 
     def _iteration_scope(self, env: Env, label: Label, span: Span, count: int) -> Path:
         """The scope of one iteration of a repeat whose label holds expressions (`as layer{i + 1}`)."""
@@ -509,6 +511,8 @@ class Elaborator(Evaluator):
             base = (*env.scope, st.fresh(env.scope, "repeat"))
             st.ir.scopes.setdefault(base, ScopeInfo(base, "repeat", f"repeat {count}", None, step.span))
         st.loop_vars.append(step.var or "")
+        index = (step.var,) if step.var else ()
+        outside = env.outside(index)
         try:
             for i in range(count):
                 self.tick(step.span)
@@ -518,9 +522,10 @@ class Elaborator(Evaluator):
                     scope = self._iteration_scope(env, step.label, step.span, count)
                 else:
                     scope = (*base, st.claim(base, str(i), step.span))
-                x = self._steps(step.body, x, Env(env.vars, env.ns, scope), collapse=len(step.body) == 1)
+                x = self._steps(step.body, x, env.within(scope), collapse=len(step.body) == 1)
         finally:
             st.loop_vars.pop()
+            env.unbind(index, outside, f"the index of the repeat at {step.span.where()}, counting only in its body")
         return x
 
     def _steps(self, steps: tuple[Node, ...], x: Value, env: Env, collapse: bool = False) -> Value:
@@ -535,15 +540,23 @@ class Elaborator(Evaluator):
             raise error("E0414", "a stage table's label is a single name", step.span,
                         "its rows are named after it: `as layer` names them layer1, layer2, …")
         base_name = label[0] if label else "stage"
-        for r, row in enumerate(step.rows, start=1):
-            values = [self.eval(cell, env) for cell in row.cells]
-            for col, v in zip(step.columns, values, strict=True):
-                env.vars[col] = v
-            row_name = st.claim(env.scope, f"{base_name}{r}", row.span) if label else st.fresh(env.scope, f"stage{r}")
-            path = (*env.scope, row_name)
-            title = ", ".join(f"{c}={render_value(v)}" for c, v in zip(step.columns, values, strict=True))
-            st.ir.scopes.setdefault(path, ScopeInfo(path, "stage", title, None, row.span))
-            x = self.chain_step(step.body, x, Env(env.vars, env.ns, path), collapse=True)
+        # A column names each row's value for the row's step only: after the table it is unbound again
+        # (or the value it had before), never silently the last row's value.
+        outside = env.outside(step.columns)
+        try:
+            for r, row in enumerate(step.rows, start=1):
+                values = [self.eval(cell, env) for cell in row.cells]
+                for col, v in zip(step.columns, values, strict=True):
+                    env.vars[col] = v
+                row_name = (st.claim(env.scope, f"{base_name}{r}", row.span) if label
+                            else st.fresh(env.scope, f"stage{r}"))
+                path = (*env.scope, row_name)
+                title = ", ".join(f"{c}={render_value(v)}" for c, v in zip(step.columns, values, strict=True))
+                st.ir.scopes.setdefault(path, ScopeInfo(path, "stage", title, None, row.span))
+                x = self.chain_step(step.body, x, env.within(path), collapse=True)
+        finally:
+            env.unbind(step.columns, outside,
+                       f"a column of the stage table at {step.span.where()}, with a value only in the table's rows")
         return x
 
     def _scope_for_label(self, env: Env, label: tuple[str, ...], span: Span, kind: ScopeKind,
@@ -956,11 +969,7 @@ def _bound_names(node: Node) -> tuple[str, ...]:
         return node.targets
     if isinstance(node, OutputDecl | OutputStep | InputDecl):
         return (node.name,)
-    if isinstance(node, RepeatStmt | RepeatStep):
-        return (node.var,) if node.var else ()
-    if isinstance(node, StagesStep):
-        return node.columns
-    return ()
+    return ()  # a repeat's index and a table's columns are bound only inside it: nothing to poison after
 
 
 def _where(span: Span | None) -> str:
@@ -975,23 +984,37 @@ def _call_text(target: OpRef | BlockRef, call: CallArgs | Instance) -> str:
 def _no_tensor(block: BlockDef, env: Env, last: Value) -> ArchError:
     """E0524 at the statement that should have produced the block's tensor: its last one, `expect`
     lines aside (or the header, for an empty body)."""
-    stmts = [s for s in block.body.stmts if not isinstance(s, Expect | InitStmt)]
-    hint = "end the block body with a tensor expression, e.g. `in + y`"
+    return _no_value("E0524", f"block `{block.name}` produces no tensor", block, env, last,
+                     "end the block body with a tensor expression, e.g. `in + y`", "return it")
+
+
+def _no_output(network: NetworkDef, env: Env, last: Value) -> ArchError:
+    """E0408 at the statement that should have given the network's output: its last one, `expect`
+    lines aside (the header only for a body without statements)."""
+    return _no_value("E0408", f"network `{network.name}` has no output", network, env, last,
+                     "end the body with a tensor expression or `-> output logits`",
+                     "make it the output, or write `-> output logits` where it is made")
+
+
+def _no_value(code: str, message: str, definition: BlockDef | NetworkDef, env: Env, last: Value, hint: str,
+              to_use_it: str) -> ArchError:
+    """`message` at the last statement of `definition`'s body (`expect` and `init` lines aside), saying
+    what that statement is: the body's value should have been a tensor."""
+    stmts = [s for s in definition.body.stmts if not isinstance(s, Expect | InitStmt)]
     if not stmts:
-        return error("E0524", f"block `{block.name}` produces no tensor (its body is empty)", block.span, hint)
+        return error(code, f"{message} (its body is empty)", definition.span, hint)
     stmt = stmts[-1]
     if isinstance(stmt, Assign | Destructure):
         what = "an assignment"
         targets = (stmt.target,) if isinstance(stmt, Assign) else stmt.targets
         if isinstance(env.vars.get(targets[-1]), Tensor | Bundle):
-            hint = f"an assignment has no value; end the body with `{targets[-1]}` to return it"
+            hint = f"an assignment has no value; end the body with `{targets[-1]}` to {to_use_it}"
     elif isinstance(stmt, RepeatStmt):
         what = "a `repeat` statement"
     else:
         what = describe(last)
         hint = layer_hint(last) or hint
-    return error("E0524", f"block `{block.name}` produces no tensor (its last statement is {what})", stmt.span,
-                 hint)
+    return error(code, f"{message} (its last statement is {what})", stmt.span, hint)
 
 
 def attr_usage(op: type[Op]) -> str:

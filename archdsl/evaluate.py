@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .binding import as_partial, split_args
 from .diagnostics import ArchError, Span, did_you_mean, error
@@ -58,6 +58,7 @@ from .syntax import (
     Unary,
 )
 from .values import (
+    BOOLEAN_NUMBER_HINT,
     POISON,
     TENSOR_ATTRS,
     UNKNOWN_CALLABLE_HINT,
@@ -68,6 +69,7 @@ from .values import (
     SharedRef,
     Tensor,
     Value,
+    boolean_against_number,
     describe,
     tensor_attribute,
 )
@@ -77,11 +79,32 @@ from .vocabulary import SYMBOLS
 @dataclass
 class Env:
     """Where an expression is evaluated: its variables, the definitions visible from its file, and
-    the block path that new layers go into."""
+    the block path that new layers go into. `expired` holds the names that were bound only inside a
+    construct now finished (a stage table's columns, a repeat's index), each with what it was, so
+    that a later use is an unknown name that says why, never the last row's value."""
 
     vars: dict[str, Value]
     ns: Definitions
     scope: tuple[str, ...]
+    expired: dict[str, str] = field(default_factory=dict)
+
+    def within(self, scope: tuple[str, ...]) -> Env:
+        """The same variables (and expired names), new layers going into `scope`."""
+        return Env(self.vars, self.ns, scope, self.expired)
+
+    def outside(self, names: tuple[str, ...]) -> dict[str, Value]:
+        """The values that names about to be bound for the length of a construct have outside it."""
+        return {name: self.vars[name] for name in names if name in self.vars}
+
+    def unbind(self, names: tuple[str, ...], outside: dict[str, Value], what: str) -> None:
+        """The construct is over: each name means again what it meant before it (or nothing; `what`
+        says what it was, e.g. "a column of the stage table at f.arch:3:14")."""
+        for name in names:
+            if name in outside:
+                self.vars[name] = outside[name]
+            else:
+                self.vars.pop(name, None)
+                self.expired[name] = what
 
 
 NO_LAYERS_HINT = "layers are built only in the body of a network or a block"
@@ -192,6 +215,8 @@ class Evaluator:
             return OpRef(name)
         if name in SYMBOLS:
             return name
+        if name in env.expired:
+            raise error("E0401", f"unknown name `{name}`", span, expired_hint(name, env.expired[name]))
         candidates = [*env.vars, *env.ns.blocks, *op_names(), *SYMBOLS]
         hint = did_you_mean(name, candidates)
         if name == "in":
@@ -218,8 +243,7 @@ class Evaluator:
     def arith(self, op: str, a: Value, b: Value, span: Span) -> Value:
         try:
             if op in ("==", "!="):
-                result = (a == b) if op == "==" else (a != b)
-                return result
+                return self.equal(a, b, span, op) == (op == "==")
             if op in ("<", "<=", ">", ">="):
                 number(op, a), number(op, b)
                 return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
@@ -244,6 +268,15 @@ class Evaluator:
             raise error("E0503", "arithmetic overflow: the result is beyond the largest float", span,
                         RANGE_HINT) from None
         return self.check_number(result, span)
+
+    def equal(self, a: Value, b: Value, span: Span, op: str = "==") -> bool:
+        """`a == b` — an error where a boolean meets a number, which Python counts equal to 0 or 1
+        (`op` is the comparison as written, for the message)."""
+        mixed = boolean_against_number(a, b)
+        if mixed is not None:
+            raise error("E0505", f"`{op}` between {describe(mixed[0])} and {describe(mixed[1])}", span,
+                        BOOLEAN_NUMBER_HINT)
+        return bool(a == b)
 
     def _power(self, x: float, y: float, span: Span) -> Value:
         if isinstance(x, int) and isinstance(y, int) and abs(x) > 1 and y > 0:
@@ -400,12 +433,15 @@ class Evaluator:
             return self._builtin(func, args, span, env)
         elif has_op(func):
             target = OpRef(func)
+        elif func in env.expired:
+            raise error("E0402", f"unknown op or block `{func}`", func_span, expired_hint(func, env.expired[func]))
         else:
             callables = [k for k, v in env.vars.items() if isinstance(v, LAYER_VALUES)]
             numeric = BUILTINS if chained is None else {}  # `x -> maxot(2)` is not meant to be `max`
             candidates = [*env.ns.blocks, *op_names(), *numeric, *callables]
+            attribute = f"a tensor `x` gives its {func} as `x.{func}`" if func in TENSOR_ATTRS else None
             raise error("E0402", f"unknown op or block `{func}`", func_span,
-                        did_you_mean(func, candidates) or UNKNOWN_CALLABLE_HINT)
+                        attribute or did_you_mean(func, candidates) or UNKNOWN_CALLABLE_HINT)
         if isinstance(target, LAYER_VALUES):
             return self.call_layer(target, args, chained, span, func_span, env, label, scope_override)
         raise error("E0514", f"`{func}` is {describe(target)}, not an op or a block", func_span)
@@ -436,6 +472,11 @@ class Evaluator:
             raise error("E0515", f"bad call of `{func}`: {exc or type(exc).__name__}", span,
                         f"usage: {BUILTIN_DOCS[func]}") from None
         return self.check_number(result, span)
+
+
+def expired_hint(name: str, what: str) -> str:
+    """Why a name bound only inside a finished construct is unknown after it, and what to write."""
+    return f"`{name}` is {what}; after it, `{name}` needs a value of its own: `{name} = …`"
 
 
 TENSOR_BUILTIN_HINTS = {

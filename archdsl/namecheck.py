@@ -7,7 +7,7 @@ called does not take (``archdsl check``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from .diagnostics import Diagnostic, did_you_mean
@@ -21,6 +21,7 @@ from .syntax import (
     Call,
     CallStep,
     Destructure,
+    Expect,
     InitStmt,
     NetworkDef,
     Node,
@@ -31,12 +32,15 @@ from .syntax import (
     Shared,
     StagesStep,
 )
-from .values import UNKNOWN_CALLABLE_HINT
+from .values import TENSOR_ATTRS, UNKNOWN_CALLABLE_HINT
 
 
-def check_names(ns: Definitions) -> list[Diagnostic]:
+def check_names(ns: Definitions, figure_calls: Collection[str] = ()) -> list[Diagnostic]:
     """Static pass over a file: every called name must be a local, a parameter, a block, an op or a
-    builtin. Finds all unknown names at once (elaboration stops at the first problem)."""
+    builtin — or, as the whole target of an `expect` line, one of `figure_calls`, the figures of the
+    analysis that may be written as a call (`expect rf("layer4") == 427`: `archdsl verify` reads
+    them; the caller names them, as the analysis passes are no concern of the language's core).
+    Finds all unknown names at once (elaboration stops at the first problem)."""
     problems: list[Diagnostic] = []
     known_global = set(ns.blocks) | set(op_names()) | set(BUILTINS)
     for item in ns.module.items:
@@ -44,16 +48,28 @@ def check_names(ns: Definitions) -> list[Diagnostic]:
             continue
         local: set[str] = {p.name for p in item.params}
         _collect_assigned(item.body, local)
+        figures = {id(n.target) for n in _walk(item.body)
+                   if isinstance(n, Expect) and isinstance(n.target, Call) and n.target.func in figure_calls}
         for call in _collect_calls(item.body):
+            if id(call) in figures:
+                continue
             if call.func not in local and call.func not in known_global:
                 # A call fed by `->` takes a tensor, so the numeric builtins are no candidates.
                 candidates = known_global - set(BUILTINS) if isinstance(call, CallStep | Shared) else known_global
-                problems.append(Diagnostic("E0402", f"unknown op or block `{call.func}`", call.func_span,
-                                           did_you_mean(call.func, [*candidates, *local])
-                                           or UNKNOWN_CALLABLE_HINT))
+                hint = (_figure_hint(call.func) if call.func in figure_calls
+                        else did_you_mean(call.func, [*candidates, *local]) or UNKNOWN_CALLABLE_HINT)
+                problems.append(Diagnostic("E0402", f"unknown op or block `{call.func}`", call.func_span, hint))
             elif call.func not in local:
                 problems.extend(_check_keywords(call, ns))
     return problems
+
+
+def _figure_hint(func: str) -> str:
+    """What to write for a figure's call form (`rf(X)`) used anywhere but as a whole `expect` target."""
+    where = f"`{func}(X)` is read only as the whole target of an `expect` line (`expect {func}(X) == …`)"
+    if func in TENSOR_ATTRS:
+        return f"{where}; elsewhere a tensor `x` gives it as `x.{func}`"
+    return f"{where}; it is a figure of the analysis, not a value in the body"
 
 
 def _walk(node: Any) -> Iterator[Node]:

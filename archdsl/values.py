@@ -150,6 +150,21 @@ def is_number(v: Value) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+def boolean_against_number(a: Value, b: Value) -> tuple[Value, Value] | None:
+    """The first pair (a boolean, a number) that comparing `a` with `b` would compare, looking into
+    lists item by item; None if there is none. Python counts `false == 0` and `true == 1.0` equal,
+    so such a comparison would hold or fail by accident of representation: it is a type error."""
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return next((pair for x, y in zip(a, b, strict=False) if (pair := boolean_against_number(x, y))), None)
+    if (isinstance(a, bool) and is_number(b)) or (is_number(a) and isinstance(b, bool)):
+        return a, b
+    return None
+
+
+BOOLEAN_NUMBER_HINT = ("a boolean is `true` or `false`, never a number: compare a condition with `true` or `false`, "
+                       "a count with a number")
+
+
 # How a value reads in a message, by type; the first matching row wins (bool before int).
 _DESCRIPTIONS: tuple[tuple[type | tuple[type, ...], Callable[[Any], str]], ...] = (
     (Tensor, lambda v: f"a tensor {fmt_shape(v.shape)}"),

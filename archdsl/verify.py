@@ -50,7 +50,7 @@ from .elaborate import ExpectEntry
 from .evaluate import Env, Evaluator
 from .ir import IR, Port, output_name
 from .syntax import FLOAT_MAX, Attribute, Call, Index, Name, Node, Str
-from .values import Tensor
+from .values import BOOLEAN_NUMBER_HINT, Tensor, boolean_against_number, describe
 
 # What a target may name: the registered passes' figures (and the IR's own, `shape`), looked up when
 # a target is evaluated, so that a pass registered later is checkable too. These tuples are the
@@ -61,9 +61,9 @@ FIELD_FUNCS = tuple(name for name, f in node_figures().items() if f.call_form)
 
 
 class _TargetError(Exception):
-    def __init__(self, message: str, span: Span, hint: str | None = None) -> None:
+    def __init__(self, message: str, span: Span, hint: str | None = None, code: str = "E0802") -> None:
         super().__init__(message)
-        self.diagnostic = Diagnostic("E0802", message, span, hint)
+        self.diagnostic = Diagnostic(code, message, span, hint)
 
 
 @dataclass
@@ -281,6 +281,11 @@ def check_entry(ev: _Evaluator | None, entry: ExpectEntry, networks: set[str],
         if stmt.op == "~=" and entry.tolerance is None:
             raise _TargetError("`~=` needs a tolerance", stmt.span, "write `~= 4.1G +- 2%` or `+- 1000`")
         computed = ev.eval(target)
+        mixed = boolean_against_number(computed, entry.value)
+        if mixed is not None:  # `false == 0` holds in Python: it must not pass (nor fail) by accident
+            raise _TargetError(f"`{stmt.op}` between {describe(mixed[0])} and {describe(mixed[1])}: {quantity} is "
+                               f"{fmt_value(computed)}, expected {stmt.op} {unchecked.expected}", stmt.span,
+                               BOOLEAN_NUMBER_HINT, code="E0505")
     except _TargetError as exc:
         return replace(unchecked, diagnostic=exc.diagnostic)
     ok = _compare(stmt.op, computed, entry.value, entry.tolerance)

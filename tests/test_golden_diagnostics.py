@@ -89,6 +89,12 @@ CASES: dict[str, Case] = {
     "in_outside_block": Case("E0401", 3, 5, "unknown name `in`"),
     "bad_tensor_attribute": Case("E0507", 2, 16, "tensors have no attribute `chanels`"),
     "several_problems": Case("E0402", 3, 29, "unknown op or block `rleu`"),
+    # a table's columns and a repeat's index mean nothing after it, never the last row's value
+    "stage_column_after_table": Case("E0401", 7, 19, "unknown name `c`"),
+    "repeat_index_after_loop": Case("E0401", 4, 28, "unknown name `i`"),
+    # `shape(X)`, `rf(X)`: read as an `expect` target by check as by verify, and only there
+    "expect_figure_calls": Case("", 0, 0, "", rc=0),
+    "figure_call_in_body": Case("E0402", 6, 12, "unknown op or block `shape`"),
     # --- attributes and arity
     "bad_attribute_name": Case("E0303", 3, 58, "`maxpool` has no attribute `strides`"),
     "bad_attribute_type": Case("E0303", 3, 26, '`conv`: bad value "yes" for `bias`'),
@@ -161,13 +167,18 @@ CASES: dict[str, Case] = {
     "block_ends_in_assignment": Case("E0524", 2, 5, "block `unit` produces no tensor (its last statement is an assign"),
     "block_output_never_assigned": Case("E0525", 1, 1, "block `pair` declares output `b` but never assigns it"),
     "network_without_input": Case("E0407", 1, 1, "network `net` declares no input"),
-    "network_without_output": Case("E0408", 1, 1, "network `net` has no output"),
+    "network_without_output": Case("E0408", 3, 5, "network `net` has no output (its last statement is an assign"),
+    "network_ends_in_assignment": Case("E0408", 3, 5, "network `net` has no output (its last statement is an assi"),
     "network_output_before_expect": Case("", 0, 0, "", argv=("verify", "network_output_before_expect.arch"), rc=0,
                                          stdout=True),
     "variant_of_unknown_network": Case("E0402", 6, 20, "unknown network `resent`"),
     "variant_unknown_parameter": Case("E0405", 6, 27, "network `resnet` has no parameter `layer`"),
     "destructure_count": Case("E0410", 3, 5, "2 values to unpack into 3 names"),
     "tensor_in_condition": Case("E0506", 3, 17, "a tensor 3×32×32 cannot be used as a condition"),
+    # `false == 0` holds in Python; in a spec it would hold (or fail) by accident: a type error
+    "compare_boolean_with_number": Case("E0505", 4, 5, "`==` between a boolean and the number 1"),
+    "expect_boolean_against_number": Case("E0505", 5, 5, "`==` between a boolean and the number 0: wide is false",
+                                          argv=("verify", "expect_boolean_against_number.arch"), stdout=True),
     "tensor_minus_number": Case("E0502", 3, 5, "`-` between a tensor 3×32×32 and the number 1"),
     "tensor_as_repeat_count": Case("E0510", 3, 21, "a repeat count must be an integer, got a tensor 3×32×32"),
     "number_chained": Case("E0509", 3, 14, "`->` feeds the number 16 into a call; it needs a tensor"),

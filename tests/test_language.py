@@ -211,3 +211,42 @@ def test_stage_columns_may_hold_blocks() -> None:
 def test_numeric_labels() -> None:
     n = net("network t { input x: 3x8x8 \n x -> conv(4, 3) as 0 -> bn as 1 }")
     assert names(n) == ["0", "1"]
+
+
+def test_stage_columns_and_repeat_index_are_bound_only_inside() -> None:
+    """After a table (or a repeat), its column (index) means what it meant before it — here the
+    network's parameter — never the last row's value (or the last index)."""
+    src = """
+    network t(c=4, i=5) {
+        input x: 3x8x8
+        x -> stages(c) {
+                 8
+                16
+             } conv(c, 1)
+          -> repeat 2 as i: conv(c + i, 1)
+          -> conv(c + i, 1) -> output y
+    }
+    """
+    assert [node.attrs.out for node in net(src).ir.nodes("op")] == [8, 16, 4, 5, 9]
+
+
+@pytest.mark.parametrize(("after", "name", "bound_at"), [
+    ("conv(c, 1)", "c", "t.arch:4:14"),
+    ("if flag { maxpool(2) }", "flag", "t.arch:4:14"),
+    ("conv(i + 1, 1)", "i", "t.arch:6:16"),
+])
+def test_stage_columns_and_repeat_index_unknown_after(after: str, name: str, bound_at: str) -> None:
+    src = f"""
+    network t {{
+        input x: 3x8x8
+        x -> stages(c, flag) {{
+                 8, true
+             }} repeat 2 as i: conv(c + i, 1)
+          -> {after}
+    }}
+    """
+    with pytest.raises(ArchError) as exc:
+        net(src)
+    (d,) = exc.value.diagnostics
+    assert (d.code, d.message) == ("E0401", f"unknown name `{name}`")
+    assert d.hint is not None and f" at {bound_at}," in d.hint

@@ -100,6 +100,47 @@ def test_unknown_target_is_a_located_failure() -> None:
     assert check.diagnostic.code == "E0802" and "conv1" in (check.diagnostic.hint or "")
 
 
+@pytest.mark.parametrize(("target", "expected"), [
+    ("wide", "0"), ("wide", "1"), ("narrow", "1"), ("narrow", "0"), ("image.channels", "true"),
+    ("y.shape", "[8, 8, false]"),
+])
+def test_a_boolean_never_equals_a_number(target: str, expected: str) -> None:
+    """`false == 0` and `true == 1` hold in Python: an `expect` must neither pass nor fail by that
+    accident — whichever way round, it is a type error at the line."""
+    spec = api.load_string("network t {\n    input image: 3x8x8\n    wide = image.channels == 4\n"
+                           "    narrow = image.channels == 3\n    image -> conv(8, 3) -> output y\n"
+                           f"    expect {target} == {expected}\n}}\n", file="b.arch")
+    (check,) = verify_spec(spec)
+    assert not check.ok and check.diagnostic is not None
+    assert (check.diagnostic.code, check.diagnostic.span.line) == ("E0505", 6)
+    assert "between" in check.diagnostic.message and "boolean" in check.diagnostic.message
+
+
+def test_booleans_and_numbers_compare_within_their_kind() -> None:
+    spec = api.load_string("network t {\n    input image: 3x8x8\n    wide = image.channels == 4\n"
+                           "    image -> conv(8, 3) -> output y\n    expect wide == false\n"
+                           "    expect image.channels == 3.0\n    expect y.shape == [8, 8, 8]\n}\n", file="b.arch")
+    assert [(c.computed, c.ok) for c in verify_spec(spec)] == [("false", True), ("3", True), ("[8, 8, 8]", True)]
+
+
+def test_check_and_verify_agree_on_figure_calls() -> None:
+    """`shape(X)`, `rf(X)`, `rf_stride(X)`, `rf_start(X)` as an `expect` target: `check` accepts what
+    `verify` reads (and a typo in the figure's name is an unknown op for both)."""
+    text = ("network t {{\n    input image: 3x8x8\n    image -> conv(4, 3, stride=2) as c1 -> output y\n"
+            '    expect {figure}("c1") == {value}\n}}\n')
+    # Hand-derived for one 3×3 conv, stride 2, padding 1, on 8×8: 4×4 out, field 3, jump 2, the
+    # first field centred on input pixel 0.
+    for figure, value in (("shape", "[4, 4, 4]"), ("rf", "3"), ("rf_stride", "2"), ("rf_start", "0")):
+        spec = api.load_string(text.format(figure=figure, value=value), file="f.arch")
+        assert spec.check() == []
+        assert [c.ok for c in verify_spec(spec)] == [True]
+    spec = api.load_string(text.format(figure="rf_strid", value="2"), file="f.arch")
+    (problem,) = spec.check()
+    assert problem.message == "unknown op or block `rf_strid`"
+    (check,) = verify_spec(spec)
+    assert not check.ok and check.diagnostic is not None and "rf_strid" in check.diagnostic.message
+
+
 def test_bundled_zoo_verifies_by_default(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "verify", "--net", "resnet50")
     assert code == 0, err
