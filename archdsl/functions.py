@@ -27,6 +27,21 @@ def number(name: str, v: Any) -> float:
     return v
 
 
+def numbers(name: str, args: tuple[Any, ...]) -> list[float]:
+    """The numbers `name` takes either as arguments (`max(a, b)`) or as one list (`max(list)`): each a
+    number, never a boolean (`max(true, 0)` would be 1 by accident of representation)."""
+    items = args[0] if len(args) == 1 and isinstance(args[0], list) else list(args)
+    if not items:
+        raise ValueError(f"`{name}` of no numbers")
+    return [number(name, v) for v in items]
+
+
+def _sum(values: Any) -> float:
+    if not isinstance(values, list):
+        raise TypeError(f"`sum` needs a list of numbers, got {describe(values)}")
+    return sum(number("sum", v) for v in values)
+
+
 def _digits(nd: Any) -> int:
     if isinstance(nd, bool) or not isinstance(nd, int) or abs(nd) > 64:  # round(5, -10**9) would take hours
         raise ValueError("the number of digits must be an integer between -64 and 64")
@@ -54,8 +69,8 @@ def _exp(x: Any) -> float:
 
 
 BUILTINS: dict[str, Callable[..., Any]] = {
-    "min": lambda *a: min(a[0] if len(a) == 1 else a),
-    "max": lambda *a: max(a[0] if len(a) == 1 else a),
+    "min": lambda *a: min(numbers("min", a)),
+    "max": lambda *a: max(numbers("max", a)),
     "round": lambda x, nd=None: round(number("round", x)) if nd is None else round(x, _digits(nd)),
     "ceil": lambda x: math.ceil(number("ceil", x)),
     "floor": lambda x: math.floor(number("floor", x)),
@@ -67,7 +82,7 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "exp": _exp,
     "divisible": make_divisible,
     "len": lambda x: len(x),
-    "sum": lambda x: sum(x),
+    "sum": _sum,
 }
 BUILTIN_DOCS = {
     "min": "min(a, b, …) or min(list)", "max": "max(a, b, …) or max(list)",

@@ -250,3 +250,23 @@ def test_stage_columns_and_repeat_index_unknown_after(after: str, name: str, bou
     (d,) = exc.value.diagnostics
     assert (d.code, d.message) == ("E0401", f"unknown name `{name}`")
     assert d.hint is not None and f" at {bound_at}," in d.hint
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    ("max(true, 8)", "bad call of `max`: `max` needs numbers, got a boolean"),
+    ("min([false, 8])", "bad call of `min`: `min` needs numbers, got a boolean"),
+    ("sum([true, 7])", "bad call of `sum`: `sum` needs numbers, got a boolean"),
+    ("sum(7)", "bad call of `sum`: `sum` needs a list of numbers, got the number 7"),
+    ("max([])", "bad call of `max`: `max` of no numbers"),
+])
+def test_builtins_take_numbers_not_booleans(call: str, message: str) -> None:
+    """`max(true, 0)` is 1 in Python: a boolean is never a number to the builtins."""
+    with pytest.raises(ArchError) as exc:
+        net(f"network t(n={call}) {{ input x: 3x8x8 \n x }}")
+    (d,) = exc.value.diagnostics
+    assert (d.code, d.message) == ("E0515", message)
+
+
+def test_builtins_over_numbers_and_lists() -> None:
+    src = "network t(a=max(3, 1.5), b=min([4, 2, 8]), c=sum([1, 2.5]), d=sum([]), e=max(7)) { input x: 3x8x8 \n x }"
+    assert net(src).parameters == {"a": 3, "b": 2, "c": 3.5, "d": 0, "e": 7}
