@@ -110,22 +110,38 @@ class ToAst(Transformer[Token, Any]):
     def dotted_name(self, ch: list[Token]) -> str:
         return ".".join(str(t) for t in ch)
 
+    def _distinct(self, names: list[tuple[str, Span]], message: str, hint: str) -> None:
+        """Each name once: a second `c` among a block's parameters (or a table's columns, or the
+        names a statement unpacks into) would silently shadow the first. `message` has `{name}`."""
+        first: dict[str, Span] = {}
+        for name, span in names:
+            if name in first:
+                raise error("E0106", message.format(name=name), span, f"the first is at {first[name].where()}; {hint}")
+            first[name] = span
+
     @v_args(meta=True)
     def block_def(self, meta: Any, ch: list[Any]) -> BlockDef:
         name, params, inputs, outputs, body = ch
+        self._distinct([(p.name, p.span) for p in params or ()] + [(str(t), self._tok(t)) for t in inputs or ()],
+                       f"block `{name}` has two parameters or inputs named `{{name}}`",
+                       "give each parameter and input its own name")
+        self._distinct([(str(t), self._tok(t)) for t in outputs or ()],
+                       f"block `{name}` has two outputs named `{{name}}`", "give each output its own name")
         return BlockDef(
-            self._sp(meta), str(name), params or (), tuple(inputs) if inputs else ("in",),
-            tuple(outputs) if outputs else None, body,
+            self._sp(meta), str(name), params or (), tuple(str(t) for t in inputs) if inputs else ("in",),
+            tuple(str(t) for t in outputs) if outputs else None, body,
         )
 
-    def inputs_decl(self, ch: list[Token | None]) -> list[str]:
-        return [str(t) for t in ch if t is not None]
+    def inputs_decl(self, ch: list[Token | None]) -> list[Token]:
+        return [t for t in ch if t is not None]
 
     outputs_decl = inputs_decl
 
     @v_args(meta=True)
     def network_def(self, meta: Any, ch: list[Any]) -> NetworkDef:
         name, params, body = ch
+        self._distinct([(p.name, p.span) for p in params or ()],
+                       f"network `{name}` has two parameters named `{{name}}`", "give each parameter its own name")
         return NetworkDef(self._sp(meta), str(name), params or (), body)
 
     @v_args(meta=True)
@@ -152,6 +168,8 @@ class ToAst(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def destructure(self, meta: Any, ch: list[Any]) -> Destructure:
+        self._distinct([(str(t), self._tok(t)) for t in ch[:-1]], "this statement unpacks into `{name}` twice",
+                       "give each part its own name (`_a, b = …` for a part not needed)")
         return Destructure(self._sp(meta), tuple(str(t) for t in ch[:-1]), ch[-1])
 
     @v_args(meta=True)
@@ -369,6 +387,9 @@ class ToAst(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def stages_step(self, meta: Any, ch: list[Any]) -> StagesStep:
+        self._distinct([(str(t), self._tok(t)) for t in ch if isinstance(t, Token)],
+                       "this stage table has two columns named `{name}`",
+                       "give each column its own name")
         cols = tuple(str(t) for t in ch if isinstance(t, Token))
         rest = [c for c in ch if not isinstance(c, Token)]
         label = rest[0] if rest and (rest[0] is None or isinstance(rest[0], Label)) else None

@@ -82,6 +82,9 @@ CASES: dict[str, Case] = {
     "chain_after_repeat_step": Case("E0103", 3, 51, "`-> relu` after `repeat 3: conv(…)` is ambiguous"),
     "chain_after_conditional": Case("E0104", 4, 5, "a conditional `c ? a : b` before `->` is ambiguous"),
     "repeat_unused_loop_variable": Case("E0105", 4, 26, "the loop variable `layer` is never used"),
+    # a second `c` would silently shadow the first
+    "duplicate_stage_column": Case("E0106", 3, 27, "this stage table has two columns named `c`"),
+    "duplicate_block_parameter": Case("E0106", 1, 23, "block `unit` has two parameters or inputs named `c`"),
     # --- names
     "unknown_op": Case("E0402", 3, 39, "unknown op or block `rleu`"),
     "unknown_block": Case("E0402", 7, 27, "unknown op or block `bottleneck`"),

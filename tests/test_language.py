@@ -270,3 +270,23 @@ def test_builtins_take_numbers_not_booleans(call: str, message: str) -> None:
 def test_builtins_over_numbers_and_lists() -> None:
     src = "network t(a=max(3, 1.5), b=min([4, 2, 8]), c=sum([1, 2.5]), d=sum([]), e=max(7)) { input x: 3x8x8 \n x }"
     assert net(src).parameters == {"a": 3, "b": 2, "c": 3.5, "d": 0, "e": 7}
+
+
+@pytest.mark.parametrize(("src", "message"), [
+    ("block b(c, c) { in -> conv(c, 1) }\nnetwork t { input x: 3x8x8 \n x -> b(4, 8) }",
+     "block `b` has two parameters or inputs named `c`"),
+    ("block b(a) inputs(a, y) { a + y }\nnetwork t { input x: 3x8x8 \n b(x, x, a=1) }",
+     "block `b` has two parameters or inputs named `a`"),
+    ("block b() outputs(p, p) { p = in }\nnetwork t { input x: 3x8x8 \n x -> b }", "block `b` has two outputs named `p`"),
+    ("network t(w=1, w=2) { input x: 3x8x8 \n x -> conv(w, 1) }", "network `t` has two parameters named `w`"),
+    ("network t { input x: 3x8x8 \n a, a = x -> split([1, 2]) \n a }", "this statement unpacks into `a` twice"),
+    ("network t { input x: 3x8x8 \n x -> stages(c, c) {\n 4, 8\n } conv(c, 1) }",
+     "this stage table has two columns named `c`"),
+])
+def test_a_name_is_declared_once(src: str, message: str) -> None:
+    """A second parameter, input, output, column or unpacked name `c` would silently shadow the first."""
+    with pytest.raises(ArchError) as exc:
+        api.load_string(src, "t.arch")
+    (d,) = exc.value.diagnostics
+    assert (d.code, d.message) == ("E0106", message)
+    assert d.hint is not None and d.hint.startswith("the first is at t.arch:")
