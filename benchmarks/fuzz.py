@@ -1,4 +1,4 @@
-"""Nightly fuzz run: `python benchmarks/fuzz.py --cases 20000 [--seed S] [--commands check,verify]`.
+"""Nightly fuzz run: `python benchmarks/fuzz.py --cases 20000 [--seed S] [--commands check,verify] [--progress N]`.
 
 Splits the cases between grammar-generated specs (hypothesis) and mutations of every spec in
 specs/ (plus truncations), writes each to a file and drives the command line with it as a user
@@ -8,7 +8,9 @@ shapes compared with the analysis), `diagram -o x.dot`,
 `verify` — every 7th mutant with `--set PARAM=` a number at the edge of the float range. Prints the
 counts: cases, commands, successes, diagnostics, tracebacks, internal errors (E9999), other exit
 statuses, hangs (> 2 s CPU per command), diagnostics outside the input, modules built and modules
-that do not construct, and the slowest command. Exit status 1 when any failure was found.
+that do not construct, and the slowest command. Exit status 1 when any failure was found. With
+`--progress N` it also prints the counts every N cases and each failure as soon as it is found, so a
+run stopped early still says how far it got.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--commands", default="check,analyze,compile,diagram,verify",
                         help="comma-separated commands each case runs (default: all five)")
+    parser.add_argument("--progress", type=int, default=0, metavar="N",
+                        help="print the counts every N cases, and each failure when found (default: at the end only)")
     args = parser.parse_args()
     os.environ.pop("ARCHDSL_NO_CACHE", None)
     os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="archdsl-fuzz-cache-")
@@ -62,18 +66,27 @@ def main() -> int:
     positions = max(1, args.cases // 20 // len(truncated))
     per_spec = max(1, (args.cases - generated - positions * len(truncated)) // specs)
 
+    def run(text: str, networks: int = 2, extra: tuple[str, ...] = ()) -> None:
+        known = len(tally.failures)
+        run_case(text, tally, networks=networks, commands=commands, extra=extra, construct=construct)
+        if args.progress:
+            for failure in tally.failures[known:]:
+                print(f"\nfailure in case {tally.cases}:\n{failure[:3000]}\n", flush=True)
+            if tally.cases % args.progress == 0:
+                print(f"[{time.perf_counter() - start:.0f} s] {tally.summary()}", flush=True)
+
     @hseed(args.seed)
     @settings(max_examples=generated, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(spec_strategy())
     def case(text: str) -> None:
-        run_case(text, tally, commands=commands, construct=construct)
+        run(text)
 
     case()
     print(f"generated: {tally.summary()}", flush=True)
     for k, text in enumerate(mutations(per_spec, seed=args.seed)):
-        run_case(text, tally, networks=1, commands=commands, extra=edge_setting(text, k), construct=construct)
+        run(text, networks=1, extra=tuple(edge_setting(text, k)))
     for text in truncations(truncated, positions):
-        run_case(text, tally, networks=1, commands=commands, construct=construct)
+        run(text, networks=1)
     print(f"total:     {tally.summary()}")
     print(f"internal errors (E9999): {tally.internal_errors}")
     print(f"wall time {time.perf_counter() - start:.0f} s")
