@@ -376,7 +376,7 @@ class Elaborator(Evaluator):
                 self.exec_body(stmt.body, env.within(scope))
         finally:
             self.st.loop_vars.pop()
-            env.unbind(index, outside, f"the index of the repeat at {stmt.span.where()}, counting only in its body")
+            env.unbind(index, outside, _after("the index of the repeat", stmt.span, "counts only in its body"))
 
     def _iteration_scope(self, env: Env, label: Label, span: Span, count: int) -> Path:
         """The scope of one iteration of a repeat whose label holds expressions (`as layer{i + 1}`)."""
@@ -525,7 +525,7 @@ class Elaborator(Evaluator):
                 x = self._steps(step.body, x, env.within(scope), collapse=len(step.body) == 1)
         finally:
             st.loop_vars.pop()
-            env.unbind(index, outside, f"the index of the repeat at {step.span.where()}, counting only in its body")
+            env.unbind(index, outside, _after("the index of the repeat", step.span, "counts only in its body"))
         return x
 
     def _steps(self, steps: tuple[Node, ...], x: Value, env: Env, collapse: bool = False) -> Value:
@@ -543,8 +543,11 @@ class Elaborator(Evaluator):
         # A column names each row's value for the row's step only: after the table it is unbound again
         # (or the value it had before), never silently the last row's value.
         outside = env.outside(step.columns)
+        in_rows = (f"`{{name}}` is a column of the stage table at {step.span.where()}: a row's cells cannot read the "
+                   "columns (not even the row above's); write the value itself")
         try:
             for r, row in enumerate(step.rows, start=1):
+                env.unbind(step.columns, outside, in_rows)  # a row's cells see what the table's surroundings see
                 values = [self.eval(cell, env) for cell in row.cells]
                 for col, v in zip(step.columns, values, strict=True):
                     env.vars[col] = v
@@ -555,8 +558,8 @@ class Elaborator(Evaluator):
                 st.ir.scopes.setdefault(path, ScopeInfo(path, "stage", title, None, row.span))
                 x = self.chain_step(step.body, x, env.within(path), collapse=True)
         finally:
-            env.unbind(step.columns, outside,
-                       f"a column of the stage table at {step.span.where()}, with a value only in the table's rows")
+            env.unbind(step.columns, outside, _after("a column of the stage table", step.span,
+                                                     "has a value only in the step applied to each row"))
         return x
 
     def _scope_for_label(self, env: Env, label: tuple[str, ...], span: Span, kind: ScopeKind,
@@ -970,6 +973,11 @@ def _bound_names(node: Node) -> tuple[str, ...]:
     if isinstance(node, OutputDecl | OutputStep | InputDecl):
         return (node.name,)
     return ()  # a repeat's index and a table's columns are bound only inside it: nothing to poison after
+
+
+def _after(what: str, span: Span, reach: str) -> str:
+    """The hint for a name used after the construct at `span` that bound it (`{name}` left to fill)."""
+    return f"`{{name}}` is {what} at {span.where()}, which {reach}; after it, `{{name}}` needs a value of its own"
 
 
 def _where(span: Span | None) -> str:

@@ -96,15 +96,15 @@ class Env:
         """The values that names about to be bound for the length of a construct have outside it."""
         return {name: self.vars[name] for name in names if name in self.vars}
 
-    def unbind(self, names: tuple[str, ...], outside: dict[str, Value], what: str) -> None:
-        """The construct is over: each name means again what it meant before it (or nothing; `what`
-        says what it was, e.g. "a column of the stage table at f.arch:3:14")."""
+    def unbind(self, names: tuple[str, ...], outside: dict[str, Value], why: str) -> None:
+        """Each name means again what it meant outside the construct, or nothing: then `why` (with
+        `{name}` for the name) is the hint of an unknown-name error where it is used."""
         for name in names:
             if name in outside:
                 self.vars[name] = outside[name]
             else:
                 self.vars.pop(name, None)
-                self.expired[name] = what
+                self.expired[name] = why.replace("{name}", name)  # not str.format: a file name may hold braces
 
 
 NO_LAYERS_HINT = "layers are built only in the body of a network or a block"
@@ -216,7 +216,7 @@ class Evaluator:
         if name in SYMBOLS:
             return name
         if name in env.expired:
-            raise error("E0401", f"unknown name `{name}`", span, expired_hint(name, env.expired[name]))
+            raise error("E0401", f"unknown name `{name}`", span, env.expired[name])
         candidates = [*env.vars, *env.ns.blocks, *op_names(), *SYMBOLS]
         hint = did_you_mean(name, candidates)
         if name == "in":
@@ -434,7 +434,7 @@ class Evaluator:
         elif has_op(func):
             target = OpRef(func)
         elif func in env.expired:
-            raise error("E0402", f"unknown op or block `{func}`", func_span, expired_hint(func, env.expired[func]))
+            raise error("E0402", f"unknown op or block `{func}`", func_span, env.expired[func])
         else:
             callables = [k for k, v in env.vars.items() if isinstance(v, LAYER_VALUES)]
             numeric = BUILTINS if chained is None else {}  # `x -> maxot(2)` is not meant to be `max`
@@ -472,11 +472,6 @@ class Evaluator:
             raise error("E0515", f"bad call of `{func}`: {exc or type(exc).__name__}", span,
                         f"usage: {BUILTIN_DOCS[func]}") from None
         return self.check_number(result, span)
-
-
-def expired_hint(name: str, what: str) -> str:
-    """Why a name bound only inside a finished construct is unknown after it, and what to write."""
-    return f"`{name}` is {what}; after it, `{name}` needs a value of its own: `{name} = …`"
 
 
 TENSOR_BUILTIN_HINTS = {

@@ -116,7 +116,8 @@ class ToAst(Transformer[Token, Any]):
         first: dict[str, Span] = {}
         for name, span in names:
             if name in first:
-                raise error("E0106", message.format(name=name), span, f"the first is at {first[name].where()}; {hint}")
+                raise error("E0106", message.replace("{name}", name), span,
+                            f"the first is at {first[name].where()}; {hint}")
             first[name] = span
 
     @v_args(meta=True)

@@ -95,6 +95,7 @@ CASES: dict[str, Case] = {
     # a table's columns and a repeat's index mean nothing after it, never the last row's value
     "stage_column_after_table": Case("E0401", 7, 19, "unknown name `c`"),
     "repeat_index_after_loop": Case("E0401", 4, 28, "unknown name `i`"),
+    "stage_row_reads_column": Case("E0401", 5, 15, "unknown name `c`"),  # not the row above's value
     # `shape(X)`, `rf(X)`: read as an `expect` target by check as by verify, and only there
     "expect_figure_calls": Case("", 0, 0, "", rc=0),
     "figure_call_in_body": Case("E0402", 6, 12, "unknown op or block `shape`"),

@@ -215,13 +215,14 @@ def test_numeric_labels() -> None:
 
 def test_stage_columns_and_repeat_index_are_bound_only_inside() -> None:
     """After a table (or a repeat), its column (index) means what it meant before it — here the
-    network's parameter — never the last row's value (or the last index)."""
+    network's parameter — never the last row's value (or the last index); a row's cells see it too,
+    never the row above's value."""
     src = """
     network t(c=4, i=5) {
         input x: 3x8x8
         x -> stages(c) {
                  8
-                16
+             c * 4
              } conv(c, 1)
           -> repeat 2 as i: conv(c + i, 1)
           -> conv(c + i, 1) -> output y
@@ -277,7 +278,8 @@ def test_builtins_over_numbers_and_lists() -> None:
      "block `b` has two parameters or inputs named `c`"),
     ("block b(a) inputs(a, y) { a + y }\nnetwork t { input x: 3x8x8 \n b(x, x, a=1) }",
      "block `b` has two parameters or inputs named `a`"),
-    ("block b() outputs(p, p) { p = in }\nnetwork t { input x: 3x8x8 \n x -> b }", "block `b` has two outputs named `p`"),
+    ("block b() outputs(p, p) { p = in }\nnetwork t { input x: 3x8x8 \n x -> b }",
+     "block `b` has two outputs named `p`"),
     ("network t(w=1, w=2) { input x: 3x8x8 \n x -> conv(w, 1) }", "network `t` has two parameters named `w`"),
     ("network t { input x: 3x8x8 \n a, a = x -> split([1, 2]) \n a }", "this statement unpacks into `a` twice"),
     ("network t { input x: 3x8x8 \n x -> stages(c, c) {\n 4, 8\n } conv(c, 1) }",
