@@ -55,6 +55,7 @@ from .syntax import (
     Destructure,
     Expect,
     ExprStmt,
+    IfExpr,
     IfStep,
     Index,
     InitStmt,
@@ -1019,6 +1020,9 @@ def _no_value(code: str, message: str, definition: BlockDef | NetworkDef, env: E
             hint = f"an assignment has no value; end the body with `{targets[-1]}` to {to_use_it}"
     elif isinstance(stmt, RepeatStmt):
         what = "a `repeat` statement"
+    elif last is None and isinstance(stmt, ExprStmt) and isinstance(stmt.expr, IfExpr):
+        what = "an `if` without `else`, whose condition is false here"
+        hint = "add `else { … }` with the tensor to give when the condition is false"
     else:
         what = describe(last)
         hint = layer_hint(last) or hint
