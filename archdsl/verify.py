@@ -199,6 +199,10 @@ class _Evaluator:
 
     def eval(self, target: Node) -> Any:
         if isinstance(target, Name) and target.id in self.network_figures:
+            if target.id in self.net.variables:  # which one the line checks would be a guess
+                raise _TargetError(f"`{target.id}` is both a figure of the analysis and a variable of "
+                                   f"`{self.net.name}`", target.span,
+                                   "figure names are reserved in `expect` targets; rename the variable")
             return self.quantity(target.id)
         if isinstance(target, Attribute) and target.name in self.node_figures:
             return self.node_quantity(target.name, target.obj)

@@ -123,6 +123,16 @@ def test_booleans_and_numbers_compare_within_their_kind() -> None:
     assert [(c.computed, c.ok) for c in verify_spec(spec)] == [("false", True), ("3", True), ("[8, 8, 8]", True)]
 
 
+def test_a_variable_named_like_a_figure_is_not_guessed() -> None:
+    """`macs = 7` then `expect macs == 7`: the line would silently check the analysis's MACs."""
+    spec = api.load_string("network t {\n    input image: 3x8x8\n    macs = 7\n"
+                           "    image -> conv(8, 3) -> output y\n    expect macs == 7\n}\n", file="m.arch")
+    (check,) = verify_spec(spec)
+    assert not check.ok and check.diagnostic is not None
+    assert (check.diagnostic.code, check.diagnostic.span.line, check.diagnostic.span.col) == ("E0802", 5, 12)
+    assert check.diagnostic.message == "`macs` is both a figure of the analysis and a variable of `t`"
+
+
 def test_check_and_verify_agree_on_figure_calls() -> None:
     """`shape(X)`, `rf(X)`, `rf_stride(X)`, `rf_start(X)` as an `expect` target: `check` accepts what
     `verify` reads (and a typo in the figure's name is an unknown op for both)."""
