@@ -80,8 +80,9 @@ from .vocabulary import SYMBOLS
 class Env:
     """Where an expression is evaluated: its variables, the definitions visible from its file, and
     the block path that new layers go into. `expired` holds the names that were bound only inside a
-    construct now finished (a stage table's columns, a repeat's index), each with what it was, so
-    that a later use is an unknown name that says why, never the last row's value."""
+    construct now finished (a stage table's columns, a repeat's index), each with the hint saying
+    where it was bound, so that a later use is an unknown name that says why, never the last row's
+    value."""
 
     vars: dict[str, Value]
     ns: Definitions

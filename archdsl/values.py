@@ -152,10 +152,13 @@ def is_number(v: Value) -> bool:
 
 def boolean_against_number(a: Value, b: Value) -> tuple[Value, Value] | None:
     """The first pair (a boolean, a number) that comparing `a` with `b` would compare, looking into
-    lists item by item; None if there is none. Python counts `false == 0` and `true == 1.0` equal,
-    so such a comparison would hold or fail by accident of representation: it is a type error."""
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return next((pair for x, y in zip(a, b, strict=False) if (pair := boolean_against_number(x, y))), None)
+    lists item by item (a single value against each item, as `expect` compares a number with both
+    axes of a field); None if there is none. Python counts `false == 0` and `true == 1.0` equal, so
+    such a comparison would hold or fail by accident of representation: it is a type error."""
+    if isinstance(a, list | tuple) or isinstance(b, list | tuple):
+        xs = a if isinstance(a, list | tuple) else [a] * len(b)
+        ys = b if isinstance(b, list | tuple) else [b] * len(xs)
+        return next((pair for x, y in zip(xs, ys, strict=False) if (pair := boolean_against_number(x, y))), None)
     if (isinstance(a, bool) and is_number(b)) or (is_number(a) and isinstance(b, bool)):
         return a, b
     return None

@@ -292,3 +292,19 @@ def test_a_name_is_declared_once(src: str, message: str) -> None:
     (d,) = exc.value.diagnostics
     assert (d.code, d.message) == ("E0106", message)
     assert d.hint is not None and d.hint.startswith("the first is at t.arch:")
+
+
+@pytest.mark.parametrize("comparison", ["flag == 0", "flag != 1", "1 == true", "[8, true] == [8, 1]", "[1, 1] == true"])
+def test_a_boolean_compared_with_a_number_is_an_error(comparison: str) -> None:
+    """Python counts `false == 0` and `true == 1` equal; in a spec that would read one way and mean another."""
+    with pytest.raises(ArchError) as exc:
+        net(f"network t(flag=false) {{ input x: 3x8x8 \n k = {comparison} \n x }}")
+    (d,) = exc.value.diagnostics
+    assert d.code == "E0505" and "boolean" in d.message and "number" in d.message
+    assert (d.span.line, d.span.col) == (2, 6)
+
+
+def test_comparisons_within_a_kind_still_hold() -> None:
+    src = ("network t(flag=false, a=(flag == false), b=(2 == 2.0), c=([8, true] == [8, true]), d=(3 != \"M\")) "
+           "{ input x: 3x8x8 \n x }")
+    assert net(src).parameters == {"flag": False, "a": True, "b": True, "c": True, "d": True}

@@ -102,7 +102,7 @@ def test_unknown_target_is_a_located_failure() -> None:
 
 @pytest.mark.parametrize(("target", "expected"), [
     ("wide", "0"), ("wide", "1"), ("narrow", "1"), ("narrow", "0"), ("image.channels", "true"),
-    ("y.shape", "[8, 8, false]"),
+    ("y.shape", "[8, 8, false]"), ("y.shape", "true"),
 ])
 def test_a_boolean_never_equals_a_number(target: str, expected: str) -> None:
     """`false == 0` and `true == 1` hold in Python: an `expect` must neither pass nor fail by that
