@@ -904,13 +904,14 @@ class Elaborator(Evaluator):
                 raise Poisoned(block.name)
             raise _no_tensor(block, env, last)
         tensors = []
-        for out in block.outputs:
+        for k, out in enumerate(block.outputs):
             v = env.vars.get(out)
             if v is POISON:
                 raise Poisoned(out)
             if not isinstance(v, Tensor):
+                declared = block.output_spans[k] if k < len(block.output_spans) else block.span
                 raise error("E0525", f"block `{block.name}` declares output `{out}` but "
-                            + ("never assigns it" if v is None else f"it is {describe(v)}"), block.span,
+                            + ("never assigns it" if v is None else f"it is {describe(v)}"), declared,
                             f"assign `{out} = ...` in the block body")
             tensors.append(v)
         if len(tensors) == 1:

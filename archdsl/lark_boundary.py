@@ -130,7 +130,7 @@ class ToAst(Transformer[Token, Any]):
                        f"block `{name}` has two outputs named `{{name}}`", "give each output its own name")
         return BlockDef(
             self._sp(meta), str(name), params or (), tuple(str(t) for t in inputs) if inputs else ("in",),
-            tuple(str(t) for t in outputs) if outputs else None, body,
+            tuple(str(t) for t in outputs) if outputs else None, body, tuple(self._tok(t) for t in outputs or ()),
         )
 
     def inputs_decl(self, ch: list[Token | None]) -> list[Token]:

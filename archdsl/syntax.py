@@ -280,6 +280,7 @@ class BlockDef(Node):
     inputs: tuple[str, ...]
     outputs: tuple[str, ...] | None
     body: Body
+    output_spans: tuple[Span, ...] = ()  # where each output is declared, in `outputs(…)`
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,7 @@ CASES: dict[str, Case] = {
     "block_without_output": Case("E0524", 2, 5, "block `head` produces no tensor (its last statement is an assign"),
     "block_ends_in_assignment": Case("E0524", 2, 5, "block `unit` produces no tensor (its last statement is an assign"),
     "block_if_without_else": Case("E0524", 2, 5, "block `b` produces no tensor (its last statement is an `if` without"),
-    "block_output_never_assigned": Case("E0525", 1, 1, "block `pair` declares output `b` but never assigns it"),
+    "block_output_never_assigned": Case("E0525", 1, 26, "block `pair` declares output `b` but never assigns it"),
     "network_without_input": Case("E0407", 1, 1, "network `net` declares no input"),
     "network_without_output": Case("E0408", 3, 5, "network `net` has no output (its last statement is an assign"),
     "network_ends_in_assignment": Case("E0408", 3, 5, "network `net` has no output (its last statement is an assi"),
