@@ -211,3 +211,12 @@ def test_stage_columns_may_hold_blocks() -> None:
 def test_numeric_labels() -> None:
     n = net("network t { input x: 3x8x8 \n x -> conv(4, 3) as 0 -> bn as 1 }")
     assert names(n) == ["0", "1"]
+
+
+def test_dashed_labels_are_one_name() -> None:
+    """nn.Module names may hold dashes (torchvision's RegNet adds `block1-0`): `as block1-0` is that
+    one name, never the label `block1` minus 0; `->` right after a label stays an arrow."""
+    n = net("network t { input x: 3x8x8 \n x -> conv(4, 3) as trunk.block1-0 -> bn as b-1->relu }")
+    assert names(n) == ["trunk.block1-0", "b-1", "relu"]
+    n = net("network t { input x: 3x8x8 \n x -> repeat 2 as i { conv(4, 3) as block{i + 1}-{i} } }")
+    assert names(n) == ["repeat.0.block1-0", "repeat.1.block2-1"]
