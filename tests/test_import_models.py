@@ -28,11 +28,7 @@ FAST = {"torchvision.models:squeezenet1_1"}
 
 # Models that do not import, and the words of the diagnostic that says why (benchmarks/import_coverage.py
 # prints the full table).
-REGNET = "the submodule name `trunk_output.block1.block1-0` cannot be a spec label"
 NOT_COVERED: dict[str, str] = {
-    **{f"torchvision.models:{n}": REGNET for n in TORCHVISION if n.startswith("regnet_")},
-    **{f"torchvision.models:convnext_{n}": "archdsl's layer_scale holds" for n in  # its γ is C×1×1, not C
-       ("tiny", "small", "base", "large")},
     **{f"torchvision.models:{n}": "has no archdsl op" for n in TORCHVISION if n.startswith(("vit_", "swin", "maxvit"))},
     "timm:ecaresnet26t": "(Conv1d): `aten.conv1d` has no archdsl op",  # ECA's gate
     "timm:skresnet18": "(SelectiveKernelAttn): `aten.sum` has no archdsl op",
