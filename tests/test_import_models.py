@@ -23,8 +23,12 @@ pytest.importorskip("torchvision")
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The default run's share: small models, seconds each.
-FAST = {"torchvision.models:squeezenet1_1"}
+# The default run's share: small models, a few CPU seconds each, one per importer feature: fire
+# modules' concat, stage tables (resnet18), inverted residuals (mobilenet_v2), channel split and
+# shuffle (shufflenet), dashed submodule names (regnet), SE and hard-swish through timm's TF padding.
+FAST = {"torchvision.models:squeezenet1_1", "torchvision.models:resnet18", "torchvision.models:mobilenet_v2",
+        "torchvision.models:shufflenet_v2_x0_5", "torchvision.models:regnet_x_400mf",
+        "timm:tf_mobilenetv3_small_100"}
 
 # Models that do not import, and the words of the diagnostic that says why (benchmarks/import_coverage.py
 # prints the full table).
