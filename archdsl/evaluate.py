@@ -112,7 +112,7 @@ NO_LAYERS_HINT = "layers are built only in the body of a network or a block"
 # What a call can name besides a builtin: an op, a block, a layer value or a shared instance.
 Layer = OpRef | BlockRef | Partial | SharedRef
 LAYER_VALUES = (OpRef, BlockRef, Partial, SharedRef)
-_LABEL_PART = re.compile(r"[A-Za-z0-9_]+")
+_LABEL_PART = re.compile(r"[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*")  # dashes as in nn.Module names: `block1-0`
 # Names people write for the numbers a spec cannot hold (Python's float("inf") prints as `inf`).
 NOT_NUMBERS = frozenset({"inf", "infinity", "nan"})
 
@@ -409,7 +409,7 @@ class Evaluator:
                 text += str(value)
             if not _LABEL_PART.fullmatch(text):
                 raise error("E0531", f"`{text}` cannot be part of a label: it is not a name or a number", label.span,
-                            "labels are names and numbers separated by dots")
+                            "labels are names and numbers separated by dots (dashes may join words: `block1-0`)")
             parts.append(text)
         return tuple(parts)
 

@@ -136,6 +136,31 @@ class ViewWrite(nn.Module):
         return y
 
 
+class ConvUnit(nn.Module):
+    def __init__(self, inplanes: int, width: int, stride: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(inplanes, width, 3, stride, 1, bias=False)
+        self.bn = nn.BatchNorm2d(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x)))
+
+
+class DashedStages(nn.Sequential):
+    """torchvision's RegNet naming: each stage adds its blocks as `block{stage}-{i}` (add_module)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_module("stem", nn.Conv2d(3, 8, 3, padding=1))
+        inplanes = 8
+        for stage, (width, depth) in enumerate(((8, 3), (16, 2)), start=1):
+            blocks = nn.Sequential()
+            for i in range(depth):
+                blocks.add_module(f"block{stage}-{i}", ConvUnit(inplanes, width, 2 if i == 0 and stage > 1 else 1))
+                inplanes = width
+            self.add_module(f"block{stage}", blocks)
+
+
 def toy_resnet() -> ToyResNet:
     return ToyResNet()
 
@@ -150,3 +175,7 @@ def unmappable() -> Unmappable:
 
 def view_write() -> ViewWrite:
     return ViewWrite()
+
+
+def dashed_stages() -> DashedStages:
+    return DashedStages()

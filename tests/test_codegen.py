@@ -107,7 +107,8 @@ def test_state_dict_mirrors_node_names() -> None:
 # hostile names
 
 HOSTILE_LABELS = ["__import__", "os", "exec", "self", "class", "import", "def", "forward", "training", "keys",
-                  "torch", "nn", "F", "super", "lambda", "match", "_", "_modules", "x" * 10_000, "None", "True"]
+                  "torch", "nn", "F", "super", "lambda", "match", "_", "_modules", "x" * 10_000, "None", "True",
+                  "block1-0", "a-b-c"]
 
 
 def _tiny(label: str = "conv1", net: str = "tiny", inp: str = "image") -> str:
@@ -156,6 +157,13 @@ def test_hostile_network_and_input_names(name: str) -> None:
 @pytest.mark.parametrize("label", ["ѕelf", "со nv", "a'b", 'a"b', "a\nb", "a.b", "1x"])
 def test_unparseable_labels_are_diagnostics(label: str) -> None:
     _compiles_safely(_tiny(label=label))
+
+
+def test_dashed_label_names_the_submodule() -> None:
+    """`as block1-0` (torchvision's RegNet names) is the submodule `block1-0`: the state_dict key."""
+    module = build_module(api.load_string(_tiny(label="block1-0")).network())
+    assert "block1-0.weight" in module.state_dict()
+    assert module(torch.randn(2, 3, 8, 8)).shape == (2, 2)
 
 
 def test_reserved_label_is_a_clean_diagnostic() -> None:

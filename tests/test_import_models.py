@@ -23,16 +23,16 @@ pytest.importorskip("torchvision")
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The default run's share: small models, seconds each.
-FAST = {"torchvision.models:squeezenet1_1"}
+# The default run's share: small models, a few CPU seconds each, one per importer feature: fire
+# modules' concat, stage tables (resnet18), inverted residuals (mobilenet_v2), channel split and
+# shuffle (shufflenet), dashed submodule names (regnet), SE and hard-swish through timm's TF padding.
+FAST = {"torchvision.models:squeezenet1_1", "torchvision.models:resnet18", "torchvision.models:mobilenet_v2",
+        "torchvision.models:shufflenet_v2_x0_5", "torchvision.models:regnet_x_400mf",
+        "timm:tf_mobilenetv3_small_100"}
 
 # Models that do not import, and the words of the diagnostic that says why (benchmarks/import_coverage.py
 # prints the full table).
-REGNET = "the submodule name `trunk_output.block1.block1-0` cannot be a spec label"
 NOT_COVERED: dict[str, str] = {
-    **{f"torchvision.models:{n}": REGNET for n in TORCHVISION if n.startswith("regnet_")},
-    **{f"torchvision.models:convnext_{n}": "archdsl's layer_scale holds" for n in  # its γ is C×1×1, not C
-       ("tiny", "small", "base", "large")},
     **{f"torchvision.models:{n}": "has no archdsl op" for n in TORCHVISION if n.startswith(("vit_", "swin", "maxvit"))},
     "timm:ecaresnet26t": "(Conv1d): `aten.conv1d` has no archdsl op",  # ECA's gate
     "timm:skresnet18": "(SelectiveKernelAttn): `aten.sum` has no archdsl op",

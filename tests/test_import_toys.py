@@ -29,7 +29,7 @@ def imported(name: str) -> str:
     return import_factory(toy(name), (3, 32, 32)).text
 
 
-@pytest.mark.parametrize("name", ["toy_resnet", "mixed"])
+@pytest.mark.parametrize("name", ["toy_resnet", "mixed", "dashed_stages"])
 def test_round_trip(name: str) -> None:
     out = round_trip(Case(toy(name), (3, 32, 32)))
     assert out.params[0] == out.params[1] and out.macs[0] == out.macs[1]
@@ -61,6 +61,14 @@ network toy_resnet {
           -> avgpool(global) -> flatten -> linear(10) as fc -> output logits
 }
 """
+
+
+def test_dashed_module_names_are_labels_and_runs_repeat() -> None:
+    """RegNet's `block1-0`, `block1-1`, … are the labels (state_dict keys); a run of them is a repeat
+    labelled by its index, `as block1.block1-{i}`."""
+    text = imported("dashed_stages")
+    assert "repeat 3 as i { conv_unit(8, stride=1) } as block1.block1-{i}" in text
+    assert "conv_unit(16, stride=2) as block2.block2-0" in text
 
 
 def test_output_is_deterministic() -> None:

@@ -308,3 +308,12 @@ def test_comparisons_within_a_kind_still_hold() -> None:
     src = ("network t(flag=false, a=(flag == false), b=(2 == 2.0), c=([8, true] == [8, true]), d=(3 != \"M\")) "
            "{ input x: 3x8x8 \n x }")
     assert net(src).parameters == {"flag": False, "a": True, "b": True, "c": True, "d": True}
+
+
+def test_dashed_labels_are_one_name() -> None:
+    """nn.Module names may hold dashes (torchvision's RegNet adds `block1-0`): `as block1-0` is that
+    one name, never the label `block1` minus 0; `->` right after a label stays an arrow."""
+    n = net("network t { input x: 3x8x8 \n x -> conv(4, 3) as trunk.block1-0 -> bn as b-1->relu }")
+    assert names(n) == ["trunk.block1-0", "b-1", "relu"]
+    n = net("network t { input x: 3x8x8 \n x -> repeat 2 as i { conv(4, 3) as block{i + 1}-{i} } }")
+    assert names(n) == ["repeat.0.block1-0", "repeat.1.block2-1"]

@@ -198,3 +198,27 @@ def test_linear_dim_0_is_a_1x1_layer_in_count() -> None:
     a = spec_network("network a {\n    input x: 16x7x9\n    x -> linear(24, dim=0) -> output y\n}").analyze()
     b = spec_network("network b {\n    input x: 16x7x9\n    x -> conv(24, 1) -> output y\n}").analyze()
     assert (a.params, a.macs) == (b.params, b.macs) == (16 * 24 + 24, 16 * 24 * 7 * 9)
+
+
+class _TorchvisionLayerScale(nn.Module):
+    """torchvision's CNBlock: `self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer_scale = nn.Parameter(torch.ones(12, 1, 1) * 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer_scale * x
+
+
+def test_layer_scale_rank_3_is_torchvisions_c11_parameter() -> None:
+    spec = "network t {\n    input x: 12x4x4\n    x -> layer_scale(0.5, rank=3) as layer_scale -> output y\n}"
+    assert compare(spec, _TorchvisionLayerScale()).matched_by == "name"  # layer_scale, 12×1×1
+
+
+def test_layer_scale_rank_3_needs_a_map() -> None:
+    from archdsl.diagnostics import ArchError
+
+    with pytest.raises(ArchError) as info:
+        spec_network("network t {\n    input x: 12x4\n    x -> layer_scale(rank=3) -> output y\n}")
+    assert "rank=3" in info.value.diagnostics[0].message

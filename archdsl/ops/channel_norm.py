@@ -7,7 +7,7 @@ none mixes positions, so none changes the receptive field.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import PositiveFloat
 
@@ -137,22 +137,26 @@ class LayerNorm(Op):
 
 class LayerScaleAttrs(Attrs):
     init: float = 1e-6
+    # The rank of the held γ: 1 is a C-vector (timm's gamma), 3 is C×1×1 (torchvision's ConvNeXt
+    # `layer_scale`), so that either model's state_dict loads by name.
+    rank: Literal[1, 3] = 1
 
 
 @register
 class LayerScale(Op):
     name = "layer_scale"
     doc = ("A learnable scale per channel, initialised to `init` (ConvNeXt's γ; timm's LayerScale2d, "
-           "parameter `gamma`): layer_scale(1e-6).")
+           "parameter `gamma`): layer_scale(1e-6); layer_scale(1e-6, rank=3) holds γ as C×1×1, as "
+           "torchvision's ConvNeXt does.")
     Attrs = LayerScaleAttrs
     positional = ("init",)
     torch_helper = '''
 class LayerScale(nn.Module):
     """x times a learnable per-channel gamma (timm's LayerScale2d; ConvNeXt's layer scale)."""
 
-    def __init__(self, channels, init):
+    def __init__(self, channels, init, rank=1):
         super().__init__()
-        self.gamma = nn.Parameter(torch.full((channels,), float(init)))
+        self.gamma = nn.Parameter(torch.full((channels,) + (1,) * (rank - 1), float(init)))
 
     def forward(self, x):
         return x * self.gamma.view(1, -1, *([1] * (x.dim() - 2)))
@@ -162,6 +166,10 @@ class LayerScale(nn.Module):
     def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
         if not ins[0]:
             raise ShapeError("`layer_scale` needs a tensor with channels")
+        if a.rank != 1 and len(ins[0]) != a.rank:
+            raise ShapeError(f"`layer_scale(rank={a.rank})` holds a γ of {a.rank} dimensions, which scales a "
+                             f"tensor of {a.rank} dimensions, not {fmt_shape(ins[0])}",
+                             "rank=1 (the default) scales the channels of a tensor of any rank")
         return [ins[0]]
 
     @classmethod
@@ -174,12 +182,16 @@ class LayerScale(nn.Module):
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
-        return f"LayerScale({ins[0][0]}, {py_number(float(a.init))})"
+        rank = "" if a.rank == 1 else f", rank={a.rank}"
+        return f"LayerScale({ins[0][0]}, {py_number(float(a.init))}{rank})"
 
     @classmethod
     def torch_parameter(cls, a: Any, ins: list[Shape]) -> str | None:
-        return f"nn.Parameter(torch.full(({ins[0][0]},), {py_number(float(a.init))}))"
+        shape = f"({ins[0][0]},)" if a.rank == 1 else f"({ins[0][0]}{', 1' * (a.rank - 1)})"
+        return f"nn.Parameter(torch.full({shape}, {py_number(float(a.init))}))"
 
     @classmethod
     def torch_forward_parameter(cls, a: Any, ins: list[Shape], args: list[str], param: str) -> str:
+        if a.rank != 1:  # torchvision: self.layer_scale * self.block(input), γ already C×1×1
+            return f"{args[0]} * {param}"
         return f"{args[0]} * {_per_channel(param, len(ins[0]))}"  # timm: x.mul(self.gamma.reshape(1, -1, 1, 1))

@@ -38,7 +38,7 @@ RESERVED_ATTRS = frozenset({
 # Globals of every generated file; no local variable or class may shadow them.
 GLOBALS = frozenset({"torch", "nn", "F", "self", "super"})
 
-_MODULE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*\Z")
+_MODULE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*\Z")
 
 class Namespace:
     """Hands out legal, unique, non-shadowing Python identifiers for generated code.
@@ -85,7 +85,8 @@ def check_attribute(name: str, span: Span) -> None:
     if len(name) > MAX_IDENTIFIER:
         reason = f"it is longer than {MAX_IDENTIFIER} characters"
     elif not _MODULE_NAME_RE.match(name):
-        reason = "it is not made of ASCII letters, digits and `_`, starting with a letter or digit"
+        reason = ("it is not made of ASCII letters, digits and `_` (dashes between them), starting with a "
+                  "letter or digit")
     elif name in RESERVED_ATTRS:
         reason = "torch.nn.Module uses that name itself"
     if reason:

@@ -43,7 +43,8 @@ class Chain:
 # repeats and stage tables
 
 
-_INDEXED = re.compile(r"(.+)\.(0|[1-9][0-9]*)\Z")
+# `layer1.0`, or `block1-0` as torchvision's RegNet names the blocks of a stage (add_module)
+_INDEXED = re.compile(r"(.+)([.-])(0|[1-9][0-9]*)\Z")
 _ROW = re.compile(r"([A-Za-z][A-Za-z_]*?)([1-9][0-9]*)\Z")
 
 
@@ -114,6 +115,7 @@ class Run:
     label: str
     items: list[TItem]
     patterns: dict[str, Pattern]
+    sep: str = "."  # "-": the items are `label-0`, `label-1`, … (labelled by the index, not nested)
 
     @property
     def block(self) -> BlockDef:
@@ -127,22 +129,22 @@ def find_runs(items: list[TItem], uses: dict[tuple[Key, int], int]) -> list[Run]
     while k < len(items):
         it = items[k]
         m = _INDEXED.match(it.label or "") if it.kind == "call" and it.cond is None else None
-        if m is None or m.group(2) != "0" or len(it.inputs) != 1:
+        if m is None or m.group(3) != "0" or len(it.inputs) != 1:
             k += 1
             continue
-        prefix, members = m.group(1), [it]
+        prefix, sep, members = m.group(1), m.group(2), [it]
         j = k + 1
         while j < len(items):
             nxt, prev = items[j], members[-1]
             if (nxt.kind != "call" or nxt.block is not it.block or nxt.cond is not None
-                    or nxt.label != f"{prefix}.{len(members)}" or nxt.inputs != [Ref(prev.key, 0)]
+                    or nxt.label != f"{prefix}{sep}{len(members)}" or nxt.inputs != [Ref(prev.key, 0)]
                     or uses.get((prev.key, 0), 0) != 1):
                 break
             members.append(nxt)
             j += 1
         patterns = _patterns(members)
         if len(members) >= 2 and patterns is not None:
-            runs.append(Run(prefix, members, patterns))
+            runs.append(Run(prefix, members, patterns, sep))
             k = j
         else:
             k += 1
@@ -385,10 +387,11 @@ class BodyWriter:
     def run_step(self, run: Run) -> Chain:
         head = self.ref_chain(run.items[0].inputs[0])
         values = {p: _index_expr(pat, pat.first, pat.rest) for p, pat in run.patterns.items()}
-        uses_i = any(not pat.const for pat in run.patterns.values())
+        uses_i = run.sep == "-" or any(not pat.const for pat in run.patterns.values())
         var = " as i" if uses_i else ""
+        label = run.label if run.sep == "." else f"{run.label}-{{i}}"  # each iteration labelled by its index
         head.steps.append(Step([f"repeat {len(run.items)}{var} {{ {run.block.name}({_call_args(run.block, values)})"
-                                f" }} as {run.label}"]))
+                                f" }} as {label}"]))
         return head
 
     def _tables(self, runs: list[Run]) -> list[list[Run]]:
@@ -396,14 +399,14 @@ class BodyWriter:
         k = 0
         while k < len(runs):
             m = _ROW.match(runs[k].label)
-            if m is None or m.group(2) != "1" or "." in runs[k].label:
+            if m is None or m.group(2) != "1" or "." in runs[k].label or runs[k].sep != ".":
                 k += 1
                 continue
             prefix, table = m.group(1), [runs[k]]
             j = k + 1
             while j < len(runs):
                 nxt, prev = runs[j], table[-1]
-                if (nxt.label != f"{prefix}{len(table) + 1}" or nxt.block is not prev.block
+                if (nxt.label != f"{prefix}{len(table) + 1}" or nxt.block is not prev.block or nxt.sep != "."
                         or nxt.items[0].inputs != [Ref(prev.items[-1].key, 0)]
                         or self.uses.get((prev.items[-1].key, 0), 0) != 1):
                     break

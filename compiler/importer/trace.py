@@ -569,13 +569,16 @@ def _layer_scale(lw: Lowering, x: Val, gamma: Param) -> Lowered:
         raise Unmappable(f"multiplies by the parameter `{gamma.fqn}` ({'×'.join(map(str, shape))}), which does not "
                          "scale each channel", "a per-channel scale is archdsl's layer_scale")
     held = tuple(lw.state[gamma.fqn].shape)
-    if held != (channels,):
+    ranks = {(channels,): 1, (channels, 1, 1): 3}  # timm's gamma, torchvision's C×1×1 layer_scale
+    if held not in ranks or ranks[held] not in (1, len(lw.shape(x))):
         raise Unmappable(f"multiplies by the parameter `{gamma.fqn}` of shape {'×'.join(map(str, held))}; "
-                         f"archdsl's layer_scale holds {channels} values, so the state_dict key would not load",
-                         "a layer scale kept as a C-vector (timm's gamma) imports")
+                         f"archdsl's layer_scale holds {channels} or {channels}×1×1 values, so the state_dict "
+                         "key would not load", "a layer scale kept as a C-vector (timm's gamma) or C×1×1 "
+                         "(torchvision's) imports")
     values = lw.state[gamma.fqn].detach().flatten()
     init = float(f"{float(values[0]):.7g}") if bool((values == values[0]).all()) else 1.0
-    return Lowered("layer_scale", {"init": init}, [x], gamma.fqn, (gamma,), bare=True)
+    attrs: dict[str, Any] = {"init": init} if ranks[held] == 1 else {"init": init, "rank": ranks[held]}
+    return Lowered("layer_scale", attrs, [x], gamma.fqn, (gamma,), bare=True)
 
 
 RULES["aten.add"] = RULES["aten.add_"] = _binary("add", None)
