@@ -50,7 +50,7 @@ def test_compile_one_graph(file: str, name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("file", "name"), zoo())
+@pytest.mark.parametrize(("file", "name"), _cases(set()))
 def test_compile_inductor(file: str, name: str) -> None:
     module, xs, eager = exporting.prepared(file, name)
     exporting.assert_close(exporting.compiled(module, xs), eager, exporting.COMPILE_TOLERANCE)
