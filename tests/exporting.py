@@ -1,0 +1,182 @@
+"""The export paths a generated module must survive, shared by tests/test_export.py and the sweep
+that prints the whole zoo's table:
+
+    python -m tests.exporting [NETWORK ...] [--compile-backend inductor]
+
+Each network runs at its reduced CPU input (tests/small_input.py), batch 2, in eval mode:
+- `torch.export.export(strict=True)`: the exported program's output against eager;
+- `torch.onnx.export(dynamo=True)` → `onnx.checker.check_model(full_check=True)` → an onnxruntime
+  CPU session: its outputs against eager (the figure reported is the largest absolute difference);
+- `torch.compile(fullgraph=True)`, which raises at a graph break (the tests also ask
+  `torch._dynamo.explain` for none): outputs against eager.
+Output differences are judged relative to the largest eager output (see ONNX_TOLERANCE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# Tolerances relative to the largest eager output magnitude (PyTorch's default initialization makes
+# a deep network's outputs anything from 1e-9 to 1e3, so a fixed absolute bound means nothing).
+# onnxruntime's CPU kernels (MLAS) and Inductor's fused kernels sum in another order than ATen's.
+ONNX_TOLERANCE = 1e-5
+COMPILE_TOLERANCE = 1e-4
+
+
+def assert_close(got: list[Any], want: list[Any], tolerance: float) -> None:
+    """Every output within `tolerance` × the largest magnitude among the eager outputs."""
+    import torch
+
+    bound = tolerance * scale(want)
+    torch.testing.assert_close(got, want, atol=bound, rtol=0)
+
+
+def scale(outputs: list[Any]) -> float:
+    return max(float(y.abs().max()) for y in outputs)
+
+
+def prepared(file: str, name: str) -> tuple[Any, tuple[Any, ...], list[Any]]:
+    """The generated module in eval mode, a batch-2 input at the reduced size, and the eager outputs
+    (flattened in the order the module returns them)."""
+    import torch
+
+    from archdsl.compiler.backends.torch_codegen import build_module
+
+    from .small_input import buildable, small_input
+
+    net = buildable(file, name, small_input(file, name))
+    torch.manual_seed(0)
+    module = build_module(net).eval()
+    xs = tuple(torch.randn(2, *s) for s in net.input_shapes.values())
+    with torch.no_grad():
+        eager = flat(module(*xs))
+    return module, xs, eager
+
+
+def flat(y: Any) -> list[Any]:
+    """A module's outputs as a list: a tensor alone, a dict's values in order, a sequence's items."""
+    if isinstance(y, dict):
+        return list(y.values())
+    if isinstance(y, (list, tuple)):
+        return list(y)
+    return [y]
+
+
+def max_abs_diff(got: list[Any], want: list[Any]) -> float:
+    import torch
+
+    assert len(got) == len(want), f"{len(got)} outputs, eager has {len(want)}"
+    return max(float((torch.as_tensor(g) - w).abs().max()) for g, w in zip(got, want, strict=True))
+
+
+def exported(module: Any, xs: tuple[Any, ...]) -> list[Any]:
+    """The outputs of the program `torch.export.export(strict=True)` captures."""
+    import torch
+
+    program = torch.export.export(module, xs, strict=True)
+    with torch.no_grad():
+        return flat(program.module()(*xs))
+
+
+def onnx_outputs(module: Any, xs: tuple[Any, ...]) -> list[Any]:
+    """The outputs onnxruntime computes from the model `torch.onnx.export(dynamo=True)` writes,
+    after the checker has accepted it."""
+    import onnx
+    import onnxruntime
+    import torch
+
+    program = torch.onnx.export(module, xs, dynamo=True, verbose=False)
+    assert program is not None
+    model = program.model_proto
+    onnx.checker.check_model(model, full_check=True)
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    assert len(names) == len(xs), f"the ONNX model takes {len(names)} inputs, the module {len(xs)}"
+    return [torch.from_numpy(o) for o in session.run(None, {n: x.numpy() for n, x in zip(names, xs, strict=True)})]
+
+
+def graph_breaks(module: Any, xs: tuple[Any, ...]) -> list[str]:
+    """Why dynamo breaks the graph, once per break (empty: one graph)."""
+    import torch
+
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(module)(*xs)
+    return [str(b.reason) for b in explanation.break_reasons]
+
+
+def compiled(module: Any, xs: tuple[Any, ...], backend: str = "inductor") -> list[Any]:
+    """The outputs of `torch.compile(fullgraph=True)`, which raises at a graph break."""
+    import torch
+
+    torch._dynamo.reset()
+    fn = torch.compile(module, fullgraph=True, backend=backend)
+    with torch.no_grad():
+        return flat(fn(*xs))
+
+
+@dataclass
+class Row:
+    file: str
+    name: str
+    input: str = ""
+    scale: str = ""  # the largest eager output magnitude
+    export: str = ""  # max abs diff, or the error
+    onnx: str = ""
+    compile: str = ""  # fullgraph=True: a graph break fails
+    seconds: float = 0.0
+
+
+def _attempt(fn: Any) -> str:
+    try:
+        return f"{fn():.1e}"
+    except Exception as exc:  # the sweep reports every failure and goes on
+        traceback.print_exc(file=sys.stderr)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"FAIL {type(exc).__name__}: {first[:160]}"
+
+
+def sweep_one(file: str, name: str, backend: str) -> Row:
+    start = time.monotonic()
+    row = Row(file, name)
+    module, xs, eager = prepared(file, name)
+    row.input = "×".join(str(d) for d in xs[0].shape[1:])
+    row.scale = f"{scale(eager):.1e}"
+    row.export = _attempt(lambda: max_abs_diff(exported(module, xs), eager))
+    row.onnx = _attempt(lambda: max_abs_diff(onnx_outputs(module, xs), eager))
+    row.compile = _attempt(lambda: max_abs_diff(compiled(module, xs, backend), eager))
+    row.seconds = round(time.monotonic() - start, 1)
+    return row
+
+
+def main() -> int:
+    from .conftest import zoo
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("networks", nargs="*", help="network names, in the order to run (default: the whole zoo)")
+    parser.add_argument("--compile-backend", default="inductor")
+    parser.add_argument("--jsonl", help="append one JSON object per network to this file")
+    args = parser.parse_args()
+    files = {name: file for file, name in zoo()}
+    cases = [(files[n], n) for n in args.networks] if args.networks else zoo()
+    print("| network | input | max abs output | export | onnx+ort max abs diff | compile fullgraph |")
+    print("|---|---|---|---|---|---|")
+    for file, name in cases:
+        row = sweep_one(file, name, args.compile_backend)
+        cells = [name, row.input, row.scale, row.export, row.onnx, row.compile]
+        print("| " + " | ".join(cells) + " |", flush=True)
+        if args.jsonl:
+            with open(args.jsonl, "a") as out:
+                out.write(json.dumps(asdict(row)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
