@@ -141,14 +141,14 @@ def test_resnet_family_stages_are_loops_over_layers(tmp_path: Path) -> None:
     module, source = _module("resnet.arch", tmp_path)
     assert source.count("class Bottleneck(") == 1
     assert "        width = int(c * (base_width / 64)) * groups\n" in source
-    assert ("return Resnet50(layers=[3, 4, 23, 3], groups=32, width_per_group=8, stride_1x1=False, **kwargs)"
+    assert ("return ResNet50(layers=[3, 4, 23, 3], groups=32, width_per_group=8, stride_1x1=False, **kwargs)"
             in source)  # resnext101_32x8d
     assert "for _ in range(1, layers[2])" in source
     # torchvision's initialization, as the spec's init statements declare it, in each family class
     assert source.count('nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")') == 2
     with torch.device("meta"):
         assert {type(getattr(module, n)()).__name__ for n in ("resnet101", "resnet50_v1", "resnext101_64x4d")} == {
-            "Resnet50"}
+            "ResNet50"}
 
 
 def test_cli_writes_one_module_for_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -160,3 +160,19 @@ def test_cli_writes_one_module_for_the_file(tmp_path: Path, capsys: pytest.Captu
     assert "def resnet50(**kwargs: Any)" in out.read_text() and "a function per network" in capsys.readouterr().out
     assert main(["compile", str(spec), "--set", "classes=10", "-o", str(out)]) == 1
     assert "name the network with --net" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("family", "title", "expected"), [
+    ("resnet", "# ResNet (He et al. 2016, ...)", "ResNet"),  # torchvision's class: ResNet
+    ("mobilenet_v2", "# MobileNetV2 (Sandler et al. 2018, ...)", "MobileNetV2"),  # torchvision: MobileNetV2
+    ("efficientnet", "# EfficientNet B0-B7 (Tan & Le 2019, ...)", "EfficientNet"),  # torchvision: EfficientNet
+    ("vgg", "# VGG (Simonyan & Zisserman 2015, ...)", "VGG"),  # torchvision: VGG
+    ("inception_v3", "# Inception-v3 (Szegedy et al. 2016, ...)", "InceptionV3"),  # no word matches: camel
+    ("resnet", "# resnet's fork()", "Resnet"),  # the spelling taken from the title is the family's own
+    ("resnet", "# ResNet_v1.5", "ResNet"),  # a word is letters and digits: no `_` or `.` from the title
+    ("v2", "# 2v v2", "V2"),  # ... and starts with a letter
+])
+def test_family_class_spelled_as_the_title_spells_it(family: str, title: str, expected: str) -> None:
+    from archdsl.compiler.backends.python_source import family_class_name
+
+    assert family_class_name(family, title) == expected

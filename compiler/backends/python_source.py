@@ -116,6 +116,22 @@ def camel(name: str) -> str:
     return "".join(p[:1].upper() + p[1:] for p in re.split(r"_+", name) if p) or "Block"
 
 
+def family_class_name(family: str, title: str) -> str:
+    """The class name of a family of networks: the family as the spec's title line spells it, where
+    one of its words is the family's name with its underscores dropped, compared case-blind
+    (`resnet` in "# ResNet (He et al. 2016 …" → `ResNet`, `mobilenet_v2` in "# MobileNetV2 …" →
+    `MobileNetV2`: the paper's and torchvision's spelling, which `camel` cannot guess), else `camel`.
+    Only an ASCII word of letters and digits, which equals the family's own name but for case, is
+    taken from the title (a candidate; Namespace makes it safe).
+
+    >>> family_class_name("resnet", "# ResNet (He et al. 2016)"), family_class_name("inception_v3", "# Inception-v3")
+    ('ResNet', 'InceptionV3')
+    """
+    wanted = family.replace("_", "").lower()
+    spelled = next((w for w in re.findall(r"[A-Za-z0-9]+", title) if w.lower() == wanted and w[:1].isalpha()), None)
+    return spelled[:1].upper() + spelled[1:] if spelled else camel(family)
+
+
 def clip(line: str) -> str:
     return line if len(line) <= WIDTH else line[:WIDTH - 3] + "..."
 

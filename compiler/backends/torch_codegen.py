@@ -59,6 +59,7 @@ from .python_source import (
     camel,
     check_attribute,
     clip,
+    family_class_name,
     is_attribute,
     py_str,
     safe_comment,
@@ -980,6 +981,7 @@ class TorchCodegen:
         self.keyword_defaults: KeywordDefaults = {}
         self.made: list[_Class] = []  # the classes named so far
         self.family: dict[int, tuple[TorchCodegen, int]] = {}  # a family's network → its generator, first block
+        self.family_names: dict[str, str] = {}  # a family (its network definition) → its class name
         for node in self.ir.nodes("op"):
             op = node.op_class
             init = op.torch_init(node.attrs, self.ir.in_shapes(node)) if op.torch_defaults else None
@@ -1332,10 +1334,17 @@ class TorchCodegen:
                     signatures: dict[str, list[str]]) -> None:
         """Name a class (a family network alone: after the network) and its members' constructions."""
         first = self.instances[cls.members[0][0]]
-        # A family's first class is named after the family, any other after its first network.
+        # A family's first class is named after the family, any other after its first network; both
+        # as the spec's title spells the family (`ResNet`, `ResNet50`: see family_class_name).
         own = first.compress and (len(cls.members) == 1 or any(
             self.instances[c.members[0][0]].block == cls.block for c in self.made))
-        cls.name = self.classes.create(camel(first.scope[0] if own else cls.block))
+        candidate = camel(cls.block)
+        if first.compress:
+            family = self.family_names.get(cls.block, candidate)
+            net = first.scope[0]
+            suffix = net[len(cls.block):] if net.startswith(cls.block) else None
+            candidate = camel(net) if own and suffix is None else family + (camel(suffix) if own and suffix else "")
+        cls.name = self.classes.create(candidate)
         self.made.append(cls)
         class_names.add(cls.name)
         for name in cls.params:
@@ -1394,6 +1403,9 @@ class TorchCodegen:
         pooled: list[_Instance] = []
         tops: list[int] = []
         for g in gens:
+            title = linecache.getline(g.info.file, 1)
+            self.family_names.setdefault(g.info.family, family_class_name(
+                g.info.family, title if title.startswith("#") else ""))
             body, args = g._body(())
             offset = len(pooled)
 
