@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from json.encoder import encode_basestring as _encode_str  # the C encoder, non-ASCII kept
 from pathlib import Path
@@ -177,6 +177,15 @@ class Network:
             values = dict(self.parameters)
             self._sizes = (size_statement(self.ir, lambda shape: self.spec.elaborate(self.name, values, shape).ir),)
         return self._sizes[0]
+
+    def variant(self, changes: Mapping[str, object]) -> Network | None:
+        """The network elaborated again with some parameters changed (at the spec's input), or None
+        where the spec refuses those values."""
+        try:
+            e = self.spec.elaborate(self.name, {**self.parameters, **changes})
+        except ArchError:
+            return None
+        return Network(self.name, self.spec, e.ir, e.params, e.expects, e.family, e.variables)
 
     @property
     def info(self) -> NetworkInfo:

@@ -35,6 +35,10 @@ class CompiledNetwork(Protocol):
     def input_sizes(self) -> str | None:
         """A sentence saying which input sizes the network's generated module serves, or None."""
 
+    def variant(self, changes: Mapping[str, object]) -> CompiledNetwork | None:
+        """The network elaborated again with some parameters changed (values, as `info.parameters`
+        holds them), or None where it cannot be: what a parameter changes in the graph is seen so."""
+
 
 @dataclass(frozen=True)
 class Compiled:
@@ -46,3 +50,6 @@ class Compiled:
 
     def input_sizes(self) -> str | None:
         return self.sizes
+
+    def variant(self, changes: Mapping[str, object]) -> CompiledNetwork | None:
+        return None  # no spec to elaborate again

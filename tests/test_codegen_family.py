@@ -176,3 +176,28 @@ def test_family_class_spelled_as_the_title_spells_it(family: str, title: str, ex
     from archdsl.compiler.backends.python_source import family_class_name
 
     assert family_class_name(family, title) == expected
+
+
+def test_parameters_every_network_sets_alike_are_keyword_arguments(tmp_path: Path) -> None:
+    """`classes` and `zero_init_residual`, which every ResNet of the file leaves at the spec's default,
+    are keyword arguments of the family classes, as torchvision's `resnet50(num_classes=10)` and
+    `zero_init_residual=True` (torchvision resnet.py, ResNet.__init__: the last BN of each residual
+    branch, bn3 in a bottleneck and bn2 in a basic block, starts at zero)."""
+    module, source = _module("resnet.arch", tmp_path)
+    assert "classes: int = 1000, zero_init_residual: bool = False" in source
+    with torch.device("meta"):
+        for name in ("resnet18", "resnet50", "resnext101_32x8d"):
+            ours, canonical = getattr(module, name)(classes=10), tvm.get_model(name, weights=None, num_classes=10)
+            assert _shapes(ours) == _shapes(canonical), name
+            assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in canonical.parameters())
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert module.resnet50(classes=10).eval()(x).shape == (2, 10)
+    for name, last in (("resnet50", "bn3"), ("resnet18", "bn2")):
+        torch.manual_seed(0)
+        ours, canonical = getattr(module, name)(zero_init_residual=True), tvm.get_model(name, zero_init_residual=True)
+        for (k, a), (j, b) in zip(ours.state_dict().items(), canonical.state_dict().items(), strict=True):
+            assert k == j
+            if k.endswith(f"{last}.weight"):
+                assert not a.any() and not b.any(), k
+        default = getattr(module, name)()
+        assert all(v.all() for k, v in default.state_dict().items() if k.endswith(f"{last}.weight"))

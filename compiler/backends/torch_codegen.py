@@ -40,7 +40,7 @@ import linecache
 import os
 import re
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -407,6 +407,7 @@ class _Instance:
     args: list[str]
     values: dict[str, SpecValue]  # what a differing constant may be named after: parameters, locals, in_channels
     compress: bool = False  # a family's network: runs of equal blocks written as one loop
+    probe: bool = False  # a family network elaborated again with its common parameters changed (see _probe)
     definitions: dict[str, Node] = field(default_factory=dict)  # locals defined by an expression
 
 
@@ -980,7 +981,10 @@ class TorchCodegen:
         self.helpers = self._helpers()
         self.keyword_defaults: KeywordDefaults = {}
         self.made: list[_Class] = []  # the classes named so far
-        self.family: dict[int, tuple[TorchCodegen, int]] = {}  # a family's network → its generator, first block
+        # A family's network → its generator and its block instances (start, stop).
+        self.family: dict[int, tuple[TorchCodegen, int, int]] = {}
+        # A family class → its parameters that every network of the family sets alike, and their value.
+        self.common_params: dict[str, dict[str, bool | int | float]] = {}
         self.family_names: dict[str, str] = {}  # a family (its network definition) → its class name
         for node in self.ir.nodes("op"):
             op = node.op_class
@@ -1267,12 +1271,27 @@ class TorchCodegen:
     def _add_network_inits(self, classes: list[_Class]) -> None:
         """A family's networks: each one's `init` statements join its constructor, now that its
         blocks' classes are named (the statements test them: `isinstance(m, Bottleneck)`)."""
-        for index, (g, start) in self.family.items():
+        for index, (g, start, stop) in self.family.items():
             class_of = {self.instances[i].scope: cls.name for cls in classes for i, _, _ in cls.members
-                        if start <= i < index}
+                        if start <= i < stop}
             inst = self.instances[index]
-            extra = init_statements(g.ir, class_of, os.path.basename(g.info.file))
+            file = os.path.basename(g.info.file)
+            extra = init_statements(g.ir, class_of, file)
+            # A flag every network of the family sets alike (`zero_init_residual`) that only adds init
+            # statements: those statements, under the flag, which the family class takes.
+            for name, value in self._common(g).items():
+                other = g.network.variant({name: not value}) if type(value) is bool else None
+                if other is None or other.ir.scopes.keys() != g.ir.scopes.keys():
+                    continue
+                more = init_statements(other.ir, class_of, file)
+                if len(more) > len(extra) and more[:len(extra)] == extra:
+                    added = more[len(extra) + (not extra):]  # without a second "# Initialization" line
+                    extra = [*extra, f"if {'not ' if value else ''}{name}:", *("\t" + line for line in added)]
             self.instances[index] = replace(inst, init=[*inst.init, *extra])
+
+    def _common(self, g: TorchCodegen) -> dict[str, bool | int | float]:
+        """The parameters of g's family that every network of the file's family sets alike."""
+        return self.common_params.get(g.info.family, {})
 
     def _family_classes(self, key: int, structures: list[_Structure], indices: list[int], calls: dict[int, str],
                         class_names: set[str], signatures: dict[str, list[str]]) -> list[_Class]:
@@ -1336,7 +1355,8 @@ class TorchCodegen:
         first = self.instances[cls.members[0][0]]
         # A family's first class is named after the family, any other after its first network; both
         # as the spec's title spells the family (`ResNet`, `ResNet50`: see family_class_name).
-        own = first.compress and (len(cls.members) == 1 or any(
+        real = [i for i, _, _ in cls.members if not self.instances[i].probe]
+        own = first.compress and (len(real) == 1 or any(
             self.instances[c.members[0][0]].block == cls.block for c in self.made))
         candidate = camel(cls.block)
         if first.compress:
@@ -1402,6 +1422,8 @@ class TorchCodegen:
         self.locals_reserved = frozenset(self.helpers)
         pooled: list[_Instance] = []
         tops: list[int] = []
+        self._find_common(gens)
+        probes: list[tuple[TorchCodegen, int, int, _Instance]] = []
         for g in gens:
             title = linecache.getline(g.info.file, 1)
             self.family_names.setdefault(g.info.family, family_class_name(
@@ -1415,25 +1437,34 @@ class TorchCodegen:
             pooled += [replace(inst, init=[shift(line) for line in inst.init]) for inst in g.instances]
             values = {k: v for k, raw in g.info.parameters.items() if (v := _spec_value(raw)) is not None}
             tops.append(len(pooled))
-            self.family[len(pooled)] = (g, offset)
+            self.family[len(pooled)] = (g, offset, len(pooled))
             pooled.append(_Instance((g.info.name,), g.info.family, [shift(line) for line in body.init_statements()],
                                     [body.resolve(line) for line in body.lines], args, values, compress=True))
+            probe = self._probe(g, pooled[-1], shift)
+            if probe is not None:
+                probes.append((probe[0], offset, len(pooled) - 1, probe[1]))
+        # The probes join their networks' classes, where a common parameter's constants become it.
+        for pg, offset, stop, inst in probes:
+            self.family[len(pooled)] = (pg, offset, stop)
+            pooled.append(inst)
         self.instances = pooled
         classes = self._classes()
         code: list[list[str]] = []
         first_of_block: dict[str, _Class] = {}
         nets = [c for c in classes if pooled[c.members[0][0]].compress]
+        defaults = {c.name: self._common_arguments(c) for c in nets}
         for cls in sorted(classes, key=lambda c: c.members[0][0]):
             if cls in nets:
                 continue
             code.append(self._class_lines(cls, first_of_block.setdefault(cls.block, cls)))
         for cls in nets:
-            code.append(self._network_class_lines(cls, gens, tops, len(nets)))
+            code.append(self._network_class_lines(cls, gens, tops, defaults[cls.name]))
         functions: list[str] = []
         for g, top in zip(gens, tops, strict=True):
             cls = next(c for c in nets if any(i == top for i, _, _ in c.members))
             m = next(k for k, (i, _, _) in enumerate(cls.members) if i == top)
-            kwargs = [f"{p}={_source(v)}" for p, v in zip(cls.params, cls.arguments[m], strict=True)]
+            kwargs = [f"{p}={_source(v)}" for p, v in zip(cls.params, cls.arguments[m], strict=True)
+                      if p not in defaults[cls.name]]
             functions.append("\n".join([f"def {g.info.name}(**kwargs: Any) -> {cls.name}:",
                                         *wrap(f"return {cls.name}({', '.join([*kwargs, '**kwargs'])})", INDENT)]))
         used = "\n".join("\n".join(c) for c in code)
@@ -1447,9 +1478,11 @@ class TorchCodegen:
         out = [*header, "", *imports, "", "", text, ""]
         return GeneratedSource("\n".join(out), ", ".join(c.name for c in nets), tuple(helpers))
 
-    def _network_class_lines(self, cls: _Class, gens: list[TorchCodegen], tops: list[int], count: int) -> list[str]:
-        """A family's network class: what it builds, and why it is a class of its own if it is."""
-        names = [gens[tops.index(i)].info.name for i, _, _ in cls.members]
+    def _network_class_lines(self, cls: _Class, gens: list[TorchCodegen], tops: list[int],
+                             defaults: dict[str, str]) -> list[str]:
+        """A family's network class: what it builds, and why it is a class of its own if it is;
+        `defaults`: its arguments that every network sets alike, with that value as default."""
+        names = [gens[tops.index(i)].info.name for i, _, _ in cls.members if i in tops]
         doc = safe_comment(f"The networks {', '.join(names)}." if len(names) > 1 else f"The network {names[0]}.",
                            WIDTH - 14)
         why = []
@@ -1457,9 +1490,64 @@ class TorchCodegen:
         if first is not cls:
             differs = "sizes" if first.template == cls.template else "layers"
             why = [f"# Not {first.name}: its {differs} differ from that class's in more than the family's parameters."]
-        params = tuple(f"{p}: {t}" for p, t in zip(cls.params, cls.types(), strict=True))
+        params = tuple(f"{p}: {t}" + (f" = {defaults[p]}" if p in defaults else "")
+                       for p, t in zip(cls.params, cls.types(), strict=True))
         lines = self._method_lines(cls.init, cls.args, cls.forward, params)
         return [*why, f"class {cls.name}(nn.Module):", f'{INDENT}"""{doc}"""', "", *lines]
+
+    def _find_common(self, gens: list[TorchCodegen]) -> None:
+        """Each family's parameters (numbers and flags) that all its networks in the file set alike:
+        `classes`, `zero_init_residual`, a dropout rate. The family class takes them as keyword
+        arguments defaulting to that value (torchvision's `resnet50(num_classes=10)`)."""
+        by_family: dict[str, list[TorchCodegen]] = {}
+        for g in gens:
+            by_family.setdefault(g.info.family, []).append(g)
+        for family, members in by_family.items():
+            first = members[0].info.parameters
+            self.common_params[family] = {
+                k: v for k, v in first.items()
+                if isinstance(v, bool | int | float) and is_attribute(k)
+                and all(type(m.info.parameters.get(k)) is type(v) and m.info.parameters.get(k) == v for m in members)}
+
+    def _probe(self, g: TorchCodegen, inst: _Instance,
+               shift: Callable[[str], str]) -> tuple[TorchCodegen, _Instance] | None:
+        """g's network elaborated again with each common number changed (`classes` 1000 → 1001):
+        the constants that change with it are that parameter. None where the spec refuses the values
+        or something besides the network's own constants changes (then the class keeps them fixed)."""
+        numbers = {k: v for k, v in self._common(g).items() if type(v) is not bool}
+        changed = {k: (v + 1) / 2 if type(v) is float and 0 <= v < 1 else v + 1 for k, v in numbers.items()}
+        other = g.network.variant(changed) if changed else None
+        if other is None:
+            return None
+        pg = TorchCodegen(other)
+        body, _ = pg._body(())
+        same_blocks = [(i.scope, i.init, i.forward) for i in pg.instances] == [
+            (i.scope, i.init, i.forward) for i in g.instances]
+        init = [shift(line) for line in body.init_statements()]
+        forward = [body.resolve(line) for line in body.lines]
+        kd = self.keyword_defaults
+        if not same_blocks or forward != inst.forward or _template(init, kd)[0] != _template(inst.init, kd)[0]:
+            return None
+        values = {k: v for k, raw in other.info.parameters.items() if (v := _spec_value(raw)) is not None}
+        return pg, replace(inst, init=init, values=values, probe=True)
+
+    def _common_arguments(self, cls: _Class) -> dict[str, str]:
+        """A family class's arguments that every network sets alike, with their values' source, moved
+        to the end of its parameters (a default follows the arguments without one); a flag that only
+        its init statements read joins them."""
+        first = self.instances[cls.members[0][0]]
+        common = self.common_params.get(first.block, {})
+        reads = {n for line in cls.init for n in re.findall(r"^\s*if (?:not )?(\w+):$", line)}
+        for name in common:
+            if name in reads and name not in cls.params:
+                cls.params.append(name)
+                for values in cls.arguments:
+                    values.append(common[name])
+        moved = [p for p in cls.params if p in common]
+        order = [k for k, p in enumerate(cls.params) if p not in common] + [cls.params.index(p) for p in moved]
+        cls.params = [cls.params[k] for k in order]
+        cls.arguments = [[values[k] for k in order] for values in cls.arguments]
+        return {p: _source(common[p]) for p in moved}
 
     def _docstring(self) -> list[str]:
         """The network class's docstring: its name, and the input sizes the module serves."""
