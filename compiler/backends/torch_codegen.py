@@ -1281,8 +1281,8 @@ class TorchCodegen:
             # statements: those statements, under the flag, which the family class takes.
             for name, value in self._common(g).items():
                 other = g.network.variant({name: not value}) if type(value) is bool else None
-                if other is None or other.ir.scopes.keys() != g.ir.scopes.keys():
-                    continue
+                if other is None or module_signature(other.ir) != module_signature(g.ir):
+                    continue  # the flag changes layers too: the class keeps it fixed
                 more = init_statements(other.ir, class_of, file)
                 if len(more) > len(extra) and more[:len(extra)] == extra:
                     added = more[len(extra) + (not extra):]  # without a second "# Initialization" line
