@@ -164,6 +164,7 @@ class Network:
     expects: list[ExpectEntry]
     family: str
     variables: dict[str, Any] = field(default_factory=dict, repr=False)  # the body's final environment
+    defaulted: frozenset[str] = frozenset()  # the parameters that took their definition's default
     _report: Report | None = field(default=None, repr=False)
     _analysis: Analysis | None = field(default=None, repr=False)
     _sizes: tuple[str | None] | None = field(default=None, repr=False)
@@ -185,13 +186,13 @@ class Network:
             e = self.spec.elaborate(self.name, {**self.parameters, **changes})
         except ArchError:
             return None
-        return Network(self.name, self.spec, e.ir, e.params, e.expects, e.family, e.variables)
+        return Network(self.name, self.spec, e.ir, e.params, e.expects, e.family, e.variables, e.defaulted)
 
     @property
     def info(self) -> NetworkInfo:
         """The description the compiler's backends take along with the IR."""
         return NetworkInfo(self.name, self.spec.file, self.family,
-                           {k: jsonable(v) for k, v in self.parameters.items()})
+                           {k: jsonable(v) for k, v in self.parameters.items()}, self.defaulted)
 
     @property
     def analysis(self) -> Analysis:
@@ -510,7 +511,7 @@ class Spec:
         shape = parse_shape(input, self.limits) if isinstance(input, str) else input
         elaborated = self.elaborate(name, values, shape, Span.unknown("<--set>") if params else None)
         return Network(name, self, elaborated.ir, elaborated.params, elaborated.expects, elaborated.family,
-                       elaborated.variables)
+                       elaborated.variables, elaborated.defaulted)
 
     def elaborate(self, name: str, values: dict[str, Any], input: Shape | None = None,
                   span: Span | None = None) -> Elaborated:

@@ -109,6 +109,7 @@ class Elaborated:
     expects: list[ExpectEntry]
     family: str  # the network definition that produced this (== name unless a variant)
     variables: dict[str, Value] = field(default_factory=dict)  # the body's final environment (for `expect`)
+    defaulted: frozenset[str] = frozenset()  # the parameters that took their definition's default
 
 
 Path = tuple[str, ...]
@@ -217,7 +218,7 @@ class Elaborator(Evaluator):
 
         st = self.st = State(IR(name), self.limits, network=name, input_override=input_shape)
         env = Env({}, def_ns, ())
-        self._bind_network_params(definition, args, env)
+        defaulted = self._bind_network_params(definition, args, env)
         params = dict(env.vars)
         last = self.exec_body(definition.body, env)
         if variant_body is not None:
@@ -233,7 +234,7 @@ class Elaborator(Evaluator):
         if not st.ir.outputs():
             self._implicit_outputs(last, definition, env)
         st.expects = [e for e in st.expects if e.qualifier in (None, name)]
-        return Elaborated(st.ir, params, st.expects, family_name, dict(env.vars))
+        return Elaborated(st.ir, params, st.expects, family_name, dict(env.vars), defaulted)
 
     def _family(self, definition: NetworkDef | VariantDef, def_ns: Definitions,
                 args: dict[str, tuple[Value, Span]]) -> tuple[NetworkDef, Definitions, Body | None]:
@@ -257,7 +258,9 @@ class Elaborator(Evaluator):
             definition, def_ns = base
         return definition, def_ns, variant_body
 
-    def _bind_network_params(self, definition: NetworkDef, args: dict[str, tuple[Value, Span]], env: Env) -> None:
+    def _bind_network_params(self, definition: NetworkDef, args: dict[str, tuple[Value, Span]],
+                             env: Env) -> frozenset[str]:
+        """Bind the network's parameters; returns those that took their default."""
         known = {p.name for p in definition.params}
         for key, (_, span) in args.items():
             if key not in known:
@@ -271,6 +274,7 @@ class Elaborator(Evaluator):
             else:
                 raise error("E0406", f"network parameter `{p.name}` has no default and no value", p.span,
                             f"give it a default, or pass it (--set {p.name}=…)")
+        return frozenset(p.name for p in definition.params if p.name not in args)
 
     def _implicit_outputs(self, last: Value, definition: NetworkDef, env: Env) -> None:
         if isinstance(last, Tensor):

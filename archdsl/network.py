@@ -21,6 +21,7 @@ class NetworkInfo:
     file: str  # the spec file it was elaborated from
     family: str  # the network definition it comes from (== name unless a variant)
     parameters: Mapping[str, object]  # resolved parameters, JSON-ready, in declaration order
+    defaulted: frozenset[str] = frozenset()  # the parameters that took their definition's default
 
 
 class CompiledNetwork(Protocol):

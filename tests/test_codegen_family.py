@@ -141,7 +141,7 @@ def test_resnet_family_stages_are_loops_over_layers(tmp_path: Path) -> None:
     module, source = _module("resnet.arch", tmp_path)
     assert source.count("class Bottleneck(") == 1
     assert "        width = int(c * (base_width / 64)) * groups\n" in source
-    assert ("return ResNet50(layers=[3, 4, 23, 3], groups=32, width_per_group=8, stride_1x1=False, **kwargs)"
+    assert ("return ResNet50(layers=[3, 4, 23, 3], groups=32, width_per_group=8, **kwargs)"
             in source)  # resnext101_32x8d
     assert "for _ in range(1, layers[2])" in source
     # torchvision's initialization, as the spec's init statements declare it, in each family class
@@ -185,6 +185,9 @@ def test_parameters_every_network_sets_alike_are_keyword_arguments(tmp_path: Pat
     branch, bn3 in a bottleneck and bn2 in a basic block, starts at zero)."""
     module, source = _module("resnet.arch", tmp_path)
     assert "classes: int = 1000, zero_init_residual: bool = False" in source
+    # the spec's defaults (groups=1, width_per_group=64, stride_1x1=false) are the class's, too
+    assert "        groups: int = 1,\n        width_per_group: int = 64,\n" in source
+    assert "return ResNet50(layers=[3, 4, 6, 3], stride_1x1=True, **kwargs)" in source  # resnet50_v1
     with torch.device("meta"):
         for name in ("resnet18", "resnet50", "resnext101_32x8d"):
             ours, canonical = getattr(module, name)(classes=10), tvm.get_model(name, weights=None, num_classes=10)

@@ -983,8 +983,10 @@ class TorchCodegen:
         self.made: list[_Class] = []  # the classes named so far
         # A family's network → its generator and its block instances (start, stop).
         self.family: dict[int, tuple[TorchCodegen, int, int]] = {}
-        # A family class → its parameters that every network of the family sets alike, and their value.
+        # A family → its parameters that every network of the family sets alike, and their value.
         self.common_params: dict[str, dict[str, bool | int | float]] = {}
+        # A family → its parameters' defaults, as the networks that leave them to the spec take them.
+        self.spec_defaults: dict[str, dict[str, bool | int | float]] = {}
         self.family_names: dict[str, str] = {}  # a family (its network definition) → its class name
         for node in self.ir.nodes("op"):
             op = node.op_class
@@ -1464,8 +1466,9 @@ class TorchCodegen:
         for g, top in zip(gens, tops, strict=True):
             cls = next(c for c in nets if any(i == top for i, _, _ in c.members))
             m = next(k for k, (i, _, _) in enumerate(cls.members) if i == top)
+            # An argument at the class's default is left to it (`resnet50`: `layers=` alone).
             kwargs = [f"{p}={_source(v)}" for p, v in zip(cls.params, cls.arguments[m], strict=True)
-                      if p not in defaults[cls.name]]
+                      if defaults[cls.name].get(p) != _source(v)]
             functions.append("\n".join([f"def {g.info.name}(**kwargs: Any) -> {cls.name}:",
                                         *wrap(f"return {cls.name}({', '.join([*kwargs, '**kwargs'])})", INDENT)]))
         used = "\n".join("\n".join(c) for c in code)
@@ -1504,6 +1507,13 @@ class TorchCodegen:
         for g in gens:
             by_family.setdefault(g.info.family, []).append(g)
         for family, members in by_family.items():
+            taken: dict[str, set[tuple[type, object]]] = {}
+            for m in members:
+                for k in m.info.defaulted:
+                    taken.setdefault(k, set()).add((type(v := m.info.parameters.get(k)), v))
+            # One value wherever the spec's default was taken (a default may read other parameters).
+            self.spec_defaults[family] = {k: v for k, values in taken.items() if len(values) == 1
+                                          and isinstance(v := next(iter(values))[1], bool | int | float)}
             first = members[0].info.parameters
             self.common_params[family] = {
                 k: v for k, v in first.items()
@@ -1533,11 +1543,11 @@ class TorchCodegen:
         return pg, replace(inst, init=init, values=values, probe=True)
 
     def _common_arguments(self, cls: _Class) -> dict[str, str]:
-        """A family class's arguments that every network sets alike, with their values' source, moved
-        to the end of its parameters (a default follows the arguments without one); a flag that only
-        its init statements read joins them."""
+        """A family class's arguments with a default, and its source: the spec's default (`groups=1`),
+        else the value every network sets alike; moved to the end of its parameters (a default
+        follows the arguments without one). A flag that only its init statements read joins them."""
         first = self.instances[cls.members[0][0]]
-        common = self.common_params.get(first.block, {})
+        common = {**self.common_params.get(first.block, {}), **self.spec_defaults.get(first.block, {})}
         reads = {n for line in cls.init for n in re.findall(r"^\s*if (?:not )?(\w+):$", line)}
         for name in common:
             if name in reads and name not in cls.params:
