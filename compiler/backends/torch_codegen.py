@@ -1517,7 +1517,7 @@ class TorchCodegen:
             first = members[0].info.parameters
             self.common_params[family] = {
                 k: v for k, v in first.items()
-                if isinstance(v, bool | int | float) and is_attribute(k)
+                if isinstance(v, bool | int | float) and Namespace().create(k) == k  # a legal, unshadowing name
                 and all(type(m.info.parameters.get(k)) is type(v) and m.info.parameters.get(k) == v for m in members)}
 
     def _probe(self, g: TorchCodegen, inst: _Instance,
