@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -151,16 +152,9 @@ def _pipeline(path: Path, limits: Any, clock: Callable[[str], None], skip: froze
 @contextlib.contextmanager
 def _fresh_parse_cache() -> Iterator[None]:
     """An empty parse cache (archdsl keeps parsed files under $XDG_CACHE_HOME/archdsl)."""
-    saved = os.environ.get("XDG_CACHE_HOME")
-    with tempfile.TemporaryDirectory(prefix="archdsl-scaling-cache-") as tmp:
-        os.environ["XDG_CACHE_HOME"] = tmp
-        try:
-            yield
-        finally:
-            if saved is None:
-                del os.environ["XDG_CACHE_HOME"]
-            else:
-                os.environ["XDG_CACHE_HOME"] = saved
+    with tempfile.TemporaryDirectory(prefix="archdsl-scaling-cache-") as tmp, \
+            mock.patch.dict(os.environ, {"XDG_CACHE_HOME": tmp}):
+        yield
 
 
 def worker(shape: GraphShape, n: int, path: Path, repeat: int, memory: bool, skip: frozenset[str]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 from hypothesis import strategies as st
 
@@ -239,15 +240,8 @@ def _timed_command(argv: list[str]) -> tuple[int | str, str, str, float, float]:
 @contextlib.contextmanager
 def _tracebacks_shown() -> Iterator[None]:
     """ARCHDSL_DEBUG=1 while a command runs: an internal error's report then holds its traceback."""
-    before = os.environ.get("ARCHDSL_DEBUG")
-    os.environ["ARCHDSL_DEBUG"] = "1"
-    try:
+    with mock.patch.dict(os.environ, {"ARCHDSL_DEBUG": "1"}):
         yield
-    finally:
-        if before is None:
-            del os.environ["ARCHDSL_DEBUG"]
-        else:
-            os.environ["ARCHDSL_DEBUG"] = before
 
 
 _WROTE = re.compile(r"^wrote .*: class (\w+) \(network ", re.MULTILINE)
