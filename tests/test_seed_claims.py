@@ -53,7 +53,7 @@ def test_two_3x3_see_what_one_5x5_sees_with_18_25_of_its_weights(c: int) -> None
 
 def test_inception_v2_block_double_3x3_branch_has_the_5x5_field() -> None:
     """In the zoo: the v2 module's double-3×3 branch sees 5×5, as the v1 module's 5×5 branch."""
-    v2 = network("inception_v3.arch", "inception_v2_block_net").analyze()
+    v2 = network("inception_v3_modules.arch", "inception_v2_block_net").analyze()
     v1 = network("googlenet.arch", "inception_v1_block_net").analyze()
     double = [x for x in v2.layers if x.op == "conv" and _field_is(x, [5, 5])]
     assert len(double) == 1 and double[0].description.startswith("conv 3×3")
@@ -79,7 +79,7 @@ def test_3x3_has_the_seed_s_ratio_of_weights_to_1x3_plus_3x1(c: int, ratio: str)
 
 def test_inception_v3_block_b_factorizes_7x7_with_the_7x7_field() -> None:
     """Seed 003's last step, n = 7 in the zoo's Inception-B: 1×7 then 7×1 sees 7×7."""
-    report = network("inception_v3.arch", "inception_v3_block_b_net").analyze()
+    report = network("inception_v3_modules.arch", "inception_v3_block_b_net").analyze()
     sevens = [x for x in report.layers if x.op == "conv" and _field_is(x, [7, 7])]
     assert sevens and all("7×1" in x.description or "1×7" in x.description for x in sevens)
 
