@@ -117,7 +117,7 @@ def _model_code(module: str) -> tuple[int, int]:
 # Networks of one file share a class where the file's parameters give every size in which they
 # differ. EfficientNet's channels and depths are computed from its parameters in the network's
 # stage table (divisible(c * width, 8), ceil(n * depth)), which generated network classes do not
-# compute yet, so each of B0-B7 has a class; inception_v3.arch also holds four test networks.
+# compute yet, so each of B0-B7 has a class.
 UNMET = "network classes take sizes as constants where the spec computes them from the parameters"
 
 
@@ -125,13 +125,53 @@ UNMET = "network classes take sizes as constants where the spec computes them fr
     ("resnet.arch", "resnet"),
     pytest.param("efficientnet.arch", "efficientnet", marks=pytest.mark.xfail(strict=True, reason=UNMET)),
     ("mobilenet_v2.arch", "mobilenetv2"),
-    pytest.param("inception_v3.arch", "inception", marks=pytest.mark.xfail(strict=True, reason=UNMET)),
+    ("inception_v3.arch", "inception"),
 ])
 def test_family_module_no_longer_than_torchvision(file: str, module: str, tmp_path: Path) -> None:
     _, source = _module(file, tmp_path)
     lines, classes = _model_code(module)
     assert len(source.splitlines()) <= lines
     assert sum(line.startswith("class ") for line in source.splitlines()) <= classes + 1
+
+
+def test_inception_v3_is_one_class_per_module_type_and_one_family_class(tmp_path: Path) -> None:
+    """As torchvision's inception.py: BasicConv2d, InceptionA-E and InceptionAux, and one Inception3
+    for both networks, whose `aux_logits` is our network parameter `aux`, a constructor flag: the
+    auxiliary head is built and run only where it is set (inception_v3_noaux: `aux=False`)."""
+    module, source = _module("inception_v3.arch", tmp_path)
+    assert re.findall(r"^class (\w+)\(", source, re.M) == [
+        "BasicConv", *(f"Inception{t}" for t in ("A", "B", "C", "D", "E", "Aux")), "InceptionV3"]
+    assert "def inception_v3(**kwargs: Any) -> InceptionV3:\n    return InceptionV3(**kwargs)" in source
+    assert "    return InceptionV3(aux=False, **kwargs)" in source  # inception_v3_noaux
+    assert "classes: int = 1000, aux: bool = True, dropout: float = 0.5" in source
+    with torch.device("meta"):  # the flag and the classes reach the auxiliary head, as num_classes does
+        for aux in (True, False):
+            ours, canonical = module.inception_v3(classes=10, aux=aux), tvm.inception_v3(num_classes=10, aux_logits=aux)
+            assert ours.state_dict().keys() == canonical.state_dict().keys()
+            assert sorted(_shapes(ours)) == sorted(_shapes(canonical))
+
+
+@pytest.mark.parametrize("name", ["inception_v3", "inception_v3_noaux"])
+def test_inception_v3_loads_torchvision_by_name_and_matches(name: str, tmp_path: Path) -> None:
+    """Each network loads torchvision's state_dict (aux_logits as the network has it) by name with
+    strict=True. Eval-mode outputs agree to 1e-5: the logits, and with the auxiliary head (which our
+    network runs in eval mode too, torchvision in training mode only) its logits, against
+    torchvision's AuxLogits applied to Mixed_6e's output."""
+    module, _ = _module("inception_v3.arch", tmp_path)
+    aux = name == "inception_v3"
+    canonical = _random(tvm.inception_v3(weights=None, aux_logits=aux, init_weights=False))
+    ours = getattr(module, name)().eval()
+    ours.load_state_dict(canonical.state_dict(), strict=True)
+    grid: list[torch.Tensor] = []
+    canonical.Mixed_6e.register_forward_hook(lambda _m, _i, out: grid.append(out))
+    x = torch.randn(2, 3, 299, 299, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        got, want = ours(x), canonical(x)
+        if aux:
+            assert torch.allclose(got["logits"], want, atol=1e-5, rtol=0)
+            assert torch.allclose(got["aux_logits"], canonical.AuxLogits(grid[0]), atol=1e-5, rtol=0)
+        else:
+            assert torch.allclose(got, want, atol=1e-5, rtol=0)
 
 
 def test_resnet_family_stages_are_loops_over_layers(tmp_path: Path) -> None:

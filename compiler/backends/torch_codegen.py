@@ -35,12 +35,13 @@ float through :func:`archdsl.ops.py_number` (exact, finite, or code generation s
 
 from __future__ import annotations
 
+import ast
 import json
 import linecache
 import os
 import re
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -319,6 +320,11 @@ def _instance_ref(index: int) -> str:
     return f"__I{index}__"
 
 
+def _shift(line: str, offset: int) -> str:
+    """A constructor statement of one network's instances, placed `offset` further in a pool."""
+    return _INSTANCE_REF.sub(lambda m: _instance_ref(int(m[1]) + offset), line)
+
+
 def _resolve_instances(line: str, calls: dict[int, str]) -> str:
     return _INSTANCE_REF.sub(lambda m: calls[int(m[1])], line)
 
@@ -424,11 +430,34 @@ class _Structure:
 @dataclass(frozen=True)
 class _Part:
     """An optional part of a class: a submodule applied in place (`x = self.downsample(x)`), built
-    and applied when its flag is set, or the tail of the forward (a residual connection), run when
-    its flag is set, with the submodules only it uses."""
+    and applied when its flag is set; the tail of the forward (a residual connection), run when
+    its flag is set, with the submodules only it uses; or some of a network's outputs (an auxiliary
+    classifier), computed and returned when its flag is set, with what only they need."""
 
-    name: str  # the submodule, or the tail's flag
+    name: str  # the submodule, the tail's flag, or the first of the outputs (a name for the flag)
     tail: bool = False
+    outputs: tuple[str, ...] = ()  # the outputs' keys in the returned dict (Python string literals)
+
+    @property
+    def kept(self) -> bool:
+        """Whether the class keeps the part's flag (`self.residual = residual`): its forward tests it."""
+        return self.tail or bool(self.outputs)
+
+
+@dataclass(frozen=True)
+class _OutputCut:
+    """How a network is a fuller one less some of its outputs: their keys, the forward lines and
+    constructor statements of the fuller one that only they need, and the return line without them
+    (in the fuller one's variables)."""
+
+    keys: tuple[str, ...]
+    lines: frozenset[int]
+    statements: frozenset[int]
+    returns: str
+
+
+# A structure that serves a group: (structure, submodules left out, tail var, outputs left out).
+_Member = tuple[int, frozenset[str], str | None, _OutputCut | None]
 
 
 @dataclass(frozen=True)
@@ -436,7 +465,7 @@ class _Group:
     """The structures one class serves: the full one, and others that lack some of its parts."""
 
     full: int
-    members: tuple[tuple[int, frozenset[str], str | None], ...]  # (structure, submodules left out, tail var)
+    members: tuple[_Member, ...]
 
 
 @dataclass
@@ -505,9 +534,10 @@ class _Class:
             if key not in fresh:
                 fresh[key] = names.create(_argument_name(self.template, at, signatures))
             exprs[pos] = fresh[key]
-            if None in key and k is not None and not self.parts[k].tail:
+            if None in key and k is not None and not self.parts[k].kept:
                 part_args.setdefault(k, fresh[key])
         computed = self._computed(instances, spec_names, shared, names)
+        part_args.update(self._flags_named(candidates, shared, spec_names, names))
         order = [n for n in _preference(candidates[0]) if n in spec_names and n not in computed]
         flags = [part_args.get(k) or names.create("residual" if part.tail else part.name)
                  for k, part in enumerate(self.parts)]
@@ -519,6 +549,27 @@ class _Class:
         self.init = [*computed.values(), *self._statements(flags, iter(exprs), defaults, set(part_args))]
         self.forward = [re.sub(r"\x00(\d+)\x00", lambda m: flags[int(m[1])], line) for line in self.forward]
         self.unnamed = bool(fresh)
+
+    def _flags_named(self, candidates: list[dict[str, SpecValue]], shared: list[str], spec_names: dict[str, str],
+                     names: Namespace) -> dict[int, str]:
+        """The flags of optional outputs named after the spec's boolean that is true exactly where the
+        outputs are (`aux`), by part. The class keeps a flag as an attribute of that name, so a
+        boolean that names a submodule too is passed over (the flag is then named after the output)."""
+        found: dict[int, str] = {}
+        attrs = set(_attributes(self.template))
+        for k, part in enumerate(self.parts):
+            if not part.outputs:
+                continue
+            for a in attrs:
+                names.reserve(a)
+            present = [has[k] for _, _, has in self.members]
+            n = next((n for n in shared if n not in attrs and all(
+                type(c[n]) is bool and c[n] == p for c, p in zip(candidates, present, strict=True))), None)
+            if n is not None:
+                if n not in spec_names:
+                    spec_names[n] = names.create(n)
+                found[k] = spec_names[n]
+        return found
 
     def _computed(self, instances: list[_Instance], spec_names: dict[str, str], shared: list[str],
                   names: Namespace) -> dict[str, str]:
@@ -546,13 +597,13 @@ class _Class:
                     by_class: set[int]) -> list[str]:
         """The constructor's statements: the template filled, each optional part's under its flag
         (`by_class`: the parts whose flag is their module class argument, None when not built)."""
-        out = [f"self.{flags[k]} = {flags[k]}" for k, part in enumerate(self.parts) if part.tail]
+        out = [f"self.{flags[k]} = {flags[k]}" for k, part in enumerate(self.parts) if part.kept]
         for s, statement in enumerate(self.template):
             filled = _keywords(_fill(statement, holes), defaults, write=False)
             k = self.optional.get(s)
             if k is None:
                 out.append(filled)
-            elif not self.parts[k].tail:  # built only when asked for; None otherwise, which forward tests
+            elif not self.parts[k].kept:  # built only when asked for; None otherwise, which forward tests
                 test = f"{flags[k]} is not None" if k in by_class else flags[k]
                 out += [f"self.{self.parts[k].name} = None", f"if {test}:", "\t" + filled]
             else:
@@ -593,14 +644,19 @@ def _annotation(values: list[Argument]) -> str:
 
 
 def _returns(forward: list[str]) -> str:
-    """A forward's return annotation, from its return line."""
-    last = forward[-1] if forward else ""
-    if not last.startswith("return "):
-        return "None"
-    if last.startswith("return {"):
-        return "dict[str, torch.Tensor]"
-    count = last.count(",") + 1 if "," in last else 1
-    return "torch.Tensor" if count == 1 else f"tuple[{', '.join(['torch.Tensor'] * count)}]"
+    """A forward's return annotation, from its return lines (a network whose outputs a flag
+    governs returns a tensor or a dict: `torch.Tensor | dict[str, torch.Tensor]`)."""
+    kinds: dict[str, None] = {}
+    for line in forward:
+        line = line.lstrip("\t")
+        if not line.startswith("return "):
+            continue
+        if line.startswith("return {"):
+            kinds["dict[str, torch.Tensor]"] = None
+        else:
+            count = line.count(",") + 1 if "," in line else 1
+            kinds["torch.Tensor" if count == 1 else f"tuple[{', '.join(['torch.Tensor'] * count)}]"] = None
+    return " | ".join(kinds) or "None"
 
 
 def _in_range(template: list[str], k: int) -> bool:
@@ -699,6 +755,19 @@ def _spec_value(value: object) -> SpecValue | None:
     return None
 
 
+def _explained(a: _Instance, b: _Instance, defaults: KeywordDefaults) -> bool:
+    """Whether block instance `b` is `a` with other constants, each of which the spec values of
+    the two give alike (`classes` in `InceptionAux(classes)`'s linear layer)."""
+    if (a.scope, a.block, a.forward) != (b.scope, b.block, b.forward):
+        return False
+    (template, constants), (other, theirs) = _template(a.init, defaults), _template(b.init, defaults)
+    if template != other:
+        return False
+    shared = [n for n in a.values if n in b.values]
+    return all((x == y and type(x) is type(y)) or _express((x, y), [a.values, b.values], shared, {}, Namespace())
+               for xs, ys in zip(constants, theirs, strict=True) for x, y in zip(xs, ys, strict=True))
+
+
 def _in_place(full: _Structure) -> dict[str, int]:
     """The submodules `full` applies once, to one value (`y = self.m(x)`): forward line by name."""
     attrs = _statement_attributes(list(full.template))
@@ -739,16 +808,19 @@ def _reduce(full: _Structure, dropped: frozenset[str], tail: str | None) -> tupl
     return _Structure(full.block, template, full.args, tuple(lines)), removed
 
 
-def _match(full: _Structure, reduced: _Structure) -> tuple[frozenset[str], str | None] | None:
+def _match(full: _Structure, reduced: _Structure) -> tuple[frozenset[str], str | None, _OutputCut | None] | None:
     """How `reduced` is `full` less some parts: (submodules applied in place it lacks, the variable
-    its tail starts after or None), or None."""
+    its tail starts after or None, the outputs it lacks or None), or None."""
     if full.block != reduced.block or full.args != reduced.args or len(full.template) < len(reduced.template):
         return None
+    outputs = _cut_outputs(full, reduced)
+    if outputs is not None:
+        return frozenset(), None, outputs
     kept = set(_attributes(list(reduced.template)))
     absent = frozenset(a for a in _in_place(full) if a not in kept)
     whole = _reduce(full, absent, None)
     if absent and whole is not None and whole[0] == reduced:
-        return absent, None
+        return absent, None, None
     m = re.fullmatch(r"return (\w+)", reduced.forward[-1]) if reduced.forward else None
     if m is None or m[1] in full.args:
         return None
@@ -756,7 +828,58 @@ def _match(full: _Structure, reduced: _Structure) -> tuple[frozenset[str], str |
     after = full.forward[k + 1:] if k is not None else ()
     dropped = frozenset(absent - {a for line in after for a in re.findall(r"self\.(\w+)", line)})
     cut = _reduce(full, dropped, m[1])
-    return (dropped, m[1]) if cut is not None and cut[0] == reduced else None
+    return (dropped, m[1], None) if cut is not None and cut[0] == reduced else None
+
+
+# An entry of a network's returned dict: its key (a Python string literal) and its variable.
+_RETURN_ENTRY = re.compile(r'("(?:[^"\\]|\\.)*"): (\w+)')
+
+
+def _cut_outputs(full: _Structure, reduced: _Structure) -> _OutputCut | None:
+    """How `reduced` is the network `full` less some of its named outputs, or None: the forward
+    lines that only those need go (a line is kept where a value it computes is read later), with
+    the submodules that only those lines use and the constructor statements `reduced` lacks besides
+    (its init statements for them), none of which may build a submodule the kept lines use."""
+    last = full.forward[-1] if full.forward else ""
+    entries = _RETURN_ENTRY.findall(last) if last.startswith("return {") else []
+    returns = reduced.forward[-1] if reduced.forward else ""
+    bare = re.fullmatch(r"return (\w+)", returns)
+    if bare is not None:
+        kept = [key for key, var in entries if var == bare[1]][:1]
+    else:
+        kept = [key for key, _ in _RETURN_ENTRY.findall(returns)] if returns.startswith("return {") else []
+    values = dict(entries)
+    if not kept or len(kept) >= len(values) or not set(kept) <= set(values):
+        return None
+    live = {values[key] for key in kept}
+    lines: set[int] = set()
+    for i in range(len(full.forward) - 2, -1, -1):
+        line = full.forward[i]
+        m = _TARGETS.match(line)
+        targets = re.findall(r"[A-Za-z]\w*", m[1]) if m else []
+        if targets and live.isdisjoint(targets):
+            lines.add(i)
+            continue
+        live.update(_names(m[2] if m else line))
+    forward = (*(line for i, line in enumerate(full.forward[:-1]) if i not in lines), returns)
+    if forward != reduced.forward:
+        return None
+    attrs = _statement_attributes(list(full.template))
+    needed = {a for line in forward for a in re.findall(r"self\.(\w+)", line)}
+    only = {a for i in lines for a in re.findall(r"self\.(\w+)", full.forward[i])} - needed
+    statements = {s for s, a in enumerate(attrs) if a in only}
+    j = 0
+    for s, statement in enumerate(full.template):
+        if s in statements:
+            continue
+        if j < len(reduced.template) and reduced.template[j] == statement:
+            j += 1
+        else:
+            statements.add(s)
+    if j != len(reduced.template) or any(attrs[s] in needed for s in statements):
+        return None
+    keys = tuple(key for key, _ in entries if key not in kept)
+    return _OutputCut(keys, frozenset(lines), frozenset(statements), returns)
 
 
 def _merged_forward(full: _Structure, parts: list[_Part], tail: str | None, part_lines: dict[int, int]) -> list[str]:
@@ -797,6 +920,26 @@ def _merged_forward(full: _Structure, parts: list[_Part], tail: str | None, part
     return out
 
 
+def _cut_forward(full: _Structure, cut: _OutputCut, k: int) -> list[str]:
+    """The forward of a network class whose outputs `cut` are computed and returned only where its
+    flag (part `k`, a placeholder until it is named) is set: `full`'s, its names reused. It returns
+    without them before the run of their lines that ends the forward, if any (`if not self.aux:
+    return x`, as torchvision's models do); each earlier run of their lines is under the flag."""
+    lines, alias = _named(list(full.forward), list(full.args))
+    flag = f"self.\x00{k}\x00"
+    short = "".join(alias.get(tok, tok) if _NAME.match(tok) else tok for tok in _TOKEN.findall(cut.returns))
+    body = lines[:-1]
+    start = len(body)
+    while start - 1 in cut.lines:
+        start -= 1
+    out: list[str] = []
+    for i, line in enumerate(body[:start]):
+        if i in cut.lines and i - 1 not in cut.lines:
+            out.append(f"if {flag}:")
+        out.append("\t" + line if i in cut.lines else line)
+    return [*out, f"if not {flag}:", "\t" + short, *body[start:], lines[-1]]
+
+
 def _groups(structures: list[_Structure]) -> list[_Group]:
     """The classes to make: each structure, fullest first, with the others it serves (that lack
     some of its parts, all the same tail)."""
@@ -806,15 +949,20 @@ def _groups(structures: list[_Structure]) -> list[_Group]:
     for full in order:
         if full in taken:
             continue
-        members: list[tuple[int, frozenset[str], str | None]] = [(full, frozenset(), None)]
+        members: list[_Member] = [(full, frozenset(), None, None)]
         tail: str | None = None
+        cut: _OutputCut | None = None
         for other in order:
             found = None if other in taken or other == full else _match(structures[full], structures[other])
-            if found is not None and (found[1] is None or tail in (None, found[1])):
-                tail = tail or found[1]
-                members.append((other, *found))
-        taken.update(k for k, _, _ in members)
-        groups.append(_Group(full, tuple(sorted(members))))
+            if found is None or (found[1] is not None and tail not in (None, found[1])):
+                continue
+            # One set of outputs left out, by every structure the group serves besides the full one.
+            if found[2] != cut and not (cut is None and len(members) == 1):
+                continue
+            tail, cut = tail or found[1], cut or found[2]
+            members.append((other, *found))
+        taken.update(m[0] for m in members)
+        groups.append(_Group(full, tuple(sorted(members, key=lambda m: m[0]))))
     return groups
 
 
@@ -1261,8 +1409,10 @@ class TorchCodegen:
                 members.setdefault(key, []).append(index)
             for group in _groups(structures):
                 made = [self._make_class(group, structures, members, calls, class_names, signatures)]
-                if (made[0].unnamed or made[0].parts) and self.instances[made[0].members[0][0]].compress:
-                    made = [cls for key, _, _ in group.members for cls in self._family_classes(
+                # A family class takes the family's parameters and flags for its networks' outputs.
+                other_parts = any(not part.outputs for part in made[0].parts)
+                if (made[0].unnamed or other_parts) and self.instances[made[0].members[0][0]].compress:
+                    made = [cls for key, _, _, _ in group.members for cls in self._family_classes(
                         key, structures, members[key], calls, class_names, signatures)]
                 for cls in made:
                     self._name_class(cls, calls, class_names, signatures)
@@ -1301,7 +1451,7 @@ class TorchCodegen:
         parameters, nothing else, so networks join a class while those give every size that differs;
         the others get classes of their own."""
         def build(members: list[int]) -> _Class:
-            return self._make_class(_Group(key, ((key, frozenset(), None),)), structures, {key: members},
+            return self._make_class(_Group(key, ((key, frozenset(), None, None),)), structures, {key: members},
                                     calls, class_names, signatures)
 
         shared: list[list[int]] = []
@@ -1311,7 +1461,8 @@ class TorchCodegen:
                 shared.append([index])
             else:
                 joined.append(index)
-        return [build(members) for members in shared]
+        # A probe that joins no network of its own is no class (its constants are not the parameters).
+        return [build(members) for members in shared if not all(self.instances[i].probe for i in members)]
 
     def _resolved(self, index: int, calls: dict[int, str]) -> list[str]:
         """An instance's constructor statements with its children's constructions; a family
@@ -1325,19 +1476,27 @@ class TorchCodegen:
                     signatures: dict[str, list[str]]) -> _Class:
         full = structures[group.full]
         in_place = _in_place(full)
-        dropped = sorted({a for _, d, _ in group.members for a in d}, key=lambda a: in_place[a])
-        tail = next((t for _, _, t in group.members if t is not None), None)
+        dropped = sorted({a for _, d, _, _ in group.members for a in d}, key=lambda a: in_place[a])
+        tail = next((t for _, _, t, _ in group.members if t is not None), None)
+        outputs = next((c for _, _, _, c in group.members if c is not None), None)
         parts = [_Part(a) for a in dropped] + ([_Part("tail", tail=True)] if tail is not None else [])
-        forward = _merged_forward(full, parts, tail, {in_place[a]: k for k, a in enumerate(dropped)})
+        if outputs is not None:
+            parts.append(_Part(ast.literal_eval(outputs.keys[0]), outputs=outputs.keys))
+        forward = (_cut_forward(full, outputs, len(parts) - 1) if outputs is not None
+                   else _merged_forward(full, parts, tail, {in_place[a]: k for k, a in enumerate(dropped)}))
         cls = _Class(full.block, [], list(full.args), forward, parts)
         attrs = _statement_attributes(list(full.template))
         controls: list[set[int]] = []  # the statements each part builds
         for part in parts:
             cut = _reduce(full, frozenset(), tail) if part.tail else None
-            controls.append(cut[1] if cut is not None else {s for s, a in enumerate(attrs) if a == part.name})
+            if part.outputs and outputs is not None:
+                controls.append(set(outputs.statements))
+            else:
+                controls.append(cut[1] if cut is not None else {s for s, a in enumerate(attrs) if a == part.name})
         cls.optional = {s: k for k, statements in enumerate(controls) for s in statements}
-        for key, left_out, cut_at in group.members:
-            present = tuple(cut_at is None if part.tail else part.name not in left_out for part in parts)
+        for key, left_out, cut_at, cut_outputs in group.members:
+            present = tuple(cut_at is None if part.tail else cut_outputs is None if part.outputs
+                            else part.name not in left_out for part in parts)
             removed = {s for statements, has in zip(controls, present, strict=True) if not has for s in statements}
             for index in members[key]:
                 template, constants = _template(self._resolved(index, calls), self.keyword_defaults)
@@ -1426,7 +1585,7 @@ class TorchCodegen:
         pooled: list[_Instance] = []
         tops: list[int] = []
         self._find_common(gens)
-        probes: list[tuple[TorchCodegen, int, int, _Instance]] = []
+        probes: list[tuple[TorchCodegen, int, int, _Instance, bool]] = []
         for g in gens:
             title = linecache.getline(g.info.file, 1)
             self.family_names.setdefault(g.info.family, family_class_name(
@@ -1435,7 +1594,7 @@ class TorchCodegen:
             offset = len(pooled)
 
             def shift(line: str, offset: int = offset) -> str:
-                return _INSTANCE_REF.sub(lambda m: _instance_ref(int(m[1]) + offset), line)
+                return _shift(line, offset)
 
             pooled += [replace(inst, init=[shift(line) for line in inst.init]) for inst in g.instances]
             values = {k: v for k, raw in g.info.parameters.items() if (v := _spec_value(raw)) is not None}
@@ -1443,15 +1602,11 @@ class TorchCodegen:
             self.family[len(pooled)] = (g, offset, len(pooled))
             pooled.append(_Instance((g.info.name,), g.info.family, [shift(line) for line in body.init_statements()],
                                     [body.resolve(line) for line in body.lines], args, values, compress=True))
-            probe = self._probe(g, pooled[-1], shift)
+            probe = self._probe(g, pooled[-1], body.init_statements())
             if probe is not None:
-                probes.append((probe[0], offset, len(pooled) - 1, probe[1]))
-        # The probes join their networks' classes, where a common parameter's constants become it.
-        for pg, offset, stop, inst in probes:
-            self.family[len(pooled)] = (pg, offset, stop)
-            pooled.append(inst)
-        self.instances = pooled
-        classes = self._classes()
+                probes.append((probe[0], offset, len(pooled) - 1, probe[1], probe[2]))
+        classes = self._classes_with_probes(pooled, probes)
+        pooled = self.instances
         code: list[list[str]] = []
         first_of_block: dict[str, _Class] = {}
         nets = [c for c in classes if pooled[c.members[0][0]].compress]
@@ -1520,11 +1675,46 @@ class TorchCodegen:
                 if isinstance(v, bool | int | float) and Namespace().create(k) == k  # a legal, unshadowing name
                 and all(type(m.info.parameters.get(k)) is type(v) and m.info.parameters.get(k) == v for m in members)}
 
+    def _classes_with_probes(self, pooled: list[_Instance],
+                             probes: list[tuple[TorchCodegen, int, int, _Instance, bool]]) -> list[_Class]:
+        """The classes of the instances `pooled` and the probes, which join their networks' classes,
+        where a common parameter's constants become it: (generator, its blocks' first instance and
+        end, the network instance, whether its blocks changed). A probe whose blocks changed brings
+        its block instances, which join the blocks' classes, where the constants that changed become
+        the blocks' parameters; where it joins no network's class after all, the blocks' classes
+        are made again without it (else they would take as arguments what every network sets alike)."""
+        family, refused = dict(self.family), set[int]()
+        while True:
+            self.instances, self.family, self.made = list(pooled), dict(family), []
+            self.classes = Namespace(frozenset(self.helpers))
+            placed: dict[int, int] = {}  # a probe whose blocks changed → its network instance
+            for k, (pg, offset, stop, inst, own_blocks) in enumerate(probes):
+                if k in refused:
+                    continue
+                if own_blocks:
+                    offset, stop = len(self.instances), len(self.instances) + len(pg.instances)
+                    placed[k] = stop
+                    self.instances += [replace(b, init=[_shift(line, offset) for line in b.init], probe=True)
+                                       for b in pg.instances]
+                self.family[len(self.instances)] = (pg, offset, stop)
+                self.instances.append(replace(inst, init=[_shift(line, offset) for line in inst.init]))
+            classes = self._classes()
+            members = {i for cls in classes for i, _, _ in cls.members}
+            lost = {k for k, i in placed.items() if i not in members}
+            if not lost:
+                return classes
+            refused |= lost
+
     def _probe(self, g: TorchCodegen, inst: _Instance,
-               shift: Callable[[str], str]) -> tuple[TorchCodegen, _Instance] | None:
+               unshifted: list[str]) -> tuple[TorchCodegen, _Instance, bool] | None:
         """g's network elaborated again with each common number changed (`classes` 1000 → 1001):
-        the constants that change with it are that parameter. None where the spec refuses the values
-        or something besides the network's own constants changes (then the class keeps them fixed)."""
+        the constants that change with it are that parameter. Also returned: whether its block
+        instances changed (`InceptionAux(classes)`: then the probe brings its own, which join the
+        blocks' classes, where the constants that changed become the blocks' parameters). `inst` is
+        g's network instance, `unshifted` its constructor statements as g numbers its block instances,
+        which the probe's statements refer to alike. None where the spec
+        refuses the values or something changes besides constants, or besides constants that the
+        parameters of the network or of the blocks holding them give (then the class keeps them fixed)."""
         numbers = {k: v for k, v in self._common(g).items() if type(v) is not bool}
         changed = {k: (v + 1) / 2 if type(v) is float and 0 <= v < 1 else v + 1 for k, v in numbers.items()}
         other = g.network.variant(changed) if changed else None
@@ -1532,15 +1722,18 @@ class TorchCodegen:
             return None
         pg = TorchCodegen(other)
         body, _ = pg._body(())
+        kd = self.keyword_defaults
         same_blocks = [(i.scope, i.init, i.forward) for i in pg.instances] == [
             (i.scope, i.init, i.forward) for i in g.instances]
-        init = [shift(line) for line in body.init_statements()]
+        if not same_blocks and not (len(pg.instances) == len(g.instances) and all(
+                _explained(a, b, kd) for a, b in zip(g.instances, pg.instances, strict=True))):
+            return None
+        init = body.init_statements()
         forward = [body.resolve(line) for line in body.lines]
-        kd = self.keyword_defaults
-        if not same_blocks or forward != inst.forward or _template(init, kd)[0] != _template(inst.init, kd)[0]:
+        if forward != inst.forward or _template(init, kd)[0] != _template(unshifted, kd)[0]:
             return None
         values = {k: v for k, raw in other.info.parameters.items() if (v := _spec_value(raw)) is not None}
-        return pg, replace(inst, init=init, values=values, probe=True)
+        return pg, replace(inst, init=init, values=values, probe=True), not same_blocks
 
     def _common_arguments(self, cls: _Class) -> dict[str, str]:
         """A family class's arguments with a default, and its source: the spec's default (`groups=1`),
@@ -1578,7 +1771,9 @@ class TorchCodegen:
     def _class_lines(self, cls: _Class, first: _Class) -> list[str]:
         """The source of a block class; `first` is its block's first class, which a second one explains
         itself against."""
-        where = [".".join(parts(self.instances[i].scope)) for i, _, _ in cls.members]
+        # Where the block is used: each place once (a file's networks share places; probes are none).
+        where = list(dict.fromkeys(".".join(parts(self.instances[i].scope)) for i, _, _ in cls.members
+                                   if not self.instances[i].probe))
         more = f" and {len(where) - 4} more" if len(where) > 4 else ""
         summary = safe_comment(f"Block {cls.block}, used at {', '.join(where[:4])}{more}.", WIDTH - 14)
         doc = [f'{INDENT}"""{summary}"""']
