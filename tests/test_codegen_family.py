@@ -174,6 +174,52 @@ def test_inception_v3_loads_torchvision_by_name_and_matches(name: str, tmp_path:
             assert torch.allclose(got, want, atol=1e-5, rtol=0)
 
 
+SIDE_OUTPUTS = """
+# Side outputs (a test)
+block head(classes) {
+    in -> avgpool(global) -> flatten -> linear(classes) as fc
+}
+network net(classes=10, aux=false) {
+    input image: 3x16x16
+    x = image -> conv(8, 3, pad=1) as conv1 -> relu
+    if aux {
+        output side = x -> head(classes) as side_head
+    }
+    y = x -> conv(16, 3, stride=2) as conv2 -> relu
+    y -> head(classes) as main_head -> output logits
+    if aux {
+        output side2 = y -> conv(4, 1) as side_conv
+    }
+}
+network net_aux = net(aux=true)
+"""
+
+
+def test_outputs_under_a_flag_wherever_the_forward_computes_them() -> None:
+    """The rule is general: outputs a network has only under a boolean parameter, computed between
+    other lines or at the end, make the parameter a flag of the family class. Each function's module
+    computes what `--net` compiles, with the weights loaded by name."""
+    import archdsl
+
+    file = archdsl.load_string(SIDE_OUTPUTS)
+    source = generate_family([file.network(n) for n in ("net", "net_aux")]).text
+    assert re.findall(r"^class (\w+)\(", source, re.M) == ["Head", "Net"]
+    assert "        if self.aux:\n            side_head = self.side_head(" in source
+    assert "        if not self.aux:\n            return main_head\n        image = self.side_conv(" in source
+    namespace: dict[str, object] = {}
+    exec(compile(source, "<family>", "exec"), namespace)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    for name in ("net", "net_aux"):
+        alone = build_module(file.network(name)).eval()
+        ours = namespace[name]().eval()  # type: ignore[operator]
+        ours.load_state_dict(alone.state_dict(), strict=True)
+        want, got = alone(x), ours(x)
+        if name == "net":
+            assert torch.equal(got, want)
+        else:
+            assert list(got) == ["side", "logits", "side2"] and all(torch.equal(got[k], want[k]) for k in want)
+
+
 def test_resnet_family_stages_are_loops_over_layers(tmp_path: Path) -> None:
     """ResNet-50/101/152 and ResNeXt are one class, as torchvision's `ResNet(Bottleneck, layers,
     groups, width_per_group)`: each stage a loop bounded by `layers[k]`, the bottleneck computing its
