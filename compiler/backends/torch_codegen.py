@@ -1576,7 +1576,8 @@ class TorchCodegen:
         """One module for this network and `others` (the networks of one file): every block class
         once, a class per family of networks that differ only in the family's parameters, and a
         function per network that builds it (`def resnet50(**kwargs: Any) -> ResNet50`); the parameters
-        every network sets alike are keyword arguments with that default (`resnet50(classes=10)`)."""
+        every network sets alike are keyword arguments with that default (`resnet50(classes=10)`), and
+        a boolean under which networks have more outputs is a flag (`InceptionV3(aux=False)`)."""
         gens = [self, *others]
         self.helpers = dict(sorted({k: v for g in gens for k, v in g.helpers.items()}.items()))
         self.keyword_defaults = {k: v for g in gens for k, v in g.keyword_defaults.items()}
