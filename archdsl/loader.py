@@ -7,6 +7,7 @@ definitions plus what it imports (its own definitions win). Cycles and runaway d
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -52,7 +53,9 @@ def read_text(path: str | os.PathLike[str]) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+@functools.cache
 def zoo_dir() -> Path:
+    """Where the bundled specs are installed (found once per process: the package does not move)."""
     return Path(str(resources.files(ZOO_PACKAGE)))
 
 
@@ -64,10 +67,14 @@ _NETWORK_RE = re.compile(r"^\s*network\s+([A-Za-z_][A-Za-z_0-9]*)", re.MULTILINE
 
 
 def find_in_zoo(name: str) -> Path | None:
-    """The bundled file defining network `name` (a cheap text scan; only that file is parsed)."""
-    for path in zoo_files():
-        if name in _networks_in(path):
-            return path
+    """The bundled file defining network `name` (a cheap text scan; only that file is parsed). One
+    directory listing, one stat per file; a file is read again only when it changed."""
+    folder = zoo_dir()
+    with os.scandir(folder) as listing:
+        entries = sorted((e.name, e.path, e) for e in listing if e.name.endswith(".arch") and e.is_file())
+    for file_name, file, entry in entries:
+        if name in _names_in(file, entry.stat()):
+            return folder / file_name
     return None
 
 
@@ -79,17 +86,21 @@ def zoo_network_names() -> list[str]:
 
 
 def _networks_in(path: Path) -> list[str]:
+    return _names_in(str(path), path.stat())
+
+
+def _names_in(file: str, stat: os.stat_result) -> list[str]:
     """The networks a zoo file defines, by a text scan; rescanned whenever the file's modification
     time or size changes (looking a name up would otherwise read every file of the zoo each time)."""
-    stat = path.stat()
     key = (stat.st_mtime_ns, stat.st_size)
-    known = _ZOO_NAMES.get(path)
+    known = _ZOO_NAMES.get(file)
     if known is None or known[0] != key:
-        known = _ZOO_NAMES[path] = (key, _NETWORK_RE.findall(path.read_text(encoding="utf-8")))
+        with open(file, encoding="utf-8") as handle:
+            known = _ZOO_NAMES[file] = (key, _NETWORK_RE.findall(handle.read()))
     return known[1]
 
 
-_ZOO_NAMES: dict[Path, tuple[tuple[int, int], list[str]]] = {}
+_ZOO_NAMES: dict[str, tuple[tuple[int, int], list[str]]] = {}
 
 
 class Loader:

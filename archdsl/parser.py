@@ -69,14 +69,30 @@ _UNREADABLE = (OSError, EOFError, pickle.UnpicklingError, AttributeError, Import
 
 
 def _read_cached(path: Path, key: str) -> Module | None:
-    """The module cached under `key`, or None when the entry is missing or not exactly that."""
+    """The module cached under `key`, or None when the entry is missing or not exactly that. An
+    entry read before is not unpickled again while its file is unchanged (same inode, modification
+    time and size): unpickling a zoo file costs more than elaborating its network, and the AST is
+    immutable, so every load may share it."""
     try:
+        stat = os.stat(path)
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        held = _DECODED.get(key)
+        if held is not None and held[0] == stamp:
+            return held[1]
         entry = pickle.loads(path.read_bytes())
     except _UNREADABLE:
         return None
     if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == key and isinstance(entry[1], Module):
+        if len(_DECODED) >= _DECODED_MAX:
+            del _DECODED[next(iter(_DECODED))]  # the oldest
+        _DECODED[key] = (stamp, entry[1])
         return entry[1]
     return None
+
+
+# Cache entries already unpickled in this process, by key: (the file's stamp when read, the module).
+_DECODED: dict[str, tuple[tuple[int, int, int], Module]] = {}
+_DECODED_MAX = 64
 
 
 def _write_cached(path: Path, key: str, module: Module) -> None:
