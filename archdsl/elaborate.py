@@ -72,6 +72,7 @@ from .syntax import (
     StagesStep,
     VariantDef,
 )
+from .templates import Template, call_key, instantiate, record
 from .values import (
     POISON,
     UNKNOWN_CALLABLE_HINT,
@@ -170,9 +171,20 @@ class State:
     sharing: list[tuple[str, str, Instance]] = field(default_factory=list)  # (this application, first, instance)
     inferred: dict[tuple[object, ...], tuple[list[Shape], Attrs]] = field(default_factory=dict)  # Elaborator._infer
     inits: list[InitRule] = field(default_factory=list)  # the `init` statements run, one rule per target
+    touched: set[Path] = field(default_factory=set)  # every prefix of a scope that holds a name
+    templates: dict[object, Template] = field(default_factory=dict)  # block calls recorded, by key
+    deepest: int = 0  # the deepest call_depth a block call started at, within the call under way
+
+    def names(self, scope: Path) -> set[str]:
+        """The names used in `scope` (made, and its prefixes marked as touched, on first use)."""
+        used = self.used_names.get(scope)
+        if used is None:
+            used = self.used_names[scope] = set()
+            self.touched.update(scope[:k] for k in range(len(scope) + 1))
+        return used
 
     def claim(self, scope: tuple[str, ...], name: str, span: Span) -> str:
-        used = self.used_names.setdefault(scope, set())
+        used = self.names(scope)
         if name in used:
             raise error("E0404", f"the name `{name}` is already used in `{'.'.join(scope) or self.network}`", span,
                         "labels must be unique within a block; drop the label or choose another")
@@ -184,7 +196,7 @@ class State:
         return self.blocks[-1] if self.blocks else ()
 
     def fresh(self, scope: tuple[str, ...], base: str) -> str:
-        used = self.used_names.setdefault(scope, set())
+        used = self.names(scope)
         # Names are only ever added, so the first free suffix never moves back: start where the
         # last search ended (linear, not quadratic, in the number of same-named calls).
         k = self.next_suffix.get((scope, base), 0)
@@ -847,12 +859,24 @@ class Elaborator(Evaluator):
             raise error("E0519", f"blocks nested deeper than {self.limits.max_call_depth} (does `{name}` "
                         "instantiate itself?)", span, "a block must not instantiate itself, directly or through others")
         bound, args = bind_block(block, operands, span)
+        keyed = call_key(block, block_ns, bound, args) if shares is None and not st.sharing else None
+        path: Path | None = None
+        if keyed is not None:
+            template = st.templates.get(keyed[0])
+            if template is not None and self.steps + template.steps <= self.limits.max_steps:
+                path = self._block_path(name, env, label, scope_override, span)
+                if (path not in st.touched and len(st.ir) + len(template.nodes) <= self.limits.max_nodes
+                        and st.call_depth + template.depth < self.limits.max_call_depth):
+                    return self._instantiate(template, path, name, span, keyed[1])
         inner = Env(dict(bound), block_ns, ())
         st.calls.append((name, span))
+        outer_deepest, st.deepest = st.deepest, st.call_depth
         st.call_depth += 1
         try:
+            before = _Snapshot(self) if keyed is not None and keyed[0] not in st.templates else None
             title = self._block_params(block, args, inner, span)
-            inner.scope = self._block_path(name, env, label, scope_override, span)
+            inner.scope = path if path is not None else self._block_path(name, env, label, scope_override, span)
+            fresh = before is not None and inner.scope not in st.touched
             st.ir.scopes[inner.scope] = ScopeInfo(inner.scope, "block", title, name, span, shares)
             st.blocks.append(inner.scope)
             try:
@@ -864,7 +888,12 @@ class Elaborator(Evaluator):
                             if isinstance(stmt, Assign) and stmt.target in dict(numbers))
             st.ir.scopes[inner.scope] = replace(st.ir.scopes[inner.scope], number_values=numbers,
                                                 local_definitions=defined)
-            return self._block_result(block, inner, last)
+            result = self._block_result(block, inner, last)
+            if before is not None and fresh and keyed is not None:
+                template = before.template(self, inner.scope, keyed[1], result)
+                if template is not None:
+                    st.templates[keyed[0]] = template
+            return result
         except RecursionError:
             raise error("E0519", f"blocks nested too deeply in `{name}`", span) from None
         except Abandoned:
@@ -873,8 +902,21 @@ class Elaborator(Evaluator):
             note = [f"in block `{name}`, called at {span.where()}"]
             raise ArchError([d if d.span == span else with_call_notes(d, note) for d in exc.diagnostics]) from None
         finally:
+            st.deepest = max(st.deepest, outer_deepest)
             st.call_depth -= 1
             st.calls.pop()
+
+    def _instantiate(self, template: Template, path: Path, name: str, span: Span, ports: list[Port]) -> Value:
+        """A block call met before with the same key: its template, under `path` (see archdsl.templates)."""
+        st = self.st
+        value, names, suffixes = instantiate(template, st.ir, path, name, span, ports)
+        for scope, used in names:
+            st.names(scope).update(used)
+        for scope, base, k in suffixes:
+            st.next_suffix[(scope, base)] = k
+        self.steps += template.steps
+        st.deepest = max(st.deepest, st.call_depth + template.depth)
+        return value
 
     def _block_params(self, block: BlockDef, args: dict[str, Value], inner: Env, span: Span) -> str:
         """Bind the parameters (defaults evaluated in the block's scope); returns the call as written
@@ -921,6 +963,46 @@ class Elaborator(Evaluator):
         if len(tensors) == 1:
             return tensors[0]
         return Bundle(block.outputs, tuple(tensors))
+
+
+class _Snapshot:
+    """The elaboration's state when a block call starts, to tell afterwards whether the call is a
+    function of its key alone (it built only under its own fresh path, and nothing else) and, if so,
+    to record it as a template."""
+
+    def __init__(self, elab: Elaborator) -> None:
+        self.steps = elab.steps
+        self.sizes = self._sizes(elab.st)
+
+    @staticmethod
+    def _sizes(st: State) -> tuple[int, ...]:
+        return (len(st.ir), len(st.ir.scopes), len(st.used_names), len(st.next_suffix), len(st.errors),
+                len(st.instances), len(st.shared_sites), len(st.outputs), len(st.expects), len(st.inits),
+                len(st.sharing))
+
+    def template(self, elab: Elaborator, path: Path, ports: list[Port], result: Value) -> Template | None:
+        st = elab.st
+        depth = st.deepest - (st.call_depth - 1)  # the call itself started one level up
+        now = self._sizes(st)
+        if now[4:] != self.sizes[4:]:  # an error, a shared instance, an output, an `expect`, an `init`
+            return None
+        nodes, scopes = st.ir.last_nodes(now[0] - self.sizes[0]), _last(st.ir.scopes, now[1] - self.sizes[1])
+        names = [(scope, st.used_names[scope]) for scope in _last(st.used_names, now[2] - self.sizes[2])]
+        suffixes = [(scope, base, st.next_suffix[scope, base])
+                    for scope, base in _last(st.next_suffix, now[3] - self.sizes[3])]
+        return record(nodes, [st.ir.scopes[p] for p in scopes if p != path], names,
+                      suffixes, path, ports, result, st.ir.scopes[path], elab.steps - self.steps, depth)
+
+
+def _last(mapping: dict[Any, Any], count: int) -> list[Any]:
+    """The last `count` keys of a dict, in insertion order (without walking the others)."""
+    keys: list[Any] = []
+    if count > 0:
+        for key in reversed(mapping):
+            keys.append(key)
+            if len(keys) == count:
+                break
+    return keys[::-1]
 
 
 def with_call_notes(diag: Diagnostic, notes: list[str]) -> Diagnostic:

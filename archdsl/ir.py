@@ -165,6 +165,16 @@ class IR:
         """Nodes in creation (topological) order, optionally of one kind."""
         return list(self._nodes.values()) if kind is None else list(self._by_kind[kind])
 
+    def last_nodes(self, count: int) -> list[IRNode]:
+        """The last `count` nodes made, in creation order (without walking the others)."""
+        found: list[IRNode] = []
+        if count > 0:
+            for node in reversed(self._nodes.values()):
+                found.append(node)
+                if len(found) == count:
+                    break
+        return found[::-1]
+
     def inputs(self) -> list[IRNode]:
         return self.nodes("input")
 
