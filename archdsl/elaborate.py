@@ -814,6 +814,8 @@ class Elaborator(Evaluator):
         """For a layer of a shared instance's later application: the first application's layer whose
         weights it uses (checked to be the same layer); None for any other layer."""
         st = self.st
+        if not st.sharing:
+            return None
         frame = next((f for f in reversed(st.sharing) if name == f[0] or name.startswith(f[0] + ".")), None)
         if frame is None:
             return None
@@ -886,8 +888,7 @@ class Elaborator(Evaluator):
             numbers = tuple((k, v) for k, v in inner.vars.items() if isinstance(v, int | float))
             defined = tuple((stmt.target, stmt.value) for stmt in block.body.stmts
                             if isinstance(stmt, Assign) and stmt.target in dict(numbers))
-            st.ir.scopes[inner.scope] = replace(st.ir.scopes[inner.scope], number_values=numbers,
-                                                local_definitions=defined)
+            st.ir.scopes[inner.scope] = ScopeInfo(inner.scope, "block", title, name, span, shares, numbers, defined)
             result = self._block_result(block, inner, last)
             if before is not None and fresh and keyed is not None:
                 template = before.template(self, inner.scope, keyed[1], result)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .binding import as_partial, split_args
 from .diagnostics import ArchError, Span, did_you_mean, error
@@ -178,11 +180,14 @@ class Evaluator:
 
     # ---- expressions -------------------------------------------------------------------------
     def eval(self, node: Node, env: Env) -> Value:
-        method = _EVAL.get(type(node))
-        self.tick(node.span)
+        self.steps += 1  # tick(), inlined: every expression passes here
+        if self.steps > self.limits.max_steps:
+            self.steps -= 1
+            self.tick(node.span)
+        method = _methods(type(self)).get(type(node))
         if method is None:
             raise error("E0900", f"`{type(node).__name__}` cannot be used as a value here", node.span)
-        return getattr(self, method)(node, env)
+        return method(self, node, env)
 
     def _e_num(self, node: Num, env: Env) -> Value:
         return self.check_number(node.value, node.span)  # the parser bounds it by FLOAT_MAX, not by the limits
@@ -297,6 +302,10 @@ class Evaluator:
         """`v` if it is not a number, or a number within the limits: an integer of at most
         `max_int_bits` bits, and in any case within ±FLOAT_MAX (so that it converts to a float
         wherever one is needed); a float that is finite; never a complex."""
+        kind = type(v)
+        if (kind is int and v.bit_length() <= 64 <= self.limits.max_int_bits) or kind is str or v is None \
+                or kind is bool or (kind is float and math.isfinite(v)):
+            return v  # the common cases, decided at once
         if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > min(self.limits.max_int_bits, 1023):
             if v.bit_length() > self.limits.max_int_bits:
                 raise error("E0503", f"integer too large ({v.bit_length()} bits; the limit is "
@@ -496,6 +505,17 @@ _EVAL: dict[type[Node], str] = {
     IfExpr: "_e_if", Attribute: "_e_attr", Index: "_e_index", Call: "_e_call", Chain: "_e_chain",
     Shared: "_e_shared",
 }
+
+
+def _methods(cls: type[Evaluator]) -> dict[type[Node], Callable[[Any, Any, Env], Value]]:
+    """`_EVAL` with each name looked up on `cls` (once per class)."""
+    table = _METHODS.get(cls)
+    if table is None:
+        table = _METHODS[cls] = {kind: getattr(cls, name) for kind, name in _EVAL.items()}
+    return table
+
+
+_METHODS: dict[type[Evaluator], dict[type[Node], Callable[[Any, Any, Env], Value]]] = {}
 
 
 def evaluate(expr: Node, variables: dict[str, Value], ns: Definitions, limits: Limits = LIMITS) -> Value:

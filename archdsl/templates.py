@@ -129,8 +129,8 @@ def instantiate(template: Template, ir: IR, path: Path, block: str, span: Span,
     ir.scopes[path] = ScopeInfo(path, "block", template.title, block, span, None, template.numbers,
                                 template.definitions)
     for info in template.scopes:
-        scope = path + info.path
-        ir.scopes[scope] = ScopeInfo(scope, info.kind, info.title, info.block, info.span, None,
+        nested = path + info.path
+        ir.scopes[nested] = ScopeInfo(nested, info.kind, info.title, info.block, info.span, None,
                                      info.number_values, info.local_definitions)
     prefix = ".".join(path) + "."
     names: list[str] = []
