@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from json.encoder import encode_basestring as _encode_str  # the C encoder, non-ASCII kept
 from pathlib import Path
@@ -116,6 +116,19 @@ class Report(_ReportModel):
     scopes: dict[str, str] = {}  # block path → what it is, e.g. "inverted_residual(c=24, stride=2, expand=6)"
     # Each group of layers (a path prefix) → the shapes of the tensors read outside it, in order.
     _group_outputs: dict[str, list[list[int]]] = PrivateAttr(default_factory=dict)
+    # Built lazily (see build_report): what fills `layers` and `_group_outputs` on first use.
+    _pending: Callable[[], tuple[list[LayerReport], dict[str, list[list[int]]]]] | None = PrivateAttr(default=None)
+
+    def __getattribute__(self, name: str) -> Any:
+        # The layers are built on first use — of `layers`, or of anything that reads every field
+        # (pydantic's serializers, `==`, copies and pickling all go through `__dict__` or the
+        # private attributes) — so a report asked only for its totals never builds a row.
+        if name in _READS_LAYERS:
+            private = object.__getattribute__(self, "__pydantic_private__")
+            if private is not None and private.get("_pending") is not None:
+                build, private["_pending"] = private["_pending"], None
+                object.__getattribute__(self, "__dict__")["layers"], private["_group_outputs"] = build()
+        return object.__getattribute__(self, name)
 
     def blocks(self, depth: int) -> list[BlockReport]:
         """Layers aggregated to block paths of at most `depth` components, in execution order."""
@@ -248,10 +261,18 @@ class Network:
 
 
 def build_report(net: Network) -> Report:
-    """The report of `net`: its structure, and each registered pass's share of the figures."""
-    report = Report(**_report_fields(net), layers=[LayerReport(**row) for row in _layer_rows(net)])
-    report._group_outputs = group_outputs(net.ir)
+    """The report of `net`: its structure, and each registered pass's share of the figures. The
+    network's figures are computed now; its layer rows when first used (see `Report.__getattribute__`)."""
+    report = Report(**_report_fields(net), layers=[])
+
+    def layers() -> tuple[list[LayerReport], dict[str, list[list[int]]]]:
+        return [LayerReport(**row) for row in _layer_rows(net)], group_outputs(net.ir)
+
+    report._pending = layers
     return report
+
+
+_READS_LAYERS = frozenset({"layers", "__dict__", "__pydantic_private__"})
 
 
 def _layer_rows(net: Network) -> Iterator[dict[str, Any]]:
@@ -291,13 +312,21 @@ def group_outputs(ir: IR) -> dict[str, list[list[int]]]:
     """For every group of layers (each prefix of a layer's path: `layer1`, `layer1.0`, …), the shapes
     of its tensors that are read outside it, in the order they were made."""
     found: dict[str, dict[Port, None]] = {}
+    parts: dict[str, list[str]] = {}  # each name's components
+    groups: dict[str, list[str]] = {}  # each producer's groups: `a`, `a.b` for `a.b.c`
     for node in ir:
-        consumer = node.name.split(".") if node.kind == "op" else []
+        consumer = parts.setdefault(node.name, node.name.split(".")) if node.kind == "op" else []
         for port in node.inputs:
-            producer = port.node.split(".")
-            for k in range(1, len(producer)):
-                if consumer[:k] != producer[:k]:
-                    found.setdefault(".".join(producer[:k]), {})[port] = None
+            producer = parts.get(port.node) or parts.setdefault(port.node, port.node.split("."))
+            common, limit = 0, min(len(consumer), len(producer) - 1)
+            while common < limit and consumer[common] == producer[common]:
+                common += 1
+            if common + 1 < len(producer):  # the groups deeper than the shared prefix are left
+                prefixes = groups.get(port.node)
+                if prefixes is None:
+                    prefixes = groups[port.node] = [".".join(producer[:k]) for k in range(1, len(producer))]
+                for group in prefixes[common:]:
+                    found.setdefault(group, {})[port] = None
     order = {n.name: i for i, n in enumerate(ir)}
     return {group: [list(ir.node(p.node).out_shapes[p.index])
                     for p in sorted(ports, key=lambda p: (order[p.node], p.index))] for group, ports in found.items()}

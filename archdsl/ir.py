@@ -106,6 +106,7 @@ class IR:
     _consumers: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _by_kind: dict[str, list[IRNode]] = field(default_factory=lambda: {k: [] for k in NODE_KINDS}, repr=False)
     _nodes: dict[str, IRNode] = field(default_factory=dict, repr=False)
+    _in_shapes: dict[str, list[Shape]] = field(default_factory=dict, repr=False)
     _shapes: dict[tuple[Shape, ...], tuple[Shape, ...]] = field(default_factory=dict, repr=False)
     scopes: dict[tuple[str, ...], ScopeInfo] = field(default_factory=dict)
     # The spec's `init` rules, in the order they apply, each with the layers it sets (archdsl.weight_init).
@@ -118,14 +119,17 @@ class IR:
             raise ValueError(f"unknown node kind {node.kind!r}")
         if node.name in self._nodes:
             raise ValueError(f"duplicate node name {node.name!r}")
+        ins: list[Shape] = []
         for port in node.inputs:
-            src = self._nodes[port.node]
-            if port.index >= len(src.out_shapes):
+            src = self._nodes[port.node].out_shapes
+            if port.index >= len(src):
                 raise ValueError(f"{node.name}: input {port} out of range")
+            ins.append(src[port.index])
         shapes = self._shapes.setdefault(node.out_shapes, node.out_shapes)
         if shapes is not node.out_shapes:  # an equal tuple seen before: keep one copy
             object.__setattr__(node, "out_shapes", shapes)
         self._nodes[node.name] = node
+        self._in_shapes[node.name] = ins
         self._by_kind[node.kind].append(node)
         self._consumers[node.name] = []
         for producer in dict.fromkeys(p.node for p in node.inputs):
@@ -190,7 +194,9 @@ class IR:
         return {output_name(n): n.out_shapes[0] for n in self.outputs()}
 
     def in_shapes(self, node: IRNode) -> list[Shape]:
-        return [self._nodes[p.node].out_shapes[p.index] for p in node.inputs]
+        """The shapes of the node's inputs, in order (kept since the node was added: every pass
+        asks for them; the list is shared, so treat it as read-only)."""
+        return self._in_shapes[node.name]
 
     def consumers(self, name: str) -> list[IRNode]:
         """Distinct consumers of any output of `name`, in creation order."""

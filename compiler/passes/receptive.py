@@ -109,8 +109,10 @@ class Field:
 def union(fields: list[Field]) -> Field:
     """The smallest field holding every path's field (Araujo et al. §"multi-path"): extents united
     per axis; differing centres or jumps mark the result `misaligned`."""
-    if len(fields) == 1:
-        return fields[0]
+    first = fields[0]
+    if len(fields) == 1 or (all(f == first for f in fields) and all(
+            type(x) is int for x in (*first.size, *first.start, *first.stride))):
+        return first  # a field united with itself (integral, so exactly): the same field
     size, start, stride = [], [], []
     misaligned = any(f.misaligned for f in fields)
     for axis in range(2):
@@ -211,7 +213,14 @@ class ReceptiveFieldPass(Pass[Fields]):
 
     @classmethod
     def layer_report(cls, ir: IR, analysis: Analysis, node: IRNode) -> dict[str, Any]:
-        return {"receptive_field": field_report(ir, analysis[cls][node.name])}
+        fields = analysis[cls][node.name]
+        # Nodes that move no window share their input's Fields: one report entry per distinct
+        # Fields (kept alive by the results, so its id is not reused), shared by their rows.
+        reports = analysis.derived.setdefault(cls, {})
+        entry = reports.get(id(fields))
+        if entry is None:
+            entry = reports[id(fields)] = {"receptive_field": field_report(ir, fields)}
+        return entry
 
 
 def field_report(ir: IR, fields: Fields) -> dict[str, Any] | str | None:
