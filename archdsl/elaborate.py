@@ -72,7 +72,7 @@ from .syntax import (
     StagesStep,
     VariantDef,
 )
-from .templates import Template, call_key, instantiate, record
+from .templates import Recorded, Template, call_key, instantiate
 from .values import (
     POISON,
     UNKNOWN_CALLABLE_HINT,
@@ -172,7 +172,9 @@ class State:
     inferred: dict[tuple[object, ...], tuple[list[Shape], Attrs]] = field(default_factory=dict)  # Elaborator._infer
     inits: list[InitRule] = field(default_factory=list)  # the `init` statements run, one rule per target
     touched: set[Path] = field(default_factory=set)  # every prefix of a scope that holds a name
-    templates: dict[object, Template] = field(default_factory=dict)  # block calls recorded, by key
+    # Block calls recorded, by key: what the first call built, its template once a second call
+    # needs it, None where the call cannot be replayed (see archdsl.templates).
+    templates: dict[object, Recorded | Template | None] = field(default_factory=dict)
     deepest: int = 0  # the deepest call_depth a block call started at, within the call under way
 
     def names(self, scope: Path) -> set[str]:
@@ -865,6 +867,8 @@ class Elaborator(Evaluator):
         path: Path | None = None
         if keyed is not None:
             template = st.templates.get(keyed[0])
+            if isinstance(template, Recorded):  # met a second time: worth building the template now
+                template = st.templates[keyed[0]] = template.build()
             if template is not None and self.steps + template.steps <= self.limits.max_steps:
                 path = self._block_path(name, env, label, scope_override, span)
                 if (path not in st.touched and len(st.ir) + len(template.nodes) <= self.limits.max_nodes
@@ -886,14 +890,13 @@ class Elaborator(Evaluator):
             finally:
                 st.blocks.pop()
             numbers = tuple((k, v) for k, v in inner.vars.items() if isinstance(v, int | float))
+            named = dict(numbers)
             defined = tuple((stmt.target, stmt.value) for stmt in block.body.stmts
-                            if isinstance(stmt, Assign) and stmt.target in dict(numbers))
+                            if isinstance(stmt, Assign) and stmt.target in named)
             st.ir.scopes[inner.scope] = ScopeInfo(inner.scope, "block", title, name, span, shares, numbers, defined)
             result = self._block_result(block, inner, last)
             if before is not None and fresh and keyed is not None:
-                template = before.template(self, inner.scope, keyed[1], result)
-                if template is not None:
-                    st.templates[keyed[0]] = template
+                st.templates[keyed[0]] = before.recorded(self, inner.scope, keyed[1], result)
             return result
         except RecursionError:
             raise error("E0519", f"blocks nested too deeply in `{name}`", span) from None
@@ -981,18 +984,18 @@ class _Snapshot:
                 len(st.instances), len(st.shared_sites), len(st.outputs), len(st.expects), len(st.inits),
                 len(st.sharing))
 
-    def template(self, elab: Elaborator, path: Path, ports: list[Port], result: Value) -> Template | None:
+    def recorded(self, elab: Elaborator, path: Path, ports: list[Port], result: Value) -> Recorded | None:
         st = elab.st
         depth = st.deepest - (st.call_depth - 1)  # the call itself started one level up
         now = self._sizes(st)
         if now[4:] != self.sizes[4:]:  # an error, a shared instance, an output, an `expect`, an `init`
             return None
         nodes, scopes = st.ir.last_nodes(now[0] - self.sizes[0]), _last(st.ir.scopes, now[1] - self.sizes[1])
-        names = [(scope, st.used_names[scope]) for scope in _last(st.used_names, now[2] - self.sizes[2])]
+        names = [(scope, frozenset(st.used_names[scope])) for scope in _last(st.used_names, now[2] - self.sizes[2])]
         suffixes = [(scope, base, st.next_suffix[scope, base])
                     for scope, base in _last(st.next_suffix, now[3] - self.sizes[3])]
-        return record(nodes, [st.ir.scopes[p] for p in scopes if p != path], names,
-                      suffixes, path, ports, result, st.ir.scopes[path], elab.steps - self.steps, depth)
+        return Recorded(nodes, [st.ir.scopes[p] for p in scopes if p != path], names, suffixes, path, ports, result,
+                        st.ir.scopes[path], elab.steps - self.steps, depth)
 
 
 def _last(mapping: dict[Any, Any], count: int) -> list[Any]:

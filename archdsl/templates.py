@@ -148,7 +148,29 @@ def instantiate(template: Template, ir: IR, path: Path, block: str, span: Span,
             [(path + rel, base, k) for rel, base, k in template.suffixes])
 
 
-def record(ir_nodes: list[IRNode], scopes: list[ScopeInfo], names: list[tuple[Path, set[str]]],
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a call built, as the elaboration holds it (the IR's own nodes and scopes, the names it
+    used): turned into a :class:`Template` only when a second identical call comes, since most
+    calls are never repeated."""
+
+    nodes: list[IRNode]
+    scopes: list[ScopeInfo]
+    names: list[tuple[Path, frozenset[str]]]
+    suffixes: list[tuple[Path, str, int]]
+    path: Path
+    ports: list[Port]
+    result: Value
+    top: ScopeInfo
+    steps: int
+    depth: int
+
+    def build(self) -> Template | None:
+        return record(self.nodes, self.scopes, self.names, self.suffixes, self.path, self.ports, self.result,
+                      self.top, self.steps, self.depth)
+
+
+def record(ir_nodes: list[IRNode], scopes: list[ScopeInfo], names: list[tuple[Path, frozenset[str]]],
            suffixes: list[tuple[Path, str, int]], path: Path, ports: list[Port], result: Value,
            top: ScopeInfo, steps: int, depth: int) -> Template | None:
     """The template of a call that built `ir_nodes` and `scopes` (besides its own, `top`) and used
@@ -183,8 +205,8 @@ def record(ir_nodes: list[IRNode], scopes: list[ScopeInfo], names: list[tuple[Pa
     relative = tuple(ScopeInfo(info.path[n:], info.kind, info.title, info.block, info.span, None,
                                info.number_values, info.local_definitions) for info in scopes)
     return Template(top.title, top.number_values, top.local_definitions, tuple(nodes), relative,
-                    tuple((scope[n:], frozenset(used)) for scope, used in names),
+                    tuple((scope[n:], used) for scope, used in names),
                     tuple((scope[n:], base, k) for scope, base, k in suffixes), code, steps, depth)
 
 
-__all__ = ["Template", "Unkeyable", "call_key", "instantiate", "record"]
+__all__ = ["Recorded", "Template", "Unkeyable", "call_key", "instantiate", "record"]
