@@ -29,6 +29,7 @@ from .values import (
 )
 
 Located = tuple[Value, Span]  # a value and the span of the argument that gave it
+CHAINED = Span.unknown()  # the span of a chained input (`x -> f(…)`): no argument gave it
 
 
 @dataclass
@@ -53,7 +54,7 @@ def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node],
     """Evaluate `args` in order and sort them; tensors must come before the other positional values."""
     out = CallArgs()
     if chained is not None:
-        out.tensors.extend((t, Span.unknown()) for t in flatten_tensors(chained))
+        out.tensors.extend((t, CHAINED) for t in flatten_tensors(chained))
     for arg in args:
         value = evaluate(arg.value)
         if arg.name is not None:

@@ -493,6 +493,11 @@ class Elaborator(Evaluator):
 
     # ---- steps -------------------------------------------------------------------------------
     def chain_step(self, step: Node | tuple[Node, ...], x: Value, env: Env, collapse: bool) -> Value:
+        if type(step) is CallStep:  # the common step first
+            x = self._chain_input(x, step.span)
+            scope_override = env.scope if (collapse and step.label is None) else None
+            return self.call(step.func, step.func_span, step.args, x, step.span, env, self.label_of(step.label, env),
+                             scope_override=scope_override)
         if isinstance(step, tuple):  # `(a -> b)`, or a table's `{ a -> b }`: one step alone is that step
             return self._steps(step, x, env, collapse=collapse and len(step) == 1)
         if isinstance(step, IfStep):

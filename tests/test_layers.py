@@ -15,7 +15,8 @@ from .conftest import ROOT
 LAYERS: dict[str, tuple[str, ...]] = {
     "base": ("diagnostics", "limits", "fileio", "version", "vocabulary", "formatting"),
     "front end": ("syntax", "lark_boundary", "parser", "loader", "lexer"),
-    "core": ("ops", "ir", "values", "functions", "evaluate", "binding", "weight_init", "init_match", "elaborate",
+    "core": ("ops", "ir", "values", "functions", "evaluate", "binding", "weight_init", "init_match", "templates",
+             "elaborate",
              "namecheck", "network"),
     "compiler": ("compiler",),
     "api": ("api", "verify", "sizes"),
