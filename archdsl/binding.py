@@ -29,6 +29,7 @@ from .values import (
 )
 
 Located = tuple[Value, Span]  # a value and the span of the argument that gave it
+_TENSORS = (Tensor, tuple, Bundle)
 CHAINED = Span.unknown()  # the span of a chained input (`x -> f(…)`): no argument gave it
 
 
@@ -65,7 +66,7 @@ def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node],
             continue
         if isinstance(value, list) and value and any(isinstance(v, Tensor) for v in value):
             value = _tensor_list(value, arg.span)  # `concat(feats)`: a list of tensors is its tensors
-        if isinstance(value, Tensor | tuple | Bundle):
+        if isinstance(value, _TENSORS):
             if out.scalars:
                 raise error("E0517", "tensor arguments come before the other arguments", arg.span,
                             "write the inputs first: `concat(a, b, dim=0)`")
@@ -142,10 +143,14 @@ def bind_op(op: type[Op], name: str, call: CallArgs, span: Span) -> tuple[list[T
             raise error("E0516", f"`{key}` is given twice", sp)
         values[key], spans[key] = value, sp
     for key, value in values.items():
-        if isinstance(value, BlockRef | OpRef | Partial | SharedRef | Tensor | Bundle | tuple):
+        if type(value) not in _PLAIN and isinstance(value, _NOT_ATTRIBUTES):
             raise error("E0302", f"`{name}`: attribute `{key}` cannot be {describe(value)}", spans[key])
     _check_input_count(op, name, call.tensors, span)
     return [t for t, _ in call.tensors], values, spans
+
+
+_PLAIN = frozenset({int, float, bool, str, list, type(None)})  # what attributes mostly are: decided at once
+_NOT_ATTRIBUTES = (BlockRef, OpRef, Partial, SharedRef, Tensor, Bundle, tuple)
 
 
 def _name_them(op: type[Op]) -> str:

@@ -141,6 +141,8 @@ class Abandoned(ArchError):
     """Elaboration gives up (a limit was hit, or too many errors): every error found so far, final."""
 
 
+_NOT_VALUES = (Expect, InitStmt)  # statements without a value: a body's value is its last other statement's
+
 # Errors after which elaboration cannot go on to look for others (a limit was hit).
 FATAL = frozenset({"E0518", "E0519", "E0526"})
 MAX_ERRORS = 50  # independent errors reported per network
@@ -305,7 +307,7 @@ class Elaborator(Evaluator):
         have bound are poisoned, so that later statements that do not depend on it are still checked.
         The body's value is its last statement's, `expect` and `init` lines aside (they are no expression)."""
         last: Value = None
-        final = max((k for k, stmt in enumerate(body.stmts) if not isinstance(stmt, Expect | InitStmt)), default=-1)
+        final = max((k for k, stmt in enumerate(body.stmts) if not isinstance(stmt, _NOT_VALUES)), default=-1)
         for k, stmt in enumerate(body.stmts):
             try:
                 value = self.exec_stmt(stmt, env)
@@ -319,7 +321,7 @@ class Elaborator(Evaluator):
                 value = self._poison(stmt, env)
             except Poisoned:
                 value = self._poison(stmt, env)
-            if not isinstance(stmt, Expect | InitStmt):
+            if not isinstance(stmt, _NOT_VALUES):
                 last = value
         return last
 
@@ -662,27 +664,30 @@ class Elaborator(Evaluator):
             attrs = op.validate(values)
         except AttrError as exc:
             raise error("E0303", exc.message, spans.get(exc.field or "", span), attr_usage(op)) from None
-        outs = self._infer(op, name, attrs, ins, span)
+        shapes = [t.shape for t in ins]
+        outs = self._infer(op, name, attrs, ins, shapes, span)
         node_name = ".".join(node_path) if node_path is not None else self._node_name(env, op, label, span)
         if len(st.ir) >= self.limits.max_nodes:
             raise error("E0518", f"the network exceeds {self.limits.max_nodes} nodes", span,
                         "raise the limit with --max-nodes for a genuinely huge network")
-        shares = self._original(node_name, op, attrs, [t.shape for t in ins], span)
-        node = st.ir.add_node(IRNode(node_name, "op", op.name, attrs, tuple(t.port for t in ins), tuple(outs),
-                                     env.scope, span, shares=shares))
-        results = tuple(Tensor(Port(node.name, i), s) for i, s in enumerate(outs))
-        return results[0] if len(results) == 1 and op.num_outputs(attrs) == 1 else results
+        shares = self._original(node_name, op, attrs, shapes, span) if st.sharing else None
+        st.ir.add_node(IRNode(node_name, "op", op.name, attrs, tuple([t.port for t in ins]), tuple(outs),
+                              env.scope, span, None, shares))
+        if len(outs) == 1 and op.num_outputs(attrs) == 1:
+            return Tensor(Port(node_name, 0), outs[0])
+        return tuple([Tensor(Port(node_name, i), s) for i, s in enumerate(outs)])
 
-    def _infer(self, op: type[Op], name: str, attrs: Attrs, ins: list[Tensor], span: Span) -> list[Shape]:
+    def _infer(self, op: type[Op], name: str, attrs: Attrs, ins: list[Tensor], shapes: list[Shape],
+               span: Span) -> list[Shape]:
         """The output shapes of a call, checked; computed once per distinct (op, attributes, input
         shapes) — validated attributes are shared by identical calls, and kept referenced by
         the cache, so their identity is the key."""
-        key = (op, id(attrs), tuple(t.shape for t in ins))
+        key = (op, id(attrs), tuple(shapes))
         known = self.st.inferred.get(key)
         if known is not None:
             return known[0]
         try:
-            outs = op.infer(attrs, [t.shape for t in ins])
+            outs = op.infer(attrs, list(shapes))
         except ShapeError as exc:
             notes = tuple(
                 f"operand {k}: {fmt_shape(t.shape)} from `{t.port.node}` ({self.st.ir.node(t.port.node).span.where()})"
@@ -690,7 +695,7 @@ class Elaborator(Evaluator):
             raise ArchError(Diagnostic("E0305", exc.message, span, exc.hint, notes=notes)) from None
         for shape in outs:
             self._check_shape(shape, span, f"the output of `{name}`")
-        self._check_weights(op.params(attrs, [t.shape for t in ins]), span, f"`{name}`")
+        self._check_weights(op.params(attrs, list(shapes)), span, f"`{name}`")
         self.st.inferred[key] = (outs, attrs)
         return outs
 

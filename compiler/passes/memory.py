@@ -71,15 +71,18 @@ class MemoryPass(Pass[Memory]):
         out: dict[str, Memory] = {}
         nodes = ir.nodes()
         index = {n.name: i for i, n in enumerate(nodes)}
-        elements: dict[Shape, int] = {}  # per distinct shape (shapes repeat from node to node)
+        known: dict[Shape, int] = {}  # elements per distinct shape (shapes repeat from node to node)
 
-        def count(shape: Shape) -> int:
-            n = elements.get(shape)
-            if n is None:
-                n = elements[shape] = math.prod(shape)
-            return n
+        def elements(shapes: tuple[Shape, ...] | list[Shape]) -> int:
+            total = 0
+            for shape in shapes:
+                n = known.get(shape)
+                if n is None:
+                    n = known[shape] = math.prod(shape)
+                total += n
+            return total
 
-        size = [0 if n.kind == "output" else sum(count(s) for s in n.out_shapes) for n in nodes]
+        size = [0 if n.kind == "output" else elements(n.out_shapes) for n in nodes]
         last_use = _last_uses(nodes, index)
         live = sum(size[i] for i, n in enumerate(nodes) if n.kind == "input")
         for i, n in enumerate(nodes):
@@ -89,15 +92,10 @@ class MemoryPass(Pass[Memory]):
             mac = 0
             if n.kind == "op":
                 live += size[i]
-                ins = sum(count(s) for s in ir.in_shapes(n))
                 c = counts[n.name]
-                mac = ins + size[i] + c.params + c.buffers
+                mac = elements(ir.in_shapes(n)) + size[i] + c.params + c.buffers
             out[n.name] = Memory(size[i], live, mac)  # inputs and outputs of this node are all held while it runs
-            for producer in dict.fromkeys(index[p.node] for p in n.inputs):
-                if last_use[producer] == i:
-                    live -= size[producer]
-            if n.kind == "op" and last_use[i] == i:  # consumed by nobody: dropped at once
-                live -= size[i]
+            live -= _freed(n, i, index, last_use, size)
         return out
 
     @classmethod
@@ -128,6 +126,20 @@ class MemoryPass(Pass[Memory]):
     def layer_report(cls, ir: IR, analysis: Analysis, node: IRNode) -> dict[str, Any]:
         m = analysis[cls][node.name]
         return {"activations": m.activations, "mac": m.mac}
+
+
+def _freed(n: IRNode, i: int, index: dict[str, int], last_use: list[float], size: list[int]) -> int:
+    """The elements freed once node `n` (at position i) has run: the tensors it was the last to
+    read, and its own if nothing reads it."""
+    freed = 0
+    inputs = n.inputs
+    producers = (index[inputs[0].node],) if len(inputs) == 1 else dict.fromkeys(index[p.node] for p in inputs)
+    for producer in producers:
+        if last_use[producer] == i:
+            freed += size[producer]
+    if n.kind == "op" and last_use[i] == i:  # consumed by nobody: dropped at once
+        freed += size[i]
+    return freed
 
 
 def _last_uses(nodes: list[IRNode], index: dict[str, int]) -> list[float]:

@@ -175,7 +175,9 @@ class ReceptiveFieldPass(Pass[Fields]):
             return [{node.name: f if len(shape) == 3 else replace(f, global_=True)}]
         ins = ir.in_shapes(node)
         g = _geometry(node, ins, geometries) if node.kind == "op" else None
-        ports = list(dict.fromkeys(node.inputs[:g.data_inputs if g is not None else None]))
+        inputs = node.inputs
+        ports = [inputs[0]] if len(inputs) == 1 else \
+            list(dict.fromkeys(inputs[:g.data_inputs if g is not None else None]))
         merged: Mapping[str, Field]
         if len(ports) == 1:  # one path: its fields, unchanged (shared, never modified)
             merged = done[ports[0].node].output(ports[0].index).by_input
