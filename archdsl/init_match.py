@@ -11,8 +11,11 @@ from .weight_init import InitRule, split_path
 
 
 def _under(name: str, prefix: tuple[str, ...]) -> bool:
-    parts = name.split(".")
-    return tuple(parts[:len(prefix)]) == prefix
+    """Whether the layer `name` lies under the path `prefix` (its first components are the prefix's)."""
+    if not prefix:
+        return True
+    path = ".".join(prefix)
+    return name == path or name.startswith(path + ".")
 
 
 def resolve(ir: IR, rules: list[InitRule]) -> tuple[list[InitRule], list[Diagnostic]]:
@@ -20,7 +23,9 @@ def resolve(ir: IR, rules: list[InitRule]) -> tuple[list[InitRule], list[Diagnos
     problems: a target that matches no layer of its kind, a tensor no matched layer has."""
     problems: list[Diagnostic] = []
     ordered = sorted(rules, key=lambda r: r.depth)  # stable: within a depth, the order they ran
-    layers = [n for n in ir.nodes("op") if n.op_class.init_kind is not None]
+    kinds: dict[str | None, str | None] = {}  # each op's init kind
+    layers = [n for n in ir.nodes("op")
+              if (kinds[n.op] if n.op in kinds else kinds.setdefault(n.op, n.op_class.init_kind)) is not None]
     out: list[InitRule] = []
     reported: set[tuple[Span, str]] = set()
 
@@ -30,7 +35,7 @@ def resolve(ir: IR, rules: list[InitRule]) -> tuple[list[InitRule], list[Diagnos
             problems.append(d)
 
     for rule in ordered:
-        matched = [n for n in layers if n.op_class.init_kind == rule.kind and _under(n.name, rule.prefix)]
+        matched = [n for n in layers if kinds[n.op] == rule.kind and _under(n.name, rule.prefix)]
         own = [n for n in matched if n.shares is None]  # a shared instance's later application has no weights
         out.append(_with_nodes(rule, tuple(n.name for n in own)))
         # A kind's rule is torchvision's `isinstance` loop: it sets what is there (`if m.bias is not

@@ -132,7 +132,8 @@ class IR:
         self._in_shapes[node.name] = ins
         self._by_kind[node.kind].append(node)
         self._consumers[node.name] = []
-        for producer in dict.fromkeys(p.node for p in node.inputs):
+        inputs = node.inputs
+        for producer in (inputs[0].node,) if len(inputs) == 1 else dict.fromkeys(p.node for p in inputs):
             self._consumers[producer].append(node.name)
         self._graph = None
         return node
