@@ -112,19 +112,15 @@ class IR:
     # The spec's `init` rules, in the order they apply, each with the layers it sets (archdsl.weight_init).
     inits: list[InitRule] = field(default_factory=list)
 
-    def add_node(self, node: IRNode) -> IRNode:
+    def add_node(self, node: IRNode, in_shapes: list[Shape] | None = None) -> IRNode:
         """The one constructor path for nodes. Inputs must already exist (so order is topological);
-        names are unique (the elaborator's namer guarantees it)."""
+        names are unique (the elaborator's namer guarantees it). `in_shapes`: the inputs' shapes,
+        where the caller has them checked already (a block template's copy of a node)."""
         if node.kind not in NODE_KINDS:
             raise ValueError(f"unknown node kind {node.kind!r}")
         if node.name in self._nodes:
             raise ValueError(f"duplicate node name {node.name!r}")
-        ins: list[Shape] = []
-        for port in node.inputs:
-            src = self._nodes[port.node].out_shapes
-            if port.index >= len(src):
-                raise ValueError(f"{node.name}: input {port} out of range")
-            ins.append(src[port.index])
+        ins = in_shapes if in_shapes is not None else self._input_shapes(node)
         shapes = self._shapes.setdefault(node.out_shapes, node.out_shapes)
         if shapes is not node.out_shapes:  # an equal tuple seen before: keep one copy
             object.__setattr__(node, "out_shapes", shapes)
@@ -137,6 +133,15 @@ class IR:
             self._consumers[producer].append(node.name)
         self._graph = None
         return node
+
+    def _input_shapes(self, node: IRNode) -> list[Shape]:
+        ins: list[Shape] = []
+        for port in node.inputs:
+            src = self._nodes[port.node].out_shapes
+            if port.index >= len(src):
+                raise ValueError(f"{node.name}: input {port} out of range")
+            ins.append(src[port.index])
+        return ins
 
     @property
     def graph(self) -> nx.MultiDiGraph:

@@ -76,6 +76,7 @@ class TemplateNode:
     attrs: Attrs | None
     inputs: tuple[Source, ...]
     out_shapes: tuple[Shape, ...]
+    in_shapes: list[Shape]  # the IR's own list, shared by every copy (read-only)
     scope: Path  # relative
     span: Span
 
@@ -141,7 +142,7 @@ def instantiate(template: Template, ir: IR, path: Path, block: str, span: Span,
         if scope is None:
             scope = scopes[t.scope] = path + t.scope
         inputs = tuple(Port(names[k], i) if k >= 0 else ports[-k - 1] for k, i in t.inputs)
-        ir.add_node(IRNode(name, "op", t.op, t.attrs, inputs, t.out_shapes, scope, t.span))
+        ir.add_node(IRNode(name, "op", t.op, t.attrs, inputs, t.out_shapes, scope, t.span), t.in_shapes)
         names.append(name)
     value = decode_result(template.result, names, ports)
     return (value, [(path + rel, used) for rel, used in template.names],
@@ -155,6 +156,7 @@ class Recorded:
     calls are never repeated."""
 
     nodes: list[IRNode]
+    in_shapes: list[list[Shape]]
     scopes: list[ScopeInfo]
     names: list[tuple[Path, frozenset[str]]]
     suffixes: list[tuple[Path, str, int]]
@@ -166,15 +168,16 @@ class Recorded:
     depth: int
 
     def build(self) -> Template | None:
-        return record(self.nodes, self.scopes, self.names, self.suffixes, self.path, self.ports, self.result,
-                      self.top, self.steps, self.depth)
+        return record(self.nodes, self.in_shapes, self.scopes, self.names, self.suffixes, self.path, self.ports,
+                      self.result, self.top, self.steps, self.depth)
 
 
-def record(ir_nodes: list[IRNode], scopes: list[ScopeInfo], names: list[tuple[Path, frozenset[str]]],
-           suffixes: list[tuple[Path, str, int]], path: Path, ports: list[Port], result: Value,
-           top: ScopeInfo, steps: int, depth: int) -> Template | None:
-    """The template of a call that built `ir_nodes` and `scopes` (besides its own, `top`) and used
-    `names` and `suffixes`, all under `path`; None when anything reaches outside it."""
+def record(ir_nodes: list[IRNode], in_shapes: list[list[Shape]], scopes: list[ScopeInfo],
+           names: list[tuple[Path, frozenset[str]]], suffixes: list[tuple[Path, str, int]], path: Path,
+           ports: list[Port], result: Value, top: ScopeInfo, steps: int, depth: int) -> Template | None:
+    """The template of a call that built `ir_nodes` (their inputs' shapes `in_shapes`) and `scopes`
+    (besides its own, `top`) and used `names` and `suffixes`, all under `path`; None when anything
+    reaches outside it."""
     n = len(path)
     prefix = ".".join(path) + "."
     index: dict[str, int] = {}
@@ -194,7 +197,7 @@ def record(ir_nodes: list[IRNode], scopes: list[ScopeInfo], names: list[tuple[Pa
                 return None
         index[node.name] = len(nodes)
         nodes.append(TemplateNode(node.name[len(prefix):], node.op, node.attrs, tuple(sources), node.out_shapes,
-                                  node.scope[n:], node.span))
+                                  in_shapes[len(nodes)], node.scope[n:], node.span))
     if any(info.path[:n] != path or info.shares is not None for info in scopes) \
             or any(scope[:n] != path for scope, _ in names) or any(scope[:n] != path for scope, _, _ in suffixes):
         return None

@@ -216,13 +216,13 @@ class ReceptiveFieldPass(Pass[Fields]):
     @classmethod
     def layer_report(cls, ir: IR, analysis: Analysis, node: IRNode) -> dict[str, Any]:
         fields = analysis[cls][node.name]
-        # Nodes that move no window share their input's Fields: one report entry per distinct
-        # Fields (kept alive by the results, so its id is not reused), shared by their rows.
-        reports = analysis.derived.setdefault(cls, {})
-        entry = reports.get(id(fields))
-        if entry is None:
-            entry = reports[id(fields)] = {"receptive_field": field_report(ir, fields)}
-        return entry
+        # Nodes that move no window share their input's Fields (a conv's bn and relu follow it):
+        # the entry of the last Fields reported is kept and handed on while the Fields repeat (only
+        # the last, so a huge network's report holds no entry per layer).
+        last = analysis.derived.get(cls)
+        if last is None or last[0] is not fields:
+            last = analysis.derived[cls] = (fields, {"receptive_field": field_report(ir, fields)})
+        return last[1]
 
 
 def field_report(ir: IR, fields: Fields) -> dict[str, Any] | str | None:

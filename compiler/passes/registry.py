@@ -84,9 +84,9 @@ class Analysis:
     def __init__(self, ir: IR) -> None:
         self.ir = ir
         self._results: dict[type[Pass[Any]], Mapping[str, Any]] = {}
-        # What a pass derives from its results for the report, kept per pass (e.g. one report
-        # entry per distinct result object, where many nodes share a result).
-        self.derived: dict[type[Pass[Any]], dict[Any, Any]] = {}
+        # What a pass derives from its results for the report, kept per pass (e.g. the report
+        # entry of the last result reported, which the next nodes may share).
+        self.derived: dict[type[Pass[Any]], Any] = {}
 
     def __getitem__(self, kind: type[Pass[R]]) -> Mapping[str, R]:
         try:
