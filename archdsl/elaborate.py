@@ -1004,7 +1004,7 @@ class _Snapshot:
         names = [(scope, frozenset(st.used_names[scope])) for scope in _last(st.used_names, now[2] - self.sizes[2])]
         suffixes = [(scope, base, st.next_suffix[scope, base])
                     for scope, base in _last(st.next_suffix, now[3] - self.sizes[3])]
-        return Recorded(nodes, [st.ir.in_shapes(n) for n in nodes], [st.ir.scopes[p] for p in scopes if p != path],
+        return Recorded(nodes, [st.ir.in_shapes_key(n) for n in nodes], [st.ir.scopes[p] for p in scopes if p != path],
                         names, suffixes, path, ports, result, st.ir.scopes[path], elab.steps - self.steps, depth)
 
 

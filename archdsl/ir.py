@@ -106,13 +106,13 @@ class IR:
     _consumers: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _by_kind: dict[str, list[IRNode]] = field(default_factory=lambda: {k: [] for k in NODE_KINDS}, repr=False)
     _nodes: dict[str, IRNode] = field(default_factory=dict, repr=False)
-    _in_shapes: dict[str, list[Shape]] = field(default_factory=dict, repr=False)
+    _in_shapes: dict[str, tuple[Shape, ...]] = field(default_factory=dict, repr=False)
     _shapes: dict[tuple[Shape, ...], tuple[Shape, ...]] = field(default_factory=dict, repr=False)
     scopes: dict[tuple[str, ...], ScopeInfo] = field(default_factory=dict)
     # The spec's `init` rules, in the order they apply, each with the layers it sets (archdsl.weight_init).
     inits: list[InitRule] = field(default_factory=list)
 
-    def add_node(self, node: IRNode, in_shapes: list[Shape] | None = None) -> IRNode:
+    def add_node(self, node: IRNode, in_shapes: tuple[Shape, ...] | None = None) -> IRNode:
         """The one constructor path for nodes. Inputs must already exist (so order is topological);
         names are unique (the elaborator's namer guarantees it). `in_shapes`: the inputs' shapes,
         where the caller has them checked already (a block template's copy of a node)."""
@@ -120,7 +120,9 @@ class IR:
             raise ValueError(f"unknown node kind {node.kind!r}")
         if node.name in self._nodes:
             raise ValueError(f"duplicate node name {node.name!r}")
-        ins = in_shapes if in_shapes is not None else self._input_shapes(node)
+        if in_shapes is None:
+            in_shapes = self._input_shapes(node)
+        ins = self._shapes.setdefault(in_shapes, in_shapes)  # like output shapes: one copy of each
         shapes = self._shapes.setdefault(node.out_shapes, node.out_shapes)
         if shapes is not node.out_shapes:  # an equal tuple seen before: keep one copy
             object.__setattr__(node, "out_shapes", shapes)
@@ -134,14 +136,14 @@ class IR:
         self._graph = None
         return node
 
-    def _input_shapes(self, node: IRNode) -> list[Shape]:
+    def _input_shapes(self, node: IRNode) -> tuple[Shape, ...]:
         ins: list[Shape] = []
         for port in node.inputs:
             src = self._nodes[port.node].out_shapes
             if port.index >= len(src):
                 raise ValueError(f"{node.name}: input {port} out of range")
             ins.append(src[port.index])
-        return ins
+        return tuple(ins)
 
     @property
     def graph(self) -> nx.MultiDiGraph:
@@ -201,7 +203,12 @@ class IR:
 
     def in_shapes(self, node: IRNode) -> list[Shape]:
         """The shapes of the node's inputs, in order (kept since the node was added: every pass
-        asks for them; the list is shared, so treat it as read-only)."""
+        asks for them)."""
+        return list(self._in_shapes[node.name])
+
+    def in_shapes_key(self, node: IRNode) -> tuple[Shape, ...]:
+        """The shapes of the node's inputs as the IR keeps them: one tuple for all nodes whose inputs
+        have the same shapes (so a pass may key a cache on it)."""
         return self._in_shapes[node.name]
 
     def consumers(self, name: str) -> list[IRNode]:

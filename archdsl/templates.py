@@ -76,7 +76,7 @@ class TemplateNode:
     attrs: Attrs | None
     inputs: tuple[Source, ...]
     out_shapes: tuple[Shape, ...]
-    in_shapes: list[Shape]  # the IR's own list, shared by every copy (read-only)
+    in_shapes: tuple[Shape, ...]  # as the IR keeps them (one tuple, shared by every copy)
     scope: Path  # relative
     span: Span
 
@@ -156,7 +156,7 @@ class Recorded:
     calls are never repeated."""
 
     nodes: list[IRNode]
-    in_shapes: list[list[Shape]]
+    in_shapes: list[tuple[Shape, ...]]
     scopes: list[ScopeInfo]
     names: list[tuple[Path, frozenset[str]]]
     suffixes: list[tuple[Path, str, int]]
@@ -172,7 +172,7 @@ class Recorded:
                       self.result, self.top, self.steps, self.depth)
 
 
-def record(ir_nodes: list[IRNode], in_shapes: list[list[Shape]], scopes: list[ScopeInfo],
+def record(ir_nodes: list[IRNode], in_shapes: list[tuple[Shape, ...]], scopes: list[ScopeInfo],
            names: list[tuple[Path, frozenset[str]]], suffixes: list[tuple[Path, str, int]], path: Path,
            ports: list[Port], result: Value, top: ScopeInfo, steps: int, depth: int) -> Template | None:
     """The template of a call that built `ir_nodes` (their inputs' shapes `in_shapes`) and `scopes`

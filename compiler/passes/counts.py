@@ -42,12 +42,13 @@ class CountPass(Pass[Counts]):
             if node.kind != "op":
                 out[node.name] = NOTHING
                 continue
-            ins = ir.in_shapes(node)
             own = node.shares is None  # a shared instance's later applications reuse its first one's weights
-            key = (node.op, id(node.attrs), tuple(ins), node.out_shapes, own)
+            # The IR keeps one tuple per distinct list of shapes (in and out), so their identity is
+            # a key too while the IR lives.
+            key = (node.op, id(node.attrs), id(ir.in_shapes_key(node)), id(node.out_shapes), own)
             hit = known.get(key)
             if hit is None:
-                op, outs = node.op_class, list(node.out_shapes)
+                op, outs, ins = node.op_class, list(node.out_shapes), ir.in_shapes(node)
                 counts = Counts(params=op.params(node.attrs, ins) if own else 0,
                                 buffers=op.buffers(node.attrs, ins) if own else 0,
                                 macs=op.macs(node.attrs, ins, outs), other_ops=op.other_ops(node.attrs, ins, outs))

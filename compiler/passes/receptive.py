@@ -242,7 +242,7 @@ def _geometry(node: IRNode, ins: list[Shape], cache: dict[tuple[Any, ...], tuple
     """The op's geometry, computed once per distinct (op, attributes, input shapes). Validated
     attributes are shared between identical calls, so their identity is the key; the cache keeps
     them referenced, so an id is never reused while it lives."""
-    key = (node.op, id(node.attrs), tuple(ins))
+    key = (node.op, id(node.attrs), *ins)
     hit = cache.get(key)
     if hit is None:
         hit = cache[key] = (node.op_class.geometry(node.attrs, ins), node.attrs)
