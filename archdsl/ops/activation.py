@@ -12,26 +12,37 @@ from .base import Attrs, Op, Shape, py_number, register
 class _Activation(Op):
     category = "activation"
     module: str = ""  # the torch.nn class
+    in_place: bool = False  # the class takes `inplace=True` (nn.ReLU does, nn.Sigmoid does not)
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
         return f"nn.{cls.module}()"
 
+    @classmethod
+    def torch_init_in_place(cls, a: Any, ins: list[Shape]) -> str | None:
+        if not cls.in_place:
+            return None
+        init = cls.torch_init(a, ins)
+        return f"{init[:-1]}{'' if init.endswith('()') else ', '}inplace=True)"
 
-def _simple(name: str, module: str, doc: str, aliases: tuple[str, ...] = ()) -> type[Op]:
+
+def _simple(name: str, module: str, doc: str, aliases: tuple[str, ...] = (), in_place: bool = False) -> type[Op]:
     cls = type(name.capitalize(), (_Activation,), {"name": name, "module": module, "doc": doc,
-                                                   "aliases": aliases})
+                                                   "aliases": aliases, "in_place": in_place})
     return register(cls)
 
 
-Relu = _simple("relu", "ReLU", "max(x, 0).")
-Relu6 = _simple("relu6", "ReLU6", "min(max(x, 0), 6) (MobileNet).")
+# In place where torchvision's models use them so: ReLU (ResNet, VGG), ReLU6 (MobileNetV2), SiLU
+# (EfficientNet), Hardswish (MobileNetV3); and the others torch offers it for.
+Relu = _simple("relu", "ReLU", "max(x, 0).", in_place=True)
+Relu6 = _simple("relu6", "ReLU6", "min(max(x, 0), 6) (MobileNet).", in_place=True)
 Sigmoid = _simple("sigmoid", "Sigmoid", "1 / (1 + e^−x).")
 Tanh = _simple("tanh", "Tanh", "Hyperbolic tangent.")
-Silu = _simple("silu", "SiLU", "x·sigmoid(x), a.k.a. swish (EfficientNet).", aliases=("swish",))
-Hswish = _simple("hswish", "Hardswish", "x·relu6(x+3)/6 (MobileNetV3).", aliases=("hardswish",))
-Hsigmoid = _simple("hsigmoid", "Hardsigmoid", "relu6(x+3)/6 (MobileNetV3).", aliases=("hardsigmoid",))
-Mish = _simple("mish", "Mish", "x·tanh(softplus(x)) (YOLOv4).")
+Silu = _simple("silu", "SiLU", "x·sigmoid(x), a.k.a. swish (EfficientNet).", aliases=("swish",), in_place=True)
+Hswish = _simple("hswish", "Hardswish", "x·relu6(x+3)/6 (MobileNetV3).", aliases=("hardswish",), in_place=True)
+Hsigmoid = _simple("hsigmoid", "Hardsigmoid", "relu6(x+3)/6 (MobileNetV3).", aliases=("hardsigmoid",),
+                   in_place=True)
+Mish = _simple("mish", "Mish", "x·tanh(softplus(x)) (YOLOv4).", in_place=True)
 Gelu = _simple("gelu", "GELU", "Gaussian error linear unit.")
 
 
@@ -46,6 +57,7 @@ class Leaky(_Activation):
     doc = "Leaky ReLU: leaky(slope=0.01); darknet uses leaky(0.1)."
     Attrs = LeakyAttrs
     positional = ("slope",)
+    in_place = True
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:

@@ -269,10 +269,28 @@ class Op:
     # that default's source, in the order `torch_init` writes them (last): the code generator writes
     # them out where instances of one class differ in them (`groups=groups`, a depthwise conv).
     torch_defaults: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # True: the op's output is a new tensor (never a view of an input) that its gradient does not
+    # read, so the one op that reads it may overwrite it in place (bn → `nn.ReLU(inplace=True)`,
+    # `out += identity`), as torchvision's models do: autograd's results stay exactly the same.
+    output_overwritable: ClassVar[bool] = False
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str | None:
         """Constructor source of the nn.Module holding this op's state, or None for a function."""
+        return None
+
+    @classmethod
+    def torch_init_in_place(cls, a: Any, ins: list[Shape]) -> str | None:
+        """Constructor source of the same module writing its result into its one input
+        (`nn.ReLU(inplace=True)`), or None where torch has no such form. The code generator uses it
+        where that input dies here (see `output_overwritable`)."""
+        return None
+
+    @classmethod
+    def torch_forward_in_place(cls, a: Any, ins: list[Shape], args: list[str], k: int) -> str | None:
+        """A statement computing the op into its k-th input's tensor (`a += b`), bit for bit what
+        `torch_forward` computes, or None where there is no such form. The code generator uses it
+        where that input dies here and has the output's shape."""
         return None
 
     @classmethod

@@ -63,6 +63,7 @@ class _ConvLike(Op):
     """Shared rules of every ordinary 2-D convolution; subclasses only map attributes to geometry."""
 
     positional: ClassVar[tuple[str, ...]] = ("out", "kernel")
+    output_overwritable = True  # its gradient reads its input and weight only
     init_kind = "conv"
     init_tensors = ("weight", "bias")
 
@@ -226,6 +227,7 @@ class Deconv(Op):
            "groups=1, bias=true); out = (in−1)·s − 2p + d(k−1) + output_pad + 1.")
     Attrs = DeconvAttrs
     positional = ("out", "kernel")
+    output_overwritable = True  # its gradient reads its input and weight only
     init_kind = "deconv"
     init_tensors = ("weight", "bias")
 

@@ -27,6 +27,9 @@ class Linear(Op):
            "torch's Linear on channels-last); flatten first to classify.")
     Attrs = LinearAttrs
     positional = ("out",)
+    # Its gradient reads its input and weight only; on another dim than the last its result is a
+    # permuted view of a new tensor that nothing else holds.
+    output_overwritable = True
     init_kind = "linear"
     init_tensors = ("weight", "bias")
 

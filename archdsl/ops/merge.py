@@ -80,6 +80,13 @@ class Add(_Elementwise):
     name = "add"
     doc = "Element-wise sum (`a + b`), broadcasting."
     symbol = "+"
+    output_overwritable = True  # a new tensor; its gradient reads nothing
+
+    @classmethod
+    def torch_forward_in_place(cls, a: Any, ins: list[Shape], args: list[str], k: int) -> str | None:
+        # Two operands only: `b += a` is `a + b` bit for bit (IEEE addition commutes), while
+        # `a += b + c` would add (b + c) first, rounded differently.
+        return f"{args[k]} += {args[1 - k]}" if len(args) == 2 else None
 
 
 @register
@@ -102,6 +109,7 @@ class Concat(Op):
     Attrs = ConcatAttrs
     min_inputs = 1
     max_inputs = None
+    output_overwritable = True  # torch.cat makes a new tensor, of one input too; its gradient reads nothing
 
     @classmethod
     def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:

@@ -22,6 +22,7 @@ class BatchNorm(Op):
     category = "norm"
     doc = "Batch normalization over channels: bn(eps=1e-5, momentum=0.1, affine=true)."
     Attrs = BatchNormAttrs
+    output_overwritable = True  # its gradient reads its input and the batch statistics only
     init_kind = "bn"
     init_tensors = ("weight", "bias")
 

@@ -290,6 +290,7 @@ _INSTANCE_REF = re.compile(r"__I(\d+)__")
 # The tokens of a constructor statement: strings, names, numbers, any other character alone.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z_]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|.', re.S)
 _HOLE = "\x00"
+_IN_PLACE = ["inplace", "=", "True", ")"]  # the tokens after `nn.ReLU(` of an activation applied in place
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")  # a submodule reference in forward code until it is named
 _NAME = re.compile(r"[A-Za-z_]\w*\Z")
 # A call in a constructor statement: the callee (`nn.Conv2d`, `ConvBnAct`) and its parenthesis.
@@ -346,13 +347,19 @@ def _template(statements: list[str], defaults: KeywordDefaults) -> tuple[list[st
     for statement in statements:
         pieces: list[str] = []
         constants.append([])
-        toks = [m[0] for m in _TOKEN.finditer(_keywords(statement, defaults, write=True))] + ["", "", "", ""]
+        toks = [m[0] for m in _TOKEN.finditer(_keywords(statement, defaults, write=True))] + [""] * 8
         j = 0
-        while j < len(toks) - 4:
+        while j < len(toks) - 8:
             tok, value = toks[j], _constant(toks[j])
             if (tok == "nn" and toks[j + 1] == "." and toks[j + 2].isidentifier() and not (j and toks[j - 1] == ".")
-                    and (toks[j + 3] != "(" or toks[j + 4] == ")")):  # `nn.ReLU()`, or `nn.ReLU` passed on
+                    and (toks[j + 3] != "(" or toks[j + 4] == ")" or toks[j + 4:j + 8] == _IN_PLACE)):
+                # `nn.ReLU()`, `nn.ReLU(inplace=True)` (the class a hole, `inplace=True` kept), or `nn.ReLU` passed on
                 value = ModuleClass(f"nn.{toks[j + 2]}")
+                if toks[j + 4:j + 8] == _IN_PLACE:
+                    constants[-1].append(value)
+                    pieces += [_HOLE, "(", *_IN_PLACE]
+                    j += 8
+                    continue
                 j += 2
             if value is not None:
                 constants[-1].append(value)
@@ -1157,6 +1164,8 @@ class TorchCodegen:
         # block instance's boundary once computed: walking the whole IR per instance was quadratic.
         self.members: dict[tuple[str, ...], list[IRNode]] = {}
         self.boundaries: dict[tuple[str, ...], tuple[list[Port], list[Port]]] = {}
+        self.shared_from = {n.shares for n in self.ir if n.shares is not None}  # nodes whose module is reused
+        self.depths: dict[tuple[str, ...], dict[str, int]] = {}  # see _depth
         for node in self.ir.nodes("op"):
             for k in range(len(node.scope) + 1):
                 self.members.setdefault(node.scope[:k], []).append(node)
@@ -1300,6 +1309,12 @@ class TorchCodegen:
             expr = op.torch_forward_parameter(a, ins, args, place(param))
         else:
             init = op.torch_init(a, ins)
+            if init is not None and len(args) == 1 and self._dies_here(node, 0):
+                init = op.torch_init_in_place(a, ins) or init
+            if init is None and (statement := self._in_place_statement(node, args)):
+                ports[Port(node.name, 0)], line = statement
+                body.lines.append(line)
+                return
             module = place(init) if init is not None else None
             expr = op.torch_forward(a, ins, args, module)
         n_out = len(node.out_shapes)
@@ -1318,6 +1333,53 @@ class TorchCodegen:
             ports[Port(node.name, i)] = v
         target = f"({names[0]},)" if n_out == 1 else ", ".join(names)
         body.lines.append(f"{target} = {expr}")
+
+    def _dies_here(self, node: IRNode, k: int) -> bool:
+        """Whether `node` may overwrite its k-th input (torchvision's `nn.ReLU(inplace=True)` after a
+        batch norm, `out += identity`): the input is made by an op of the same class whose output may
+        be overwritten (`Op.output_overwritable`), and `node`, reading it once, is all that reads it.
+        So never a block's or the network's input, a value read twice (a residual's identity) or an
+        output; and since it looks at the class's own layers only, every instance of a class agrees.
+        A module applied at several places (`shared`) is left out of place."""
+        port = node.inputs[k]
+        producer = self.ir.node(port.node)
+        return (producer.kind == "op" and producer.op_class.output_overwritable and len(producer.out_shapes) == 1
+                and node.shares is None and node.name not in self.shared_from
+                and self.owner(producer) == self.owner(node) and node.inputs.count(port) == 1
+                and [c.name for c in self.ir.consumers(producer.name)] == [node.name])
+
+    def _in_place_statement(self, node: IRNode, args: list[str]) -> tuple[str, str] | None:
+        """(the variable holding the result, the statement) of a function op computed into one of
+        its inputs where that input dies here and has the output's shape (`out += identity`), else
+        None. Of two such inputs, the one more layers deep in the class: a residual's main path,
+        as torchvision writes it, whether or not the shortcut has layers (`downsample`) — so the
+        instances without them read the same and share the class."""
+        ins = self.ir.in_shapes(node)
+        scope = self.owner(node)
+        ranked = sorted(range(len(args)), key=lambda k: -self._depth(node.inputs[k].node, scope))
+        for k in ranked:
+            if ins[k] != node.out_shapes[0] or not self._dies_here(node, k):
+                continue
+            statement = node.op_class.torch_forward_in_place(node.attrs, ins, args, k)
+            if statement is not None:
+                return args[k], statement
+        return None
+
+    def _depth(self, name: str, scope: tuple[str, ...]) -> int:
+        """The most layers on a path from outside `scope` to the node `name` (0 outside it)."""
+        depths = self.depths.setdefault(scope, {})  # kept: a residual stack asks once per add
+        stack = [name] if name not in depths else []
+        while stack:  # iteratively: a chain of 10⁵ layers is deeper than Python's recursion
+            node = self.ir.node(stack[-1])
+            if not self.inside(node, scope):
+                depths[stack.pop()] = 0
+                continue
+            todo = [p.node for p in node.inputs if p.node not in depths]
+            if todo:
+                stack.extend(todo)
+                continue
+            depths[stack.pop()] = 1 + max((depths[p.node] for p in node.inputs), default=0)
+        return depths[name]
 
     def _call(self, child: tuple[str, ...], base: tuple[str, ...], body: _ClassBody,
               ports: dict[Port, str]) -> None:
