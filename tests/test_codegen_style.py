@@ -114,10 +114,12 @@ network floats {
 def test_mobilenet_v3_bneck_is_one_class() -> None:
     """torchvision's `InvertedResidual` of MobileNetV3: one class whatever its expansion, squeeze-and-
     excite, shortcut and activation; the activation is a module class argument, as its
-    `activation_layer`, None for the projection (a linear bottleneck)."""
+    `activation_layer`, None for the projection (a linear bottleneck), built in place after the batch
+    norm as torchvision's `Conv2dNormActivation` builds it (`activation_layer(inplace=True)`)."""
     source = generate_source(network("mobilenet_v3.arch", "mobilenet_v3_large"))
     [bneck] = _block_classes(source, "bneck")
     [conv_bn] = _block_classes(source, "conv_bn")
-    assert _init_args(conv_bn)[-1] == "activation" and "activation()" in (ast.get_source_segment(source, conv_bn) or "")
+    assert _init_args(conv_bn)[-1] == "activation"
+    assert "activation(inplace=True)" in (ast.get_source_segment(source, conv_bn) or "")
     assert "activation" in _init_args(bneck)
     assert "nn.Hardswish" in source and ", None)" in source
