@@ -11,7 +11,9 @@ mirror the spec's node paths, so the state_dict key of every op node is its IR n
 ``.weight``/``.bias``/… (``layer1.0.conv1.weight``, exactly as torchvision; an op whose state is one
 bare parameter, like SSD's ``scale_weight``, is that key itself). Each ``forward`` reads like
 hand-written code: a container whose modules run one after another is called once
-(``x = self.layer1(x)``), and a value takes over the name of an input that dies where it is made.
+(``x = self.layer1(x)``), and a value takes over the name of an input that dies where it is made;
+as in torchvision's models, a value that dies where it is read is overwritten there
+(``nn.ReLU(inplace=True)`` after a batch norm, ``out += identity``: see ``TorchCodegen._dies_here``).
 
 >>> import archdsl
 >>> net = archdsl.load_string('''
@@ -1309,8 +1311,9 @@ class TorchCodegen:
             expr = op.torch_forward_parameter(a, ins, args, place(param))
         else:
             init = op.torch_init(a, ins)
-            if init is not None and len(args) == 1 and self._dies_here(node, 0):
-                init = op.torch_init_in_place(a, ins) or init
+            if (init is not None and len(args) == 1 and (in_place := op.torch_init_in_place(a, ins))
+                    and self._dies_here(node, 0)):
+                init = in_place
             if init is None and (statement := self._in_place_statement(node, args)):
                 ports[Port(node.name, 0)], line = statement
                 body.lines.append(line)
@@ -1355,11 +1358,11 @@ class TorchCodegen:
         as torchvision writes it, whether or not the shortcut has layers (`downsample`) — so the
         instances without them read the same and share the class."""
         ins = self.ir.in_shapes(node)
-        scope = self.owner(node)
-        ranked = sorted(range(len(args)), key=lambda k: -self._depth(node.inputs[k].node, scope))
-        for k in ranked:
-            if ins[k] != node.out_shapes[0] or not self._dies_here(node, k):
-                continue
+        dying = [k for k in range(len(args)) if ins[k] == node.out_shapes[0] and self._dies_here(node, k)]
+        if len(dying) > 1:
+            scope = self.owner(node)
+            dying.sort(key=lambda k: -self._depth(node.inputs[k].node, scope))
+        for k in dying:
             statement = node.op_class.torch_forward_in_place(node.attrs, ins, args, k)
             if statement is not None:
                 return args[k], statement
