@@ -186,6 +186,8 @@ class State:
             used = self.used_names[scope] = set()
             self.touched.update(scope[:k] for k in range(len(scope) + 1))
         return used
+    # The conditions each block instance's body tested, with their outcome (ScopeInfo.conditions).
+    conditions: dict[Path, list[tuple[Node, bool]]] = field(default_factory=dict)
 
     def claim(self, scope: tuple[str, ...], name: str, span: Span) -> str:
         used = self.names(scope)
@@ -503,7 +505,7 @@ class Elaborator(Evaluator):
         if isinstance(step, tuple):  # `(a -> b)`, or a table's `{ a -> b }`: one step alone is that step
             return self._steps(step, x, env, collapse=collapse and len(step) == 1)
         if isinstance(step, IfStep):
-            if self.truth(self.eval(step.cond, env), step.cond.span):
+            if self.condition(step.cond, env):
                 return self._steps(step.then, x, env)
             return self._steps(step.orelse, x, env) if step.orelse else x
         if isinstance(step, RepeatStep):
@@ -581,7 +583,7 @@ class Elaborator(Evaluator):
                             else st.fresh(env.scope, f"stage{r}"))
                 path = (*env.scope, row_name)
                 title = ", ".join(f"{c}={render_value(v)}" for c, v in zip(step.columns, values, strict=True))
-                st.ir.scopes.setdefault(path, ScopeInfo(path, "stage", title, None, row.span))
+                st.ir.scopes.setdefault(path, ScopeInfo(path, "stage", title, None, row.span, table=step, row=r))
                 x = self.chain_step(step.body, x, env.within(path), collapse=True)
         finally:
             env.unbind(step.columns, outside, _after("a column of the stage table", step.span,
@@ -645,17 +647,23 @@ class Elaborator(Evaluator):
         partial = as_partial(target, operands, label, chained)
         if partial is not None:  # `leaky(0.1)`: a layer value, applied where it is called
             return partial
+        # The call's arguments as written, where each names a parameter as it does in the spec: none
+        # supplied by a partial layer value, no tensor among them but the chained input.
+        written = tuple((a.name, a.value) for a in args)
+        if isinstance(target, Partial) or operands.kw_tensors or len(operands.tensors) > (
+                len(flatten_tensors(chained)) if chained is not None else 0):
+            written = ()
         if isinstance(target, Partial):
             operands, label, target = with_partial(target, operands), label or target.label, target.target
         if isinstance(target, OpRef):
             if operands.kw_tensors:
                 name = next(iter(operands.kw_tensors))
                 raise error("E0513", f"`{target.name}` takes tensors positionally, not as `{name}=`", span)
-            return self.apply_op(target.name, operands, span, env, label)
-        return self.apply_block(target.name, operands, span, env, label, scope_override)
+            return self.apply_op(target.name, operands, span, env, label, arguments=written)
+        return self.apply_block(target.name, operands, span, env, label, scope_override, arguments=written)
 
     def apply_op(self, name: str, operands: CallArgs, span: Span, env: Env, label: tuple[str, ...] | None,
-                 node_path: Path | None = None) -> Value:
+                 node_path: Path | None = None, arguments: tuple[tuple[str | None, Node], ...] = ()) -> Value:
         """An instance of the op `name`; `node_path` fixes its name (a shared instance's application)."""
         st = self.st
         op = get_op(name)
@@ -673,6 +681,8 @@ class Elaborator(Evaluator):
         shares = self._original(node_name, op, attrs, shapes, span) if st.sharing else None
         st.ir.add_node(IRNode(node_name, "op", op.name, attrs, tuple([t.port for t in ins]), tuple(outs),
                               env.scope, span, None, shares))
+        if arguments and not st.blocks:
+            st.ir.arguments[node_name] = arguments
         if len(outs) == 1 and op.num_outputs(attrs) == 1:
             return Tensor(Port(node_name, 0), outs[0])
         return tuple([Tensor(Port(node_name, i), s) for i, s in enumerate(outs)])
@@ -849,6 +859,11 @@ class Elaborator(Evaluator):
                         "one set of weights fits one layer; make every application build the same layers")
         return node.shares or original
 
+    def condition(self, node: Node, env: Env) -> bool:
+        truth = super().condition(node, env)
+        self.st.conditions.setdefault(self.st.owner(), []).append((node, truth))
+        return truth
+
     def _check_weights(self, count: int, span: Span, what: str) -> None:
         """A layer's parameters, bounded like a tensor: conv(8, 10**12) keeps its output's shape (half
         padding) but no module could hold its kernel."""
@@ -866,7 +881,8 @@ class Elaborator(Evaluator):
                         "use a smaller input, or raise --max-tensor-elements")
 
     def apply_block(self, name: str, operands: CallArgs, span: Span, env: Env, label: tuple[str, ...] | None,
-                    scope_override: tuple[str, ...] | None, shares: Path | None = None) -> Value:
+                    scope_override: tuple[str, ...] | None, shares: Path | None = None,
+                    arguments: tuple[tuple[str | None, Node], ...] = ()) -> Value:
         st = self.st
         block, block_ns = env.ns.blocks[name]
         if st.call_depth >= self.limits.max_call_depth:
@@ -883,7 +899,7 @@ class Elaborator(Evaluator):
                 path = self._block_path(name, env, label, scope_override, span)
                 if (path not in st.touched and len(st.ir) + len(template.nodes) <= self.limits.max_nodes
                         and st.call_depth + template.depth < self.limits.max_call_depth):
-                    return self._instantiate(template, path, name, span, keyed[1])
+                    return self._instantiate(template, path, name, span, keyed[1], arguments)
         inner = Env(dict(bound), block_ns, ())
         st.calls.append((name, span))
         outer_deepest, st.deepest = st.deepest, st.call_depth
@@ -903,7 +919,10 @@ class Elaborator(Evaluator):
             named = dict(numbers)
             defined = tuple((stmt.target, stmt.value) for stmt in block.body.stmts
                             if isinstance(stmt, Assign) and stmt.target in named)
-            st.ir.scopes[inner.scope] = ScopeInfo(inner.scope, "block", title, name, span, shares, numbers, defined)
+            st.ir.scopes[inner.scope] = ScopeInfo(
+                inner.scope, "block", title, name, span, shares, numbers, defined,
+                params=tuple(p.name for p in block.params), arguments=arguments,
+                conditions=tuple(st.conditions.pop(inner.scope, ())))
             result = self._block_result(block, inner, last)
             if before is not None and fresh and keyed is not None:
                 st.templates[keyed[0]] = before.recorded(self, inner.scope, keyed[1], result)
@@ -920,10 +939,12 @@ class Elaborator(Evaluator):
             st.call_depth -= 1
             st.calls.pop()
 
-    def _instantiate(self, template: Template, path: Path, name: str, span: Span, ports: list[Port]) -> Value:
-        """A block call met before with the same key: its template, under `path` (see archdsl.templates)."""
+    def _instantiate(self, template: Template, path: Path, name: str, span: Span, ports: list[Port],
+                     arguments: tuple[tuple[str | None, Node], ...]) -> Value:
+        """A block call met before with the same key: its template, under `path` (see archdsl.templates);
+        `arguments`: this call's, as written."""
         st = self.st
-        value, names, suffixes = instantiate(template, st.ir, path, name, span, ports)
+        value, names, suffixes = instantiate(template, st.ir, path, name, span, ports, arguments)
         for scope, used in names:
             st.names(scope).update(used)
         for scope, base, k in suffixes:

@@ -341,12 +341,16 @@ class Evaluator:
         raise error("E0506", f"{describe(v)} cannot be used as a condition", span,
                     "compare it with something, e.g. `in.channels == c`")
 
+    def condition(self, node: Node, env: Env) -> bool:
+        """The truth of an `if`'s condition (the elaborator also notes it for the block being built)."""
+        return self.truth(self.eval(node, env), node.span)
+
     def _e_ternary(self, node: Ternary, env: Env) -> Value:
         branch = node.then if self.truth(self.eval(node.cond, env), node.cond.span) else node.orelse
         return self.eval(branch, env)
 
     def _e_if(self, node: IfExpr, env: Env) -> Value:
-        if self.truth(self.eval(node.cond, env), node.cond.span):
+        if self.condition(node.cond, env):
             return self.exec_body(node.then, env)
         if node.orelse is None:
             return None

@@ -95,6 +95,16 @@ class ScopeInfo:
     # The block's locals defined by one expression at the top of its body (`width = int(c * …)`),
     # by name: what lets generated code compute a size from the block's parameters.
     local_definitions: tuple[tuple[str, Node], ...] = ()
+    # What a generated class computes from the spec (the PyTorch backend's symbolic code): a block
+    # instance's parameter names in declaration order, the arguments of the call that made it as
+    # written (name or None for a positional one, and its expression; empty where a partial layer
+    # value supplied some), and the conditions its body tested with their outcome (`if hidden !=
+    # in.channels`); a stage-table row's table (the `stages` step) and the row's number from 1.
+    params: tuple[str, ...] = ()
+    arguments: tuple[tuple[str | None, Node], ...] = ()
+    conditions: tuple[tuple[Node, bool], ...] = ()
+    table: Node | None = None
+    row: int = 0
 
 
 @dataclass
@@ -111,6 +121,10 @@ class IR:
     scopes: dict[tuple[str, ...], ScopeInfo] = field(default_factory=dict)
     # The spec's `init` rules, in the order they apply, each with the layers it sets (archdsl.weight_init).
     inits: list[InitRule] = field(default_factory=list)
+    # The arguments as written (name or None, and the expression) of each of the network's own layers,
+    # by node name (those in blocks are their block instances' ScopeInfo.arguments): what the PyTorch
+    # backend writes a family's layer from (`conv(divisible(32 * width, 8), 3)`).
+    arguments: dict[str, tuple[tuple[str | None, Node], ...]] = field(default_factory=dict)
 
     def add_node(self, node: IRNode, in_shapes: tuple[Shape, ...] | None = None) -> IRNode:
         """The one constructor path for nodes. Inputs must already exist (so order is topological);

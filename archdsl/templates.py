@@ -17,7 +17,7 @@ elaborated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .diagnostics import Span
@@ -88,6 +88,8 @@ class Template:
     title: str
     numbers: tuple[tuple[str, int | float], ...]
     definitions: tuple[tuple[str, Any], ...]
+    params: tuple[str, ...]  # the block's parameters and the conditions its body tested (ScopeInfo)
+    conditions: tuple[tuple[Any, bool], ...]
     nodes: tuple[TemplateNode, ...]
     scopes: tuple[ScopeInfo, ...]  # nested scopes, in creation order, paths relative
     names: tuple[tuple[Path, frozenset[str]], ...]  # the names used per scope (relative)
@@ -123,16 +125,16 @@ def decode_result(code: Any, names: list[str], ports: list[Port]) -> Value:
     return tuple(decode_result(c, names, ports) for c in code[1])
 
 
-def instantiate(template: Template, ir: IR, path: Path, block: str, span: Span,
-                ports: list[Port]) -> tuple[Value, list[tuple[Path, frozenset[str]]], list[tuple[Path, str, int]]]:
+def instantiate(template: Template, ir: IR, path: Path, block: str, span: Span, ports: list[Port],
+                arguments: tuple[tuple[str | None, Any], ...] = (),
+                ) -> tuple[Value, list[tuple[Path, frozenset[str]]], list[tuple[Path, str, int]]]:
     """Add the template's scopes and layers to `ir` under `path` (the call at `span`, its input
-    tensors at `ports`); returns the call's value and the names and suffixes to claim under `path`."""
+    tensors at `ports`, its arguments as written `arguments`); returns the call's value and the
+    names and suffixes to claim under `path`."""
     ir.scopes[path] = ScopeInfo(path, "block", template.title, block, span, None, template.numbers,
-                                template.definitions)
+                                template.definitions, template.params, arguments, template.conditions)
     for info in template.scopes:
-        nested = path + info.path
-        ir.scopes[nested] = ScopeInfo(nested, info.kind, info.title, info.block, info.span, None,
-                                     info.number_values, info.local_definitions)
+        ir.scopes[path + info.path] = replace(info, path=path + info.path)
     prefix = ".".join(path) + "."
     names: list[str] = []
     scopes: dict[Path, Path] = {}
@@ -205,9 +207,9 @@ def record(ir_nodes: list[IRNode], in_shapes: list[tuple[Shape, ...]], scopes: l
         code = encode_result(result, index, inputs)
     except Unkeyable:
         return None
-    relative = tuple(ScopeInfo(info.path[n:], info.kind, info.title, info.block, info.span, None,
-                               info.number_values, info.local_definitions) for info in scopes)
-    return Template(top.title, top.number_values, top.local_definitions, tuple(nodes), relative,
+    relative = tuple(replace(info, path=info.path[n:], shares=None) for info in scopes)
+    return Template(top.title, top.number_values, top.local_definitions, top.params, top.conditions, tuple(nodes),
+                    relative,
                     tuple((scope[n:], used) for scope, used in names),
                     tuple((scope[n:], base, k) for scope, base, k in suffixes), code, steps, depth)
 

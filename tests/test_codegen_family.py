@@ -29,7 +29,7 @@ tvm = pytest.importorskip("torchvision.models")
 # The bare calls warn that inception_v3's default initialisation will change.
 pytestmark = pytest.mark.filterwarnings("ignore:The default weight initialization:FutureWarning")
 
-FILES = ["resnet.arch", "efficientnet.arch", "mobilenet_v2.arch", "inception_v3.arch"]
+FILES = ["resnet.arch", "efficientnet.arch", "mobilenet_v1.arch", "mobilenet_v2.arch", "inception_v3.arch"]
 
 
 def _module(file: str, tmp_path: Path) -> tuple[ModuleType, str]:
@@ -115,15 +115,13 @@ def _model_code(module: str) -> tuple[int, int]:
 
 
 # Networks of one file share a class where the file's parameters give every size in which they
-# differ. EfficientNet's channels and depths are computed from its parameters in the network's
-# stage table (divisible(c * width, 8), ceil(n * depth)), which generated network classes do not
-# compute yet, so each of B0-B7 has a class.
-UNMET = "network classes take sizes as constants where the spec computes them from the parameters"
+# differ (EfficientNet's class computes its stage table's widths and depths from them, as its spec
+# does).
 
 
 @pytest.mark.parametrize(("file", "module"), [
     ("resnet.arch", "resnet"),
-    pytest.param("efficientnet.arch", "efficientnet", marks=pytest.mark.xfail(strict=True, reason=UNMET)),
+    ("efficientnet.arch", "efficientnet"),
     ("mobilenet_v2.arch", "mobilenetv2"),
     ("inception_v3.arch", "inception"),
 ])
@@ -297,3 +295,42 @@ def test_parameters_every_network_sets_alike_are_keyword_arguments(tmp_path: Pat
                 assert not a.any() and not b.any(), k
         default = getattr(module, name)()
         assert all(v.all() for k, v in default.state_dict().items() if k.endswith(f"{last}.weight"))
+
+
+def test_efficientnet_family_computes_its_stage_table(tmp_path: Path) -> None:
+    """B0–B7 are one `EfficientNet(width, depth, dropout, …)` that computes its stage table's widths
+    and depths as the spec (and torchvision's adjust_channels/adjust_depth) does: one MBConv class,
+    each function passing its coefficients. B3 loads torchvision's random weights and BN statistics
+    and agrees to 1e-5; B0 and B7 have torchvision's parameter counts."""
+    from archdsl.compiler.backends.weights import load_weights
+
+    module, source = _module("efficientnet.arch", tmp_path)
+    assert source.count("class Mbconv(") == 1 and source.count("class EfficientNet(") == 1
+    assert "for i in range(math.ceil(n * depth)):" in source and "_make_divisible(c * width, 8)" in source
+    assert source.count("def _make_divisible(") == 1
+    # torchvision efficientnet.py: efficientnet_b5 is (width 1.6, depth 2.2, dropout 0.4), BN eps 1e-3, momentum 0.01
+    assert ("return EfficientNet(width=1.6, depth=2.2, dropout=0.4, bn_eps=0.001, bn_momentum=0.01, **kwargs)"
+            in source)
+    with torch.device("meta"):
+        for name in ("efficientnet_b0", "efficientnet_b7"):
+            ours, canonical = getattr(module, name)(), tvm.get_model(name, weights=None)
+            assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in canonical.parameters())
+            assert _shapes(ours) == _shapes(canonical), name
+    canonical = _random(tvm.get_model("efficientnet_b3", weights=None))
+    ours = module.efficientnet_b3().eval()
+    load_weights(ours, canonical)
+    x = torch.randn(1, 3, 300, 300, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(ours(x), canonical(x), atol=1e-5, rtol=0)
+
+
+def test_width_multiplier_family_is_one_class(tmp_path: Path) -> None:
+    """MobileNetV1's nine networks (width 0.25–1.25, inputs 128–224) are one class: the spec computes
+    every width from `width` (`divisible(c * width, 8)`), and so does the class, its stem a layer
+    whose channels start the running count."""
+    module, source = _module("mobilenet_v1.arch", tmp_path)
+    assert re.findall(r"^class (\w+)\(nn\.Module\)", source, re.M) == ["DepthwiseSeparable", "MobilenetV1"]
+    assert "        channels = _make_divisible(32 * width, 8)\n" in source
+    assert "return MobilenetV1(width=0.5, **kwargs)" in source and "return MobilenetV1(**kwargs)" in source
+    with torch.device("meta"):
+        assert module.mobilenet_v1_050(classes=10).classifier.out_features == 10

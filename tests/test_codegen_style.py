@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from archdsl.compiler.backends.torch_codegen import generate_source
+from archdsl.compiler.backends.torch_codegen import build_module, generate_source
 
 from .conftest import network
 
+torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
 
@@ -49,14 +50,16 @@ def test_no_longer_than_torchvision(file: str, name: str, module: str) -> None:
 
 
 def test_resnet50_bottleneck_is_one_parameterized_class() -> None:
-    """torchvision builds every bottleneck with one `Bottleneck(inplanes, planes, stride, downsample)`."""
+    """torchvision builds every bottleneck with one `Bottleneck(inplanes, planes, stride, …)`; whether
+    a block downsamples its shortcut, the class computes as the spec's `if` does."""
     source = generate_source(network("resnet.arch", "resnet50"))
     classes = _classes(source)
     assert sorted(classes) == ["Bottleneck", "Resnet50"]
     init = next(f for f in classes["Bottleneck"].body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
-    assert [a.arg for a in init.args.args] == ["self", "in_channels", "c", "stride", "downsample"]
+    assert [a.arg for a in init.args.args] == ["self", "in_channels", "c", "stride"]
     # Table 1's stages: the first bottleneck of each downsamples (64 → 256 channels, then stride 2).
-    assert "Bottleneck(64, 64, 1, True)" in source and "Bottleneck(1024, 512, 2, True)" in source
+    assert "Bottleneck(64, 64, 1)" in source and "Bottleneck(1024, 512, 2)" in source
+    assert "        if stride != 1 or in_channels != c * 4:\n            self.downsample = nn.Sequential(" in source
     assert source.count("Bottleneck(") == 3 + 4 + 6 + 3 + 1  # one per block, and the class statement
     # Each stage is called once, as torchvision's `self.layer1(x)`.
     assert "self.layer1[0]" not in source and re.search(r"= self\.layer1\(\w+\)", source)
@@ -78,16 +81,21 @@ def _init_args(cls: ast.ClassDef) -> list[str]:
 ])
 def test_inverted_residual_is_one_class(file: str, name: str, block: str) -> None:
     """torchvision's `MBConv` / `InvertedResidual`: one class, whether or not the block expands
-    (stage 1's do not) and whether or not it adds its input (the first block of a stage does not)."""
+    (stage 1's do not) and whether or not it adds its input (the first block of a stage does not),
+    which the class computes from its arguments as the spec's `if`s do (as torchvision's
+    `use_res_connect = stride == 1 and inp == oup`)."""
     source = generate_source(network(file, name))
     [cls] = _block_classes(source, block)
-    assert _init_args(cls)[-2:] == ["expand_conv", "residual"]
+    assert _init_args(cls)[1:4] == ["in_channels", "c", "k" if block == "mbconv" else "stride"]
     text = ast.get_source_segment(source, cls) or ""
     assert "if self.residual:" in text and "if self.expand_conv is not None" in text
+    assert "        self.residual = stride == 1 and in_channels == c\n" in text
     # stage1.0 neither expands nor adds; stage2.1 does both.
-    assert re.search(r"self\.stage1 = nn\.Sequential\(\s*\w+\([^()]*False, False\)", source)
-    assert re.search(r"self\.stage2 = nn\.Sequential\([^\n]*\n?\s*\w+\([^()]*True, False\),\s*\w+\([^()]*True, True\)",
-                     source)
+    with torch.device("meta"):
+        model = build_module(network(file, name))
+    assert model.stage1[0].expand_conv is None and not model.stage1[0].residual
+    assert model.stage2[0].expand_conv is not None and not model.stage2[0].residual
+    assert model.stage2[1].expand_conv is not None and model.stage2[1].residual
     # conv_bn_act's depthwise and dense convs are one class too: `groups` is an argument.
     [conv_bn_act] = _block_classes(source, "conv_bn_act")
     assert "groups" in _init_args(conv_bn_act)
@@ -123,3 +131,42 @@ def test_mobilenet_v3_bneck_is_one_class() -> None:
     assert "activation(inplace=True)" in (ast.get_source_segment(source, conv_bn) or "")
     assert "activation" in _init_args(bneck)
     assert "nn.Hardswish" in source and ", None)" in source
+
+
+def test_a_class_computes_what_its_block_computes() -> None:
+    """A block's local (`divisible`), a child's argument as its call writes it and an optional part's
+    condition are computed in the constructor from the block's parameters, not passed in: the
+    class takes the spec's parameters alone, and each instance builds what the spec builds."""
+    import archdsl
+
+    net = archdsl.load_string("""
+block gate(squeeze) {
+    s = in -> conv(squeeze, 1) as fc1 -> relu -> conv(in.channels, 1) as fc2 -> sigmoid
+    in * s
+}
+block unit(c, expand) {
+    hidden = divisible(in.channels * expand, 8)
+    y = in -> if hidden != in.channels { conv(hidden, 1) as expand_conv } -> gate(max(1, in.channels // 4)) as se
+           -> conv(c, 3) as conv
+    if in.channels == c and not expand > 4 { y + in } else { y }
+}
+network toy {
+    input image: 3x8x8
+    image -> conv(16, 1) as stem -> unit(16, 1) as a -> unit(24, 6) as b -> unit(24, 4) as c -> unit(24, 6) as d
+          -> output y
+}""").network()
+    source = generate_source(net)
+    [unit] = _block_classes(source, "unit")
+    assert _init_args(unit) == ["self", "in_channels", "c", "expand"]
+    text = ast.get_source_segment(source, unit) or ""
+    assert "        hidden = _make_divisible(in_channels * expand, 8)\n" in text
+    assert "        if hidden != in_channels:\n" in text
+    assert "        self.residual = in_channels == c and not expand > 4\n" in text
+    assert "Gate(hidden, max(1, in_channels // 4))" in text  # gate's input is the expansion's output
+    assert source.count("def _make_divisible(") == 1
+    with torch.device("meta"):
+        model = build_module(net)
+    # a: 16 → 16 ×1 (no expansion, residual); b: 16 → 24 ×6; c: 24 → 24 ×4 (residual); d: ×6 (no residual)
+    assert [m.expand_conv is None for m in (model.a, model.b, model.c, model.d)] == [True, False, False, False]
+    assert [bool(m.residual) for m in (model.a, model.b, model.c, model.d)] == [True, False, True, False]
+    assert (model.b.expand_conv.out_channels, model.b.se.fc1.out_channels) == (96, 4)  # divisible(16·6), 16 // 4

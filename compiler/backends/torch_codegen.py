@@ -40,13 +40,16 @@ from __future__ import annotations
 import ast
 import json
 import linecache
+import math
 import os
 import re
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from types import CodeType
+from typing import TYPE_CHECKING, Any, cast
 
 from archdsl.diagnostics import ArchError, Diagnostic, Span, error
 from archdsl.ir import IR, IRNode, Port, output_name
@@ -424,6 +427,20 @@ class _Instance:
     compress: bool = False  # a family's network: runs of equal blocks written as one loop
     probe: bool = False  # a family network elaborated again with its common parameters changed (see _probe)
     definitions: dict[str, Node] = field(default_factory=dict)  # locals defined by an expression
+    # The block's parameters, the arguments its call wrote (ScopeInfo.arguments), the conditions its
+    # body tested: what its parent's class computes a constant from rather than take it.
+    params: tuple[str, ...] = ()
+    arguments: tuple[tuple[str | None, Node], ...] = ()
+    conditions: tuple[tuple[Node, bool], ...] = ()
+
+    def argument(self, param: str) -> Node | None:
+        """The expression the call passed for `param` as written, or None (a default, or unknown)."""
+        positional = [value for name, value in self.arguments if name is None]
+        named = {name: value for name, value in self.arguments if name is not None}
+        if param in named:
+            return named[param]
+        k = self.params.index(param) if param in self.params else len(positional)
+        return positional[k] if k < len(positional) else None
 
 
 @dataclass(frozen=True)
@@ -495,14 +512,20 @@ class _Class:
     init: list[str] = field(default_factory=list)
     arguments: list[list[Argument]] = field(default_factory=list)  # per member, each param's value
     unnamed: bool = False  # some parameter is named after nothing in the spec
+    spec_params: list[str | None] = field(default_factory=list)  # each parameter's spec name, if any
 
     def parameterize(self, instances: list[_Instance], class_names: set[str],
-                     signatures: dict[str, list[str]], defaults: KeywordDefaults) -> None:
+                     signatures: dict[str, list[str]], defaults: KeywordDefaults,
+                     spec_params: dict[str, list[str | None]] | None = None) -> None:
         """Name the constants that differ between members and fill the template's holes with them;
         the names shadow no class (`class_names`). A constant named after nothing in the spec takes
         the name of what it is passed to (`signatures`: the parameters of the classes made so far).
         Members without an optional statement pass None for such a name; the first of an in-place
-        part's stands for its flag (`activation=None`, as torchvision's `activation_layer`)."""
+        part's stands for its flag (`activation=None`, as torchvision's `activation_layer`). What the
+        spec computes, the constructor computes: an argument of a child block as its call writes it
+        (`SqueezeExcite(hidden, max(1, in_channels // 4))`; `spec_params`: each class's parameters'
+        spec names), and a part's flag as the condition that builds it (`if hidden != in_channels:`),
+        where that gives every member's value."""
         candidates = [instances[i].values for i, _, _ in self.members]
         shared = [n for n in sorted(candidates[0], key=lambda n: n == "in_channels")
                   if all(n in c for c in candidates)]
@@ -515,7 +538,7 @@ class _Class:
         hole = 0
         for s in range(len(self.template)):
             having = [m for m, (_, consts, _) in enumerate(self.members) if consts[s] is not None]
-            for column in zip(*(self.members[m][1][s] or [] for m in having), strict=True):
+            for q, column in enumerate(zip(*(self.members[m][1][s] or [] for m in having), strict=True)):
                 # A loop's bound is the parameter that gives it even where the members agree.
                 count = _in_range(self.template, hole) and _express(
                     column, [candidates[m] for m in having], shared, spec_names, names, taken=bounds)
@@ -526,12 +549,18 @@ class _Class:
                     exprs.append(repr(column[0]))
                 else:
                     expr = _express(column, [candidates[m] for m in having], shared, spec_names, names)
+                    passed = None if expr is not None else self._passed(  # as a child block's call writes it
+                        instances, (s, q), spec_params or {}, shared,
+                        {m: (candidates[m], v) for m, v in zip(having, column, strict=True)})
+                    if passed is not None:
+                        expr = _rename_all(passed[0], _name_all(passed[1], spec_names, names))
                     if expr is None:
                         values = dict(zip(having, column, strict=True))
                         key = tuple(values.get(m) for m in range(len(self.members)))
                         unnamed[len(exprs)] = (key, hole, self.optional.get(s))
                     exprs.append(expr or "")
                 hole += 1
+        derived = self._derived(exprs, names, signatures)
         # One argument per column; a column with gaps joins a full one it agrees with, else its gaps
         # pass None, and the first such of an in-place part stands for the part's flag.
         full = [key for key, _, _ in unnamed.values() if None not in key]
@@ -545,17 +574,22 @@ class _Class:
             exprs[pos] = fresh[key]
             if None in key and k is not None and not self.parts[k].kept:
                 part_args.setdefault(k, fresh[key])
+        tests = {k: _rename_all(text, _name_all(read, spec_names, names)) for k, (text, read)
+                 in self._conditions(instances, candidates, shared).items() if k not in part_args}
         computed = self._computed(instances, spec_names, shared, names)
         part_args.update(self._flags_named(candidates, shared, spec_names, names))
         order = [n for n in _preference(candidates[0]) if n in spec_names and n not in computed]
         flags = [part_args.get(k) or names.create("residual" if part.tail else part.name)
                  for k, part in enumerate(self.parts)]
+        taken = set(part_args) | set(tests)  # flags that are no parameter
         self.params = ([spec_names[n] for n in order] + list(fresh.values())
-                       + [f for k, f in enumerate(flags) if k not in part_args])
+                       + [f for k, f in enumerate(flags) if k not in taken])
+        self.spec_params = [*order, *(None for _ in range(len(self.params) - len(order)))]
         self.arguments = [[*(cand[n] for n in order), *(key[m] for key in fresh),
-                           *(has for k, has in enumerate(self.members[m][2]) if k not in part_args)]
+                           *(has for k, has in enumerate(self.members[m][2]) if k not in taken)]
                           for m, cand in enumerate(candidates)]
-        self.init = [*computed.values(), *self._statements(flags, iter(exprs), defaults, set(part_args))]
+        self.init = [*computed.values(), *(f"{name} = {expr}" for expr, name in derived.items()),
+                     *self._statements(flags, iter(exprs), defaults, set(part_args), tests)]
         self.forward = [re.sub(r"\x00(\d+)\x00", lambda m: flags[int(m[1])], line) for line in self.forward]
         self.unnamed = bool(fresh)
 
@@ -580,6 +614,72 @@ class _Class:
                 found[k] = spec_names[n]
         return found
 
+    def _derived(self, exprs: list[str], names: Namespace, signatures: dict[str, list[str]]) -> dict[str, str]:
+        """A size computed from an argument (a convolution's padding) is a local named for what it is
+        passed as, computed once however many holes take it (`padding = (k - 1) // 2`): each such
+        expression's local, the holes (`exprs`) reading it."""
+        derived: dict[str, str] = {}
+        for pos, expr in enumerate(exprs):
+            if re.fullmatch(r"\(\w+ - 1\) // 2", expr):
+                if expr not in derived:
+                    derived[expr] = names.create(_argument_name(self.template, pos, signatures))
+                exprs[pos] = derived[expr]
+        return derived
+
+    def _passed(self, instances: list[_Instance], at: tuple[int, int], spec_params: dict[str, list[str | None]],
+                shared: list[str], column: dict[int, tuple[dict[str, SpecValue], Constant]],
+                ) -> tuple[str, list[str]] | None:
+        """The expression (and the names it reads) that the spec passes for the q-th hole of statement
+        s (`at`) where that hole is an argument of a generated class named after its block's parameter:
+        the child's call as written, the same in every member having the statement and giving its
+        constant there (`column`: member → its values and the constant)."""
+        s, q = at
+        found = _hole_call(self.template[s], q, spec_params)
+        if found is None:
+            return None
+        callee, position, occurrence = found
+        param = spec_params[callee][position]
+        texts: set[str | None] = set()
+        read: list[str] = []
+        for i, consts, _ in self.members:
+            if consts[s] is None:
+                continue
+            kept = [t for t in range(len(self.template)) if consts[t] is not None]
+            refs = _INSTANCE_REF.findall(instances[i].init[kept.index(s)])
+            node = instances[int(refs[occurrence])].argument(param) if param and occurrence < len(refs) else None
+            texts.add(None if node is None else _python_expression(node, set(shared), read))
+        text = texts.pop() if len(texts) == 1 else None
+        if text is None or not all(_same(_evaluate(text, values), v) for values, v in column.values()):
+            return None
+        return text, read
+
+    def _conditions(self, instances: list[_Instance], candidates: list[dict[str, SpecValue]],
+                    shared: list[str]) -> dict[int, tuple[str, list[str]]]:
+        """Each part whose flag is a condition the block's body tests, the same in every member and
+        true (or false, then negated) exactly where the member has the part: the test as Python,
+        and the names it reads. A part two conditions could give is left a parameter."""
+        out: dict[int, tuple[str, list[str]]] = {}
+        for k, part in enumerate(self.parts):
+            if part.outputs:  # a network's optional outputs: its flag (_flags_named)
+                continue
+            found: dict[str, list[str]] = {}
+            for node, _ in dict.fromkeys(instances[self.members[0][0]].conditions):
+                outcomes = [{t for c, t in instances[i].conditions if c == node} for i, _, _ in self.members]
+                if any(len(o) != 1 for o in outcomes):
+                    continue
+                read: list[str] = []
+                text = _python_expression(node, set(shared), read)
+                flips = {next(iter(o)) != has[k] for o, (_, _, has) in zip(outcomes, self.members, strict=True)}
+                if text is None or len(flips) != 1:
+                    continue
+                text = f"not ({text})" if flips.pop() else text
+                if all(_same(_evaluate(text, c), has[k]) for c, (_, _, has) in zip(candidates, self.members,
+                                                                                 strict=True)):
+                    found.setdefault(text, read)
+            if len(found) == 1:
+                out[k] = next(iter(found.items()))
+        return out
+
     def _computed(self, instances: list[_Instance], spec_names: dict[str, str], shared: list[str],
                   names: Namespace) -> dict[str, str]:
         """The spec's locals used here that the constructor computes from the parameters their
@@ -603,21 +703,22 @@ class _Class:
         return out
 
     def _statements(self, flags: list[str], holes: Iterator[str], defaults: KeywordDefaults,
-                    by_class: set[int]) -> list[str]:
+                    by_class: set[int], tests: dict[int, str]) -> list[str]:
         """The constructor's statements: the template filled, each optional part's under its flag
-        (`by_class`: the parts whose flag is their module class argument, None when not built)."""
-        out = [f"self.{flags[k]} = {flags[k]}" for k, part in enumerate(self.parts) if part.kept]
+        (`by_class`: the parts whose flag is their module class argument, None when not built;
+        `tests`: the parts whose flag the constructor computes, and how)."""
+        out = [f"self.{flags[k]} = {tests.get(k, flags[k])}" for k, part in enumerate(self.parts) if part.kept]
         for s, statement in enumerate(self.template):
             filled = _keywords(_fill(statement, holes), defaults, write=False)
             k = self.optional.get(s)
             if k is None:
                 out.append(filled)
             elif not self.parts[k].kept:  # built only when asked for; None otherwise, which forward tests
-                test = f"{flags[k]} is not None" if k in by_class else flags[k]
+                test = f"{flags[k]} is not None" if k in by_class else tests.get(k, flags[k])
                 out += [f"self.{self.parts[k].name} = None", f"if {test}:", "\t" + filled]
             else:
                 if self.optional.get(s - 1) != k:
-                    out.append(f"if {flags[k]}:")
+                    out.append(f"if self.{flags[k]}:" if k in tests else f"if {flags[k]}:")
                 out.append("\t" + filled)
         return out
 
@@ -698,44 +799,123 @@ def _loop_runs(statement: str) -> str:
     return statement
 
 
-# The spec's functions a generated constructor may call, and the Python that computes each alike.
-_PY_FUNCTIONS = {"int": "int", "min": "min", "max": "max", "abs": "abs", "float": "float",
-                 "ceil": "math.ceil", "floor": "math.floor"}
+# The spec's functions a generated constructor may call, and the Python that computes each alike:
+# a builtin, `math`'s, or a helper function the file defines (once, where it is used; see
+# _function_helpers), named with a leading `_` so that no name from a spec can shadow it.
+_PY_FUNCTIONS = {"int": "int", "min": "min", "max": "max", "abs": "abs", "float": "float", "round": "round",
+                 "ceil": "math.ceil", "floor": "math.floor", "divisible": "_make_divisible"}
+_FUNCTION_HELPERS = {
+    "_make_divisible": '''def _make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """The nearest multiple of `divisor`, at least `min_value`, never 10 % below `value` (MobileNet)."""
+    least = divisor if min_value is None else min_value
+    rounded = max(least, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded''',
+}
+_COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+
+
+def _function_helpers(text: str) -> list[str]:
+    """The helper functions `text` calls, each one's source."""
+    return [src for name, src in _FUNCTION_HELPERS.items() if re.search(rf"(?<![\w.]){name}\(", text)]
 
 
 def _python_expression(node: Node, known: set[str], read: list[str]) -> str | None:
     """The Python source of a spec expression over the names `known` (and `in.channels`), each read
     listed in `read`; None if it uses anything else. Names come out as placeholders `\x01name\x01`
-    until the constructor's argument names are known."""
-    from archdsl.syntax import Attribute, BinOp, Call, Name, Num, Ternary, Unary
+    until the constructor's argument names are known; numbers are written by py_number."""
+    from archdsl.syntax import BinOp, BoolOp, Call, Index, Not, Ternary, Unary
 
     def go(n: Node) -> str | None:
-        if isinstance(n, Num) and not isinstance(n.value, bool):
-            return repr(n.value) if isinstance(n.value, int) else py_number(n.value)
-        if isinstance(n, Name) and n.id in known:
-            read.append(n.id)
-            return f"\x01{n.id}\x01"
-        if isinstance(n, Attribute) and isinstance(n.obj, Name) and n.name == "channels" and "in_channels" in known:
-            read.append("in_channels")
-            return "\x01in_channels\x01"
-        if isinstance(n, BinOp) and n.op in ("+", "-", "*", "/", "//", "%"):
-            left, right = go(n.left), go(n.right)
-            return None if left is None or right is None else f"({left} {n.op} {right})"
-        if isinstance(n, Unary) and n.op == "-":
-            inner = go(n.operand)
-            return None if inner is None else f"(-{inner})"
+        if isinstance(n, BinOp | BoolOp | Not | Unary):
+            return _python_operator(n, go)
         if isinstance(n, Call) and n.func in _PY_FUNCTIONS and n.args and all(a.name is None for a in n.args):
             args = [go(a.value) for a in n.args]
             if any(a is None for a in args):
                 return None
             return f"{_PY_FUNCTIONS[n.func]}({', '.join(_unparenthesize(str(a)) for a in args)})"
+        if isinstance(n, Index):  # an element of a list parameter (`layers[2]`)
+            obj, index = go(n.obj), go(n.index)
+            return None if obj is None or index is None else f"{obj}[{_unparenthesize(index)}]"
         if isinstance(n, Ternary):
-            parts = [go(n.cond), go(n.then), go(n.orelse)]
-            return None if any(p is None for p in parts) else f"({parts[1]} if {parts[0]} else {parts[2]})"
-        return None
+            cond, then, orelse = go(n.cond), go(n.then), go(n.orelse)
+            if cond is None or then is None or orelse is None:
+                return None
+            return f"({then} if {_unparenthesize(cond)} else {orelse})"
+        return _python_leaf(n, known, read)
 
     text = go(node)
     return None if text is None else _unparenthesize(text)
+
+
+def _python_operator(n: Node, go: Callable[[Node], str | None]) -> str | None:
+    """An arithmetic, comparison or boolean operation as Python, in parentheses (see _python_expression)."""
+    from archdsl.syntax import BinOp, BoolOp, Not, Unary
+
+    if isinstance(n, BinOp | BoolOp) and n.op in ("+", "-", "*", "/", "//", "%", "and", "or", *_COMPARISONS):
+        left, right = go(n.left), go(n.right)
+        if left is None or right is None:
+            return None
+        if isinstance(n, BoolOp) or n.op in _COMPARISONS:  # looser than any arithmetic (`and`: comparisons too)
+            left, right = (_unparenthesize(t) if (isinstance(o, BinOp) and (isinstance(n, BoolOp)
+                                                                              or o.op not in _COMPARISONS))
+                           or (isinstance(o, Not) and isinstance(n, BoolOp)) else t
+                           for t, o in ((left, n.left), (right, n.right)))
+        return f"({left} {n.op} {right})"
+    if isinstance(n, Not | Unary) and (isinstance(n, Not) or n.op == "-"):
+        inner = go(n.operand)
+        if inner is not None and isinstance(n, Not) and isinstance(n.operand, BinOp):
+            inner = _unparenthesize(inner)
+        return None if inner is None else f"({'not ' if isinstance(n, Not) else '-'}{inner})"
+    return None
+
+
+def _python_leaf(n: Node, known: set[str], read: list[str]) -> str | None:
+    """A number, boolean, known name or `in.channels` as Python (see _python_expression)."""
+    from archdsl.syntax import Attribute, Const, Name, Num
+
+    if isinstance(n, Num) and not isinstance(n.value, bool):
+        return repr(n.value) if isinstance(n.value, int) else py_number(n.value)
+    if isinstance(n, Const) and isinstance(n.value, bool):
+        return repr(n.value)
+    if isinstance(n, Name) and n.id in known:
+        read.append(n.id)
+        return f"\x01{n.id}\x01"
+    if isinstance(n, Attribute) and isinstance(n.obj, Name) and n.name == "channels" and "in_channels" in known:
+        read.append("in_channels")
+        return "\x01in_channels\x01"
+    return None
+
+
+def _evaluate(expr: str, values: Mapping[str, object]) -> object:
+    """The value of a generated expression (placeholders `\x01name\x01` read from `values`), computed as
+    the generated file computes it: what checks that an expression gives every member's constant. The
+    text comes from _python_expression alone (identifiers, numbers, operators, known functions); None
+    where it does not compute."""
+    names = {n: f"v{k}" for k, n in enumerate(values)}
+    text = re.sub("\x01(\\w+)\x01", lambda m: names.get(m[1], "missing"), expr)
+    try:
+        return eval(_compiled(text), _evaluation_scope(), {names[n]: v for n, v in values.items()})
+    except Exception:  # an expression that does not compute is no candidate
+        return None
+
+
+@cache
+def _compiled(text: str) -> CodeType:
+    return compile(text, "<generated expression>", "eval")
+
+
+@cache
+def _evaluation_scope() -> dict[str, object]:
+    """What a generated expression may call: the functions of _PY_FUNCTIONS, no other builtin."""
+    scope: dict[str, object] = {"__builtins__": {}, "math": math, "int": int, "min": min, "max": max, "abs": abs,
+                                "float": float, "round": round}
+    exec(_FUNCTION_HELPERS["_make_divisible"], scope)
+    return scope
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal and of one type (an int is no float, a bool no int)."""
+    return type(a) is type(b) and a == b
 
 
 def _unparenthesize(text: str) -> str:
@@ -749,6 +929,36 @@ def _unparenthesize(text: str) -> str:
                 return text
         return text[1:-1]
     return text
+
+
+def _name_all(read: list[str], spec_names: dict[str, str], names: Namespace) -> dict[str, str]:
+    """`spec_names`, with an argument name for each spec name in `read` that has none yet."""
+    for n in read:
+        if n not in spec_names:
+            spec_names[n] = names.create(n)
+    return spec_names
+
+
+def _hole_call(statement: str, q: int, classes: dict[str, list[str | None]]) -> tuple[str, int, int] | None:
+    """(the generated class, its argument's position, which of the statement's calls of generated
+    classes it is) of the call whose direct argument the q-th hole of `statement` is, or None."""
+    pos = -1
+    for _ in range(q + 1):
+        pos = statement.index(_HOLE, pos + 1)
+    calls = [m for m in _CALL.finditer(statement) if m[1] in classes]
+    for occurrence, m in enumerate(calls):
+        end = _call_arguments(statement, m.end() - 1)[1]
+        if not m.end() <= pos < end:
+            continue
+        depth, position = 0, 0
+        for tok in _TOKEN.findall(statement[m.end():pos]):
+            depth += tok in "([{"
+            depth -= tok in ")]}"
+            position += tok == "," and depth == 0
+        if depth or position >= len(classes[m[1]]):  # inside a bracket of its own, or past the parameters
+            return None
+        return m[1], position, occurrence
+    return None
 
 
 def _rename_all(expr: str, spec_names: dict[str, str]) -> str:
@@ -1025,7 +1235,7 @@ def _express(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]
             return f"{use(n)}[{j}]"
     multiple = None if taken is not None else _multiple(column, candidates, shared)
     if multiple:
-        return f"{use(multiple[0])} * {multiple[1]}"
+        return f"{use(multiple[0])} * {multiple[1]}" if multiple[1] > 0 else f"({use(multiple[0])} - 1) // 2"
     choice = None if taken is not None else _choice(column, candidates, shared)
     if choice:  # `stride if stride_1x1 else 1`
         flag, value, other, when = choice
@@ -1055,8 +1265,11 @@ def _choice(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]]
 
 def _multiple(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]],
               shared: list[str]) -> tuple[str, int] | None:
-    """(a shared integer value, k) such that the value times k gives the column, k > 1, or None."""
+    """(a shared integer value, k) such that the value times k gives the column, k > 1, or None; or
+    k = 0 where the column is (value - 1) // 2, a convolution's default padding (as torchvision computes it)."""
     for n in shared:
+        if all(type(x := c[n]) is int and (int(x) - 1) // 2 == v for c, v in zip(candidates, column, strict=True)):
+            return n, 0
         first = candidates[0][n]
         if type(first) is int and first > 0 and int(column[0]) % first == 0:
             k = int(column[0]) // first
@@ -1119,6 +1332,100 @@ def _fill(statement: str, holes: Iterator[str]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# a family's network class computed from its parameters
+
+
+_CHANNELS = "\x02channels"  # the running channel count's key in a member's values (no spec name is one)
+
+
+@dataclass
+class _FamilyBody:
+    """The constructor of a family's network class written from the spec where the networks' layers
+    differ in more than constants (EfficientNet's stage depths and widths): each block's arguments
+    as its call writes them, over the family's parameters; a stage table as a list of rows and a
+    loop over them, a `repeat` as a loop; the channel count carried from one block to the next.
+    Every expression is checked to give each member's value (networks and probes) before it is used."""
+
+    envs: list[dict[str, object]]  # per member: the network's parameters
+    names: Namespace
+    spec_names: dict[str, str] = field(default_factory=dict)  # spec name → Python name
+    lines: list[str] = field(default_factory=list)
+    channels_known: bool = False  # whether each member's values hold the running channel count
+    pending: str | None = None  # the channel count's expression, until a statement reads it
+    pending_at: int = 0  # where the statement setting it goes then: after the block that gives it
+
+    def name(self, n: str) -> str:
+        if n not in self.spec_names:
+            self.spec_names[n] = self.names.create("channels" if n == _CHANNELS else n)
+        return self.spec_names[n]
+
+    def source(self, text: str) -> str:
+        return re.sub("\x01([^\x01]+)\x01", lambda m: self.name(m[1]), text)
+
+    def use_channels(self, text: str) -> None:
+        """Before a statement reading the channel count (`text`), the statement that sets it."""
+        if self.pending is not None and f"\x01{_CHANNELS}\x01" in text:
+            self.lines.insert(self.pending_at, f"{self.name(_CHANNELS)} = {self.source(self.pending)}")
+            self.pending = None
+
+    def carry(self, expression: str | None, values: list[int | None]) -> None:
+        """After a block: its output channels are the running count, `expression` (None: unknown)."""
+        self.channels_known = expression is not None and all(v is not None for v in values)
+        self.pending = None if expression == f"\x01{_CHANNELS}\x01" else expression
+        self.pending_at = len(self.lines)
+        for env, v in zip(self.envs, values, strict=True):
+            env[_CHANNELS] = v
+
+    def column(self, values: list[object], envs: list[dict[str, object]], nodes: list[Node],
+               known: set[str], in_channels: bool = False) -> str | None:
+        """An expression (placeholders kept) giving `values`, one per environment: the running channel
+        count for an input's channels, one of the spec's expressions `nodes`, a parameter that gives
+        them, or the one constant they all are."""
+        if in_channels and self.channels_known and all(
+                _same(e.get(_CHANNELS), v) for e, v in zip(envs, values, strict=True)):
+            return f"\x01{_CHANNELS}\x01"
+        for node in nodes:
+            text = _python_expression(node, known, [])
+            if text is not None and all(_same(_evaluate(text, e), v) for e, v in zip(envs, values, strict=True)):
+                return text
+        for n in (n for n in envs[0] if n in known):  # in the parameters' order: deterministic
+            if all(_same(e.get(n), v) for e, v in zip(envs, values, strict=True)):
+                return f"\x01{n}\x01"
+        first = values[0]
+        if all(_same(v, first) for v in values) and isinstance(first, bool | int | float | ModuleClass):
+            return first if isinstance(first, ModuleClass) else repr(first)
+        return None
+
+
+def _table_rows(insts: list[_Instance], t: int, label: str, count: int) -> list[list[list[int]]] | None:
+    """The block instances of each row (`self.stage1 = nn.Sequential(__I4__, …)`, from statement t
+    on), per member: rows named as the table's label and their number say, else None."""
+    rows: list[list[list[int]]] = []
+    for r in range(count):
+        per_member = []
+        for inst in insts:
+            slot = _slot_statement(inst.init[t + r]) if t + r < len(inst.init) else None
+            refs = _sequential_refs(slot[1]) if slot and slot[0] == f"{label}{r + 1}" else None
+            if refs is None:
+                return None
+            per_member.append(refs)
+        rows.append(per_member)
+    return rows
+
+
+def _slot_statement(line: str) -> tuple[str, str] | None:
+    """(attribute, constructor) of a statement `self.NAME = …`, else None."""
+    m = re.match(r"self\.(\w+) = (.*)\Z", line, re.S)
+    return (m[1], m[2]) if m else None
+
+
+def _sequential_refs(constructor: str) -> list[int] | None:
+    """The block instances of `nn.Sequential(__I3__, __I8__, …)`, else None."""
+    m = re.fullmatch(r"nn\.Sequential\(((?:__I\d+__(?:, )?)+)\)", constructor)
+    return [int(k) for k in _INSTANCE_REF.findall(m[1])] if m else None
+
+
+# ---------------------------------------------------------------------------------------------
 # the generator
 
 
@@ -1138,6 +1445,7 @@ class TorchCodegen:
         self.helpers = self._helpers()
         self.keyword_defaults: KeywordDefaults = {}
         self.made: list[_Class] = []  # the classes named so far
+        self.spec_params: dict[str, list[str | None]] = {}  # a class's name → its parameters' spec names
         # A family's network → its generator and its block instances (start, stop).
         self.family: dict[int, tuple[TorchCodegen, int, int]] = {}
         # A family → its parameters that every network of the family sets alike, and their value.
@@ -1432,7 +1740,8 @@ class TorchCodegen:
                 values.setdefault("in_channels", shape[0])
         forward = [body.resolve(line) for line in body.lines]
         self.instances.append(_Instance(scope, info.block or "block", body.init_statements(), forward, args, values,
-                                        definitions=dict(info.local_definitions)))
+                                        definitions=dict(info.local_definitions), params=info.params,
+                                        arguments=info.arguments, conditions=info.conditions))
         self.instance_index[scope] = len(self.instances) - 1
         return len(self.instances) - 1
 
@@ -1455,14 +1764,16 @@ class TorchCodegen:
         calls: dict[int, str] = {}
         class_names = set(self.locals_reserved)
         signatures: dict[str, list[str]] = {}
+        done: set[int] = set()  # the networks of the families written from the spec (_computed_family)
         for depth in sorted(set(level)):
             if depth == top:
                 self._add_network_inits(classes)
+                done = self._add_computed_families(classes, class_of, calls, class_names, signatures)
             keys: dict[_Structure, int] = {}
             structures: list[_Structure] = []
             members: dict[int, list[int]] = {}
             for index, inst in enumerate(self.instances):
-                if level[index] != depth:
+                if level[index] != depth or index in done:
                     continue
                 refs = (self._resolved(index, calls) if inst.compress else
                         [_INSTANCE_REF.sub(lambda m: f"__C{class_of[int(m[1])]}__", line) for line in inst.init])
@@ -1484,6 +1795,264 @@ class TorchCodegen:
                     class_of.update((i, len(classes)) for i, _, _ in cls.members)
                     classes.append(cls)
         return classes
+
+    # --- a family's network class computed from its parameters
+    def _add_computed_families(self, classes: list[_Class], class_of: dict[int, int], calls: dict[int, str],
+                               class_names: set[str], signatures: dict[str, list[str]]) -> set[int]:
+        """The classes of the families _computed_family writes, added; their networks."""
+        done: set[int] = set()
+        for indices in self._differing_families(calls):
+            cls = self._computed_family(indices, classes, class_names)
+            if cls is not None:
+                self._name_class(cls, calls, class_names, signatures)
+                class_of.update((i, len(classes)) for i in indices)
+                classes.append(cls)
+                done.update(indices)
+        return done
+
+    def _differing_families(self, calls: dict[int, str]) -> list[list[int]]:
+        """The networks (with their probes) of each family of two networks or more built through a
+        stage table: what _computed_family may write as one class."""
+        families: dict[str, list[int]] = {}
+        for index, inst in enumerate(self.instances):
+            if inst.compress:
+                families.setdefault(inst.block, []).append(index)
+        out = []
+        for indices in families.values():
+            real = [i for i in indices if not self.instances[i].probe]
+            g = self.family[indices[0]][0]
+            if len(real) > 1 and any(info.table is not None and len(path) == 1 for path, info in g.ir.scopes.items()):
+                out.append(indices)
+        return out
+
+    def _computed_family(self, indices: list[int], classes: list[_Class], class_names: set[str]) -> _Class | None:
+        """The class of a family's networks (`indices`, with their probes) whose layers differ in
+        more than constants, written from the spec (see _FamilyBody); None where some statement is
+        not one this can write, or some expression does not give every member's value."""
+        insts = [self.instances[i] for i in indices]
+        first = insts[0]
+        if any(i.forward != first.forward or i.args != first.args or len(i.init) != len(first.init) for i in insts):
+            return None
+        gens = [self.family[i][0] for i in indices]
+        envs: list[dict[str, object]] = [
+            {k: v for k, raw in g.info.parameters.items() if type(v := _spec_value(raw)) in (int, float, bool, tuple)}
+            for g in gens]
+        known = set.intersection(*(set(e) for e in envs))
+        names = Namespace(class_names)
+        body = _FamilyBody(envs, names)
+        for n in envs[0]:  # a parameter keeps its name where it is a legal one (`classes=10`, as the spec's)
+            if Namespace().create(n) == n:
+                names.reserve(n)
+                body.spec_names[n] = n
+        for line in first.init:  # the names the network's init statements use (`for m in self.modules()`)
+            for n in _names(line):
+                names.reserve(n)
+        arguments = {i: (cls, cls.arguments[m]) for cls in classes for m, (i, _, _) in enumerate(cls.members)}
+        t = 0
+        while t < len(first.init):
+            done = self._computed_statement(body, t, insts, gens, arguments, known)
+            if done is None:
+                return None
+            t += done
+        used = {n for line in body.lines for n in _names(line)}
+        order = [n for n in envs[0] if n != _CHANNELS and body.spec_names.get(n) in used]
+        cls = _Class(first.block, [], list(first.args), _reuse_names(list(first.forward), list(first.args)))
+        cls.members = [(i, [], ()) for i in indices]
+        cls.params = [body.spec_names[n] for n in order]
+        cls.spec_params = list(order)
+        cls.arguments = [[cast(Argument, e[n]) for n in order] for e in envs]
+        cls.init = body.lines
+        return cls
+
+    def _computed_statement(self, body: _FamilyBody, t: int, insts: list[_Instance], gens: list[TorchCodegen],
+                            arguments: dict[int, tuple[_Class, list[Argument]]], known: set[str]) -> int | None:
+        """Statement t of the members' constructors, written (a stage table: all its rows): how many
+        statements that was, or None where it cannot be."""
+        lines = [inst.init[t] for inst in insts]
+        slot = _slot_statement(lines[0])
+        info = gens[0].ir.scopes.get((slot[0],)) if slot else None
+        if slot and info is not None and info.table is not None and info.row == 1:
+            return self._computed_table(body, info.table, t, insts, gens, arguments, known)
+        refs = [_INSTANCE_REF.findall(line) for line in lines]
+        if not any(refs):
+            return 1 if self._computed_plain(body, lines, gens, known) else None
+        single = slot and all(len(r) == 1 and line == f"self.{slot[0]} = __I{r[0]}__"
+                              for r, line in zip(refs, lines, strict=True))
+        if slot and single and self._computed_block(body, slot[0], [int(r[0]) for r in refs], gens, arguments, known):
+            return 1
+        return None
+
+    def _computed_call(self, body: _FamilyBody, cls: _Class, values: list[list[Argument]],
+                       envs: list[dict[str, object]], nodes: list[list[Node | None]], known: set[str]) -> str | None:
+        """`Class(…)` with each argument as an expression that gives every instance's value (one
+        instance per environment), or None."""
+        texts: list[str] = []
+        for j, spec in enumerate(cls.spec_params or [None] * len(cls.params)):
+            node = nodes[0][j] if all(n[j] == nodes[0][j] for n in nodes) else None
+            text = body.column([v[j] for v in values], envs, [node] if node is not None else [], known,
+                               in_channels=spec == "in_channels")
+            if text is None:
+                return None
+            texts.append(text)
+        return f"{cls.name}({', '.join(texts)})"
+
+    def _call_nodes(self, cls: _Class, index: int) -> list[Node | None]:
+        """The expressions an instance's call writes for its class's parameters (None: not written)."""
+        inst = self.instances[index]
+        return [inst.argument(p) if p and p != "in_channels" else None for p in cls.spec_params or cls.params]
+
+    def _out_channels(self, g: TorchCodegen, index: int) -> int | None:
+        ports = g._outputs(self.instances[index].scope)
+        shape = g.ir.node(ports[0].node).out_shapes[ports[0].index] if len(ports) == 1 else ()
+        return shape[0] if shape else None
+
+    def _carry(self, body: _FamilyBody, call: str, outs: list[int | None], envs: list[dict[str, object]],
+               values: list[list[Argument]]) -> str | None:
+        """The argument of `call` (its source, placeholders kept) that gives the block's output
+        channels in every instance (the new running count), or None."""
+        args = _call_arguments(call, call.index("("))[0]
+        return next((a for j, a in enumerate(args) if all(_same(v[j], o) for v, o in zip(values, outs, strict=True))
+                     and a != f"\x01{_CHANNELS}\x01"), None)
+
+    def _computed_block(self, body: _FamilyBody, attr: str, indices: list[int], gens: list[TorchCodegen],
+                        arguments: dict[int, tuple[_Class, list[Argument]]], known: set[str]) -> bool:
+        cls = arguments[indices[0]][0]
+        if any(arguments[i][0] is not cls for i in indices):
+            return False
+        values = [arguments[i][1] for i in indices]
+        call = self._computed_call(body, cls, values, body.envs, [self._call_nodes(cls, i) for i in indices], known)
+        if call is None:
+            return False
+        body.use_channels(call)
+        outs = [self._out_channels(g, i) for g, i in zip(gens, indices, strict=True)]
+        carried = self._carry(body, call, outs, body.envs, values)
+        args = _call_arguments(call, call.index("("))[0]
+        if carried is not None and f"\x01{_CHANNELS}\x01" not in call and not _NAME.match(carried):
+            # A block that starts the count (a stem): the count first, then the block that takes it.
+            body.lines.append(f"{body.name(_CHANNELS)} = {body.source(carried)}")
+            call = f"{cls.name}({', '.join(f'{chr(1)}{_CHANNELS}{chr(1)}' if a == carried else a for a in args)})"
+            carried = f"\x01{_CHANNELS}\x01"
+        body.lines.append(f"self.{attr} = {body.source(call)}")
+        body.carry(carried, outs)
+        return True
+
+    def _computed_plain(self, body: _FamilyBody, lines: list[str], gens: list[TorchCodegen], known: set[str]) -> bool:
+        """A statement of no block (a layer, an init statement): its constants as expressions. A
+        layer's output channels are the running count after it where some constant gives them, or
+        they are its input's (avgpool, dropout); else the count is unknown from there on."""
+        templates = [_template([line], self.keyword_defaults) for line in lines]
+        if any(t[0] != templates[0][0] for t in templates):
+            return False
+        columns = [list(c) for c in zip(*(t[1][0] for t in templates), strict=True)]
+        slot = _slot_statement(lines[0])
+        # A layer's constants that differ between members are its arguments as the spec writes them.
+        written = [node for _, node in gens[0].ir.arguments.get(slot[0], ())] if slot else []
+        texts = [repr(c[0]) if all(_same(v, c[0]) for v in c) else body.column(c, body.envs, written, known, True)
+                 for c in columns]
+        if any(t is None for t in texts):
+            return False
+        nodes = [g.ir.node(slot[0]) if slot and slot[0] in g.ir else None for g in gens]
+        outs = [n.out_shapes[0][0] if n is not None and len(n.out_shapes) == 1 and n.out_shapes[0] else None
+                for n in nodes]
+        kept = slot is None or (body.channels_known and all(
+            _same(e.get(_CHANNELS), o) for e, o in zip(body.envs, outs, strict=True)))
+        carried = None if kept else next((k for k, c in enumerate(columns)
+                                          if all(_same(v, o) for v, o in zip(c, outs, strict=True))), None)
+        channels = f"\x01{_CHANNELS}\x01"
+        if carried is not None and not any(channels in str(t) for t in texts) and "\x01" in str(texts[carried]):
+            # A layer that starts the count (a stem): the count first, then the layer that takes it.
+            body.lines.append(f"{body.name(_CHANNELS)} = {body.source(str(texts[carried]))}")
+            texts[carried] = channels
+        line = _keywords(_fill(templates[0][0][0], iter(str(t) for t in texts)), self.keyword_defaults, write=False)
+        body.use_channels(line)
+        body.lines.append(body.source(line))
+        if not kept:
+            body.carry(None if carried is None else str(texts[carried]), outs)
+        return True
+
+    def _computed_table(self, body: _FamilyBody, table: Node, t: int, insts: list[_Instance],
+                        gens: list[TorchCodegen], arguments: dict[int, tuple[_Class, list[Argument]]],
+                        known: set[str]) -> int | None:
+        """A stage table whose rows each repeat one block: the rows as a list, a loop over them and
+        one over each row's repeat, each row's blocks an `nn.Sequential` named as the spec names it
+        (`stage1`, `stage2`, …). The number of statements written, or None."""
+        from archdsl.syntax import CallStep, RepeatStep, StagesStep
+
+        if not isinstance(table, StagesStep):
+            return None
+        step = table.body[0] if isinstance(table.body, tuple) and len(table.body) == 1 else table.body
+        label = table.label.static() if table.label is not None else ("stage",)
+        if not (isinstance(step, RepeatStep) and len(step.body) == 1 and label and len(label) == 1
+                and isinstance(step.body[0], CallStep)):
+            return None
+        rows = _table_rows(insts, t, label[0], len(table.rows))
+        if rows is None:
+            return None
+        cells = [[_python_expression(cell, known, []) for cell in row.cells] for row in table.rows]
+        if any(c is None for row in cells for c in row):
+            return None
+        columns = list(table.columns)
+        loop_known = known | set(columns)
+        count = _python_expression(step.count, loop_known, [])
+        if count is None:
+            return None
+        cls = arguments[rows[0][0][0]][0]
+        found = self._table_instances(body, cells, columns, (count, step.var or ""), rows, cls, arguments, gens)
+        if found is None:
+            return None
+        envs, values, nodes, outs, channels = found
+        loop = _FamilyBody(envs, body.names, body.spec_names, channels_known=body.channels_known)
+        call = self._computed_call(loop, cls, values, envs, nodes, loop_known | ({step.var} if step.var else set()))
+        carried = call and self._carry(loop, call, outs, envs, values)
+        if call is None or carried is None:
+            return None
+        body.use_channels(call)
+        name, table_name, blocks = (body.names.create(n) for n in ("row", "stages", "blocks"))
+        attribute = "f" + py_str(label[0])[:-1] + "{" + name + '}"'  # f"stage{row}": the spec's names
+        targets = ", ".join(body.name(c) for c in columns)
+        rows_text = ", ".join(f"({', '.join(str(c) for c in row)}{',' if len(row) == 1 else ''})" for row in cells)
+        body.lines += [
+            f"{table_name} = [{body.source(rows_text)}]",
+            f"for {name}, ({targets}) in enumerate({table_name}, start=1):",
+            f"\t{blocks}: list[nn.Module] = []",
+            f"\tfor {body.name(step.var) if step.var else '_'} in range({body.source(count)}):",
+            f"\t\t{blocks}.append({body.source(call)})",
+            f"\t\t{body.name(_CHANNELS)} = {body.source(carried)}",
+            f"\tself.add_module({attribute}, nn.Sequential(*{blocks}))",
+        ]
+        body.carry(f"\x01{_CHANNELS}\x01", channels)
+        return len(table.rows)
+
+    def _table_instances(self, body: _FamilyBody, cells: list[list[str | None]], columns: list[str],
+                         repeat: tuple[str, str], rows: list[list[list[int]]], cls: _Class,
+                         arguments: dict[int, tuple[_Class, list[Argument]]], gens: list[TorchCodegen],
+                         ) -> tuple[list[dict[str, object]], list[list[Argument]], list[list[Node | None]],
+                                    list[int | None], list[int | None]] | None:
+        """Each block of a stage table, in every member: its environment (the member's parameters,
+        the row's cells, the repeat's index, the channels it takes), its arguments, the expressions its
+        call writes, its output channels; and each member's channels after the table. None where a
+        row's repeat count (`repeat`: its expression and index) is not the row's number of blocks
+        or a block is not of `cls`."""
+        count, var = repeat
+        envs: list[dict[str, object]] = []
+        values: list[list[Argument]] = []
+        nodes: list[list[Node | None]] = []
+        outs: list[int | None] = []
+        channels = [cast(int | None, e.get(_CHANNELS)) for e in body.envs]
+        for r, row_cells in enumerate(cells):
+            for m, member in enumerate(body.envs):
+                row_env = {**member, **{c: _evaluate(str(x), member) for c, x in zip(columns, row_cells, strict=True)}}
+                if not _same(_evaluate(count, row_env), len(rows[r][m])):
+                    return None
+                for i, index in enumerate(rows[r][m]):
+                    if arguments[index][0] is not cls:
+                        return None
+                    envs.append({**row_env, **({var: i} if var else {}), _CHANNELS: channels[m]})
+                    values.append(arguments[index][1])
+                    nodes.append(self._call_nodes(cls, index))
+                    channels[m] = self._out_channels(gens[m], index)
+                    outs.append(channels[m])
+        return envs, values, nodes, outs, channels
 
     def _add_network_inits(self, classes: list[_Class]) -> None:
         """A family's networks: each one's `init` statements join its constructor, now that its
@@ -1572,7 +2141,7 @@ class TorchCodegen:
                                                        for s in range(len(full.template))]
                 cls.members.append((index, spread, present))
         cls.members.sort(key=lambda m: m[0])
-        cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults)
+        cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults, self.spec_params)
         return cls
 
     def _name_class(self, cls: _Class, calls: dict[int, str], class_names: set[str],
@@ -1596,6 +2165,7 @@ class TorchCodegen:
         for name in cls.params:
             self.classes.reserve(name)
         signatures[cls.name] = cls.params
+        self.spec_params[cls.name] = cls.spec_params
         calls.update(cls.calls())
 
     def _method_lines(self, init: list[str], args: list[str], forward: list[str],
@@ -1632,7 +2202,7 @@ class TorchCodegen:
         # Helpers that some class constructs (an op held as a bare parameter needs none).
         used = "\n".join("\n".join(c) for c in code)
         helpers = {n: h for n, h in self.helpers.items() if re.search(rf"(?<![\w.]){n}\(", used)}
-        code = [h.splitlines() for h in helpers.values()] + code
+        code = [h.splitlines() for h in [*helpers.values(), *_function_helpers(used)]] + code
         text = "\n\n\n".join("\n".join(c) for c in code)
         out += ["", *_imports(text), "", "", text, ""]
         return GeneratedSource("\n".join(out), self.net_class, tuple(helpers))
@@ -1694,7 +2264,8 @@ class TorchCodegen:
                                         *wrap(f"return {cls.name}({', '.join([*kwargs, '**kwargs'])})", INDENT)]))
         used = "\n".join("\n".join(c) for c in code)
         helpers = {n: h for n, h in self.helpers.items() if re.search(rf"(?<![\w.]){n}\(", used)}
-        code = [h.splitlines() for h in helpers.values()] + code + [f.splitlines() for f in functions]
+        code = ([h.splitlines() for h in [*helpers.values(), *_function_helpers(used)]] + code
+                + [f.splitlines() for f in functions])
         text = "\n\n\n".join("\n".join(c) for c in code)
         imports = _imports(text)
         spec = json.dumps(os.path.basename(self.info.file))
