@@ -286,3 +286,15 @@ def test_load_weights_names_the_first_misfit() -> None:
         load_weights(small, {f"renamed.{k}": v for k, v in sd.items()})
     assert load_weights(other, small.state_dict() | {k: v for k, v in other.state_dict().items()
                                                       if k.startswith("fc.")}) == "name"
+
+
+def test_long_generator_argument_is_wrapped_as_black_does() -> None:
+    """A run of equal layers in a family's stage (`*(conv for _ in range(1, 3))`) too long for a line
+    breaks before its `for`, and takes no trailing comma (`(x for _ in y,)` is a syntax error)."""
+    from archdsl.compiler.backends.python_source import WIDTH, wrap
+
+    conv = "nn.Conv2d(1024, 2048, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), groups=32, bias=False)"
+    lines = wrap(f"self.layer = nn.Sequential(nn.ReLU(), *({conv} for _ in range(1, 3)))", " " * 8)
+    ast.parse("\n".join(line[8:] for line in lines))
+    assert all(len(line) <= WIDTH and "noqa" not in line for line in lines)
+    assert [line.strip() for line in lines[2:6]] == ["*(", conv, "for _ in range(1, 3)", "),"]

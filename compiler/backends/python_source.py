@@ -164,10 +164,28 @@ def wrap(line: str, indent: str, suffix: str = "", width: int = WIDTH) -> list[s
         out.extend(f"{indent}{INDENT}{target}," for target in unpacking[1].split(", "))
         head = ") = " + unpacking[2]
     out.append(indent + head)
+    # A generator expression alone in its parentheses (`*(m for _ in range(1, 3))`) takes no comma:
+    # `(m for _ in range(3),)` is a syntax error.
+    generator = re.search(r"\sfor\s", _masked(items[0])) if len(items) == 1 else None
+    if generator is not None and len(indent + INDENT + items[0]) > width:  # black: element, then its `for`
+        out += [*wrap(items[0][:generator.start()], indent + INDENT, "", width),
+                *wrap(items[0][generator.start() + 1:], indent + INDENT, "", width)]
+        items = []
     for item in items:
-        out.extend(wrap(item, indent + INDENT, ",", width))
+        out.extend(wrap(item, indent + INDENT, "" if generator else ",", width))
     out.append(indent + tail + suffix)
     return out
+
+
+def _masked(text: str) -> str:
+    """`text` with what its brackets and quotes hold blanked: its top level alone."""
+    out, level = [], 0
+    for m in _PIECE.finditer(text):
+        piece = m[0]
+        level -= piece in (")", "]", "}")
+        out.append(piece if level == 0 and piece[0] not in "\"'" else " " * len(piece))
+        level += piece in ("(", "[", "{")
+    return "".join(out)
 
 
 def _last_group(line: str) -> tuple[str, list[str], str] | None:

@@ -2301,8 +2301,9 @@ class TorchCodegen:
         for family, members in by_family.items():
             taken: dict[str, set[tuple[type, object]]] = {}
             for m in members:
-                for k in m.info.defaulted:
-                    taken.setdefault(k, set()).add((type(v := m.info.parameters.get(k)), v))
+                for k in m.info.defaulted:  # a list or a layer is no default a class takes (and no set member)
+                    v = m.info.parameters.get(k)
+                    taken.setdefault(k, set()).add((type(v), v if isinstance(v, bool | int | float) else repr(v)))
             # One value wherever the spec's default was taken (a default may read other parameters).
             self.spec_defaults[family] = {k: v for k, values in taken.items() if len(values) == 1
                                           and isinstance(v := next(iter(values))[1], bool | int | float)}
