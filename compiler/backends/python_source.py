@@ -38,14 +38,18 @@ RESERVED_ATTRS = frozenset({
 # Globals of every generated file; no local variable or class may shadow them.
 GLOBALS = frozenset({"torch", "nn", "F", "self", "super"})
 
+# Names pycodestyle calls ambiguous (E741: `l`, `O`, `I` read as 1 and 0): `l_2` instead.
+_AMBIGUOUS = frozenset({"l", "O", "I"})
+
 _MODULE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*\Z")
 
 class Namespace:
     """Hands out legal, unique, non-shadowing Python identifiers for generated code.
 
     Invariants: every name returned is an ASCII identifier that does not start with an underscore,
-    is not a keyword or soft keyword, shadows no builtin and none of the generated file's globals
-    (``torch``, ``nn``, ``F``, ``self``, the reserved names given), is at most 100 characters long,
+    is not a keyword or soft keyword nor `l`, `O` or `I` (ambiguous to pycodestyle, E741), shadows no
+    builtin and none of the generated file's globals (``torch``, ``nn``, ``F``, ``self``, the
+    reserved names given), is at most 100 characters long,
     and was not handed out before. Candidates are sanitized (other characters become ``_``, a
     leading digit gets a ``v_`` prefix) and made unique with a suffix ``_2``, ``_3``, …; the same
     sequence of candidates always yields the same names.
@@ -74,7 +78,7 @@ class Namespace:
 
     def _free(self, name: str) -> bool:
         return (name not in self._taken and not keyword.iskeyword(name) and not keyword.issoftkeyword(name)
-                and not hasattr(builtins, name))
+                and not hasattr(builtins, name) and name not in _AMBIGUOUS)
 
 
 def check_attribute(name: str, span: Span) -> None:
