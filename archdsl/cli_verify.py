@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cli_common import emit, table
 from .diagnostics import ArchError, Diagnostic
-from .verify import Check, verify_spec
+
+if TYPE_CHECKING:
+    from .verify import Check
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .api import load, spec_files
     from .loader import zoo_files
+    from .verify import verify_spec
 
     files = [f for t in args.specs for f in spec_files(t)] if args.specs else zoo_files()
     checks: list[Check] = []
