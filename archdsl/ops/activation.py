@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import NonNegativeFloat
-
+from .attr_schema import NonNegativeFloat
 from .base import Attrs, Op, Shape, py_number, register
 
 

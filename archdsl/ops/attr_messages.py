@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 # Alternatives for the BeforeValidator-normalized types of base.py, keyed by the normalizing
 # function's name (a key, not the function, so that this module need not import base.py).

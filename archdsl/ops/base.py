@@ -1,6 +1,7 @@
 """The op contract and the registry.
 
-An op is one class: its attribute schema (a pydantic model), how many inputs it takes, its shape
+An op is one class: its attribute schema (annotated fields, which pydantic defines; see
+:mod:`.attr_schema`), how many inputs it takes, its shape
 rule, parameter/buffer/MAC counts, its receptive-field geometry and its torch builder, side by
 side. Passes and backends dispatch to these methods and never special-case an op by name.
 
@@ -17,10 +18,10 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, NonNegativeInt, PositiveInt, ValidationError
-
 from ..formatting import shape_text
 from .attr_messages import attribute_message
+from .attr_schema import Attrs as Attrs  # the contract: each op names its schema, a subclass
+from .attr_schema import Invalid, NonNegativeInt, Normalize, PositiveInt
 
 Shape = tuple[int, ...]
 Category = Literal["layer", "activation", "merge", "split", "reshape", "pool", "norm", "regularizer"]
@@ -73,18 +74,11 @@ def _to_padding(v: Any) -> Any:
     return v
 
 
-Pair = Annotated[tuple[PositiveInt, PositiveInt], BeforeValidator(_to_pair)]
-NonNegPair = Annotated[tuple[NonNegativeInt, NonNegativeInt], BeforeValidator(_to_nonneg_pair)]
+Pair = Annotated[tuple[PositiveInt, PositiveInt], Normalize(_to_pair)]
+NonNegPair = Annotated[tuple[NonNegativeInt, NonNegativeInt], Normalize(_to_nonneg_pair)]
 # (top, bottom, left, right); "same" is TF-style (possibly asymmetric), None is "half" padding.
 Pads = tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt]
-Padding = Annotated[Pads | Literal["same", "valid"] | None, BeforeValidator(_to_padding)]
-
-
-class Attrs(BaseModel):
-    """Base of every op's attribute schema: unknown attributes are errors, values are immutable."""
-
-    # defer_build: a schema is compiled on first use, so start-up pays only for the ops a spec uses.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+Padding = Annotated[Pads | Literal["same", "valid"] | None, Normalize(_to_padding)]
 
 
 class NoAttrs(Attrs):
@@ -201,12 +195,12 @@ class Op:
     @classmethod
     def _validate(cls, values: dict[str, Any]) -> AttrsModel:
         try:
-            attrs = cls.Attrs.model_validate(values)
-        except ValidationError as exc:
-            err = exc.errors()[0]
+            attrs = cls.Attrs.validate(values)
+        except Invalid as exc:
+            err = exc.error
             field = str(err["loc"][0]) if err["loc"] else None
             error = (err.get("ctx") or {}).get("error")
-            message = attribute_message(cls.name, field, err.get("type", ""), values, cls.Attrs,
+            message = attribute_message(cls.name, field, err.get("type", ""), values, exc.model,
                                         str(error) if error is not None else None)
             raise AttrError(field, message) from None
         _refuse_coercions(cls.name, values, attrs)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import PositiveFloat
-
+from .attr_schema import PositiveFloat
 from .base import Attrs, Op, Shape, ShapeError, fmt_shape, py_number, register
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import NonNegativeInt, PositiveInt
-
+from .attr_schema import NonNegativeInt, PositiveInt
 from .base import (
     Attrs,
     Geometry,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import PositiveInt
-
+from .attr_schema import PositiveInt
 from .base import GLOBAL_GEOMETRY, Attrs, Geometry, Op, Shape, ShapeError, fmt_shape, register
 
 

@@ -20,9 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, Literal
 
-from pydantic import PositiveInt
-
 from .attr_messages import show_value
+from .attr_schema import PositiveInt
 from .base import (
     GLOBAL_GEOMETRY,
     AttrError,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import PositiveFloat, PositiveInt
-
+from .attr_schema import PositiveFloat, PositiveInt
 from .base import Attrs, Op, Shape, need_rank, py_number, register
 
 

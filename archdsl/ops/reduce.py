@@ -7,8 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import PositiveInt
-
+from .attr_schema import PositiveInt
 from .base import (
     GLOBAL_GEOMETRY,
     Attrs,

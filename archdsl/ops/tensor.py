@@ -6,8 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import Field, PositiveInt
-
+from .attr_schema import PositiveInt, Probability
 from .base import (
     GLOBAL_GEOMETRY,
     IDENTITY_GEOMETRY,
@@ -63,7 +62,7 @@ class Flatten(_Free):
 
 
 class DropoutAttrs(Attrs):
-    p: float = Field(0.5, ge=0.0, le=1.0)
+    p: Probability = 0.5
 
 
 @register
@@ -80,7 +79,7 @@ class Dropout(_Free):
 
 
 class DropPathAttrs(Attrs):
-    p: float = Field(0.0, ge=0.0, le=1.0)
+    p: Probability = 0.0
 
 
 @register
