@@ -11,7 +11,6 @@ import gc
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -229,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as exc:  # not the user's fault: say so, never a raw traceback
         if os.environ.get("ARCHDSL_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         print(render(Diagnostic("E9999", f"internal error: {type(exc).__name__}: {exc}", Span.unknown(first_spec(args)),
                                 "this is a bug in archdsl; please report it with the spec "

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from decimal import Context, Decimal
 
 from .diagnostics import Span
 
@@ -18,42 +17,58 @@ from .diagnostics import Span
 
 @dataclass(frozen=True)
 class Node:
+    """Every syntax node: where it was written."""
+
     span: Span
 
 
 # expressions
 @dataclass(frozen=True)
 class Num(Node):
+    """A number literal: `64`, `0.5`, `25_557_032`, `4.1G`."""
+
     value: int | float
 
 
 @dataclass(frozen=True)
 class Str(Node):
+    """A string literal: `"same"`."""
+
     value: str
 
 
 @dataclass(frozen=True)
 class Const(Node):
+    """`true`, `false` or `none`."""
+
     value: bool | None
 
 
 @dataclass(frozen=True)
 class Name(Node):
+    """A name: a variable, parameter, tensor, block or op."""
+
     id: str
 
 
 @dataclass(frozen=True)
 class ListLit(Node):
+    """A list: `[1, 2, 3]`."""
+
     items: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class ShapeLit(Node):
+    """A shape: `3x224x224`."""
+
     dims: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class BinOp(Node):
+    """An arithmetic or comparison operation: `a + b`, `c // 2`, `n < 3`."""
+
     op: str
     left: Node
     right: Node
@@ -61,12 +76,16 @@ class BinOp(Node):
 
 @dataclass(frozen=True)
 class Unary(Node):
+    """A negation: `-x`."""
+
     op: str
     operand: Node
 
 
 @dataclass(frozen=True)
 class BoolOp(Node):
+    """`a and b`, `a or b`."""
+
     op: str  # "and" | "or"
     left: Node
     right: Node
@@ -74,11 +93,15 @@ class BoolOp(Node):
 
 @dataclass(frozen=True)
 class Not(Node):
+    """`not a`."""
+
     operand: Node
 
 
 @dataclass(frozen=True)
 class Ternary(Node):
+    """`cond ? a : b`."""
+
     cond: Node
     then: Node
     orelse: Node
@@ -86,18 +109,24 @@ class Ternary(Node):
 
 @dataclass(frozen=True)
 class Attribute(Node):
+    """`obj.name`: an attribute, such as a tensor's size (`x.h`)."""
+
     obj: Node
     name: str
 
 
 @dataclass(frozen=True)
 class Index(Node):
+    """An item of a list: `widths[i]`."""
+
     obj: Node
     index: Node
 
 
 @dataclass(frozen=True)
 class Arg(Node):
+    """One argument of a call, named (`stride=2`) or not."""
+
     name: str | None
     value: Node
 
@@ -136,11 +165,15 @@ class Shared(Node):
 
 @dataclass(frozen=True)
 class Body(Node):
+    """The statements of a block, network or branch, in order."""
+
     stmts: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class IfExpr(Node):
+    """`if cond { … } else { … }`: the body the condition picks."""
+
     cond: Node
     then: Body
     orelse: Body | IfExpr | None
@@ -148,6 +181,8 @@ class IfExpr(Node):
 
 @dataclass(frozen=True)
 class Chain(Node):
+    """A chain of steps from a head: `x -> conv(64, 3) -> relu`."""
+
     head: Node
     steps: tuple[Node, ...]
 
@@ -155,6 +190,8 @@ class Chain(Node):
 # chain steps
 @dataclass(frozen=True)
 class CallStep(Node):
+    """A call as a step of a chain: `-> conv(64, 3) as conv1`."""
+
     func: str
     func_span: Span
     args: tuple[Arg, ...]
@@ -163,6 +200,8 @@ class CallStep(Node):
 
 @dataclass(frozen=True)
 class IfStep(Node):
+    """A conditional step of a chain: `-> if cond { … } else { … }`."""
+
     cond: Node
     then: tuple[Node, ...]
     orelse: tuple[Node, ...] | None
@@ -170,6 +209,8 @@ class IfStep(Node):
 
 @dataclass(frozen=True)
 class RepeatStep(Node):
+    """Steps repeated: `-> repeat n as i: step`, `-> repeat n { … } as layer`."""
+
     count: Node
     var: str | None
     body: tuple[Node, ...]
@@ -178,11 +219,15 @@ class RepeatStep(Node):
 
 @dataclass(frozen=True)
 class TableRow(Node):
+    """One row of a stage table."""
+
     cells: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class StagesStep(Node):
+    """`-> stages(c, n, s) { rows } step`: the step run once per row, the columns bound to its values."""
+
     columns: tuple[str, ...]
     label: Label | None
     rows: tuple[TableRow, ...]
@@ -191,36 +236,48 @@ class StagesStep(Node):
 
 @dataclass(frozen=True)
 class OutputStep(Node):
+    """The last step of a chain, naming a network output: `-> output logits`."""
+
     name: str
 
 
 # statements
 @dataclass(frozen=True)
 class Assign(Node):
+    """`x = value`."""
+
     target: str
     value: Node
 
 
 @dataclass(frozen=True)
 class Destructure(Node):
+    """`a, b = value`: the outputs of a multi-output call."""
+
     targets: tuple[str, ...]
     value: Node
 
 
 @dataclass(frozen=True)
 class InputDecl(Node):
+    """`input image: 3x224x224`."""
+
     name: str
     shape: Node
 
 
 @dataclass(frozen=True)
 class OutputDecl(Node):
+    """`output name = value`."""
+
     name: str
     value: Node
 
 
 @dataclass(frozen=True)
 class Expect(Node):
+    """`expect params == 25_557_032 +- 0.1% "source"`: a figure checked against the analysis."""
+
     target: Node
     op: str
     value: Node
@@ -231,6 +288,8 @@ class Expect(Node):
 
 @dataclass(frozen=True)
 class RepeatStmt(Node):
+    """`repeat n as i { … }` as a statement."""
+
     count: Node
     var: str | None
     body: Body
@@ -239,6 +298,8 @@ class RepeatStmt(Node):
 
 @dataclass(frozen=True)
 class ExprStmt(Node):
+    """An expression standing as a statement (a chain, usually)."""
+
     expr: Node
 
 
@@ -263,18 +324,24 @@ class InitStmt(Node):
 # top level
 @dataclass(frozen=True)
 class Param(Node):
+    """A parameter of a block or network, with its default if it has one."""
+
     name: str
     default: Node | None
 
 
 @dataclass(frozen=True)
 class Import(Node):
+    """`import "file.arch"` or `import name`."""
+
     target: str
     is_path: bool
 
 
 @dataclass(frozen=True)
 class BlockDef(Node):
+    """A block definition: its parameters, inputs, outputs and body."""
+
     name: str
     params: tuple[Param, ...]
     inputs: tuple[str, ...]
@@ -285,6 +352,8 @@ class BlockDef(Node):
 
 @dataclass(frozen=True)
 class NetworkDef(Node):
+    """`network name(params) { … }`."""
+
     name: str
     params: tuple[Param, ...]
     body: Body
@@ -292,6 +361,8 @@ class NetworkDef(Node):
 
 @dataclass(frozen=True)
 class VariantDef(Node):
+    """`network name = base(args) { … }`: a network defined by another's with other arguments."""
+
     name: str
     base: str
     base_span: Span
@@ -301,6 +372,8 @@ class VariantDef(Node):
 
 @dataclass(frozen=True)
 class Module(Node):
+    """One parsed `.arch` file: its top-level items, in order."""
+
     file: str
     items: tuple[Node, ...]
 
@@ -314,7 +387,6 @@ SI_EXPONENT = {"K": 3, "M": 6, "G": 9, "B": 9, "T": 12}  # B: "billion", as pape
 FLOAT_MAX = sys.float_info.max
 RANGE_HINT = "a number in a spec lies within ±1.7976931348623157e308, the largest float"
 TINY_HINT = "the smallest positive number is 5e-324; write 0 if zero is meant"
-_LARGEST = Decimal(FLOAT_MAX)
 
 
 class NumberLiteralError(ValueError):
@@ -338,6 +410,8 @@ def parse_number(text: str) -> int | float:
     ...
     archdsl.syntax.NumberLiteralError: number literal too large
     """
+    from decimal import Context, Decimal  # only a text being parsed needs it, not a cached tree
+
     text = text.replace("_", "")
     scale = 0
     if text[-1] in SI_EXPONENT:
@@ -353,7 +427,7 @@ def parse_number(text: str) -> int | float:
     exact = Context(prec=len(text) + 16)  # for arithmetic that must not round
     # Orders of magnitude first: Decimal arithmetic refuses exponents beyond about ±10**18.
     magnitude = written.adjusted() + scale if written else 0
-    if magnitude > 308 or (magnitude == 308 and written.scaleb(scale, exact).copy_abs() > _LARGEST):
+    if magnitude > 308 or (magnitude == 308 and written.scaleb(scale, exact).copy_abs() > Decimal(FLOAT_MAX)):
         raise NumberLiteralError("number literal too large", RANGE_HINT)
     if magnitude < -330:  # far below 5e-324, the smallest positive float
         raise NumberLiteralError("number literal too small: it would be 0", TINY_HINT)

@@ -121,6 +121,26 @@ def test_analysis_does_not_import_torch() -> None:
     assert result.returncode == 0, result.stderr
 
 
+# What `analyze --json` never needs (issue 17: its start-up is most of its time): the torch and
+# graphviz backends, networkx, Lark once the parse cache holds the file, the other commands'
+# implementations, and a pydantic validator (the first one built runs pydantic's plugin loader;
+# plain attribute values are checked without one).
+NOT_IMPORTED_BY_ANALYZE = ("torch", "graphviz", "networkx", "lark", "archdsl.lark_boundary", "archdsl.verify",
+                           "archdsl.compiler.backends", "archdsl.compiler.importer", "archdsl.sizes",
+                           "pydantic.plugin._loader")
+
+
+def test_analyze_json_imports_only_what_it_needs() -> None:
+    code = ("import sys\n"
+            "from archdsl.cli import main\n"
+            "assert main(['analyze', 'resnet50', 'mobilenet_v2', '--json', '-o', '-']) == 0\n"
+            f"print(sorted(m for m in {NOT_IMPORTED_BY_ANALYZE!r} if m in sys.modules), file=sys.stderr)\n")
+    assert _fresh(code).returncode == 0  # the first run may fill the parse cache
+    result = _fresh(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == "[]", result.stderr
+
+
 def test_analyze_starts_quickly() -> None:
     """Hang guard only (10× the 0.5 s target, which benchmarks/startup.py measures)."""
     t0 = time.perf_counter()

@@ -19,7 +19,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
              "elaborate", "namecheck", "network"),
     "compiler": ("compiler",),
     "api": ("api", "verify", "sizes"),
-    "cli": ("cli", "cli_common", "cli_compile", "cli_diagram", "cli_verify", "cli_import"),
+    "cli": ("cli", "cli_common", "cli_compile", "cli_diagram", "cli_verify", "cli_import", "__main__"),
     "package": ("",),  # archdsl/__init__.py: lazy re-exports of the API
 }
 

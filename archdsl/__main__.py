@@ -1,0 +1,5 @@
+"""`python -m archdsl …`: the `archdsl` command."""
+
+from .cli import run
+
+run()
