@@ -216,7 +216,7 @@ class ToAst(Transformer[Token, Any]):
     def labelled_call(self, meta: Any, ch: list[Any]) -> Call:
         call, label = ch
         assert isinstance(call, Call) and isinstance(label, Label)
-        return replace(call, span=self._sp(meta), label=label)
+        return call.with_(span=self._sp(meta), label=label)
 
     @v_args(meta=True)
     def shared(self, meta: Any, ch: list[Any]) -> Shared:

@@ -1,4 +1,4 @@
-"""The AST of the `.arch` language: frozen dataclasses, each carrying its :class:`Span`.
+"""The AST of the `.arch` language: immutable nodes, each carrying its :class:`Span`.
 
 Text becomes a :class:`Module` through :func:`archdsl.parser.parse`; this module only declares the
 tree (and reads number literals), so everything downstream depends on it without depending on Lark.
@@ -6,8 +6,10 @@ tree (and reads number literals), so everything downstream depends on it without
 
 from __future__ import annotations
 
+import inspect
 import sys
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError
+from typing import Any, ClassVar, Self, dataclass_transform
 
 from .diagnostics import Span
 
@@ -15,57 +17,110 @@ from .diagnostics import Span
 # AST
 
 
-@dataclass(frozen=True)
-class Node:
+@dataclass_transform(eq_default=True, frozen_default=True)
+class _Frozen:
+    """Immutable values with declared fields, as frozen dataclasses are.
+
+    A subclass declares its fields as annotations, after its base's, with a default where it has
+    one; every node class shares this one implementation of construction, equality, hashing and
+    repr, which behave as a frozen dataclass's do. (Generating and compiling those methods for
+    each of the forty node classes, as ``@dataclass`` does, was a tenth of the start-up of
+    ``archdsl analyze``, whose runs mostly unpickle the tree from the parse cache and never build
+    a node.)
+    """
+
+    _fields: ClassVar[tuple[str, ...]] = ()  # in order: the constructor's arguments
+    _defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = [name for name in inspect.get_annotations(cls) if name not in cls._fields]
+        cls._fields = (*cls._fields, *own)
+        cls._defaults = {**cls._defaults, **{name: cls.__dict__[name] for name in own if name in cls.__dict__}}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        fields, name = self._fields, type(self).__name__
+        if len(args) > len(fields):
+            raise TypeError(f"{name}() takes {len(fields)} arguments but {len(args)} were given")
+        values = dict(zip(fields, args, strict=False))
+        for key, value in kwargs.items():
+            if key not in fields or key in values:
+                raise TypeError(f"{name}() got an unexpected or repeated argument {key!r}")
+            values[key] = value
+        state = self.__dict__
+        for field in fields:
+            if field in values:
+                state[field] = values[field]
+            elif field in self._defaults:
+                state[field] = self._defaults[field]
+            else:
+                raise TypeError(f"{name}() missing argument {field!r}")
+
+    def with_(self, **changes: Any) -> Self:
+        """A copy with some fields changed (`dataclasses.replace`)."""
+        return type(self)(**{**self.__dict__, **changes})
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.__dict__.values()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}({', '.join(f'{k}={v!r}' for k, v in self.__dict__.items())})"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+class Node(_Frozen):
     """Every syntax node: where it was written."""
 
     span: Span
 
 
 # expressions
-@dataclass(frozen=True)
 class Num(Node):
     """A number literal: `64`, `0.5`, `25_557_032`, `4.1G`."""
 
     value: int | float
 
 
-@dataclass(frozen=True)
 class Str(Node):
     """A string literal: `"same"`."""
 
     value: str
 
 
-@dataclass(frozen=True)
 class Const(Node):
     """`true`, `false` or `none`."""
 
     value: bool | None
 
 
-@dataclass(frozen=True)
 class Name(Node):
     """A name: a variable, parameter, tensor, block or op."""
 
     id: str
 
 
-@dataclass(frozen=True)
 class ListLit(Node):
     """A list: `[1, 2, 3]`."""
 
     items: tuple[Node, ...]
 
 
-@dataclass(frozen=True)
 class ShapeLit(Node):
     """A shape: `3x224x224`."""
 
     dims: tuple[int, ...]
 
 
-@dataclass(frozen=True)
 class BinOp(Node):
     """An arithmetic or comparison operation: `a + b`, `c // 2`, `n < 3`."""
 
@@ -74,7 +129,6 @@ class BinOp(Node):
     right: Node
 
 
-@dataclass(frozen=True)
 class Unary(Node):
     """A negation: `-x`."""
 
@@ -82,7 +136,6 @@ class Unary(Node):
     operand: Node
 
 
-@dataclass(frozen=True)
 class BoolOp(Node):
     """`a and b`, `a or b`."""
 
@@ -91,14 +144,12 @@ class BoolOp(Node):
     right: Node
 
 
-@dataclass(frozen=True)
 class Not(Node):
     """`not a`."""
 
     operand: Node
 
 
-@dataclass(frozen=True)
 class Ternary(Node):
     """`cond ? a : b`."""
 
@@ -107,7 +158,6 @@ class Ternary(Node):
     orelse: Node
 
 
-@dataclass(frozen=True)
 class Attribute(Node):
     """`obj.name`: an attribute, such as a tensor's size (`x.h`)."""
 
@@ -115,7 +165,6 @@ class Attribute(Node):
     name: str
 
 
-@dataclass(frozen=True)
 class Index(Node):
     """An item of a list: `widths[i]`."""
 
@@ -123,7 +172,6 @@ class Index(Node):
     index: Node
 
 
-@dataclass(frozen=True)
 class Arg(Node):
     """One argument of a call, named (`stride=2`) or not."""
 
@@ -131,7 +179,6 @@ class Arg(Node):
     value: Node
 
 
-@dataclass(frozen=True)
 class Label(Node):
     """`as layer1.0.conv1`: the dotted parts of a name. A part may hold expressions in braces,
     `denselayer{i + 1}`; each part is its text pieces and expression nodes, in order."""
@@ -145,15 +192,15 @@ class Label(Node):
         return None
 
 
-@dataclass(frozen=True)
 class Call(Node):
+    """A call: `conv(64, 3, stride=2)`, `up(b, s4) as up4`."""
+
     func: str
     func_span: Span
     args: tuple[Arg, ...]
     label: Label | None = None  # `x = up(b, s4) as up4`
 
 
-@dataclass(frozen=True)
 class Shared(Node):
     """`shared head(80) as cls`: one instance of an op or block, its weights used wherever it is applied."""
 
@@ -163,14 +210,12 @@ class Shared(Node):
     label: Label | None
 
 
-@dataclass(frozen=True)
 class Body(Node):
     """The statements of a block, network or branch, in order."""
 
     stmts: tuple[Node, ...]
 
 
-@dataclass(frozen=True)
 class IfExpr(Node):
     """`if cond { … } else { … }`: the body the condition picks."""
 
@@ -179,7 +224,6 @@ class IfExpr(Node):
     orelse: Body | IfExpr | None
 
 
-@dataclass(frozen=True)
 class Chain(Node):
     """A chain of steps from a head: `x -> conv(64, 3) -> relu`."""
 
@@ -188,7 +232,6 @@ class Chain(Node):
 
 
 # chain steps
-@dataclass(frozen=True)
 class CallStep(Node):
     """A call as a step of a chain: `-> conv(64, 3) as conv1`."""
 
@@ -198,7 +241,6 @@ class CallStep(Node):
     label: Label | None
 
 
-@dataclass(frozen=True)
 class IfStep(Node):
     """A conditional step of a chain: `-> if cond { … } else { … }`."""
 
@@ -207,7 +249,6 @@ class IfStep(Node):
     orelse: tuple[Node, ...] | None
 
 
-@dataclass(frozen=True)
 class RepeatStep(Node):
     """Steps repeated: `-> repeat n as i: step`, `-> repeat n { … } as layer`."""
 
@@ -217,14 +258,12 @@ class RepeatStep(Node):
     label: Label | None
 
 
-@dataclass(frozen=True)
 class TableRow(Node):
     """One row of a stage table."""
 
     cells: tuple[Node, ...]
 
 
-@dataclass(frozen=True)
 class StagesStep(Node):
     """`-> stages(c, n, s) { rows } step`: the step run once per row, the columns bound to its values."""
 
@@ -234,7 +273,6 @@ class StagesStep(Node):
     body: Node
 
 
-@dataclass(frozen=True)
 class OutputStep(Node):
     """The last step of a chain, naming a network output: `-> output logits`."""
 
@@ -242,7 +280,6 @@ class OutputStep(Node):
 
 
 # statements
-@dataclass(frozen=True)
 class Assign(Node):
     """`x = value`."""
 
@@ -250,7 +287,6 @@ class Assign(Node):
     value: Node
 
 
-@dataclass(frozen=True)
 class Destructure(Node):
     """`a, b = value`: the outputs of a multi-output call."""
 
@@ -258,7 +294,6 @@ class Destructure(Node):
     value: Node
 
 
-@dataclass(frozen=True)
 class InputDecl(Node):
     """`input image: 3x224x224`."""
 
@@ -266,7 +301,6 @@ class InputDecl(Node):
     shape: Node
 
 
-@dataclass(frozen=True)
 class OutputDecl(Node):
     """`output name = value`."""
 
@@ -274,7 +308,6 @@ class OutputDecl(Node):
     value: Node
 
 
-@dataclass(frozen=True)
 class Expect(Node):
     """`expect params == 25_557_032 +- 0.1% "source"`: a figure checked against the analysis."""
 
@@ -286,7 +319,6 @@ class Expect(Node):
     source: str | None
 
 
-@dataclass(frozen=True)
 class RepeatStmt(Node):
     """`repeat n as i { … }` as a statement."""
 
@@ -296,14 +328,12 @@ class RepeatStmt(Node):
     label: Label | None
 
 
-@dataclass(frozen=True)
 class ExprStmt(Node):
     """An expression standing as a statement (a chain, usually)."""
 
     expr: Node
 
 
-@dataclass(frozen=True)
 class InitTarget(Node):
     """`conv` or `conv as classifier.1`: the layers of one kind, optionally those at a label."""
 
@@ -312,7 +342,6 @@ class InitTarget(Node):
     label: Label | None
 
 
-@dataclass(frozen=True)
 class InitStmt(Node):
     """`init conv, linear: trunc_normal(std=0.1), bias=0`: how the targets' parameter tensors start.
     An unnamed argument is the weight's scheme; a named one, the scheme of that tensor."""
@@ -322,7 +351,6 @@ class InitStmt(Node):
 
 
 # top level
-@dataclass(frozen=True)
 class Param(Node):
     """A parameter of a block or network, with its default if it has one."""
 
@@ -330,7 +358,6 @@ class Param(Node):
     default: Node | None
 
 
-@dataclass(frozen=True)
 class Import(Node):
     """`import "file.arch"` or `import name`."""
 
@@ -338,7 +365,6 @@ class Import(Node):
     is_path: bool
 
 
-@dataclass(frozen=True)
 class BlockDef(Node):
     """A block definition: its parameters, inputs, outputs and body."""
 
@@ -350,7 +376,6 @@ class BlockDef(Node):
     output_spans: tuple[Span, ...] = ()  # where each output is declared, in `outputs(…)`
 
 
-@dataclass(frozen=True)
 class NetworkDef(Node):
     """`network name(params) { … }`."""
 
@@ -359,7 +384,6 @@ class NetworkDef(Node):
     body: Body
 
 
-@dataclass(frozen=True)
 class VariantDef(Node):
     """`network name = base(args) { … }`: a network defined by another's with other arguments."""
 
@@ -370,7 +394,6 @@ class VariantDef(Node):
     body: Body | None
 
 
-@dataclass(frozen=True)
 class Module(Node):
     """One parsed `.arch` file: its top-level items, in order."""
 
