@@ -14,13 +14,19 @@ import pytest
 from archdsl.ops import all_ops, get_op
 from archdsl.ops.attr_schema import Attrs
 
-# Values of every kind the evaluator produces (int, float, bool, str, None, lists of them), at the
-# edges the constraints draw (0, negatives, -0.0, 2**53 and beyond).
+
+class _Size(int):
+    """An int subclass, as the sizes read from a tensor are (values.Dim)."""
+
+
+# Values of every kind the evaluator produces (int, float, bool, str, None, lists of them, sizes read
+# from tensors), at the edges the constraints draw (0, negatives, -0.0, 2**53 and beyond).
 VALUES: list[Any] = [
     0, 1, 2, 3, -1, 7, 2**53, 2**53 + 1, 2**70, 0.0, -0.0, 0.5, 1.0, 2.5, -1.5, 1e-5, 1e308, True, False, None,
     "", "same", "valid", "global", "center", "fast", "nearest", "bilinear", "yes", "64",
     [], [1], [2, 3], [1, 2, 3], [1, 2, 3, 4], [0, 0], [0, 1, 2, 3], [-1, 2], [1.5, 2], [2.0, 2.0], [True, 1],
     ["a", 1], [[1]], [1, 2, 3, 4, 5], [-1, 91], (2, 3), {}, {"a": 1}, {"a": [1]},
+    _Size(0), _Size(3), [_Size(4), _Size(4)], [_Size(2), 1],
 ]
 
 CASES = [(op.name, f) for op in all_ops() for f in op.Attrs.model_fields]

@@ -78,7 +78,7 @@ def _exact(kind: type) -> Check:
 def _float(v: Any) -> Any:
     if type(v) is float:
         return v
-    if type(v) is int and -_EXACT_FLOAT <= v <= _EXACT_FLOAT:
+    if isinstance(v, int) and not isinstance(v, bool) and -_EXACT_FLOAT <= v <= _EXACT_FLOAT:
         return float(v)
     raise _UNDECIDED
 
@@ -89,7 +89,15 @@ def _none(v: Any) -> Any:
     return v
 
 
-_PLAIN: dict[Any, Check] = {int: _exact(int), bool: _exact(bool), str: _exact(str), float: _float,
+def _int(v: Any) -> Any:
+    if type(v) is int:
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):  # a size read from a tensor (values.Dim)
+        return int(v)  # as pydantic gives it
+    raise _UNDECIDED
+
+
+_PLAIN: dict[Any, Check] = {int: _int, bool: _exact(bool), str: _exact(str), float: _float,
                             type(None): _none, Any: _identity}
 
 

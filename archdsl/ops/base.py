@@ -138,6 +138,8 @@ def _frozen(value: Any) -> Any:
     if kind is list or kind is tuple:
         items = tuple(_frozen(v) for v in value)
         return None if None in items else (kind, items)
+    if isinstance(value, int):  # a size read from a tensor (values.Dim): validated as the plain int
+        return (int, int(value))
     return None
 
 
