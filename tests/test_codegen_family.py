@@ -246,6 +246,15 @@ def test_resnet_family_stages_are_loops_over_layers(tmp_path: Path) -> None:
             "ResNet50"}
 
 
+def test_a_lone_module_is_no_loop(tmp_path: Path) -> None:
+    """A run of one module becomes a loop only after a module of its own class (a stage whose
+    length differs between networks); a classifier's `Linear, Hardswish, Dropout, Linear` is written
+    as torchvision writes it, not as four one-step loops."""
+    _, source = _module("mobilenet_v3.arch", tmp_path)
+    assert "            nn.Hardswish(inplace=True),\n            nn.Dropout(p=0.2),\n" in source
+    assert "nn.Dropout(p=0.2) for _ in range" not in source
+
+
 def test_cli_writes_one_module_for_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from archdsl.cli import main
 

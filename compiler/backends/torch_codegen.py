@@ -778,6 +778,11 @@ def _in_range(template: list[str], k: int) -> bool:
     return bool(re.search(rf"range\((?:{_HOLE}, )?\Z", text[:pos]))
 
 
+def _callee(call: str) -> str:
+    """The constructor a module expression calls: `Bottleneck` for `Bottleneck(64, 64, 1)`."""
+    return call.split("(", 1)[0]
+
+
 def _loop_runs(statement: str) -> str:
     """`nn.Sequential(a, b, b, b)` as `nn.Sequential(a, *(b for _ in range(1, 4)))`: each run of
     equal modules as one loop, so that networks whose stages differ in length share a class."""
@@ -792,8 +797,10 @@ def _loop_runs(statement: str) -> str:
             while j + 1 < len(args) and args[j + 1] == args[i]:
                 j += 1
             bounds = f"{i}, {j + 1}" if i else f"{j + 1}"
-            # After the first module, even one module is a loop: stages of other lengths read alike.
-            items.append(f"*({args[i]} for _ in range({bounds}))" if j > i or i else args[i])
+            # One module after another of its class is a loop too, so that stages of other lengths
+            # read alike; a lone module of its own class (a classifier's activation) stays itself.
+            looped = j > i or (i > 0 and _callee(args[i]) == _callee(args[i - 1]))
+            items.append(f"*({args[i]} for _ in range({bounds}))" if looped else args[i])
             i = j + 1
         statement = statement[:m.end()] + ", ".join(items) + statement[end:]
     return statement
