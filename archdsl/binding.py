@@ -53,27 +53,39 @@ def flatten_tensors(v: Value) -> list[Tensor]:
 
 def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node], Value]) -> CallArgs:
     """Evaluate `args` in order and sort them; tensors must come before the other positional values."""
-    out = CallArgs()
-    if chained is not None:
-        out.tensors.extend((t, CHAINED) for t in flatten_tensors(chained))
+    tensors: list[tuple[Tensor, Span]] = []
+    scalars: list[Located] = []
+    kw_tensors: dict[str, Located] = {}
+    kwargs: dict[str, Located] = {}
+    if type(chained) is Tensor:  # the common chained input, one tensor
+        tensors.append((chained, CHAINED))
+    elif chained is not None:
+        tensors.extend((t, CHAINED) for t in flatten_tensors(chained))
     for arg in args:
         value = evaluate(arg.value)
-        if arg.name is not None:
-            if arg.name in out.kwargs or arg.name in out.kw_tensors:
-                raise error("E0516", f"`{arg.name}` is given twice", arg.span)
-            target = out.kw_tensors if isinstance(value, Tensor) else out.kwargs
-            target[arg.name] = (value, arg.span)
+        name = arg.name
+        if name is not None:
+            if name in kwargs or name in kw_tensors:
+                raise error("E0516", f"`{name}` is given twice", arg.span)
+            target = kw_tensors if isinstance(value, Tensor) else kwargs
+            target[name] = (value, arg.span)
+            continue
+        if type(value) in _SCALARS:  # the common attribute values, decided at once
+            scalars.append((value, arg.span))
             continue
         if isinstance(value, list) and value and any(isinstance(v, Tensor) for v in value):
             value = _tensor_list(value, arg.span)  # `concat(feats)`: a list of tensors is its tensors
         if isinstance(value, _TENSORS):
-            if out.scalars:
+            if scalars:
                 raise error("E0517", "tensor arguments come before the other arguments", arg.span,
                             "write the inputs first: `concat(a, b, dim=0)`")
-            out.tensors.extend((t, arg.span) for t in flatten_tensors(value))
+            tensors.extend((t, arg.span) for t in flatten_tensors(value))
         else:
-            out.scalars.append((value, arg.span))
-    return out
+            scalars.append((value, arg.span))
+    return CallArgs(tensors, scalars, kw_tensors, kwargs)
+
+
+_SCALARS = frozenset({int, float, bool, str, type(None)})  # never a tensor, nor a list that may hold tensors
 
 
 def as_partial(target: BlockRef | OpRef | Partial | SharedRef, call: CallArgs, label: tuple[str, ...] | None,

@@ -117,6 +117,7 @@ LAYER_VALUES = (OpRef, BlockRef, Partial, SharedRef)
 _LABEL_PART = re.compile(r"[A-Za-z0-9_]+(-[A-Za-z0-9_]+)*")  # dashes as in nn.Module names: `block1-0`
 # Names people write for the numbers a spec cannot hold (Python's float("inf") prints as `inf`).
 NOT_NUMBERS = frozenset({"inf", "infinity", "nan"})
+_ABSENT = object()  # what `dict.get` gives for a name not bound (None is a value a variable may hold)
 
 
 class Poisoned(Exception):
@@ -129,6 +130,7 @@ class Evaluator:
     def __init__(self, limits: Limits = LIMITS) -> None:
         self.limits = limits
         self.steps = 0  # expressions evaluated and repeat iterations run
+        self._methods = _methods(type(self))
 
     def tick(self, span: Span) -> None:
         self.steps += 1
@@ -184,7 +186,12 @@ class Evaluator:
         if self.steps > self.limits.max_steps:
             self.steps -= 1
             self.tick(node.span)
-        method = _methods(type(self)).get(type(node))
+        if type(node) is Name:  # half of all evaluations: a bound variable is answered here, the rest by lookup()
+            value = env.vars.get(node.id, _ABSENT)
+            if value is not _ABSENT and value is not POISON:
+                return value
+            return self.lookup(node.id, node.span, env)
+        method = self._methods.get(type(node))
         if method is None:
             raise error("E0900", f"`{type(node).__name__}` cannot be used as a value here", node.span)
         return method(self, node, env)
