@@ -178,6 +178,8 @@ class State:
     # needs it, None where the call cannot be replayed (see archdsl.templates).
     templates: dict[object, Recorded | Template | None] = field(default_factory=dict)
     deepest: int = 0  # the deepest call_depth a block call started at, within the call under way
+    # The `name = …` statements of each block definition met (by its id), in order.
+    assignments: dict[int, tuple[tuple[str, Node], ...]] = field(default_factory=dict)
 
     def names(self, scope: Path) -> set[str]:
         """The names used in `scope` (made, and its prefixes marked as touched, on first use)."""
@@ -667,7 +669,7 @@ class Elaborator(Evaluator):
         """An instance of the op `name`; `node_path` fixes its name (a shared instance's application)."""
         st = self.st
         op = get_op(name)
-        ins, values, spans = bind_op(op, name, size_inputs(op, operands), span)
+        ins, values, spans = bind_op(op, name, size_inputs(op, operands) if op.size_from_tensor else operands, span)
         try:
             attrs = op.validate(values)
         except AttrError as exc:
@@ -915,14 +917,7 @@ class Elaborator(Evaluator):
                 last = self.exec_body(block.body, inner)
             finally:
                 st.blocks.pop()
-            numbers = tuple((k, v) for k, v in inner.vars.items() if isinstance(v, int | float))
-            named = dict(numbers)
-            defined = tuple((stmt.target, stmt.value) for stmt in block.body.stmts
-                            if isinstance(stmt, Assign) and stmt.target in named)
-            st.ir.scopes[inner.scope] = ScopeInfo(
-                inner.scope, "block", title, name, span, shares, numbers, defined,
-                params=tuple(p.name for p in block.params), arguments=arguments,
-                conditions=tuple(st.conditions.pop(inner.scope, ())))
+            st.ir.scopes[inner.scope] = self._block_scope(block, name, inner, title, span, shares, arguments)
             result = self._block_result(block, inner, last)
             if before is not None and fresh and keyed is not None:
                 st.templates[keyed[0]] = before.recorded(self, inner.scope, keyed[1], result)
@@ -938,6 +933,22 @@ class Elaborator(Evaluator):
             st.deepest = max(st.deepest, outer_deepest)
             st.call_depth -= 1
             st.calls.pop()
+
+    def _block_scope(self, block: BlockDef, name: str, inner: Env, title: str, span: Span, shares: Path | None,
+                     arguments: tuple[tuple[str | None, Node], ...]) -> ScopeInfo:
+        """A block instance's scope once its body ran: with the numbers its body ended with, the
+        `name = …` statements that defined them, and the call's arguments as written."""
+        st = self.st
+        numbers = tuple((k, v) for k, v in inner.vars.items() if isinstance(v, _NUMBERS))
+        named = dict(numbers)
+        assignments = st.assignments.get(id(block))  # the definitions outlive the elaboration: ids are stable
+        if assignments is None:
+            assignments = st.assignments[id(block)] = tuple(
+                (stmt.target, stmt.value) for stmt in block.body.stmts if isinstance(stmt, Assign))
+        defined = tuple((target, value) for target, value in assignments if target in named)
+        return ScopeInfo(inner.scope, "block", title, name, span, shares, numbers, defined,
+                         params=tuple(p.name for p in block.params), arguments=arguments,
+                         conditions=tuple(st.conditions.pop(inner.scope, ())))
 
     def _instantiate(self, template: Template, path: Path, name: str, span: Span, ports: list[Port],
                      arguments: tuple[tuple[str | None, Node], ...]) -> Value:
@@ -1027,6 +1038,9 @@ class _Snapshot:
                     for scope, base in _last(st.next_suffix, now[3] - self.sizes[3])]
         return Recorded(nodes, [st.ir.in_shapes_key(n) for n in nodes], [st.ir.scopes[p] for p in scopes if p != path],
                         names, suffixes, path, ports, result, st.ir.scopes[path], elab.steps - self.steps, depth)
+
+
+_NUMBERS = (int, float)
 
 
 def _last(mapping: dict[Any, Any], count: int) -> list[Any]:

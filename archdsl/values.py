@@ -195,6 +195,10 @@ def describe(v: Value) -> str:
 
 def render_value(v: Value) -> str:
     """Compact source-like text for scope titles (`inverted_residual(c=24, stride=2)`)."""
+    if type(v) is int:  # the common arguments, decided at once
+        return str(v)
+    if type(v) is str:
+        return v
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
