@@ -180,6 +180,7 @@ class State:
     deepest: int = 0  # the deepest call_depth a block call started at, within the call under way
     # The `name = …` statements of each block definition met (by its id), in order.
     assignments: dict[int, tuple[tuple[str, Node], ...]] = field(default_factory=dict)
+    finals: dict[int, int] = field(default_factory=dict)  # per body (by its id): its last statement with a value
 
     def names(self, scope: Path) -> set[str]:
         """The names used in `scope` (made, and its prefixes marked as touched, on first use)."""
@@ -311,7 +312,10 @@ class Elaborator(Evaluator):
         have bound are poisoned, so that later statements that do not depend on it are still checked.
         The body's value is its last statement's, `expect` and `init` lines aside (they are no expression)."""
         last: Value = None
-        final = max((k for k, stmt in enumerate(body.stmts) if not isinstance(stmt, _NOT_VALUES)), default=-1)
+        final = self.st.finals.get(id(body))  # the definitions outlive the elaboration: ids are stable
+        if final is None:
+            final = self.st.finals[id(body)] = max(
+                (k for k, stmt in enumerate(body.stmts) if not isinstance(stmt, _NOT_VALUES)), default=-1)
         for k, stmt in enumerate(body.stmts):
             try:
                 value = self.exec_stmt(stmt, env)

@@ -73,6 +73,7 @@ from .values import (
     Value,
     boolean_against_number,
     describe,
+    op_ref,
     tensor_attribute,
 )
 from .vocabulary import SYMBOLS
@@ -225,7 +226,7 @@ class Evaluator:
         if name in env.ns.blocks:
             return BlockRef(name)
         if has_op(name):
-            return OpRef(name)
+            return op_ref(name)
         if name in SYMBOLS:
             return name
         if name in env.expired:
@@ -453,7 +454,7 @@ class Evaluator:
                             f"drop `as {'.'.join(label)}`")
             return self._builtin(func, args, span, env)
         elif has_op(func):
-            target = OpRef(func)
+            target = op_ref(func)
         elif func in env.expired:
             raise error("E0402", f"unknown op or block `{func}`", func_span, env.expired[func])
         else:

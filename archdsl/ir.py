@@ -39,7 +39,11 @@ ScopeKind = Literal["block", "repeat", "stage"]
 NODE_KINDS: tuple[NodeKind, ...] = ("input", "op", "output")
 
 
-@dataclass(frozen=True, order=True, slots=True)
+# Port, IRNode and Tensor (archdsl.values) are made once per layer or more, so they are not
+# `frozen`: a frozen dataclass's __init__ sets each field through object.__setattr__, three to four
+# times the cost of a plain one. They hash and compare by value all the same (`unsafe_hash`), and
+# nothing changes them once made (the IR replaces an equal shape tuple by its shared copy, no more).
+@dataclass(order=True, slots=True, unsafe_hash=True)
 class Port:
     """One output of a node: ``Port("layer1.0.relu", 0)``."""
 
@@ -47,7 +51,7 @@ class Port:
     index: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class IRNode:
     """One node. Slots, and shapes shared between nodes (:meth:`IR.add_node` interns them), keep a
     node to a few hundred bytes: a 10⁵-layer network is held in tens of megabytes."""
@@ -139,7 +143,7 @@ class IR:
         ins = self._shapes.setdefault(in_shapes, in_shapes)  # like output shapes: one copy of each
         shapes = self._shapes.setdefault(node.out_shapes, node.out_shapes)
         if shapes is not node.out_shapes:  # an equal tuple seen before: keep one copy
-            object.__setattr__(node, "out_shapes", shapes)
+            node.out_shapes = shapes
         self._nodes[node.name] = node
         self._in_shapes[node.name] = ins
         self._by_kind[node.kind].append(node)

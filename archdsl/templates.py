@@ -143,7 +143,7 @@ def instantiate(template: Template, ir: IR, path: Path, block: str, span: Span, 
         scope = scopes.get(t.scope)
         if scope is None:
             scope = scopes[t.scope] = path + t.scope
-        inputs = tuple(Port(names[k], i) if k >= 0 else ports[-k - 1] for k, i in t.inputs)
+        inputs = tuple([Port(names[k], i) if k >= 0 else ports[-k - 1] for k, i in t.inputs])
         ir.add_node(IRNode(name, "op", t.op, t.attrs, inputs, t.out_shapes, scope, t.span), t.in_shapes)
         names.append(name)
     value = decode_result(template.result, names, ports)

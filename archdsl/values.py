@@ -17,8 +17,8 @@ from .ir import Port
 from .ops import Shape, fmt_shape
 
 
-@dataclass(frozen=True)
-class Tensor:
+@dataclass(unsafe_hash=True)
+class Tensor:  # not frozen, for speed: see archdsl.ir.Port
     port: Port
     shape: Shape
 
@@ -42,6 +42,17 @@ class BlockRef:
 @dataclass(frozen=True)
 class OpRef:
     name: str
+
+
+_OP_REFS: dict[str, OpRef] = {}
+
+
+def op_ref(name: str) -> OpRef:
+    """`OpRef(name)`, one per op name (a value like any other: made once, not at every call)."""
+    ref = _OP_REFS.get(name)
+    if ref is None:
+        ref = _OP_REFS[name] = OpRef(name)
+    return ref
 
 
 @dataclass(frozen=True)
