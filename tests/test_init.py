@@ -36,14 +36,18 @@ Z = 6.0
 MIN_N = 100
 
 PRESENT = set(zoo())
-# torchvision's and timm's classifiers (detection models take backbone weights and are not compared
-# here; timm's darknet53 is another network than the spec's, darknet's own).
+# torchvision's and timm's classifiers (timm's darknet53 is another network than the spec's, darknet's own).
 TORCHVISION = [c for c in CANONICAL if c.library == "torchvision" and "." not in c.constructor
                and (c.file, c.network) in PRESENT]
 TIMM = [c for c in CANONICAL if c.library == "timm" and c.other_function is None and (c.file, c.network) in PRESENT]
+# torchvision's detection models and backbones, built without weights (weights_backbone=None): every
+# part starts as its own constructor starts it (ResNet's or VGG's init, FPN's, the heads').
+DETECTION = [c for c in CANONICAL if c.library == "torchvision" and "." in c.constructor
+             and (c.file, c.network) in PRESENT]
 # Small enough for the default run (each builds in about a second on two cores); the rest run under -m slow.
-FAST = {"resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1", "efficientnet_b0", "shufflenet_v2_x0_5"}
-CASES = [c if c.network in FAST else pytest.param(c, marks=pytest.mark.slow) for c in TORCHVISION + TIMM]
+FAST = {"resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1", "efficientnet_b0", "shufflenet_v2_x0_5",
+        "resnet50_fpn"}
+CASES = [c if c.network in FAST else pytest.param(c, marks=pytest.mark.slow) for c in TORCHVISION + TIMM + DETECTION]
 
 
 def _canonical(case: Canonical, **kwargs: object) -> torch.nn.Module:
