@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -31,6 +32,8 @@ from .conftest import SPECS, zoo
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
+
+from .ports import dcgan, nin, slimming  # noqa: E402
 
 Z = 6.0
 MIN_N = 100
@@ -69,10 +72,12 @@ def _generated(case: Canonical, params: dict[str, object] | None = None, strip: 
     return build_module(net)
 
 
-def _pairs(ref: torch.nn.Module, gen: torch.nn.Module) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+def _pairs(ref: torch.nn.Module, gen: torch.nn.Module,
+           left_out: str | None = None) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """(name, canonical tensor, generated tensor) for every parameter: by name where the names agree,
-    else in registration order, as archdsl.compiler.backends.weights pairs them."""
-    theirs = dict(ref.named_parameters())
+    else in registration order, as archdsl.compiler.backends.weights pairs them. `left_out`: the
+    suffix of the canonical parameters the spec leaves out."""
+    theirs = {k: v for k, v in ref.named_parameters() if left_out is None or not k.endswith(left_out)}
     ours = dict(gen.named_parameters())
     if set(ours) <= set(theirs):
         assert set(ours) == set(theirs)
@@ -85,9 +90,9 @@ def _pairs(ref: torch.nn.Module, gen: torch.nn.Module) -> list[tuple[str, torch.
     return [(k, t.detach(), v.detach()) for k, t, v in pairs]
 
 
-def _mismatches(ref: torch.nn.Module, gen: torch.nn.Module) -> list[str]:
+def _mismatches(ref: torch.nn.Module, gen: torch.nn.Module, left_out: str | None = None) -> list[str]:
     out = []
-    for name, theirs, ours in _pairs(ref, gen):
+    for name, theirs, ours in _pairs(ref, gen, left_out):
         if bool(theirs.min() == theirs.max()):  # a constant: exactly
             if not torch.equal(theirs, ours):
                 out.append(f"{name}: constant {theirs.flatten()[0].item()}, generated not")
@@ -106,6 +111,35 @@ def _mismatches(ref: torch.nn.Module, gen: torch.nn.Module) -> list[str]:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.network)
 def test_weights_start_as_the_canonical_models(case: Canonical) -> None:
     assert _mismatches(_canonical(case), _generated(case)) == []
+
+
+# The reference implementations that exist only as source (tests/ports/), each with the
+# initialization its upstream runs: (file, network, builder).
+PORTS: list[tuple[str, str, Callable[[], torch.nn.Module]]] = [
+    ("dcgan.arch", "dcgan_generator", lambda: dcgan.Generator().apply(dcgan.weights_init)),
+    ("dcgan.arch", "dcgan_discriminator", lambda: dcgan.Discriminator().apply(dcgan.weights_init)),
+    ("nin.arch", "nin_cifar10", lambda: nin.caffe_fillers(nin.nin_cifar10(), nin.CIFAR10_WEIGHT_STD)),
+    ("nin.arch", "nin_imagenet", lambda: nin.caffe_fillers(nin.nin_imagenet(), nin.IMAGENET_WEIGHT_STD)),
+    ("slimming.arch", "vgg19_cifar", lambda: slimming.vgg("cifar10", depth=19)),
+    ("slimming.arch", "resnet164_cifar", lambda: slimming.resnet(164, "cifar10")),
+    ("slimming.arch", "densenet40_cifar_pytorch", lambda: slimming.densenet(40, dataset="cifar10")),
+]
+FAST_PORTS = {"dcgan_generator"}
+
+
+@pytest.mark.parametrize(("file", "network_name", "build"),
+                         [p if p[1] in FAST_PORTS else pytest.param(*p, marks=pytest.mark.slow) for p in PORTS],
+                         ids=[p[1] for p in PORTS])
+def test_weights_start_as_the_reference_ports(file: str, network_name: str,
+                                               build: Callable[[], torch.nn.Module]) -> None:
+    from archdsl.compiler.backends.torch_codegen import build_module
+
+    torch.manual_seed(0)
+    ref = build()
+    torch.manual_seed(1)
+    gen = build_module(load(SPECS / file).network(network_name))
+    # The slimming authors' channel-selection masks (ones), which slimming.arch leaves out.
+    assert _mismatches(ref, gen, left_out="select.indexes") == []
 
 
 def test_the_comparison_sees_pytorch_defaults() -> None:

@@ -1,7 +1,8 @@
 """pytorch/examples dcgan/main.py (commit 77f55b912142e11fcfdf5b530231fb9c52f181e8), the
 Generator and Discriminator classes with the script's defaults: nz = 100, ngf = ndf = 64, nc = 3
-(--dataset cifar10/lsun/imagenet/folder/fake all set nc = 3). `ngpu` and the data_parallel branch
-of forward are left out (one device)."""
+(--dataset cifar10/lsun/imagenet/folder/fake all set nc = 3), and `weights_init`, which the script
+applies to both (netG.apply(weights_init), netD.apply(weights_init)). `ngpu` and the data_parallel
+branch of forward are left out (one device)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ nz = 100
 ngf = 64
 ndf = 64
 nc = 3
+
+
+def weights_init(m: nn.Module) -> None:
+    classname = m.__class__.__name__
+    if classname.find('Conv') != -1:
+        torch.nn.init.normal_(m.weight, 0.0, 0.02)
+    elif classname.find('BatchNorm') != -1:
+        torch.nn.init.normal_(m.weight, 1.0, 0.02)
+        torch.nn.init.zeros_(m.bias)
 
 
 class Generator(nn.Module):

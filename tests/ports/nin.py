@@ -61,3 +61,21 @@ def nin_imagenet() -> nn.Sequential:
         ("pool4", nn.AvgPool2d(6, stride=1)),
         ("flatten", nn.Flatten()),
     ]))
+
+
+# The prototxt's fillers: every convolution's weight_filler is {type: "gaussian", std: …} (mean 0)
+# and its bias_filler {type: "constant"} (value 0, given or Caffe's default).
+CIFAR10_WEIGHT_STD = {name: 0.05 for name in ("conv1", "cccp1", "cccp2", "conv2", "cccp3", "cccp4", "conv3",
+                                               "cccp5", "cccp6")}
+IMAGENET_WEIGHT_STD = {"conv1": 0.01, "cccp1": 0.05, "cccp2": 0.05, "conv2": 0.05, "cccp3": 0.05, "cccp4": 0.05,
+                       "conv3": 0.01, "cccp5": 0.05, "cccp6": 0.05, "conv4-1024": 0.05, "cccp7-1024": 0.05,
+                       "cccp8-1024": 0.01}
+
+
+def caffe_fillers(model: nn.Sequential, weight_std: dict[str, float]) -> nn.Sequential:
+    """The model's convolutions filled as Caffe fills them from the prototxt."""
+    for name, std in weight_std.items():
+        conv = model.get_submodule(name)
+        nn.init.normal_(conv.weight, 0.0, std)
+        nn.init.constant_(conv.bias, 0.0)
+    return model

@@ -1,7 +1,7 @@
 """Eric-mingjie/network-slimming (commit b395dc07521cbc38f741d971a18fe3f6423c9ab1), the authors'
 PyTorch re-implementation of Network Slimming (Liu et al. 2017): models/vgg.py, models/preresnet.py,
-models/densenet.py and models/channel_selection.py. Weight initialisation and the `Variable` demo
-are left out; everything else is as upstream writes it."""
+models/densenet.py and models/channel_selection.py. The `Variable` demo is left out; everything else
+is as upstream writes it."""
 
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ class vgg(nn.Module):
         elif dataset == 'cifar100':
             num_classes = 100
         self.classifier = nn.Linear(cfg[-1], num_classes)
+        if init_weights:
+            self._initialize_weights()
 
     def make_layers(self, cfg: list[Any], batch_norm: bool = False) -> nn.Sequential:
         layers: list[nn.Module] = []
@@ -79,6 +81,20 @@ class vgg(nn.Module):
         x = x.view(x.size(0), -1)
         y: torch.Tensor = self.classifier(x)
         return y
+
+    def _initialize_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                m.weight.data.normal_(0, math.sqrt(2. / n))
+                if m.bias is not None:
+                    m.bias.data.zero_()
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.data.fill_(0.5)
+                m.bias.data.zero_()
+            elif isinstance(m, nn.Linear):
+                m.weight.data.normal_(0, 0.01)
+                m.bias.data.zero_()
 
 
 # ── models/preresnet.py ──────────────────────────────────────────────────────────────────────────
@@ -159,6 +175,14 @@ class resnet(nn.Module):
             self.fc = nn.Linear(cfg[-1], 10)
         elif dataset == 'cifar100':
             self.fc = nn.Linear(cfg[-1], 100)
+
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                m.weight.data.normal_(0, math.sqrt(2. / n))
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.data.fill_(0.5)
+                m.bias.data.zero_()
 
     def _make_layer(self, block: type[Bottleneck], planes: int, blocks: int, cfg: list[int],
                     stride: int = 1) -> nn.Sequential:
@@ -286,6 +310,15 @@ class densenet(nn.Module):
             self.fc = nn.Linear(cfg[-1], 10)
         elif dataset == 'cifar100':
             self.fc = nn.Linear(cfg[-1], 100)
+
+        # Weight initialization
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                m.weight.data.normal_(0, math.sqrt(2. / n))
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.data.fill_(0.5)
+                m.bias.data.zero_()
 
     def _make_denseblock(self, block: type[BasicBlock], blocks: int, cfg: list[int]) -> nn.Sequential:
         layers = []
