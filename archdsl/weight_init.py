@@ -66,10 +66,13 @@ TRUNCATED_STD = 0.87962566103423978
 def _variance_scaling(t: str, m: str, a: dict[str, ArgValue], _given: list[tuple[str, ArgValue]]) -> list[str]:
     """TensorFlow's VarianceScaling: variance scale / fan, the fans as torch counts them (a conv's
     receptive field times its input, resp. output, channels); `fan_out_per_group`: one group's
-    output channels (timm's `fix_group_fanout`, TensorFlow's fan-out of a depthwise kernel)."""
+    output channels (timm's `fix_group_fanout`, TensorFlow's fan-out of a depthwise kernel);
+    `fan_avg_per_group`: the mean of the fan-in and that fan-out (effdet's `_glorot_uniform(w, groups=…)`)."""
     fan_in, fan_out = f"{t}[0].numel()", f"{t}.size(0) * {t}[0][0].numel()"
+    group_fan_out = f"{t}.size(0) // {m}.groups * {t}[0][0].numel()"
     fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": f"({fan_in} + {fan_out}) / 2",
-           "fan_out_per_group": f"{t}.size(0) // {m}.groups * {t}[0][0].numel()"}[str(a["mode"])]
+           "fan_out_per_group": group_fan_out,
+           "fan_avg_per_group": f"({fan_in} + {group_fan_out}) / 2"}[str(a["mode"])]
     scale = _lit(a["scale"])
     if a["distribution"] == "uniform":  # variance bound²/3
         return [f"bound = math.sqrt({_lit(3 * float(a['scale']))} / ({fan}))", f"nn.init.uniform_({t}, -bound, bound)"]
@@ -85,7 +88,7 @@ _KAIMING = (SchemeParam("a", 0), SchemeParam("mode", "fan_in", ("fan_in", "fan_o
 
 _TRUNC = (SchemeParam("mean", 0), SchemeParam("std", 1), SchemeParam("a", -2), SchemeParam("b", 2))
 _SCALING = (SchemeParam("scale", 1.0),
-            SchemeParam("mode", "fan_in", ("fan_in", "fan_out", "fan_avg", "fan_out_per_group")),
+            SchemeParam("mode", "fan_in", ("fan_in", "fan_out", "fan_avg", "fan_out_per_group", "fan_avg_per_group")),
             SchemeParam("distribution", "truncated_normal", ("truncated_normal", "normal", "uniform")))
 
 SCHEMES: dict[str, SchemeDef] = {s.name: s for s in (
@@ -186,9 +189,11 @@ def check_target(kind: str, span: Span, tensors: tuple[tuple[str, Scheme, Span],
         kind = op.name  # an alias of the op the kind is named after
     if kind in kinds:
         for _tensor, scheme, at in tensors:
-            if scheme.arguments().get("mode") == "fan_out_per_group" and kind not in GROUPED_KINDS:
+            mode = str(scheme.arguments().get("mode", ""))
+            if mode.endswith("_per_group") and kind not in GROUPED_KINDS:
+                plain = mode.removesuffix("_per_group")
                 raise error("E0542", f"a {kind} layer has no groups to divide its fan-out by", at,
-                            "write `mode=fan_out`; `fan_out_per_group` is for convolutions")
+                            f"write `mode={plain}`; `{mode}` is for convolutions")
         known = sorted({t for name in kinds[kind] for t in get_op(name).init_tensors})
         for tensor, _scheme, at in tensors:
             if tensor not in known:

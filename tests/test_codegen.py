@@ -76,6 +76,23 @@ def test_long_unpacking_targets_are_wrapped() -> None:
     assert [t.id for t in assign.targets[0].elts] == targets  # type: ignore[attr-defined]
 
 
+def test_a_wrapped_parenthesized_expression_stays_an_expression() -> None:
+    """`2 / (a * b)` broken inside its parentheses keeps no trailing comma (which would make it a
+    tuple: EfficientDet's fan-out of a grouped conv, `std=math.sqrt(2 / (…))`); a call's and a
+    one-item tuple's items keep theirs."""
+    from archdsl.compiler.backends.python_source import wrap
+
+    conv = "m.get_submodule('blocks.0.0.conv_dw')"
+    long = f"{conv}.weight.size(0) // {conv}.groups * {conv}.weight[0][0].numel()"
+    for line, expected in [(f"x = f(y, std=math.sqrt(2 / ({long})))", ast.Call),
+                           (f"x = f(({long},))", ast.Call)]:
+        lines = wrap(line, "        ")
+        assert len(lines) > 1
+        source = "\n".join(ln[8:] for ln in lines)
+        assert ast.dump(ast.parse(source)) == ast.dump(ast.parse(line)), source
+        assert isinstance(ast.parse(source).body[0].value, expected)  # type: ignore[attr-defined]
+
+
 def test_reserved_attrs_cover_torch() -> None:
     from torch import nn
 

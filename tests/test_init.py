@@ -43,10 +43,11 @@ PRESENT = set(zoo())
 TORCHVISION = [c for c in CANONICAL if c.library == "torchvision" and "." not in c.constructor
                and (c.file, c.network) in PRESENT]
 TIMM = [c for c in CANONICAL if c.library == "timm" and c.other_function is None and (c.file, c.network) in PRESENT]
-# torchvision's detection models and backbones, built without weights (weights_backbone=None): every
-# part starts as its own constructor starts it (ResNet's or VGG's init, FPN's, the heads').
-DETECTION = [c for c in CANONICAL if c.library == "torchvision" and "." in c.constructor
-             and (c.file, c.network) in PRESENT]
+# torchvision's detection models and backbones, built without weights (weights_backbone=None), and
+# effdet's EfficientDets (pretrained_backbone=False): every part starts as its own constructor starts
+# it (ResNet's, VGG's or timm's EfficientNet's init in the backbone, FPN's or BiFPN's, the heads').
+DETECTION = [c for c in CANONICAL if (c.file, c.network) in PRESENT
+             and (c.library == "effdet" or (c.library == "torchvision" and "." in c.constructor))]
 # Small enough for the default run (each builds in about a second on two cores); the rest run under -m slow.
 FAST = {"resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1", "efficientnet_b0", "shufflenet_v2_x0_5",
         "resnet50_fpn"}
@@ -72,12 +73,14 @@ def _generated(case: Canonical, params: dict[str, object] | None = None, strip: 
     return build_module(net)
 
 
-def _pairs(ref: torch.nn.Module, gen: torch.nn.Module,
-           left_out: str | None = None) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-    """(name, canonical tensor, generated tensor) for every parameter: by name where the names agree,
-    else in registration order, as archdsl.compiler.backends.weights pairs them. `left_out`: the
-    suffix of the canonical parameters the spec leaves out."""
-    theirs = {k: v for k, v in ref.named_parameters() if left_out is None or not k.endswith(left_out)}
+def _pairs(ref: torch.nn.Module, gen: torch.nn.Module, left_out: str | None = None,
+           rename: Callable[[str], str] | None = None) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(name, canonical tensor, generated tensor) for every parameter: by name where the names agree
+    (the canonical ones after `rename`, as tests/canonical.py gives it), else in registration order,
+    as archdsl.compiler.backends.weights pairs them. `left_out`: the suffix of the canonical
+    parameters the spec leaves out."""
+    theirs = {(rename or str)(k): v for k, v in ref.named_parameters()
+              if left_out is None or not k.endswith(left_out)}
     ours = dict(gen.named_parameters())
     if set(ours) <= set(theirs):
         assert set(ours) == set(theirs)
@@ -90,9 +93,10 @@ def _pairs(ref: torch.nn.Module, gen: torch.nn.Module,
     return [(k, t.detach(), v.detach()) for k, t, v in pairs]
 
 
-def _mismatches(ref: torch.nn.Module, gen: torch.nn.Module, left_out: str | None = None) -> list[str]:
+def _mismatches(ref: torch.nn.Module, gen: torch.nn.Module, left_out: str | None = None,
+                rename: Callable[[str], str] | None = None) -> list[str]:
     out = []
-    for name, theirs, ours in _pairs(ref, gen, left_out):
+    for name, theirs, ours in _pairs(ref, gen, left_out, rename):
         if bool(theirs.min() == theirs.max()):  # a constant: exactly
             if not torch.equal(theirs, ours):
                 out.append(f"{name}: constant {theirs.flatten()[0].item()}, generated not")
@@ -110,7 +114,7 @@ def _mismatches(ref: torch.nn.Module, gen: torch.nn.Module, left_out: str | None
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.network)
 def test_weights_start_as_the_canonical_models(case: Canonical) -> None:
-    assert _mismatches(_canonical(case), _generated(case)) == []
+    assert _mismatches(_canonical(case), _generated(case), rename=case.rename) == []
 
 
 # The reference implementations that exist only as source (tests/ports/), each with the
@@ -230,6 +234,10 @@ SCHEME_CASES = {
         # timm's fix_group_fanout: a conv of 4 groups has a fan-out of 64 / 4 · 9 = 144
         ("variance_scaling(scale=2, mode=fan_out_per_group, distribution=normal)",
          lambda w: _normal(w, 0, math.sqrt(2 / 144))),
+        # effdet's _glorot_uniform(w, groups=4): fan-in 16 · 9 = 144 (a group's inputs), fan-out 144,
+        # bound sqrt(3 / 144)
+        ("variance_scaling(mode=fan_avg_per_group, distribution=uniform)",
+         lambda w: _uniform(w, -math.sqrt(3 / 144), math.sqrt(3 / 144))),
     ],
 }
 
@@ -329,6 +337,7 @@ def test_analysis_ignores_initialization() -> None:
     ("init bn as head: zeros", "E0543"),
     ("init conv as head: zeros, bias=0", "E0544"),
     ("init linear: variance_scaling(mode=fan_out_per_group)", "E0542"),
+    ("init bn: variance_scaling(mode=fan_avg_per_group)", "E0542"),
 ])
 def test_diagnostics(statement: str, code: str) -> None:
     text = f"network n {{\n    input image: 3x8x8\n    image -> conv(4, 3, bias=false) as head\n    {statement}\n}}"

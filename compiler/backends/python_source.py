@@ -171,12 +171,16 @@ def wrap(line: str, indent: str, suffix: str = "", width: int = WIDTH) -> list[s
     # A generator expression alone in its parentheses (`*(m for _ in range(1, 3))`) takes no comma:
     # `(m for _ in range(3),)` is a syntax error.
     generator = re.search(r"\sfor\s", _masked(items[0])) if len(items) == 1 else None
+    # Nor does a parenthesized expression of one item, `2 / (a * b)`: the comma would make it a tuple.
+    # A call's or a collection's items take one (black's magic trailing comma).
+    atom = (head.endswith("(") and not re.search(r"[\w)\]]\($", head) and len(items) == 1
+            and not line[:-1].rstrip().endswith(","))
     if generator is not None and len(indent + INDENT + items[0]) > width:  # black: element, then its `for`
         out += [*wrap(items[0][:generator.start()], indent + INDENT, "", width),
                 *wrap(items[0][generator.start() + 1:], indent + INDENT, "", width)]
         items = []
     for item in items:
-        out.extend(wrap(item, indent + INDENT, "" if generator else ",", width))
+        out.extend(wrap(item, indent + INDENT, "" if generator or atom else ",", width))
     out.append(indent + tail + suffix)
     return out
 
