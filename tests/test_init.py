@@ -146,6 +146,42 @@ def test_weights_start_as_the_reference_ports(file: str, network_name: str,
     assert _mismatches(ref, gen, left_out="select.indexes") == []
 
 
+# darknet's networks: no Python model to build. Its make_*_layer functions draw each weight from the
+# layer's fan-in (c/groups·size·size for a [convolutional], `inputs` for a [connected]): pjreddie's
+# convolutions sqrt(2/fan_in)·rand_normal() (src/convolutional_layer.c @f6afaab), AlexeyAB's
+# sqrt(2/fan_in)·rand_uniform(-1, 1) (@59596d7), both darknets' [connected] layers
+# sqrt(2/inputs)·rand_uniform(-1, 1); biases 0, BN scales 1. The generated module's tensors are
+# checked against those formulas, as the schemes are below.
+DARKNET = [("darknet.arch", "darknet19", "normal"), ("darknet.arch", "darknet53", "normal"),
+           ("yolo.arch", "yolov1", "normal"), ("yolo.arch", "yolov2", "normal"), ("yolo.arch", "yolov3", "normal"),
+           ("yolo.arch", "yolov3_tiny", "normal"), ("yolo.arch", "yolov4", "uniform")]
+FAST_DARKNET = {"yolov3_tiny"}
+
+
+@pytest.mark.parametrize(("file", "network_name", "conv_draw"),
+                         [c if c[1] in FAST_DARKNET else pytest.param(*c, marks=pytest.mark.slow) for c in DARKNET],
+                         ids=[c[1] for c in DARKNET])
+def test_weights_start_as_darknet_draws_them(file: str, network_name: str, conv_draw: str) -> None:
+    from archdsl.compiler.backends.torch_codegen import build_module
+
+    torch.manual_seed(1)
+    module = build_module(load(SPECS / file).network(network_name))
+    checked = 0
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            assert bool((m.weight == 1).all()) and not m.bias.any()
+        elif isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
+            w = m.weight.detach()
+            scale = math.sqrt(2 / w[0].numel())
+            if conv_draw == "normal" and isinstance(m, torch.nn.Conv2d):
+                _normal(w, 0, scale)
+            else:
+                _uniform(w, -scale, scale)
+            assert m.bias is None or not m.bias.any()
+            checked += 1
+    assert checked > 0
+
+
 def test_the_comparison_sees_pytorch_defaults() -> None:
     """Without its `init` statements, resnet18 starts with PyTorch's defaults, which the comparison
     must catch: conv1's std is 1/sqrt(3·147) = 0.048 there, sqrt(2/(64·49)) = 0.025 in torchvision."""
@@ -198,7 +234,8 @@ def _normal(w: torch.Tensor, mean: float, std: float) -> None:
 
 
 def _uniform(w: torch.Tensor, a: float, b: float) -> None:
-    assert a <= w.min().item() and w.max().item() <= b
+    rounding = 1e-6 * (b - a)  # the bounds as float32 holds them
+    assert a - rounding <= w.min().item() and w.max().item() <= b + rounding
     _normal(w, (a + b) / 2, (b - a) / math.sqrt(12))  # mean and std of U(a, b)
 
 
