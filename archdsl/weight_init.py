@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .diagnostics import Span, did_you_mean, error
+from .functions import BUILTINS
 from .ops import all_ops, py_number
 from .syntax import Arg, Call, InitStmt, Name, Node, Str
 
@@ -211,13 +212,14 @@ def check_target(kind: str, span: Span, tensors: tuple[tuple[str, Scheme, Span],
 
 def read_scheme(arg: Arg, evaluate: Callable[[Node], object]) -> Scheme:
     """One argument of an `init` statement as a scheme: `name(args)`, a bare scheme name, or a number
-    (a constant). `evaluate` gives the value of an expression in the statement's body."""
+    (a constant: any expression, `-log((1 - 0.01) / 0.01)`, `sqrt(2 / 4096)`). `evaluate` gives the
+    value of an expression in the statement's body."""
     node = arg.value
     if isinstance(node, Name) and node.id in SCHEMES:
         node = Call(node.span, node.id, node.span, ())
     if isinstance(node, Call) and node.func in SCHEMES:
         return Scheme(node.func, _scheme_args(SCHEMES[node.func], node, evaluate))
-    if isinstance(node, Call):
+    if isinstance(node, Call) and node.func not in BUILTINS:  # `sqrt(2 / 4096)` is a number
         raise error("E0541", f"unknown initialization scheme `{node.func}`", node.func_span,
                     did_you_mean(node.func, list(SCHEMES)) or f"schemes: {', '.join(SCHEMES)}")
     value = evaluate(node)

@@ -150,11 +150,14 @@ def test_weights_start_as_the_reference_ports(file: str, network_name: str,
 # layer's fan-in (c/groups·size·size for a [convolutional], `inputs` for a [connected]): pjreddie's
 # convolutions sqrt(2/fan_in)·rand_normal() (src/convolutional_layer.c @f6afaab), AlexeyAB's
 # sqrt(2/fan_in)·rand_uniform(-1, 1) (@59596d7), both darknets' [connected] layers
-# sqrt(2/inputs)·rand_uniform(-1, 1); biases 0, BN scales 1. The generated module's tensors are
-# checked against those formulas, as the schemes are below.
+# sqrt(2/inputs)·rand_uniform(-1, 1); biases 0, BN scales 1. The 2015 darknet of yolov1_paper
+# (@8c5364f5) draws its convolutions uniform too, and sets a [connected] layer's biases to its scale
+# (`uniform+scale_bias`). The generated module's tensors are checked against those formulas, as the
+# schemes are below.
 DARKNET = [("darknet.arch", "darknet19", "normal"), ("darknet.arch", "darknet53", "normal"),
            ("yolo.arch", "yolov1", "normal"), ("yolo.arch", "yolov2", "normal"), ("yolo.arch", "yolov3", "normal"),
-           ("yolo.arch", "yolov3_tiny", "normal"), ("yolo.arch", "yolov4", "uniform")]
+           ("yolo.arch", "yolov3_tiny", "normal"), ("yolo.arch", "yolov4", "uniform"),
+           ("yolo.arch", "yolov1_paper", "uniform+scale_bias")]
 FAST_DARKNET = {"yolov3_tiny"}
 
 
@@ -177,7 +180,10 @@ def test_weights_start_as_darknet_draws_them(file: str, network_name: str, conv_
                 _normal(w, 0, scale)
             else:
                 _uniform(w, -scale, scale)
-            assert m.bias is None or not m.bias.any()
+            if conv_draw.endswith("+scale_bias") and isinstance(m, torch.nn.Linear):
+                assert torch.allclose(m.bias, torch.full_like(m.bias, scale), rtol=1e-6, atol=0)
+            else:
+                assert m.bias is None or not m.bias.any()
             checked += 1
     assert checked > 0
 
@@ -383,6 +389,13 @@ def test_diagnostics(statement: str, code: str) -> None:
     d = exc.value.diagnostics[0]
     assert (d.code, d.span.line) == (code, 4), d
     assert d.hint
+
+
+def test_a_constant_is_any_expression() -> None:
+    """A function of the language gives a number (RetinaNet's prior bias, darknet's bias = scale)."""
+    got = _inits("network n {\n input image: 3x8x8\n image -> conv(4, 3) as head\n"
+                 " init conv: normal(std=sqrt(1 / 4)), bias=-log((1 - 0.01) / 0.01)\n}")
+    assert got["head"] == [("bias", f"constant(value={-math.log(99)})"), ("weight", "normal(std=0.5)")]
 
 
 def test_rules_run_in_order_of_depth() -> None:
