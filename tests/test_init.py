@@ -33,7 +33,7 @@ from .conftest import SPECS, zoo
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
-from .ports import dcgan, nin, slimming  # noqa: E402
+from .ports import dcgan, nin, shufflenet_v1, slimming  # noqa: E402
 
 Z = 6.0
 MIN_N = 100
@@ -127,6 +127,9 @@ PORTS: list[tuple[str, str, Callable[[], torch.nn.Module]]] = [
     ("slimming.arch", "vgg19_cifar", lambda: slimming.vgg("cifar10", depth=19)),
     ("slimming.arch", "resnet164_cifar", lambda: slimming.resnet(164, "cifar10")),
     ("slimming.arch", "densenet40_cifar_pytorch", lambda: slimming.densenet(40, dataset="cifar10")),
+    # megvii's layers in the paper's order (the shuffle moved, shufflenet_v1.arch): their parameters pair up
+    *(("shufflenet_v1.arch", name, lambda g=g, s=s: shufflenet_v1.ShuffleNetV1(model_size=s, group=g))
+      for name, g, s in [("shufflenet_v1_g3", 3, "1.0x"), ("shufflenet_v1_g8_x0_5", 8, "0.5x")]),
 ]
 FAST_PORTS = {"dcgan_generator"}
 

@@ -1,6 +1,6 @@
 """megvii-model/ShuffleNet-Series (commit aa91feb71b01f28d0b8da3533d20a3edb11b1810), ShuffleNetV1/
 blocks.py and network.py: the authors' release of ShuffleNet v1 (groups 3 and 8; widths 0.5x–2.0x).
-The constructor's print and the weight initialisation are left out."""
+The constructor's print is left out."""
 
 from __future__ import annotations
 
@@ -135,6 +135,7 @@ class ShuffleNetV1(nn.Module):
         self.globalpool = nn.AvgPool2d(7)
 
         self.classifier = nn.Sequential(nn.Linear(self.stage_out_channels[-1], n_class, bias=False))
+        self._initialize_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.first_conv(x)
@@ -145,3 +146,27 @@ class ShuffleNetV1(nn.Module):
         x = x.contiguous().view(-1, self.stage_out_channels[-1])
         x = self.classifier(x)
         return x
+
+    def _initialize_weights(self) -> None:
+        for name, m in self.named_modules():
+            if isinstance(m, nn.Conv2d):
+                if 'first' in name:
+                    nn.init.normal_(m.weight, 0, 0.01)
+                else:
+                    nn.init.normal_(m.weight, 0, 1.0 / m.weight.shape[1])
+                if m.bias is not None:
+                    nn.init.constant_(m.bias, 0)
+            elif isinstance(m, nn.BatchNorm2d):  # noqa: SIM114 (upstream's two branches)
+                nn.init.constant_(m.weight, 1)
+                if m.bias is not None:
+                    nn.init.constant_(m.bias, 0.0001)
+                nn.init.constant_(m.running_mean, 0)
+            elif isinstance(m, nn.BatchNorm1d):
+                nn.init.constant_(m.weight, 1)
+                if m.bias is not None:
+                    nn.init.constant_(m.bias, 0.0001)
+                nn.init.constant_(m.running_mean, 0)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                if m.bias is not None:
+                    nn.init.constant_(m.bias, 0)
