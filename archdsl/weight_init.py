@@ -83,6 +83,19 @@ def _variance_scaling(t: str, m: str, a: dict[str, ArgValue], _given: list[tuple
             f"nn.init.trunc_normal_({t}, std=std, a=-2 * std, b=2 * std)"]
 
 
+def _bilinear(t: str, _m: str, _a: dict[str, ArgValue], _given: list[tuple[str, ArgValue]]) -> list[str]:
+    """Caffe's bilinear upsampling kernel (fcn.berkeleyvision.org surgery.upsample_filt: 1 − |x −
+    center| / factor along each axis, factor ⌈k/2⌉, center (k − 1)/2) from each channel to itself."""
+    return ["with torch.no_grad():",
+            "\tkernel_h, kernel_w = (",
+            "\t\t1 - (torch.arange(n, dtype=torch.float64) - (n - 1) / 2).abs() / ((n + 1) // 2)",
+            f"\t\tfor n in {t}.shape[-2:]",
+            "\t)",
+            f"\t{t}.zero_()",
+            f"\tfor channel in range(min({t}.size(0), {t}.size(1))):",
+            f"\t\t{t}[channel, channel] = kernel_h[:, None] * kernel_w[None, :]"]
+
+
 _GAIN_WORDS = ("linear", "conv2d", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
 _KAIMING = (SchemeParam("a", 0), SchemeParam("mode", "fan_in", ("fan_in", "fan_out")),
             SchemeParam("nonlinearity", "leaky_relu", _GAIN_WORDS))
@@ -111,6 +124,8 @@ SCHEMES: dict[str, SchemeDef] = {s.name: s for s in (
     SchemeDef("ones", (), "every element 1", _plain("ones_")),
     SchemeDef("variance_scaling", _SCALING,
               "TensorFlow's VarianceScaling: variance scale/fan (uniform: bound sqrt(3*scale/fan))", _variance_scaling),
+    SchemeDef("bilinear", (), "a (transposed) convolution's kernels set to bilinear interpolation from each channel to "
+              "itself, zero across channels (FCN's upsampling layers, Caffe's surgery.interp)", _bilinear),
 )}
 
 
@@ -190,6 +205,9 @@ def check_target(kind: str, span: Span, tensors: tuple[tuple[str, Scheme, Span],
         kind = op.name  # an alias of the op the kind is named after
     if kind in kinds:
         for _tensor, scheme, at in tensors:
+            if scheme.name == "bilinear" and kind not in GROUPED_KINDS:
+                raise error("E0542", f"a {kind} layer has no kernel to interpolate with", at,
+                            "`bilinear` sets the kernels of conv and deconv layers")
             mode = str(scheme.arguments().get("mode", ""))
             if mode.endswith("_per_group") and kind not in GROUPED_KINDS:
                 plain = mode.removesuffix("_per_group")

@@ -191,6 +191,34 @@ def test_weights_start_as_darknet_draws_them(file: str, network_name: str, conv_
     assert checked > 0
 
 
+def _upsample_filt(size: int) -> torch.Tensor:
+    """fcn.berkeleyvision.org @1305c73 surgery.py, upsample_filt, in torch."""
+    factor = (size + 1) // 2
+    center = factor - 1 if size % 2 == 1 else factor - 0.5
+    og = torch.arange(size, dtype=torch.float64)
+    return (1 - (og[:, None] - center).abs() / factor) * (1 - (og[None, :] - center).abs() / factor)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("network_name", ["fcn32s_vgg16", "fcn8s_vgg16"])
+def test_fcn_starts_as_its_solver_leaves_it(network_name: str) -> None:
+    """solve.py's surgery.interp sets every `up…` deconvolution's kernel from each channel to itself
+    to upsample_filt(k), zero across channels; the score layers keep Caffe's constant 0."""
+    from archdsl.compiler.backends.torch_codegen import build_module
+
+    module = build_module(load(SPECS / "fcn.arch").network(network_name))
+    ups = {k: m for k, m in module.named_modules() if isinstance(m, torch.nn.ConvTranspose2d)}
+    scores = {k: m for k, m in module.named_modules() if k.split(".")[-1].startswith("score_")}
+    assert ups and scores
+    for m in ups.values():
+        w = m.weight.detach()
+        eye = torch.eye(w.size(0), dtype=torch.bool)
+        assert torch.allclose(w[eye], _upsample_filt(w.size(-1)).float().expand(w.size(0), -1, -1))
+        assert not w[~eye].any()
+    for m in scores.values():
+        assert not m.weight.any() and not m.bias.any()
+
+
 def test_the_comparison_sees_pytorch_defaults() -> None:
     """Without its `init` statements, resnet18 starts with PyTorch's defaults, which the comparison
     must catch: conv1's std is 1/sqrt(3·147) = 0.048 there, sqrt(2/(64·49)) = 0.025 in torchvision."""
@@ -276,6 +304,11 @@ SCHEME_CASES = {
         ("variance_scaling(scale=2, distribution=normal)", lambda w: _normal(w, 0, math.sqrt(2 / FAN))),
         ("variance_scaling(mode=fan_avg)", lambda w: _truncated(w, math.sqrt(1 / FAN))),
     ],
+    # fcn.berkeleyvision.org surgery.upsample_filt(3): factor 2, center 1 → [0.5, 1, 0.5] per axis,
+    # each channel's kernel to itself, zero across channels
+    "bilinear": [("bilinear", lambda w: _check(
+        torch.equal(w[5, 5], torch.tensor([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]]))
+        and float(w.abs().sum()) == 64 * 4.0))],
     "variance_scaling(mode=fan_out_per_group)": [
         # timm's fix_group_fanout: a conv of 4 groups has a fan-out of 64 / 4 · 9 = 144
         ("variance_scaling(scale=2, mode=fan_out_per_group, distribution=normal)",
@@ -384,6 +417,7 @@ def test_analysis_ignores_initialization() -> None:
     ("init conv as head: zeros, bias=0", "E0544"),
     ("init linear: variance_scaling(mode=fan_out_per_group)", "E0542"),
     ("init bn: variance_scaling(mode=fan_avg_per_group)", "E0542"),
+    ("init linear: bilinear", "E0542"),
 ])
 def test_diagnostics(statement: str, code: str) -> None:
     text = f"network n {{\n    input image: 3x8x8\n    image -> conv(4, 3, bias=false) as head\n    {statement}\n}}"
