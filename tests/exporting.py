@@ -94,6 +94,7 @@ def prepared(file: str, name: str) -> tuple[Any, tuple[Any, ...], list[Any]]:
 
 
 NORMS = ("BatchNorm1d", "BatchNorm2d", "FrozenBatchNorm2d")
+CALIBRATION_BATCH = 8
 
 
 def exercise(module: Any, xs: tuple[Any, ...], seed: int = 0) -> None:
@@ -101,8 +102,10 @@ def exercise(module: Any, xs: tuple[Any, ...], seed: int = 0) -> None:
     - every weight of two or more dimensions N(0, 1/fan_in) (the parity tests' draw) and the bias of
       its layer N(0, 0.1²), so no branch starts at zero or at std 0.01 beside a large constant;
     - batch norms' scale U(0.5, 1.5) and shift N(0, 0.1²), and their running statistics measured on
-      `xs` (each norm's from its own input, in one eval pass where every norm upstream already
-      normalizes) and then moved per channel — mean by N(0, 0.1²) standard deviations, variance
+      `xs` and more random inputs, CALIBRATION_BATCH in all (each norm's from its own input, in one
+      eval pass where every norm upstream already normalizes; on a 1×1 map `xs`'s two samples alone
+      leave next to no variance to measure, and efficientdet_d0's float32 outputs 4 % off its
+      float64 ones), then moved per channel — mean by N(0, 0.1²) standard deviations, variance
       times U(0.5, 1.5) — so the outputs stay near unit scale however deep the network, and a mean,
       variance, scale or shift wired to the wrong place shows;
     - other one-dimensional parameters (SSD's L2 scale, EfficientDet's fusion weights) as they are."""
@@ -141,7 +144,8 @@ def exercise(module: Any, xs: tuple[Any, ...], seed: int = 0) -> None:
 
         hooks = [m.register_forward_pre_hook(measure) for m in norms]
         try:
-            module(*xs)
+            more = CALIBRATION_BATCH - len(xs[0])
+            module(*(torch.cat([x, torch.randn(more, *x.shape[1:], generator=g)]) for x in xs))
         finally:
             for hook in hooks:
                 hook.remove()
