@@ -393,33 +393,6 @@ def test_generated_code_reads_like_torchvision() -> None:
     assert "nn.init.constant_(self.a.bn.weight, 0)" in src  # one instance of `unit` zeroes: no loop over Unit
 
 
-def test_a_rule_under_a_label_is_a_loop_over_that_submodule() -> None:
-    """torchvision's RetinaNet head: `for layer in self.conv.modules(): if isinstance(layer, nn.Conv2d)`;
-    a block's kind rule loops over its instances' modules."""
-    from archdsl.compiler.backends.torch_codegen import build_module, generate_source
-
-    net = load_string("""
-block unit() {
-    in -> conv(8, 3, bias=false) as a -> relu -> conv(8, 1, bias=false) as b
-    init conv: normal(std=0.5)
-}
-network n {
-    input image: 8x8x8
-    image -> unit as body -> conv(8, 3) as head.conv.0 -> relu -> conv(8, 3) as head.conv.1 -> conv(4, 3) as head.last
-    init conv as head.conv: normal(std=0.01), bias=0
-}""").network()
-    src = generate_source(net)
-    assert "        for m in self.head.conv.modules():\n            if isinstance(m, nn.Conv2d):\n" \
-           "                nn.init.normal_(m.weight, std=0.01)\n" in src
-    assert "                for layer in m.modules():\n                    if isinstance(layer, nn.Conv2d):\n" \
-           "                        nn.init.normal_(layer.weight, std=0.5)\n" in src
-    torch.manual_seed(0)
-    module = build_module(net)
-    assert not module.head.conv[0].bias.any() and module.head.last.bias.any()
-    assert 0.3 < float(module.body.a.weight.detach().std()) < 0.7
-    assert float(module.head.conv[1].weight.detach().std()) < 0.02
-
-
 def test_analysis_ignores_initialization() -> None:
     plain = load_string(re.sub(r"^\s*(if zero \{ )?init .*$", "", BLOCK, flags=re.MULTILINE)).network()
     assert not plain.ir.inits

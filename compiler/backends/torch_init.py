@@ -98,31 +98,10 @@ class _Emitter:
         shape = relative(first)
         if any(relative(r) != shape or _schemes(r) != _schemes(first) for r in group):
             return None
-        loop = ["for m in self.modules():", f"\tif {_isinstance('m', classes)}:"]
-        kinds = self.every_one_under(group) if len(shape) > 1 else None
-        if kinds is not None:  # `init conv: …` in a block: every conv of each instance (under the label)
-            names = [n for r in group for n in r.nodes]
-            under = _access("m", first.prefix[len(_parts(first.instance)):])
-            return [*loop, f"\t\tfor layer in {under}.modules():", f"\t\t\tif {_isinstance('layer', kinds)}:",
-                    *self.apply(first, names, "layer", 4)]
         body: list[str] = []
         for rel, _tensors in shape:
             body += self.apply(first, [".".join((*_parts(first.instance), *rel))], _access("m", rel), 2)
-        return [*loop, *body]
-
-    def every_one_under(self, rules: list[InitRule]) -> list[str] | None:
-        """The module classes of the rules' layers where, for each rule, its layers are every module of
-        those classes under its path (a kind's rule, unlabelled or labelled); else None."""
-        layers = [n for r in rules for n in r.nodes]
-        classes = sorted({self.module_class.get(n, "") for n in layers})
-        if not layers or "" in classes:
-            return None
-        for r in rules:
-            prefix = list(r.prefix)
-            there = {n for n, c in self.module_class.items() if c in classes and n.split(".")[:len(prefix)] == prefix}
-            if there != set(r.nodes):
-                return None
-        return classes
+        return ["for m in self.modules():", f"\tif {_isinstance('m', classes)}:", *body]
 
     def run(self) -> list[str]:
         rules = self.ir.inits
@@ -159,22 +138,10 @@ class _Emitter:
                          if rules[j].instance and rules[j].nodes and _same_statement(rules[j], rule)]
                 code = self.block_loop([rules[j] for j in group])
             if code is None:
-                group, code = [k], self.scoped(rule) or self.explicit(rule)
+                group, code = [k], self.explicit(rule)
             done.update(group)
             lines += code
         return lines + close()
-
-    def scoped(self, rule: InitRule) -> list[str] | None:
-        """A rule over a kind under a label or in one block instance (`init conv as backbone.fpn: …`)
-        whose layers are every module of their classes there: torchvision's loop over that
-        submodule's modules."""
-        if not rule.prefix or len(rule.nodes) < 2:
-            return None
-        classes = self.every_one_under([rule])
-        if classes is None:
-            return None
-        return [f"for m in {_access('self', rule.prefix)}.modules():", f"\tif {_isinstance('m', classes)}:",
-                *self.apply(rule, list(rule.nodes), "m", 2)]
 
     def explicit(self, rule: InitRule) -> list[str]:
         out: list[str] = []
