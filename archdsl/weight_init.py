@@ -69,17 +69,24 @@ def _variance_scaling(t: str, m: str, a: dict[str, ArgValue], _given: list[tuple
     receptive field times its input, resp. output, channels); `fan_out_per_group`: one group's
     output channels (timm's `fix_group_fanout`, TensorFlow's fan-out of a depthwise kernel);
     `fan_avg_per_group`: the mean of the fan-in and that fan-out (effdet's `_glorot_uniform(w, groups=…)`)."""
+    named: list[str] = []
+    if not m.isidentifier():  # a layer's long path, written once (the fans read it up to four times)
+        named, t, m = [f"layer = {m}"], "layer" + t[len(m):], "layer"
     fan_in, fan_out = f"{t}[0].numel()", f"{t}.size(0) * {t}[0][0].numel()"
     group_fan_out = f"{t}.size(0) // {m}.groups * {t}[0][0].numel()"
-    fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": f"({fan_in} + {fan_out}) / 2",
-           "fan_out_per_group": group_fan_out,
-           "fan_avg_per_group": f"({fan_in} + {group_fan_out}) / 2"}[str(a["mode"])]
+    mode = str(a["mode"])
+    if mode.startswith("fan_avg"):  # the two fans apart: one expression of both overflows a line
+        named += [f"fan_in = {fan_in}", f"fan_out = {group_fan_out if mode.endswith('_per_group') else fan_out}"]
+        fan = "(fan_in + fan_out) / 2"
+    else:
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_out_per_group": group_fan_out}[mode]
     scale = _lit(a["scale"])
     if a["distribution"] == "uniform":  # variance bound²/3
-        return [f"bound = math.sqrt({_lit(3 * float(a['scale']))} / ({fan}))", f"nn.init.uniform_({t}, -bound, bound)"]
+        return [*named, f"bound = math.sqrt({_lit(3 * float(a['scale']))} / ({fan}))",
+                f"nn.init.uniform_({t}, -bound, bound)"]
     if a["distribution"] == "normal":
-        return [f"nn.init.normal_({t}, std=math.sqrt({scale} / ({fan})))"]
-    return [f"std = math.sqrt({scale} / ({fan})) / {TRUNCATED_STD!r}",
+        return [*named, f"nn.init.normal_({t}, std=math.sqrt({scale} / ({fan})))"]
+    return [*named, f"std = math.sqrt({scale} / ({fan})) / {TRUNCATED_STD!r}",
             f"nn.init.trunc_normal_({t}, std=std, a=-2 * std, b=2 * std)"]
 
 
