@@ -37,7 +37,7 @@ from .namecheck import check_names
 from .network import NetworkInfo
 from .ops import Shape
 from .parser import parse
-from .syntax import Assign, NetworkDef, VariantDef
+from .syntax import Assign, BlockDef, NetworkDef, VariantDef
 from .values import jsonable
 
 # ---------------------------------------------------------------------------------------------
@@ -507,6 +507,21 @@ class Spec:
             return self.networks[0]
         if not self.networks and len(self.templates) == 1:
             return self.templates[0]
+        if not self.namespace.own_networks:  # a file of blocks, which other specs import
+            blocks = [item.name for item in self.namespace.module.items if isinstance(item, BlockDef)]
+            more = f" and {len(blocks) - 4} more" if len(blocks) > 4 else ""
+            what = f"only blocks ({', '.join(blocks[:4])}{more})" if blocks else "nothing to build"
+            stem = Path(self.file).stem
+            statement = f" (`import {stem}`)" if stem.isidentifier() else ""
+            hint = (f"a file of blocks is imported by the specs that use it{statement}; compile one of those, "
+                    "or add a `network` here" if blocks else "add a `network` to this file")
+            raise error("E0602", f"{self.file} has no network to compile: it defines {what}",
+                        Span.unknown(self.file), hint)
+        if not self.networks:  # families whose parameters have no defaults
+            raise error("E0602", f"{self.file} has no network that builds without arguments",
+                        Span.unknown(self.file),
+                        f"choose a family with --net and give its parameters with --set; families: "
+                        f"{', '.join(self.templates)}")
         raise error("E0602", f"{self.file} defines {len(self.networks)} networks; choose one with --net",
                     Span.unknown(self.file), f"networks: {', '.join(self.networks) or 'none'}")
 

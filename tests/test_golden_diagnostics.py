@@ -198,6 +198,12 @@ CASES: dict[str, Case] = {
                                  argv=("analyze", "set_number_too_large.arch", "--set", "width=1e400")),
     "net_not_found": Case("E0601", 1, 1, "no network `resnet19` in net_not_found.arch",
                           argv=("analyze", "net_not_found.arch", "--net", "resnet19")),
+    "compile_blocks_only": Case(
+        "E0602", 1, 1, "compile_blocks_only.arch has no network to compile: it defines only blocks (conv_relu, pair)",
+        argv=("compile", "compile_blocks_only.arch", "-o", "-")),
+    "compile_families_without_defaults": Case(
+        "E0602", 1, 1, "compile_families_without_defaults.arch has no network that builds without arguments",
+        argv=("compile", "compile_families_without_defaults.arch", "-o", "-")),
     # --- text encoding and layout
     "tabs": Case("E0402", 3, 26, "unknown op or block `rleu`"),
     "unicode_before_error": Case("E0301", 4, 34, "`relu` takes no attributes"),
