@@ -1,0 +1,154 @@
+"""`archdsl compile FILE` without --net, for every spec file in specs/ that has networks: the module
+for the whole file (block classes once, a class per family, a function per network) is valid
+Python, ruff-clean, byte-identical from run to run, and each network's function builds what
+`--net NAME` compiles — the same state_dict names and shapes and, with the weights copied across,
+the same outputs to 1e-6.
+
+The files are discovered, not listed, so a new spec is covered the day it is added. Most are
+marked slow; the default run keeps a few small ones (see DEFAULT_RUN).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import shutil
+import subprocess
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import archdsl.api as api
+from archdsl.compiler.backends.torch_codegen import build_module, generate_family, generate_source
+from archdsl.diagnostics import ArchError
+
+from .conftest import ROOT, SPECS, network
+from .small_input import small_input
+
+torch = pytest.importorskip("torch")
+
+# The whole-file check costs (generation twice, ruff, every network built on meta, then run) of
+# these files is under 2 s each on the 2-core CI machine; the others take up to a minute
+# (efficientdet.arch: 10 networks, 14 s a generation), so they run under `-m slow`. Measured with
+# `time python -m pytest -q tests/test_codegen_every_file.py -m "slow or not slow" -k FILE`.
+DEFAULT_RUN = frozenset({"dcgan.arch", "nin.arch", "inception_v3_modules.arch"})
+
+
+def _files() -> list[str]:
+    """Every spec file that defines a network (a file of blocks alone has nothing to compile)."""
+    return [path.name for path in sorted(SPECS.glob("*.arch")) if api.load(path).networks]
+
+
+def _cost(file: str) -> list[pytest.MarkDecorator]:
+    return [] if file in DEFAULT_RUN else [pytest.mark.slow]
+
+
+FILES = [pytest.param(file, marks=_cost(file)) for file in _files()]
+NETWORKS = [pytest.param(file, name, marks=_cost(file))
+            for file in _files() for name in api.load(SPECS / file).networks]
+
+
+@functools.cache
+def _source(file: str) -> str:
+    names = api.load(SPECS / file).networks
+    return generate_family([network(file, name) for name in names]).text
+
+
+@functools.cache
+def _module(file: str) -> ModuleType:
+    module = ModuleType(f"family_{Path(file).stem}")
+    exec(compile(_source(file), f"<{file}>", "exec"), module.__dict__)
+    return module
+
+
+def _shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(t.shape) for k, t in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_whole_file_module(file: str, tmp_path: Path) -> None:
+    source = _source(file)
+    ast.parse(source)
+    fresh = api.load(SPECS / file)  # elaborated again, not the cached networks
+    assert generate_family([fresh.network(name) for name in fresh.networks]).text.encode() == source.encode()
+    if shutil.which("ruff") is not None:
+        (tmp_path / file.replace(".arch", ".py")).write_text(source)
+        for config in (["--config", str(ROOT / "pyproject.toml")], ["--isolated"]):
+            res = subprocess.run(["ruff", "check", "--no-cache", *config, str(tmp_path)],
+                                 capture_output=True, text=True)
+            assert res.returncode == 0, res.stdout + res.stderr
+    module = _module(file)
+    for name in fresh.networks:
+        with torch.device("meta"):  # shapes only: no initialization to pay for
+            ours = getattr(module, name)()
+            alone = build_module(network(file, name))  # what `--net NAME` compiles
+        assert _shapes(ours) == _shapes(alone), name
+        assert list(ours.state_dict()) == list(alone.state_dict()), name  # the same order too
+
+
+def _random(model: torch.nn.Module) -> torch.nn.Module:
+    """Random weights and batch norm statistics, so that a tensor copied to the wrong place shows."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, (p[0].numel() if p.dim() > 1 else p.numel()) ** -0.5, generator=g)
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0.0, 0.1, generator=g)
+                m.running_var.uniform_(0.5, 1.5, generator=g)
+    return model.eval()
+
+
+def _code(source: str) -> str:
+    """A generated module's code without its comments and docstrings (which name the input size)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(
+                body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+    return ast.dump(tree)
+
+
+def _inputs(file: str, name: str) -> dict[str, tuple[int, ...]]:
+    """The network's inputs: a single image input reduced (small_input) where nothing in the code
+    `--net` compiles depends on its size (a reshape to the grid size does), else the spec's own."""
+    full = network(file, name).input_shapes
+    if len(full) == 1 and (small := small_input(file, name)) != next(iter(full.values())):
+        try:
+            reduced = network(file, name, small)
+        except ArchError:
+            return full
+        if _code(generate_source(reduced)) == _code(generate_source(network(file, name))):
+            return {next(iter(full)): small}
+    return full
+
+
+def _tensors(out: Any) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, dict):
+        return [t for k in sorted(out) for t in _tensors(out[k])]
+    return [t for item in out for t in _tensors(item)]
+
+
+@pytest.mark.parametrize(("file", "name"), NETWORKS)
+def test_function_computes_what_net_compiles(file: str, name: str) -> None:
+    """Both modules at a small input, the --net one's random weights loaded into the function's by
+    name (strict): every output agrees to 1e-6."""
+    torch.manual_seed(0)
+    ours = getattr(_module(file), name)().eval()
+    inputs = _inputs(file, name)
+    reduced = inputs != network(file, name).input_shapes
+    alone = _random(build_module(network(file, name, next(iter(inputs.values())) if reduced else None)))
+    ours.load_state_dict(alone.state_dict(), strict=True)
+    g = torch.Generator().manual_seed(1)
+    x = [torch.randn(1, *shape, generator=g) for shape in inputs.values()]
+    with torch.no_grad():
+        want, got = _tensors(alone(*x)), _tensors(ours(*x))
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape
+        assert torch.allclose(a, b, atol=1e-6, rtol=0), (a - b).abs().max().item()
