@@ -152,3 +152,34 @@ def test_function_computes_what_net_compiles(file: str, name: str) -> None:
     for a, b in zip(got, want, strict=True):
         assert a.shape == b.shape
         assert torch.allclose(a, b, atol=1e-6, rtol=0), (a - b).abs().max().item()
+
+
+LIST_PARAMETER = """
+# A family whose stage widths are a list parameter (a test)
+network net(widths=[8, 16], classes=10) {
+    input image: 3x16x16
+    image -> conv(widths[0], 3, pad=1) as conv1 -> relu -> conv(widths[1], 3, stride=2) as conv2 -> relu
+        -> avgpool(global) -> flatten -> linear(classes) as fc -> output logits
+}
+network net_wide = net(widths=[16, 32])
+"""
+
+
+def test_a_list_parameter_left_at_its_default_is_an_argument() -> None:
+    """A list-valued parameter that a network leaves at the spec's default (SSD's feature sizes,
+    YOLO's anchors, this family's widths) is passed by each function, never a keyword default;
+    each function's module computes what --net compiles."""
+    file = api.load_string(LIST_PARAMETER)
+    source = generate_family([file.network(name) for name in file.networks]).text
+    assert "def __init__(self, widths: list[int], classes: int = 10) -> None:" in source
+    assert "    return Net(widths=[8, 16], **kwargs)" in source
+    assert "    return Net(widths=[16, 32], **kwargs)" in source
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<family>", "exec"), namespace)
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    for name in file.networks:
+        alone = build_module(file.network(name)).eval()
+        ours = namespace[name]().eval()
+        ours.load_state_dict(alone.state_dict(), strict=True)
+        with torch.no_grad():
+            assert torch.equal(ours(x), alone(x)), name
