@@ -93,23 +93,6 @@ def test_a_wrapped_parenthesized_expression_stays_an_expression() -> None:
         assert isinstance(ast.parse(source).body[0].value, expected)  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("opening", ["*(", "nn.Sequential(", "["])
-def test_long_generator_expression_is_wrapped_without_a_trailing_comma(opening: str) -> None:
-    """A run of equal modules as one loop (DCGAN's discriminator, `*(nn.Conv2d(…) for _ in range(2, 3))`)
-    too long for the line: black breaks it before `for`, and adds no comma (`(x for _ in y,)` is a
-    syntax error)."""
-    from archdsl.compiler.backends.python_source import WIDTH, wrap
-
-    conv = "nn.Conv2d(ndf * 2, ndf * 4, kernel_size=(4, 4), stride=(2, 2), padding=(1, 1), bias=False)"
-    closing = {"*(": ")", "nn.Sequential(": ")", "[": "]"}[opening]
-    statement = f"layers = {opening}{conv} for _ in range(5, 6){closing}"
-    lines = wrap(statement, " " * 12)
-    assert lines[-2:] == [" " * 16 + "for _ in range(5, 6)", " " * 12 + closing]
-    assert all(len(line) <= WIDTH and "noqa" not in line for line in lines)
-    text = "\n".join(line[12:] for line in lines).replace("layers = *(", "layers = (")
-    assert ast.dump(ast.parse(text)) == ast.dump(ast.parse(statement.replace("layers = *(", "layers = (")))
-
-
 def test_reserved_attrs_cover_torch() -> None:
     from torch import nn
 
