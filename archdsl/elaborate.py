@@ -376,7 +376,7 @@ class Elaborator(Evaluator):
     def _init(self, stmt: InitStmt, env: Env) -> None:
         """Record an `init` statement, one rule per target; they are matched with the layers once the
         network is built (a statement may come before the layers it sets)."""
-        tensors = read_tensors(stmt, lambda node: self.eval(node, env))
+        tensors = read_tensors(stmt, lambda node: self.eval(node, env), BUILTINS)
         kinds = [check_target(target.kind, target.kind_span, tensors) for target in stmt.targets]
         st, instance = self.st, self.st.owner()
         block = st.ir.scopes[instance].block if instance else None

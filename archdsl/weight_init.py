@@ -14,11 +14,10 @@ the rules. This module imports nothing of torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 from .diagnostics import Span, did_you_mean, error
-from .functions import BUILTINS
 from .ops import all_ops, py_number
 from .syntax import Arg, Call, InitStmt, Name, Node, Str
 
@@ -235,16 +234,17 @@ def check_target(kind: str, span: Span, tensors: tuple[tuple[str, Scheme, Span],
     raise error("E0540", f"`init` cannot set `{kind}`", span, hint)
 
 
-def read_scheme(arg: Arg, evaluate: Callable[[Node], object]) -> Scheme:
+def read_scheme(arg: Arg, evaluate: Callable[[Node], object], functions: Container[str]) -> Scheme:
     """One argument of an `init` statement as a scheme: `name(args)`, a bare scheme name, or a number
     (a constant: any expression, `-log((1 - 0.01) / 0.01)`, `sqrt(2 / 4096)`). `evaluate` gives the
-    value of an expression in the statement's body."""
+    value of an expression in the statement's body, `functions` names the language's functions
+    (given by the caller: the evaluator's table sits above this module)."""
     node = arg.value
     if isinstance(node, Name) and node.id in SCHEMES:
         node = Call(node.span, node.id, node.span, ())
     if isinstance(node, Call) and node.func in SCHEMES:
         return Scheme(node.func, _scheme_args(SCHEMES[node.func], node, evaluate))
-    if isinstance(node, Call) and node.func not in BUILTINS:  # `sqrt(2 / 4096)` is a number
+    if isinstance(node, Call) and node.func not in functions:  # `sqrt(2 / 4096)` is a number
         raise error("E0541", f"unknown initialization scheme `{node.func}`", node.func_span,
                     did_you_mean(node.func, list(SCHEMES)) or f"schemes: {', '.join(SCHEMES)}")
     value = evaluate(node)
@@ -295,15 +295,17 @@ def _argument(scheme: SchemeDef, param: SchemeParam, node: Node, evaluate: Calla
     return value
 
 
-def read_tensors(stmt: InitStmt, evaluate: Callable[[Node], object]) -> tuple[tuple[str, Scheme, Span], ...]:
-    """The statement's arguments: the weight's scheme (unnamed) and each named tensor's."""
+def read_tensors(stmt: InitStmt, evaluate: Callable[[Node], object],
+                 functions: Container[str]) -> tuple[tuple[str, Scheme, Span], ...]:
+    """The statement's arguments: the weight's scheme (unnamed) and each named tensor's (see
+    :func:`read_scheme`)."""
     out: dict[str, tuple[str, Scheme, Span]] = {}
     for arg in stmt.args:
         tensor = arg.name or "weight"
         if tensor in out:
             raise error("E0544", f"the `{tensor}` is initialized twice in one statement", arg.span,
                         "give each tensor one scheme (an unnamed one is the weight's)")
-        out[tensor] = (tensor, read_scheme(arg, evaluate), arg.span)
+        out[tensor] = (tensor, read_scheme(arg, evaluate, functions), arg.span)
     return tuple(out.values())
 
 
