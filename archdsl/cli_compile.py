@@ -38,7 +38,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
             raise error("E0607", f"cannot write {ascii(os.fspath(path))[:200]}: {exc.strerror}",
                         Span.unknown(spec_path), "choose another file with -o FILE") from None
         if name is None:
-            print(f"wrote {os.fspath(path)}: classes {gen.class_name} (a function per network)")
+            noun = "classes" if ", " in gen.class_name else "class"
+            print(f"wrote {os.fspath(path)}: {noun} {gen.class_name} (a function per network)")
         else:
             print(f"wrote {os.fspath(path)}: class {gen.class_name} (network {name})")
     return 0
@@ -61,7 +62,9 @@ def _generate(args: argparse.Namespace) -> list[tuple[str, str | None, Any, Path
             raise error("E0606", "--all writes one file per network; it cannot print to stdout",
                         Span.unknown("<command line>"), "use -o DIR, or --net NAME with -o -")
         names = spec.networks
-    elif found is None and args.net is None and len(spec.networks) > 1:  # the whole file, one module
+    elif found is None and args.net is None and (len(spec.networks) > 1 or (
+            len(spec.networks) == 1 and not (params or args.input))):
+        # The whole file, one module. A file of one network given --set or --input compiles it so set.
         if params or args.input:
             raise error("E0606", "--set and --input change one network, but the whole file was asked for",
                         Span.unknown("<command line>"), "name the network with --net")

@@ -64,7 +64,7 @@ def test_compile_several(capsys: pytest.CaptureFixture[str], tmp_path: Path, mon
     code, out, _ = run(capsys, "compile", "resnet18", str(ROOT / "specs" / "alexnet.arch"))
     assert code == 0
     assert out == ("wrote resnet18.py: class Resnet18 (network resnet18)\n"
-                   "wrote alexnet.py: class Alexnet (network alexnet)\n")
+                   "wrote alexnet.py: class AlexNet (a function per network)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alexnet.py", "resnet18.py"]
 
 

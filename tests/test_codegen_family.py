@@ -262,6 +262,31 @@ def test_cli_writes_one_module_for_the_file(tmp_path: Path, capsys: pytest.Captu
     assert "name the network with --net" in capsys.readouterr().err
 
 
+def test_a_file_of_one_network_compiles_to_its_module_too(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`archdsl compile specs/mobilenet_v2.arch` writes what torchvision's mobilenetv2.py holds: the
+    class spelled as the title spells it and `def mobilenet_v2(**kwargs)`; a parameter the spec
+    defaults is a keyword (`alexnet(classes=10)`, torchvision's `alexnet(num_classes=10)`). With
+    --set the one network is compiled as set."""
+    from archdsl.cli import main
+
+    specs = Path(__file__).parent.parent / "specs"
+    out = tmp_path / "mobilenet_v2.py"
+    assert main(["compile", str(specs / "mobilenet_v2.arch"), "-o", str(out)]) == 0
+    assert "class MobileNetV2 (a function per network)" in capsys.readouterr().out
+    assert "\ndef mobilenet_v2(**kwargs: Any) -> MobileNetV2:\n" in out.read_text()
+    alexnet = tmp_path / "alexnet.py"
+    assert main(["compile", str(specs / "alexnet.arch"), "-o", str(alexnet)]) == 0
+    spec = importlib.util.spec_from_file_location("alexnet_module", alexnet)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with torch.device("meta"):
+        assert module.alexnet(classes=10).classifier[-1].out_features == 10
+    assert main(["compile", str(specs / "alexnet.arch"), "--set", "classes=10", "-o", str(alexnet)]) == 0
+    assert "class Alexnet (network alexnet)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(("family", "title", "expected"), [
     ("resnet", "# ResNet (He et al. 2016, ...)", "ResNet"),  # torchvision's class: ResNet
     ("mobilenet_v2", "# MobileNetV2 (Sandler et al. 2018, ...)", "MobileNetV2"),  # torchvision: MobileNetV2
