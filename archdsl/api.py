@@ -16,13 +16,10 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from json.encoder import encode_basestring as _encode_str  # the C encoder, non-ASCII kept
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from typing import TYPE_CHECKING, Any
 
 from archdsl.compiler.passes import Analysis, node_figures, passes
 from archdsl.compiler.passes import analyze as run_passes
@@ -37,130 +34,32 @@ from .namecheck import check_names
 from .network import NetworkInfo
 from .ops import Shape
 from .parser import parse
+from .report import report_json
 from .syntax import Assign, BlockDef, NetworkDef, VariantDef
 from .values import jsonable
 
+if TYPE_CHECKING:  # at run time, `__getattr__` below
+    from .report_models import BlockReport as BlockReport
+    from .report_models import Field as Field
+    from .report_models import FieldReport as FieldReport
+    from .report_models import LayerReport as LayerReport
+    from .report_models import MemoryFigure as MemoryFigure
+    from .report_models import Report as Report
+
 # ---------------------------------------------------------------------------------------------
-# Reports (pydantic: they serialize to JSON)
+# Reports: the pydantic models (archdsl.report_models) are imported on first use — of a report
+# object, or of their names here — so that `analyze --json`, which streams its JSON from the plain
+# declaration of the fields (archdsl.report), never imports pydantic.
+
+_REPORT_MODELS = frozenset({"BlockReport", "Field", "FieldReport", "LayerReport", "MemoryFigure", "Report"})
 
 
-class _ReportModel(BaseModel):
-    # Schemas are built on first validation: `analyze --json` streams its output and never
-    # validates one, so it does not pay for building them at start-up.
-    model_config = ConfigDict(defer_build=True)
+def __getattr__(name: str) -> Any:
+    if name in _REPORT_MODELS:
+        from . import report_models
 
-
-class FieldReport(_ReportModel):
-    """A receptive field per axis [h, w] (see compiler/passes/receptive.py): output i covers input
-    coordinates start + i·stride ± (size − 1)/2 of `input`."""
-
-    size: list[int | float]
-    stride: list[int | float]
-    start: list[int | float]
-    input: str
-    misaligned: bool = False
-
-
-Field = FieldReport | Literal["global"] | None
-
-
-class MemoryFigure(_ReportModel):
-    elements: int
-    bytes: int
-
-
-class LayerReport(_ReportModel):
-    name: str
-    op: str
-    description: str
-    output_shape: list[int]
-    output_shapes: list[list[int]]
-    params: int
-    buffers: int
-    macs: int
-    scope: str
-    receptive_field: Field = None
-    activations: int = 0  # output elements
-    mac: int = 0  # memory access cost (ShuffleNet V2 §2), elements
-    shares: str | None = None  # a shared instance applied again: the layer whose weights it uses
-
-
-class BlockReport(_ReportModel):
-    name: str
-    title: str
-    output_shape: list[int]
-    output_shapes: list[list[int]] = []  # every tensor the block hands on (a multi-output block's all)
-    params: int
-    buffers: int
-    macs: int
-    layers: int
-
-
-class Report(_ReportModel):
-    network: str
-    file: str
-    parameters: dict[str, Any]
-    inputs: dict[str, list[int]]
-    outputs: dict[str, list[int]]
-    params: int
-    buffers: int
-    macs: int
-    flops: int
-    other_ops: int
-    layers: list[LayerReport]
-    receptive_field: dict[str, Field] = {}  # per output
-    dtype: str = "float32"
-    activations: MemoryFigure | None = None  # every node's output, summed
-    peak_activations: MemoryFigure | None = None  # live at once, topological order, freed after last use
-    mac: int = 0  # memory access cost (ShuffleNet V2 §2), elements
-    scopes: dict[str, str] = {}  # block path → what it is, e.g. "inverted_residual(c=24, stride=2, expand=6)"
-    # Each group of layers (a path prefix) → the shapes of the tensors read outside it, in order.
-    _group_outputs: dict[str, list[list[int]]] = PrivateAttr(default_factory=dict)
-    # Built lazily (see build_report): what fills `layers` and `_group_outputs` on first use.
-    _pending: Callable[[], tuple[list[LayerReport], dict[str, list[list[int]]]]] | None = PrivateAttr(default=None)
-
-    def __getattribute__(self, name: str) -> Any:
-        # The layers are built on first use — of `layers`, or of anything that reads every field
-        # (pydantic's serializers, `==`, copies and pickling all go through `__dict__` or the
-        # private attributes) — so a report asked only for its totals never builds a row.
-        if name in _READS_LAYERS:
-            private = object.__getattribute__(self, "__pydantic_private__")
-            if private is not None and private.get("_pending") is not None:
-                build, private["_pending"] = private["_pending"], None
-                object.__getattribute__(self, "__dict__")["layers"], private["_group_outputs"] = build()
-        return object.__getattribute__(self, name)
-
-    def blocks(self, depth: int) -> list[BlockReport]:
-        """Layers aggregated to block paths of at most `depth` components, in execution order."""
-        rows: dict[str, BlockReport] = {}
-        for layer in self.layers:
-            parts = layer.name.split(".")
-            key = ".".join(parts[:depth])
-            row = rows.get(key)
-            if row is None:
-                title = self.scopes.get(key, key) if len(parts) > depth else layer.description
-                row = rows[key] = BlockReport(name=key, title=title,
-                                              output_shape=layer.output_shape, params=0, buffers=0, macs=0, layers=0)
-            row.params += layer.params
-            row.buffers += layer.buffers
-            row.macs += layer.macs
-            row.layers += 1
-            row.output_shape = layer.output_shape
-            row.output_shapes = (self._group_outputs.get(key, layer.output_shapes) if len(parts) > depth
-                                 else layer.output_shapes)
-        return list(rows.values())
-
-    def _repr_html_(self) -> str:  # Jupyter
-        import html
-
-        head = "<tr><th>layer</th><th>op</th><th>output</th><th>params</th><th>MACs</th></tr>"
-        body = "".join(
-            f"<tr><td>{html.escape(x.name)}</td><td>{html.escape(x.description)}</td>"
-            f"<td>{'×'.join(map(str, x.output_shape))}</td><td>{x.params:,}</td><td>{x.macs:,}</td></tr>"
-            for x in self.layers
-        )
-        return (f"<p><b>{html.escape(self.network)}</b>: {self.params:,} params, {self.macs:,} MACs</p>"
-                f"<table>{head}{body}</table>")
+        return getattr(report_models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,19 +124,7 @@ class Network:
         if self._report is not None:
             yield self._report.model_dump_json(indent=2)
             return
-        head = _ordered(Report, {**_report_fields(self), "layers": []})
-        yield "{"
-        for i, (name, value) in enumerate(head.items()):
-            yield ("\n" if i == 0 else ",\n") + f"  {_encode_str(name)}: "
-            if name != "layers":
-                yield _json(value, "  ")
-                continue
-            empty = True
-            for text in _json_layers(_layer_rows(self)):
-                yield ("[\n" if empty else ",\n") + text
-                empty = False
-            yield "[]" if empty else "\n  ]"
-        yield "\n}"
+        yield from report_json(_report_fields(self), _layer_rows(self))
 
     @property
     def input_shapes(self) -> dict[str, Shape]:
@@ -263,6 +150,8 @@ class Network:
 def build_report(net: Network) -> Report:
     """The report of `net`: its structure, and each registered pass's share of the figures. The
     network's figures are computed now; its layer rows when first used (see `Report.__getattribute__`)."""
+    from .report_models import LayerReport, Report
+
     report = Report(**_report_fields(net), layers=[])
 
     def layers() -> tuple[list[LayerReport], dict[str, list[list[int]]]]:
@@ -270,9 +159,6 @@ def build_report(net: Network) -> Report:
 
     report._pending = layers
     return report
-
-
-_READS_LAYERS = frozenset({"layers", "__dict__", "__pydantic_private__"})
 
 
 def _layer_rows(net: Network) -> Iterator[dict[str, Any]]:
@@ -330,115 +216,6 @@ def group_outputs(ir: IR) -> dict[str, list[list[int]]]:
     order = {n.name: i for i, n in enumerate(ir)}
     return {group: [list(ir.node(p.node).out_shapes[p.index])
                     for p in sorted(ports, key=lambda p: (order[p.node], p.index))] for group, ports in found.items()}
-
-
-# ---------------------------------------------------------------------------------------------
-# The report as JSON text, streamed: `Network.report_json` writes what
-# `analyze().model_dump_json(indent=2)` returns, byte for byte, without building a pydantic object
-# per layer (a 10⁵-layer report would take gigabytes and seconds). The fields, their order and
-# their defaults still come from the models above; values are the same plain data the models hold.
-
-
-def _ordered(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
-    """`values` in the model's field order, its defaults filled in, nested models' fields ordered too."""
-    out: dict[str, Any] = {}
-    for name, info in _fields_of(model):
-        value = values[name] if name in values else info.get_default(call_default_factory=True)
-        if model is Report and name == "receptive_field":  # a mapping of fields, by output
-            value = {k: _ordered(FieldReport, v) if isinstance(v, dict) else v for k, v in value.items()}
-        elif (model, name) in _NESTED and isinstance(value, dict):
-            value = _ordered(_NESTED[model, name], value)
-        out[name] = value
-    return out
-
-
-def _fields_of(model: type[BaseModel]) -> list[tuple[str, Any]]:
-    fields = _FIELDS.get(model)
-    if fields is None:
-        fields = _FIELDS[model] = list(model.model_fields.items())
-    return fields
-
-
-_FIELDS: dict[type[BaseModel], list[tuple[str, Any]]] = {}
-_NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
-    (LayerReport, "receptive_field"): FieldReport,
-    (Report, "activations"): MemoryFigure,
-    (Report, "peak_activations"): MemoryFigure,
-}
-
-
-def _json_layers(rows: Iterator[dict[str, Any]], chunk: int = 512) -> Iterator[str]:
-    """The report's layers as they sit in its JSON (items of the list at nesting "    "), a chunk of
-    rows at a time: pydantic_core writes each chunk (the serializer `model_dump_json` uses, so the
-    text is the same), and its lines are moved right by the list's nesting — a JSON string holds no
-    raw newline, so every newline in the text is a line break of the layout."""
-    from pydantic_core import to_json
-
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(_ordered(LayerReport, row))
-        if len(batch) == chunk:
-            yield _shift(to_json(batch, indent=2).decode("utf-8"))
-            batch = []
-    if batch:
-        yield _shift(to_json(batch, indent=2).decode("utf-8"))
-
-
-def _shift(list_text: str) -> str:
-    """The items of a JSON list written at nesting "" (`[\n  {…},\n  {…}\n]`), at nesting "    "."""
-    return "  " + list_text[2:-2].replace("\n", "\n  ")
-
-
-def _json(value: Any, indent: str) -> str:
-    """`value` as pydantic's JSON with indent=2 writes it, at nesting `indent` (serde_json's pretty
-    form: one item per line, `[]`/`{}` when empty; floats through pydantic_core itself)."""
-    kind = type(value)
-    if kind is str:
-        return _encode_str(value)
-    if kind is bool or value is None:
-        return "true" if value is True else "false" if value is False else "null"
-    if kind is int:
-        return str(value)
-    if kind is list or kind is tuple:
-        return _json_list(value, indent)
-    inner = indent + "  "
-    if kind is dict:
-        if not value:
-            return "{}"
-        items = [inner + _encode_key(k) + ": " + _json(v, inner) for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
-    from pydantic_core import to_json
-
-    return to_json(value).decode("utf-8")
-
-
-def _json_list(value: list[Any] | tuple[Any, ...], indent: str) -> str:
-    if not value:
-        return "[]"
-    inner = indent + "  "
-    if all(type(v) is int for v in value):  # shapes: few distinct ones, on every layer
-        key = (indent, tuple(value))
-        text = _INT_LISTS.get(key)
-        if text is None:
-            text = "[\n" + inner + (",\n" + inner).join(map(str, value)) + "\n" + indent + "]"
-            if len(_INT_LISTS) < 4096:
-                _INT_LISTS[key] = text
-        return text
-    return "[\n" + ",\n".join([inner + _json(v, inner) for v in value]) + "\n" + indent + "]"
-
-
-def _encode_key(key: Any) -> str:
-    """A mapping key, encoded once: field names and output names repeat on every layer."""
-    text = _KEYS.get(key)
-    if text is None:
-        text = _encode_str(str(key))
-        if len(_KEYS) < 4096:
-            _KEYS[key] = text
-    return text
-
-
-_KEYS: dict[Any, str] = {}
-_INT_LISTS: dict[tuple[str, tuple[int, ...]], str] = {}
 
 
 @dataclass

@@ -5,8 +5,11 @@ none, fewer than one chunk, and several chunks with a partial last one."""
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel
 
 import archdsl.api as api
+import archdsl.report as report
+from archdsl.api import BlockReport, FieldReport, LayerReport, MemoryFigure, Report
 
 
 def _chain(n: int) -> str:
@@ -24,3 +27,23 @@ def test_streamed_report_is_the_models_json(n: int) -> None:
 def test_streamed_zoo_report_is_the_models_json(name: str) -> None:
     spec, _ = api.find(name)
     assert "".join(spec.network(name).report_json()) == spec.network(name).analyze().model_dump_json(indent=2)
+
+
+@pytest.mark.parametrize("rows_written_here", [0, 512, 1000])
+def test_rows_written_here_and_by_pydantic_core_are_the_same(rows_written_here: int,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Up to `_ROWS_WRITTEN_HERE` layer rows are written in Python, the rest by pydantic_core: all
+    by one, all by the other, and the switch at a chunk boundary or inside a chunk give the same text."""
+    monkeypatch.setattr(report, "_ROWS_WRITTEN_HERE", rows_written_here)
+    spec = api.load_string(_chain(700))  # 1400 rows: three chunks of 512, a partial fourth
+    assert "".join(spec.network().report_json()) == spec.network().analyze().model_dump_json(indent=2)
+
+
+@pytest.mark.parametrize("model", [FieldReport, MemoryFigure, LayerReport, BlockReport, Report])
+def test_each_model_has_the_declared_fields(model: type[BaseModel]) -> None:
+    """The JSON writer reads the plain declaration (archdsl/report.py), the models are built on it:
+    pydantic takes a plain base class's annotated fields, in their order, with their defaults."""
+    (declaration,) = [c for c in model.__mro__ if c.__module__ == "archdsl.report"]
+    built = [(name, report.REQUIRED if info.is_required() else info.get_default(call_default_factory=True))
+             for name, info in model.model_fields.items()]
+    assert built == report.declared_fields(declaration)
