@@ -14,12 +14,21 @@ in `archdsl.report_models`, where the models are defined, when it first builds a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from json.encoder import encode_basestring as _encode_str  # the C encoder, non-ASCII kept
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .report_models import Field, LayerReport, MemoryFigure
+    # The names of the nested records' models. pydantic resolves them in archdsl.report_models (they
+    # are not defined here at run time); to the type checker a nested record is its declaration
+    # below, which its model subclasses (this module imports nothing of the models: they import it).
+    from typing import Literal, TypeAlias
+
+    FieldReport: TypeAlias = "FieldReportFields"
+    MemoryFigure: TypeAlias = "MemoryFigureFields"
+    LayerReport: TypeAlias = "LayerReportFields"
+    Field: TypeAlias = "FieldReportFields | Literal['global'] | None"
 
 
 # A mutable default (`[]`, `{}`) is a default, not class state: pydantic copies it into each model
@@ -187,7 +196,7 @@ def _json_items(batch: list[dict[str, Any]], written: int) -> str:
 
 def _json(value: Any, indent: str) -> str:
     """`value` as pydantic's JSON with indent=2 writes it, at nesting `indent` (serde_json's pretty
-    form: one item per line, `[]`/`{}` when empty; floats through pydantic_core itself)."""
+    form: one item per line, `[]`/`{}` when empty)."""
     kind = type(value)
     if kind is str:
         return _encode_str(value)
@@ -203,9 +212,43 @@ def _json(value: Any, indent: str) -> str:
             return "{}"
         items = [inner + _encode_key(k) + ": " + _json(v, inner) for k, v in value.items()]
         return "{\n" + ",\n".join(items) + "\n" + indent + "}"
-    from pydantic_core import to_json  # floats (serde_json's shortest form), anything else
+    if kind is float:
+        return _json_float(value)
+    from pydantic_core import to_json  # anything else
 
     return to_json(value).decode("utf-8")
+
+
+def _json_float(value: float) -> str:
+    """A float as pydantic_core writes it: serde_json's form (ryu's shortest digits — Python's `repr`
+    has the same — laid out as serde_json lays them out: `1e+16`, `1.5e-7`, `0.00001`, `100.0`); inf and
+    nan as `null`, as `model_dump_json` writes them."""
+    if value != value or value in (math.inf, -math.inf):
+        return "null"
+    text = repr(value)
+    sign = "-" if text[0] == "-" else ""
+    text = text.lstrip("-")
+    if value == 0:
+        return sign + "0.0"
+    mantissa, _, exponent = text.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    if exponent:  # d.ddd × 10^e
+        digits, point = whole + fraction, int(exponent) + 1
+    elif whole != "0":
+        digits, point = whole + fraction, len(whole)
+    else:  # 0.000ddd
+        digits = fraction.lstrip("0")
+        point = len(digits) - len(fraction)
+    digits = digits.rstrip("0") or "0"
+    length = len(digits)  # the value is 0.digits × 10^point
+    if length <= point <= 16:
+        return sign + digits + "0" * (point - length) + ".0"
+    if 0 < point <= 16:
+        return sign + digits[:point] + "." + digits[point:]
+    if -5 < point <= 0:
+        return sign + "0." + "0" * -point + digits
+    power = point - 1
+    return sign + digits[0] + ("." + digits[1:] if length > 1 else "") + ("e+" if power > 0 else "e") + str(power)
 
 
 def _json_list(value: list[Any] | tuple[Any, ...], indent: str) -> str:

@@ -18,7 +18,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("ops", "ir", "values", "functions", "evaluate", "binding", "weight_init", "init_match", "templates",
              "elaborate", "namecheck", "network"),
     "compiler": ("compiler",),
-    "api": ("api", "verify", "sizes"),
+    "api": ("api", "report", "report_models", "verify", "sizes"),
     "cli": ("cli", "cli_common", "cli_compile", "cli_diagram", "cli_verify", "cli_import", "__main__"),
     "package": ("",),  # archdsl/__init__.py: lazy re-exports of the API
 }
