@@ -16,6 +16,7 @@ from archdsl.compiler.backends.torch_codegen import (
     RESERVED_ATTRS,
     Namespace,
     build_module,
+    generate_family,
     generate_source,
     py_str,
     safe_comment,
@@ -253,10 +254,15 @@ def test_namespace() -> None:
 
 def test_cli_compile_default_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A network named compiles to NETWORK.py; a spec file, to the file's module, SPEC.py."""
     monkeypatch.chdir(tmp_path)
-    assert main(["compile", str(SPECS / "mobilenet_v2.arch")]) == 0
+    assert main(["compile", "mobilenet_v2"]) == 0
     assert "mobilenet_v2.py" in capsys.readouterr().out
     assert (tmp_path / "mobilenet_v2.py").read_text() == generate_source(network("mobilenet_v2.arch", "mobilenet_v2"))
+    assert main(["compile", str(SPECS / "mobilenet_v2.arch")]) == 0
+    assert "mobilenet_v2.py" in capsys.readouterr().out
+    assert (tmp_path / "mobilenet_v2.py").read_text() == generate_family(
+        [network("mobilenet_v2.arch", "mobilenet_v2")]).text
 
 
 def test_cli_compile_stdout_and_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
