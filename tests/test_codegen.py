@@ -30,7 +30,10 @@ from .small_input import buildable
 torch = pytest.importorskip("torch")
 
 
-@pytest.mark.parametrize(("file", "name"), zoo())
+@pytest.mark.parametrize(("file", "name"), [
+    # EfficientDet's larger models take seconds each to generate; D0 stands for them by default.
+    pytest.param(f, n, marks=pytest.mark.slow) if f == "efficientdet.arch" and n != "efficientdet_d0" else (f, n)
+    for f, n in zoo()])
 def test_deterministic(file: str, name: str) -> None:
     first = generate_source(buildable(file, name))
     again = generate_source(api.load(SPECS / file).network(name))
