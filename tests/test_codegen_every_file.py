@@ -26,6 +26,7 @@ from archdsl.diagnostics import ArchError
 
 from .conftest import ROOT, SPECS, network, zoo
 from .small_input import small_input
+from .test_codegen_family import _random  # random weights and BN statistics, one recipe for both files
 
 torch = pytest.importorskip("torch")
 
@@ -85,19 +86,6 @@ def test_whole_file_module(file: str, tmp_path: Path) -> None:
             alone = build_module(network(file, name))  # what `--net NAME` compiles
         assert _shapes(ours) == _shapes(alone), name
         assert list(ours.state_dict()) == list(alone.state_dict()), name  # the same order too
-
-
-def _random(model: torch.nn.Module) -> torch.nn.Module:
-    """Random weights and batch norm statistics, so that a tensor copied to the wrong place shows."""
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, (p[0].numel() if p.dim() > 1 else p.numel()) ** -0.5, generator=g)
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.running_mean.normal_(0.0, 0.1, generator=g)
-                m.running_var.uniform_(0.5, 1.5, generator=g)
-    return model.eval()
 
 
 def _code(source: str) -> str:
