@@ -444,6 +444,34 @@ class _Instance:
 
 
 @dataclass(frozen=True)
+class _Probed:
+    """A network of a family module, as its probes (TorchCodegen._probe) need it: its generator,
+    its first block instance and its own instance (indices into the pooled instances), that
+    instance, its constructor statements as its generator numbers its block instances, and those."""
+
+    generator: TorchCodegen
+    offset: int
+    index: int
+    instance: _Instance
+    unshifted: list[str]
+    blocks: list[_Instance]  # its block instances as its generator made them (the first network's
+    # generator is the module's, whose instances become the pooled ones)
+
+
+@dataclass(frozen=True)
+class _ProbeRun:
+    """A probe of network `network` (an index into the _Probed list): the common numbers it
+    changed, its place among the probes, and what TorchCodegen._probe returned."""
+
+    network: int
+    changed: tuple[str, ...]
+    order: tuple[int, int]
+    generator: TorchCodegen
+    instance: _Instance
+    own_blocks: bool
+
+
+@dataclass(frozen=True)
 class _Structure:
     """What makes instances share a class: block, constructor template (children by class), forward."""
 
@@ -1460,6 +1488,8 @@ class TorchCodegen:
         # A family → its parameters' defaults, as the networks that leave them to the spec take them.
         self.spec_defaults: dict[str, dict[str, bool | int | float]] = {}
         self.family_names: dict[str, str] = {}  # a family (its network definition) → its class name
+        # A network → its common numbers that no probe could lift (they stay fixed), and why.
+        self.fixed: dict[str, dict[str, str]] = {}
         for node in self.ir.nodes("op"):
             op = node.op_class
             init = op.torch_init(node.attrs, self.ir.in_shapes(node)) if op.torch_defaults else None
@@ -1818,17 +1848,18 @@ class TorchCodegen:
         return done
 
     def _differing_families(self, calls: dict[int, str]) -> list[list[int]]:
-        """The networks (with their probes) of each family of two networks or more built through a
-        stage table: what _computed_family may write as one class."""
+        """The networks (with their probes) of each family built through a stage table that has two
+        networks or more, or one and a probe (mobilenet_v2 and its `width`): what _computed_family
+        may write as one class."""
         families: dict[str, list[int]] = {}
         for index, inst in enumerate(self.instances):
             if inst.compress:
                 families.setdefault(inst.block, []).append(index)
         out = []
         for indices in families.values():
-            real = [i for i in indices if not self.instances[i].probe]
             g = self.family[indices[0]][0]
-            if len(real) > 1 and any(info.table is not None and len(path) == 1 for path, info in g.ir.scopes.items()):
+            tables = any(info.table is not None and len(path) == 1 for path, info in g.ir.scopes.items())
+            if len(indices) > 1 and tables:
                 out.append(indices)
         return out
 
@@ -2228,7 +2259,7 @@ class TorchCodegen:
         pooled: list[_Instance] = []
         tops: list[int] = []
         self._find_common(gens)
-        probes: list[tuple[TorchCodegen, int, int, _Instance, bool]] = []
+        networks: list[_Probed] = []
         for g in gens:
             title = linecache.getline(g.info.file, 1)
             self.family_names.setdefault(g.info.family, family_class_name(
@@ -2245,10 +2276,8 @@ class TorchCodegen:
             self.family[len(pooled)] = (g, offset, len(pooled))
             pooled.append(_Instance((g.info.name,), g.info.family, [shift(line) for line in body.init_statements()],
                                     [body.resolve(line) for line in body.lines], args, values, compress=True))
-            probe = self._probe(g, pooled[-1], body.init_statements())
-            if probe is not None:
-                probes.append((probe[0], offset, len(pooled) - 1, probe[1], probe[2]))
-        classes = self._classes_with_probes(pooled, probes)
+            networks.append(_Probed(g, offset, len(pooled) - 1, pooled[-1], body.init_statements(), list(g.instances)))
+        classes = self._classes_with_probes(pooled, networks)
         pooled = self.instances
         code: list[list[str]] = []
         first_of_block: dict[str, _Class] = {}
@@ -2293,6 +2322,11 @@ class TorchCodegen:
         if first is not cls:
             differs = "sizes" if first.template == cls.template else "layers"
             why = [f"# Not {first.name}: its {differs} differ from that class's in more than the family's parameters."]
+        common = self._common(gens[tops.index(cls.members[0][0])])
+        fixed = {p: reason for name in names for p, reason in self.fixed.get(name, {}).items() if p not in cls.params}
+        for p, reason in fixed.items():  # a parameter whose probe failed (see _classes_with_probes)
+            text = safe_comment(f"{p} stays {_source(common[p])}, not an argument: {reason}.", 2 * WIDTH)
+            why += textwrap.wrap(text, WIDTH, initial_indent="# ", subsequent_indent="# ")
         params = tuple(f"{p}: {t}" + (f" = {defaults[p]}" if p in defaults else "")
                        for p, t in zip(cls.params, cls.types(), strict=True))
         lines = self._method_lines(cls.init, cls.args, cls.forward, params)
@@ -2320,65 +2354,100 @@ class TorchCodegen:
                 if isinstance(v, bool | int | float) and Namespace().create(k) == k  # a legal, unshadowing name
                 and all(type(m.info.parameters.get(k)) is type(v) and m.info.parameters.get(k) == v for m in members)}
 
-    def _classes_with_probes(self, pooled: list[_Instance],
-                             probes: list[tuple[TorchCodegen, int, int, _Instance, bool]]) -> list[_Class]:
-        """The classes of the instances `pooled` and the probes, which join their networks' classes,
-        where a common parameter's constants become it: (generator, its blocks' first instance and
-        end, the network instance, whether its blocks changed). A probe whose blocks changed brings
-        its block instances, which join the blocks' classes, where the constants that changed become
-        the blocks' parameters; where it joins no network's class after all, the blocks' classes
-        are made again without it (else they would take as arguments what every network sets alike)."""
-        family, refused = dict(self.family), set[int]()
+    def _classes_with_probes(self, pooled: list[_Instance], networks: list[_Probed]) -> list[_Class]:
+        """The classes of the instances `pooled` and of the networks' probes (see _probe), which join
+        their networks' classes, where a common parameter's constants become it. A probe whose blocks
+        changed brings its block instances, which join the blocks' classes, where the constants that
+        changed become the blocks' parameters; where it joins no network's class after all, the
+        blocks' classes are made again without it (else they would take as arguments what every
+        network sets alike). A network's probe changes all its common numbers at once; where that
+        fails (mobilenet_v2: its channels follow `width` through `divisible`), one probe per number
+        takes its place, and the numbers whose own probe fails stay fixed (`self.fixed`, and a
+        comment in the generated file says which and why)."""
+        family = dict(self.family)
+        probes: list[_ProbeRun] = []
+        for n, net in enumerate(networks):
+            numbers = [k for k, v in self._common(net.generator).items() if type(v) is not bool]
+            probes += self._probes(n, net, numbers, alone=False)
         while True:
             self.instances, self.family, self.made = list(pooled), dict(family), []
             self.classes = Namespace(frozenset(self.helpers))
-            placed: dict[int, int] = {}  # a probe whose blocks changed → its network instance
-            for k, (pg, offset, stop, inst, own_blocks) in enumerate(probes):
-                if k in refused:
-                    continue
-                if own_blocks:
-                    offset, stop = len(self.instances), len(self.instances) + len(pg.instances)
-                    placed[k] = stop
+            placed: dict[int, int] = {}  # a probe → its network instance
+            for k, run in enumerate(probes):
+                offset, stop = networks[run.network].offset, networks[run.network].index
+                if run.own_blocks:
+                    offset, stop = len(self.instances), len(self.instances) + len(run.generator.instances)
                     self.instances += [replace(b, init=[_shift(line, offset) for line in b.init], probe=True)
-                                       for b in pg.instances]
-                self.family[len(self.instances)] = (pg, offset, stop)
-                self.instances.append(replace(inst, init=[_shift(line, offset) for line in inst.init]))
+                                       for b in run.generator.instances]
+                placed[k] = len(self.instances)
+                self.family[len(self.instances)] = (run.generator, offset, stop)
+                self.instances.append(replace(run.instance, init=[_shift(line, offset) for line in run.instance.init]))
             classes = self._classes()
             members = {i for cls in classes for i, _, _ in cls.members}
-            lost = {k for k, i in placed.items() if i not in members}
+            lost = [k for k, i in placed.items() if i not in members]
             if not lost:
                 return classes
-            refused |= lost
+            kept = [run for k, run in enumerate(probes) if k not in lost]
+            for k in lost:
+                run = probes[k]
+                if len(run.changed) > 1:  # one probe per number instead
+                    kept += self._probes(run.network, networks[run.network], list(run.changed), alone=True)
+                else:
+                    self._fix(networks[run.network], run.changed,
+                              "it changes sizes in ways the class cannot compute from its arguments")
+            probes = sorted(kept, key=lambda run: run.order)
 
-    def _probe(self, g: TorchCodegen, inst: _Instance,
-               unshifted: list[str]) -> tuple[TorchCodegen, _Instance, bool] | None:
-        """g's network elaborated again with each common number changed (`classes` 1000 → 1001):
-        the constants that change with it are that parameter. Also returned: whether its block
-        instances changed (`InceptionAux(classes)`: then the probe brings its own, which join the
-        blocks' classes, where the constants that changed become the blocks' parameters). `inst` is
-        g's network instance, `unshifted` its constructor statements as g numbers its block instances,
-        which the probe's statements refer to alike. None where the spec
-        refuses the values or something changes besides constants, or besides constants that the
-        parameters of the network or of the blocks holding them give (then the class keeps them fixed)."""
-        numbers = {k: v for k, v in self._common(g).items() if type(v) is not bool}
-        changed = {k: (v + 1) / 2 if type(v) is float and 0 <= v < 1 else v + 1 for k, v in numbers.items()}
-        other = g.network.variant(changed) if changed else None
+    def _probes(self, n: int, net: _Probed, numbers: list[str], alone: bool) -> list[_ProbeRun]:
+        """The probes of network n (`net`) over `numbers`: one changing them all, or (`alone`) one
+        per number; a number whose probe fails is fixed (see _fix)."""
+        out: list[_ProbeRun] = []
+        for group in ([[k] for k in numbers] if alone or len(numbers) == 1 else [numbers]):
+            probe = self._probe(net, group)
+            if isinstance(probe, str):
+                if len(group) > 1:
+                    return self._probes(n, net, numbers, alone=True)
+                self._fix(net, tuple(group), probe)
+                continue
+            order = (n, numbers.index(group[0]) + 1 if alone or len(numbers) == 1 else 0)
+            out.append(_ProbeRun(n, tuple(group), order, *probe))
+        return out
+
+    def _fix(self, net: _Probed, names: tuple[str, ...], why: str) -> None:
+        """Record that the network's numbers `names` stay fixed at its values, and why."""
+        for name in names:
+            self.fixed.setdefault(net.generator.info.name, {})[name] = why
+
+    def _probe(self, net: _Probed, names: list[str]) -> tuple[TorchCodegen, _Instance, bool] | str:
+        """A network elaborated again with its common numbers `names` changed (`classes` 1000 →
+        1001): the constants that change with them are those parameters. Also returned: whether its
+        block instances changed (`InceptionAux(classes)`: then the probe brings its own, which join
+        the blocks' classes, where the constants that changed become the blocks' parameters). The
+        probe's statements refer to its block instances as `net.unshifted` refers to the network's.
+        Where the spec refuses the values or something changes besides constants, or besides
+        constants that the parameters of the network or of the blocks holding them give (then the
+        class keeps them fixed): why, in words."""
+        g = net.generator
+        numbers = self._common(g)
+        changed = {k: (v + 1) / 2 if type(v) is float and 0 <= v < 1 else v + 1
+                   for k, v in numbers.items() if k in names}
+        other = g.network.variant(changed)
         if other is None:
-            return None
+            return "the spec refuses other values"
         pg = TorchCodegen(other)
         body, _ = pg._body(())
         kd = self.keyword_defaults
         same_blocks = [(i.scope, i.init, i.forward) for i in pg.instances] == [
-            (i.scope, i.init, i.forward) for i in g.instances]
-        if not same_blocks and not (len(pg.instances) == len(g.instances) and all(
-                _explained(a, b, kd) for a, b in zip(g.instances, pg.instances, strict=True))):
-            return None
+            (i.scope, i.init, i.forward) for i in net.blocks]
+        if len(pg.instances) != len(net.blocks):
+            return "it changes how many blocks there are"
+        if not same_blocks and not all(_explained(a, b, kd) for a, b in zip(net.blocks, pg.instances, strict=True)):
+            return "it changes the blocks in more than the sizes their parameters give"
         init = body.init_statements()
         forward = [body.resolve(line) for line in body.lines]
-        if forward != inst.forward or _template(init, kd)[0] != _template(unshifted, kd)[0]:
-            return None
+        if forward != net.instance.forward or _template(init, kd)[0] != _template(net.unshifted, kd)[0]:
+            return "it changes the layers, not only their sizes"
         values = {k: v for k, raw in other.info.parameters.items() if (v := _spec_value(raw)) is not None}
-        return pg, replace(inst, init=init, values=values, probe=True), not same_blocks
+        return pg, replace(net.instance, init=init, values=values, probe=True), not same_blocks
 
     def _common_arguments(self, cls: _Class) -> dict[str, str]:
         """A family class's arguments with a default, and its source: the spec's default (`groups=1`),
