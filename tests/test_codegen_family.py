@@ -247,8 +247,8 @@ def test_a_lone_module_is_no_loop(tmp_path: Path) -> None:
     length differs between networks); a classifier's `Linear, Hardswish, Dropout, Linear` is written
     as torchvision writes it, not as four one-step loops."""
     _, source = _module("mobilenet_v3.arch", tmp_path)
-    assert "            nn.Hardswish(inplace=True),\n            nn.Dropout(p=0.2),\n" in source
-    assert "nn.Dropout(p=0.2) for _ in range" not in source
+    assert "            nn.Hardswish(inplace=True),\n            nn.Dropout(p=dropout),\n" in source
+    assert "nn.Dropout(p=dropout) for _ in range" not in source
 
 
 def test_cli_writes_one_module_for_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
