@@ -2401,6 +2401,8 @@ class TorchCodegen:
         """The probes of network n (`net`) over `numbers`: one changing them all, or (`alone`) one
         per number; a number whose probe fails is fixed (see _fix)."""
         out: list[_ProbeRun] = []
+        if not numbers:  # nothing to lift: no probe
+            return out
         for group in ([[k] for k in numbers] if alone or len(numbers) == 1 else [numbers]):
             probe = self._probe(net, group)
             if isinstance(probe, str):
