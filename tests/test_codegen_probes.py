@@ -33,25 +33,21 @@ def _count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("width", [0.5, 0.75, 1.4])
-def test_mobilenet_v2_width_is_torchvisions_width_mult(width: float, tmp_path: Path) -> None:
-    """`MobileNetV2(width=w)` is torchvision's `mobilenet_v2(width_mult=w)`: the same parameter
-    count and state_dict shapes (in order: the spec keeps torchvision's registration order)."""
-    module, _ = _module("mobilenet_v2.arch", tmp_path)
-    with torch.device("meta"):
-        ours, canonical = module.mobilenet_v2(width=width), tvm.mobilenet_v2(width_mult=width)
-    assert _count(ours) == _count(canonical)
-    assert _shapes(ours) == _shapes(canonical)
-
-
 def test_mobilenet_v2_keywords_match_torchvision(tmp_path: Path) -> None:
     """The spec's parameters width, classes and dropout are keywords (`resolution` only fixes the
-    input size, which the module does not depend on); at width 0.5 the module loads torchvision's
-    random weights and BN statistics by order and agrees to 1e-5; classes and dropout build
-    torchvision's `num_classes` and `dropout`."""
+    input size, which the module does not depend on). `width=w` is torchvision's `width_mult=w`:
+    the same parameter count and state_dict shapes (in order: the spec keeps torchvision's
+    registration order); at width 0.5 the module loads torchvision's random weights and BN
+    statistics by order and agrees to 1e-5. classes and dropout build torchvision's `num_classes`
+    and `dropout`."""
     module, source = _module("mobilenet_v2.arch", tmp_path)
     assert list(inspect.signature(module.MobileNetV2).parameters) == ["width", "classes", "dropout"]
     assert "stays" not in source  # nothing left fixed
+    for width in (0.5, 0.75, 1.4):
+        with torch.device("meta"):
+            ours, canonical = module.mobilenet_v2(width=width), tvm.mobilenet_v2(width_mult=width)
+        assert _count(ours) == _count(canonical), width
+        assert _shapes(ours) == _shapes(canonical), width
     canonical = _random(tvm.mobilenet_v2(width_mult=0.5))
     ours = module.mobilenet_v2(width=0.5).eval()
     assert load_weights(ours, canonical) == "order"
@@ -66,6 +62,7 @@ def test_mobilenet_v2_keywords_match_torchvision(tmp_path: Path) -> None:
     assert drops == [m.p for m in canonical.modules() if isinstance(m, torch.nn.Dropout)] == [0.5]
 
 
+@pytest.mark.slow  # the default run has the toy below for the fallback
 def test_mobilenet_v3_lifts_classes_and_dropout_alone(tmp_path: Path) -> None:
     """mobilenet_v3's all-at-once probe fails on `width`; probed alone, `classes` and `dropout` are
     keywords (torchvision's `num_classes` and `dropout`), and the module says width stays fixed."""
