@@ -13,7 +13,9 @@ an automatic name (`conv`, `conv_1`, … per scope, as torch.fx does); a labelle
 its iterations `L.0`, `L.1`, …; a stage table labelled `L` names its rows `L1`, `L2`, … . A block
 call or repeat that is the only content of a fresh scope (a row, an iteration) and has no label
 uses that scope directly, so `stages(...) as layer {…} repeat n: bottleneck(...)` yields
-`layer1.0.conv1` exactly like torchvision.
+`layer1.0.conv1` exactly like torchvision. `as L[]` appends to the numbered list `L` of the
+enclosing block, network, or labelled row or iteration (unlabelled tables and repeats are
+transparent to it): `L.0`, `L.1`, … in the order made, as torchvision's `layers.append(…)`.
 """
 
 from __future__ import annotations
@@ -174,6 +176,7 @@ class State:
     inferred: dict[tuple[object, ...], tuple[list[Shape], Attrs]] = field(default_factory=dict)  # Elaborator._infer
     inits: list[InitRule] = field(default_factory=list)  # the `init` statements run, one rule per target
     touched: set[Path] = field(default_factory=set)  # every prefix of a scope that holds a name
+    lists: dict[Path, int] = field(default_factory=dict)  # each list `as L[]` appended to: its next index
     # Block calls recorded, by key: what the first call built, its template once a second call
     # needs it, None where the call cannot be replayed (see archdsl.templates).
     templates: dict[object, Recorded | Template | None] = field(default_factory=dict)
@@ -193,6 +196,13 @@ class State:
     conditions: dict[Path, list[tuple[Node, bool]]] = field(default_factory=dict)
 
     def claim(self, scope: tuple[str, ...], name: str, span: Span) -> str:
+        handed = self.lists.get(scope)  # a list's entries are the indices `append` handed out, each named once
+        if handed is not None and not (name.isdigit() and int(name) < handed and name not in self.names(scope)):
+            shown = ".".join(scope)
+            raise error("E0415", f"`{shown}` is a list that `{scope[-1]}[]` appends to: `{shown}.{name}` cannot be "
+                        "named explicitly as well", span,
+                        f"name the entries of a list one way: all `as {scope[-1]}[]`, or all explicitly "
+                        f"(`as {scope[-1]}.0`, `as {scope[-1]}.1`, …)")
         used = self.names(scope)
         if name in used:
             raise error("E0404", f"the name `{name}` is already used in `{'.'.join(scope) or self.network}`", span,
@@ -203,6 +213,20 @@ class State:
     def owner(self) -> Path:
         """The block instance that layers built now belong to (() for the network)."""
         return self.blocks[-1] if self.blocks else ()
+
+    def append(self, path: Path, span: Span) -> str:
+        """The next index of the list at `path` (0 for a new one): the name its entry then claims."""
+        k = self.lists.get(path)
+        if k is None:
+            taken = sorted(self.used_names.get(path, ()))
+            if taken:
+                shown = ".".join(path)
+                raise error("E0415", f"`{path[-1]}[]` appends to `{shown}`, which holds `{shown}.{taken[0]}` named "
+                            "explicitly", span, f"name the entries of a list one way: all `as {path[-1]}[]`, or all "
+                            f"explicitly (`as {path[-1]}.0`, `as {path[-1]}.1`, …)")
+            k = 0
+        self.lists[path] = k + 1
+        return str(k)
 
     def fresh(self, scope: tuple[str, ...], base: str) -> str:
         used = self.names(scope)
@@ -381,16 +405,21 @@ class Elaborator(Evaluator):
         st, instance = self.st, self.st.owner()
         block = st.ir.scopes[instance].block if instance else None
         for kind, target in zip(kinds, stmt.targets, strict=True):
+            if target.label is not None and target.label.append:
+                raise error("E0107", "an `init` target names layers by their path, not by `[]`", target.label.span,
+                            "write the entry's path, e.g. `init conv as features.0`, or drop `as` for every layer "
+                            "of the kind")
             label = self.label_of(target.label, env)
             st.inits.append(InitRule(kind, env.scope, label, instance, block, len(st.blocks), tensors,
                                      target.span, stmt.span))
 
     def _repeat_stmt(self, stmt: RepeatStmt, env: Env) -> None:
         count = self._count(stmt.count, env)
-        static = stmt.label.static() if stmt.label is not None else None
+        static = stmt.label.static() if stmt.label is not None and not stmt.label.append else None
         base = env.scope
         if static is not None:
             base = self._scope_for_label(env, static, stmt.span, "repeat", f"repeat {count}")
+        lists = env.list_scope if stmt.label is None else None
         self.st.loop_vars.append(stmt.var or "")
         index = (stmt.var,) if stmt.var else ()
         outside = env.outside(index)
@@ -400,18 +429,19 @@ class Elaborator(Evaluator):
                 if stmt.var:
                     env.vars[stmt.var] = i
                 scope = (*base, str(i)) if static is not None else env.scope
-                if stmt.label is not None and static is None:  # `as denselayer{i + 1}` names each iteration
+                if stmt.label is not None and static is None:  # `as denselayer{i + 1}`, `as L[]`: each iteration
                     scope = self._iteration_scope(env, stmt.label, stmt.span, count)
-                self.exec_body(stmt.body, env.within(scope))
+                self.exec_body(stmt.body, env.within(scope, lists))
         finally:
             self.st.loop_vars.pop()
             env.unbind(index, outside, _after("the index of the repeat", stmt.span, "counts only in its body"))
 
     def _iteration_scope(self, env: Env, label: Label, span: Span, count: int) -> Path:
-        """The scope of one iteration of a repeat whose label holds expressions (`as layer{i + 1}`)."""
-        parts = self.label_of(label, env)
+        """The scope of one iteration of a repeat whose label holds expressions (`as layer{i + 1}`) or
+        appends it to a list (`as layers[]`)."""
+        parts, at = self.placed(label, env)
         assert parts is not None
-        return self._scope_for_label(env, parts, span, "repeat", f"iteration of repeat {count}")
+        return self._scope_for_label(at, parts, span, "repeat", f"iteration of repeat {count}")
 
     def _input(self, stmt: InputDecl, env: Env) -> Value:
         st = self.st
@@ -506,7 +536,8 @@ class Elaborator(Evaluator):
         if type(step) is CallStep:  # the common step first
             x = self._chain_input(x, step.span)
             scope_override = env.scope if (collapse and step.label is None) else None
-            return self.call(step.func, step.func_span, step.args, x, step.span, env, self.label_of(step.label, env),
+            label, at = self.placed(step.label, env)
+            return self.call(step.func, step.func_span, step.args, x, step.span, at, label,
                              scope_override=scope_override)
         if isinstance(step, tuple):  # `(a -> b)`, or a table's `{ a -> b }`: one step alone is that step
             return self._steps(step, x, env, collapse=collapse and len(step) == 1)
@@ -525,7 +556,8 @@ class Elaborator(Evaluator):
         if isinstance(step, CallStep):
             x = self._chain_input(x, step.span)
             scope_override = env.scope if (collapse and step.label is None) else None
-            return self.call(step.func, step.func_span, step.args, x, step.span, env, self.label_of(step.label, env),
+            label, at = self.placed(step.label, env)
+            return self.call(step.func, step.func_span, step.args, x, step.span, at, label,
                              scope_override=scope_override)
         if isinstance(step, Shared):
             x = self._chain_input(x, step.span)
@@ -536,10 +568,11 @@ class Elaborator(Evaluator):
     def _repeat_step(self, step: RepeatStep, x: Value, env: Env, collapse: bool) -> Value:
         st = self.st
         count = self._count(step.count, env)
-        static = step.label.static() if step.label is not None else None
+        static = step.label.static() if step.label is not None and not step.label.append else None
+        through = step.label is None and appends_only(step.body)  # no scope for the iterations
         if static is not None:
             base = self._scope_for_label(env, static, step.span, "repeat", f"repeat {count}")
-        elif collapse or step.label is not None:
+        elif collapse or step.label is not None or through:
             base = env.scope
         else:
             base = (*env.scope, st.fresh(env.scope, "repeat"))
@@ -552,15 +585,27 @@ class Elaborator(Evaluator):
                 self.tick(step.span)
                 if step.var:
                     env.vars[step.var] = i
-                if step.label is not None and static is None:  # `as denselayer{i + 1}` names each iteration
+                if step.label is not None and static is None:  # `as denselayer{i + 1}`, `as L[]`: each iteration
                     scope = self._iteration_scope(env, step.label, step.span, count)
+                elif through:
+                    scope = base
                 else:
                     scope = (*base, st.claim(base, str(i), step.span))
-                x = self._steps(step.body, x, env.within(scope), collapse=len(step.body) == 1)
+                lists = env.list_scope if step.label is None else None
+                x = self._steps(step.body, x, env.within(scope, lists), collapse=len(step.body) == 1)
         finally:
             st.loop_vars.pop()
             env.unbind(index, outside, _after("the index of the repeat", step.span, "counts only in its body"))
         return x
+
+    def placed(self, label: Label | None, env: Env) -> tuple[tuple[str, ...] | None, Env]:
+        """`as L[]`: the list `L` in the scope the enclosing block, network, or labelled row or
+        iteration sets (unlabelled rows and iterations set none), and its next index."""
+        parts = self.label_of(label, env)
+        if label is None or not label.append or parts is None:
+            return parts, env
+        at = env.within(env.list_scope)
+        return (*parts, self.st.append((*at.scope, *parts), label.span)), at
 
     def _steps(self, steps: tuple[Node, ...], x: Value, env: Env, collapse: bool = False) -> Value:
         for s in steps:
@@ -570,10 +615,11 @@ class Elaborator(Evaluator):
     def _stages(self, step: StagesStep, x: Value, env: Env) -> Value:
         st = self.st
         label = step.label.static() if step.label is not None else None
-        if step.label is not None and (label is None or len(label) != 1):
+        if step.label is not None and not step.label.append and (label is None or len(label) != 1):
             raise error("E0414", "a stage table's label is a single name", step.span,
                         "its rows are named after it: `as layer` names them layer1, layer2, …")
         base_name = label[0] if label else "stage"
+        through = step.label is None and appends_only(step.body)
         # A column names each row's value for the row's step only: after the table it is unbound again
         # (or the value it had before), never silently the last row's value.
         outside = env.outside(step.columns)
@@ -585,12 +631,21 @@ class Elaborator(Evaluator):
                 values = [self.eval(cell, env) for cell in row.cells]
                 for col, v in zip(step.columns, values, strict=True):
                     env.vars[col] = v
-                row_name = (st.claim(env.scope, f"{base_name}{r}", row.span) if label
-                            else st.fresh(env.scope, f"stage{r}"))
-                path = (*env.scope, row_name)
                 title = ", ".join(f"{c}={render_value(v)}" for c, v in zip(step.columns, values, strict=True))
-                st.ir.scopes.setdefault(path, ScopeInfo(path, "stage", title, None, row.span, table=step, row=r))
-                x = self.chain_step(step.body, x, env.within(path), collapse=True)
+                lists = None
+                if step.label is not None and step.label.append:  # `as features[]`: each row the list's next entry
+                    parts, at = self.placed(step.label, env)
+                    assert parts is not None
+                    path = self._claim_label(at.scope, parts, row.span)
+                elif label:
+                    path = (*env.scope, st.claim(env.scope, f"{base_name}{r}", row.span))
+                elif through:  # every step appends to a list outside: the rows are no scopes
+                    path, lists = env.scope, env.list_scope
+                else:
+                    path, lists = (*env.scope, st.fresh(env.scope, f"stage{r}")), env.list_scope
+                if path != env.scope:
+                    st.ir.scopes.setdefault(path, ScopeInfo(path, "stage", title, None, row.span, table=step, row=r))
+                x = self.chain_step(step.body, x, env.within(path, lists), collapse=True)
         finally:
             env.unbind(step.columns, outside, _after("a column of the stage table", step.span,
                                                      "has a value only in the step applied to each row"))
@@ -734,6 +789,10 @@ class Elaborator(Evaluator):
                         f"`{node.func}_ = shared {node.func}(...)` then `x -> {node.func}_`")
         if isinstance(target, Partial):
             operands, target = with_partial(target, operands), target.target
+        if node.label is not None and node.label.append:
+            raise error("E0107", "a shared instance is one layer, found again by its label: it cannot be a list's "
+                        "next entry (`[]`)", node.label.span, "give it a name or a path, e.g. `as head` or "
+                        "`as heads.0`")
         label = self.label_of(node.label, env)
         owner = st.owner()
         path = (*env.scope, *label) if label is not None else st.shared_sites.get((owner, node.span))
@@ -1178,3 +1237,19 @@ def attr_usage(op: type[Op]) -> str:
 
 
 __all__ = ["Elaborated", "Elaborator", "ExpectEntry", "State"]
+
+
+def appends_only(step: Node | tuple[Node, ...]) -> bool:
+    """Whether every layer a step builds goes into a list (`as L[]`) rather than into the scope a
+    repeat or a stage-table row around it would make: then the row or iteration makes none."""
+    if isinstance(step, tuple):
+        return bool(step) and all(appends_only(s) for s in step)
+    if isinstance(step, CallStep):
+        return step.label is not None and step.label.append
+    if isinstance(step, IfStep):
+        return appends_only(step.then) and (step.orelse is None or appends_only(step.orelse))
+    if isinstance(step, RepeatStep | StagesStep):
+        if step.label is not None:
+            return step.label.append
+        return appends_only(step.body)
+    return False

@@ -91,10 +91,18 @@ class Env:
     ns: Definitions
     scope: tuple[str, ...]
     expired: dict[str, str] = field(default_factory=dict)
+    # Where `as L[]` puts the lists it appends to, when not in `scope`: the scope around the unlabelled
+    # stage-table rows and repeat iterations under way, which add no scope of their own to a list.
+    lists: tuple[str, ...] | None = None
 
-    def within(self, scope: tuple[str, ...]) -> Env:
-        """The same variables (and expired names), new layers going into `scope`."""
-        return Env(self.vars, self.ns, scope, self.expired)
+    def within(self, scope: tuple[str, ...], lists: tuple[str, ...] | None = None) -> Env:
+        """The same variables (and expired names), new layers going into `scope` (`lists`: see above)."""
+        return Env(self.vars, self.ns, scope, self.expired, lists)
+
+    @property
+    def list_scope(self) -> tuple[str, ...]:
+        """The scope that `as L[]` appends to `L` in."""
+        return self.scope if self.lists is None else self.lists
 
     def outside(self, names: tuple[str, ...]) -> dict[str, Value]:
         """The values that names about to be bound for the length of a construct have outside it."""
@@ -402,7 +410,13 @@ class Evaluator:
 
     # ---- calls -------------------------------------------------------------------------------
     def _e_call(self, node: Call, env: Env) -> Value:
-        return self.call(node.func, node.func_span, node.args, None, node.span, env, self.label_of(node.label, env))
+        label, at = self.placed(node.label, env)
+        return self.call(node.func, node.func_span, node.args, None, node.span, at, label)
+
+    def placed(self, label: Label | None, env: Env) -> tuple[tuple[str, ...] | None, Env]:
+        """A call's label's parts, and the environment the call builds its layers in (the Elaborator
+        places `as L[]` in the list's scope; here no call builds layers)."""
+        return self.label_of(label, env), env
 
     def _e_shared(self, node: Shared, env: Env) -> Value:
         raise self.no_layers("a shared instance", node.span)

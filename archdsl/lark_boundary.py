@@ -339,12 +339,19 @@ class ToAst(Transformer[Token, Any]):
     @v_args(meta=True)
     def label_path(self, meta: Any, ch: list[Token]) -> Label:
         parts: list[tuple[str | Node, ...]] = []
-        for tok in ch:
-            if tok.type == "LABEL_TEMPLATE":
+        for k, tok in enumerate(ch):
+            if tok.type == "LABEL_APPEND":
+                if k != len(ch) - 1:
+                    at = Span(self.file, tok.line or 1, (tok.end_column or 3) - 2, tok.line or 1, tok.end_column or 1)
+                    raise error("E0107", f"`[]` ends a label: `{tok}` cannot be followed by more parts", at,
+                                f"`as {tok}` appends to the list `{str(tok)[:-2]}`; name the entry's own layers in "
+                                f"its block, or write the full path (`as {str(tok)[:-2]}.0.…`)")
+                parts.append((str(tok)[:-2],))
+            elif tok.type == "LABEL_TEMPLATE":
                 parts.append(self._template(tok))
             else:
                 parts.extend((p,) for p in str(tok).split("."))  # `a.0.1` lexes its tail as the number `0.1`
-        return Label(self._sp(meta), tuple(parts))
+        return Label(self._sp(meta), tuple(parts), ch[-1].type == "LABEL_APPEND")
 
     def _template(self, tok: Token) -> tuple[str | Node, ...]:
         """`denselayer{i + 1}` → ("denselayer", <i + 1>): text pieces and the expressions in braces."""

@@ -181,9 +181,12 @@ class Arg(Node):
 
 class Label(Node):
     """`as layer1.0.conv1`: the dotted parts of a name. A part may hold expressions in braces,
-    `denselayer{i + 1}`; each part is its text pieces and expression nodes, in order."""
+    `denselayer{i + 1}`; each part is its text pieces and expression nodes, in order. `as block[]`
+    names the list `block`, whose next index the labelled thing takes."""
 
     parts: tuple[tuple[str | Node, ...], ...]
+    # `as features[]`: the parts name a list, and the labelled thing is its next entry (`features.3`).
+    append: bool = False
 
     def static(self) -> tuple[str, ...] | None:
         """The parts, when no part holds an expression."""

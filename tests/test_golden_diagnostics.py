@@ -165,6 +165,8 @@ CASES: dict[str, Case] = {
     "too_many_nodes": Case("E0518", 3, 39, "the network exceeds 5000 nodes"),
     # --- definitions and values
     "duplicate_label": Case("E0404", 3, 46, "the name `conv1` is already used in `net`"),
+    "list_label_mixed": Case("E0415", 2, 55, "`unit.block` is a list that `block[]` appends to"),
+    "list_label_not_last": Case("E0107", 3, 37, "`[]` ends a label"),
     "duplicate_definition": Case("E0204", 5, 1, "`unit` is defined twice in this file"),
     "duplicate_output": Case("E0413", 4, 22, "output `features` is declared twice"),
     "block_without_output": Case("E0524", 2, 5, "block `head` produces no tensor (its last statement is an assign"),
