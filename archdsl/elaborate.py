@@ -177,6 +177,7 @@ class State:
     inits: list[InitRule] = field(default_factory=list)  # the `init` statements run, one rule per target
     touched: set[Path] = field(default_factory=set)  # every prefix of a scope that holds a name
     lists: dict[Path, int] = field(default_factory=dict)  # each list `as L[]` appended to: its next index
+    owned_lists: dict[Path, list[Path]] = field(default_factory=dict)  # per block instance: its lists
     # Block calls recorded, by key: what the first call built, its template once a second call
     # needs it, None where the call cannot be replayed (see archdsl.templates).
     templates: dict[object, Recorded | Template | None] = field(default_factory=dict)
@@ -226,6 +227,8 @@ class State:
                             f"explicitly (`as {path[-1]}.0`, `as {path[-1]}.1`, …)")
             k = 0
         self.lists[path] = k + 1
+        if k == 0:
+            self.owned_lists.setdefault(self.owner(), []).append(path)
         return str(k)
 
     def fresh(self, scope: tuple[str, ...], base: str) -> str:
@@ -1011,7 +1014,8 @@ class Elaborator(Evaluator):
         defined = tuple((target, value) for target, value in assignments if target in named)
         return ScopeInfo(inner.scope, "block", title, name, span, shares, numbers, defined,
                          params=tuple(p.name for p in block.params), arguments=arguments,
-                         conditions=tuple(st.conditions.pop(inner.scope, ())))
+                         conditions=tuple(st.conditions.pop(inner.scope, ())),
+                         lists=tuple(p[-1] for p in st.owned_lists.pop(inner.scope, ()) if p[:-1] == inner.scope))
 
     def _instantiate(self, template: Template, path: Path, name: str, span: Span, ports: list[Port],
                      arguments: tuple[tuple[str | None, Node], ...]) -> Value:

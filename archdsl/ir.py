@@ -109,6 +109,9 @@ class ScopeInfo:
     conditions: tuple[tuple[Node, bool], ...] = ()
     table: Node | None = None
     row: int = 0
+    # A block instance's lists that `as L[]` appended to directly under it (`block`, `conv`): the
+    # PyTorch backend builds each as torchvision does, `layers.append(…)` then `nn.Sequential(*layers)`.
+    lists: tuple[str, ...] = ()
 
 
 @dataclass

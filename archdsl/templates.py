@@ -97,6 +97,7 @@ class Template:
     result: object  # the call's value, its tensors as Sources
     steps: int  # evaluation steps the call took
     depth: int  # how much deeper than the call itself its block calls went
+    lists: tuple[str, ...] = ()  # the lists appended to directly under the instance (ScopeInfo.lists)
 
 
 def encode_result(value: Value, index: dict[str, int], inputs: dict[Port, int]) -> object:
@@ -132,7 +133,8 @@ def instantiate(template: Template, ir: IR, path: Path, block: str, span: Span, 
     tensors at `ports`, its arguments as written `arguments`); returns the call's value and the
     names and suffixes to claim under `path`."""
     ir.scopes[path] = ScopeInfo(path, "block", template.title, block, span, None, template.numbers,
-                                template.definitions, template.params, arguments, template.conditions)
+                                template.definitions, template.params, arguments, template.conditions,
+                                lists=template.lists)
     for info in template.scopes:
         ir.scopes[path + info.path] = replace(info, path=path + info.path)
     prefix = ".".join(path) + "."
@@ -211,7 +213,7 @@ def record(ir_nodes: list[IRNode], in_shapes: list[tuple[Shape, ...]], scopes: l
     return Template(top.title, top.number_values, top.local_definitions, top.params, top.conditions, tuple(nodes),
                     relative,
                     tuple((scope[n:], used) for scope, used in names),
-                    tuple((scope[n:], base, k) for scope, base, k in suffixes), code, steps, depth)
+                    tuple((scope[n:], base, k) for scope, base, k in suffixes), code, steps, depth, top.lists)
 
 
 __all__ = ["Recorded", "Template", "Unkeyable", "call_key", "instantiate", "record"]

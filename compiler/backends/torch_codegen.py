@@ -158,12 +158,41 @@ class _ClassBody:
     def resolve(self, line: str) -> str:
         return _PLACEHOLDER.sub(lambda m: self.ref(self.refs[int(m.group(1))]), line) if "\x00" in line else line
 
-    def init_statements(self) -> list[str]:
+    def sequence(self, args: list[str]) -> list[str] | None:
+        """A block whose layers are named 0, 1, 2 … and run one after another, as torchvision's
+        Conv2dNormActivation (`as 0`, `as 1`, …), is an `nn.Sequential` itself: its constructor
+        statements (`layers.append(…)` per layer, then `super().__init__(*layers)`), else None."""
+        slots = self.root.children
+        if not slots or len(args) != 1 or not self.root.sequential or any(s.init is None for s in slots.values()):
+            return None
+        value = args[0]
+        for k, line in enumerate(self.lines[:-1]):
+            m = re.fullmatch(rf'(\w+) = getattr\(self, "{k}"\)\({value}\)', self.resolve(line))
+            if m is None:
+                return None
+            value = m[1]
+        if len(self.lines) != len(slots) + 1 or self.lines[-1] != f"return {value}":
+            return None
+        return ["layers: list[nn.Module] = []", *(f"layers.append({s.init})" for s in slots.values()),
+                "super().__init__(*layers)"]
+
+    def init_statements(self, lists: tuple[str, ...] = ()) -> list[str]:
         """One unwrapped statement per top-level submodule: `self.name = …`, or `self.add_module(…)`
-        for a name that is no attribute (`as 0`, `as class`), as torch's containers register it."""
-        return [f"self.{name} = {self._render(slot)}" if is_attribute(name)
-                else f"self.add_module({py_str(name)}, {self._render(slot)})"
-                for name, slot in self.root.children.items()]
+        for a name that is no attribute (`as 0`, `as class`), as torch's containers register it. A
+        list the spec appends to (`as block[]`, `lists`) is built as torchvision builds it, a
+        statement per entry (`layers.append(…)`, so that an entry the spec builds under an `if` is
+        one statement under that `if`) and then `self.block = nn.Sequential(*layers)`."""
+        out: list[str] = []
+        for name, slot in self.root.children.items():
+            if name in lists and slot.init is None and slot.sequential and is_attribute(name):
+                var = "layers" if len(lists) == 1 else f"{name}_layers"
+                out += [f"{var}: list[nn.Module] = []", *(f"{var}.append({self._render(c)})" for c in
+                                                          slot.children.values()),
+                        f"self.{name} = nn.Sequential(*{var})"]
+            else:
+                out.append(f"self.{name} = {self._render(slot)}" if is_attribute(name)
+                           else f"self.add_module({py_str(name)}, {self._render(slot)})")
+        return out
 
     def _render(self, slot: _Slot) -> str:
         """One-line constructor source of a slot; `_wrap` breaks it where it is too long."""
@@ -198,20 +227,33 @@ def _uses(line: str, name: str) -> bool:
     return any(m[0] == name for m in _TOKEN.finditer(line))
 
 
+def _container_calls(calls: list[_ChainCall]) -> dict[tuple[str, ...], list[_ChainCall]]:
+    """The calls of each container's modules, by container (every container above one, too)."""
+    runs: dict[tuple[str, ...], list[_ChainCall]] = {}
+    for call in calls:
+        if len(call.rel) >= 2:
+            runs.setdefault(call.rel[:-1], []).append(call)
+    for container in list(runs):
+        for k in range(1, len(container)):
+            runs.setdefault(container[:k], [])
+    return runs
+
+
 def _collapse_runs(body: _ClassBody) -> None:
     """Call a container once (`x = self.layer1(x)`) where the forward calls all of its modules one
     after another, each on the previous one's output and nothing else reading those."""
-    runs: dict[tuple[str, ...], list[_ChainCall]] = {}
-    for call in body.chain_calls:
-        if len(call.rel) >= 2:
-            runs.setdefault(call.rel[:-1], []).append(call)
+    runs = _container_calls(body.chain_calls)
     dropped: set[int] = set()
     renamed: dict[str, str] = {}  # an earlier run's last output → the run's name
-    for container, calls in runs.items():
+    # Innermost containers first: a container called once is a call in its own container's run
+    # (`features.1` of EfficientNet's `features`, itself a sequence of blocks).
+    for container in sorted(runs, key=len, reverse=True):
+        calls = runs[container]
         slot = body.root
         for part in container:
             slot = slot.children[part]
-        chained = all(b.line == a.line + 1 and b.input == a.output for a, b in pairwise(calls))
+        chained = all(all(k in dropped for k in range(a.line + 1, b.line))
+                      and renamed.get(b.input, b.input) == a.output for a, b in pairwise(calls))
         if not (slot.sequential and [c.rel[-1] for c in calls] == list(slot.children) and chained):
             continue
         inner = {c.output for c in calls[:-1]}
@@ -226,6 +268,10 @@ def _collapse_runs(body: _ClassBody) -> None:
         renamed[last] = name
         for i in range(calls[-1].line + 1, len(body.lines)):
             body.lines[i] = _rename(body.lines[i], last, name)
+        if len(container) >= 2:
+            outer = runs.setdefault(container[:-1], [])
+            outer.append(_ChainCall(calls[0].line, container, first, name))
+            outer.sort(key=lambda c: c.line)
     body.lines = [line for i, line in enumerate(body.lines) if i not in dropped]
     body.chain_calls = []
 
@@ -491,6 +537,7 @@ class _Part:
     name: str  # the submodule, the tail's flag, or the first of the outputs (a name for the flag)
     tail: bool = False
     outputs: tuple[str, ...] = ()  # the outputs' keys in the returned dict (Python string literals)
+    appended: int | None = None  # an entry appended to a list (`layers.append(…)`): its statement
 
     @property
     def kept(self) -> bool:
@@ -607,7 +654,8 @@ class _Class:
         computed = self._computed(instances, spec_names, shared, names)
         part_args.update(self._flags_named(candidates, shared, spec_names, names))
         order = [n for n in _preference(candidates[0]) if n in spec_names and n not in computed]
-        flags = [part_args.get(k) or names.create("residual" if part.tail else part.name)
+        flags = [part_args.get(k) or names.create("residual" if part.tail else part.name if part.appended is None
+                                                  else _entry_name(self.template[part.appended]))
                  for k, part in enumerate(self.parts)]
         taken = set(part_args) | set(tests)  # flags that are no parameter
         self.params = ([spec_names[n] for n in order] + list(fresh.values())
@@ -741,6 +789,8 @@ class _Class:
             k = self.optional.get(s)
             if k is None:
                 out.append(filled)
+            elif self.parts[k].appended is not None:  # an entry the spec builds under an `if`
+                out += [f"if {f'{flags[k]} is not None' if k in by_class else tests.get(k, flags[k])}:", "\t" + filled]
             elif not self.parts[k].kept:  # built only when asked for; None otherwise, which forward tests
                 test = f"{flags[k]} is not None" if k in by_class else tests.get(k, flags[k])
                 out += [f"self.{self.parts[k].name} = None", f"if {test}:", "\t" + filled]
@@ -758,6 +808,19 @@ class _Class:
         """(instance index, its construction) for every member."""
         return [(i, f"{self.name}({', '.join(map(_source, values))})")
                 for (i, _, _), values in zip(self.members, self.arguments, strict=True)]
+
+
+def _entry_name(statement: str) -> str:
+    """What an entry appended to a list is called (a flag building it): its module's class in
+    snake case (`layers.append(nn.ReLU6(…))`: `relu6`; `ConvBnAct(…)`: `conv_bn_act`).
+
+    >>> _entry_name("layers.append(nn.SiLU(inplace=True))"), _entry_name("layers.append(ConvBnAct(8, 16))")
+    ('silu', 'conv_bn_act')
+    """
+    m = re.match(r"\w+\.append\((?:nn\.)?(\w+)\(", statement)
+    if m is None:  # its class is an argument (an activation's, as torchvision's `activation_layer`)
+        return "activation"
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", m[1]).lower()
 
 
 def _source(value: Argument) -> str:
@@ -1062,11 +1125,42 @@ def _reduce(full: _Structure, dropped: frozenset[str], tail: str | None) -> tupl
     return _Structure(full.block, template, full.args, tuple(lines)), removed
 
 
+_APPEND = re.compile(r"\w+\.append\(")  # a constructor statement adding an entry to a list
+
+
+def _appended(full: _Structure, reduced: _Structure) -> set[int]:
+    """The entries appended to a list (`layers.append(…)`) that `full` builds and `reduced` lacks,
+    where `reduced`'s statements are `full`'s in order, matched from the end (an optional step comes
+    before the ones it shifts, as an expansion before a depthwise conv alike in code)."""
+    left: set[int] = set()
+    j = len(reduced.template) - 1
+    for s in range(len(full.template) - 1, -1, -1):
+        if j >= 0 and reduced.template[j] == full.template[s]:
+            j -= 1
+        elif _APPEND.match(full.template[s]):
+            left.add(s)
+    return left if j < 0 else set()
+
+
 def _match(full: _Structure, reduced: _Structure) -> tuple[frozenset[str], str | None, _OutputCut | None] | None:
-    """How `reduced` is `full` less some parts: (submodules applied in place it lacks, the variable
-    its tail starts after or None, the outputs it lacks or None), or None."""
+    """How `reduced` is `full` less some parts: (submodules applied in place it lacks, and the
+    entries appended to a list it lacks as `\x01<statement>`; the variable its tail starts after or
+    None; the outputs it lacks or None), or None."""
     if full.block != reduced.block or full.args != reduced.args or len(full.template) < len(reduced.template):
         return None
+    appended = _appended(full, reduced)
+    if appended:
+        entries = frozenset(f"\x01{s}" for s in appended)
+        stripped = replace(full, template=tuple(t for s, t in enumerate(full.template) if s not in appended))
+        if stripped == reduced:
+            return entries, None, None
+        found = _match_parts(stripped, reduced)
+        return (found[0] | entries, found[1], found[2]) if found is not None and found[2] is None else None
+    return _match_parts(full, reduced)
+
+
+def _match_parts(full: _Structure, reduced: _Structure) -> tuple[frozenset[str], str | None, _OutputCut | None] | None:
+    """`_match` for structures alike in the entries of their lists."""
     outputs = _cut_outputs(full, reduced)
     if outputs is not None:
         return frozenset(), None, outputs
@@ -1776,7 +1870,11 @@ class TorchCodegen:
             if shape:
                 values.setdefault("in_channels", shape[0])
         forward = [body.resolve(line) for line in body.lines]
-        self.instances.append(_Instance(scope, info.block or "block", body.init_statements(), forward, args, values,
+        init = body.sequence(args)
+        if init is not None:  # an nn.Sequential: no forward of its own
+            forward = []
+        self.instances.append(_Instance(scope, info.block or "block", init or body.init_statements(info.lists), forward,
+                                        args, values,
                                         definitions=dict(info.local_definitions), params=info.params,
                                         arguments=info.arguments, conditions=info.conditions))
         self.instance_index[scope] = len(self.instances) - 1
@@ -1858,7 +1956,9 @@ class TorchCodegen:
         out = []
         for indices in families.values():
             g = self.family[indices[0]][0]
-            tables = any(info.table is not None and len(path) == 1 for path, info in g.ir.scopes.items())
+            # a table's rows are the network's `stage1`, … or entries of a list of the network's (`features.1`)
+            tables = any(info.table is not None and (len(path) == 1 or (
+                len(path) == 2 and (path[0],) not in g.ir.scopes)) for path, info in g.ir.scopes.items())
             if len(indices) > 1 and tables:
                 out.append(indices)
         return out
@@ -1911,6 +2011,9 @@ class TorchCodegen:
         info = gens[0].ir.scopes.get((slot[0],)) if slot else None
         if slot and info is not None and info.table is not None and info.row == 1:
             return self._computed_table(body, info.table, t, insts, gens, arguments, known)
+        if slot and any(info.table is not None and path[:1] == (slot[0],) and len(path) == 2
+                        for path, info in gens[0].ir.scopes.items()):
+            return 1 if self._computed_list(body, slot[0], lines, gens, arguments, known) else None
         refs = [_INSTANCE_REF.findall(line) for line in lines]
         if not any(refs):
             return 1 if self._computed_plain(body, lines, gens, known) else None
@@ -1952,8 +2055,49 @@ class TorchCodegen:
         return next((a for j, a in enumerate(args) if all(_same(v[j], o) for v, o in zip(values, outs, strict=True))
                      and a != f"\x01{_CHANNELS}\x01"), None)
 
+    def _computed_list(self, body: _FamilyBody, attr: str, lines: list[str], gens: list[TorchCodegen],
+                       arguments: dict[int, tuple[_Class, list[Argument]]], known: set[str]) -> bool:
+        """A list of the network's that holds a stage table's rows (`as features[]`), written as
+        torchvision's EfficientNet builds its `features`: a `layers.append(…)` per block, a loop
+        over the table's rows appending each row's blocks as one `nn.Sequential`, then
+        `self.features = nn.Sequential(*layers)`. Whether it could be written (the members'
+        `lines`: `self.features = nn.Sequential(…)`)."""
+        items: list[list[str]] = []
+        for line in lines:
+            if not line.startswith(f"self.{attr} = nn.Sequential("):
+                return False
+            items.append(_call_arguments(line, len(f"self.{attr} = nn.Sequential"))[0])
+        if any(len(entries) != len(items[0]) for entries in items):
+            return False
+        var = body.names.create("layers")
+        body.lines.append(f"{var}: list[nn.Module] = []")
+        j = 0
+        while j < len(items[0]):
+            info = gens[0].ir.scopes.get((attr, str(j)))
+            if info is not None and info.table is not None and info.row == 1:
+                count = len(getattr(info.table, "rows", ()))
+                rows = [[_sequential_refs(entries[j + r]) if j + r < len(entries) else None for entries in items]
+                        for r in range(count)]
+                found = [[refs for refs in row if refs is not None] for row in rows]
+                if any(len(row) != len(items) for row in found):
+                    return False
+                if self._computed_table(body, info.table, 0, [], gens, arguments, known, (found, var)) is None:
+                    return False
+                j += count
+                continue
+            refs = [re.fullmatch(r"__I(\d+)__", entries[j]) for entries in items]
+            if not all(refs) or not self._computed_block(body, var, [int(r[1]) for r in refs if r], gens, arguments,
+                                                         known, append=True):
+                return False
+            j += 1
+        body.lines.append(f"self.{attr} = nn.Sequential(*{var})")
+        return True
+
     def _computed_block(self, body: _FamilyBody, attr: str, indices: list[int], gens: list[TorchCodegen],
-                        arguments: dict[int, tuple[_Class, list[Argument]]], known: set[str]) -> bool:
+                        arguments: dict[int, tuple[_Class, list[Argument]]], known: set[str],
+                        append: bool = False) -> bool:
+        """`self.<attr> = Block(…)` (`append`: `<attr>.append(Block(…))`, `attr` a list) computed from
+        the family's parameters; whether it could be."""
         cls = arguments[indices[0]][0]
         if any(arguments[i][0] is not cls for i in indices):
             return False
@@ -1970,7 +2114,7 @@ class TorchCodegen:
             body.lines.append(f"{body.name(_CHANNELS)} = {body.source(carried)}")
             call = f"{cls.name}({', '.join(f'{chr(1)}{_CHANNELS}{chr(1)}' if a == carried else a for a in args)})"
             carried = f"\x01{_CHANNELS}\x01"
-        body.lines.append(f"self.{attr} = {body.source(call)}")
+        body.lines.append(f"{attr}.append({body.source(call)})" if append else f"self.{attr} = {body.source(call)}")
         body.carry(carried, outs)
         return True
 
@@ -2010,10 +2154,11 @@ class TorchCodegen:
 
     def _computed_table(self, body: _FamilyBody, table: Node, t: int, insts: list[_Instance],
                         gens: list[TorchCodegen], arguments: dict[int, tuple[_Class, list[Argument]]],
-                        known: set[str]) -> int | None:
+                        known: set[str], listed: tuple[list[list[list[int]]], str] | None = None) -> int | None:
         """A stage table whose rows each repeat one block: the rows as a list, a loop over them and
         one over each row's repeat, each row's blocks an `nn.Sequential` named as the spec names it
-        (`stage1`, `stage2`, …). The number of statements written, or None."""
+        (`stage1`, `stage2`, …), or appended to a list (`listed`: each row's block instances per
+        member, and the list's variable). The number of statements (rows) written, or None."""
         from archdsl.syntax import CallStep, RepeatStep, StagesStep
 
         if not isinstance(table, StagesStep):
@@ -2023,7 +2168,7 @@ class TorchCodegen:
         if not (isinstance(step, RepeatStep) and len(step.body) == 1 and label and len(label) == 1
                 and isinstance(step.body[0], CallStep)):
             return None
-        rows = _table_rows(insts, t, label[0], len(table.rows))
+        rows = listed[0] if listed is not None else _table_rows(insts, t, label[0], len(table.rows))
         if rows is None:
             return None
         cells = [[_python_expression(cell, known, []) for cell in row.cells] for row in table.rows]
@@ -2045,10 +2190,23 @@ class TorchCodegen:
         if call is None or carried is None:
             return None
         body.use_channels(call)
-        name, table_name, blocks = (body.names.create(n) for n in ("row", "stages", "blocks"))
-        attribute = "f" + py_str(label[0])[:-1] + "{" + name + '}"'  # f"stage{row}": the spec's names
         targets = ", ".join(body.name(c) for c in columns)
         rows_text = ", ".join(f"({', '.join(str(c) for c in row)}{',' if len(row) == 1 else ''})" for row in cells)
+        if listed is not None:  # torchvision's EfficientNet: `for … in stages: … layers.append(nn.Sequential(*blocks))`
+            table_name, blocks = (body.names.create(n) for n in ("stages", "blocks"))
+            body.lines += [
+                f"{table_name} = [{body.source(rows_text)}]",
+                f"for {targets}{',' if len(columns) == 1 else ''} in {table_name}:",
+                f"\t{blocks}: list[nn.Module] = []",
+                f"\tfor {body.name(step.var) if step.var else '_'} in range({body.source(count)}):",
+                f"\t\t{blocks}.append({body.source(call)})",
+                f"\t\t{body.name(_CHANNELS)} = {body.source(carried)}",
+                f"\t{listed[1]}.append(nn.Sequential(*{blocks}))",
+            ]
+            body.carry(f"\x01{_CHANNELS}\x01", channels)
+            return len(table.rows)
+        name, table_name, blocks = (body.names.create(n) for n in ("row", "stages", "blocks"))
+        attribute = "f" + py_str(label[0])[:-1] + "{" + name + '}"'  # f"stage{row}": the spec's names
         body.lines += [
             f"{table_name} = [{body.source(rows_text)}]",
             f"for {name}, ({targets}) in enumerate({table_name}, start=1):",
@@ -2148,10 +2306,13 @@ class TorchCodegen:
                     signatures: dict[str, list[str]]) -> _Class:
         full = structures[group.full]
         in_place = _in_place(full)
-        dropped = sorted({a for _, d, _, _ in group.members for a in d}, key=lambda a: in_place[a])
+        left_out = {a for _, d, _, _ in group.members for a in d}
+        entries = sorted(int(a[1:]) for a in left_out if a.startswith("\x01"))  # list entries: see _match
+        dropped = sorted(left_out - {f"\x01{s}" for s in entries}, key=lambda a: in_place[a])
         tail = next((t for _, _, t, _ in group.members if t is not None), None)
         outputs = next((c for _, _, _, c in group.members if c is not None), None)
-        parts = [_Part(a) for a in dropped] + ([_Part("tail", tail=True)] if tail is not None else [])
+        parts = ([_Part(a) for a in dropped] + [_Part(f"\x01{s}", appended=s) for s in entries]
+                 + ([_Part("tail", tail=True)] if tail is not None else []))
         if outputs is not None:
             parts.append(_Part(ast.literal_eval(outputs.keys[0]), outputs=outputs.keys))
         forward = (_cut_forward(full, outputs, len(parts) - 1) if outputs is not None
@@ -2163,6 +2324,8 @@ class TorchCodegen:
             cut = _reduce(full, frozenset(), tail) if part.tail else None
             if part.outputs and outputs is not None:
                 controls.append(set(outputs.statements))
+            elif part.appended is not None:
+                controls.append({part.appended})
             else:
                 controls.append(cut[1] if cut is not None else {s for s, a in enumerate(attrs) if a == part.name})
         cls.optional = {s: k for k, statements in enumerate(controls) for s in statements}
@@ -2499,6 +2662,9 @@ class TorchCodegen:
                    *textwrap.wrap(why, WIDTH - 4, initial_indent=INDENT, subsequent_indent=INDENT), f'{INDENT}"""']
         params = tuple(f"{p}: {t}" for p, t in zip(cls.params, cls.types(), strict=True))
         lines = self._method_lines(cls.init, cls.args, cls.forward, params)
+        if cls.template and cls.template[-1] == "super().__init__(*layers)":  # an nn.Sequential (_ClassBody.sequence)
+            return [f"class {cls.name}(nn.Sequential):", *doc, "",
+                    *(line for line in lines[:lines.index("")] if line != f"{INDENT * 2}super().__init__()")]
         return [f"class {cls.name}(nn.Module):", *doc, "", *lines]
 
     def _header(self) -> list[str]:
