@@ -341,12 +341,13 @@ class ToAst(Transformer[Token, Any]):
         parts: list[tuple[str | Node, ...]] = []
         for k, tok in enumerate(ch):
             if tok.type == "LABEL_APPEND":
+                name = re.split(r"[ \t\[]", str(tok), maxsplit=1)[0]
                 if k != len(ch) - 1:
                     at = Span(self.file, tok.line or 1, (tok.end_column or 3) - 2, tok.line or 1, tok.end_column or 1)
-                    raise error("E0107", f"`[]` ends a label: `{tok}` cannot be followed by more parts", at,
-                                f"`as {tok}` appends to the list `{str(tok)[:-2]}`; name the entry's own layers in "
-                                f"its block, or write the full path (`as {str(tok)[:-2]}.0.…`)")
-                parts.append((str(tok)[:-2],))
+                    raise error("E0107", f"`[]` ends a label: `{name}[]` cannot be followed by more parts", at,
+                                f"`as {name}[]` appends to the list `{name}`; name the entry's own layers in "
+                                f"its block, or write the full path (`as {name}.0.…`)")
+                parts.append((name,))
             elif tok.type == "LABEL_TEMPLATE":
                 parts.append(self._template(tok))
             else:

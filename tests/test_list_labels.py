@@ -149,6 +149,11 @@ def test_brackets_only_end_the_label_of_what_is_made_once_per_place(body: str, m
     assert code == "E0107" and got.startswith(message)
 
 
+def test_spaces_before_the_brackets_are_the_same_label() -> None:
+    """`as f []` is not the label `f` and then an empty list: it appends, as `as f[]` does."""
+    assert layers("    x -> conv(4, 3) as f [] -> relu as f[ ] -> output y") == ["f.0", "f.1"]
+
+
 def test_brackets_in_expressions_still_index_and_make_lists() -> None:
     """`[]` fused to a name is a list label only after `as`: `xs[0]` and `[]` keep their meaning."""
     body = """    xs = [] + [x]
