@@ -19,7 +19,6 @@ from types import ModuleType
 import pytest
 
 from archdsl.compiler.backends.torch_codegen import build_module, generate_family
-from archdsl.compiler.backends.weights import load_weights
 
 from .conftest import network, zoo
 
@@ -30,6 +29,8 @@ tvm = pytest.importorskip("torchvision.models")
 pytestmark = pytest.mark.filterwarnings("ignore:The default weight initialization:FutureWarning")
 
 FILES = ["resnet.arch", "efficientnet.arch", "mobilenet_v1.arch", "mobilenet_v2.arch", "inception_v3.arch"]
+# The files whose networks name every layer as torchvision does (its state_dict loads by name).
+BY_NAME = ("resnet.arch", "efficientnet.arch", "mobilenet_v2.arch")
 
 
 def _module(file: str, tmp_path: Path) -> tuple[ModuleType, str]:
@@ -64,7 +65,7 @@ def test_every_network_has_a_function_building_it(file: str, tmp_path: Path) -> 
         if name in tvm.list_models():
             with torch.device("meta"):
                 canonical = tvm.get_model(name, weights=None)
-            if file == "resnet.arch":  # the spec mirrors torchvision's names and order
+            if file in BY_NAME:  # the spec mirrors torchvision's names and order
                 assert ours.state_dict().keys() == canonical.state_dict().keys(), name
                 assert _shapes(ours) == _shapes(canonical), name
             assert sorted(_shapes(ours)) == sorted(_shapes(canonical)), name  # inception: AuxLogits elsewhere
@@ -91,15 +92,12 @@ def _random(model: torch.nn.Module) -> torch.nn.Module:
     ("mobilenet_v2.arch", "mobilenet_v2", 224),
 ])
 def test_loads_the_canonical_weights_and_matches(file: str, name: str, size: int, tmp_path: Path) -> None:
-    """ResNet loads torchvision's state_dict by name with strict=True; the others (whose specs name
-    their stages after the paper's table) by order. Outputs agree to 1e-5."""
+    """torchvision's state_dict loads by name with strict=True (EfficientNet's and MobileNetV2's specs
+    append their layers to `features`, `block` and `conv` as torchvision does); outputs agree to 1e-5."""
     module, _ = _module(file, tmp_path)
     canonical = _random(tvm.get_model(name, weights=None))
     ours = getattr(module, name)().eval()
-    if file == "resnet.arch":
-        ours.load_state_dict(canonical.state_dict(), strict=True)
-    else:
-        load_weights(ours, canonical)
+    ours.load_state_dict(canonical.state_dict(), strict=True)
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert torch.allclose(ours(x), canonical(x), atol=1e-5, rtol=0)
@@ -334,10 +332,8 @@ def test_parameters_every_network_sets_alike_are_keyword_arguments(tmp_path: Pat
 def test_efficientnet_family_computes_its_stage_table(tmp_path: Path) -> None:
     """B0–B7 are one `EfficientNet(width, depth, dropout, …)` that computes its stage table's widths
     and depths as the spec (and torchvision's adjust_channels/adjust_depth) does: one MBConv class,
-    each function passing its coefficients. B3 loads torchvision's random weights and BN statistics
-    and agrees to 1e-5; B0 and B7 have torchvision's parameter counts."""
-    from archdsl.compiler.backends.weights import load_weights
-
+    each function passing its coefficients. B3 loads torchvision's random weights and BN statistics by
+    name (strict=True) and agrees to 1e-5; B0 and B7 have torchvision's names and parameter counts."""
     module, source = _module("efficientnet.arch", tmp_path)
     assert source.count("class Mbconv(") == 1 and source.count("class EfficientNet(") == 1
     assert "for i in range(math.ceil(n * depth)):" in source and "_make_divisible(c * width, 8)" in source
@@ -350,9 +346,10 @@ def test_efficientnet_family_computes_its_stage_table(tmp_path: Path) -> None:
             ours, canonical = getattr(module, name)(), tvm.get_model(name, weights=None)
             assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in canonical.parameters())
             assert _shapes(ours) == _shapes(canonical), name
+            assert ours.state_dict().keys() == canonical.state_dict().keys(), name
     canonical = _random(tvm.get_model("efficientnet_b3", weights=None))
     ours = module.efficientnet_b3().eval()
-    load_weights(ours, canonical)
+    ours.load_state_dict(canonical.state_dict(), strict=True)
     x = torch.randn(1, 3, 300, 300, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert torch.allclose(ours(x), canonical(x), atol=1e-5, rtol=0)

@@ -88,14 +88,23 @@ def test_inverted_residual_is_one_class(file: str, name: str, block: str) -> Non
     [cls] = _block_classes(source, block)
     assert _init_args(cls)[1:4] == ["in_channels", "c", "k" if block == "mbconv" else "stride"]
     text = ast.get_source_segment(source, cls) or ""
-    assert "if self.residual:" in text and "if self.expand_conv is not None" in text
+    # the expansion appended only where the spec's `if` builds it, as torchvision's `layers.append`
+    expands = "if hidden != in_channels:" if block == "mbconv" else "if expand != 1:"
+    assert "if self.residual:" in text and f"        {expands}\n            layers.append(ConvBnAct(" in text
     assert "        self.residual = stride == 1 and in_channels == c\n" in text
-    # stage1.0 neither expands nor adds; stage2.1 does both.
+    # stage 1's first block neither expands nor adds; stage 2's second does both (torchvision's
+    # names: EfficientNet's features.1.0, features.2.1; MobileNetV2's features.1, features.3).
     with torch.device("meta"):
         model = build_module(network(file, name))
-    assert model.stage1[0].expand_conv is None and not model.stage1[0].residual
-    assert model.stage2[0].expand_conv is not None and not model.stage2[0].residual
-    assert model.stage2[1].expand_conv is not None and model.stage2[1].residual
+    if block == "mbconv":
+        first, second, third = model.features[1][0], model.features[2][0], model.features[2][1]
+        layers = [len(m.block) for m in (first, second, third)]  # [expansion,] depthwise, SE, projection
+        assert layers == [3, 4, 4]
+    else:
+        first, second, third = model.features[1], model.features[2], model.features[3]
+        layers = [len(m.conv) for m in (first, second, third)]  # [expansion,] depthwise, conv, bn
+        assert layers == [3, 4, 4]
+    assert [m.residual for m in (first, second, third)] == [False, False, True]
     # conv_bn_act's depthwise and dense convs are one class too: `groups` is an argument.
     [conv_bn_act] = _block_classes(source, "conv_bn_act")
     assert "groups" in _init_args(conv_bn_act)

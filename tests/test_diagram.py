@@ -137,26 +137,26 @@ def test_googlenet_aux_shows_every_output() -> None:
 
 
 def test_mobilenet_v2_runs_of_blocks_are_counted() -> None:
-    d = dot_of("mobilenet_v2.arch", depth=2)
-    assert [c.label.split(":")[0] for c in d.root.clusters] == ["stem", *(f"stage{i}" for i in range(1, 8)), "head"]
-    assert len(d.labels) == 23
-    stage4 = d.root.clusters[4]
-    assert [d.labels[n].split("\n")[0] for n in stage4.nodes] == [
-        "inverted_residual(c=64, stride=2, expand=6)", "inverted_residual(c=64, stride=1, expand=6) ×3"]
-    assert d.labels[stage4.nodes[1]].split("\n")[1] == "stage4.1 … stage4.3"
-    (e,) = d.into(stage4.nodes[1])
+    # torchvision's flat `features` (the stem, Table 2's 17 inverted residuals, the head): each run of
+    # alike blocks that feed only one another is one node, counted.
+    d = dot_of("mobilenet_v2.arch", depth=1)
+    assert len(d.labels) == 19  # image, 13 nodes for the 19 entries of features, pool, flatten, dropout, linear, logits
+    (run,) = d.nodes_labelled(r"^inverted_residual\(c=64, stride=1, expand=6\) ×3\n")  # Table 2, row 4
+    assert d.labels[run].split("\n")[1] == "features.8 … features.10"
+    (e,) = d.into(run)
     assert e[2] == "64×14×14"
 
     full = dot_of("mobilenet_v2.arch", depth=0)
     adds = [n for n, text in full.labels.items() if text == "add"]
     assert len(adds) == 10  # the residual connections: stride 1 and equal channels
     assert all(len(full.into(n)) == 2 for n in adds)
-    d3 = dot_of("mobilenet_v2.arch", depth=3)
-    # Depth 3 opens every inverted residual (Table 2: 17 of them, t = 1 only in the first, so 16 have
-    # an expansion): its conv_bn_act calls are one node each, plus the 10 adds; the stem and head
-    # open to conv, bn, relu6; the root holds the image, pool, flatten, dropout, classifier, output.
-    assert len(d3.labels) == (16 * 3 + 1 * 2) + 10 + 2 * 3 + 6
-    assert len(d3.clusters) == 1 + 7 + 1 + 17  # stem, stages, head, inverted residuals
+    d2 = dot_of("mobilenet_v2.arch", depth=2)
+    # Depth 2 opens every inverted residual (Table 2: 17 of them, t = 1 only in the first, so 16 have
+    # an expansion): its conv_bn_act calls are one node each, its projection a conv and a bn, plus the
+    # 10 adds; the stem and head open to conv, bn, relu6; the root holds the image, pool, flatten,
+    # dropout, classifier, output.
+    assert len(d2.labels) == (16 * 4 + 1 * 3) + 10 + 2 * 3 + 6
+    assert len(d2.clusters) == 1 + 17 + 1  # stem, inverted residuals, head
     assert default_depth(api.load(SPECS / "mobilenet_v2.arch").network().ir) is None  # 155 nodes: all drawn
 
 

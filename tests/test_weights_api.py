@@ -27,10 +27,21 @@ def test_by_name_when_the_spec_keeps_torchvisions_names() -> None:
     assert _same_function(net, reference)
 
 
-def test_by_order_when_the_names_differ() -> None:
+def test_by_name_when_the_spec_appends_as_torchvision_does() -> None:
+    """MobileNetV2's spec appends its layers to `features` and `conv` (`as features[]`), as
+    torchvision's `layers.append`: the same names, so the weights load by name."""
     torch.manual_seed(0)
     reference = tvm.mobilenet_v2()
     net = api.build("mobilenet_v2", input="3x64x64")
+    assert set(net.state_dict()) == set(reference.state_dict())
+    assert api.load_weights(net, reference) == "name"
+    assert _same_function(net, reference)
+
+
+def test_by_order_when_the_names_differ() -> None:
+    torch.manual_seed(0)
+    reference = tvm.shufflenet_v2_x0_5()
+    net = api.build("shufflenet_v2_x0_5", input="3x64x64")
     assert set(net.state_dict()) != set(reference.state_dict())
     assert api.load_weights(net, reference.state_dict()) == "order"
     assert _same_function(net, reference)
