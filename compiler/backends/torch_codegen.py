@@ -888,9 +888,10 @@ def _loop_runs(statement: str) -> str:
             while j + 1 < len(args) and args[j + 1] == args[i]:
                 j += 1
             bounds = f"{i}, {j + 1}" if i else f"{j + 1}"
-            # One module after another of its class is a loop too, so that stages of other lengths
-            # read alike; a lone module of its own class (a classifier's activation) stays itself.
-            looped = j > i or (i > 0 and _callee(args[i]) == _callee(args[i - 1]))
+            # A stage's one module after its first, of its class, is a loop too, so that stages of
+            # other lengths read alike; a lone module of its own class (a classifier's activation),
+            # or one in a longer list of modules (MobileNetV2's `features`), stays itself.
+            looped = j > i or (i == 1 and _callee(args[i]) == _callee(args[i - 1]))
             items.append(f"*({args[i]} for _ in range({bounds}))" if looped else args[i])
             i = j + 1
         statement = statement[:m.end()] + ", ".join(items) + statement[end:]
@@ -2306,9 +2307,9 @@ class TorchCodegen:
                     signatures: dict[str, list[str]]) -> _Class:
         full = structures[group.full]
         in_place = _in_place(full)
-        left_out = {a for _, d, _, _ in group.members for a in d}
-        entries = sorted(int(a[1:]) for a in left_out if a.startswith("\x01"))  # list entries: see _match
-        dropped = sorted(left_out - {f"\x01{s}" for s in entries}, key=lambda a: in_place[a])
+        lacking = {a for _, d, _, _ in group.members for a in d}
+        entries = sorted(int(a[1:]) for a in lacking if a.startswith("\x01"))  # list entries: see _match
+        dropped = sorted(lacking - {f"\x01{s}" for s in entries}, key=lambda a: in_place[a])
         tail = next((t for _, _, t, _ in group.members if t is not None), None)
         outputs = next((c for _, _, _, c in group.members if c is not None), None)
         parts = ([_Part(a) for a in dropped] + [_Part(f"\x01{s}", appended=s) for s in entries]
