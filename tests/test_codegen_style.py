@@ -108,6 +108,13 @@ def test_inverted_residual_is_one_class(file: str, name: str, block: str) -> Non
     # conv_bn_act's depthwise and dense convs are one class too: `groups` is an argument.
     [conv_bn_act] = _block_classes(source, "conv_bn_act")
     assert "groups" in _init_args(conv_bn_act)
+    # Its layers are named 0, 1, 2 and run in a chain: an nn.Sequential, as torchvision's
+    # Conv2dNormActivation; EfficientNet's projection has no activation, appended under a flag.
+    assert [ast.unparse(b) for b in conv_bn_act.bases] == ["nn.Sequential"]
+    conv_text = ast.get_source_segment(source, conv_bn_act) or ""
+    assert "def forward" not in conv_text and conv_text.rstrip().endswith("super().__init__(*layers)")
+    assert ("        if activation:\n            layers.append(nn.SiLU(inplace=True))\n" in conv_text) == (
+        block == "mbconv")
 
 
 def test_float_constants_are_arguments() -> None:
