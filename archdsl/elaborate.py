@@ -178,6 +178,8 @@ class State:
     touched: set[Path] = field(default_factory=set)  # every prefix of a scope that holds a name
     lists: dict[Path, int] = field(default_factory=dict)  # each list `as L[]` appended to: its next index
     owned_lists: dict[Path, list[Path]] = field(default_factory=dict)  # per block instance: its lists
+    # The unlabelled stage-table rows under way that are no scopes: (their list scope, table, row).
+    list_rows: list[tuple[Path, Node, int]] = field(default_factory=list)
     # Block calls recorded, by key: what the first call built, its template once a second call
     # needs it, None where the call cannot be replayed (see archdsl.templates).
     templates: dict[object, Recorded | Template | None] = field(default_factory=dict)
@@ -608,7 +610,10 @@ class Elaborator(Evaluator):
         if label is None or not label.append or parts is None:
             return parts, env
         at = env.within(env.list_scope)
-        return (*parts, self.st.append((*at.scope, *parts), label.span)), at
+        entry = (*parts, self.st.append((*at.scope, *parts), label.span))
+        if self.st.list_rows and self.st.list_rows[-1][0] == at.scope:  # a row of a table that is no scope
+            self.st.ir.list_rows[(*at.scope, *entry)] = self.st.list_rows[-1][1:]
+        return entry, at
 
     def _steps(self, steps: tuple[Node, ...], x: Value, env: Env, collapse: bool = False) -> Value:
         for s in steps:
@@ -648,7 +653,11 @@ class Elaborator(Evaluator):
                     path, lists = (*env.scope, st.fresh(env.scope, f"stage{r}")), env.list_scope
                 if path != env.scope:
                     st.ir.scopes.setdefault(path, ScopeInfo(path, "stage", title, None, row.span, table=step, row=r))
-                x = self.chain_step(step.body, x, env.within(path, lists), collapse=True)
+                st.list_rows.append((env.list_scope, step, r))
+                try:
+                    x = self.chain_step(step.body, x, env.within(path, lists), collapse=True)
+                finally:
+                    st.list_rows.pop()
         finally:
             env.unbind(step.columns, outside, _after("a column of the stage table", step.span,
                                                      "has a value only in the step applied to each row"))

@@ -126,6 +126,9 @@ class IR:
     _in_shapes: dict[str, tuple[Shape, ...]] = field(default_factory=dict, repr=False)
     _shapes: dict[tuple[Shape, ...], tuple[Shape, ...]] = field(default_factory=dict, repr=False)
     scopes: dict[tuple[str, ...], ScopeInfo] = field(default_factory=dict)
+    # The entries an unlabelled stage table's rows appended to a list outside them (MobileNetV2's
+    # `features.1` … `features.17`, rows that are no scopes): entry path → (the table, its row from 1).
+    list_rows: dict[tuple[str, ...], tuple[Node, int]] = field(default_factory=dict)
     # The spec's `init` rules, in the order they apply, each with the layers it sets (archdsl.weight_init).
     inits: list[InitRule] = field(default_factory=list)
     # The arguments as written (name or None, and the expression) of each of the network's own layers,

@@ -18,7 +18,6 @@ import pytest
 
 import archdsl.api as api
 from archdsl.compiler.backends.torch_codegen import build_module, generate_family
-from archdsl.compiler.backends.weights import load_weights
 
 from .conftest import network, zoo
 from .test_codegen_every_file import FILES
@@ -38,8 +37,8 @@ def test_mobilenet_v2_keywords_match_torchvision(tmp_path: Path) -> None:
     input size, which the module does not depend on). `width=w` is torchvision's `width_mult=w`:
     the same parameter count and state_dict shapes (in order: the spec keeps torchvision's
     registration order); at width 0.5 the module loads torchvision's random weights and BN
-    statistics by order and agrees to 1e-5. classes and dropout build torchvision's `num_classes`
-    and `dropout`."""
+    statistics by name (strict=True: the spec keeps torchvision's names) and agrees to 1e-5.
+    classes and dropout build torchvision's `num_classes` and `dropout`."""
     module, source = _module("mobilenet_v2.arch", tmp_path)
     assert list(inspect.signature(module.MobileNetV2).parameters) == ["width", "classes", "dropout"]
     assert "stays" not in source  # nothing left fixed
@@ -50,7 +49,7 @@ def test_mobilenet_v2_keywords_match_torchvision(tmp_path: Path) -> None:
         assert _shapes(ours) == _shapes(canonical), width
     canonical = _random(tvm.mobilenet_v2(width_mult=0.5))
     ours = module.mobilenet_v2(width=0.5).eval()
-    assert load_weights(ours, canonical) == "order"
+    ours.load_state_dict(canonical.state_dict(), strict=True)
     x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert torch.allclose(ours(x), canonical(x), atol=1e-5, rtol=0)

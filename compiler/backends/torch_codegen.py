@@ -1958,7 +1958,7 @@ class TorchCodegen:
         for indices in families.values():
             g = self.family[indices[0]][0]
             # a table's rows are the network's `stage1`, … or entries of a list of the network's (`features.1`)
-            tables = any(info.table is not None and (len(path) == 1 or (
+            tables = bool(g.ir.list_rows) or any(info.table is not None and (len(path) == 1 or (
                 len(path) == 2 and (path[0],) not in g.ir.scopes)) for path, info in g.ir.scopes.items())
             if len(indices) > 1 and tables:
                 out.append(indices)
@@ -2012,8 +2012,9 @@ class TorchCodegen:
         info = gens[0].ir.scopes.get((slot[0],)) if slot else None
         if slot and info is not None and info.table is not None and info.row == 1:
             return self._computed_table(body, info.table, t, insts, gens, arguments, known)
-        if slot and any(info.table is not None and path[:1] == (slot[0],) and len(path) == 2
-                        for path, info in gens[0].ir.scopes.items()):
+        if slot and (any(info.table is not None and path[:1] == (slot[0],) and len(path) == 2
+                         for path, info in gens[0].ir.scopes.items())
+                     or any(path[:1] == (slot[0],) for path in gens[0].ir.list_rows)):
             return 1 if self._computed_list(body, slot[0], lines, gens, arguments, known) else None
         refs = [_INSTANCE_REF.findall(line) for line in lines]
         if not any(refs):
@@ -2058,41 +2059,65 @@ class TorchCodegen:
 
     def _computed_list(self, body: _FamilyBody, attr: str, lines: list[str], gens: list[TorchCodegen],
                        arguments: dict[int, tuple[_Class, list[Argument]]], known: set[str]) -> bool:
-        """A list of the network's that holds a stage table's rows (`as features[]`), written as
-        torchvision's EfficientNet builds its `features`: a `layers.append(…)` per block, a loop
-        over the table's rows appending each row's blocks as one `nn.Sequential`, then
-        `self.features = nn.Sequential(*layers)`. Whether it could be written (the members'
-        `lines`: `self.features = nn.Sequential(…)`)."""
+        """A list of the network's that holds a stage table's blocks (`as features[]`), written as
+        torchvision builds its `features`: a `layers.append(…)` per block, a loop over the table's
+        rows appending each row's blocks (EfficientNet's rows, entries of the list: as one
+        `nn.Sequential` each; MobileNetV2's, no scopes: one by one), then `self.features =
+        nn.Sequential(*layers)`. Whether it could be written (the members' `lines`:
+        `self.features = nn.Sequential(…)`)."""
         items: list[list[str]] = []
         for line in lines:
             if not line.startswith(f"self.{attr} = nn.Sequential("):
                 return False
             items.append(_call_arguments(line, len(f"self.{attr} = nn.Sequential"))[0])
-        if any(len(entries) != len(items[0]) for entries in items):
-            return False
         var = body.names.create("layers")
         body.lines.append(f"{var}: list[nn.Module] = []")
-        j = 0
-        while j < len(items[0]):
-            info = gens[0].ir.scopes.get((attr, str(j)))
-            if info is not None and info.table is not None and info.row == 1:
-                count = len(getattr(info.table, "rows", ()))
-                rows = [[_sequential_refs(entries[j + r]) if j + r < len(entries) else None for entries in items]
-                        for r in range(count)]
-                found = [[refs for refs in row if refs is not None] for row in rows]
-                if any(len(row) != len(items) for row in found):
+        at = [0] * len(items)  # each member's next entry
+        while at[0] < len(items[0]):
+            info = gens[0].ir.scopes.get((attr, str(at[0])))
+            flat = gens[0].ir.list_rows.get((attr, str(at[0])))
+            if (info is not None and info.table is not None and info.row == 1) or (flat is not None and flat[1] == 1):
+                table = info.table if info is not None and info.table is not None else flat[0] if flat else None
+                rows = self._list_rows(attr, table, flat is not None, items, at, gens)
+                if rows is None or self._computed_table(body, cast("Node", table), 0, [], gens, arguments, known,
+                                                        (rows, var, flat is not None)) is None:
                     return False
-                if self._computed_table(body, info.table, 0, [], gens, arguments, known, (found, var)) is None:
-                    return False
-                j += count
                 continue
-            refs = [re.fullmatch(r"__I(\d+)__", entries[j]) for entries in items]
+            refs = [re.fullmatch(r"__I(\d+)__", entries[k]) if k < len(entries) else None
+                    for entries, k in zip(items, at, strict=True)]
             if not all(refs) or not self._computed_block(body, var, [int(r[1]) for r in refs if r], gens, arguments,
                                                          known, append=True):
                 return False
-            j += 1
+            at = [k + 1 for k in at]
+        if any(k != len(entries) for entries, k in zip(items, at, strict=True)):
+            return False
         body.lines.append(f"self.{attr} = nn.Sequential(*{var})")
         return True
+
+    def _list_rows(self, attr: str, table: Node | None, flat: bool, items: list[list[str]], at: list[int],
+                   gens: list[TorchCodegen]) -> list[list[list[int]]] | None:
+        """The block instances of each row of `table` in a list of the network's, per member, from
+        each member's next entry (`at`, moved past them): one entry per row holding its blocks
+        (`nn.Sequential(__I4__, …)`), or (`flat`) the entries the rows appended one by one."""
+        count = len(getattr(table, "rows", ()))
+        rows: list[list[list[int]]] = [[] for _ in range(count)]
+        for m, (entries, g) in enumerate(zip(items, gens, strict=True)):
+            for r in range(count):
+                refs: list[int] | None = []
+                if not flat:
+                    k = at[m]
+                    info = g.ir.scopes.get((attr, str(k)))
+                    ok = k < len(entries) and info is not None and info.table is table and info.row == r + 1
+                    refs = _sequential_refs(entries[k]) if ok else None
+                    at[m] += 1
+                while flat and refs is not None and g.ir.list_rows.get((attr, str(at[m]))) == (table, r + 1):
+                    ref = re.fullmatch(r"__I(\d+)__", entries[at[m]]) if at[m] < len(entries) else None
+                    refs = [*refs, int(ref[1])] if ref else None
+                    at[m] += 1
+                if refs is None:
+                    return None
+                rows[r].append(refs)
+        return rows
 
     def _computed_block(self, body: _FamilyBody, attr: str, indices: list[int], gens: list[TorchCodegen],
                         arguments: dict[int, tuple[_Class, list[Argument]]], known: set[str],
@@ -2155,11 +2180,12 @@ class TorchCodegen:
 
     def _computed_table(self, body: _FamilyBody, table: Node, t: int, insts: list[_Instance],
                         gens: list[TorchCodegen], arguments: dict[int, tuple[_Class, list[Argument]]],
-                        known: set[str], listed: tuple[list[list[list[int]]], str] | None = None) -> int | None:
+                        known: set[str], listed: tuple[list[list[list[int]]], str, bool] | None = None) -> int | None:
         """A stage table whose rows each repeat one block: the rows as a list, a loop over them and
         one over each row's repeat, each row's blocks an `nn.Sequential` named as the spec names it
         (`stage1`, `stage2`, …), or appended to a list (`listed`: each row's block instances per
-        member, and the list's variable). The number of statements (rows) written, or None."""
+        member, the list's variable, and whether the blocks go into the list one by one rather than
+        as a row's `nn.Sequential`). The number of statements (rows) written, or None."""
         from archdsl.syntax import CallStep, RepeatStep, StagesStep
 
         if not isinstance(table, StagesStep):
@@ -2193,6 +2219,17 @@ class TorchCodegen:
         body.use_channels(call)
         targets = ", ".join(body.name(c) for c in columns)
         rows_text = ", ".join(f"({', '.join(str(c) for c in row)}{',' if len(row) == 1 else ''})" for row in cells)
+        if listed is not None and listed[2]:  # torchvision's MobileNetV2: `for … in …: for i in …: features.append(…)`
+            table_name = body.names.create("stages")
+            body.lines += [
+                f"{table_name} = [{body.source(rows_text)}]",
+                f"for {targets}{',' if len(columns) == 1 else ''} in {table_name}:",
+                f"\tfor {body.name(step.var) if step.var else '_'} in range({body.source(count)}):",
+                f"\t\t{listed[1]}.append({body.source(call)})",
+                f"\t\t{body.name(_CHANNELS)} = {body.source(carried)}",
+            ]
+            body.carry(f"\x01{_CHANNELS}\x01", channels)
+            return len(table.rows)
         if listed is not None:  # torchvision's EfficientNet: `for … in stages: … layers.append(nn.Sequential(*blocks))`
             table_name, blocks = (body.names.create(n) for n in ("stages", "blocks"))
             body.lines += [
