@@ -604,7 +604,8 @@ class _Class:
         candidates = [instances[i].values for i, _, _ in self.members]
         shared = [n for n in sorted(candidates[0], key=lambda n: n == "in_channels")
                   if all(n in c for c in candidates)]
-        names = Namespace(class_names)
+        # `layers` is the list a block's appended entries are built in (`init_statements`, `sequence`).
+        names = Namespace(class_names | {"layers"})
         spec_names: dict[str, str] = {}  # spec name → argument name
         # Constants named after nothing in the spec, per member (None: a member without the statement).
         unnamed: dict[int, tuple[tuple[Constant | None, ...], int, int | None]] = {}  # expr → (key, hole, part)
