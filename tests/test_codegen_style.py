@@ -186,3 +186,24 @@ network toy {
     assert [m.expand_conv is None for m in (model.a, model.b, model.c, model.d)] == [True, False, False, False]
     assert [bool(m.residual) for m in (model.a, model.b, model.c, model.d)] == [True, False, True, False]
     assert (model.b.expand_conv.out_channels, model.b.se.fc1.out_channels) == (96, 4)  # divisible(16·6), 16 // 4
+
+
+def test_a_parameter_named_layers_leaves_the_appended_list_alone() -> None:
+    """A class builds its appended entries in a list `layers` (torchvision's `layers.append`); a block
+    parameter of that name is an argument under another name, not the list overwritten."""
+    import archdsl
+
+    net = archdsl.load_string("""
+block unit(c, layers=1e-5) {
+    in -> conv(c, 3) as seq[] -> bn(eps=layers) as seq[]
+}
+network lists {
+    input image: 3x8x8
+    image -> unit(8) as a -> unit(8, layers=1e-3) as b -> output y
+}""").network()
+    source = generate_source(net)
+    [unit] = _block_classes(source, "unit")
+    assert "layers: list[nn.Module] = []" in (ast.get_source_segment(source, unit) or "")
+    assert "layers" not in _init_args(unit)
+    model = build_module(net)
+    assert [m.eps for m in (model.a.seq[1], model.b.seq[1])] == [1e-5, 1e-3]

@@ -73,6 +73,9 @@ from .python_source import (
 )
 from .torch_init import init_statements
 
+# How a block class begins a list its appended entries (`as block[]`) are built in.
+_LIST_START = re.compile(r"(\w+): list\[nn\.Module\] = \[\]")
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -604,8 +607,11 @@ class _Class:
         candidates = [instances[i].values for i, _, _ in self.members]
         shared = [n for n in sorted(candidates[0], key=lambda n: n == "in_channels")
                   if all(n in c for c in candidates)]
-        # `layers` is the list a block's appended entries are built in (`init_statements`, `sequence`).
-        names = Namespace(class_names | {"layers"})
+        # A class that builds its appended entries in lists (`layers`: `init_statements`, `sequence`)
+        # names no parameter or local after them.
+        lists = {m[1] for i, _, _ in self.members for line in instances[i].init
+                 if (m := _LIST_START.fullmatch(line))}
+        names = Namespace(class_names | lists)
         spec_names: dict[str, str] = {}  # spec name → argument name
         # Constants named after nothing in the spec, per member (None: a member without the statement).
         unnamed: dict[int, tuple[tuple[Constant | None, ...], int, int | None]] = {}  # expr → (key, hole, part)
