@@ -71,7 +71,7 @@ from .python_source import (
     safe_comment,
     wrap,
 )
-from .torch_init import init_statements
+from .torch_init import class_init_statements, init_statements
 
 # How a block class begins a list its appended entries (`as block[]`) are built in.
 _LIST_START = re.compile(r"(\w+): list\[nn\.Module\] = \[\]")
@@ -2298,19 +2298,22 @@ class TorchCodegen:
     def _add_network_inits(self, classes: list[_Class]) -> None:
         """A family's networks: each one's `init` statements join its constructor, now that its
         blocks' classes are named (the statements test them: `isinstance(m, Bottleneck)`)."""
+        owned = _own_inits(classes, [(g.ir, {self.instances[i].scope: cls.name for cls in classes
+                                             for i, _, _ in cls.members if start <= i < stop})
+                                     for g, start, stop in self.family.values()])
         for index, (g, start, stop) in self.family.items():
             class_of = {self.instances[i].scope: cls.name for cls in classes for i, _, _ in cls.members
                         if start <= i < stop}
             inst = self.instances[index]
             file = os.path.basename(g.info.file)
-            extra = init_statements(g.ir, class_of, file)
+            extra = init_statements(g.ir, class_of, file, owned)
             # A flag every network of the family sets alike (`zero_init_residual`) that only adds init
             # statements: those statements, under the flag, which the family class takes.
             for name, value in self._common(g).items():
                 other = g.network.variant({name: not value}) if type(value) is bool else None
                 if other is None or module_signature(other.ir) != module_signature(g.ir):
                     continue  # the flag changes layers too: the class keeps it fixed
-                more = init_statements(other.ir, class_of, file)
+                more = init_statements(other.ir, class_of, file, owned)
                 if len(more) > len(extra) and more[:len(extra)] == extra:
                     added = more[len(extra) + (not extra):]  # without a second "# Initialization" line
                     extra = [*extra, f"if {'not ' if value else ''}{name}:", *("\t" + line for line in added)]
@@ -2430,7 +2433,8 @@ class TorchCodegen:
     def init_scheme(self, classes: list[_Class]) -> list[str]:
         """The spec's `init` statements: statements run at the end of the network's __init__."""
         class_of = {self.instances[i].scope: cls.name for cls in classes for i, _, _ in cls.members}
-        return init_statements(self.ir, class_of, os.path.basename(self.info.file))
+        owned = _own_inits(classes, [(self.ir, class_of)])
+        return init_statements(self.ir, class_of, os.path.basename(self.info.file), owned)
 
     # --- the file
     def generate(self) -> GeneratedSource:
@@ -2726,6 +2730,24 @@ class TorchCodegen:
         for name, shape in self.ir.output_shapes().items():
             lines.append(clip(f"# Output {json.dumps(name)[1:-1]}: N x {'x'.join(map(str, shape))}"))
         return lines
+
+
+def _own_inits(classes: list[_Class], networks: list[tuple[IR, dict[tuple[str, ...], str]]]) -> frozenset[str]:
+    """The block classes that initialize themselves (torch_init.class_init_statements): those whose
+    statements every network (its IR, each block instance's class) that has the class gives alike,
+    appended to their constructors; their names, which the networks' init statements leave out."""
+    found: dict[str, list[str]] = {}
+    refused: set[str] = set()
+    for ir, class_of in networks:
+        own = class_init_statements(ir, class_of)
+        for name in set(class_of.values()):
+            lines = own.get(name)
+            if lines is None or found.setdefault(name, lines) != lines:
+                refused.add(name)
+    for cls in classes:
+        if cls.name in found and cls.name not in refused:
+            cls.init = [*cls.init, *found[cls.name]]
+    return frozenset(found) - refused
 
 
 def _imports(text: str) -> list[str]:

@@ -3,9 +3,14 @@
 A rule of the network body over a whole kind becomes torchvision's loop (``for m in self.modules():
 if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, …)``); a rule written in a block, the
 same loop over that block's class (``if isinstance(m, Bottleneck): nn.init.constant_(m.bn3.weight,
-0)``, torchvision's ``zero_init_residual``); anything else, one statement per layer. The rules come
-in the order they apply (archdsl.weight_init), and the code keeps that order wherever two rules set
-the same tensor, so the module starts exactly as the rules say.
+0)``, torchvision's ``zero_init_residual``); a rule under a label that sets every layer of its kinds
+there, a loop over that part (``for m in self.class_net.modules(): if isinstance(m, nn.Conv2d):``);
+anything else, one statement per layer. The rules come in the order they apply
+(archdsl.weight_init), and the code keeps that order wherever two rules set the same tensor, so the
+module starts exactly as the rules say. A block's rule that no other rule crosses (it sets tensors no
+other rule sets) is the block class's own: :func:`class_init_statements` writes it at the end of
+that class's ``__init__``, as timm's and effdet's modules initialize themselves, and
+:func:`init_statements` leaves it out of the network's.
 
 Statements are returned unwrapped, nesting marked by leading tabs, as the class emitter takes them.
 """
@@ -74,6 +79,55 @@ class _Emitter:
                 out += [f"{tabs}{line}" for line in lines]
         return out
 
+    def kinds_under(self, rule: InitRule, prefix: Path) -> list[str] | None:
+        """The module classes of a rule's layers when they are every layer of those classes under
+        `prefix` (node-name parts), which is no layer itself and holds more than one; else None."""
+        names = set(rule.nodes)
+        classes = sorted({self.module_class.get(n, "") for n in names})
+        if "" in classes or len(names) < 2 or ".".join(prefix) in self.layers:
+            return None
+        under = {n for n, c in self.module_class.items()
+                 if c in classes and tuple(n.split("."))[:len(prefix)] == prefix}
+        return classes if under == names else None
+
+    def subtree_loop(self, group: list[InitRule]) -> list[str] | None:
+        """Rules of one statement in the network's body, each under a label where it sets every layer
+        of its kinds: one loop over those parts' modules (`for m in self.class_net.modules()`)."""
+        first = group[0]
+        if any(r.instance or r.label is None or _schemes(r) != _schemes(first) for r in group):
+            return None
+        found = [self.kinds_under(r, r.prefix) for r in group]
+        if any(f is None for f in found):
+            return None
+        classes = sorted({c for f in found for c in f or []})
+        parts = [_access("self", r.prefix) + ".modules()" for r in group]
+        modules = parts[0] if len(parts) == 1 else "[" + ", ".join("*" + p for p in parts) + "]"
+        names = [n for r in group for n in r.nodes]
+        return [f"for m in {modules}:", f"\tif {_isinstance('m', classes)}:", *self.apply(first, names, "m", 2)]
+
+    def hosted(self, group: list[InitRule], crossed: set[tuple[str, str]]) -> tuple[list[str], list[str]] | None:
+        """A block statement's rules (one per instance) as statements of the block's classes, and those
+        classes: where the classes have no other instances, each instance's layers alike, and no other
+        rule sets a tensor they set (else the order of the rules matters, which the network keeps)."""
+        classes = sorted({self.class_of.get(r.instance, "") for r in group})
+        if "" in classes or self.block_loop(group) is None:
+            return None
+        if any(key in crossed for r in group for key in _tensors(r)):
+            return None
+        first = group[0]
+        base = len(_parts(first.instance))
+        label = _parts(first.label or ())
+        kinds = self.kinds_under(first, (*_parts(first.instance), *label))
+        if kinds is not None:
+            lines = [f"for m in {_access('self', label)}.modules():", f"\tif {_isinstance('m', kinds)}:",
+                     *self.apply(first, list(first.nodes), "m", 2)]
+        else:
+            lines = []
+            for n in first.nodes:
+                lines += self.apply(first, [n], _access("self", tuple(n.split("."))[base:]), 0)
+        block = first.block or "block"
+        return classes, ["# " + safe_comment(f"Initialization: the init statement of block {block}."), *lines]
+
     def whole_kind(self, rule: InitRule) -> list[str] | None:
         """The module classes a network-wide rule sets, when its layers are every module of them."""
         if rule.instance or rule.label is not None or _parts(rule.scope):
@@ -103,9 +157,43 @@ class _Emitter:
             body += self.apply(first, [".".join((*_parts(first.instance), *rel))], _access("m", rel), 2)
         return ["for m in self.modules():", f"\tif {_isinstance('m', classes)}:", *body]
 
-    def run(self) -> list[str]:
+    def block_groups(self) -> list[list[int]]:
+        """The rules of each block statement (one per instance), by index, where they may be emitted
+        together (see _regroup)."""
+        rules = self.ir.inits
+        if not _regroup(rules):
+            return []
+        groups: list[list[int]] = []
+        seen: set[int] = set()
+        for k, rule in enumerate(rules):
+            if k not in seen and rule.instance and rule.nodes:
+                group = [j for j in range(k, len(rules))
+                         if rules[j].instance and rules[j].nodes and _same_statement(rules[j], rule)]
+                seen.update(group)
+                groups.append(group)
+        return groups
+
+    def class_statements(self) -> dict[str, tuple[list[int], list[str]]]:
+        """Each block class that holds a statement of its own (see hosted): its rules and statements."""
+        rules = self.ir.inits
+        groups = self.block_groups()
+        group_of = {j: g for g, group in enumerate(groups) for j in group}
+        touched: dict[tuple[str, str], set[int]] = {}  # a tensor → the groups that set it (-1: no group)
+        for k, rule in enumerate(rules):
+            for key in _tensors(rule):
+                touched.setdefault(key, set()).add(group_of.get(k, -1))
+        found: dict[str, tuple[list[int], list[str]]] = {}
+        for g, group in enumerate(groups):
+            crossed = {key for key, owners in touched.items() if owners != {g}}
+            made = self.hosted([rules[j] for j in group], crossed)
+            for name in made[0] if made is not None and not set(made[0]) & set(found) else []:
+                found[name] = (group, made[1])
+        return found
+
+    def run(self, hosted: frozenset[str] = frozenset()) -> list[str]:
         rules = self.ir.inits
         regroup = _regroup(rules)
+        skipped = {j for name, (group, _) in self.class_statements().items() if name in hosted for j in group}
         lines: list[str] = []
         # The open `for m in self.modules()` loop: per branch, its classes, rule and layers.
         loop: list[tuple[list[str], InitRule, list[str]]] = []
@@ -115,7 +203,7 @@ class _Emitter:
             loop.clear()
             return code
 
-        done: set[int] = set()
+        done: set[int] = set(skipped)
         for k, rule in enumerate(rules):
             if k in done or not rule.nodes:
                 continue
@@ -137,6 +225,11 @@ class _Emitter:
                 group = [j for j in range(k, len(rules))
                          if rules[j].instance and rules[j].nodes and _same_statement(rules[j], rule)]
                 code = self.block_loop([rules[j] for j in group])
+            if code is None and not rule.instance:
+                group = [j for j in range(k, len(rules)) if j not in done and rules[j].nodes
+                         and rules[j].statement == rule.statement and not rules[j].instance]
+                group = group[:next((i for i, j in enumerate(group) if j != k + i), len(group))]
+                code = self.subtree_loop([rules[j] for j in group])
             if code is None:
                 group, code = [k], self.explicit(rule)
             done.update(group)
@@ -148,6 +241,11 @@ class _Emitter:
         for name in rule.nodes:
             out += self.apply(rule, [name], _access("self", tuple(name.split("."))), 0)
         return out
+
+
+def _tensors(rule: InitRule) -> list[tuple[str, str]]:
+    """The tensors a rule sets: (layer, tensor name)."""
+    return [(n, t) for n in rule.nodes for t, _s, _ in rule.schemes]
 
 
 def _same_statement(a: InitRule, b: InitRule) -> bool:
@@ -169,12 +267,23 @@ def _schemes(rule: InitRule) -> tuple[tuple[str, Scheme], ...]:
     return tuple((t, s) for t, s, _ in rule.schemes)
 
 
-def init_statements(ir: IR, class_of: Mapping[Path, str], file: str) -> list[str]:
+def init_statements(ir: IR, class_of: Mapping[Path, str], file: str,
+                    hosted: frozenset[str] = frozenset()) -> list[str]:
     """The statements that initialize the network's weights as its `init` rules say (none without
-    rules: PyTorch's defaults stay). `class_of` maps each block instance to its generated class."""
+    rules: PyTorch's defaults stay). `class_of` maps each block instance to its generated class;
+    the statements of the classes in `hosted` are theirs (see class_init_statements), not these."""
+    lines = _Emitter(ir, class_of).run(hosted) if ir.inits else []
+    return ["# " + safe_comment(f"Initialization: the init statements of {file}."), *lines] if lines else []
+
+
+def class_init_statements(ir: IR, class_of: Mapping[Path, str]) -> dict[str, list[str]]:
+    """The block classes that may hold their block's `init` statement themselves, with its code (run
+    at the end of the class's ``__init__``): a statement of the block's that sets, in every instance
+    of the class, tensors no other rule sets. The caller keeps a class's where every network of the
+    file that has the class gives it the same code, and passes those classes to init_statements."""
     if not ir.inits:
-        return []
-    return ["# " + safe_comment(f"Initialization: the init statements of {file}."), *_Emitter(ir, class_of).run()]
+        return {}
+    return {name: lines for name, (_, lines) in _Emitter(ir, class_of).class_statements().items()}
 
 
 def _regroup(rules: list[InitRule]) -> bool:
@@ -189,4 +298,4 @@ def _regroup(rules: list[InitRule]) -> bool:
     return all(len(v) == 1 for v in touched.values())
 
 
-__all__ = ["init_statements"]
+__all__ = ["class_init_statements", "init_statements"]
