@@ -186,8 +186,8 @@ class _Emitter:
         for g, group in enumerate(groups):
             crossed = {key for key, owners in touched.items() if owners != {g}}
             made = self.hosted([rules[j] for j in group], crossed)
-            for name in made[0] if made is not None and not set(made[0]) & set(found) else []:
-                found[name] = (group, made[1])
+            if made is not None and not set(made[0]) & set(found):
+                found.update((name, (group, made[1])) for name in made[0])
         return found
 
     def run(self, hosted: frozenset[str] = frozenset()) -> list[str]:
