@@ -393,6 +393,45 @@ def test_generated_code_reads_like_torchvision() -> None:
     assert "nn.init.constant_(self.a.bn.weight, 0)" in src  # one instance of `unit` zeroes: no loop over Unit
 
 
+OWN = """
+block pair(c) {
+    in -> conv(c, 3, pad=1) as a -> relu -> conv(c, 3, pad=1, bias=false) as b
+    init conv: normal(std=0.5), bias=zeros
+}
+block head(c) {
+    in -> conv(c, 3, pad=1) as a -> relu -> conv(c, 1) as b
+}
+network n {
+    input image: 8x8x8
+    image -> pair(8) as p -> pair(8) as q -> head(8) as h -> conv(4, 1) as out
+    init conv as h: normal(std=0.25), bias=zeros
+    init conv as h.b: bias=1
+}
+"""
+
+
+def test_a_block_rule_no_other_crosses_is_its_class_own_and_a_labelled_part_one_loop() -> None:
+    from archdsl.compiler.backends.torch_codegen import build_module, generate_source
+
+    net = load_string(OWN).network()
+    src = generate_source(net)
+    pair = src[src.index("class Pair("):src.index("class Head(")]
+    assert "        # Initialization: the init statement of block pair.\n" \
+           "        for m in self.modules():\n            if isinstance(m, nn.Conv2d):\n" in pair  # as timm's blocks
+    network = src[src.index("class N("):]
+    assert "isinstance(m, Pair)" not in network and "get_submodule" not in network
+    assert "        for m in self.h.modules():\n            if isinstance(m, nn.Conv2d):\n" in network
+    assert network.index("self.h.modules()") < network.index("nn.init.constant_(self.h.b.bias, 1)")
+    torch.manual_seed(0)
+    module = build_module(net)
+    assert module.h.b.bias.eq(1).all() and module.h.a.bias.eq(0).all() and module.p.a.bias.eq(0).all()
+    assert abs(float(module.q.b.weight.detach().std()) - 0.5) < 0.05  # 576 draws: standard error 0.015
+    assert abs(float(module.h.a.weight.detach().std()) - 0.25) < 0.03
+    # A block rule that another rule crosses stays in the network, where the order of the two holds.
+    crossed = generate_source(load_string(OWN.replace("init conv as h:", "init conv:")).network())
+    assert "isinstance(m, Pair)" in crossed and "Initialization: the init statement of block" not in crossed
+
+
 def test_analysis_ignores_initialization() -> None:
     plain = load_string(re.sub(r"^\s*(if zero \{ )?init .*$", "", BLOCK, flags=re.MULTILINE)).network()
     assert not plain.ir.inits
