@@ -279,6 +279,85 @@ def _collapse_runs(body: _ClassBody) -> None:
     body.chain_calls = []
 
 
+# A forward line that calls a block of several outputs: `a, b = \x00k\x00(c, d)`.
+_MULTI_CALL = re.compile("((?:[A-Za-z]\\w*, )+[A-Za-z]\\w*) = \x00(\\d+)\x00\\(([A-Za-z]\\w*(?:, [A-Za-z]\\w*)*)\\)\\Z")
+
+
+@dataclass(frozen=True)
+class _CellCall:
+    """A forward line `a, b = self.<rel>(c, d)` that calls a block of several outputs."""
+
+    line: int
+    rel: tuple[str, ...]
+    outputs: tuple[str, ...]
+    inputs: tuple[str, ...]
+
+
+def _cell_calls(body: _ClassBody) -> list[_CellCall]:
+    found = []
+    for i, line in enumerate(body.lines):
+        m = _MULTI_CALL.match(line)
+        if m:
+            found.append(_CellCall(i, body.refs[int(m[2])], tuple(m[1].split(", ")), tuple(m[3].split(", "))))
+    return found
+
+
+def _cell_run(body: _ClassBody, calls: list[_CellCall]) -> list[_CellCall] | None:
+    """The calls, from the first, that call every block of one container in order, each on the
+    previous one's outputs in one order and nothing else (EfficientDet's BiFPN layers), or None."""
+    first = calls[0]
+    container = first.rel[:-1]
+    run = [first]
+    for call in calls[1:]:
+        if call.line != run[-1].line + 1 or call.rel[:-1] != container or set(call.inputs) != set(run[-1].outputs):
+            break
+        run.append(call)
+    slot = body.root
+    for part in container:
+        slot = slot.children[part]
+    if len(run) < 2 or not slot.sequential or [c.rel[-1] for c in run] != list(slot.children):
+        return None
+    if any(len(set(c.inputs)) != len(c.inputs) or len(c.inputs) != len(c.outputs) for c in run[1:]):
+        return None
+    order = [first.outputs.index(n) for n in run[1].inputs]  # input j of a block: output order[j] of the one before
+    if any([a.outputs[k] for k in order] != list(b.inputs) for a, b in pairwise(run)):
+        return None
+    inner = {n for c in run[:-1] for n in c.outputs}
+    lines = {c.line for c in run}
+    if any(_uses(line, n) for i, line in enumerate(body.lines) if i not in lines for n in inner):
+        return None
+    return run
+
+
+def _loop_cells(body: _ClassBody) -> None:
+    """Call a container's blocks in a loop where the forward calls each of them in turn on the
+    previous one's outputs (`for cell in self.fpn["cell"]: p3, p4 = cell(p4, p3)`), as effdet's
+    BiFpn runs its layers: the first call's inputs become the loop's variables, the last call's
+    outputs name them."""
+    calls = _cell_calls(body)
+    k = 0
+    while k < len(calls):
+        run = _cell_run(body, calls[k:])
+        if run is None:
+            k += 1
+            continue
+        first, last = run[0], run[-1]
+        # The loop's variables: the last block's outputs, without the block's index in their names.
+        stem = "_".join(last.rel) + "_"
+        outputs = [body.names.create(n[len(stem):] if n.startswith(stem) else n) for n in last.outputs]
+        order = [first.outputs.index(n) for n in run[1].inputs]
+        state = [outputs[j] for j in order]  # as a block takes them
+        var = body.names.create(first.rel[-2] if len(first.rel) > 1 else "block")
+        start = f"{', '.join(state)} = {', '.join(first.inputs)}"
+        loop = [start if len(INDENT * 2 + start) <= WIDTH else f"{', '.join(state)} = ({', '.join(first.inputs)})",
+                f"for {var} in {body.reuse(first.rel[:-1])}:", f"\t{', '.join(outputs)} = {var}({', '.join(state)})"]
+        for i in range(last.line + 1, len(body.lines)):
+            for old, new in zip(last.outputs, outputs, strict=True):
+                body.lines[i] = _rename(body.lines[i], old, new)
+        body.lines[first.line:last.line + 1] = loop
+        return _loop_cells(body)  # the lines moved: look again
+
+
 _ASSIGN = re.compile(r"([A-Za-z]\w*) = (.+)\Z", re.S)
 _TARGETS = re.compile(r"(\(?[A-Za-z]\w*(?:, *[A-Za-z]\w*)*,?\)?) = (.+)\Z", re.S)
 
@@ -1710,6 +1789,7 @@ class TorchCodegen:
                 self._call(child, base, body, ports)
         body.lines.extend(self._return(scope, outputs, ports))
         _collapse_runs(body)
+        _loop_cells(body)
         return body, args
 
     def _arguments(self, scope: tuple[str, ...], inputs: list[Port], body: _ClassBody,
