@@ -207,3 +207,38 @@ network lists {
     assert "layers" not in _init_args(unit)
     model = build_module(net)
     assert [m.eps for m in (model.a.seq[1], model.b.seq[1])] == [1e-5, 1e-3]
+
+
+CELLS = """
+block cell(c) inputs(a, b) outputs(u, v) {
+    u = a -> conv(c, 3, pad=1) as conv_a
+    v = (b -> conv(c, 3, pad=1) as conv_b) + u
+}
+network cells(layers=3) {
+    input image: 4x8x8
+    p = image -> conv(4, 1) as stem
+    q = image -> conv(4, 1) as side
+    repeat layers as i {
+        p, q = p -> cell(q, c=4) as cells.{i}
+    }
+    output y = p + q
+}
+"""
+
+
+def test_layers_of_several_outputs_run_in_a_loop() -> None:
+    """effdet's BiFpn: `for cell in self.cells: …` where each layer takes the outputs of the one
+    before, not one call per layer; the module computes what the unrolled layers compute."""
+    import archdsl.api as api
+
+    net = api.load_string(CELLS, "cells.arch").network()
+    src = generate_source(net)
+    assert "        for cells in self.cells:\n" in src and "self.cells[1]" not in src
+    module = build_module(net).eval()
+    image = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    p, q = module.stem(image), module.side(image)
+    for layer in module.cells:  # by hand, each layer's two outputs into the next one's two inputs
+        p = layer.conv_a(p)
+        q = layer.conv_b(q) + p
+    with torch.no_grad():
+        torch.testing.assert_close(module(image), p + q)
