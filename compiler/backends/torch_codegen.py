@@ -44,6 +44,7 @@ import math
 import os
 import re
 import textwrap
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -696,12 +697,13 @@ class _Class:
         unnamed: dict[int, tuple[tuple[Constant | None, ...], int, int | None]] = {}  # expr → (key, hole, part)
         exprs: list[str] = []
         bounds: set[str] = set()  # list elements that bound a loop so far (each stage its own)
+        holes = _Holes(self.template)
         hole = 0
         for s in range(len(self.template)):
             having = [m for m, (_, consts, _) in enumerate(self.members) if consts[s] is not None]
             for q, column in enumerate(zip(*(self.members[m][1][s] or [] for m in having), strict=True)):
                 # A loop's bound is the parameter that gives it even where the members agree.
-                count = _in_range(self.template, hole) and _express(
+                count = holes.in_range(hole) and _express(
                     column, [candidates[m] for m in having], shared, spec_names, names, taken=bounds)
                 if count:
                     bounds.add(count)
@@ -721,7 +723,7 @@ class _Class:
                         unnamed[len(exprs)] = (key, hole, self.optional.get(s))
                     exprs.append(expr or "")
                 hole += 1
-        derived = self._derived(exprs, names, signatures)
+        derived = self._derived(exprs, names, signatures, holes)
         # One argument per column; a column with gaps joins a full one it agrees with, else its gaps
         # pass None, and the first such of an in-place part stands for the part's flag.
         full = [key for key, _, _ in unnamed.values() if None not in key]
@@ -731,7 +733,7 @@ class _Class:
             key = next((f for f in full if all(a is None or (type(a), a) == (type(b), b)
                                                for a, b in zip(key, f, strict=True))), key)
             if key not in fresh:
-                fresh[key] = names.create(_argument_name(self.template, at, signatures))
+                fresh[key] = names.create(holes.argument_name(at, signatures))
             exprs[pos] = fresh[key]
             if None in key and k is not None and not self.parts[k].kept:
                 part_args.setdefault(k, fresh[key])
@@ -776,7 +778,8 @@ class _Class:
                 found[k] = spec_names[n]
         return found
 
-    def _derived(self, exprs: list[str], names: Namespace, signatures: dict[str, list[str]]) -> dict[str, str]:
+    def _derived(self, exprs: list[str], names: Namespace, signatures: dict[str, list[str]],
+                 holes: _Holes) -> dict[str, str]:
         """A size computed from an argument (a convolution's padding) is a local named for what it is
         passed as, computed once however many holes take it (`padding = (k - 1) // 2`): each such
         expression's local, the holes (`exprs`) reading it."""
@@ -784,7 +787,7 @@ class _Class:
         for pos, expr in enumerate(exprs):
             if re.fullmatch(r"\(\w+ - 1\) // 2", expr):
                 if expr not in derived:
-                    derived[expr] = names.create(_argument_name(self.template, pos, signatures))
+                    derived[expr] = names.create(holes.argument_name(pos, signatures))
                 exprs[pos] = derived[expr]
         return derived
 
@@ -946,13 +949,61 @@ def _returns(forward: list[str]) -> str:
     return " | ".join(kinds) or "None"
 
 
-def _in_range(template: list[str], k: int) -> bool:
-    """Whether the k-th hole of a template is the bound of a loop (`range(1, <hole>)`)."""
-    text = "\n".join(template)
-    pos = -1
-    for _ in range(k + 1):
-        pos = text.index(_HOLE, pos + 1)
-    return bool(re.search(rf"range\((?:{_HOLE}, )?\Z", text[:pos]))
+class _Holes:
+    """Where the holes of a template are, found once (a lookup per hole that scanned the template
+    from its start was quadratic in a network of many layers)."""
+
+    def __init__(self, template: list[str]) -> None:
+        self.text = "\n".join(template)
+        self.positions = [m.start() for m in re.finditer(_HOLE, self.text)]
+
+    def in_range(self, k: int) -> bool:
+        """Whether the k-th hole is the bound of a loop (`range(<hole>)`, `range(1, <hole>)`)."""
+        pos = self.positions[k]
+        return self.text.endswith("range(", 0, pos) or self.text.endswith(f"range({_HOLE}, ", 0, pos)
+
+    def argument_name(self, k: int, params: dict[str, list[str]]) -> str:
+        """A name for the k-th hole: the parameter it is passed to when it is an argument of a generated
+        class (`params`: their parameters), the keyword it belongs to (`stride` in `stride=(<hole>, …)`),
+        else `size`."""
+        text, pos = self.text, self.positions[k]
+        depth, commas = 0, 0
+        for i in range(pos - 1, -1, -1):
+            ch = text[i]
+            if ch in ")]}":
+                depth += 1
+            elif ch in "([{" and depth:
+                depth -= 1
+            elif ch in "([{":
+                end = _stripped_end(text, i)
+                callee = _word_before(text, end)
+                if callee and callee in params and commas < len(params[callee]):
+                    return params[callee][commas]
+                keyword = _word_before(text, end - 1) if end and text[end - 1] == "=" else None
+                if keyword:
+                    return keyword
+                break
+            elif ch == "," and not depth:
+                commas += 1
+            elif ch == "=" and not depth:
+                return _word_before(text, _stripped_end(text, i)) or "size"
+        return "size"
+
+
+def _stripped_end(text: str, end: int) -> int:
+    """The end of `text[:end].rstrip()`, found without copying the text before it."""
+    while end and text[end - 1].isspace():
+        end -= 1
+    return end
+
+
+def _word_before(text: str, end: int) -> str | None:
+    """The word (`\\w+`) that ends at `end`, or None: `re.search(r"(\\w+)$", text[:end])`, without
+    copying the text before it."""
+    start = end
+    while start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    return text[start:end] if start < end else None
 
 
 def _callee(call: str) -> str:
@@ -1174,13 +1225,24 @@ def _explained(a: _Instance, b: _Instance, defaults: KeywordDefaults) -> bool:
 
 def _in_place(full: _Structure) -> dict[str, int]:
     """The submodules `full` applies once, to one value (`y = self.m(x)`): forward line by name."""
-    attrs = _statement_attributes(list(full.template))
+    assigned = Counter(_statement_attributes(list(full.template)))
+    lines_using = Counter(a for line in full.forward for a in _self_attributes(line))
     found: dict[str, int] = {}
     for i, line in enumerate(full.forward):
         m = _APPLY.match(line)
-        if m and attrs.count(m[2]) == 1 and sum(bool(re.search(rf"self\.{m[2]}\b", x)) for x in full.forward) == 1:
+        if m and assigned[m[2]] == 1 and lines_using[m[2]] == 1:
             found[m[2]] = i
     return found
+
+
+# `self.NAME` not followed by a word character, at every place (overlapping: `myself.a` holds `self.a`).
+_SELF_ATTRIBUTE = re.compile(r"(?=self\.(\w+))")
+
+
+def _self_attributes(line: str) -> set[str]:
+    """The names a for which `re.search(rf"self\\.{a}\\b", line)` finds something, found in one pass
+    (a search per name and line was quadratic in a network of many layers)."""
+    return {m[1] for m in _SELF_ATTRIBUTE.finditer(line)}
 
 
 def _reduce(full: _Structure, dropped: frozenset[str], tail: str | None) -> tuple[_Structure, set[int]] | None:
@@ -1501,38 +1563,6 @@ def _element(column: tuple[Constant, ...], lists: list[SpecValue], taken: set[in
     tuples = [x for x in lists if isinstance(x, tuple)]
     return next((j for j in range(min(len(x) for x in tuples)) if j not in taken
                  and all(x[j] == v for x, v in zip(tuples, column, strict=True))), None)
-
-
-def _argument_name(template: list[str], k: int, params: dict[str, list[str]]) -> str:
-    """A name for the k-th hole: the parameter it is passed to when it is an argument of a generated
-    class (`params`: their parameters), the keyword it belongs to (`stride` in `stride=(<hole>, …)`),
-    else `size`."""
-    text = "\n".join(template)
-    pos = -1
-    for _ in range(k + 1):
-        pos = text.index(_HOLE, pos + 1)
-    depth, commas = 0, 0
-    for i in range(pos - 1, -1, -1):
-        ch = text[i]
-        if ch in ")]}":
-            depth += 1
-        elif ch in "([{" and depth:
-            depth -= 1
-        elif ch in "([{":
-            head = text[:i].rstrip()
-            callee = re.search(r"(\w+)$", head)
-            if callee and callee[1] in params and commas < len(params[callee[1]]):
-                return params[callee[1]][commas]
-            keyword = re.search(r"(\w+)=$", head)
-            if keyword:
-                return keyword[1]
-            break
-        elif ch == "," and not depth:
-            commas += 1
-        elif ch == "=" and not depth:
-            keyword = re.search(r"(\w+)$", text[:i].rstrip())
-            return keyword[1] if keyword else "size"
-    return "size"
 
 
 def _fill(statement: str, holes: Iterator[str]) -> str:
