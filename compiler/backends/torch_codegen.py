@@ -135,9 +135,10 @@ class _ClassBody:
         """Place a submodule at `rel`; returns a placeholder for its reference in forward code."""
         slot = self.root
         for depth, part in enumerate(rel):
-            check_attribute(part, span)
             last = depth == len(rel) - 1
             child = slot.children.get(part)
+            if child is None:  # a part already placed was checked then
+                check_attribute(part, span)
             if child is not None and (last or child.init is not None):
                 what = ".".join(rel[:depth + 1])
                 raise error("E0702", f"`{safe_comment(what)}` names both a layer and a group of layers", span,
@@ -372,46 +373,48 @@ def _reuse_names(lines: list[str], args: list[str]) -> list[str]:
 
 def _named(lines: list[str], args: list[str]) -> tuple[list[str], dict[str, str]]:
     """`_reuse_names`'s lines, and the name each variable of `lines` is given."""
-    parsed: list[tuple[list[str], list[str], list[str]]] = []  # (targets, tokens, names read) per line
+    parsed: list[tuple[str, list[str], str, list[str]]] = []  # (targets' text, targets, the rest, names read)
     for line in lines:
         m = _TARGETS.match(line)
-        targets = re.findall(r"[A-Za-z]\w*", m[1]) if m else []
-        pieces = _TOKEN.findall(m[2] if m else line)
-        parsed.append((targets, pieces, _names_of(pieces)))
+        head, expr = (m[1], m[2]) if m else ("", line)
+        parsed.append((head, _WORD.findall(head), expr, _names(expr)))
     last: dict[str, int] = {}
-    for i, (_, _, names) in enumerate(parsed):
+    for i, (_, _, _, names) in enumerate(parsed):
         for name in names:
             last[name] = i
     alias = {a: a for a in args}
     out: list[str] = []
-    for i, (targets, pieces, names) in enumerate(parsed):
+    for i, (head, targets, expr, names) in enumerate(parsed):
         used = {n: None for n in names if n in alias}  # in order; a dict, as a list lookup per token was quadratic
-        text = "".join(alias[tok] if tok in used and not (k and pieces[k - 1] == ".") else tok
-                       for k, tok in enumerate(pieces))
+        text = expr
+        if any(alias[n] != n for n in used):  # else the line reads as it is: no need to take it apart
+            pieces = _TOKEN.findall(expr)
+            text = "".join(alias[tok] if tok in used and not (k and pieces[k - 1] == ".") else tok
+                           for k, tok in enumerate(pieces))
         dying = [alias[n] for n in used if last.get(n) == i]
         dying.sort(key=lambda n: n not in args)
-        if len(targets) == 1 and _ASSIGN.match(lines[i]) and dying and targets[0] in last:
+        if len(targets) == 1 and dying and targets[0] in last and _ASSIGN.match(lines[i]):
             alias[targets[0]] = dying[0]
         else:
             alias.update((t, t) for t in targets)
         if not targets:
             out.append(text)
         else:
-            target = _TARGETS.match(lines[i])
-            assert target is not None
-            head = re.sub(r"[A-Za-z]\w*", lambda m: alias[m[0]], target[1])
-            out.append(f"{head} = {text}")
+            renamed = alias[head] if head == targets[0] else _WORD.sub(lambda m: alias[m[0]], head)
+            out.append(f"{renamed} = {text}")
     return out, alias
 
 
 def _names(expr: str) -> list[str]:
     """The variables an expression reads (names not after a dot; strings skipped)."""
-    return _names_of(_TOKEN.findall(expr))
+    return [n for n in _READ.findall(expr) if n]
 
 
-def _names_of(toks: list[str]) -> list[str]:
-    """The variables read by an expression's tokens (names not after a dot)."""
-    return [t for k, t in enumerate(toks) if _NAME.match(t) and not (k and toks[k - 1] == ".")]
+# A variable's name in an assignment's targets.
+_WORD = re.compile(r"[A-Za-z]\w*")
+# `_TOKEN`'s tokens, a name after a dot taken with the dot and a name read captured: what
+# `_names` finds in one pass of the regular expression engine.
+_READ = re.compile(r'"(?:[^"\\]|\\.)*"|\.[A-Za-z_]\w*|([A-Za-z_]\w*)|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|.', re.S)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -424,6 +427,9 @@ _INSTANCE_REF = re.compile(r"__I(\d+)__")
 # The tokens of a constructor statement: strings, names, numbers, any other character alone.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z_]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|.', re.S)
 _HOLE = "\x00"
+# Of `_TOKEN`'s tokens, the strings, brackets and commas alone: the regular expression engine steps
+# over the rest (a call's arguments are found without a Python step per token).
+_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[()\[\]{},]', re.S)
 _IN_PLACE = ["inplace", "=", "True", ")"]  # the tokens after `nn.ReLU(` of an activation applied in place
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")  # a submodule reference in forward code until it is named
 _NAME = re.compile(r"[A-Za-z_]\w*\Z")
@@ -457,7 +463,7 @@ def _instance_ref(index: int) -> str:
 
 def _shift(line: str, offset: int) -> str:
     """A constructor statement of one network's instances, placed `offset` further in a pool."""
-    return _INSTANCE_REF.sub(lambda m: _instance_ref(int(m[1]) + offset), line)
+    return _INSTANCE_REF.sub(lambda m: _instance_ref(int(m[1]) + offset), line) if offset else line
 
 
 def _resolve_instances(line: str, calls: dict[int, str]) -> str:
@@ -476,38 +482,68 @@ def _template(statements: list[str], defaults: KeywordDefaults) -> tuple[list[st
     """Constructor statements with every number and boolean replaced by a hole, and each one's
     constants; the keywords a constructor leaves out at their defaults written out (`groups=1`), so
     that a depthwise conv and a dense one have one template."""
-    constants: list[list[Constant]] = []
     out: list[str] = []
+    constants: list[list[Constant]] = []
     for statement in statements:
-        pieces: list[str] = []
-        constants.append([])
-        toks = [m[0] for m in _TOKEN.finditer(_keywords(statement, defaults, write=True))] + [""] * 8
-        j = 0
-        while j < len(toks) - 8:
-            tok, value = toks[j], _constant(toks[j])
-            if (tok == "nn" and toks[j + 1] == "." and toks[j + 2].isidentifier() and not (j and toks[j - 1] == ".")
-                    and (toks[j + 3] != "(" or toks[j + 4] == ")" or toks[j + 4:j + 8] == _IN_PLACE)):
-                # `nn.ReLU()`, `nn.ReLU(inplace=True)` (the class a hole, `inplace=True` kept), or `nn.ReLU` passed on
-                value = ModuleClass(f"nn.{toks[j + 2]}")
-                if toks[j + 4:j + 8] == _IN_PLACE:
-                    constants[-1].append(value)
-                    pieces += [_HOLE, "(", *_IN_PLACE]
-                    j += 8
-                    continue
-                j += 2
-            if value is not None:
-                constants[-1].append(value)
-                tok = _HOLE
-            pieces.append(tok)
-            j += 1
-        out.append("".join(pieces))
+        template, values = _statement_template(statement, defaults)
+        out.append(template)
+        constants.append(list(values))
     return out, constants
+
+
+class _Templates:
+    """`_template`, each distinct statement worked out once: a network's block instances repeat
+    their statements (a residual stack's blocks all build the same layers), and a class is
+    grouped, then made, from the same statements."""
+
+    def __init__(self) -> None:
+        self.defaults: KeywordDefaults | None = None
+        self.known: dict[str, tuple[str, tuple[Constant, ...]]] = {}
+
+    def __call__(self, statements: list[str], defaults: KeywordDefaults) -> tuple[list[str], list[list[Constant]]]:
+        if defaults is not self.defaults:  # what is known holds for one table of defaults
+            self.defaults, self.known = defaults, {}
+        out: list[str] = []
+        constants: list[list[Constant]] = []
+        for statement in statements:
+            found = self.known.get(statement)
+            if found is None:
+                found = self.known[statement] = _statement_template(statement, defaults)
+            out.append(found[0])
+            constants.append(list(found[1]))
+        return out, constants
+
+
+def _statement_template(statement: str, defaults: KeywordDefaults) -> tuple[str, tuple[Constant, ...]]:
+    """One statement's template and constants (see `_template`)."""
+    pieces: list[str] = []
+    constants: list[Constant] = []
+    toks = [m[0] for m in _TOKEN.finditer(_keywords(statement, defaults, write=True))] + [""] * 8
+    j = 0
+    while j < len(toks) - 8:
+        tok, value = toks[j], _constant(toks[j])
+        if (tok == "nn" and toks[j + 1] == "." and toks[j + 2].isidentifier() and not (j and toks[j - 1] == ".")
+                and (toks[j + 3] != "(" or toks[j + 4] == ")" or toks[j + 4:j + 8] == _IN_PLACE)):
+            # `nn.ReLU()`, `nn.ReLU(inplace=True)` (the class a hole, `inplace=True` kept), or `nn.ReLU` passed on
+            value = ModuleClass(f"nn.{toks[j + 2]}")
+            if toks[j + 4:j + 8] == _IN_PLACE:
+                constants.append(value)
+                pieces += [_HOLE, "(", *_IN_PLACE]
+                j += 8
+                continue
+            j += 2
+        if value is not None:
+            constants.append(value)
+            tok = _HOLE
+        pieces.append(tok)
+        j += 1
+    return "".join(pieces), tuple(constants)
 
 
 def _call_arguments(text: str, start: int) -> tuple[list[str], int]:
     """The top-level arguments of the call whose `(` is at `start`, and the position of its `)`."""
     depth, args, begin = 0, [], start + 1
-    for m in _TOKEN.finditer(text, start):
+    for m in _BRACKET.finditer(text, start):
         tok = m[0]
         if tok in "([{":
             depth += 1
@@ -1409,7 +1445,7 @@ def _merged_forward(full: _Structure, parts: list[_Part], tail: str | None, part
         else:
             out.append(line)
     # A value named after a submodule that may be absent is named for what it is: the output so far.
-    taken = {n for line in out for n in _names(line)}
+    taken = {n for line in out for n in _names(line)} if any(not part.tail for part in parts) else set()
     for part in parts:
         if not part.tail and part.name in taken and "out" not in taken:
             out = [_rename(line, part.name, "out") for line in out]
@@ -1690,6 +1726,8 @@ class TorchCodegen:
         self.order = {n.name: i for i, n in enumerate(self.ir)}
         self.helpers = self._helpers()
         self.keyword_defaults: KeywordDefaults = {}
+        self.templates = _Templates()  # _template, each distinct statement once
+        self.loops: dict[str, str] = {}  # _loop_runs of each distinct statement of a family's network
         self.made: list[_Class] = []  # the classes named so far
         self.spec_params: dict[str, list[str | None]] = {}  # a class's name → its parameters' spec names
         # A family's network → its generator and its block instances (start, stop).
@@ -1701,9 +1739,12 @@ class TorchCodegen:
         self.family_names: dict[str, str] = {}  # a family (its network definition) → its class name
         # A network → its common numbers that no probe could lift (they stay fixed), and why.
         self.fixed: dict[str, dict[str, str]] = {}
+        # Each distinct layer's constructor source, made once: identical layers share their validated
+        # attributes (the IR keeps them alive, so their id is the key), as in module_signature.
+        self.inits: dict[tuple[object, ...], str | None] = {}
         for node in self.ir.nodes("op"):
             op = node.op_class
-            init = op.torch_init(node.attrs, self.ir.in_shapes(node)) if op.torch_defaults else None
+            init = self._torch_init(node) if op.torch_defaults else None
             if init is not None and (callee := re.match(r"([\w.]+)\(", init)):
                 self.keyword_defaults[callee[1]] = op.torch_defaults
         reserved = frozenset(self.helpers)
@@ -1735,6 +1776,13 @@ class TorchCodegen:
                 parent = self.blocks.parent[o]
                 self.children.setdefault(parent, []).append(o)
                 o = parent
+
+    def _torch_init(self, node: IRNode) -> str | None:
+        """`node`'s op's constructor source (`Op.torch_init`), each distinct layer's once."""
+        key = (node.op, id(node.attrs), self.ir.in_shapes_key(node))
+        if key not in self.inits:
+            self.inits[key] = node.op_class.torch_init(node.attrs, self.ir.in_shapes(node))
+        return self.inits[key]
 
     # --- structure
     def owner(self, node: IRNode) -> tuple[str, ...]:
@@ -1867,7 +1915,7 @@ class TorchCodegen:
         if param is not None:  # a bare parameter of this class, named by the node (SSD's scale_weight)
             expr = op.torch_forward_parameter(a, ins, args, place(param))
         else:
-            init = op.torch_init(a, ins)
+            init = self._torch_init(node)
             if (init is not None and len(args) == 1 and (in_place := op.torch_init_in_place(a, ins))
                     and self._dies_here(node, 0)):
                 init = in_place
@@ -2030,7 +2078,7 @@ class TorchCodegen:
                     continue
                 refs = (self._resolved(index, calls) if inst.compress else
                         [_INSTANCE_REF.sub(lambda m: f"__C{class_of[int(m[1])]}__", line) for line in inst.init])
-                structure = _Structure(inst.block, tuple(_template(refs, self.keyword_defaults)[0]),
+                structure = _Structure(inst.block, tuple(self.templates(refs, self.keyword_defaults)[0]),
                                        tuple(inst.args), tuple(inst.forward))
                 key = keys.setdefault(structure, len(structures))
                 if key == len(structures):
@@ -2265,7 +2313,7 @@ class TorchCodegen:
         """A statement of no block (a layer, an init statement): its constants as expressions. A
         layer's output channels are the running count after it where some constant gives them, or
         they are its input's (avgpool, dropout); else the count is unknown from there on."""
-        templates = [_template([line], self.keyword_defaults) for line in lines]
+        templates = [self.templates([line], self.keyword_defaults) for line in lines]
         if any(t[0] != templates[0][0] for t in templates):
             return False
         columns = [list(c) for c in zip(*(t[1][0] for t in templates), strict=True)]
@@ -2457,7 +2505,15 @@ class TorchCodegen:
         network's with each run of equal blocks as one loop."""
         inst = self.instances[index]
         resolved = [_resolve_instances(line, calls) for line in inst.init]
-        return [_loop_runs(line) for line in resolved] if inst.compress else resolved
+        if not inst.compress:
+            return resolved
+        out = []
+        for line in resolved:  # a network's statements are asked for again (grouped, then made): once each
+            looped = self.loops.get(line)
+            if looped is None:
+                looped = self.loops[line] = _loop_runs(line)
+            out.append(looped)
+        return out
 
     def _make_class(self, group: _Group, structures: list[_Structure], members: dict[int, list[int]],
                     calls: dict[int, str], class_names: set[str],
@@ -2492,7 +2548,7 @@ class TorchCodegen:
                             else part.name not in left_out for part in parts)
             removed = {s for statements, has in zip(controls, present, strict=True) if not has for s in statements}
             for index in members[key]:
-                template, constants = _template(self._resolved(index, calls), self.keyword_defaults)
+                template, constants = self.templates(self._resolved(index, calls), self.keyword_defaults)
                 if key == group.full:
                     cls.template = template
                 it = iter(constants)
