@@ -506,38 +506,56 @@ class _Templates:
         out: list[str] = []
         constants: list[list[Constant]] = []
         for statement in statements:
-            found = self.known.get(statement)
+            # `self.conv_5 = ` holds no constant and no call: what follows it is worked out once for
+            # all the layers it builds (a wide graph's branches differ in their names alone).
+            head, rest = _split_target(statement)
+            found = self.known.get(rest)
             if found is None:
-                found = self.known[statement] = _statement_template(statement, defaults)
-            out.append(found[0])
+                found = self.known[rest] = _statement_template(rest, defaults)
+            out.append(head + found[0])
             constants.append(list(found[1]))
         return out, constants
 
 
+_SLOT_TARGET = re.compile(r"self\.[A-Za-z_]\w* = ")
+
+
+def _split_target(statement: str) -> tuple[str, str]:
+    """(`self.NAME = `, the rest) of a constructor statement, or ("", the statement)."""
+    target = _SLOT_TARGET.match(statement)
+    return (statement[:target.end()], statement[target.end():]) if target else ("", statement)
+
+
+_PADDING = re.compile(r"\(\w+ - 1\) // 2")  # a convolution's default padding (see _multiple)
+
+
 def _statement_template(statement: str, defaults: KeywordDefaults) -> tuple[str, tuple[Constant, ...]]:
     """One statement's template and constants (see `_template`)."""
-    pieces: list[str] = []
     constants: list[Constant] = []
-    toks = [m[0] for m in _TOKEN.finditer(_keywords(statement, defaults, write=True))] + [""] * 8
-    j = 0
-    while j < len(toks) - 8:
-        tok, value = toks[j], _constant(toks[j])
-        if (tok == "nn" and toks[j + 1] == "." and toks[j + 2].isidentifier() and not (j and toks[j - 1] == ".")
-                and (toks[j + 3] != "(" or toks[j + 4] == ")" or toks[j + 4:j + 8] == _IN_PLACE)):
-            # `nn.ReLU()`, `nn.ReLU(inplace=True)` (the class a hole, `inplace=True` kept), or `nn.ReLU` passed on
-            value = ModuleClass(f"nn.{toks[j + 2]}")
-            if toks[j + 4:j + 8] == _IN_PLACE:
-                constants.append(value)
-                pieces += [_HOLE, "(", *_IN_PLACE]
-                j += 8
-                continue
-            j += 2
-        if value is not None:
-            constants.append(value)
-            tok = _HOLE
-        pieces.append(tok)
-        j += 1
-    return "".join(pieces), tuple(constants)
+
+    def hole(m: re.Match[str]) -> str:
+        if m[1] is not None:  # `nn.ReLU()`, `nn.ReLU(inplace=True)` (the class a hole, the call kept), `nn.ReLU`
+            constants.append(ModuleClass(f"nn.{m[1]}"))
+            return _HOLE + m[2]
+        if m[3] is not None:
+            constants.append(m[3] == "True")
+            return _HOLE
+        if m[4] is not None:
+            constants.append(int(m[4]) if m[4].isdigit() else float(m[4]))
+            return _HOLE
+        return m[0]  # a string, as it is
+
+    return _CONSTANT.sub(hole, _keywords(statement, defaults, write=True)), tuple(constants)
+
+
+# What `_template` makes a hole of, where `_TOKEN` would find it as a token: a module class
+# `nn.NAME` (not after a dot) not called, called without arguments, or called with `inplace=True`
+# alone (group 2: that call, kept); `True` or `False`; a number. Strings are matched to be passed
+# over; the rest (names, whose digits are no number) the regular expression engine steps over.
+_CONSTANT = re.compile(r'''"(?:[^"\\]|\\.)*"'''
+                       r"|(?<![\w.])nn\.([A-Za-z_]\w*)(?!\w)(\(inplace=True\)|(?=\(\))|(?!\())"
+                       r"|(?<!\w)(True|False)(?!\w)"
+                       r"|(?<!\w)(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)", re.S)
 
 
 def _call_arguments(text: str, start: int) -> tuple[list[str], int]:
@@ -558,18 +576,22 @@ def _call_arguments(text: str, start: int) -> tuple[list[str], int]:
     raise ValueError(f"unbalanced call in generated code: {text!r}")
 
 
+_KEYWORD = re.compile(r"(\w+)=(?!=)")
+
+
 def _keywords(statement: str, defaults: KeywordDefaults, write: bool) -> str:
     """`statement` with the defaulted keywords of each known constructor written out in full
     (`write`), or left out where they hold their default (the form `torch_init` writes)."""
     for m in reversed(list(_CALL.finditer(statement))):
-        known = dict(defaults.get(m[1], ()))
-        if not known:
+        pairs = defaults.get(m[1])
+        if not pairs:
             continue
+        known = dict(pairs)
         args, end = _call_arguments(statement, m.end() - 1)
         given: dict[str, str] = {}
         rest: list[str] = []
         for arg in args:
-            kw = re.match(r"(\w+)=(?!=)", arg)
+            kw = _KEYWORD.match(arg)
             if kw and kw[1] in known:
                 given[kw[1]] = arg[kw.end():]
             else:
@@ -821,7 +843,7 @@ class _Class:
         expression's local, the holes (`exprs`) reading it."""
         derived: dict[str, str] = {}
         for pos, expr in enumerate(exprs):
-            if re.fullmatch(r"\(\w+ - 1\) // 2", expr):
+            if _PADDING.fullmatch(expr):
                 if expr not in derived:
                     derived[expr] = names.create(holes.argument_name(pos, signatures))
                 exprs[pos] = derived[expr]
@@ -909,8 +931,12 @@ class _Class:
         (`by_class`: the parts whose flag is their module class argument, None when not built;
         `tests`: the parts whose flag the constructor computes, and how)."""
         out = [f"self.{flags[k]} = {tests.get(k, flags[k])}" for k, part in enumerate(self.parts) if part.kept]
+        unwritten: dict[str, str] = {}  # each distinct constructor call's, once (see _Templates)
         for s, statement in enumerate(self.template):
-            filled = _keywords(_fill(statement, holes), defaults, write=False)
+            head, rest = _split_target(_fill(statement, holes))
+            if rest not in unwritten:
+                unwritten[rest] = _keywords(rest, defaults, write=False)
+            filled = head + unwritten[rest]
             k = self.optional.get(s)
             if k is None:
                 out.append(filled)
@@ -1088,7 +1114,7 @@ _COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 
 def _function_helpers(text: str) -> list[str]:
     """The helper functions `text` calls, each one's source."""
-    return [src for name, src in _FUNCTION_HELPERS.items() if re.search(rf"(?<![\w.]){name}\(", text)]
+    return [src for name, src in _FUNCTION_HELPERS.items() if _mentions(text, f"{name}(")]
 
 
 def _python_expression(node: Node, known: set[str], read: list[str]) -> str | None:
@@ -1302,7 +1328,7 @@ def _reduce(full: _Structure, dropped: frozenset[str], tail: str | None) -> tupl
         if k is None or k >= len(lines) - 2 or not re.fullmatch(r"return \w+", lines[-1]):
             return None
         used = {a for line in lines[k + 1:-1] for a in re.findall(r"self\.(\w+)", line)}
-        if any(re.search(rf"self\.{a}\b", line) for line in lines[:k + 1] for a in used):
+        if any(not used.isdisjoint(_self_attributes(line)) for line in lines[:k + 1]):
             return None
         removed |= {s for s, a in enumerate(attrs) if a in used}
         lines = [*lines[:k + 1], f"return {tail}"]
@@ -1517,7 +1543,10 @@ def _attributes(statements: list[str]) -> list[str]:
 
 def _statement_attributes(statements: list[str]) -> list[str | None]:
     """The attribute each constructor statement assigns (None for `self.add_module(…)`)."""
-    return [m[1] if (m := re.match(r"self\.(\w+) = ", s)) else None for s in statements]
+    return [m[1] if (m := _ASSIGNED_ATTRIBUTE.match(s)) else None for s in statements]
+
+
+_ASSIGNED_ATTRIBUTE = re.compile(r"self\.(\w+) = ")
 
 
 def _preference(values: dict[str, SpecValue]) -> list[str]:
@@ -2617,7 +2646,7 @@ class TorchCodegen:
         code.append([f"class {self.net_class}(nn.Module):", *self._docstring(), "", *net_lines])
         # Helpers that some class constructs (an op held as a bare parameter needs none).
         used = "\n".join("\n".join(c) for c in code)
-        helpers = {n: h for n, h in self.helpers.items() if re.search(rf"(?<![\w.]){n}\(", used)}
+        helpers = {n: h for n, h in self.helpers.items() if _mentions(used, f"{n}(")}
         code = [h.splitlines() for h in [*helpers.values(), *_function_helpers(used)]] + code
         text = "\n\n\n".join("\n".join(c) for c in code)
         out += ["", *_imports(text), "", "", text, ""]
@@ -2677,7 +2706,7 @@ class TorchCodegen:
             functions.append("\n".join([f"def {g.info.name}(**kwargs: Any) -> {cls.name}:",
                                         *wrap(f"return {cls.name}({', '.join([*kwargs, '**kwargs'])})", INDENT)]))
         used = "\n".join("\n".join(c) for c in code)
-        helpers = {n: h for n, h in self.helpers.items() if re.search(rf"(?<![\w.]){n}\(", used)}
+        helpers = {n: h for n, h in self.helpers.items() if _mentions(used, f"{n}(")}
         code = ([h.splitlines() for h in [*helpers.values(), *_function_helpers(used)]] + code
                 + [f.splitlines() for f in functions])
         text = "\n\n\n".join("\n".join(c) for c in code)
@@ -2918,11 +2947,25 @@ def _own_inits(classes: list[_Class], networks: list[tuple[IR, dict[tuple[str, .
 
 def _imports(text: str) -> list[str]:
     """The import lines a generated file's text needs: the standard library's, then torch's."""
-    found = [[imp for imp, pat in group if re.search(pat, text)] for group in (
-        (("import math", r"(?<![\w.])math\."), ("from typing import Any", r"(?<![\w.])Any\b")),
-        (("import torch", r"(?<![\w.])torch\."), ("import torch.nn.functional as F", r"(?<![\w.])F\."),
-         ("from torch import nn", r"(?<![\w.])nn\.")))]
+    found = [[imp for imp, word in group if _mentions(text, word)] for group in (
+        (("import math", "math."), ("from typing import Any", "Any")),
+        (("import torch", "torch."), ("import torch.nn.functional as F", "F."), ("from torch import nn", "nn.")))]
     return found[1] if not found[0] else [*found[0], "", *found[1]]
+
+
+def _mentions(text: str, word: str) -> bool:
+    """Whether `word` occurs in `text` neither after a word character or a dot nor, if it ends in
+    one, before a word character: `re.search(rf"(?<![\\w.]){word}\\b", text)` for a word, without
+    the \\b for one that ends in `.` or `(`, found by substring search (a file's text is long)."""
+    whole = word[-1].isalnum() or word[-1] == "_"
+    at = text.find(word)
+    while at >= 0:
+        end = at + len(word)
+        if ((at == 0 or not (text[at - 1].isalnum() or text[at - 1] in "_."))
+                and (not whole or end == len(text) or not (text[end].isalnum() or text[end] == "_"))):
+            return True
+        at = text.find(word, at + 1)
+    return False
 
 
 def _self_attr(name: str) -> str:
