@@ -41,6 +41,7 @@ GLOBALS = frozenset({"torch", "nn", "F", "self", "super"})
 # Names pycodestyle calls ambiguous (E741: `l`, `O`, `I` read as 1 and 0): `l_2` instead.
 _AMBIGUOUS = frozenset({"l", "O", "I"})
 
+_UNSAFE_CHARACTER = re.compile(r"[^A-Za-z0-9_]")
 _MODULE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*(-[A-Za-z0-9_]+)*\Z")
 
 class Namespace:
@@ -61,14 +62,21 @@ class Namespace:
 
     def __init__(self, reserved: set[str] | frozenset[str] = frozenset()) -> None:
         self._taken: set[str] = set(GLOBALS) | set(reserved)
+        # Per base taken, the suffix to try next: names are never given back, so every suffix
+        # below it is still taken (trying them all again made n alike candidates quadratic).
+        self._next: dict[str, int] = {}
 
     def create(self, candidate: str) -> str:
-        base = re.sub(r"[^A-Za-z0-9_]", "_", candidate).strip("_")[:MAX_IDENTIFIER - 8] or "v"
+        base = _UNSAFE_CHARACTER.sub("_", candidate).strip("_")[:MAX_IDENTIFIER - 8] or "v"
         if base[0].isdigit():
             base = "v_" + base
-        name, k = base, 2
-        while not self._free(name):
+        name = base
+        if not self._free(name):
+            k = self._next.get(base, 2)
             name, k = f"{base}_{k}", k + 1
+            while not self._free(name):
+                name, k = f"{base}_{k}", k + 1
+            self._next[base] = k
         self._taken.add(name)
         return name
 

@@ -1794,6 +1794,7 @@ class TorchCodegen:
         self.boundaries: dict[tuple[str, ...], tuple[list[Port], list[Port]]] = {}
         self.shared_from = {n.shares for n in self.ir if n.shares is not None}  # nodes whose module is reused
         self.depths: dict[tuple[str, ...], dict[str, int]] = {}  # see _depth
+        self.owners: dict[tuple[str, ...], tuple[str, ...]] = {}  # a node's scope → its owner (see owner)
         for node in self.ir.nodes("op"):
             for k in range(len(node.scope) + 1):
                 self.members.setdefault(node.scope[:k], []).append(node)
@@ -1806,17 +1807,23 @@ class TorchCodegen:
                 self.children.setdefault(parent, []).append(o)
                 o = parent
 
-    def _torch_init(self, node: IRNode) -> str | None:
-        """`node`'s op's constructor source (`Op.torch_init`), each distinct layer's once."""
-        key = (node.op, id(node.attrs), self.ir.in_shapes_key(node))
+    def _torch_init(self, node: IRNode, what: str = "init") -> str | None:
+        """`node`'s op's constructor source (`Op.torch_init`; `what`: "init_in_place" or "parameter",
+        `Op.torch_init_in_place` or `Op.torch_parameter`), each distinct layer's once."""
+        key = (what, node.op, id(node.attrs), self.ir.in_shapes_key(node))
         if key not in self.inits:
-            self.inits[key] = node.op_class.torch_init(node.attrs, self.ir.in_shapes(node))
+            self.inits[key] = getattr(node.op_class, f"torch_{what}")(node.attrs, self.ir.in_shapes(node))
         return self.inits[key]
 
     # --- structure
     def owner(self, node: IRNode) -> tuple[str, ...]:
         """The block instance whose class holds `node` (() for the network class)."""
-        return () if node.kind != "op" else self.blocks.enclosing(node.scope)
+        if node.kind != "op":
+            return ()
+        found = self.owners.get(node.scope)
+        if found is None:
+            found = self.owners[node.scope] = self.blocks.enclosing(node.scope)
+        return found
 
     def inside(self, node: IRNode, scope: tuple[str, ...]) -> bool:
         return node.kind == "op" and node.scope[:len(scope)] == scope
@@ -1939,13 +1946,13 @@ class TorchCodegen:
         def place(init: str) -> str:
             return body.reuse(first) if first is not None else body.add_module(rel, init, node.span)
 
-        param = op.torch_parameter(a, ins) if len(rel) == 1 else None
+        param = self._torch_init(node, "parameter") if len(rel) == 1 else None
         module = None
         if param is not None:  # a bare parameter of this class, named by the node (SSD's scale_weight)
             expr = op.torch_forward_parameter(a, ins, args, place(param))
         else:
             init = self._torch_init(node)
-            if (init is not None and len(args) == 1 and (in_place := op.torch_init_in_place(a, ins))
+            if (init is not None and len(args) == 1 and (in_place := self._torch_init(node, "init_in_place"))
                     and self._dies_here(node, 0)):
                 init = in_place
             if init is None and (statement := self._in_place_statement(node, args)):
