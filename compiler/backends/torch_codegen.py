@@ -221,11 +221,7 @@ class _ChainCall:
 
 def _rename(line: str, old: str, new: str) -> str:
     """`line` with the variable `old` called `new` (attributes and string literals untouched)."""
-    out: list[str] = []
-    for m in _TOKEN.finditer(line):
-        tok = m[0]
-        out.append(new if tok == old and not (out and out[-1] == ".") else tok)
-    return "".join(out)
+    return _renamed(line, {old: new}) if old in line else line
 
 
 def _uses(line: str, name: str) -> bool:
@@ -250,10 +246,14 @@ def _collapse_runs(body: _ClassBody) -> None:
     runs = _container_calls(body.chain_calls)
     dropped: set[int] = set()
     renamed: dict[str, str] = {}  # an earlier run's last output → the run's name
+    # The lines holding each name as a token (attributes too), kept as lines change: which lines
+    # read a run's values, or need its last output renamed, without a look at every line per run.
+    holders: _Holders | None = None
     # Innermost containers first: a container called once is a call in its own container's run
     # (`features.1` of EfficientNet's `features`, itself a sequence of blocks).
     for container in sorted(runs, key=len, reverse=True):
         calls = runs[container]
+        calls.sort(key=lambda c: c.line)  # with the calls of the containers inside it, in order
         slot = body.root
         for part in container:
             slot = slot.children[part]
@@ -261,22 +261,22 @@ def _collapse_runs(body: _ClassBody) -> None:
                       and renamed.get(b.input, b.input) == a.output for a, b in pairwise(calls))
         if not (slot.sequential and [c.rel[-1] for c in calls] == list(slot.children) and chained):
             continue
-        inner = {c.output for c in calls[:-1]}
+        if holders is None:
+            holders = _Holders(body.lines)
         run = {c.line for c in calls}
-        if any(_uses(line, v) for i, line in enumerate(body.lines) if i not in run for v in inner):
+        if any(i not in run for c in calls[:-1] for i in holders.lines_of(c.output)):
             continue
         name = body.names.create("_".join(container))
         first = renamed.get(calls[0].input, calls[0].input)
-        body.lines[calls[0].line] = f"{name} = {body.ref(container)}({first})"
+        holders.set(calls[0].line, f"{name} = {body.ref(container)}({first})")
         dropped.update(c.line for c in calls[1:])
         last = calls[-1].output
         renamed[last] = name
-        for i in range(calls[-1].line + 1, len(body.lines)):
-            body.lines[i] = _rename(body.lines[i], last, name)
+        for i in sorted(holders.lines_of(last)):  # the lines that hold it: the others stay as they are
+            if i > calls[-1].line:
+                holders.set(i, _rename(body.lines[i], last, name))
         if len(container) >= 2:
-            outer = runs.setdefault(container[:-1], [])
-            outer.append(_ChainCall(calls[0].line, container, first, name))
-            outer.sort(key=lambda c: c.line)
+            runs.setdefault(container[:-1], []).append(_ChainCall(calls[0].line, container, first, name))
     body.lines = [line for i, line in enumerate(body.lines) if i not in dropped]
     body.chain_calls = []
 
@@ -360,6 +360,40 @@ def _loop_cells(body: _ClassBody) -> None:
         return _loop_cells(body)  # the lines moved: look again
 
 
+class _Holders:
+    """Lines, and the lines holding each name as a token (`_TOKEN`'s, after a dot too), kept
+    up to date as lines are replaced."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.words = [_words(line) for line in lines]
+        self.holding: dict[str, set[int]] = {}
+        for i, words in enumerate(self.words):
+            for word in words:
+                self.holding.setdefault(word, set()).add(i)
+
+    def lines_of(self, name: str) -> set[int]:
+        return self.holding.get(name, set())
+
+    def set(self, i: int, line: str) -> None:
+        """Replace line i."""
+        old, new = self.words[i], _words(line)
+        for word in old - new:
+            self.holding[word].discard(i)
+        for word in new - old:
+            self.holding.setdefault(word, set()).add(i)
+        self.lines[i], self.words[i] = line, new
+
+
+def _words(line: str) -> set[str]:
+    return {n for n in _WORDS.findall(line) if n}
+
+
+def _renamed(text: str, renames: Mapping[str, str]) -> str:
+    """`text` with each variable in `renames` renamed (attributes and string literals untouched)."""
+    return _READ.sub(lambda m: renames.get(m[1], m[0]) if m[1] else m[0], text)
+
+
 _ASSIGN = re.compile(r"([A-Za-z]\w*) = (.+)\Z", re.S)
 _TARGETS = re.compile(r"(\(?[A-Za-z]\w*(?:, *[A-Za-z]\w*)*,?\)?) = (.+)\Z", re.S)
 
@@ -387,10 +421,8 @@ def _named(lines: list[str], args: list[str]) -> tuple[list[str], dict[str, str]
     for i, (head, targets, expr, names) in enumerate(parsed):
         used = {n: None for n in names if n in alias}  # in order; a dict, as a list lookup per token was quadratic
         text = expr
-        if any(alias[n] != n for n in used):  # else the line reads as it is: no need to take it apart
-            pieces = _TOKEN.findall(expr)
-            text = "".join(alias[tok] if tok in used and not (k and pieces[k - 1] == ".") else tok
-                           for k, tok in enumerate(pieces))
+        if any(alias[n] != n for n in used):  # else the line reads as it is
+            text = _renamed(expr, {n: alias[n] for n in used})
         dying = [alias[n] for n in used if last.get(n) == i]
         dying.sort(key=lambda n: n not in args)
         if len(targets) == 1 and dying and targets[0] in last and _ASSIGN.match(lines[i]):
@@ -412,9 +444,12 @@ def _names(expr: str) -> list[str]:
 
 # A variable's name in an assignment's targets.
 _WORD = re.compile(r"[A-Za-z]\w*")
-# `_TOKEN`'s tokens, a name after a dot taken with the dot and a name read captured: what
-# `_names` finds in one pass of the regular expression engine.
-_READ = re.compile(r'"(?:[^"\\]|\\.)*"|\.[A-Za-z_]\w*|([A-Za-z_]\w*)|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|.', re.S)
+# `_TOKEN`'s name tokens (group 1), after a dot too: strings and numbers matched to be passed over.
+_WORDS = re.compile(r'"(?:[^"\\]|\\.)*"|([A-Za-z_]\w*)|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?', re.S)
+# `_TOKEN`'s tokens but those of one character (which the regular expression engine steps over),
+# a name after a dot taken with the dot, a name read captured: names read found, and renamed, in
+# one pass of the engine.
+_READ = re.compile(r'"(?:[^"\\]|\\.)*"|\.[A-Za-z_]\w*|([A-Za-z_]\w*)|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?', re.S)
 
 
 # ---------------------------------------------------------------------------------------------
