@@ -617,12 +617,9 @@ _KEYWORD = re.compile(r"(\w+)=(?!=)")
 def _keywords(statement: str, defaults: KeywordDefaults, write: bool) -> str:
     """`statement` with the defaulted keywords of each known constructor written out in full
     (`write`), or left out where they hold their default (the form `torch_init` writes)."""
-    for m in reversed(list(_CALL.finditer(statement))):
-        pairs = defaults.get(m[1])
-        if not pairs:
-            continue
-        known = dict(pairs)
-        args, end = _call_arguments(statement, m.end() - 1)
+
+    def rewrite(callee: str, args: list[str]) -> str:
+        known = dict(defaults[callee])
         given: dict[str, str] = {}
         rest: list[str] = []
         for arg in args:
@@ -632,8 +629,32 @@ def _keywords(statement: str, defaults: KeywordDefaults, write: bool) -> str:
             else:
                 rest.append(arg)
         tail = [f"{k}={given.get(k, d)}" for k, d in known.items() if write or given.get(k, d) != d]
-        statement = statement[:m.end()] + ", ".join(rest + tail) + statement[end:]
-    return statement
+        return ", ".join(rest + tail)
+
+    return _rewrite_calls(statement, lambda callee: bool(defaults.get(callee)), rewrite)
+
+
+def _rewrite_calls(statement: str, wanted: Callable[[str], bool], rewrite: Callable[[str, list[str]], str]) -> str:
+    """`statement` with the arguments of each call of a `wanted` callee replaced by what `rewrite`
+    makes of them (the callee, its arguments), from the last call back, so that a call's arguments
+    are read with the calls inside them rewritten.
+
+    The text from `done` on is `pieces` (rewritten, in reverse order), while statement[:done] is as
+    it was: one copy of the text in all, not one per call (a Sequential of 10⁵ layers); only a call
+    that encloses one rewritten already needs the text put together first."""
+    pieces: list[str] = []
+    done = len(statement)
+    for m in reversed(list(_CALL.finditer(statement))):
+        if not wanted(m[1]):
+            continue
+        args, end = _call_arguments(statement, m.end() - 1)
+        if end >= done:  # it encloses a call rewritten already: read its arguments rewritten
+            statement, pieces = statement[:done] + "".join(reversed(pieces)), []
+            done = len(statement)
+            args, end = _call_arguments(statement, m.end() - 1)
+        pieces += [statement[end:done], rewrite(m[1], args)]
+        done = m.end()
+    return statement[:done] + "".join(reversed(pieces))
 
 
 @dataclass(frozen=True)
@@ -1111,10 +1132,7 @@ def _callee(call: str) -> str:
 def _loop_runs(statement: str) -> str:
     """`nn.Sequential(a, b, b, b)` as `nn.Sequential(a, *(b for _ in range(1, 4)))`: each run of
     equal modules as one loop, so that networks whose stages differ in length share a class."""
-    for m in reversed(list(_CALL.finditer(statement))):
-        if m[1] != "nn.Sequential":
-            continue
-        args, end = _call_arguments(statement, m.end() - 1)
+    def rewrite(_: str, args: list[str]) -> str:
         items: list[str] = []
         i = 0
         while i < len(args):
@@ -1128,8 +1146,9 @@ def _loop_runs(statement: str) -> str:
             looped = j > i or (i == 1 and _callee(args[i]) == _callee(args[i - 1]))
             items.append(f"*({args[i]} for _ in range({bounds}))" if looped else args[i])
             i = j + 1
-        statement = statement[:m.end()] + ", ".join(items) + statement[end:]
-    return statement
+        return ", ".join(items)
+
+    return _rewrite_calls(statement, lambda callee: callee == "nn.Sequential", rewrite)
 
 
 # The spec's functions a generated constructor may call, and the Python that computes each alike:
