@@ -74,8 +74,13 @@ from .python_source import (
 )
 from .torch_init import class_init_statements, init_statements
 
-# How a block class begins a list its appended entries (`as block[]`) are built in.
+# How generated code begins a list of modules it appends to (`as block[]`, a stage's blocks), and
+# how a class's statements are read back for the lists it builds.
 _LIST_START = re.compile(r"(\w+): list\[nn\.Module\] = \[\]")
+
+
+def _new_list(var: str) -> str:
+    return f"{var}: list[nn.Module] = []"
 
 if TYPE_CHECKING:
     from torch import nn
@@ -178,7 +183,7 @@ class _ClassBody:
             value = m[1]
         if len(self.lines) != len(slots) + 1 or self.lines[-1] != f"return {value}":
             return None
-        return ["layers: list[nn.Module] = []", *(f"layers.append({s.init})" for s in slots.values()),
+        return [_new_list("layers"), *(f"layers.append({s.init})" for s in slots.values()),
                 "super().__init__(*layers)"]
 
     def init_statements(self, lists: tuple[str, ...] = ()) -> list[str]:
@@ -191,7 +196,7 @@ class _ClassBody:
         for name, slot in self.root.children.items():
             if name in lists and slot.init is None and slot.sequential and is_attribute(name):
                 var = "layers" if len(lists) == 1 else f"{name}_layers"
-                out += [f"{var}: list[nn.Module] = []", *(f"{var}.append({self._render(c)})" for c in
+                out += [_new_list(var), *(f"{var}.append({self._render(c)})" for c in
                                                           slot.children.values()),
                         f"self.{name} = nn.Sequential(*{var})"]
             else:
@@ -304,9 +309,10 @@ def _cell_calls(body: _ClassBody) -> list[_CellCall]:
     return found
 
 
-def _cell_run(body: _ClassBody, calls: list[_CellCall]) -> list[_CellCall] | None:
+def _cell_run(body: _ClassBody, calls: list[_CellCall]) -> tuple[list[_CellCall], list[int]] | None:
     """The calls, from the first, that call every block of one container in order, each on the
-    previous one's outputs in one order and nothing else (EfficientDet's BiFPN layers), or None."""
+    previous one's outputs in one order and nothing else (EfficientDet's BiFPN layers), and that
+    order (input j of a block is output order[j] of the one before); or None."""
     first = calls[0]
     container = first.rel[:-1]
     run = [first]
@@ -321,14 +327,14 @@ def _cell_run(body: _ClassBody, calls: list[_CellCall]) -> list[_CellCall] | Non
         return None
     if any(len(set(c.inputs)) != len(c.inputs) or len(c.inputs) != len(c.outputs) for c in run[1:]):
         return None
-    order = [first.outputs.index(n) for n in run[1].inputs]  # input j of a block: output order[j] of the one before
+    order = [first.outputs.index(n) for n in run[1].inputs]
     if any([a.outputs[k] for k in order] != list(b.inputs) for a, b in pairwise(run)):
         return None
     inner = {n for c in run[:-1] for n in c.outputs}
     lines = {c.line for c in run}
     if any(_uses(line, n) for i, line in enumerate(body.lines) if i not in lines for n in inner):
         return None
-    return run
+    return run, order
 
 
 def _loop_cells(body: _ClassBody) -> None:
@@ -339,15 +345,15 @@ def _loop_cells(body: _ClassBody) -> None:
     calls = _cell_calls(body)
     k = 0
     while k < len(calls):
-        run = _cell_run(body, calls[k:])
-        if run is None:
+        found = _cell_run(body, calls[k:])
+        if found is None:
             k += 1
             continue
+        run, order = found
         first, last = run[0], run[-1]
         # The loop's variables: the last block's outputs, without the block's index in their names.
         stem = "_".join(last.rel) + "_"
         outputs = [body.names.create(n[len(stem):] if n.startswith(stem) else n) for n in last.outputs]
-        order = [first.outputs.index(n) for n in run[1].inputs]
         state = [outputs[j] for j in order]  # as a block takes them
         var = body.names.create(first.rel[-2] if len(first.rel) > 1 else "block")
         start = f"{', '.join(state)} = {', '.join(first.inputs)}"
@@ -2326,7 +2332,7 @@ class TorchCodegen:
                 return False
             items.append(_call_arguments(line, len(f"self.{attr} = nn.Sequential"))[0])
         var = body.names.create("layers")
-        body.lines.append(f"{var}: list[nn.Module] = []")
+        body.lines.append(_new_list(var))
         at = [0] * len(items)  # each member's next entry
         while at[0] < len(items[0]):
             info = gens[0].ir.scopes.get((attr, str(at[0])))
@@ -2490,7 +2496,7 @@ class TorchCodegen:
             body.lines += [
                 f"{table_name} = [{body.source(rows_text)}]",
                 f"for {targets}{',' if len(columns) == 1 else ''} in {table_name}:",
-                f"\t{blocks}: list[nn.Module] = []",
+                f"\t{_new_list(blocks)}",
                 f"\tfor {body.name(step.var) if step.var else '_'} in range({body.source(count)}):",
                 f"\t\t{blocks}.append({body.source(call)})",
                 f"\t\t{body.name(_CHANNELS)} = {body.source(carried)}",
@@ -2503,7 +2509,7 @@ class TorchCodegen:
         body.lines += [
             f"{table_name} = [{body.source(rows_text)}]",
             f"for {name}, ({targets}) in enumerate({table_name}, start=1):",
-            f"\t{blocks}: list[nn.Module] = []",
+            f"\t{_new_list(blocks)}",
             f"\tfor {body.name(step.var) if step.var else '_'} in range({body.source(count)}):",
             f"\t\t{blocks}.append({body.source(call)})",
             f"\t\t{body.name(_CHANNELS)} = {body.source(carried)}",
