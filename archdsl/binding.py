@@ -8,7 +8,7 @@ block's inputs and parameters, with a diagnostic at the offending argument for e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +51,11 @@ def flatten_tensors(v: Value) -> list[Tensor]:
     return list(v)
 
 
-def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node], Value]) -> CallArgs:
-    """Evaluate `args` in order and sort them; tensors must come before the other positional values."""
+def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node], Value],
+               done: Sequence[Value] = ()) -> CallArgs:
+    """Evaluate `args` in order and sort them; tensors must come before the other positional values.
+    `done`: the values of the first arguments, evaluated already (by a caller that looked for a fast
+    path first, checking each as it went: see :func:`plain_arguments`)."""
     tensors: list[tuple[Tensor, Span]] = []
     scalars: list[Located] = []
     kw_tensors: dict[str, Located] = {}
@@ -61,8 +64,9 @@ def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node],
         tensors.append((chained, CHAINED))
     elif chained is not None:
         tensors.extend((t, CHAINED) for t in flatten_tensors(chained))
-    for arg in args:
-        value = evaluate(arg.value)
+    evaluated = len(done)
+    for k, arg in enumerate(args):
+        value = done[k] if k < evaluated else evaluate(arg.value)
         name = arg.name
         if name is not None:
             if name in kwargs or name in kw_tensors:
@@ -86,6 +90,60 @@ def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node],
 
 
 _SCALARS = frozenset({int, float, bool, str, type(None)})  # never a tensor, nor a list that may hold tensors
+
+
+def plain_arguments(args: tuple[Arg, ...], evaluate: Callable[[Node], Value]
+                    ) -> tuple[list[Value], tuple[tuple[str | None, object], ...] | None]:
+    """Evaluate `args` in order while each value is plain — a number, a string, a boolean, none, or
+    a list of those — checking each as :func:`split_args` does; returns the values evaluated and,
+    when all were plain, the arguments' key: each one's name and typed value (`1`, `1.0` and `true`
+    differ, and `-0.0` from `0.0`). At the first other value it stops and gives None for the key:
+    `split_args(args, chained, evaluate, done=values)` then takes over where it stopped, with every
+    check in the same order as if it had started."""
+    values: list[Value] = []
+    key: list[tuple[str | None, object]] = []
+    named: set[str] | None = None
+    for arg in args:
+        value = evaluate(arg.value)
+        values.append(value)
+        typed = plain_key(value)
+        if typed is None:
+            return values, None
+        name = arg.name
+        if name is not None:
+            if named is None:
+                named = {name}
+            elif name in named:
+                raise error("E0516", f"`{name}` is given twice", arg.span)
+            else:
+                named.add(name)
+        key.append((name, typed))
+    return values, tuple(key)
+
+
+def plain_key(value: Value) -> object:
+    """A plain value with its type, hashable (see :func:`plain_arguments`); None for any other value."""
+    kind = type(value)
+    if kind is int or kind is str or kind is bool or value is None:
+        return (kind, value)
+    if kind is float:
+        return (kind, value.hex())
+    if kind is list:
+        items = tuple([plain_key(v) for v in value])
+        return None if None in items else (kind, items)
+    return None
+
+
+def plain_call(values: list[Value], args: tuple[Arg, ...], chained: Tensor) -> CallArgs:
+    """What :func:`split_args` makes of `chained` and plain argument values (see :func:`plain_arguments`)."""
+    scalars: list[Located] = []
+    kwargs: dict[str, Located] = {}
+    for value, arg in zip(values, args, strict=True):
+        if arg.name is None:
+            scalars.append((value, arg.span))
+        else:
+            kwargs[arg.name] = (value, arg.span)
+    return CallArgs([(chained, CHAINED)], scalars, {}, kwargs)
 
 
 def as_partial(target: BlockRef | OpRef | Partial | SharedRef, call: CallArgs, label: tuple[str, ...] | None,

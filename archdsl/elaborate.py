@@ -32,6 +32,8 @@ from .binding import (
     bind_block,
     bind_op,
     flatten_tensors,
+    plain_arguments,
+    plain_call,
     size_inputs,
     split_args,
     with_partial,
@@ -711,7 +713,13 @@ class Elaborator(Evaluator):
     def call_layer(self, target: Layer, args: tuple[Arg, ...], chained: Value, span: Span,
                    func_span: Span, env: Env, label: tuple[str, ...] | None,
                    scope_override: tuple[str, ...] | None) -> Value:
-        operands = split_args(args, chained, lambda expr: self.eval(expr, env))
+        evaluate = lambda expr: self.eval(expr, env)  # noqa: E731
+        done: list[Value] = []
+        if type(target) is OpRef and type(chained) is Tensor:  # `x -> conv(64, 3)`: most layers
+            done, plain = plain_arguments(args, evaluate)
+            if plain is not None:
+                return self._plain_op(target.name, args, done, plain, chained, span, env, label)
+        operands = split_args(args, chained, evaluate, done)
         if isinstance(target, SharedRef):
             if label is not None:
                 raise error("E0535", "a shared instance is named where it is made", span,
@@ -735,10 +743,23 @@ class Elaborator(Evaluator):
             return self.apply_op(target.name, operands, span, env, label, arguments=written)
         return self.apply_block(target.name, operands, span, env, label, scope_override, arguments=written)
 
+    def _plain_op(self, name: str, args: tuple[Arg, ...], values: list[Value], plain: object, chained: Tensor,
+                  span: Span, env: Env, label: tuple[str, ...] | None) -> Value:
+        """`x -> op(args)`, the arguments' `values` all plain (`plain`: their key, see
+        binding.plain_arguments): what `apply_op` makes of it, at once where the same call was met before."""
+        key = (name, chained.shape, self.limits.max_tensor_elements, plain)
+        bound = _BOUND.get(key)
+        if bound is not None:  # bound, validated and checked when it was met
+            arguments = () if self.st.blocks else tuple((a.name, a.value) for a in args)
+            return self._op_node(bound[0], bound[1], [chained], bound[2], span, env, label, None, arguments)
+        return self.apply_op(name, plain_call(values, args, chained), span, env, label,
+                             arguments=tuple((a.name, a.value) for a in args), key=key)
+
     def apply_op(self, name: str, operands: CallArgs, span: Span, env: Env, label: tuple[str, ...] | None,
-                 node_path: Path | None = None, arguments: tuple[tuple[str | None, Node], ...] = ()) -> Value:
-        """An instance of the op `name`; `node_path` fixes its name (a shared instance's application)."""
-        st = self.st
+                 node_path: Path | None = None, arguments: tuple[tuple[str | None, Node], ...] = (),
+                 key: tuple[object, ...] | None = None) -> Value:
+        """An instance of the op `name`; `node_path` fixes its name (a shared instance's application).
+        `key`: the call's key in `_BOUND` (see `call_layer`), where it has one."""
         op = get_op(name)
         ins, values, spans = bind_op(op, name, size_inputs(op, operands) if op.size_from_tensor else operands, span)
         try:
@@ -747,13 +768,25 @@ class Elaborator(Evaluator):
             raise error("E0303", exc.message, spans.get(exc.field or "", span), attr_usage(op)) from None
         shapes = [t.shape for t in ins]
         outs = self._infer(op, name, attrs, ins, shapes, span)
+        if key is not None and op.size_from_tensor is None:
+            if len(_BOUND) >= _BOUND_MAX:
+                _BOUND.clear()
+            _BOUND[key] = (op, attrs, outs)
+        return self._op_node(op, attrs, ins, outs, span, env, label, node_path, arguments)
+
+    def _op_node(self, op: type[Op], attrs: Attrs, ins: list[Tensor], outs: list[Shape], span: Span, env: Env,
+                 label: tuple[str, ...] | None, node_path: Path | None,
+                 arguments: tuple[tuple[str | None, Node], ...]) -> Value:
+        """The node of an op call bound and checked: named, counted against the limit, added."""
+        st = self.st
         node_name = ".".join(node_path) if node_path is not None else self._node_name(env, op, label, span)
         if len(st.ir) >= self.limits.max_nodes:
             raise error("E0518", f"the network exceeds {self.limits.max_nodes} nodes", span,
                         "raise the limit with --max-nodes for a genuinely huge network")
-        shares = self._original(node_name, op, attrs, shapes, span) if st.sharing else None
+        shapes = tuple([t.shape for t in ins])
+        shares = self._original(node_name, op, attrs, list(shapes), span) if st.sharing else None
         st.ir.add_node(IRNode(node_name, "op", op.name, attrs, tuple([t.port for t in ins]), tuple(outs),
-                              env.scope, span, None, shares))
+                              env.scope, span, None, shares), shapes)
         if arguments and not st.blocks:
             st.ir.arguments[node_name] = arguments
         if len(outs) == 1 and op.num_outputs(attrs) == 1:
@@ -1117,6 +1150,14 @@ class _Snapshot:
 
 
 _NUMBERS = (int, float)
+
+# Op calls `x -> op(args)` with plain arguments (see binding.plain_arguments), bound, validated and
+# their output shapes checked, by (op name as called, input shape, the tensor-size limit, the
+# arguments' names and typed values): a later identical call, in this elaboration or another, makes
+# its node at once. What a key gives is a function of the key alone, as for the validated
+# attributes (ops.base); cleared when full.
+_BOUND: dict[tuple[object, ...], tuple[type[Op], Attrs, list[Shape]]] = {}
+_BOUND_MAX = 1 << 14
 
 
 def _last(mapping: dict[Any, Any], count: int) -> list[Any]:
