@@ -189,13 +189,19 @@ class State:
     # The `name = …` statements of each block definition met (by its id), in order.
     assignments: dict[int, tuple[tuple[str, Node], ...]] = field(default_factory=dict)
     finals: dict[int, int] = field(default_factory=dict)  # per body (by its id): its last statement with a value
+    written: dict[int, tuple[tuple[str | None, Node], ...]] = field(default_factory=dict)  # Elaborator._written
 
     def names(self, scope: Path) -> set[str]:
         """The names used in `scope` (made, and its prefixes marked as touched, on first use)."""
         used = self.used_names.get(scope)
         if used is None:
             used = self.used_names[scope] = set()
-            self.touched.update(scope[:k] for k in range(len(scope) + 1))
+            touched = self.touched
+            for k in range(len(scope), -1, -1):  # a prefix marked has its own prefixes marked: stop there
+                prefix = scope[:k]
+                if prefix in touched:
+                    break
+                touched.add(prefix)
         return used
     # The conditions each block instance's body tested, with their outcome (ScopeInfo.conditions).
     conditions: dict[Path, list[tuple[Node, bool]]] = field(default_factory=dict)
@@ -750,10 +756,17 @@ class Elaborator(Evaluator):
         key = (name, chained.shape, self.limits.max_tensor_elements, plain)
         bound = _BOUND.get(key)
         if bound is not None:  # bound, validated and checked when it was met
-            arguments = () if self.st.blocks else tuple((a.name, a.value) for a in args)
+            arguments = () if self.st.blocks else self._written(args)
             return self._op_node(bound[0], bound[1], [chained], bound[2], span, env, label, None, arguments)
         return self.apply_op(name, plain_call(values, args, chained), span, env, label,
-                             arguments=tuple((a.name, a.value) for a in args), key=key)
+                             arguments=self._written(args), key=key)
+
+    def _written(self, args: tuple[Arg, ...]) -> tuple[tuple[str | None, Node], ...]:
+        """A call's arguments as written (name or None, and expression), made once per call site."""
+        written = self.st.written.get(id(args))  # the definitions outlive the elaboration: ids are stable
+        if written is None:
+            written = self.st.written[id(args)] = tuple([(a.name, a.value) for a in args])
+        return written
 
     def apply_op(self, name: str, operands: CallArgs, span: Span, env: Env, label: tuple[str, ...] | None,
                  node_path: Path | None = None, arguments: tuple[tuple[str | None, Node], ...] = (),
@@ -779,16 +792,27 @@ class Elaborator(Evaluator):
                  arguments: tuple[tuple[str | None, Node], ...]) -> Value:
         """The node of an op call bound and checked: named, counted against the limit, added."""
         st = self.st
-        node_name = ".".join(node_path) if node_path is not None else self._node_name(env, op, label, span)
-        if len(st.ir) >= self.limits.max_nodes:
+        if node_path is not None:
+            node_name = ".".join(node_path)
+        elif label is None:
+            scope = env.scope
+            node_name = ".".join((*scope, st.fresh(scope, op.name))) if scope else st.fresh(scope, op.name)
+        else:
+            node_name = ".".join(self._claim_label(env.scope, label, span))
+        ir = st.ir
+        if len(ir) >= self.limits.max_nodes:
             raise error("E0518", f"the network exceeds {self.limits.max_nodes} nodes", span,
                         "raise the limit with --max-nodes for a genuinely huge network")
-        shapes = tuple([t.shape for t in ins])
+        if len(ins) == 1:
+            only = ins[0]
+            shapes: tuple[Shape, ...] = (only.shape,)
+            ports: tuple[Port, ...] = (only.port,)
+        else:
+            shapes, ports = tuple([t.shape for t in ins]), tuple([t.port for t in ins])
         shares = self._original(node_name, op, attrs, list(shapes), span) if st.sharing else None
-        st.ir.add_node(IRNode(node_name, "op", op.name, attrs, tuple([t.port for t in ins]), tuple(outs),
-                              env.scope, span, None, shares), shapes)
+        ir.add_node(IRNode(node_name, "op", op.name, attrs, ports, tuple(outs), env.scope, span, None, shares), shapes)
         if arguments and not st.blocks:
-            st.ir.arguments[node_name] = arguments
+            ir.arguments[node_name] = arguments
         if len(outs) == 1 and op.num_outputs(attrs) == 1:
             return Tensor(Port(node_name, 0), outs[0])
         return tuple([Tensor(Port(node_name, i), s) for i, s in enumerate(outs)])
@@ -814,12 +838,6 @@ class Elaborator(Evaluator):
         self._check_weights(op.params(attrs, list(shapes)), span, f"`{name}`")
         self.st.inferred[key] = (outs, attrs)
         return outs
-
-    def _node_name(self, env: Env, op: type[Op], label: tuple[str, ...] | None, span: Span) -> str:
-        if label is None:
-            leaf = self.st.fresh(env.scope, op.name)
-            return ".".join((*env.scope, leaf))
-        return ".".join(self._claim_label(env.scope, label, span))
 
     # ---- shared instances ----------------------------------------------------------------------
     def _instance(self, node: Shared, env: Env) -> SharedRef:

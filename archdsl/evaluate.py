@@ -139,6 +139,8 @@ class Evaluator:
     def __init__(self, limits: Limits = LIMITS) -> None:
         self.limits = limits
         self.steps = 0  # expressions evaluated and repeat iterations run
+        self._max_steps = limits.max_steps
+        self._small = 1 << max(0, min(64, limits.max_int_bits))  # integers below it in magnitude are within bounds
         self._methods = _methods(type(self))
 
     def tick(self, span: Span) -> None:
@@ -192,15 +194,21 @@ class Evaluator:
     # ---- expressions -------------------------------------------------------------------------
     def eval(self, node: Node, env: Env) -> Value:
         self.steps += 1  # tick(), inlined: every expression passes here
-        if self.steps > self.limits.max_steps:
+        if self.steps > self._max_steps:
             self.steps -= 1
             self.tick(node.span)
-        if type(node) is Name:  # half of all evaluations: a bound variable is answered here, the rest by lookup()
-            value = env.vars.get(node.id, _ABSENT)
+        kind = type(node)
+        if kind is Name:  # half of all evaluations: a bound variable is answered here, the rest by lookup()
+            value = env.vars.get(node.id, _ABSENT)  # type: ignore[attr-defined]
             if value is not _ABSENT and value is not POISON:
                 return value
-            return self.lookup(node.id, node.span, env)
-        method = self._methods.get(type(node))
+            return self.lookup(node.id, node.span, env)  # type: ignore[attr-defined]
+        if kind is Num:  # a quarter: `conv(64, 3)`
+            value = node.value  # type: ignore[attr-defined]
+            if type(value) is int and -self._small < value < self._small:  # check_number's first case
+                return value
+            return self.check_number(value, node.span)
+        method = self._methods.get(kind)
         if method is None:
             raise error("E0900", f"`{type(node).__name__}` cannot be used as a value here", node.span)
         return method(self, node, env)
@@ -453,13 +461,14 @@ class Evaluator:
         """A call as written (`f(args)`, or `x -> f(args)` with `chained` = x): a builtin is computed
         here, an op or a block goes to :meth:`call_layer`."""
         target: Value
-        if env.vars.get(func, None) is POISON:
+        held = env.vars.get(func, _ABSENT)
+        if held is POISON:
             raise Poisoned(func)
         # A variable shadows ops and blocks only when it holds one (`act=relu6`, `block=basic`), so a
         # parameter named `dropout` (a probability) does not hide the op `dropout`.
-        if func in env.vars and (isinstance(env.vars[func], LAYER_VALUES)
-                                 or not (func in env.ns.blocks or has_op(func) or func in BUILTINS)):
-            target = env.vars[func]
+        if held is not _ABSENT and (isinstance(held, LAYER_VALUES)
+                                    or not (func in env.ns.blocks or has_op(func) or func in BUILTINS)):
+            target = held
         elif func in env.ns.blocks:
             target = BlockRef(func)
         elif func in BUILTINS and chained is None:

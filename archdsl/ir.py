@@ -113,6 +113,16 @@ class ScopeInfo:
     # PyTorch backend builds each as torchvision does, `layers.append(…)` then `nn.Sequential(*layers)`.
     lists: tuple[str, ...] = ()
 
+    def moved(self, path: tuple[str, ...]) -> ScopeInfo:
+        """The same scope at `path` (a block template's scope in a new instance). As
+        `dataclasses.replace`, without its per-field work: a frozen dataclass keeps its fields in the
+        instance's `__dict__`, copied here whole, every field but the path as it is."""
+        moved = object.__new__(ScopeInfo)
+        fields = moved.__dict__
+        fields.update(self.__dict__)
+        fields["path"] = path
+        return moved
+
 
 @dataclass
 class IR:
@@ -136,27 +146,36 @@ class IR:
     # backend writes a family's layer from (`conv(divisible(32 * width, 8), 3)`).
     arguments: dict[str, tuple[tuple[str | None, Node], ...]] = field(default_factory=dict)
 
-    def add_node(self, node: IRNode, in_shapes: tuple[Shape, ...] | None = None) -> IRNode:
+    def add_node(self, node: IRNode, in_shapes: tuple[Shape, ...] | None = None, interned: bool = False) -> IRNode:
         """The one constructor path for nodes. Inputs must already exist (so order is topological);
         names are unique (the elaborator's namer guarantees it). `in_shapes`: the inputs' shapes,
-        where the caller has them checked already (a block template's copy of a node)."""
+        where the caller has them checked already; `interned`: they and the node's output shapes are
+        this IR's own copies already (a block template's copy of a node)."""
+        name = node.name
         if node.kind not in NODE_KINDS:
             raise ValueError(f"unknown node kind {node.kind!r}")
-        if node.name in self._nodes:
-            raise ValueError(f"duplicate node name {node.name!r}")
+        nodes = self._nodes
+        if name in nodes:
+            raise ValueError(f"duplicate node name {name!r}")
         if in_shapes is None:
             in_shapes = self._input_shapes(node)
-        ins = self._shapes.setdefault(in_shapes, in_shapes)  # like output shapes: one copy of each
-        shapes = self._shapes.setdefault(node.out_shapes, node.out_shapes)
-        if shapes is not node.out_shapes:  # an equal tuple seen before: keep one copy
-            node.out_shapes = shapes
-        self._nodes[node.name] = node
-        self._in_shapes[node.name] = ins
+        if not interned:
+            known = self._shapes
+            in_shapes = known.setdefault(in_shapes, in_shapes)  # like output shapes: one copy of each
+            shapes = known.setdefault(node.out_shapes, node.out_shapes)
+            if shapes is not node.out_shapes:  # an equal tuple seen before: keep one copy
+                node.out_shapes = shapes
+        nodes[name] = node
+        self._in_shapes[name] = in_shapes
         self._by_kind[node.kind].append(node)
-        self._consumers[node.name] = []
+        consumers = self._consumers
+        consumers[name] = []
         inputs = node.inputs
-        for producer in (inputs[0].node,) if len(inputs) == 1 else dict.fromkeys(p.node for p in inputs):
-            self._consumers[producer].append(node.name)
+        if len(inputs) == 1:
+            consumers[inputs[0].node].append(name)
+        else:
+            for producer in dict.fromkeys([p.node for p in inputs]):
+                consumers[producer].append(name)
         self._graph = None
         return node
 

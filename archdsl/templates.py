@@ -136,17 +136,19 @@ def instantiate(template: Template, ir: IR, path: Path, block: str, span: Span, 
                                 template.definitions, template.params, arguments, template.conditions,
                                 lists=template.lists)
     for info in template.scopes:
-        ir.scopes[path + info.path] = replace(info, path=path + info.path)
+        ir.scopes[path + info.path] = info.moved(path + info.path)
     prefix = ".".join(path) + "."
     names: list[str] = []
     scopes: dict[Path, Path] = {}
+    add = ir.add_node
     for t in template.nodes:
         name = prefix + t.name
         scope = scopes.get(t.scope)
         if scope is None:
             scope = scopes[t.scope] = path + t.scope
         inputs = tuple([Port(names[k], i) if k >= 0 else ports[-k - 1] for k, i in t.inputs])
-        ir.add_node(IRNode(name, "op", t.op, t.attrs, inputs, t.out_shapes, scope, t.span), t.in_shapes)
+        # The template's shapes are this IR's own copies: it was recorded in this elaboration.
+        add(IRNode(name, "op", t.op, t.attrs, inputs, t.out_shapes, scope, t.span), t.in_shapes, True)
         names.append(name)
     value = decode_result(template.result, names, ports)
     return (value, [(path + rel, used) for rel, used in template.names],
