@@ -277,13 +277,16 @@ def bind_block(block: BlockDef, call: CallArgs, span: Span) -> tuple[dict[str, V
 
 def _bind_params(block: BlockDef, scalars: list[Located], kwargs: dict[str, Located]) -> dict[str, Value]:
     name = block.name
-    params = {p.name: p for p in block.params}
     if len(scalars) > len(block.params):
         raise error("E0521", f"block `{name}` takes {len(block.params)} parameter(s), got {len(scalars)}",
-                    scalars[len(block.params)][1], f"its parameters: {', '.join(params) or 'none'}")
+                    scalars[len(block.params)][1],
+                    f"its parameters: {', '.join(p.name for p in block.params) or 'none'}")
     args: dict[str, Value] = {}
     for p, (v, _) in zip(block.params, scalars, strict=False):
         args[p.name] = v
+    if not kwargs:
+        return args
+    params = {p.name: p for p in block.params}
     for key, (v, sp) in kwargs.items():
         if key not in params:
             raise error("E0522", f"block `{name}` has no parameter `{key}`", sp,

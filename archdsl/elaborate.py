@@ -392,6 +392,12 @@ class Elaborator(Evaluator):
 
     # ---- statements --------------------------------------------------------------------------
     def exec_stmt(self, stmt: Node, env: Env) -> Value:
+        kind = type(stmt)
+        if kind is ExprStmt:  # the common statements first
+            return self.eval(stmt.expr, env)  # type: ignore[attr-defined]
+        if kind is Assign:
+            env.vars[stmt.target] = self.eval(stmt.value, env)  # type: ignore[attr-defined]
+            return None
         if isinstance(stmt, InputDecl):
             return self._input(stmt, env)
         if isinstance(stmt, OutputDecl):
@@ -547,11 +553,7 @@ class Elaborator(Evaluator):
     # ---- steps -------------------------------------------------------------------------------
     def chain_step(self, step: Node | tuple[Node, ...], x: Value, env: Env, collapse: bool) -> Value:
         if type(step) is CallStep:  # the common step first
-            x = self._chain_input(x, step.span)
-            scope_override = env.scope if (collapse and step.label is None) else None
-            label, at = self.placed(step.label, env)
-            return self.call(step.func, step.func_span, step.args, x, step.span, at, label,
-                             scope_override=scope_override)
+            return self._call_step(step, x, env, collapse)
         if isinstance(step, tuple):  # `(a -> b)`, or a table's `{ a -> b }`: one step alone is that step
             return self._steps(step, x, env, collapse=collapse and len(step) == 1)
         if isinstance(step, IfStep):
@@ -567,16 +569,21 @@ class Elaborator(Evaluator):
             env.vars[step.name] = x
             return x
         if isinstance(step, CallStep):
-            x = self._chain_input(x, step.span)
-            scope_override = env.scope if (collapse and step.label is None) else None
-            label, at = self.placed(step.label, env)
-            return self.call(step.func, step.func_span, step.args, x, step.span, at, label,
-                             scope_override=scope_override)
+            return self._call_step(step, x, env, collapse)
         if isinstance(step, Shared):
             x = self._chain_input(x, step.span)
             inputs = CallArgs(tensors=[(t, Span.unknown()) for t in flatten_tensors(x)])
             return self.apply_shared(self._instance(step, env), inputs, step.span, env)
         raise error("E0900", f"`{type(step).__name__}` cannot follow `->`", step.span)
+
+    def _call_step(self, step: CallStep, x: Value, env: Env, collapse: bool) -> Value:
+        if type(x) is not Tensor:
+            x = self._chain_input(x, step.span)
+        if step.label is None:
+            return self.call(step.func, step.func_span, step.args, x, step.span, env, None,
+                             scope_override=env.scope if collapse else None)
+        label, at = self.placed(step.label, env)
+        return self.call(step.func, step.func_span, step.args, x, step.span, at, label)
 
     def _repeat_step(self, step: RepeatStep, x: Value, env: Env, collapse: bool) -> Value:
         st = self.st

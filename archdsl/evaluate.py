@@ -142,6 +142,7 @@ class Evaluator:
         self._max_steps = limits.max_steps
         self._small = 1 << max(0, min(64, limits.max_int_bits))  # integers below it in magnitude are within bounds
         self._methods = _methods(type(self))
+        self._static_labels: dict[int, object] = {}  # label_of: each label's parts, where they hold no expression
 
     def tick(self, span: Span) -> None:
         self.steps += 1
@@ -433,9 +434,11 @@ class Evaluator:
         """A label's parts, with the expressions in braces evaluated: `denselayer{i + 1}` → `denselayer3`."""
         if label is None:
             return None
-        static = label.static()
+        static = self._static_labels.get(id(label), _ABSENT)  # the definitions outlive the evaluator: ids are stable
+        if static is _ABSENT:
+            static = self._static_labels[id(label)] = label.static()
         if static is not None:
-            return static
+            return static  # type: ignore[return-value]
         parts = []
         for part in label.parts:
             text = ""

@@ -41,8 +41,8 @@ def call_key(block: object, namespace: object, bound: dict[str, Value],
     `block` and `namespace` are kept alive by the elaboration, so their identities are stable."""
     ports: dict[Port, int] = {}
     try:
-        key = (id(block), id(namespace), tuple((k, _key(v, ports)) for k, v in bound.items()),
-               tuple((k, _key(v, ports)) for k, v in args.items()))
+        key = (id(block), id(namespace), tuple([(k, _key(v, ports)) for k, v in bound.items()]),
+               tuple([(k, _key(v, ports)) for k, v in args.items()]))
     except Unkeyable:
         return None
     return key, list(ports)
