@@ -531,8 +531,12 @@ class Elaborator(Evaluator):
     def tensor_binop(self, node: BinOp, left: Value, right: Value, env: Env) -> Value:
         if node.op in ("+", "*") and isinstance(left, Tensor) and isinstance(right, Tensor):
             op = "add" if node.op == "+" else "mul"
+            key = (op, (left.shape, right.shape), self.limits.max_tensor_elements, None)  # see _BOUND
+            bound = _BOUND.get(key)
+            if bound is not None:
+                return self._op_node(bound[0], bound[1], [left, right], bound[2], node.span, env, None, None, ())
             operands = CallArgs(tensors=[(left, Span.unknown()), (right, Span.unknown())])
-            return self.apply_op(op, operands, node.span, env, None)
+            return self.apply_op(op, operands, node.span, env, None, key=key)
         if node.op == "*" and is_number(left) != is_number(right):  # residual scaling: 0.17 * y
             tensor, factor = (right, left) if is_number(left) else (left, right)
             if isinstance(tensor, Tensor):
@@ -1178,9 +1182,10 @@ _NUMBERS = (int, float)
 
 # Op calls `x -> op(args)` with plain arguments (see binding.plain_arguments), bound, validated and
 # their output shapes checked, by (op name as called, input shape, the tensor-size limit, the
-# arguments' names and typed values): a later identical call, in this elaboration or another, makes
-# its node at once. What a key gives is a function of the key alone, as for the validated
-# attributes (ops.base); cleared when full.
+# arguments' names and typed values; for `a + b` and `a * b` of two tensors: the op, both shapes,
+# the limit, None): a later identical call, in this elaboration or another, makes its node at once.
+# What a key gives is a function of the key alone, as for the validated attributes (ops.base);
+# cleared when full.
 _BOUND: dict[tuple[object, ...], tuple[type[Op], Attrs, list[Shape]]] = {}
 _BOUND_MAX = 1 << 14
 
