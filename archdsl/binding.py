@@ -92,19 +92,19 @@ def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node],
 _SCALARS = frozenset({int, float, bool, str, type(None)})  # never a tensor, nor a list that may hold tensors
 
 
-def plain_arguments(args: tuple[Arg, ...], evaluate: Callable[[Node], Value]
+def plain_arguments(args: tuple[Arg, ...], evaluate: Callable[[Node, Any], Value], env: Any
                     ) -> tuple[list[Value], tuple[tuple[str | None, object], ...] | None]:
-    """Evaluate `args` in order while each value is plain — a number, a string, a boolean, none, or
-    a list of those — checking each as :func:`split_args` does; returns the values evaluated and,
-    when all were plain, the arguments' key: each one's name and typed value (`1`, `1.0` and `true`
-    differ, and `-0.0` from `0.0`). At the first other value it stops and gives None for the key:
-    `split_args(args, chained, evaluate, done=values)` then takes over where it stopped, with every
-    check in the same order as if it had started."""
+    """Evaluate `args` in order (`evaluate(expression, env)`) while each value is plain — a number,
+    a string, a boolean, none, or a list of those — checking each as :func:`split_args` does.
+    Returns the values evaluated and, when all were plain, the arguments' key: each one's name and
+    typed value (`1`, `1.0` and `true` differ, and `-0.0` from `0.0`). At the first other value it
+    stops and gives None for the key: `split_args(args, chained, evaluate, done=values)` then takes
+    over where it stopped, with every check in the same order as if it had started."""
     values: list[Value] = []
     key: list[tuple[str | None, object]] = []
     named: set[str] | None = None
     for arg in args:
-        value = evaluate(arg.value)
+        value = evaluate(arg.value, env)
         values.append(value)
         typed = plain_key(value)
         if typed is None:

@@ -730,13 +730,12 @@ class Elaborator(Evaluator):
     def call_layer(self, target: Layer, args: tuple[Arg, ...], chained: Value, span: Span,
                    func_span: Span, env: Env, label: tuple[str, ...] | None,
                    scope_override: tuple[str, ...] | None) -> Value:
-        evaluate = lambda expr: self.eval(expr, env)  # noqa: E731
         done: list[Value] = []
         if type(target) is OpRef and type(chained) is Tensor:  # `x -> conv(64, 3)`: most layers
-            done, plain = plain_arguments(args, evaluate)
+            done, plain = plain_arguments(args, self.eval, env)
             if plain is not None:
                 return self._plain_op(target.name, args, done, plain, chained, span, env, label)
-        operands = split_args(args, chained, evaluate, done)
+        operands = split_args(args, chained, lambda expr: self.eval(expr, env), done)
         if isinstance(target, SharedRef):
             if label is not None:
                 raise error("E0535", "a shared instance is named where it is made", span,
@@ -1076,13 +1075,13 @@ class Elaborator(Evaluator):
         """A block instance's scope once its body ran: with the numbers its body ended with, the
         `name = …` statements that defined them, and the call's arguments as written."""
         st = self.st
-        numbers = tuple((k, v) for k, v in inner.vars.items() if isinstance(v, _NUMBERS))
+        numbers = tuple([(k, v) for k, v in inner.vars.items() if isinstance(v, _NUMBERS)])
         named = dict(numbers)
         assignments = st.assignments.get(id(block))  # the definitions outlive the elaboration: ids are stable
         if assignments is None:
             assignments = st.assignments[id(block)] = tuple(
                 (stmt.target, stmt.value) for stmt in block.body.stmts if isinstance(stmt, Assign))
-        defined = tuple((target, value) for target, value in assignments if target in named)
+        defined = tuple([(target, value) for target, value in assignments if target in named])
         return ScopeInfo(inner.scope, "block", title, name, span, shares, numbers, defined,
                          params=tuple(p.name for p in block.params), arguments=arguments,
                          conditions=tuple(st.conditions.pop(inner.scope, ())),

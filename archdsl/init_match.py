@@ -35,7 +35,14 @@ def resolve(ir: IR, rules: list[InitRule]) -> tuple[list[InitRule], list[Diagnos
             problems.append(d)
 
     for rule in ordered:
-        matched = [n for n in layers if kinds[n.op] == rule.kind and _under(n.name, rule.prefix)]
+        prefix = rule.prefix
+        if prefix:  # _under, with the prefix's text made once per rule
+            path = ".".join(prefix)
+            below = path + "."
+            matched = [n for n in layers
+                       if kinds[n.op] == rule.kind and (n.name == path or n.name.startswith(below))]
+        else:
+            matched = [n for n in layers if kinds[n.op] == rule.kind]
         own = [n for n in matched if n.shares is None]  # a shared instance's later application has no weights
         out.append(_with_nodes(rule, tuple(n.name for n in own)))
         # A kind's rule is torchvision's `isinstance` loop: it sets what is there (`if m.bias is not
