@@ -245,12 +245,15 @@ class State:
         used = self.names(scope)
         # Names are only ever added, so the first free suffix never moves back: start where the
         # last search ended (linear, not quadratic, in the number of same-named calls).
+        # Kept only where the search moved past a name (no entry is 0): a scope with one layer of
+        # each kind, a repeat's iteration, holds none.
         k = self.next_suffix.get((scope, base), 0)
         name = base if k == 0 else f"{base}_{k}"
-        while name in used:
-            k += 1
-            name = f"{base}_{k}"
-        self.next_suffix[(scope, base)] = k
+        if name in used:
+            while name in used:
+                k += 1
+                name = f"{base}_{k}"
+            self.next_suffix[(scope, base)] = k
         used.add(name)
         return name
 
