@@ -32,7 +32,10 @@ def _stride(stride: tuple[int, int]) -> str:
     return "" if stride == (1, 1) else f"/{stride[0]}" if stride[0] == stride[1] else f"/{fmt_pair(stride)}"
 
 
-@dataclass(frozen=True)
+# Made at every shape, parameter and MAC count of a convolution, so not `frozen` (a frozen
+# dataclass's __init__ sets each field through object.__setattr__, several times the cost); nothing
+# changes one once made (as archdsl.ir.Port).
+@dataclass(slots=True)
 class ConvGeom:
     c_in: int
     c_out: int
