@@ -120,10 +120,39 @@ class Row:
     compiled: bool
     ours: list[float]
     theirs: list[float]
+    ours_graphs: int = 0  # compiled: the graphs Dynamo captured on the call that compiled (graph breaks add some)
+    theirs_graphs: int = 0
+
+
+def _graphs_compiled() -> int:
+    """Graphs TorchDynamo has handed to a backend so far in this process (each compile and recompile adds one)."""
+    import torch._dynamo.utils
+
+    return int(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+
+
+def _graphs_compiled_by(call: Callable[[], None]) -> int:
+    before = _graphs_compiled()
+    call()
+    return _graphs_compiled() - before
+
+
+def _alternating(calls: dict[str, Callable[[], None]], repeat: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds per call: `warmup` uncounted rounds, then `repeat`, the order reversed every other round (A B, B A,
+    …) so that neither always runs on the caches the other left."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for round_ in range(warmup + repeat):
+        order = list(calls.items()) if round_ % 2 == 0 else list(calls.items())[::-1]
+        for name, call in order:
+            start = time.perf_counter()
+            call()
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return times
 
 
 def measure(network: str, generated: Any, reference: Any, shape: tuple[int, ...], variant: Variant,
-            batches: Sequence[int], compiled: bool, repeat: int, warmup: int) -> list[Row]:
+            batches: Sequence[int], modes: Sequence[str], compiled: bool, repeat: int, warmup: int) -> list[Row]:
     import torch
 
     dtype = getattr(torch, variant.dtype)
@@ -132,26 +161,25 @@ def measure(network: str, generated: Any, reference: Any, shape: tuple[int, ...]
     pair: dict[str, Any] = {}
     for name, module in (("ours", generated), ("theirs", reference)):
         moved = copy.deepcopy(module).to(device=variant.device, dtype=dtype, memory_format=memory_format)
+        # The same backend (inductor) and mode (default) for both; static shapes, so that each batch size gets
+        # its own graph as it would in deployment, not a dynamic one that one module might get and the other not.
         pair[name] = torch.compile(moved, dynamic=False) if compiled else moved
     rows = []
     for batch in batches:
         x = torch.randn(batch, *shape, device=variant.device, dtype=dtype).contiguous(memory_format=memory_format)
-        for mode in MODES:
+        for mode in modes:
             for module in pair.values():
                 module.train(mode != "forward")
             calls = {name: _timed_calls(module, x, mode, sync) for name, module in pair.items()}
-            if compiled:  # the first call compiles this (shape, mode)
-                for call in calls.values():
-                    call()
-            times: dict[str, list[float]] = {name: [] for name in calls}
-            for round_ in range(warmup + repeat):
-                order = list(calls.items()) if round_ % 2 == 0 else list(calls.items())[::-1]
-                for name, call in order:
-                    start = time.perf_counter()
-                    call()
-                    if round_ >= warmup:
-                        times[name].append(time.perf_counter() - start)
-            rows.append(Row(network, variant, batch, mode, compiled, times["ours"], times["theirs"]))
+            # The first call compiles this (shape, mode), and in training the backward too; not timed.
+            graphs = {name: _graphs_compiled_by(call) for name, call in calls.items()} if compiled else {}
+            compiled_before = _graphs_compiled()
+            times = _alternating(calls, repeat, warmup)
+            if _graphs_compiled() != compiled_before:
+                raise Disagreement(f"{network} batch {batch} {mode}: recompiled while timed (a guard that fails from "
+                                   "call to call): the rounds timed compilation")
+            rows.append(Row(network, variant, batch, mode, compiled, times["ours"], times["theirs"],
+                            graphs.get("ours", 0), graphs.get("theirs", 0)))
             print(f"{network} {variant.device} {variant.label} batch {batch} {mode} "
                   f"{'compiled' if compiled else 'eager'}: measured", file=sys.stderr, flush=True)
     return rows
@@ -163,9 +191,21 @@ def render(rows: list[Row]) -> str:
         spread = statistics.pstdev(r.ours) / median(r.ours) if len(r.ours) > 1 else float("nan")
         out.append([r.network, r.variant.device, r.variant.label, r.batch, r.mode,
                     "compile" if r.compiled else "eager", ms(median(r.theirs)), ms(median(r.ours)),
-                    f"{paired_ratio(r.ours, r.theirs):.3f}", "—" if spread != spread else f"{spread:.0%}"])
-    headers = ["network", "device", "dtype", "batch", "mode", "", "canonical", "archdsl", "ratio", "archdsl spread"]
-    return table(headers, out, right=[False, False, False, True, False, False, True, True, True, True])
+                    f"{paired_ratio(r.ours, r.theirs):.3f}",
+                    _quartiles([a / b for a, b in zip(r.ours, r.theirs, strict=True)]),
+                    "—" if spread != spread else f"{spread:.0%}",
+                    f"{r.ours_graphs} / {r.theirs_graphs}" if r.compiled else ""])
+    headers = ["network", "device", "dtype", "batch", "mode", "", "canonical", "archdsl", "ratio", "ratio IQR",
+               "archdsl spread", "graphs"]
+    return table(headers, out, right=[False, False, False, True, False, False, True, True, True, True, True, True])
+
+
+def _quartiles(ratios: Sequence[float]) -> str:
+    """The middle half of the round-by-round ratios: how far one run's ratio can be trusted."""
+    if len(ratios) < 4:
+        return "—"
+    ordered = sorted(ratios)
+    return f"{ordered[len(ordered) // 4]:.3f}–{ordered[(3 * len(ordered)) // 4]:.3f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -175,7 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=10, help="counted rounds (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="uncounted rounds first (default 2)")
     parser.add_argument("--input", help="input shape for every network, e.g. 3x64x64 (smoke runs)")
-    parser.add_argument("--no-compile", action="store_true", help="eager rows only")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    kinds = parser.add_mutually_exclusive_group()
+    kinds.add_argument("--no-compile", action="store_true", help="eager rows only")
+    kinds.add_argument("--compile-only", action="store_true", help="torch.compile rows only")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     args = parser.parse_args(argv)
 
@@ -188,13 +231,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none (CPU rows only)"
     print(f"torch threads {torch.get_num_threads()}; CUDA GPU: {gpu}")
     print(f"medians of {args.repeat} rounds after {args.warmup} warm-up round(s), the two modules alternating; "
-          "ratio = archdsl ÷ canonical (median of round-by-round ratios); spread = stdev ÷ median\n", flush=True)
+          "ratio = archdsl ÷ canonical (median of round-by-round ratios, and their interquartile range); spread = "
+          "stdev ÷ median; graphs (compiled) = graphs Dynamo captured on the call that compiled, archdsl / canonical "
+          "(1 = no graph break); checked: no recompilation while timed\n", flush=True)
     rows: list[Row] = []
     for network in args.networks:
         generated, reference, shape = build_pair(network, args.input)
         for variant in variants():
-            for compiled in (False,) if args.no_compile else (False, True):
-                rows += measure(network, generated, reference, shape, variant, args.batches, compiled,
+            for compiled in (False,) if args.no_compile else (True,) if args.compile_only else (False, True):
+                rows += measure(network, generated, reference, shape, variant, args.batches, args.modes, compiled,
                                 args.repeat, args.warmup)
     print(render(rows))
     print("\nevery generated module has the canonical parameter count and, with its weights, the same outputs (1e-4)")

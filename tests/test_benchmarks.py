@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import analyze_vs_peers, cli_latency, generated_modules, scaling, time_split
+from benchmarks import analyze_vs_peers, cli_latency, compiled_graphs, generated_modules, scaling, time_split
 from benchmarks.common import fit_exponent, table
 
 pytest.importorskip("torch")
@@ -123,6 +123,21 @@ def test_generated_modules_compiled(capsys: pytest.CaptureFixture[str]) -> None:
                                    "--repeat", "1", "--warmup", "0"])
     assert code == 0
     assert re.search(r"forward\s+compile", _printed(capsys))
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+def test_compiled_graphs_match_the_canonical_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    """The generated mobilenet_v2 compiles to what torchvision's compiles to: same ops, same kernels."""
+    code = compiled_graphs.main(["--networks", "mobilenet_v2", "--input", "3x64x64", "--batches", "1",
+                                 "--modes", "forward"])
+    out = _printed(capsys)
+    assert code == 0
+    row = re.search(r"mobilenet_v2\s+1\s+forward\s+1 / 1\s+inference\s+(\d+) / (\d+)\s+(\d+) / (\d+).*  (\S.*)$",
+                    out, re.M)
+    assert row is not None, out
+    assert row[1] == row[2] and row[3] == row[4], out
+    assert row[5] in ("identical", "same statements"), out
 
 
 def test_fitted_exponent() -> None:
