@@ -104,7 +104,7 @@ def capture(model: Any, shape: tuple[int, ...], batches: Sequence[int], modes: S
     from torch._inductor.graph import GraphLowering
 
     torch._dynamo.reset()
-    step = Step(0, "")
+    steps: list[Step] = []  # the hooks below record into the last, the call under way
     pending: list[Compiled] = []
 
     def inner(gm: torch.fx.GraphModule, example_inputs: Sequence[Any], **kwargs: Any) -> Any:
@@ -112,26 +112,26 @@ def capture(model: Any, shape: tuple[int, ...], batches: Sequence[int], modes: S
         ops = Counter(str(n.target) for n in gm.graph.nodes if n.op == "call_function")
         compiled = Compiled(kind, ops)
         pending.append(compiled)
-        step.graphs.append(compiled)
+        steps[-1].graphs.append(compiled)
         return compile_fx_inner(gm, example_inputs, **kwargs)
 
     def backend(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> Any:
-        step.dynamo_graphs += 1
+        steps[-1].dynamo_graphs += 1
         return compile_fx(gm, example_inputs, inner_compile=inner)
 
     def save_output_code(code: str) -> None:
         pending.pop(0).code = code
 
-    compiled_model = torch.compile(model, backend=backend, dynamic=False)
-    steps = []
+    compiled_model: Callable[..., Any] = torch.compile(model, backend=backend, dynamic=False)
+    reasons_of = torch._dynamo.convert_frame.get_and_maybe_log_recompilation_reasons  # type: ignore[attr-defined]
     with mock.patch.object(GraphLowering, "save_output_code", save_output_code), \
             torch._inductor.config.patch(fx_graph_cache=False), \
             mock.patch.object(torch._dynamo.convert_frame, "get_and_maybe_log_recompilation_reasons",
-                              _noting(step, torch._dynamo.convert_frame.get_and_maybe_log_recompilation_reasons)):
+                              _noting(steps, reasons_of)):
         for batch in batches:
             x = torch.randn(batch, *shape)
             for mode in modes:
-                step.__init__(batch, mode)  # type: ignore[misc]  # reuse the object the hooks hold
+                steps.append(Step(batch, mode))
                 model.train(mode != "forward")
                 if mode == "forward":
                     with torch.inference_mode():
@@ -140,17 +140,15 @@ def capture(model: Any, shape: tuple[int, ...], batches: Sequence[int], modes: S
                     model.zero_grad(set_to_none=True)
                     out = compiled_model(x)
                     (next(iter(out.values())) if isinstance(out, dict) else out).sum().backward()
-                steps.append(Step(step.batch, step.mode, step.dynamo_graphs, list(step.recompile_reasons),
-                                  list(step.graphs)))
     return steps
 
 
-def _noting(step: Step, reasons_of: Callable[..., list[str]]) -> Callable[..., list[str]]:
+def _noting(steps: list[Step], reasons_of: Callable[..., list[str]]) -> Callable[..., list[str]]:
     """Dynamo's function that says why the cached graphs did not fit, recording what it says."""
 
     def noted(*args: Any, **kwargs: Any) -> list[str]:
         reasons = reasons_of(*args, **kwargs)
-        step.recompile_reasons += [r.splitlines()[0] for r in reasons]
+        steps[-1].recompile_reasons += [r.splitlines()[0] for r in reasons]
         return reasons
 
     return noted
