@@ -1,14 +1,15 @@
 """Latency of the PyTorch modules archdsl generates against the canonical implementations.
 
-    python benchmarks/generated_modules.py [--repeat 10] [--batches 1 8] [--no-compile]
+    python benchmarks/generated_modules.py [--repeat 10] [--batches 1 8] [--modes forward …] [--no-compile | --compile-only]
 
 For each network (resnet50, mobilenet_v2, efficientnet_b0): the generated module (`archdsl.build`)
 and the canonical one (tests/canonical.py) with the same weights (the canonical model's random
 weights copied across), checked to agree (parameters exactly, outputs to 1e-4); then, per batch
 size, forward (eval, inference mode) and forward+backward (train mode, `out.sum().backward()`),
 eager and `torch.compile(dynamic=False)`, timed interleaved round by round after warm-up rounds
-(and, compiled, after the call that compiles; compile times are not compared: the two modules
-compile to largely the same kernels, and the second finds the first's in inductor's cache).
+(and, compiled, after the call that compiles, which is not timed; no timed round may recompile; compile
+times are not compared: the two modules compile to the same kernels, see compiled_graphs.py, and the
+second finds the first's in inductor's cache).
 On CPU in fp32; with a CUDA GPU also on it in fp32, bf16 and fp32 channels_last. Ratio: archdsl's
 time over the canonical's, the median of round-by-round ratios (1.00 = parity).
 """
