@@ -1,6 +1,6 @@
 """Latency of the PyTorch modules archdsl generates against the canonical implementations.
 
-    python benchmarks/generated_modules.py [--repeat 10] [--batches 1 8] [--modes forward …] [--no-compile | --compile-only]
+    python benchmarks/generated_modules.py [--repeat 10] [--batches 1 8] [--modes …] [--no-compile | --compile-only]
 
 For each network (resnet50, mobilenet_v2, efficientnet_b0): the generated module (`archdsl.build`)
 and the canonical one (tests/canonical.py) with the same weights (the canonical model's random
