@@ -16,13 +16,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archdsl.compiler.passes import Analysis, node_figures, passes
-from archdsl.compiler.passes import analyze as run_passes
+from archdsl.compiler.passes import Analysis, Pass, node_figures, passes
 
 from .diagnostics import SOURCES, ArchError, Diagnostic, Span, did_you_mean, error, render_svg
 from .elaborate import Elaborated, Elaborator, ExpectEntry
@@ -34,7 +33,7 @@ from .namecheck import check_names
 from .network import NetworkInfo
 from .ops import Shape
 from .parser import parse
-from .report import report_json
+from .report import REQUIRED, LayerReportFields, ReportFields, declared_fields, report_json
 from .syntax import Assign, BlockDef, NetworkDef, VariantDef
 from .values import jsonable
 
@@ -108,9 +107,9 @@ class Network:
 
     @property
     def analysis(self) -> Analysis:
-        """The results of every registered pass (run once, on first use)."""
+        """The results of the registered passes (each run once, when its results are first asked for)."""
         if self._analysis is None:
-            self._analysis = run_passes(self.ir)
+            self._analysis = Analysis(self.ir)
         return self._analysis
 
     def analyze(self) -> Report:
@@ -149,43 +148,71 @@ class Network:
 
 def build_report(net: Network) -> Report:
     """The report of `net`: its structure, and each registered pass's share of the figures. The
-    network's figures are computed now; its layer rows when first used (see `Report.__getattribute__`)."""
+    figures of the passes whose report fields all have defaults (receptive fields, memory) are
+    computed when first read, and so are the layer rows (see `Report.__getattribute__`): a report
+    asked for its parameters and MACs runs the count pass alone."""
     from .report_models import LayerReport, Report
 
-    report = Report(**_report_fields(net), layers=[])
+    later = [kind for kind in passes() if kind.network_fields and all(
+        default is not REQUIRED for name, default in declared_fields(ReportFields) if name in kind.network_fields)]
+    report = Report(**_report_fields(net, skip=later), layers=[])
 
     def layers() -> tuple[list[LayerReport], dict[str, list[list[int]]]]:
         return [LayerReport(**row) for row in _layer_rows(net)], group_outputs(net.ir)
 
-    report._pending = layers
+    def figures(kind: type[Pass[Any]]) -> Callable[[], dict[str, Any]]:
+        return lambda: kind.network_report(net.ir, net.analysis)
+
+    report.defer(layers, {name: figures(kind) for kind in later for name in kind.network_fields})
     return report
 
 
 def _layer_rows(net: Network) -> Iterator[dict[str, Any]]:
-    """Each op node's `LayerReport` fields: its structure, and each registered pass's figures."""
+    """Each op node's `LayerReport` fields, in their declared order: its structure, and each
+    registered pass's figures."""
     ir, analysis = net.ir, net.analysis
     kinds = passes()
+    # Every row starts as a copy of the declared fields and their defaults, so its keys come in the
+    # declared order whatever fills them (what the JSON writer needs).
+    fields = declared_fields(LayerReportFields)
+    template = dict(fields)
     descriptions: dict[tuple[str, int], tuple[str, Any]] = {}  # per distinct (op, attributes)
-    for node in ir.nodes("op"):
+    shapes: dict[int, tuple[list[int], list[list[int]]]] = {}  # per distinct tuple of output shapes (kept by the IR)
+    scopes: dict[tuple[str, ...], str] = {}
+    checked = False
+    for node, *parts in zip(ir.nodes("op"), *[kind.layer_reports(ir, analysis) for kind in kinds], strict=True):
         key = (node.op or "", id(node.attrs))
-        if key not in descriptions:  # the attributes kept referenced: their id is not reused
-            descriptions[key] = (node.op_class.describe(node.attrs), node.attrs)
-        row: dict[str, Any] = {
-            "name": node.name, "op": node.op or "", "description": descriptions[key][0],
-            "output_shape": list(node.out_shapes[0]), "output_shapes": [list(s) for s in node.out_shapes],
-            "scope": ".".join(node.scope), "shares": node.shares,
-        }
-        for kind in kinds:
-            row.update(kind.layer_report(ir, analysis, node))
+        described = descriptions.get(key)
+        if described is None:  # the attributes kept referenced: their id is not reused
+            described = descriptions[key] = (node.op_class.describe(node.attrs), node.attrs)
+        outs = shapes.get(id(node.out_shapes))
+        if outs is None:
+            outs = shapes[id(node.out_shapes)] = (list(node.out_shapes[0]), [list(s) for s in node.out_shapes])
+        scope = scopes.get(node.scope)
+        if scope is None:
+            scope = scopes[node.scope] = ".".join(node.scope)
+        row = template.copy()
+        row["name"], row["op"], row["description"] = node.name, node.op or "", described[0]
+        # Shared between rows: the JSON writer only reads them, and the models copy what they validate.
+        row["output_shape"], row["output_shapes"] = outs
+        row["scope"], row["shares"] = scope, node.shares
+        for part in parts:
+            row.update(part)
+        if not checked:
+            missing = [name for name, value in row.items() if value is REQUIRED]
+            if missing or len(row) != len(fields):
+                raise KeyError(f"layer fields {missing or sorted(set(row) - set(template))} not as declared")
+            checked = True
         yield row
 
 
-def _report_fields(net: Network) -> dict[str, Any]:
-    """The network's `Report` fields but its layers."""
+def _report_fields(net: Network, skip: Collection[type[Pass[Any]]] = ()) -> dict[str, Any]:
+    """The network's `Report` fields but its layers (and those of the passes in `skip`)."""
     ir, analysis = net.ir, net.analysis
     totals: dict[str, Any] = {}
     for kind in passes():
-        totals.update(kind.network_report(ir, analysis))
+        if kind not in skip:
+            totals.update(kind.network_report(ir, analysis))
     return dict(
         network=net.name, file=net.spec.file, parameters=dict(net.info.parameters),
         inputs={k: list(v) for k, v in net.input_shapes.items()},

@@ -172,8 +172,20 @@ def _json_layers(rows: Iterable[dict[str, Any]], chunk: int = 512) -> Iterator[s
     rows at a time."""
     batch: list[dict[str, Any]] = []
     written = 0
+    names = tuple(name for name, _ in declared_fields(LayerReportFields))
+    nested = [(name, record, tuple(n for n, _ in declared_fields(record)))
+              for (owner, name), record in _NESTED.items() if owner is LayerReportFields]
     for row in rows:
-        batch.append(_ordered(LayerReportFields, row))
+        # Rows made in the declared order, with every field and nested records complete (as
+        # `api._layer_rows` makes them), are written as they are; others are put in order first.
+        if tuple(row) != names:
+            row = _ordered(LayerReportFields, row)
+        else:
+            for name, record, fields in nested:
+                value = row[name]
+                if type(value) is dict and tuple(value) != fields:
+                    row = {**row, name: _ordered(record, value)}
+        batch.append(row)
         if len(batch) == chunk:
             yield _json_items(batch, written)
             written += len(batch)

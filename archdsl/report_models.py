@@ -9,7 +9,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from .report import BlockReportFields, FieldReportFields, LayerReportFields, MemoryFigureFields, ReportFields
+from .report import (
+    REQUIRED,
+    BlockReportFields,
+    FieldReportFields,
+    LayerReportFields,
+    MemoryFigureFields,
+    ReportFields,
+    declared_fields,
+)
 
 
 class _ReportModel(BaseModel):
@@ -41,17 +49,32 @@ class Report(_ReportModel, ReportFields):
     _group_outputs: dict[str, list[list[int]]] = PrivateAttr(default_factory=dict)
     # Built lazily (see api.build_report): what fills `layers` and `_group_outputs` on first use.
     _pending: Callable[[], tuple[list[LayerReport], dict[str, list[list[int]]]]] | None = PrivateAttr(default=None)
+    # The fields computed on first use (see api.build_report), by name: what gives their values
+    # (a pass's network_report: them and the other fields of the same pass).
+    _later: dict[str, Callable[[], dict[str, Any]]] | None = PrivateAttr(default=None)
 
     def __getattribute__(self, name: str) -> Any:
-        # The layers are built on first use — of `layers`, or of anything that reads every field
-        # (pydantic's serializers, `==`, copies and pickling all go through `__dict__` or the
-        # private attributes) — so a report asked only for its totals never builds a row.
-        if name in _READS_LAYERS:
+        # The layers and the later fields are made on first use — of themselves, or of anything
+        # that reads every field (pydantic's serializers, `==`, copies and pickling all go through
+        # `__dict__` or the private attributes) — so a report asked for its parameters and MACs
+        # never builds a row, nor runs a pass it does not need.
+        if name in _HOOKED:
             private = object.__getattribute__(self, "__pydantic_private__")
-            if private is not None and private.get("_pending") is not None:
-                build, private["_pending"] = private["_pending"], None
-                object.__getattribute__(self, "__dict__")["layers"], private["_group_outputs"] = build()
+            if private is not None:
+                later = private.get("_later")
+                if later and (name in later or name in _READS_ALL):
+                    _fill(self, private, {name: later[name]} if name in later else later)
+                if (name == "layers" or name in _READS_ALL) and private.get("_pending") is not None:
+                    build, private["_pending"] = private["_pending"], None
+                    object.__getattribute__(self, "__dict__")["layers"], private["_group_outputs"] = build()
         return object.__getattribute__(self, name)
+
+    def defer(self, layers: Callable[[], tuple[list[LayerReport], dict[str, list[list[int]]]]],
+              later: dict[str, Callable[[], dict[str, Any]]]) -> None:
+        """Leave the layers (and `_group_outputs`) to `layers`, and each field in `later` to its
+        function, until first use (assigning the private attributes one by one would read them)."""
+        private = object.__getattribute__(self, "__pydantic_private__")
+        private["_pending"], private["_later"] = layers, later or None
 
     def blocks(self, depth: int) -> list[BlockReport]:
         """Layers aggregated to block paths of at most `depth` components, in execution order."""
@@ -86,4 +109,25 @@ class Report(_ReportModel, ReportFields):
                 f"<table>{head}{body}</table>")
 
 
-_READS_LAYERS = frozenset({"layers", "__dict__", "__pydantic_private__"})
+def _fill(report: Report, private: dict[str, Any], wanted: dict[str, Callable[[], dict[str, Any]]]) -> None:
+    """Compute the later fields in `wanted` and the others their passes give, validated as the model
+    validates them, and marked set."""
+    later, pending = private["_later"], private["_pending"]
+    sources = list(dict.fromkeys(wanted.values()))
+    values: dict[str, Any] = {}
+    for source in sources:
+        values.update(source())
+    # While assigning (which reads `__dict__`), nothing is pending.
+    private["_later"], private["_pending"] = None, None
+    try:
+        validator = object.__getattribute__(report, "__pydantic_validator__")
+        for field, value in values.items():
+            validator.validate_assignment(report, field, value)
+    finally:
+        private["_later"] = {k: v for k, v in later.items() if v not in sources} or None
+        private["_pending"] = pending
+
+
+# The names whose use reads every field; those the hook of `Report.__getattribute__` looks at.
+_READS_ALL = frozenset({"__dict__", "__pydantic_private__", "__pydantic_fields_set__"})
+_HOOKED = _READS_ALL | {"layers"} | {name for name, default in declared_fields(ReportFields) if default is not REQUIRED}

@@ -9,16 +9,20 @@ Inputs and outputs count zero.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from archdsl.ir import IR, IRNode
+from archdsl.ops import Shape
 
 from .registry import Analysis, Figure, Pass, register, summed, total
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Counts:
+    """One node's counts (never changed once made: nodes making the same call share one)."""
+
     params: int
     buffers: int
     macs: int
@@ -27,33 +31,50 @@ class Counts:
 
 NOTHING = Counts(0, 0, 0, 0)
 
+# Counts per distinct call, across networks: (op, attributes, input shapes, output shapes, whether
+# the node owns its weights). Validated attributes are shared between identical calls (ops/base.py),
+# so they are keyed by identity — each entry keeps its attributes referenced, so no id is reused
+# while it lives — and shapes by value. Cleared when full, like the attributes' own cache.
+_KNOWN: dict[tuple[Any, ...], tuple[Counts, Any]] = {}
+_KNOWN_MAX = 1 << 14
+
+
+def _counts(node: IRNode, ins: tuple[Shape, ...], own: bool) -> Counts:
+    key = (node.op, id(node.attrs), ins, node.out_shapes, own)
+    hit = _KNOWN.get(key)
+    if hit is None:
+        op, attrs, outs, shapes = node.op_class, node.attrs, list(node.out_shapes), list(ins)
+        counts = Counts(params=op.params(attrs, shapes) if own else 0, buffers=op.buffers(attrs, shapes) if own else 0,
+                        macs=op.macs(attrs, shapes, outs), other_ops=op.other_ops(attrs, shapes, outs))
+        if len(_KNOWN) >= _KNOWN_MAX:
+            _KNOWN.clear()
+        hit = _KNOWN[key] = (counts, attrs)
+    return hit[0]
+
 
 @register
 class CountPass(Pass[Counts]):
     name = "counts"
+    network_fields = ("params", "buffers", "macs", "flops", "other_ops")
+    layer_fields = ("params", "buffers", "macs")
 
     def run(self, ir: IR, analysis: Analysis) -> dict[str, Counts]:
         out: dict[str, Counts] = {}
-        # Identical calls on identical shapes count the same: one Counts per distinct (op,
-        # attributes, input shapes). Validated attributes are shared between identical calls, so
-        # their identity is the key; the cache keeps them referenced, so no id is reused.
-        known: dict[tuple[Any, ...], tuple[Counts, Any]] = {}
+        # Within one IR the key is made of identities: the IR keeps one tuple per distinct list of
+        # shapes (in and out), and it and its nodes hold them and the attributes while this runs.
+        here: dict[tuple[Any, ...], Counts] = {}
+        in_shapes = ir.in_shapes_key
         for node in ir:
             if node.kind != "op":
                 out[node.name] = NOTHING
                 continue
             own = node.shares is None  # a shared instance's later applications reuse its first one's weights
-            # The IR keeps one tuple per distinct list of shapes (in and out), so their identity is
-            # a key too while the IR lives.
-            key = (node.op, id(node.attrs), id(ir.in_shapes_key(node)), id(node.out_shapes), own)
-            hit = known.get(key)
-            if hit is None:
-                op, outs, ins = node.op_class, list(node.out_shapes), ir.in_shapes(node)
-                counts = Counts(params=op.params(node.attrs, ins) if own else 0,
-                                buffers=op.buffers(node.attrs, ins) if own else 0,
-                                macs=op.macs(node.attrs, ins, outs), other_ops=op.other_ops(node.attrs, ins, outs))
-                hit = known[key] = (counts, node.attrs)
-            out[node.name] = hit[0]
+            ins = in_shapes(node)
+            key = (node.op, id(node.attrs), id(ins), id(node.out_shapes), own)
+            counts = here.get(key)
+            if counts is None:
+                counts = here[key] = _counts(node, ins, own)
+            out[node.name] = counts
         return out
 
     @classmethod
@@ -69,7 +90,7 @@ class CountPass(Pass[Counts]):
 
     @classmethod
     def network_report(cls, ir: IR, analysis: Analysis) -> dict[str, Any]:
-        counts = [analysis[cls][n.name] for n in ir.nodes("op")]
+        counts = analysis[cls].values()  # inputs and outputs count nothing: summing every node is summing the ops
         macs = sum(c.macs for c in counts)
         return {"params": sum(c.params for c in counts), "buffers": sum(c.buffers for c in counts), "macs": macs,
                 "flops": 2 * macs, "other_ops": sum(c.other_ops for c in counts)}
@@ -78,6 +99,17 @@ class CountPass(Pass[Counts]):
     def layer_report(cls, ir: IR, analysis: Analysis, node: IRNode) -> dict[str, Any]:
         c = analysis[cls][node.name]
         return {"params": c.params, "buffers": c.buffers, "macs": c.macs}
+
+    @classmethod
+    def layer_reports(cls, ir: IR, analysis: Analysis) -> Iterator[dict[str, Any]]:
+        results = analysis[cls]
+        reported: dict[int, tuple[dict[str, Any], Counts]] = {}  # by Counts (kept referenced: ids stay unique)
+        for node in ir.nodes("op"):
+            c = results[node.name]
+            hit = reported.get(id(c))
+            if hit is None:
+                hit = reported[id(c)] = ({"params": c.params, "buffers": c.buffers, "macs": c.macs}, c)
+            yield hit[0]
 
 
 __all__ = ["CountPass", "Counts"]

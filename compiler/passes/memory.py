@@ -28,6 +28,7 @@ Network figures: ``activations`` (summed), ``peak_activations`` (the largest ``l
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +51,10 @@ def dtype_bytes(dtype: str) -> int:
     return DTYPE_BYTES[dtype]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Memory:
-    """Elements: a node's outputs, those live while it runs, and what it reads and writes."""
+    """Elements: a node's outputs, those live while it runs, and what it reads and writes (never
+    changed once made)."""
 
     activations: int
     live: int
@@ -65,38 +67,50 @@ class MemoryPass(Pass[Memory]):
 
     name = "memory"
     requires = (CountPass,)
+    network_fields = ("activations", "peak_activations", "mac")
+    layer_fields = ("activations", "mac")
 
     def run(self, ir: IR, analysis: Analysis) -> dict[str, Memory]:
         counts = analysis[CountPass]
-        out: dict[str, Memory] = {}
         nodes = ir.nodes()
         index = {n.name: i for i, n in enumerate(nodes)}
-        known: dict[Shape, int] = {}  # elements per distinct shape (shapes repeat from node to node)
+        # Each node's producers, by position, each once (a node may read one tensor twice).
+        producers = [(index[n.inputs[0].node],) if len(n.inputs) == 1 else
+                     tuple(dict.fromkeys([index[p.node] for p in n.inputs])) for n in nodes]
+        # Elements per distinct list of shapes: the IR keeps one tuple of each (so identity is a key
+        # while it lives), and one node's outputs are often the next one's inputs.
+        known: dict[int, int] = {}
 
-        def elements(shapes: tuple[Shape, ...] | list[Shape]) -> int:
-            total = 0
-            for shape in shapes:
-                n = known.get(shape)
-                if n is None:
-                    n = known[shape] = math.prod(shape)
-                total += n
-            return total
+        def elements(shapes: tuple[Shape, ...]) -> int:
+            n = known.get(id(shapes))
+            if n is None:
+                n = known[id(shapes)] = sum(math.prod(shape) for shape in shapes)
+            return n
 
         size = [0 if n.kind == "output" else elements(n.out_shapes) for n in nodes]
-        last_use = _last_uses(nodes, index)
+        last_use = _last_uses(nodes, producers)
+        results: list[Memory] = []
         live = sum(size[i] for i, n in enumerate(nodes) if n.kind == "input")
+        in_shapes = ir.in_shapes_key
         for i, n in enumerate(nodes):
-            if n.kind == "input":
-                out[n.name] = Memory(size[i], live, 0)
+            kind = n.kind
+            if kind == "input":
+                results.append(Memory(size[i], live, 0))
                 continue
             mac = 0
-            if n.kind == "op":
+            if kind == "op":
                 live += size[i]
                 c = counts[n.name]
-                mac = elements(ir.in_shapes(n)) + size[i] + c.params + c.buffers
-            out[n.name] = Memory(size[i], live, mac)  # inputs and outputs of this node are all held while it runs
-            live -= _freed(n, i, index, last_use, size)
-        return out
+                mac = elements(in_shapes(n)) + size[i] + c.params + c.buffers
+            results.append(Memory(size[i], live, mac))  # inputs and outputs of this node are all held while it runs
+            # What is freed once it has run: the tensors it was the last to read, and its own if
+            # nothing reads it (dropped at once).
+            for producer in producers[i]:
+                if last_use[producer] == i:
+                    live -= size[producer]
+            if kind == "op" and last_use[i] == i:
+                live -= size[i]
+        return dict(zip(index, results, strict=True))
 
     @classmethod
     def figures(cls) -> tuple[Figure, ...]:
@@ -127,40 +141,36 @@ class MemoryPass(Pass[Memory]):
         m = analysis[cls][node.name]
         return {"activations": m.activations, "mac": m.mac}
 
-
-def _freed(n: IRNode, i: int, index: dict[str, int], last_use: list[float], size: list[int]) -> int:
-    """The elements freed once node `n` (at position i) has run: the tensors it was the last to
-    read, and its own if nothing reads it."""
-    freed = 0
-    inputs = n.inputs
-    producers = (index[inputs[0].node],) if len(inputs) == 1 else dict.fromkeys(index[p.node] for p in inputs)
-    for producer in producers:
-        if last_use[producer] == i:
-            freed += size[producer]
-    if n.kind == "op" and last_use[i] == i:  # consumed by nobody: dropped at once
-        freed += size[i]
-    return freed
+    @classmethod
+    def layer_reports(cls, ir: IR, analysis: Analysis) -> Iterator[dict[str, Any]]:
+        results = analysis[cls]
+        for node in ir.nodes("op"):
+            m = results[node.name]
+            yield {"activations": m.activations, "mac": m.mac}
 
 
-def _last_uses(nodes: list[IRNode], index: dict[str, int]) -> list[float]:
+def _last_uses(nodes: list[IRNode], producers: list[tuple[int, ...]]) -> list[float]:
     """Where each node's tensor dies (by position): after its last consumer; never (inf) if a
     network output reads it; at once if nothing does."""
     last_use: list[float] = list(range(len(nodes)))
     for i, n in enumerate(nodes):
-        for port in n.inputs:
-            j = index[port.node]
-            last_use[j] = math.inf if n.kind == "output" or last_use[j] == math.inf else i
+        if n.kind == "output":
+            for j in producers[i]:
+                last_use[j] = math.inf
+            continue
+        for j in producers[i]:
+            if last_use[j] != math.inf:
+                last_use[j] = i
     return last_use
 
 
 def summary(ir: IR, analysis: Analysis) -> dict[str, int]:
     """Network totals of the pass's results: activations, peak_activations, mac (elements)."""
-    results = analysis[MemoryPass]
-    nodes = ir.nodes()
+    results = analysis[MemoryPass].values()  # one per node
     return {
-        "activations": sum(results[n.name].activations for n in nodes),
-        "peak_activations": max((results[n.name].live for n in nodes), default=0),
-        "mac": sum(results[n.name].mac for n in nodes),
+        "activations": sum(m.activations for m in results),
+        "peak_activations": max((m.live for m in results), default=0),
+        "mac": sum(m.mac for m in results),
     }
 
 

@@ -33,16 +33,20 @@ it is ``global``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from archdsl.ir import IR, IRNode, output_name
+from archdsl.ir import IR, IRNode, Port, output_name
 from archdsl.ops import Geometry, Shape
 
 from .registry import Analysis, Figure, FigureError, Pass, Target, register
 
 Pair = tuple[float, float]
+
+# Above this, a jump or a start might not be exact as a float: `Field.apply` computes starts in
+# floats, so the shortcuts in integers (`_Window.move`, `union`) are taken only below it.
+_EXACT = 1 << 40
 
 
 def _clean(x: float) -> float:
@@ -59,9 +63,10 @@ def _pair(a: Pair) -> tuple[float, float]:
     return (_clean(a[0]), _clean(a[1]))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Field:
-    """The receptive field of a node's outputs with respect to one network input, per axis (h, w).
+    """The receptive field of a node's outputs with respect to one network input, per axis (h, w);
+    never changed once made (nodes share them).
 
     >>> f = Field.identity().apply((3, 3), (2, 2), (1, 1))
     >>> f.size, f.stride, f.start
@@ -110,14 +115,20 @@ def union(fields: list[Field]) -> Field:
     """The smallest field holding every path's field (Araujo et al. §"multi-path"): extents united
     per axis; differing centres or jumps mark the result `misaligned`."""
     first = fields[0]
-    if len(fields) == 1 or (all(f == first for f in fields) and all(
-            type(x) is int for x in (*first.size, *first.start, *first.stride))):
+    if len(fields) == 1:
+        return first
+    if all(f == first for f in fields) and all(type(x) is int for x in (*first.size, *first.start, *first.stride)):
         return first  # a field united with itself (integral, so exactly): the same field
+    exact = all(_exact(f) for f in fields)
     size, start, stride = [], [], []
     misaligned = any(f.misaligned for f in fields)
     for axis in range(2):
-        lo = min(f.extent(axis)[0] for f in fields)
-        hi = max(f.extent(axis)[1] for f in fields)
+        if exact and all(f.size[axis] % 2 for f in fields):  # integral extents: `extent` in integers
+            lo: float = min(f.start[axis] - (f.size[axis] - 1) // 2 for f in fields)
+            hi: float = max(f.start[axis] + (f.size[axis] - 1) // 2 for f in fields)
+        else:
+            lo = min(f.extent(axis)[0] for f in fields)
+            hi = max(f.extent(axis)[1] for f in fields)
         size.append(_clean(hi - lo + 1))
         start.append(_clean((lo + hi) / 2))
         jumps = {f.stride[axis] for f in fields}
@@ -128,10 +139,19 @@ def union(fields: list[Field]) -> Field:
                  global_=any(f.global_ for f in fields), misaligned=misaligned)
 
 
-@dataclass(frozen=True, slots=True)
+def _exact(f: Field) -> bool:
+    """Whether every number of `f` is an integer small enough to be exact as a float too."""
+    (r0, r1), (j0, j1), (c0, c1) = f.size, f.stride, f.start
+    return (type(r0) is int and type(r1) is int and type(j0) is int and type(j1) is int and type(c0) is int
+            and type(c1) is int and -_EXACT < c0 < _EXACT and -_EXACT < c1 < _EXACT and -_EXACT < j0 < _EXACT
+            and -_EXACT < j1 < _EXACT and r0 < _EXACT and r1 < _EXACT)
+
+
+@dataclass(slots=True, eq=True)
 class Fields:
     """A node's receptive fields: one per network input reaching it, and the one reported — of its
-    first output; ``others`` holds those of its later outputs where they differ (a spatial split)."""
+    first output; ``others`` holds those of its later outputs where they differ (a spatial split).
+    Never changed once made: a node that moves no window shares its input's."""
 
     by_input: Mapping[str, Field]
     primary: Field | None  # w.r.t. the first declared input that reaches the node
@@ -142,61 +162,124 @@ class Fields:
         return self.others[index - 1] if index and self.others else self
 
 
+class _Window:
+    """An op's geometry as the pass applies it: the transfer rule's constants per axis, and whether
+    a field of integers moves by integers (the common case: odd kernels, integer strides)."""
+
+    __slots__ = ("geometry", "identity", "integral", "k0", "k1", "o0", "o1", "s0", "s1")
+
+    def __init__(self, g: Geometry) -> None:
+        self.geometry = g
+        (k0, k1), (s0, s1), (p0, p1) = g.kernel, g.stride, g.pad
+        self.identity = not g.global_ and not g.shifts and g.kernel == (1, 1) and g.stride == (1, 1) and g.pad == (0, 0)
+        # r_out = r + k·j, start_out = start + o·j, j_out = j·s (k, o: the rule's k − 1 and (k − 1)/2 − p)
+        self.k0, self.k1 = _clean(k0 - 1), _clean(k1 - 1)
+        self.o0, self.o1 = _clean((k0 - 1) / 2 - p0), _clean((k1 - 1) / 2 - p1)
+        self.s0, self.s1 = s0, s1
+        self.integral = not g.global_ and not g.shifts and all(
+            type(x) is int for x in (self.k0, self.k1, self.o0, self.o1, s0, s1)) and abs(self.o0) < 4096 > abs(self.o1)
+
+    def move(self, f: Field) -> Field:
+        """`f.apply(kernel, stride, pad)`: in integers where that gives the same numbers (no float on
+        the way, every value far below 2⁵³), else by the general rule."""
+        if self.integral and not f.global_ and _exact(f):
+            (r0, r1), (j0, j1), (c0, c1) = f.size, f.stride, f.start
+            return Field((r0 + self.k0 * j0, r1 + self.k1 * j1), (j0 * self.s0, j1 * self.s1),
+                         (c0 + self.o0 * j0, c1 + self.o1 * j1), False, f.misaligned)
+        g = self.geometry
+        return f.apply(g.kernel, g.stride, g.pad)
+
+
+# Windows per distinct (op, attributes, input shapes), across networks: validated attributes are
+# shared between identical calls (ops/base.py), so they are keyed by identity — each entry keeps its
+# attributes referenced, so no id is reused while it lives — and shapes by value. Cleared when full.
+_WINDOWS: dict[tuple[Any, ...], tuple[_Window, Any]] = {}
+_WINDOWS_MAX = 1 << 14
+
+
+def _window(node: IRNode, ins: tuple[Shape, ...]) -> _Window:
+    key = (node.op, id(node.attrs), ins)
+    hit = _WINDOWS.get(key)
+    if hit is None:
+        if len(_WINDOWS) >= _WINDOWS_MAX:
+            _WINDOWS.clear()
+        hit = _WINDOWS[key] = (_Window(node.op_class.geometry(node.attrs, list(ins))), node.attrs)
+    return hit[0]
+
+
+def _primary(inputs: list[str], by_input: Mapping[str, Field]) -> Field | None:
+    """The field w.r.t. the first of the network's `inputs` (by name, in declaration order) that has one."""
+    for name in inputs:
+        f = by_input.get(name)
+        if f is not None:
+            return f
+    return None
+
+
 @register
 class ReceptiveFieldPass(Pass[Fields]):
     name = "receptive_field"
+    network_fields = ("receptive_field",)
+    layer_fields = ("receptive_field",)
 
     def run(self, ir: IR, analysis: Analysis) -> dict[str, Fields]:
         order = [n.name for n in ir.inputs()]
         out: dict[str, Fields] = {}
-        geometries: dict[tuple[Any, ...], tuple[Geometry, Any]] = {}
-
-        def fields(by_input: Mapping[str, Field]) -> Fields:
-            return Fields(by_input, next((by_input[i] for i in order if i in by_input), None))
-
+        # Within one IR, windows by identity: the IR keeps one tuple per distinct list of input shapes.
+        windows: dict[tuple[Any, ...], _Window] = {}
+        in_shapes = ir.in_shapes_key
         for node in ir:
-            first, *others = self._fields(ir, node, out, geometries)
-            if not others and len(node.inputs) == 1:  # a node that moves no window shares its input's
-                port = node.inputs[0]
-                previous = out[port.node].output(port.index)
-                if previous.by_input is first and not previous.others:
-                    out[node.name] = previous
+            if node.kind == "input":
+                f = Field.identity()
+                by_input = {node.name: f if len(node.out_shapes[0]) == 3 else replace(f, global_=True)}
+                out[node.name] = Fields(by_input, _primary(order, by_input))
+                continue
+            w: _Window | None = None
+            if node.kind == "op":
+                ins = in_shapes(node)
+                key = (node.op, id(node.attrs), id(ins))
+                w = windows.get(key) or windows.setdefault(key, _window(node, ins))
+            inputs = node.inputs
+            if len(inputs) == 1:
+                previous = out[inputs[0].node].output(inputs[0].index)
+                if w is None or w.identity:  # a node that moves no window shares its input's fields
+                    out[node.name] = previous if not previous.others else Fields(previous.by_input, previous.primary)
                     continue
-            out[node.name] = Fields(first, fields(first).primary, tuple(fields(f) for f in others))
+                if w.integral:
+                    moved = {k: w.move(f) for k, f in previous.by_input.items()}
+                    out[node.name] = Fields(moved, _primary(order, moved))
+                    continue
+                merged = previous.by_input
+            else:
+                merged = self._merged(inputs, w, out)
+            first, *others = self._moved(merged, w, in_shapes(node) if w is not None else ())
+            out[node.name] = Fields(first, _primary(order, first), tuple(Fields(f, _primary(order, f)) for f in others))
         return out
 
     @staticmethod
-    def _fields(ir: IR, node: IRNode, done: Mapping[str, Fields],
-                geometries: dict[tuple[Any, ...], tuple[Geometry, Any]]) -> list[Mapping[str, Field]]:
-        """The fields of output 0, then of each later output when they differ."""
-        if node.kind == "input":
-            shape = node.out_shapes[0]
-            f = Field.identity()
-            return [{node.name: f if len(shape) == 3 else replace(f, global_=True)}]
-        ins = ir.in_shapes(node)
-        g = _geometry(node, ins, geometries) if node.kind == "op" else None
-        inputs = node.inputs
-        ports = [inputs[0]] if len(inputs) == 1 else \
-            list(dict.fromkeys(inputs[:g.data_inputs if g is not None else None]))
-        merged: Mapping[str, Field]
+    def _merged(inputs: tuple[Port, ...], w: _Window | None, done: Mapping[str, Fields]) -> Mapping[str, Field]:
+        """The fields of the paths into a node (those that carry data), united per network input."""
+        ports = list(dict.fromkeys(inputs[:w.geometry.data_inputs if w is not None else None]))
         if len(ports) == 1:  # one path: its fields, unchanged (shared, never modified)
-            merged = done[ports[0].node].output(ports[0].index).by_input
-        else:
-            paths: dict[str, list[Field]] = {}
-            for port in ports:
-                for key, f in done[port.node].output(port.index).by_input.items():
-                    paths.setdefault(key, []).append(f)
-            merged = {key: union(fs) for key, fs in paths.items()}
-        if g is None:
+            return done[ports[0].node].output(ports[0].index).by_input
+        paths: dict[str, list[Field]] = {}
+        for port in ports:
+            for key, f in done[port.node].output(port.index).by_input.items():
+                paths.setdefault(key, []).append(f)
+        return {key: union(fs) for key, fs in paths.items()}
+
+    @staticmethod
+    def _moved(merged: Mapping[str, Field], w: _Window | None, ins: tuple[Shape, ...]) -> list[Mapping[str, Field]]:
+        """The fields of output 0, then of each later output when they differ."""
+        if w is None or w.identity:
             return [merged]
+        g = w.geometry
         if g.global_:
             return [{k: f.globalize(ins[0]) for k, f in merged.items()}]
         if g.shifts:  # outputs starting at different places (a spatial split): one field each
             return [{k: f.apply(g.kernel, g.stride, (g.pad[0] - dh, g.pad[1] - dw)) for k, f in merged.items()}
                     for dh, dw in g.shifts]
-        if g.kernel == (1, 1) and g.stride == (1, 1) and g.pad == (0, 0):
-            return [merged]
-        return [{k: f.apply(g.kernel, g.stride, g.pad) for k, f in merged.items()}]
+        return [{k: w.move(f) for k, f in merged.items()}]
 
     @classmethod
     def figures(cls) -> tuple[Figure, ...]:
@@ -210,43 +293,45 @@ class ReceptiveFieldPass(Pass[Fields]):
 
     @classmethod
     def network_report(cls, ir: IR, analysis: Analysis) -> dict[str, Any]:
-        results = analysis[cls]
-        return {"receptive_field": {output_name(n): field_report(ir, results[n.name]) for n in ir.outputs()}}
+        results, order = analysis[cls], [n.name for n in ir.inputs()]
+        return {"receptive_field": {output_name(n): _report(order, results[n.name]) for n in ir.outputs()}}
 
     @classmethod
     def layer_report(cls, ir: IR, analysis: Analysis, node: IRNode) -> dict[str, Any]:
-        fields = analysis[cls][node.name]
-        # Nodes that move no window share their input's Fields (a conv's bn and relu follow it):
-        # the entry of the last Fields reported is kept and handed on while the Fields repeat (only
-        # the last, so a huge network's report holds no entry per layer).
-        last = analysis.derived.get(cls)
-        if last is None or last[0] is not fields:
-            last = analysis.derived[cls] = (fields, {"receptive_field": field_report(ir, fields)})
-        return last[1]
+        return {"receptive_field": field_report(ir, analysis[cls][node.name])}
+
+    @classmethod
+    def layer_reports(cls, ir: IR, analysis: Analysis) -> Iterator[dict[str, Any]]:
+        results, order = analysis[cls], [n.name for n in ir.inputs()]
+        # Nodes that move no window share their input's Fields (a conv's bn and relu follow it): the
+        # entry of the last Fields reported is handed on while the Fields repeat (only the last, so a
+        # huge network's report holds no entry per layer).
+        last: Fields | None = None
+        entry: dict[str, Any] = {}
+        for node in ir.nodes("op"):
+            fields = results[node.name]
+            if fields is not last:
+                last, entry = fields, {"receptive_field": _report(order, fields)}
+            yield entry
 
 
 def field_report(ir: IR, fields: Fields) -> dict[str, Any] | str | None:
     """The field w.r.t. the first network input reaching the node, as reported: its size, stride and
     start per axis, that input's name and whether paths disagree; or "global"; or None."""
-    for inp in ir.inputs():
-        f = fields.by_input.get(inp.name)
+    return _report([n.name for n in ir.inputs()], fields)
+
+
+def _report(inputs: list[str], fields: Fields) -> dict[str, Any] | str | None:
+    """`field_report`, the network's inputs given by name in declaration order."""
+    by_input = fields.by_input
+    for name in inputs:
+        f = by_input.get(name)
         if f is not None:
             if f.global_:
                 return "global"
-            return {"size": list(f.size), "stride": list(f.stride), "start": list(f.start), "input": inp.name,
+            return {"size": list(f.size), "stride": list(f.stride), "start": list(f.start), "input": name,
                     "misaligned": f.misaligned}
     return None
-
-
-def _geometry(node: IRNode, ins: list[Shape], cache: dict[tuple[Any, ...], tuple[Geometry, Any]]) -> Geometry:
-    """The op's geometry, computed once per distinct (op, attributes, input shapes). Validated
-    attributes are shared between identical calls, so their identity is the key; the cache keeps
-    them referenced, so an id is never reused while it lives."""
-    key = (node.op, id(node.attrs), *ins)
-    hit = cache.get(key)
-    if hit is None:
-        hit = cache[key] = (node.op_class.geometry(node.attrs, ins), node.attrs)
-    return hit[0]
 
 
 def _field_figure(kind: type[ReceptiveFieldPass], what: str) -> Any:

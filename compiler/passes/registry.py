@@ -2,17 +2,19 @@
 
 A pass is one class in one module of this package, registered with :func:`register`. It walks the
 IR in topological order, dispatches to each op's own rules, and returns one typed result per node
-(a frozen dataclass of its own); it never special-cases an op or a network and never changes the
-IR. :func:`analyze` runs every registered pass, each after those it ``requires``, and collects the
-results in an :class:`Analysis`: ``analysis[CountPass]["conv1"].params``.
+(a dataclass of its own, never changed once made); it never special-cases an op or a network and
+never changes the IR. An :class:`Analysis` holds the results by pass — ``analysis[CountPass]["conv1"].params``
+— and runs each pass when its results are first asked for, after those it ``requires`` (a report
+asked for its parameter count never computes receptive fields); :func:`analyze` runs them all.
 
 A pass also says what it contributes to the outside world:
 
 - :meth:`Pass.figures`: named quantities that ``expect`` lines can check — of the whole network
   (``expect params == …``) and of a node, block or output (``expect layer4.rf == …``), with no
   change to the verifier;
-- :meth:`Pass.network_report` and :meth:`Pass.layer_report`: the values of the report fields it
-  owns (the report's schema declares the fields; the pass fills them).
+- :meth:`Pass.network_report` and :meth:`Pass.layer_report` (:meth:`Pass.layer_reports` for every
+  layer at once): the values of the report fields it owns (the report's schema declares the fields;
+  the pass fills them), named in :attr:`Pass.network_fields` and :attr:`Pass.layer_fields`.
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ class Pass(Generic[R]):
 
     name: ClassVar[str]
     requires: ClassVar[tuple[type[Pass[Any]], ...]] = ()
+    # The report fields the pass fills (the keys of `network_report` and of `layer_report`): a
+    # report's figures that no one asks for are left to compute until someone does.
+    network_fields: ClassVar[tuple[str, ...]] = ()
+    layer_fields: ClassVar[tuple[str, ...]] = ()
 
     def run(self, ir: IR, analysis: Analysis) -> dict[str, R]:
         """One result per node of `ir`, by node name; earlier passes' results are in `analysis`."""
@@ -73,28 +79,39 @@ class Pass(Generic[R]):
         return {}
 
     @classmethod
-    def layer_report(cls, ir: IR, analysis: Analysis, node: IRNode) -> dict[str, Any]:
+    def layer_report(cls, ir: IR, analysis: Analysis, node: IRNode) -> Mapping[str, Any]:
         """Values of a layer row's fields this pass owns (`node` is an op node)."""
         return {}
 
+    @classmethod
+    def layer_reports(cls, ir: IR, analysis: Analysis) -> Iterator[Mapping[str, Any]]:
+        """`layer_report` of every op node, in order. Callers only read what they get, so a pass may
+        hand one mapping to every node whose values are the same (a conv's bn and relu have its
+        receptive field), and walk its results as it likes."""
+        for node in ir.nodes("op"):
+            yield cls.layer_report(ir, analysis, node)
+
 
 class Analysis:
-    """The results of the passes run over one IR, by pass."""
+    """The results of the passes over one IR, by pass: a registered pass runs when its results are
+    first asked for (after the passes it requires), once."""
 
     def __init__(self, ir: IR) -> None:
         self.ir = ir
         self._results: dict[type[Pass[Any]], Mapping[str, Any]] = {}
-        # What a pass derives from its results for the report, kept per pass (e.g. the report
-        # entry of the last result reported, which the next nodes may share).
-        self.derived: dict[type[Pass[Any]], Any] = {}
 
     def __getitem__(self, kind: type[Pass[R]]) -> Mapping[str, R]:
-        try:
-            return self._results[kind]
-        except KeyError:
-            raise KeyError(f"pass {kind.name} has not run") from None
+        results = self._results.get(kind)
+        if results is None:
+            if kind not in passes():
+                raise KeyError(f"pass {kind.name} has not run (it is not registered)")
+            for required in kind.requires:
+                self[required]
+            results = self._results[kind] = kind().run(self.ir, self)
+        return results
 
     def __contains__(self, kind: type[Pass[Any]]) -> bool:
+        """Whether `kind` has run."""
         return kind in self._results
 
     def add(self, kind: type[Pass[R]], results: Mapping[str, R]) -> None:
@@ -127,6 +144,15 @@ def register(cls: type[Pass[R]]) -> type[Pass[R]]:
 
 def passes() -> list[type[Pass[Any]]]:
     """Every registered pass, each after the passes it requires (registration order otherwise)."""
+    if _ORDER[0] is not _PASSES or _ORDER[1] != len(_PASSES):  # registered since (or the list replaced)
+        _ORDER[:] = [_PASSES, len(_PASSES), _ordered(_PASSES)]
+    return list(_ORDER[2])
+
+
+_ORDER: list[Any] = [None, 0, []]  # the registry's list and length when last ordered, and the order
+
+
+def _ordered(registered: list[type[Pass[Any]]]) -> list[type[Pass[Any]]]:
     ordered: list[type[Pass[Any]]] = []
 
     def visit(p: type[Pass[Any]], path: tuple[str, ...]) -> None:
@@ -138,16 +164,16 @@ def passes() -> list[type[Pass[Any]]]:
             visit(r, (*path, p.name))
         ordered.append(p)
 
-    for p in _PASSES:
+    for p in registered:
         visit(p, ())
     return ordered
 
 
 def analyze(ir: IR) -> Analysis:
-    """Run every registered pass over `ir`."""
+    """Run every registered pass over `ir` (an :class:`Analysis` of its own runs each when first asked)."""
     analysis = Analysis(ir)
     for kind in passes():
-        analysis.add(kind, kind().run(ir, analysis))
+        analysis[kind]
     return analysis
 
 
