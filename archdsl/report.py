@@ -197,13 +197,46 @@ def _json_layers(rows: Iterable[dict[str, Any]], chunk: int = 512) -> Iterator[s
 def _json_items(batch: list[dict[str, Any]], written: int) -> str:
     """Rows as items of the report's layer list, at nesting "    " (`written`: rows before them)."""
     if written + len(batch) <= _ROWS_WRITTEN_HERE:
-        return ",\n".join(["    " + _json(row, "    ") for row in batch])
+        return _json_rows(batch)
     from pydantic_core import to_json
 
     # Its lines moved right by the list's nesting: a JSON string holds no raw newline, so every
     # newline in the text is a line break of the layout.
     text = to_json(batch, indent=2).decode("utf-8")
     return "  " + text[2:-2].replace("\n", "\n  ")
+
+
+def _json_rows(batch: list[dict[str, Any]]) -> str:
+    """`_json` of each row, at nesting "    ", joined as list items; the rows have the declared
+    fields of a layer, in order (as `_json_layers` hands them on). Neighbouring rows share values (a
+    conv's bn and relu have its receptive field and shapes): a field's text is kept while the object repeats."""
+    keys = _ROW_KEYS or _ROW_KEYS.extend(
+        ("    {\n" if i == 0 else ",\n") + "      " + _encode_str(name) + ": "
+        for i, (name, _) in enumerate(declared_fields(LayerReportFields))) or _ROW_KEYS
+    last: list[list[Any]] = [[None, ""] for _ in keys]  # per field: the last object written, its text
+    items = []
+    for row in batch:
+        parts = []
+        for key, kept, value in zip(keys, last, row.values(), strict=True):
+            kind = type(value)
+            if kind is int:
+                text = str(value)
+            elif kind is str:
+                text = _encode_str(value)
+            elif value is None:
+                text = "null"
+            elif value is kept[0]:
+                text = kept[1]
+            else:
+                text = _json(value, "      ")
+                kept[0], kept[1] = value, text  # kept referenced, so the object is not another one later
+            parts += (key, text)
+        parts.append("\n    }")
+        items.append("".join(parts))
+    return ",\n".join(items)
+
+
+_ROW_KEYS: list[str] = []  # each field's text before its value in a row
 
 
 def _json(value: Any, indent: str) -> str:
