@@ -210,13 +210,14 @@ def _json_rows(batch: list[dict[str, Any]]) -> str:
     """`_json` of each row, at nesting "    ", joined as list items; the rows have the declared
     fields of a layer, in order (as `_json_layers` hands them on). Neighbouring rows share values (a
     conv's bn and relu have its receptive field and shapes): a field's text is kept while the object repeats."""
-    keys = _ROW_KEYS or _ROW_KEYS.extend(
-        ("    {\n" if i == 0 else ",\n") + "      " + _encode_str(name) + ": "
-        for i, (name, _) in enumerate(declared_fields(LayerReportFields))) or _ROW_KEYS
+    if not _ROW_KEYS:
+        _ROW_KEYS.extend(("    {\n" if i == 0 else ",\n") + "      " + _encode_str(name) + ": "
+                         for i, (name, _) in enumerate(declared_fields(LayerReportFields)))
+    keys = _ROW_KEYS
     last: list[list[Any]] = [[None, ""] for _ in keys]  # per field: the last object written, its text
     items = []
     for row in batch:
-        parts = []
+        parts: list[str] = []
         for key, kept, value in zip(keys, last, row.values(), strict=True):
             kind = type(value)
             if kind is int:
