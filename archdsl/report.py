@@ -200,10 +200,10 @@ def _json_items(batch: list[dict[str, Any]], written: int) -> str:
         return _json_rows(batch)
     from pydantic_core import to_json
 
-    # Its lines moved right by the list's nesting: a JSON string holds no raw newline, so every
-    # newline in the text is a line break of the layout.
-    text = to_json(batch, indent=2).decode("utf-8")
-    return "  " + text[2:-2].replace("\n", "\n  ")
+    # Written as the report's own list is, one level into an object, so the items come out at the
+    # report's nesting: what lies between `{"l": [` and `]}` is the text.
+    text = to_json({"l": batch}, indent=2).decode("utf-8")
+    return text[len('{\n  "l": [\n'):-len("\n  ]\n}")]
 
 
 def _json_rows(batch: list[dict[str, Any]]) -> str:
