@@ -172,30 +172,29 @@ def _layer_rows(net: Network) -> Iterator[dict[str, Any]]:
     registered pass's figures."""
     ir, analysis = net.ir, net.analysis
     kinds = passes()
-    # Every row starts as a copy of the declared fields and their defaults, so its keys come in the
-    # declared order whatever fills them (what the JSON writer needs).
     fields = declared_fields(LayerReportFields)
+    # Every row starts as a copy of a row holding the declared fields (in the declared order,
+    # whatever fills them: what the JSON writer needs) with their defaults and the values that
+    # follow from the call — op, description, output shapes — made once per distinct (op,
+    # attributes, output shapes). The attributes and the shapes (one tuple per distinct list, kept
+    # by the IR) are keyed by identity: the nodes keep them referenced.
     template = dict(fields)
-    descriptions: dict[tuple[str, int], tuple[str, Any]] = {}  # per distinct (op, attributes)
-    shapes: dict[int, tuple[list[int], list[list[int]]]] = {}  # per distinct tuple of output shapes (kept by the IR)
-    scopes: dict[tuple[str, ...], str] = {}
+    starts: dict[tuple[Any, ...], dict[str, Any]] = {}
+    scope: tuple[tuple[str, ...], str] = ((), "")  # the last scope and its text (a block's layers are consecutive)
     checked = False
     for node, *parts in zip(ir.nodes("op"), *[kind.layer_reports(ir, analysis) for kind in kinds], strict=True):
-        key = (node.op or "", id(node.attrs))
-        described = descriptions.get(key)
-        if described is None:  # the attributes kept referenced: their id is not reused
-            described = descriptions[key] = (node.op_class.describe(node.attrs), node.attrs)
-        outs = shapes.get(id(node.out_shapes))
-        if outs is None:
-            outs = shapes[id(node.out_shapes)] = (list(node.out_shapes[0]), [list(s) for s in node.out_shapes])
-        scope = scopes.get(node.scope)
-        if scope is None:
-            scope = scopes[node.scope] = ".".join(node.scope)
-        row = template.copy()
-        row["name"], row["op"], row["description"] = node.name, node.op or "", described[0]
-        # Shared between rows: the JSON writer only reads them, and the models copy what they validate.
-        row["output_shape"], row["output_shapes"] = outs
-        row["scope"], row["shares"] = scope, node.shares
+        key = (node.op, id(node.attrs), id(node.out_shapes))
+        start = starts.get(key)
+        if start is None:
+            start = starts[key] = {
+                **template, "op": node.op or "", "description": node.op_class.describe(node.attrs),
+                "output_shape": list(node.out_shapes[0]), "output_shapes": [list(s) for s in node.out_shapes]}
+        if node.scope is not scope[0]:
+            scope = (node.scope, ".".join(node.scope))
+        # The shape lists are shared between rows: the JSON writer only reads them, and the models
+        # copy what they validate.
+        row = start.copy()
+        row["name"], row["scope"], row["shares"] = node.name, scope[1], node.shares
         for part in parts:
             row.update(part)
         if not checked:
