@@ -69,7 +69,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     networks = [build_network(one) for one in each_spec(args)]
     for net in networks:  # every problem is found before anything is written
-        net.analysis  # noqa: B018
+        net.analysis.complete()
     chunks = _json_reports(networks) if args.json else iter([_summaries(networks, args)])
     if args.output and args.output != "-":
         from .fileio import write_atomic

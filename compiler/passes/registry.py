@@ -114,6 +114,12 @@ class Analysis:
         """Whether `kind` has run."""
         return kind in self._results
 
+    def complete(self) -> Analysis:
+        """Run every registered pass that has not run yet."""
+        for kind in passes():
+            self[kind]
+        return self
+
     def add(self, kind: type[Pass[R]], results: Mapping[str, R]) -> None:
         missing = [r.name for r in kind.requires if r not in self._results]
         if missing:
@@ -171,10 +177,7 @@ def _ordered(registered: list[type[Pass[Any]]]) -> list[type[Pass[Any]]]:
 
 def analyze(ir: IR) -> Analysis:
     """Run every registered pass over `ir` (an :class:`Analysis` of its own runs each when first asked)."""
-    analysis = Analysis(ir)
-    for kind in passes():
-        analysis[kind]
-    return analysis
+    return Analysis(ir).complete()
 
 
 # ---------------------------------------------------------------------------------------------
