@@ -14,7 +14,7 @@ import pytest
 
 import archdsl.api as api
 from archdsl.api import _layer_rows, _report_fields
-from archdsl.compiler.passes import Analysis
+from archdsl.compiler.passes import Analysis, Pass, passes
 from archdsl.compiler.passes.counts import CountPass
 from archdsl.compiler.passes.memory import MemoryPass
 from archdsl.compiler.passes.receptive import ReceptiveFieldPass
@@ -76,3 +76,15 @@ def test_later_figures_are_the_eager_ones(read: str) -> None:
     assert READS[read](lazy) == READS[read](eager)
     assert {name: getattr(lazy, name) for name in type(lazy).model_fields} == eager_values
     assert lazy == eager and "".join(_network().report_json()) == eager.model_dump_json(indent=2)
+
+
+@pytest.mark.parametrize("kind", passes(), ids=[kind.name for kind in passes()])
+def test_each_pass_names_the_report_fields_it_fills(kind: type[Pass[Any]]) -> None:
+    """A report leaves a pass's figures for later by the names the pass declares: they must be what
+    it gives, for the network and for every layer (each layer's mapping, at once or one by one)."""
+    net = _network()
+    ir, analysis = net.ir, net.analysis
+    assert sorted(kind.network_report(ir, analysis)) == sorted(kind.network_fields)
+    at_once = list(kind.layer_reports(ir, analysis))
+    one_by_one = [kind.layer_report(ir, analysis, node) for node in ir.nodes("op")]
+    assert at_once == one_by_one and all(sorted(row) == sorted(kind.layer_fields) for row in at_once)
