@@ -119,16 +119,13 @@ def union(fields: list[Field]) -> Field:
         return first
     if all(f == first for f in fields) and all(type(x) is int for x in (*first.size, *first.start, *first.stride)):
         return first  # a field united with itself (integral, so exactly): the same field
-    exact = all(_exact(f) for f in fields)
+    if all(_exact(f) and f.size[0] % 2 and f.size[1] % 2 for f in fields):
+        return _union_integral(fields)
     size, start, stride = [], [], []
     misaligned = any(f.misaligned for f in fields)
     for axis in range(2):
-        if exact and all(f.size[axis] % 2 for f in fields):  # integral extents: `extent` in integers
-            lo: float = min(f.start[axis] - (f.size[axis] - 1) // 2 for f in fields)
-            hi: float = max(f.start[axis] + (f.size[axis] - 1) // 2 for f in fields)
-        else:
-            lo = min(f.extent(axis)[0] for f in fields)
-            hi = max(f.extent(axis)[1] for f in fields)
+        lo = min(f.extent(axis)[0] for f in fields)
+        hi = max(f.extent(axis)[1] for f in fields)
         size.append(_clean(hi - lo + 1))
         start.append(_clean((lo + hi) / 2))
         jumps = {f.stride[axis] for f in fields}
@@ -137,6 +134,24 @@ def union(fields: list[Field]) -> Field:
         misaligned = misaligned or len(jumps) > 1 or len(centres) > 1
     return Field((size[0], size[1]), (stride[0], stride[1]), (start[0], start[1]),
                  global_=any(f.global_ for f in fields), misaligned=misaligned)
+
+
+def _union_integral(fields: list[Field]) -> Field:
+    """`union` of fields of exact integers with odd sizes, whose extents are integers: the same rule
+    in integers, both axes in one walk."""
+    first = fields[0]
+    (r0, r1), (jump0, jump1), (c0, c1) = first.size, first.stride, first.start
+    lo0, hi0, lo1, hi1 = c0 - (r0 - 1) // 2, c0 + (r0 - 1) // 2, c1 - (r1 - 1) // 2, c1 + (r1 - 1) // 2
+    misaligned, global_ = first.misaligned, first.global_
+    for f in fields[1:]:
+        (r0, r1), (j0, j1), (c0, c1) = f.size, f.stride, f.start
+        lo0, hi0 = min(lo0, c0 - (r0 - 1) // 2), max(hi0, c0 + (r0 - 1) // 2)
+        lo1, hi1 = min(lo1, c1 - (r1 - 1) // 2), max(hi1, c1 + (r1 - 1) // 2)
+        # A jump or a centre that is not the first path's: the paths disagree.
+        misaligned = misaligned or f.misaligned or f.stride != first.stride or f.start != first.start
+        jump0, jump1, global_ = max(jump0, j0), max(jump1, j1), global_ or f.global_
+    return Field((hi0 - lo0 + 1, hi1 - lo1 + 1), (jump0, jump1), (_clean((lo0 + hi0) / 2), _clean((lo1 + hi1) / 2)),
+                 global_=global_, misaligned=misaligned)
 
 
 def _exact(f: Field) -> bool:
