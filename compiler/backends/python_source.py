@@ -13,6 +13,8 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator
 
 from archdsl.diagnostics import Span, error
 
@@ -161,14 +163,152 @@ def wrap(line: str, indent: str, suffix: str = "", width: int = WIDTH) -> list[s
     trailing comma (black's style); items still too long are wrapped again."""
     if len(indent) + len(line) + len(suffix) <= width:
         return [indent + line + suffix]
+    return _Brackets(line).wrap(0, len(line), indent, suffix, width)
+
+
+class _Brackets:
+    """A statement's brackets, commas and quoted texts, found in one pass, so that `wrap` breaks a
+    group and the groups inside it without scanning their text again at every level (that made a
+    nested constructor, `nn.Sequential(nn.ModuleDict({…}), …)`, cost its depth times its length).
+    Each is filed under its depth (the brackets open around it), in order: at one depth, the k-th
+    closing bracket closes the k-th opening one.
+
+    What one pass over the line finds inside a group is what a pass over one of its items alone
+    finds: a group's contents are balanced. A line whose last character is quoted (an unclosed
+    string, never generated) is broken by `_wrap_scanned`, which scans each item anew."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+        self.opens: list[list[int]] = [[]]
+        self.closes: list[list[int]] = [[]]
+        self.commas: list[list[int]] = [[]]
+        self.quotes: list[list[int]] = [[]]
+        self.quote_ends: dict[int, int] = {}
+        depth, last = 0, -1
+        for m in _MARK.finditer(line):
+            kind = m.lastindex
+            if kind == 3:
+                self.commas[depth].append(m.start())
+            elif kind == 1:
+                self.opens[depth].append(m.start())
+                depth += 1
+                if depth == len(self.opens):
+                    for found in (self.opens, self.closes, self.commas, self.quotes):
+                        found.append([])
+            elif kind == 2:
+                last = m.start()
+                if depth:  # else it closes nothing (as the scanner `_opening_of_last_group` reads it)
+                    depth -= 1
+                    self.closes[depth].append(last)
+            else:
+                self.quotes[depth].append(m.start())
+                self.quote_ends[m.start()] = m.end()
+        self.unclosed = depth > 0  # a bracket left open after the last group: no group to break
+        self.quoted_end = bool(line) and line[-1] in ")]}" and last != len(line) - 1
+
+    def wrap(self, s: int, e: int, indent: str, suffix: str, width: int, depth: int = 0) -> list[str]:
+        """`wrap` of the text from s to e: the line, or an item of a group (`depth`: the brackets
+        open around it)."""
+        line = self.line
+        if len(indent) + e - s + len(suffix) <= width:
+            return [indent + line[s:e] + suffix]
+        whole = s == 0 and e == len(line)
+        if whole and (self.quoted_end or self.unclosed):
+            return _wrap_scanned(line, indent, suffix, width)
+        o = self._opening(e - 1, depth) if e > s and line[e - 1] in ")]}" else None
+        if o is None or o == e - 2:
+            return _unbroken(line[s:e], indent, suffix)
+        commas = self.commas[depth + 1]
+        items: list[tuple[int, int]] = []
+        begin = o + 1
+        for k in range(bisect_right(commas, o), bisect_right(commas, e - 1)):
+            items.append(_stripped(line, begin, commas[k]))
+            begin = commas[k] + 1
+        b, c = _stripped(line, begin, e - 1)
+        if b < c:
+            items.append((b, c))
+        head = line[s:o + 1]
+        generator = self._generator(depth + 1, *items[0]) if len(items) == 1 else None
+        atom = (head.endswith("(") and not re.match(r"[\w)\]]\($", head[-2:]) and len(items) == 1
+                and line[_stripped(line, s, e - 1)[1] - 1] != ",")
+        item = line[items[0][0]:items[0][1]] if generator is not None else ""
+        trailing = "" if generator is not None or atom else ","
+        return _broken(head, item, generator, line[e - 1], indent, suffix, width,
+                       (self.wrap(b, c, indent + INDENT, trailing, width, depth + 1) for b, c in items))
+
+    def _opening(self, close: int, depth: int) -> int | None:
+        """The opening bracket of the closing one at `close`, at `depth`; None if it closes nothing."""
+        closes = self.closes[depth] if depth < len(self.closes) else []
+        k = bisect_left(closes, close)
+        return self.opens[depth][k] if k < len(closes) and closes[k] == close else None
+
+    def _generator(self, depth: int, s: int, e: int) -> int | None:
+        """Where `_masked` of the item from s to e (at `depth`) has its first `\\sfor\\s`, as an
+        offset in the item; None if nowhere. Only the item's top level is read: a blanked run (a
+        nested group's contents, a quoted text) stands as one space."""
+        line, opens, quotes = self.line, self.opens[depth], self.quotes[depth]
+        blanks = sorted([*((o + 1, self.closes[depth][k]) for k, o in
+                           enumerate(opens[bisect_left(opens, s):bisect_left(opens, e)], bisect_left(opens, s))),
+                         *((q, self.quote_ends[q]) for q in quotes[bisect_left(quotes, s):bisect_left(quotes, e)])])
+        pieces, offsets, where = [], [], []  # the text searched, in pieces; their offsets there and in the line
+        at, size = s, 0
+        for blank, stop in blanks:
+            pieces.append(line[at:blank])
+            offsets.append(size)
+            where.append(at)
+            size += blank - at
+            if stop > blank:
+                pieces.append(" ")
+                offsets.append(size)
+                where.append(stop - 1)
+                size += 1
+            at = stop
+        pieces.append(line[at:e])
+        offsets.append(size)
+        where.append(at)
+        m = _FOR.search("".join(pieces))
+        if m is None:
+            return None
+        k = bisect_right(offsets, m.start()) - 1
+        return where[k] + m.start() - offsets[k] - s
+
+
+def _wrap_scanned(line: str, indent: str, suffix: str, width: int,
+                  again: Callable[[str, str, str, int], list[str]] = wrap) -> list[str]:
+    """`wrap` of a line whose last character is quoted: the group closed by its last bracket
+    outside quotes, its items found by scanning them, each wrapped by `again` as a line of its own
+    (tests pass this function itself: `wrap` as it was before `_Brackets`, for reference)."""
     split = _last_group(line)
+    if split is None:
+        return _unbroken(line, indent, suffix)
+    head, items, tail = split
+    found = _FOR.search(_masked(items[0])) if len(items) == 1 else None
+    generator = found.start() if found is not None else None
+    atom = (head.endswith("(") and not re.search(r"[\w)\]]\($", head) and len(items) == 1
+            and not line[:-1].rstrip().endswith(","))
+    trailing = "" if generator is not None or atom else ","
+    return _broken(head, items[0] if generator is not None else "", generator, tail, indent, suffix, width,
+                   (again(item, indent + INDENT, trailing, width) for item in items))
+
+
+def _unbroken(line: str, indent: str, suffix: str) -> list[str]:
+    """A long statement without a group to break at the end: `return a, b, …` (a multi-output
+    block) in black's parentheses, else as it is."""
     returned = _RETURNED.fullmatch(line)
-    if split is None and returned:  # `return a, b, …` (a multi-output block): black's parentheses
+    if returned:
         return [indent + "return (", *(f"{indent}{INDENT}{name}," for name in returned[1].split(", ")),
                 indent + ")" + suffix]
-    if split is None:
-        return [indent + line + suffix + "  # noqa: E501"]
-    head, items, tail = split
+    return [indent + line + suffix + "  # noqa: E501"]
+
+
+def _broken(head: str, item: str, generator: int | None, tail: str, indent: str, suffix: str, width: int,
+            wrapped_items: Iterator[list[str]]) -> list[str]:
+    """A statement broken at its last group: `head` (up to its opening bracket), the group's items
+    (`wrapped_items`), `tail` (its closing bracket). A generator expression alone in its parentheses
+    (`*(m for _ in range(1, 3))`: `item`, its `for` at offset `generator`) takes no trailing comma,
+    `(m for _ in range(3),)` being a syntax error, and where too long is broken before its `for`;
+    neither does a parenthesized expression of one item, `2 / (a * b)` (a comma would make it a
+    tuple). A call's or a collection's items take one (black's magic trailing comma)."""
     out: list[str] = []
     unpacking = _UNPACKING.match(head)
     if unpacking and len(indent) + len(head) > width:  # black: the targets in parentheses, one a line
@@ -176,21 +316,23 @@ def wrap(line: str, indent: str, suffix: str = "", width: int = WIDTH) -> list[s
         out.extend(f"{indent}{INDENT}{target}," for target in unpacking[1].split(", "))
         head = ") = " + unpacking[2]
     out.append(indent + head)
-    # A generator expression alone in its parentheses (`*(m for _ in range(1, 3))`) takes no comma:
-    # `(m for _ in range(3),)` is a syntax error.
-    generator = re.search(r"\sfor\s", _masked(items[0])) if len(items) == 1 else None
-    # Nor does a parenthesized expression of one item, `2 / (a * b)`: the comma would make it a tuple.
-    # A call's or a collection's items take one (black's magic trailing comma).
-    atom = (head.endswith("(") and not re.search(r"[\w)\]]\($", head) and len(items) == 1
-            and not line[:-1].rstrip().endswith(","))
-    if generator is not None and len(indent + INDENT + items[0]) > width:  # black: element, then its `for`
-        out += [*wrap(items[0][:generator.start()], indent + INDENT, "", width),
-                *wrap(items[0][generator.start() + 1:], indent + INDENT, "", width)]
-        items = []
-    for item in items:
-        out.extend(wrap(item, indent + INDENT, "" if generator or atom else ",", width))
+    if generator is not None and len(indent + INDENT + item) > width:  # black: element, then its `for`
+        out += [*wrap(item[:generator], indent + INDENT, "", width),
+                *wrap(item[generator + 1:], indent + INDENT, "", width)]
+    else:
+        for lines in wrapped_items:
+            out.extend(lines)
     out.append(indent + tail + suffix)
     return out
+
+
+def _stripped(text: str, s: int, e: int) -> tuple[int, int]:
+    """The bounds of `text[s:e].strip()` in `text`."""
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
 
 
 def _masked(text: str) -> str:
@@ -247,6 +389,12 @@ def _top_level_items(inner: str) -> list[str]:
         items.append(inner[begin:].strip())
     return items
 
+
+# What `_Brackets` looks at, in one pass: a quoted text (as `_PIECE` reads it), an opening bracket, a
+# closing one, a comma; the text between is passed over by the regular expression engine.
+_MARK = re.compile(r""""(?:[^"]|(?<=\\)")*(?:"|\Z)|'(?:[^']|(?<=\\)')*(?:'|\Z)|([(\[{])|([)\]}])|(,)""", re.S)
+# A generator expression's `for`, on the top level of an item.
+_FOR = re.compile(r"\sfor\s")
 
 # The pieces the two scanners above step through: a quoted text (closed by its quote when no
 # backslash precedes it, or by the end of the line), a bracket, a comma, or a run of anything else.
