@@ -33,31 +33,43 @@ def size_statement(ir: IR, elaborate: Callable[[Shape], IR]) -> str | None:
     name, (c, h, w) = inputs[0].name, inputs[0].out_shapes[0]
     signature = module_signature(ir)
     step, limit = 1, _largest_power_of_two(h, w)
+    tried = _Tries(elaborate)
     while step <= limit:
         # One size per step: a second one could only lengthen the list of sizes tried, never change
         # the answer, and each try elaborates the whole network again.
-        if _same(signature, elaborate, (c, h + step, w + step)):
+        if tried.at((c, h + step, w + step)) == signature:
             which = "any H and W" if step == 1 else f"H and W multiples of {step}"
             return (f"Input {name}: {c} x H x W for {which}: the same layers as at {h} x {w} (tried at "
                     f"{h + step} x {w + step}), as long as every layer keeps an output.")
         step *= 2
-    return f"Input {name}: {c} x {h} x {w} only: {_why_fixed(signature, elaborate, (c, h + limit, w + limit))}."
+    # The reason is seen at the last size tried (the loop's elaboration there is reused).
+    return f"Input {name}: {c} x {h} x {w} only: {_why_fixed(signature, tried, (c, h + limit, w + limit))}."
 
 
-def _same(signature: tuple[object, ...], elaborate: Callable[[Shape], IR], shape: Shape) -> bool:
-    try:
-        return module_signature(elaborate(shape)) == signature
-    except ArchError:
-        return False
+class _Tries:
+    """The network's signature at a size, or the error that stopped it there; the last size tried
+    is remembered, so that the reason a module is fixed is read from the loop's last try."""
+
+    def __init__(self, elaborate: Callable[[Shape], IR]) -> None:
+        self.elaborate = elaborate
+        self.last: tuple[Shape, tuple[object, ...] | ArchError] | None = None
+
+    def at(self, shape: Shape) -> tuple[object, ...] | ArchError:
+        if self.last is None or self.last[0] != shape:
+            try:
+                found: tuple[object, ...] | ArchError = module_signature(self.elaborate(shape))
+            except ArchError as exc:
+                found = exc
+            self.last = (shape, found)
+        return self.last[1]
 
 
-def _why_fixed(signature: tuple[object, ...], elaborate: Callable[[Shape], IR], shape: Shape) -> str:
+def _why_fixed(signature: tuple[object, ...], tried: _Tries, shape: Shape) -> str:
     """What ties the module to its size, seen at `shape`: the first layer made differently there."""
     at = f"{shape[1]} x {shape[2]}"
-    try:
-        other = module_signature(elaborate(shape))
-    except ArchError as exc:
-        return f"at {at} the spec does not elaborate ({exc.diagnostics[0].message})"
+    other = tried.at(shape)
+    if isinstance(other, ArchError):
+        return f"at {at} the spec does not elaborate ({other.diagnostics[0].message})"
     mine_nodes, their_nodes = signature[0], other[0]
     assert isinstance(mine_nodes, tuple) and isinstance(their_nodes, tuple)
     for mine, theirs in zip(mine_nodes, their_nodes, strict=False):
