@@ -171,31 +171,40 @@ class _Brackets:
     group and the groups inside it without scanning their text again at every level (that made a
     nested constructor, `nn.Sequential(nn.ModuleDict({…}), …)`, cost its depth times its length).
     Each is filed under its depth (the brackets open around it), in order: at one depth, the k-th
-    closing bracket closes the k-th opening one.
+    closing bracket closes the k-th opening one. A group of at most two levels and no quotes
+    (`nn.Conv2d(16, 16, kernel_size=(3, 3))`) is one step of the regular expression engine: what is
+    inside it is filed only if it is broken (`inside`, its own _Brackets from its first item on).
 
     What one pass over the line finds inside a group is what a pass over one of its items alone
     finds: a group's contents are balanced. A line whose last character is quoted (an unclosed
     string, never generated) is broken by `_wrap_scanned`, which scans each item anew."""
 
-    def __init__(self, line: str) -> None:
+    def __init__(self, line: str, start: int = 0, end: int | None = None) -> None:
         self.line = line
         self.opens: list[list[int]] = [[]]
         self.closes: list[list[int]] = [[]]
         self.commas: list[list[int]] = [[]]
         self.quotes: list[list[int]] = [[]]
         self.quote_ends: dict[int, int] = {}
+        self.compact: set[int] = set()  # groups taken in one step: what is inside them is not filed
+        self.inner: dict[int, _Brackets] = {}  # a compact group → what is inside it, once broken
         depth, last = 0, -1
-        for m in _MARK.finditer(line):
+        for m in _MARK.finditer(line, start, len(line) if end is None else end):
             kind = m.lastindex
-            if kind == 3:
+            if kind == 4:
                 self.commas[depth].append(m.start())
             elif kind == 1:
+                self.opens[depth].append(m.start())
+                last = m.end() - 1
+                self.closes[depth].append(last)
+                self.compact.add(m.start())
+            elif kind == 2:
                 self.opens[depth].append(m.start())
                 depth += 1
                 if depth == len(self.opens):
                     for found in (self.opens, self.closes, self.commas, self.quotes):
                         found.append([])
-            elif kind == 2:
+            elif kind == 3:
                 last = m.start()
                 if depth:  # else it closes nothing (as the scanner `_opening_of_last_group` reads it)
                     depth -= 1
@@ -218,7 +227,10 @@ class _Brackets:
         o = self._opening(e - 1, depth) if e > s and line[e - 1] in ")]}" else None
         if o is None or o == e - 2:
             return _unbroken(line[s:e], indent, suffix)
-        commas = self.commas[depth + 1]
+        inside, d = self, depth + 1  # where the group's items are filed, and their depth there
+        if o in self.compact:
+            inside, d = self.inner.get(o) or self.inner.setdefault(o, _Brackets(line, o + 1, e - 1)), 0
+        commas = inside.commas[d]
         items: list[tuple[int, int]] = []
         begin = o + 1
         for k in range(bisect_right(commas, o), bisect_right(commas, e - 1)):
@@ -228,13 +240,13 @@ class _Brackets:
         if b < c:
             items.append((b, c))
         head = line[s:o + 1]
-        generator = self._generator(depth + 1, *items[0]) if len(items) == 1 else None
+        generator = inside._generator(d, *items[0]) if len(items) == 1 else None
         atom = (head.endswith("(") and not re.match(r"[\w)\]]\($", head[-2:]) and len(items) == 1
                 and line[_stripped(line, s, e - 1)[1] - 1] != ",")
         item = line[items[0][0]:items[0][1]] if generator is not None else ""
         trailing = "" if generator is not None or atom else ","
         return _broken(head, item, generator, line[e - 1], indent, suffix, width,
-                       (self.wrap(b, c, indent + INDENT, trailing, width, depth + 1) for b, c in items))
+                       (inside.wrap(b, c, indent + INDENT, trailing, width, d) for b, c in items))
 
     def _opening(self, close: int, depth: int) -> int | None:
         """The opening bracket of the closing one at `close`, at `depth`; None if it closes nothing."""
@@ -390,9 +402,11 @@ def _top_level_items(inner: str) -> list[str]:
     return items
 
 
-# What `_Brackets` looks at, in one pass: a quoted text (as `_PIECE` reads it), an opening bracket, a
-# closing one, a comma; the text between is passed over by the regular expression engine.
-_MARK = re.compile(r""""(?:[^"]|(?<=\\)")*(?:"|\Z)|'(?:[^']|(?<=\\)')*(?:'|\Z)|([(\[{])|([)\]}])|(,)""", re.S)
+# What `_Brackets` looks at, in one pass: a quoted text (as `_PIECE` reads it), a group of at most two
+# levels without quotes (group 1), an opening bracket, a closing one, a comma; the text between is
+# passed over by the regular expression engine.
+_MARK = re.compile(r""""(?:[^"]|(?<=\\)")*(?:"|\Z)|'(?:[^']|(?<=\\)')*(?:'|\Z)"""
+                   r"""|([(\[{](?:[^()\[\]{}"']++|[(\[{][^()\[\]{}"']*+[)\]}])*+[)\]}])|([(\[{])|([)\]}])|(,)""", re.S)
 # A generator expression's `for`, on the top level of an item.
 _FOR = re.compile(r"\sfor\s")
 

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from itertools import pairwise
 from types import CodeType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from archdsl.diagnostics import ArchError, Diagnostic, Span, error
 from archdsl.ir import IR, IRNode, Port, output_name
@@ -214,9 +214,9 @@ class _ClassBody:
         return f"nn.ModuleDict({{{items}}})"
 
 
-@dataclass(frozen=True)
-class _ChainCall:
-    """A forward line `output = self.<rel>(input)` that calls a submodule (a block or an op's module)."""
+class _ChainCall(NamedTuple):
+    """A forward line `output = self.<rel>(input)` that calls a submodule (a block or an op's module);
+    a tuple, made per layer (a frozen dataclass's constructor costs several times as much)."""
 
     line: int
     rel: tuple[str, ...]
