@@ -54,18 +54,20 @@ def linearized(net: Network) -> nn.Module:
     return module
 
 
-Extent = tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+Extent = tuple[tuple[int, int], tuple[int, int], tuple[int, int], str]
 
 
 def empirical_extents(net: Network, nodes: list[str], module: nn.Module | None = None) -> dict[str, Extent]:
     """For each node (an op node with a submodule, or an output name): ((lo_h, hi_h), (lo_w, hi_w),
-    (i_h, i_w)) — the input rows and columns the centre output element (i_h, i_w) depends on, w.r.t.
-    the first input, summed over channels. One forward pass serves every node."""
+    (i_h, i_w), input) — the rows and columns of `input` the centre output element (i_h, i_w) depends
+    on, summed over channels; `input` is the first declared input the node depends on, the input of
+    the pass's primary field. One forward pass serves every node."""
     module = module or linearized(net)
     captured: dict[str, Any] = {}
     handles = [module.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: captured.__setitem__(n, o))
                for n in nodes if n not in net.output_shapes]
     inputs = [torch.ones((1, *s), dtype=torch.float64, requires_grad=True) for s in net.input_shapes.values()]
+    names = list(net.input_shapes)
     out = module(*inputs)
     for h in handles:
         h.remove()
@@ -81,19 +83,25 @@ def empirical_extents(net: Network, nodes: list[str], module: nn.Module | None =
             y = y[0]
         if y.dim() == 4:
             ih, iw = (y.shape[2] - 1) // 2, (y.shape[3] - 1) // 2
-            target = y[0, :, ih, iw].sum()
+            picked = y[0, :, ih, iw]
         else:
             ih, iw = 0, 0
-            target = y[0].sum()
-        (grad,) = torch.autograd.grad(target, inputs[0], retain_graph=True)
-        support = grad[0].abs().sum(dim=0) > 0
+            picked = y[0].flatten()
+        # Distinct positive weights: a plain sum of an L2-normalized vector of equal entries (FaceNet's
+        # embedding) has a zero gradient, whatever it depends on; a weighted one does not.
+        target = (picked * torch.linspace(1.0, 2.0, picked.numel(), dtype=picked.dtype)).sum()
+        grads = torch.autograd.grad(target, inputs, retain_graph=True, allow_unused=True)
+        reached = next(i for i, g in enumerate(grads) if g is not None and bool(g.any()))
+        support = grads[reached][0].abs().sum(dim=0) > 0
         rows = torch.nonzero(support.any(dim=1)).flatten()
         cols = torch.nonzero(support.any(dim=0)).flatten()
-        result[node] = ((int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max())), (ih, iw))
+        result[node] = ((int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max())), (ih, iw),
+                        names[reached])
     return result
 
 
-def static_extent(net: Network, node: str, index: tuple[int, int]) -> tuple[tuple[tuple[float, float], ...], bool]:
+def static_extent(net: Network, node: str, index: tuple[int, int],
+                  input: str | None = None) -> tuple[tuple[tuple[float, float], ...], bool]:
     """The pass's extent for the same element, clipped to the input image, and whether it needed no
     clipping. NOTE: only an unclipped extent must equal the empirical one: near the border a dilated
     or strided path can have all of its outermost taps in the padding, so the real support starts
@@ -104,8 +112,11 @@ def static_extent(net: Network, node: str, index: tuple[int, int]) -> tuple[tupl
     for out in ir.outputs():
         if output_name(out) == node:
             name = out.name
-    field = net.analysis[ReceptiveFieldPass][name].primary
-    shape = next(iter(net.input_shapes.values()))
+    fields = net.analysis[ReceptiveFieldPass][name]
+    input = input or next(iter(net.input_shapes))
+    field = fields.by_input[input]
+    assert field is fields.primary, (node, input)  # the first input the gradient reaches is the primary one
+    shape = net.input_shapes[input]
     out, inside = [], True
     for axis in range(2):
         lo, hi = field.extent(axis, index[axis] if not field.global_ else 0)
