@@ -15,6 +15,7 @@ import keyword
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 
 from archdsl.diagnostics import Span, error
 
@@ -95,6 +96,8 @@ def check_attribute(name: str, span: Span) -> None:
     """Refuse a spec name that cannot name a submodule. torch accepts any name without a dot that
     is not an attribute already (`add_module("0", m)`, as nn.Sequential does); a leading `_` is
     refused too, for torch's own private attributes live there."""
+    if name in _ACCEPTED_NAMES:  # a name checked before (`conv` of each of 10^5 repeats)
+        return
     reason = None
     if len(name) > MAX_IDENTIFIER:
         reason = f"it is longer than {MAX_IDENTIFIER} characters"
@@ -107,6 +110,12 @@ def check_attribute(name: str, span: Span) -> None:
         shown = ascii(name if len(name) <= 40 else name[:37] + "...")
         raise error("E0701", f"{shown} cannot name a PyTorch submodule: {reason}", span,
                     "rename the layer with `as NAME` (letters, digits and `_`, not a name torch.nn.Module uses)")
+    if len(_ACCEPTED_NAMES) < _MEMO_LIMIT:
+        _ACCEPTED_NAMES.add(name)
+
+
+_MEMO_LIMIT = 4096  # distinct names remembered: a spec's layer names, bounded for a generated one
+_ACCEPTED_NAMES: set[str] = set()
 
 
 def is_attribute(name: str) -> bool:
@@ -114,6 +123,7 @@ def is_attribute(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name)
 
 
+@lru_cache(maxsize=_MEMO_LIMIT)  # the same few keys (`"conv"`) quoted per layer
 def py_str(text: str) -> str:
     """A string literal for generated code: ASCII only, quotes and control characters escaped."""
     return '"' + ascii(text)[1:-1].replace("\\'", "'").replace('"', '\\"') + '"'

@@ -2752,9 +2752,10 @@ class TorchCodegen:
             values = {k: v for k, raw in g.info.parameters.items() if (v := _spec_value(raw)) is not None}
             tops.append(len(pooled))
             self.family[len(pooled)] = (g, offset, len(pooled))
-            pooled.append(_Instance((g.info.name,), g.info.family, [shift(line) for line in body.init_statements()],
+            init = body.init_statements()  # rendered once: a 10^5-layer network's is 10^5 constructors
+            pooled.append(_Instance((g.info.name,), g.info.family, [shift(line) for line in init],
                                     [body.resolve(line) for line in body.lines], args, values, compress=True))
-            networks.append(_Probed(g, offset, len(pooled) - 1, pooled[-1], body.init_statements(), list(g.instances)))
+            networks.append(_Probed(g, offset, len(pooled) - 1, pooled[-1], init, list(g.instances)))
         classes = self._classes_with_probes(pooled, networks)
         pooled = self.instances
         code: list[list[str]] = []
