@@ -366,6 +366,87 @@ def _loop_cells(body: _ClassBody) -> None:
         return _loop_cells(body)  # the lines moved: look again
 
 
+# A reference to a submodule: `self.name` and its subscripts (`[3]`, `["conv"]`), as `_ClassBody.ref` writes it.
+_MODULE_REF = re.compile(r'(?<![\w.])self\.[A-Za-z_]\w*(?:\[(?:\d+|"[^"\\]*")\])+')
+_NUMBERED = re.compile(r'\[(\d+)\]|\["[^"\\]*"\]')
+
+
+def _numbered_containers(line: str) -> dict[str, set[int]]:
+    """The numbered containers a forward line subscripts (`self.repeat` in `self.repeat[3]["conv"]`),
+    each with the indices it is subscripted with."""
+    found: dict[str, set[int]] = {}
+    for ref in _MODULE_REF.finditer(line):
+        text = ref[0]
+        for sub in _NUMBERED.finditer(text, text.index("[")):
+            if sub[1] is not None:
+                found.setdefault(text[:sub.start()], set()).add(int(sub[1]))
+    return found
+
+
+def _loop_repeats(forward: list[str]) -> list[str]:
+    """Forward lines with each unrolled pass over a numbered container (`self.repeat[0]["conv"](x)`,
+    `self.repeat[1]["conv"](x)`, …) written as the loop a person writes: `for layer in self.repeat:`
+    and the first pass's lines with `self.repeat[0]` read as `layer`. A block qualifies where it splits
+    into n ≥ 2 passes of m lines, pass j equal to pass 0 but for `self.C[0]` reading `self.C[j]`, and
+    the forward subscripts C with 0 … n-1 and nothing else (its children: each was placed by a line
+    that calls it). The loop variable holds the last child after the loop, every other variable its
+    last pass's value, as the unrolled lines leave them."""
+    containers = [_numbered_containers(line) if "self." in line else {} for line in forward]
+    indices: dict[str, set[int]] = {}
+    for found in containers:
+        for c, ks in found.items():
+            indices.setdefault(c, set()).update(ks)
+    words = {w for line in forward for w in _WORDS.findall(line) if w}
+    out: list[str] = []
+    i = 0
+    while i < len(forward):
+        loop = None
+        for c in sorted((c for c, ks in containers[i].items() if ks == {0}), key=len):  # the outermost first
+            found = _repeat_block(forward, containers, i, c, len(indices[c]))
+            if found is not None and indices[c] == set(range(found[1])):
+                loop = (c, *found)
+                break
+        if loop is None:
+            out.append(forward[i])
+            i += 1
+            continue
+        c, m, n = loop
+        var, k = "layer", 0
+        while var in words:
+            k += 1
+            var = f"layer_{k}"
+        words.add(var)
+        first = re.compile(rf"(?<![\w.]){re.escape(c)}\[0\]")
+        out.append(f"for {var} in {c}:")
+        out += ["\t" + first.sub(var, line) for line in forward[i:i + m]]
+        i += m * n
+    return out
+
+
+def _repeat_block(forward: list[str], containers: list[dict[str, set[int]]], i: int, c: str,
+                  most: int) -> tuple[int, int] | None:
+    """(m, n) of `_loop_repeats`'s block over container `c` from line i, or None."""
+    def plain(line: str) -> bool:  # a line a loop's body can hold as it is
+        return not (line.startswith(("\t", "return")) or line.rstrip().endswith(":"))
+
+    k = i + 1
+    while k < len(forward) and plain(forward[k]) and containers[k].get(c, {0}) == {0}:
+        k += 1
+    if k == len(forward) or containers[k].get(c) != {1} or not plain(forward[i]):
+        return None
+    m = k - i
+    first = re.compile(rf"(?<![\w.]){re.escape(c)}\[0\]")
+    group = forward[i:k]
+    n = 1
+    while n < most and k + m <= len(forward):
+        index = f"{c}[{n}]"
+        if forward[k:k + m] != [first.sub(lambda _, index=index: index, line) for line in group]:
+            break
+        n += 1
+        k += m
+    return (m, n) if n >= 2 else None
+
+
 class _Holders:
     """Lines, and the lines holding each name as a token (`_TOKEN`'s, after a dot too), kept
     up to date as lines are replaced."""
@@ -2699,7 +2780,7 @@ class TorchCodegen:
             lines.extend(wrap(statement.lstrip("\t"), INDENT * (2 + len(statement) - len(statement.lstrip("\t")))))
         typed = ", ".join(f"{a}: torch.Tensor" for a in args)
         lines += ["", *wrap(f"def forward(self, {typed})", INDENT, f" -> {_returns(forward)}:")]
-        for line in forward:
+        for line in _loop_repeats(forward):
             lines.extend(wrap(line.lstrip("\t"), INDENT * (2 + len(line) - len(line.lstrip("\t")))))
         return lines
 
