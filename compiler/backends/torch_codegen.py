@@ -396,7 +396,7 @@ def _loop_repeats(forward: list[str]) -> list[str]:
     for found in containers:
         for c, ks in found.items():
             indices.setdefault(c, set()).update(ks)
-    words = {w for line in forward for w in _WORDS.findall(line) if w}
+    words: set[str] | None = None  # the method's names, found where a loop needs a fresh one
     out: list[str] = []
     i = 0
     while i < len(forward):
@@ -411,6 +411,8 @@ def _loop_repeats(forward: list[str]) -> list[str]:
             i += 1
             continue
         c, m, n = loop
+        if words is None:
+            words = {w for line in forward for w in _WORDS.findall(line) if w}
         var, k = "layer", 0
         while var in words:
             k += 1
@@ -436,11 +438,11 @@ def _repeat_block(forward: list[str], containers: list[dict[str, set[int]]], i: 
         return None
     m = k - i
     first = re.compile(rf"(?<![\w.]){re.escape(c)}\[0\]")
-    group = forward[i:k]
+    pieces = [first.split(line) for line in forward[i:k]]  # pass j's lines: the pieces joined by `C[j]`
     n = 1
     while n < most and k + m <= len(forward):
         index = f"{c}[{n}]"
-        if forward[k:k + m] != [first.sub(lambda _, index=index: index, line) for line in group]:
+        if any(forward[k + t] != index.join(p) for t, p in enumerate(pieces)):
             break
         n += 1
         k += m
