@@ -65,3 +65,10 @@ def test_loop_keeps_what_surrounds_it_and_a_fresh_name() -> None:
              "layer = self.c[1]['a'](layer)", "layer = torch.relu(layer)", "return layer"]
     assert _loop_repeats(lines) == ["layer = self.stem(x)", "for layer_1 in self.c:",
                                     "\tlayer = layer_1['a'](layer)", "\tlayer = torch.relu(layer)", "return layer"]
+
+
+def test_loops_one_after_another_share_their_variable() -> None:
+    # Each loop binds `layer` before its body reads it: EfficientNetV2's stages read as torchvision's.
+    lines = ["x = self.a[0](x)", "x = self.a[1](x)", "x = self.b[0](x)", "x = self.b[1](x)", "return x"]
+    assert _loop_repeats(lines) == ["for layer in self.a:", "\tx = layer(x)", "for layer in self.b:", "\tx = layer(x)",
+                                    "return x"]

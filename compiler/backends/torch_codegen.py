@@ -396,7 +396,9 @@ def _loop_repeats(forward: list[str]) -> list[str]:
     for found in containers:
         for c, ks in found.items():
             indices.setdefault(c, set()).update(ks)
-    words: set[str] | None = None  # the method's names, found where a loop needs a fresh one
+    # The method's names, found where a loop needs a fresh one. Loops share theirs (`layer`): each
+    # reads it in its own body alone, after binding it.
+    words: set[str] | None = None
     out: list[str] = []
     i = 0
     while i < len(forward):
@@ -417,7 +419,6 @@ def _loop_repeats(forward: list[str]) -> list[str]:
         while var in words:
             k += 1
             var = f"layer_{k}"
-        words.add(var)
         first = re.compile(rf"(?<![\w.]){re.escape(c)}\[0\]")
         out.append(f"for {var} in {c}:")
         out += ["\t" + first.sub(var, line) for line in forward[i:i + m]]
