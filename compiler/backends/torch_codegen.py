@@ -393,8 +393,8 @@ def _loop_repeats(forward: list[str]) -> list[str]:
     last pass's value, as the unrolled lines leave them."""
     containers = [_numbered_containers(line) if "self." in line else {} for line in forward]
     indices: dict[str, set[int]] = {}
-    for found in containers:
-        for c, ks in found.items():
+    for by_container in containers:
+        for c, ks in by_container.items():
             indices.setdefault(c, set()).update(ks)
     # The method's names, found where a loop needs a fresh one. Loops share theirs (`layer`): each
     # reads it in its own body alone, after binding it.
@@ -402,7 +402,7 @@ def _loop_repeats(forward: list[str]) -> list[str]:
     out: list[str] = []
     i = 0
     while i < len(forward):
-        loop = None
+        loop: tuple[str, int, int] | None = None
         for c in sorted((c for c, ks in containers[i].items() if ks == {0}), key=len):  # the outermost first
             found = _repeat_block(forward, containers, i, c, len(indices[c]))
             if found is not None and indices[c] == set(range(found[1])):
