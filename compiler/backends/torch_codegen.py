@@ -366,20 +366,24 @@ def _loop_cells(body: _ClassBody) -> None:
         return _loop_cells(body)  # the lines moved: look again
 
 
-# A reference to a submodule: `self.name` and its subscripts (`[3]`, `["conv"]`), as `_ClassBody.ref` writes it.
-_MODULE_REF = re.compile(r'(?<![\w.])self\.[A-Za-z_]\w*(?:\[(?:\d+|"[^"\\]*")\])+')
-_NUMBERED = re.compile(r'\[(\d+)\]|\["[^"\\]*"\]')
+# A reference to a submodule, `self.name` and its subscripts (`[3]`, `["conv"]`) as `_ClassBody.ref`
+# writes them: the part before its first number (group 1), the number (2), the subscripts after it (3).
+_NUMBERED_REF = re.compile(r'(?<![\w.])(self\.[A-Za-z_]\w*(?:\["[^"\\]*"\])*)\[(\d+)\]((?:\[(?:\d+|"[^"\\]*")\])*)')
+_SUBSCRIPT = re.compile(r'\[(\d+)\]|\["[^"\\]*"\]')
 
 
 def _numbered_containers(line: str) -> dict[str, set[int]]:
     """The numbered containers a forward line subscripts (`self.repeat` in `self.repeat[3]["conv"]`),
     each with the indices it is subscripted with."""
     found: dict[str, set[int]] = {}
-    for ref in _MODULE_REF.finditer(line):
-        text = ref[0]
-        for sub in _NUMBERED.finditer(text, text.index("[")):
-            if sub[1] is not None:
-                found.setdefault(text[:sub.start()], set()).add(int(sub[1]))
+    for container, index, rest in _NUMBERED_REF.findall(line):
+        found.setdefault(container, set()).add(int(index))
+        if "[" in rest and any(c.isdigit() for c in rest):  # a numbered container inside a numbered one
+            at = f"{container}[{index}]"
+            for sub in _SUBSCRIPT.finditer(rest):
+                if sub[1] is not None:
+                    found.setdefault(at, set()).add(int(sub[1]))
+                at += sub[0]
     return found
 
 
