@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import archdsl.api as api
-from archdsl.compiler.passes.receptive import Field, ReceptiveFieldPass, _clean, _Window, union
+from archdsl.compiler.passes.receptive import Field, ReceptiveFieldPass, _union_general, _Window, union
 from archdsl.diagnostics import ArchError
 from archdsl.ops import Geometry
 
@@ -267,21 +267,6 @@ def test_empirical_field_is_exact_inside_the_image() -> None:
 _big = st.one_of(st.integers(-50, 50), st.integers(-(1 << 62), 1 << 62), st.sampled_from([(1 << 40) - 1, 1 << 40]))
 
 
-def _general_union(fields: list[Field]) -> Field:
-    """Araujo et al.'s multi-path rule as the pass states it: extents united per axis, through `extent`."""
-    size, start, stride = [], [], []
-    misaligned = any(f.misaligned for f in fields)
-    for axis in range(2):
-        lo = min(f.extent(axis)[0] for f in fields)
-        hi = max(f.extent(axis)[1] for f in fields)
-        size.append(_clean(hi - lo + 1))
-        start.append(_clean((lo + hi) / 2))
-        stride.append(max(f.stride[axis] for f in fields))
-        misaligned = misaligned or len({f.stride[axis] for f in fields}) > 1 or len({f.start[axis] for f in fields}) > 1
-    return Field((size[0], size[1]), (stride[0], stride[1]), (start[0], start[1]),
-                 global_=any(f.global_ for f in fields), misaligned=misaligned)
-
-
 _fields = st.builds(lambda r, j, c: Field(r, j, c), st.tuples(st.integers(1, 1 << 45), st.integers(1, 1 << 45)),
                     st.tuples(st.integers(1, 1 << 45), st.integers(1, 1 << 45)), st.tuples(_big, _big))
 
@@ -304,5 +289,5 @@ def test_moving_a_field_in_integers_is_the_transfer_rule(f: Field, kernel: tuple
 @given(st.lists(_fields, min_size=2, max_size=4))
 def test_uniting_fields_in_integers_is_the_general_rule(fields: list[Field]) -> None:
     assume(len(set(fields)) > 1)  # a field united with itself is returned as it is
-    united, expected = union(fields), _general_union(fields)
+    united, expected = union(fields), _union_general(fields)
     assert united == expected and _numbers(united) == _numbers(expected)

@@ -121,6 +121,11 @@ def union(fields: list[Field]) -> Field:
         return first  # a field united with itself (integral, so exactly): the same field
     if all(_exact(f) and f.size[0] % 2 and f.size[1] % 2 for f in fields):
         return _union_integral(fields)
+    return _union_general(fields)
+
+
+def _union_general(fields: list[Field]) -> Field:
+    """`union` by the rule as stated: extents united per axis, through `Field.extent`."""
     size, start, stride = [], [], []
     misaligned = any(f.misaligned for f in fields)
     for axis in range(2):
