@@ -16,7 +16,7 @@ from typing import Any
 from archdsl.ir import IR, IRNode
 from archdsl.ops import Shape
 
-from .registry import Analysis, Figure, Pass, register, summed, total
+from .registry import Analysis, Figure, Pass, PerCall, register, summed, total
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -31,25 +31,16 @@ class Counts:
 
 NOTHING = Counts(0, 0, 0, 0)
 
-# Counts per distinct call, across networks: (op, attributes, input shapes, output shapes, whether
-# the node owns its weights). Validated attributes are shared between identical calls (ops/base.py),
-# so they are keyed by identity — each entry keeps its attributes referenced, so no id is reused
-# while it lives — and shapes by value. Cleared when full, like the attributes' own cache.
-_KNOWN: dict[tuple[Any, ...], tuple[Counts, Any]] = {}
-_KNOWN_MAX = 1 << 14
+_PER_CALL: PerCall[Counts] = PerCall()  # by (input shapes, output shapes, whether the node owns its weights)
 
 
 def _counts(node: IRNode, ins: tuple[Shape, ...], own: bool) -> Counts:
-    key = (node.op, id(node.attrs), ins, node.out_shapes, own)
-    hit = _KNOWN.get(key)
-    if hit is None:
+    def make() -> Counts:
         op, attrs, outs, shapes = node.op_class, node.attrs, list(node.out_shapes), list(ins)
-        counts = Counts(params=op.params(attrs, shapes) if own else 0, buffers=op.buffers(attrs, shapes) if own else 0,
-                        macs=op.macs(attrs, shapes, outs), other_ops=op.other_ops(attrs, shapes, outs))
-        if len(_KNOWN) >= _KNOWN_MAX:
-            _KNOWN.clear()
-        hit = _KNOWN[key] = (counts, attrs)
-    return hit[0]
+        return Counts(params=op.params(attrs, shapes) if own else 0, buffers=op.buffers(attrs, shapes) if own else 0,
+                      macs=op.macs(attrs, shapes, outs), other_ops=op.other_ops(attrs, shapes, outs))
+
+    return _PER_CALL.get(node, (ins, node.out_shapes, own), make)
 
 
 @register

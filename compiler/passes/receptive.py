@@ -40,7 +40,7 @@ from typing import Any
 from archdsl.ir import IR, IRNode, Port, output_name
 from archdsl.ops import Geometry, Shape
 
-from .registry import Analysis, Figure, FigureError, Pass, Target, register
+from .registry import Analysis, Figure, FigureError, Pass, PerCall, Target, register
 
 Pair = tuple[float, float]
 
@@ -210,21 +210,11 @@ class _Window:
         return f.apply(g.kernel, g.stride, g.pad)
 
 
-# Windows per distinct (op, attributes, input shapes), across networks: validated attributes are
-# shared between identical calls (ops/base.py), so they are keyed by identity — each entry keeps its
-# attributes referenced, so no id is reused while it lives — and shapes by value. Cleared when full.
-_WINDOWS: dict[tuple[Any, ...], tuple[_Window, Any]] = {}
-_WINDOWS_MAX = 1 << 14
+_WINDOWS: PerCall[_Window] = PerCall()  # by input shapes
 
 
 def _window(node: IRNode, ins: tuple[Shape, ...]) -> _Window:
-    key = (node.op, id(node.attrs), ins)
-    hit = _WINDOWS.get(key)
-    if hit is None:
-        if len(_WINDOWS) >= _WINDOWS_MAX:
-            _WINDOWS.clear()
-        hit = _WINDOWS[key] = (_Window(node.op_class.geometry(node.attrs, list(ins))), node.attrs)
-    return hit[0]
+    return _WINDOWS.get(node, (ins,), lambda: _Window(node.op_class.geometry(node.attrs, list(ins))))
 
 
 def _primary(inputs: list[str], by_input: Mapping[str, Field]) -> Field | None:

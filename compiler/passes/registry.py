@@ -92,6 +92,30 @@ class Pass(Generic[R]):
             yield cls.layer_report(ir, analysis, node)
 
 
+T = TypeVar("T")
+
+
+class PerCall(Generic[T]):
+    """A pass's values per distinct call — the op, its validated attributes and what else the value
+    depends on (shapes) — across networks. Validated attributes are shared between identical calls
+    (ops/base.py), so they are keyed by identity: each entry keeps its attributes referenced, so no
+    id is reused while it lives. Cleared when full, like the attributes' own cache."""
+
+    def __init__(self, limit: int = 1 << 14) -> None:
+        self._known: dict[tuple[Any, ...], tuple[T, Any]] = {}
+        self._limit = limit
+
+    def get(self, node: IRNode, depends: tuple[Any, ...], make: Callable[[], T]) -> T:
+        """The value for `node`'s call with `depends`, made by `make` the first time."""
+        key = (node.op, id(node.attrs), *depends)
+        hit = self._known.get(key)
+        if hit is None:
+            if len(self._known) >= self._limit:
+                self._known.clear()
+            hit = self._known[key] = (make(), node.attrs)
+        return hit[0]
+
+
 class Analysis:
     """The results of the passes over one IR, by pass: a registered pass runs when its results are
     first asked for (after the passes it requires), once."""
