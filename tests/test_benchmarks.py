@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import analyze_vs_peers, cli_latency, compiled_graphs, generated_modules, scaling, time_split
+from benchmarks import (
+    analyze_vs_peers,
+    cli_latency,
+    compiled_graphs,
+    eager_ops,
+    generated_modules,
+    scaling,
+    time_split,
+)
 from benchmarks.common import fit_exponent, table
 
 pytest.importorskip("torch")
@@ -148,3 +156,23 @@ def test_fitted_exponent() -> None:
 def test_table_aligns_columns() -> None:
     lines = table(["name", "value"], [["a", "1"], ["bbb", "22"]]).splitlines()
     assert lines == ["name  value", "────  ─────", "a         1", "bbb      22"]
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_eager_ops_of_resnet50_are_torchvisions(capsys: pytest.CaptureFixture[str]) -> None:
+    """The generated resnet50 dispatches exactly the aten ops torchvision's does, in eager mode: the
+    same sequence of ops on tensors of the same shapes, forward and forward+backward."""
+    code = eager_ops.main(["--networks", "resnet50", "--input", "3x64x64", "--batches", "1"])
+    out = _printed(capsys)
+    assert code == 0
+    rows = re.findall(r"^resnet50\s+1\s+(forward|forward\+backward)\s+(\d+) / (\d+)\s+(\S+)$", out, re.M)
+    assert [r[0] for r in rows] == ["forward", "forward+backward"], out
+    assert all(r[1] == r[2] and r[3] == "identical" for r in rows), out
+
+
+def test_eager_ops_verdicts() -> None:
+    conv, add, add_ = ("aten.conv", ((1, 2),)), ("aten.add", ((1,), (2,))), ("aten.add_", ((1,), (2,)))
+    assert eager_ops.compare([conv, add], [conv, add]).verdict == "identical"
+    assert eager_ops.compare([add, conv], [conv, ("aten.add", ((2,), (1,)))]).verdict == "same ops"
+    v = eager_ops.compare([conv, add_], [conv, add])
+    assert (v.verdict, dict(v.only_ours), dict(v.only_theirs)) == ("differs", {add_: 1}, {add: 1})
