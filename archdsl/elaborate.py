@@ -592,9 +592,17 @@ class Elaborator(Evaluator):
         label, at = self.placed(step.label, env)
         return self.call(step.func, step.func_span, step.args, x, step.span, at, label)
 
-    def _repeat_step(self, step: RepeatStep, x: Value, env: Env, collapse: bool) -> Value:
+    def _repeat_step(self, step: RepeatStep, x: Value, env: Env, collapse: bool,
+                     across: tuple[int, int, int] | None = None) -> Value:
+        """`across`: for a stage table's row repeat `repeat n as i, j of blocks`, the row's count (already
+        evaluated), the number of the table's blocks before the row's first, and the table's total."""
         st = self.st
-        count = self._count(step.count, env)
+        counted = (step.table_index.index, step.table_index.total) if step.table_index is not None else ()
+        if counted and across is None:  # lark_boundary allows `, j of blocks` on a table's row step only
+            assert step.table_index is not None
+            raise error("E0108", "`, j of blocks` counts the blocks of a stage table's rows, but this repeat is no "
+                        "table's row step", step.table_index.span, "write it on the repeat after a table's rows")
+        count, before, total = across if across is not None else (self._count(step.count, env), 0, 0)
         static = step.label.static() if step.label is not None and not step.label.append else None
         through = step.label is None and appends_only(step.body)  # no scope for the iterations
         if static is not None:
@@ -606,12 +614,16 @@ class Elaborator(Evaluator):
             st.ir.scopes.setdefault(base, ScopeInfo(base, "repeat", f"repeat {count}", None, step.span))
         st.loop_vars.append(step.var or "")
         index = (step.var,) if step.var else ()
-        outside = env.outside(index)
+        outside = env.outside(index + counted)
+        if counted:
+            env.vars[counted[1]] = total
         try:
             for i in range(count):
                 self.tick(step.span)
                 if step.var:
                     env.vars[step.var] = i
+                if counted:
+                    env.vars[counted[0]] = before + i
                 if step.label is not None and static is None:  # `as denselayer{i + 1}`, `as L[]`: each iteration
                     scope = self._iteration_scope(env, step.label, step.span, count)
                 elif through:
@@ -623,6 +635,8 @@ class Elaborator(Evaluator):
         finally:
             st.loop_vars.pop()
             env.unbind(index, outside, _after("the index of the repeat", step.span, "counts only in its body"))
+            env.unbind(counted, outside, _after("the block number or total of the stage table's row repeat",
+                                                step.span, "counts only in its body"))
         return x
 
     def placed(self, label: Label | None, env: Env) -> tuple[tuple[str, ...] | None, Env]:
@@ -655,10 +669,20 @@ class Elaborator(Evaluator):
         outside = env.outside(step.columns)
         in_rows = (f"`{{name}}` is a column of the stage table at {step.span.where()}: a row's cells cannot read the "
                    "columns (not even the row above's); write the value itself")
+        repeat = step.body if isinstance(step.body, RepeatStep) and step.body.table_index is not None else None
         try:
+            # `repeat n as i, j of blocks`: `blocks` needs every row's count before the first block, so
+            # the rows' cells and counts are evaluated first (once each).
+            table: list[tuple[list[Value], int]] = []
+            for row in step.rows if repeat is not None else ():
+                env.unbind(step.columns, outside, in_rows)
+                values = [self.eval(cell, env) for cell in row.cells]
+                env.vars.update(zip(step.columns, values, strict=True))
+                table.append((values, self._count(repeat.count, env)))
+            blocks = sum(count for _, count in table)
             for r, row in enumerate(step.rows, start=1):
                 env.unbind(step.columns, outside, in_rows)  # a row's cells see what the table's surroundings see
-                values = [self.eval(cell, env) for cell in row.cells]
+                values = table[r - 1][0] if table else [self.eval(cell, env) for cell in row.cells]
                 for col, v in zip(step.columns, values, strict=True):
                     env.vars[col] = v
                 title = ", ".join(f"{c}={render_value(v)}" for c, v in zip(step.columns, values, strict=True))
@@ -677,7 +701,11 @@ class Elaborator(Evaluator):
                     st.ir.scopes.setdefault(path, ScopeInfo(path, "stage", title, None, row.span, table=step, row=r))
                 st.list_rows.append((env.list_scope, step, r))
                 try:
-                    x = self.chain_step(step.body, x, env.within(path, lists), collapse=True)
+                    if repeat is not None:
+                        across = (table[r - 1][1], sum(count for _, count in table[:r - 1]), blocks)
+                        x = self._repeat_step(repeat, x, env.within(path, lists), True, across)
+                    else:
+                        x = self.chain_step(step.body, x, env.within(path, lists), collapse=True)
                 finally:
                     st.list_rows.pop()
         finally:

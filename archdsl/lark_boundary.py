@@ -61,6 +61,7 @@ from .syntax import (
     Shared,
     StagesStep,
     Str,
+    TableIndex,
     TableRow,
     Ternary,
     Unary,
@@ -386,13 +387,26 @@ class ToAst(Transformer[Token, Any]):
 
     @v_args(meta=True)
     def repeat_step(self, meta: Any, ch: list[Any]) -> RepeatStep:
-        count, var, step = ch
-        return RepeatStep(self._sp(meta), count, str(var) if var else None, (step,), None)
+        count, var, across, step = ch
+        return RepeatStep(self._sp(meta), count, self._repeat_var(var, across), (step,), None, across)
 
     @v_args(meta=True)
     def repeat_block_step(self, meta: Any, ch: list[Any]) -> RepeatStep:
-        count, var, steps, label = ch
-        return RepeatStep(self._sp(meta), count, str(var) if var else None, steps, label)
+        count, var, across, steps, label = ch
+        return RepeatStep(self._sp(meta), count, self._repeat_var(var, across), steps, label, across)
+
+    def _repeat_var(self, var: Token | None, across: TableIndex | None) -> str | None:
+        """The repeat's index; with `, j of blocks` after it, the three names must differ."""
+        if across is not None and var is not None:
+            self._distinct([(str(var), self._tok(var)), (across.index, across.index_span),
+                            (across.total, across.total_span)],
+                           "this repeat names `{name}` twice", "`repeat n as i, j of blocks` takes three names")
+        return str(var) if var else None
+
+    @v_args(meta=True)
+    def table_index(self, meta: Any, ch: list[Token]) -> TableIndex:
+        index, total = ch
+        return TableIndex(self._sp(meta), str(index), self._tok(index), str(total), self._tok(total))
 
     @v_args(meta=True)
     def stages_step(self, meta: Any, ch: list[Any]) -> StagesStep:
@@ -405,7 +419,14 @@ class ToAst(Transformer[Token, Any]):
         if rest and (rest[0] is None or isinstance(rest[0], Label)):
             rest = rest[1:]
         rows = tuple(r for r in rest[:-1])
-        return StagesStep(self._sp(meta), cols, label, rows, rest[-1])
+        body = rest[-1]
+        if isinstance(body, RepeatStep) and body.table_index is not None:  # `… repeat n as i, j of blocks:`
+            across = body.table_index
+            self._distinct([(str(t), self._tok(t)) for t in ch if isinstance(t, Token)]
+                           + [(across.index, across.index_span), (across.total, across.total_span)],
+                           "`{name}` is both a column of this stage table and a name of its row repeat",
+                           "give the repeat's `, j of blocks` names of their own")
+        return StagesStep(self._sp(meta), cols, label, rows, body)
 
     @v_args(meta=True)
     def table_row(self, meta: Any, ch: list[Any]) -> TableRow:
@@ -564,9 +585,14 @@ def _check_two_readings(tree: Tree[Token], text: str, file: str) -> None:
     """Refuse what reads two ways: a `->` after a one-step body on its line or under it, a
     conditional heading a chain, a repeat's `as NAME` that names a variable nobody reads."""
     problems: list[Diagnostic] = []
+    row_repeats = {id(node.children[-1]) for node in tree.iter_subtrees() if node.data == "stages_step"}
     for node in tree.iter_subtrees():
         if node.data in _REPEATS and isinstance(node.children[1], Token):
-            problems.extend(_unused_loop_variable(node, node.children[1], file))
+            across = node.children[2] if node.data != "repeat_stmt" else None
+            if isinstance(across, Tree):
+                problems.extend(_table_index_problems(node, across, id(node) in row_repeats, file))
+            else:
+                problems.extend(_unused_loop_variable(node, node.children[1], file))
         elif node.data in ("chain", "step_chain"):
             problems.extend(_chain_problems(node, text, file))
     if problems:
@@ -635,7 +661,7 @@ def _unused_loop_variable(repeat: Tree[Token], var: Token, file: str) -> list[Di
     """`repeat n as NAME` names a loop variable, while `as NAME` everywhere else is a label (and a
     stage table's `stages(...) as NAME {` is one): a variable the body never reads was most likely
     meant as the repeat's label."""
-    body, label = repeat.children[2], repeat.children[-1]
+    body, label = _repeat_body(repeat), repeat.children[-1]
     if not isinstance(body, Tree) or _reads(body, str(var)):
         return []
     if repeat.data != "repeat_step" and isinstance(label, Tree) and _reads(label, str(var)):
@@ -647,6 +673,35 @@ def _unused_loop_variable(repeat: Tree[Token], var: Token, file: str) -> list[Di
         f"`repeat n {{ … }} as {var}` (drop `as {var}` if no name is needed)")
     return [Diagnostic("E0105", f"the loop variable `{var}` is never used",
                        Span(file, line, col, line, col + len(str(var))), hint)]
+
+
+def _repeat_body(repeat: Tree[Token]) -> Tree[Token] | Token | None:
+    """The steps or statements a repeat repeats (its children: count, index, [`, j of n`,] body[, label])."""
+    return repeat.children[-1] if repeat.data == "repeat_step" else repeat.children[-2]
+
+
+def _table_index_problems(repeat: Tree[Token], across: Tree[Token], row_step: bool, file: str) -> list[Diagnostic]:
+    """`repeat n as i, j of blocks` counts the blocks of a stage table: only a table's row step has
+    rows around it to count across, and `j`, the one name the clause exists for, must be read (a
+    body reading `i` alone most likely took `i` for the count across the table)."""
+    index, total = (str(t) for t in across.children)
+    meta = across.meta
+    if not row_step:
+        return [Diagnostic(
+            "E0108", f"`, {index} of {total}` counts the blocks of a stage table's rows, but this repeat is no "
+            "table's row step", Span(file, meta.line, meta.column, meta.end_line, meta.end_column),
+            f"write it on the repeat that follows a table's rows: `stages(…) {{ rows }} repeat n as i, {index} of "
+            f"{total}: step`; a repeat alone counts with its own index (`repeat n as i`: `i` of `n`)")]
+    body = _repeat_body(repeat)
+    if not isinstance(body, Tree) or _reads(body, index):
+        return []
+    tok = across.children[0]
+    assert isinstance(tok, Token)
+    line, col = tok.line or 1, tok.column or 1
+    return [Diagnostic(
+        "E0105", f"the table's block index `{index}` is never used", Span(file, line, col, line, col + len(index)),
+        f"`{repeat.children[1]}` numbers the blocks of each row from 0, `{index}` those of the whole table from 0 "
+        f"(and `{total}` counts them all); drop `, {index} of {total}` if the row's index is meant")]
 
 
 def _reads(body: Tree[Token], var: str) -> bool:

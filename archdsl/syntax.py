@@ -252,13 +252,26 @@ class IfStep(Node):
     orelse: tuple[Node, ...] | None
 
 
+class TableIndex(Node):
+    """`, j of blocks` after the index of a stage table's row repeat (`repeat n as i, j of blocks`):
+    `index` numbers the blocks across all the table's rows from 0, `total` is how many there are
+    (torchvision's EfficientNet: `stage_block_id`, `total_stage_blocks`). The span is the clause's."""
+
+    index: str
+    index_span: Span
+    total: str
+    total_span: Span
+
+
 class RepeatStep(Node):
-    """Steps repeated: `-> repeat n as i: step`, `-> repeat n { … } as layer`."""
+    """Steps repeated: `-> repeat n as i: step`, `-> repeat n { … } as layer`; as a stage table's row
+    step also `repeat n as i, j of blocks: step` (`table_index`)."""
 
     count: Node
     var: str | None
     body: tuple[Node, ...]
     label: Label | None
+    table_index: TableIndex | None = None
 
 
 class TableRow(Node):

@@ -12,7 +12,7 @@ from __future__ import annotations
 DECLARATION_KEYWORDS = ("block", "network")
 # Words that start or shape a statement or a step.
 STATEMENT_KEYWORDS = ("import", "input", "output", "inputs", "outputs", "expect", "repeat", "as", "if", "else",
-                      "stages", "shared", "init")
+                      "stages", "shared", "init", "of")
 CONSTANT_KEYWORDS = ("true", "false", "none")
 OPERATOR_KEYWORDS = ("and", "or", "not")
 KEYWORDS = frozenset(DECLARATION_KEYWORDS + STATEMENT_KEYWORDS + CONSTANT_KEYWORDS + OPERATOR_KEYWORDS)

@@ -92,7 +92,8 @@ class DropPath(_Free):
     positional = ("p",)
     torch_helper = '''
 class DropPath(nn.Module):
-    """Stochastic depth (Huang et al. 2016) per sample, as torchvision's StochasticDepth(mode="row")."""
+    """Stochastic depth (Huang et al. 2016) per sample, as torchvision's StochasticDepth(mode="row"):
+    the same random draws and arithmetic, so the same seed drops the same samples, bit for bit."""
 
     def __init__(self, p):
         super().__init__()
@@ -103,7 +104,12 @@ class DropPath(nn.Module):
             return x
         keep = 1.0 - self.p
         mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-        return x * mask / keep
+        if keep > 0.0:
+            mask.div_(keep)
+        return x * mask
+
+    def extra_repr(self):
+        return f"p={self.p}, mode=row"
 '''
 
     @classmethod
