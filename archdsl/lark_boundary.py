@@ -400,7 +400,7 @@ class ToAst(Transformer[Token, Any]):
         if across is not None and var is not None:
             self._distinct([(str(var), self._tok(var)), (across.index, across.index_span),
                             (across.total, across.total_span)],
-                           "this repeat names `{name}` twice", "`repeat n as i, j of blocks` takes three names")
+                           "this repeat names `{name}` twice", "`repeat n as i, j of blocks` takes three different names")
         return str(var) if var else None
 
     @v_args(meta=True)
@@ -425,7 +425,7 @@ class ToAst(Transformer[Token, Any]):
             self._distinct([(str(t), self._tok(t)) for t in ch if isinstance(t, Token)]
                            + [(across.index, across.index_span), (across.total, across.total_span)],
                            "`{name}` is both a column of this stage table and a name of its row repeat",
-                           "give the repeat's `, j of blocks` names of their own")
+                           "the repeat's block index and total need names of their own")
         return StagesStep(self._sp(meta), cols, label, rows, body)
 
     @v_args(meta=True)

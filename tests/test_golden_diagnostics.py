@@ -85,6 +85,10 @@ CASES: dict[str, Case] = {
     # a second `c` would silently shadow the first
     "duplicate_stage_column": Case("E0106", 3, 27, "this stage table has two columns named `c`"),
     "duplicate_block_parameter": Case("E0106", 1, 23, "block `unit` has two parameters or inputs named `c`"),
+    "table_index_shadows_column": Case("E0106", 7, 36, "`n` is both a column of this stage table and a name of"),
+    # `repeat n as i, j of blocks`: only a stage table's row repeat, and `j` must be read
+    "table_index_outside_table": Case("E0108", 4, 27, "`, j of blocks` counts the blocks of a stage table's rows"),
+    "table_index_unused": Case("E0105", 7, 31, "the table's block index `j` is never used"),
     # --- names
     "unknown_op": Case("E0402", 3, 39, "unknown op or block `rleu`"),
     "unknown_block": Case("E0402", 7, 27, "unknown op or block `bottleneck`"),
