@@ -10,6 +10,8 @@ StochasticDepth(mode="row") does, in the same order, with the same arithmetic.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from .canonical import CANONICAL, Canonical
@@ -98,3 +100,20 @@ def test_training_forward_and_backward_equal_torchvisions(name: str) -> None:
         assert p.grad is not None and q.grad is not None
         assert q.shape == p.shape, key
         torch.testing.assert_close(q.grad, p.grad, atol=1e-6, rtol=1e-6, msg=lambda m, key=key: f"{key}: {m}")
+
+
+def test_the_family_class_computes_the_schedule_as_torchvision(tmp_path: Path) -> None:
+    """`archdsl compile specs/efficientnet.arch`: the one EfficientNet class counts its blocks as
+    torchvision's does (`total_stage_blocks`, `stage_block_id`), and each of B0–B7 built from it
+    holds torchvision's p at every residual branch."""
+    from .test_codegen_family import _module
+
+    module, source = _module("efficientnet.arch", tmp_path)
+    assert "total_blocks = sum(math.ceil(n * depth) for t, k, s, c, n in stages)" in source
+    assert "block_id += 1" in source
+    with torch.device("meta"):
+        for k in range(8):
+            name = f"efficientnet_b{k}"
+            ours, reference = getattr(module, name)(), _case(name).build()
+            expected = [b.stochastic_depth.p for b in _torchvision_blocks(reference) if b.use_res_connect]
+            assert [m.p for m in ours.modules() if type(m).__name__ == "DropPath"] == expected, name

@@ -1867,6 +1867,18 @@ class _FamilyBody:
         return None
 
 
+def _table_counting(body: _FamilyBody, across: tuple[str, str] | None, count: str, targets: str, columns: int,
+                    table: str) -> tuple[list[str], list[str]]:
+    """`repeat n as i, j of blocks` after a table: the lines before the loop over its rows (`blocks`,
+    the rows' counts summed; `j` from 0) and the line after each block (`j` counts it), as
+    torchvision's EfficientNet keeps `total_stage_blocks` and `stage_block_id`."""
+    if across is None:
+        return [], []
+    index, total = (body.name(n) for n in across)
+    rows = f"{targets}{',' if columns == 1 else ''}"
+    return [f"{total} = sum({body.source(count)} for {rows} in {table})", f"{index} = 0"], [f"\t\t{index} += 1"]
+
+
 def _table_rows(insts: list[_Instance], t: int, label: str, count: int) -> list[list[list[int]]] | None:
     """The block instances of each row (`self.stage1 = nn.Sequential(__I4__, …)`, from statement t
     on), per member: rows named as the table's label and their number say, else None."""
@@ -2567,12 +2579,16 @@ class TorchCodegen:
         if count is None:
             return None
         cls = arguments[rows[0][0][0]][0]
-        found = self._table_instances(body, cells, columns, (count, step.var or ""), rows, cls, arguments, gens)
+        # `repeat n as i, j of blocks`: torchvision's `stage_block_id` and `total_stage_blocks`
+        across = (step.table_index.index, step.table_index.total) if step.table_index is not None else None
+        found = self._table_instances(body, cells, columns, (count, step.var or ""), rows, cls, arguments, gens,
+                                      across)
         if found is None:
             return None
         envs, values, nodes, outs, channels = found
         loop = _FamilyBody(envs, body.names, body.spec_names, channels_known=body.channels_known)
-        call = self._computed_call(loop, cls, values, envs, nodes, loop_known | ({step.var} if step.var else set()))
+        call = self._computed_call(loop, cls, values, envs, nodes,
+                                   loop_known | ({step.var} if step.var else set()) | set(across or ()))
         carried = call and self._carry(loop, call, outs, envs, values)
         if call is None or carried is None:
             return None
@@ -2581,37 +2597,46 @@ class TorchCodegen:
         rows_text = ", ".join(f"({', '.join(str(c) for c in row)}{',' if len(row) == 1 else ''})" for row in cells)
         if listed is not None and listed[2]:  # torchvision's MobileNetV2: `for … in …: for i in …: features.append(…)`
             table_name = body.names.create("stages")
+            counting, counted = _table_counting(body, across, count, targets, len(columns), table_name)
             body.lines += [
                 f"{table_name} = [{body.source(rows_text)}]",
+                *counting,
                 f"for {targets}{',' if len(columns) == 1 else ''} in {table_name}:",
                 f"\tfor {body.name(step.var) if step.var else '_'} in range({body.source(count)}):",
                 f"\t\t{listed[1]}.append({body.source(call)})",
                 f"\t\t{body.name(_CHANNELS)} = {body.source(carried)}",
+                *counted,
             ]
             body.carry(f"\x01{_CHANNELS}\x01", channels)
             return len(table.rows)
         if listed is not None:  # torchvision's EfficientNet: `for … in stages: … layers.append(nn.Sequential(*blocks))`
             table_name, blocks = (body.names.create(n) for n in ("stages", "blocks"))
+            counting, counted = _table_counting(body, across, count, targets, len(columns), table_name)
             body.lines += [
                 f"{table_name} = [{body.source(rows_text)}]",
+                *counting,
                 f"for {targets}{',' if len(columns) == 1 else ''} in {table_name}:",
                 f"\t{_new_list(blocks)}",
                 f"\tfor {body.name(step.var) if step.var else '_'} in range({body.source(count)}):",
                 f"\t\t{blocks}.append({body.source(call)})",
                 f"\t\t{body.name(_CHANNELS)} = {body.source(carried)}",
+                *counted,
                 f"\t{listed[1]}.append(nn.Sequential(*{blocks}))",
             ]
             body.carry(f"\x01{_CHANNELS}\x01", channels)
             return len(table.rows)
         name, table_name, blocks = (body.names.create(n) for n in ("row", "stages", "blocks"))
         attribute = "f" + py_str(label[0])[:-1] + "{" + name + '}"'  # f"stage{row}": the spec's names
+        counting, counted = _table_counting(body, across, count, targets, len(columns), table_name)
         body.lines += [
             f"{table_name} = [{body.source(rows_text)}]",
+            *counting,
             f"for {name}, ({targets}) in enumerate({table_name}, start=1):",
             f"\t{_new_list(blocks)}",
             f"\tfor {body.name(step.var) if step.var else '_'} in range({body.source(count)}):",
             f"\t\t{blocks}.append({body.source(call)})",
             f"\t\t{body.name(_CHANNELS)} = {body.source(carried)}",
+            *counted,
             f"\tself.add_module({attribute}, nn.Sequential(*{blocks}))",
         ]
         body.carry(f"\x01{_CHANNELS}\x01", channels)
@@ -2620,14 +2645,18 @@ class TorchCodegen:
     def _table_instances(self, body: _FamilyBody, cells: list[list[str | None]], columns: list[str],
                          repeat: tuple[str, str], rows: list[list[list[int]]], cls: _Class,
                          arguments: dict[int, tuple[_Class, list[Argument]]], gens: list[TorchCodegen],
+                         across: tuple[str, str] | None = None,
                          ) -> tuple[list[dict[str, object]], list[list[Argument]], list[list[Node | None]],
                                     list[int | None], list[int | None]] | None:
         """Each block of a stage table, in every member: its environment (the member's parameters,
-        the row's cells, the repeat's index, the channels it takes), its arguments, the expressions its
-        call writes, its output channels; and each member's channels after the table. None where a
-        row's repeat count (`repeat`: its expression and index) is not the row's number of blocks
-        or a block is not of `cls`."""
+        the row's cells, the repeat's index — and with `across`, the names of `, j of blocks`, the
+        block's index in the table and the table's number of blocks — the channels it takes), its
+        arguments, the expressions its call writes, its output channels; and each member's channels
+        after the table. None where a row's repeat count (`repeat`: its expression and index) is not
+        the row's number of blocks or a block is not of `cls`."""
         count, var = repeat
+        totals = [sum(len(row[m]) for row in rows) for m in range(len(body.envs))]
+        before = [0] * len(body.envs)
         envs: list[dict[str, object]] = []
         values: list[list[Argument]] = []
         nodes: list[list[Node | None]] = []
@@ -2641,11 +2670,13 @@ class TorchCodegen:
                 for i, index in enumerate(rows[r][m]):
                     if arguments[index][0] is not cls:
                         return None
-                    envs.append({**row_env, **({var: i} if var else {}), _CHANNELS: channels[m]})
+                    counted = {across[0]: before[m] + i, across[1]: totals[m]} if across is not None else {}
+                    envs.append({**row_env, **({var: i} if var else {}), **counted, _CHANNELS: channels[m]})
                     values.append(arguments[index][1])
                     nodes.append(self._call_nodes(cls, index))
                     channels[m] = self._out_channels(gens[m], index)
                     outs.append(channels[m])
+                before[m] += len(rows[r][m])
         return envs, values, nodes, outs, channels
 
     def _add_network_inits(self, classes: list[_Class]) -> None:
