@@ -39,6 +39,13 @@ CASES = [
      "    image -> conv(4, 3) -> act -> conv(4, 3) -> act -> output y", 0, 1, 0),
     ("the sum into the operand that dies", "    a = image -> conv(3, 3, pad=1) -> bn\n    b = image + a\n"
      "    b -> output y", 0, 0, 1),
+    # A drop-path's output is its input itself at inference: overwritten only where that input may be.
+    ("the sum through a drop path", "    a = image -> conv(3, 3, pad=1) -> bn -> drop_path(0.5)\n    b = image + a\n"
+     "    b -> output y", 0, 0, 1),
+    ("never through a drop path whose input is read again", "    a = image -> conv(3, 3, pad=1) -> bn\n"
+     "    b = (a -> drop_path(0.5)) + a\n    b -> output y", 0, 0, 0),
+    ("an activation through a drop path", "    image -> conv(4, 3) -> drop_path(0.5) -> relu -> output y", 1, 1, 0),
+    ("never through a drop path of a network input", "    image -> drop_path(0.5) -> relu -> output y", 0, 1, 0),
     ("never into the operand it broadcasts", "    g = image -> avgpool(global) -> conv(4, 1)\n"
      "    b = g + (image -> conv(4, 3, pad=1) -> relu)\n    b -> output y", 1, 1, 0),
 ]

@@ -269,6 +269,10 @@ class Op:
     # read, so the one op that reads it may overwrite it in place (bn → `nn.ReLU(inplace=True)`,
     # `out += identity`), as torchvision's models do: autograd's results stay exactly the same.
     output_overwritable: ClassVar[bool] = False
+    # True: the op's output is its one input itself (drop-path at inference or p = 0) or a new tensor
+    # its gradient does not read (`x * mask`): it may be overwritten where its input could be
+    # (torchvision's `result = self.stochastic_depth(result); result += input`).
+    output_overwritable_as_input: ClassVar[bool] = False
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str | None:

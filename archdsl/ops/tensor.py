@@ -90,6 +90,7 @@ class DropPath(_Free):
     doc = "Stochastic depth: drops the whole residual branch per sample with probability p (training only)."
     Attrs = DropPathAttrs
     positional = ("p",)
+    output_overwritable_as_input = True  # its input itself, or `x * mask`, whose gradient reads the mask only
     torch_helper = '''
 class DropPath(nn.Module):
     """Stochastic depth (Huang et al. 2016) per sample, as torchvision's StochasticDepth(mode="row"):

@@ -2155,13 +2155,17 @@ class TorchCodegen:
         be overwritten (`Op.output_overwritable`), and `node`, reading it once, is all that reads it.
         So never a block's or the network's input, a value read twice (a residual's identity) or an
         output; and since it looks at the class's own layers only, every instance of a class agrees.
-        A module applied at several places (`shared`) is left out of place."""
+        A module applied at several places (`shared`) is left out of place. A drop-path's output, its
+        input itself at inference, may be overwritten where that input may be (`Op.output_overwritable_as_input`)."""
         port = node.inputs[k]
         producer = self.ir.node(port.node)
-        return (producer.kind == "op" and producer.op_class.output_overwritable and len(producer.out_shapes) == 1
-                and node.shares is None and node.name not in self.shared_from
-                and self.owner(producer) == self.owner(node) and node.inputs.count(port) == 1
-                and [c.name for c in self.ir.consumers(producer.name)] == [node.name])
+        if not (producer.kind == "op" and len(producer.out_shapes) == 1 and node.shares is None
+                and node.name not in self.shared_from and self.owner(producer) == self.owner(node)
+                and node.inputs.count(port) == 1 and [c.name for c in self.ir.consumers(producer.name)] == [node.name]):
+            return False
+        if producer.op_class.output_overwritable_as_input and len(producer.inputs) == 1:
+            return self._dies_here(producer, 0)
+        return producer.op_class.output_overwritable
 
     def _in_place_statement(self, node: IRNode, args: list[str]) -> tuple[str, str] | None:
         """(the variable holding the result, the statement) of a function op computed into one of
