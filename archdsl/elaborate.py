@@ -671,18 +671,11 @@ class Elaborator(Evaluator):
                    "columns (not even the row above's); write the value itself")
         repeat = step.body if isinstance(step.body, RepeatStep) and step.body.table_index is not None else None
         try:
-            # `repeat n as i, j of blocks`: `blocks` needs every row's count before the first block, so
-            # the rows' cells and counts are evaluated first (once each).
-            table: list[tuple[list[Value], int]] = []
-            for row in step.rows if repeat is not None else ():
-                env.unbind(step.columns, outside, in_rows)
-                values = [self.eval(cell, env) for cell in row.cells]
-                env.vars.update(zip(step.columns, values, strict=True))
-                table.append((values, self._count(repeat.count, env)))
+            table = self._rows_counted(step, repeat, env, outside, in_rows) if repeat is not None else []
             blocks = sum(count for _, count in table)
             for r, row in enumerate(step.rows, start=1):
                 env.unbind(step.columns, outside, in_rows)  # a row's cells see what the table's surroundings see
-                values = table[r - 1][0] if table else [self.eval(cell, env) for cell in row.cells]
+                values = table[r - 1][0] if repeat is not None else [self.eval(cell, env) for cell in row.cells]
                 for col, v in zip(step.columns, values, strict=True):
                     env.vars[col] = v
                 title = ", ".join(f"{c}={render_value(v)}" for c, v in zip(step.columns, values, strict=True))
@@ -712,6 +705,18 @@ class Elaborator(Evaluator):
             env.unbind(step.columns, outside, _after("a column of the stage table", step.span,
                                                      "has a value only in the step applied to each row"))
         return x
+
+    def _rows_counted(self, step: StagesStep, repeat: RepeatStep, env: Env, outside: dict[str, Value],
+                      in_rows: str) -> list[tuple[list[Value], int]]:
+        """Each row's cells and its repeat's count, for `repeat n as i, j of blocks`: `blocks` needs
+        every row's count before the first block, so they are evaluated first (once each)."""
+        table: list[tuple[list[Value], int]] = []
+        for row in step.rows:
+            env.unbind(step.columns, outside, in_rows)
+            values = [self.eval(cell, env) for cell in row.cells]
+            env.vars.update(zip(step.columns, values, strict=True))
+            table.append((values, self._count(repeat.count, env)))
+        return table
 
     def _scope_for_label(self, env: Env, label: tuple[str, ...], span: Span, kind: ScopeKind,
                          title: str) -> tuple[str, ...]:

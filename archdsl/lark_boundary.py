@@ -400,7 +400,8 @@ class ToAst(Transformer[Token, Any]):
         if across is not None and var is not None:
             self._distinct([(str(var), self._tok(var)), (across.index, across.index_span),
                             (across.total, across.total_span)],
-                           "this repeat names `{name}` twice", "`repeat n as i, j of blocks` takes three different names")
+                           "this repeat names `{name}` twice",
+                           "`repeat n as i, j of blocks` takes three different names")
         return str(var) if var else None
 
     @v_args(meta=True)
