@@ -104,7 +104,8 @@ class DropPath(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device)
+        mask.bernoulli_(keep)
         if keep > 0.0:
             mask.div_(keep)
         return x * mask
