@@ -137,14 +137,14 @@ def layout(ir: IR, depth: int | None) -> Layout:
 
 
 def _merge_runs(ir: IR, units: list[Unit], unit_of: dict[str, Unit]) -> list[Unit]:
-    """Fold consecutive sibling scope units with the same block and title into one, when each one
-    feeds only the next and the next is fed only by it (a chain, as repeat iterations are)."""
+    """Fold consecutive sibling scope units alike (:func:`_alike`) into one, when each one feeds only
+    the next and the next is fed only by it (a chain, as repeat iterations are)."""
     out: list[Unit] = []
     tail: list[str] = []  # the nodes of out[-1]'s last member (a unit from `layout` has one member)
     for unit in units:
         last = out[-1] if out else None
-        if (last is not None and _signature(ir, unit) is not None and _signature(ir, unit) == _signature(ir, last)
-                and unit.parent == last.parent and feeds_only(ir, tail, unit.nodes)):
+        if (last is not None and unit.kind == last.kind == "scope" and unit.parent == last.parent
+                and _alike(ir, (last.keys[-1], tail), (unit.keys[0], unit.nodes)) and feeds_only(ir, tail, unit.nodes)):
             last.keys.extend(unit.keys)
             last.nodes.extend(unit.nodes)
             for name in unit.nodes:
@@ -156,9 +156,54 @@ def _merge_runs(ir: IR, units: list[Unit], unit_of: dict[str, Unit]) -> list[Uni
     return out
 
 
-def _signature(ir: IR, u: Unit) -> tuple[str, str | None, str] | None:
-    """What makes scope units look alike (None for an op node): see :func:`hierarchy.signature`."""
-    return signature(ir.scopes[u.keys[0]]) if u.kind == "scope" else None
+def _alike(ir: IR, a: tuple[tuple[str, ...], list[str]], b: tuple[tuple[str, ...], list[str]]) -> bool:
+    """Whether two scopes (each a path and its IR nodes) are drawn as one run: the same signature
+    (:func:`hierarchy.signature`), or the same kind and block whose calls differ only in arguments
+    that change no layer's kind, description, name or shape — EfficientNet's blocks, each with its own
+    stochastic-depth `drop` — which the run's label then shows as ranges (:func:`_run_title`)."""
+    x, y = ir.scopes[a[0]], ir.scopes[b[0]]
+    if signature(x) == signature(y):
+        return True
+    return (x.kind, x.block) == (y.kind, y.block) and _layers(ir, a[0], a[1]) == _layers(ir, b[0], b[1])
+
+
+def _layers(ir: IR, path: tuple[str, ...], nodes: list[str]) -> list[tuple[object, ...]]:
+    """What a drawn scope's layers are: each one's name under the scope, kind, description and shapes."""
+    out: list[tuple[object, ...]] = []
+    for name in nodes:
+        node = ir.node(name)
+        what = node.op_class.describe(node.attrs) if node.kind == "op" else node.kind
+        out.append((node.scope[len(path):], name.rsplit(".", 1)[-1], what, node.out_shapes))
+    return out
+
+
+def _run_title(titles: list[str]) -> str:
+    """One label for a run of calls: the call, each argument that varies along the run as `first…last`
+    (`mbconv(c=80, drop=0.0625…0.0875)`)."""
+    first, last = titles[0], titles[-1]
+    if all(t == first for t in titles):
+        return first
+    head, a, b = first.split("(", 1)[0], _call_arguments(first), _call_arguments(last)
+    if head != last.split("(", 1)[0] or a is None or b is None or len(a) != len(b):
+        return f"{first} … {last}"
+    parts = [x if x == y else f"{x}…{y.split('=', 1)[-1]}" for x, y in zip(a, b, strict=True)]
+    return f"{head}({', '.join(parts)})"
+
+
+def _call_arguments(title: str) -> list[str] | None:
+    """The arguments of a call's text `f(a=1, b=[2, 3])`, split at its top-level commas (None if it is
+    no call)."""
+    if "(" not in title or not title.endswith(")"):
+        return None
+    inner, depth, parts, start = title[title.index("(") + 1:-1], 0, [], 0
+    for i, ch in enumerate(inner):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            parts.append(inner[start:i].strip())
+            start = i + 1
+    parts.append(inner[start:].strip())
+    return parts
 
 
 def default_depth(ir: IR) -> int | None:
@@ -278,17 +323,20 @@ def _block_label(ir: IR, scopes: ScopeTree, unit: Unit, totals: dict[str, tuple[
     count = len(unit.keys)
     where = ".".join(first) if count == 1 else f"{'.'.join(first)} … {'.'.join(unit.keys[-1])}"
     if info.kind == "block":
-        head = [f"{info.title} ×{count}" if count > 1 else info.title, where]
+        title = _run_title([ir.scopes[k].title for k in unit.keys])
+        head = [f"{title} ×{count}" if count > 1 else title, where]
     else:  # a collapsed stage or repeat: where and what it is, then its blocks, runs counted
         head = [(f"{where}: {info.title}" if info.title else where) + (f" ×{count}" if count > 1 else "")]
-        inner = [ir.scopes[p] for p in ir.scopes if scopes.parent[p] == first]
-        runs: list[list[Any]] = []
-        for sub in inner:
-            if runs and runs[-1][0] == sub.title:
-                runs[-1][1] += 1
+        runs: list[tuple[list[tuple[str, ...]], list[str]]] = []  # each run's scopes and their titles
+        for path in (p for p in ir.scopes if scopes.parent[p] == first):
+            last = runs[-1][0][-1] if runs else None
+            if last is not None and (signature(ir.scopes[last]) == signature(ir.scopes[path]) or _alike(
+                    ir, (last, _nodes_under(ir, last)), (path, _nodes_under(ir, path)))):
+                runs[-1][0].append(path)
+                runs[-1][1].append(ir.scopes[path].title)
             else:
-                runs.append([sub.title, 1])
-        head += [f"{title} ×{n}" if n > 1 else title for title, n in runs[:6]]
+                runs.append(([path], [ir.scopes[path].title]))
+        head += [f"{_run_title(t)} ×{len(t)}" if len(t) > 1 else t[0] for _, t in runs[:6]]
         if len(runs) > 6:
             head.append(f"… {len(runs) - 6} more")
     return label(*head, _counts(params, macs))
