@@ -344,3 +344,20 @@ def test_every_zoo_network_draws_legibly(file: str, name: str) -> None:
     d = parse_dot(to_dot(api.load(SPECS / file).network(name)))
     assert 0 < len(d.labels) <= NODE_BUDGET
     assert all(re.fullmatch(r"\d+(×\d+)*", shape) for _, _, shape in d.edges)
+
+
+def test_a_run_folds_blocks_whose_calls_differ_in_no_layer() -> None:
+    """EfficientNet's blocks each drop with their own probability: alike in every layer, they are
+    still one run, labelled with the range; a block whose layers differ (a stride) is not in it."""
+    src = """
+    block unit(c, stride, p) { in -> conv(c, 3, stride=stride) -> drop_path(p) }
+    network t {
+        input x: 3x16x16
+        x -> repeat 4 as i { unit(4, stride=(i == 0 ? 2 : 1), p=0.1 * i) } as blocks
+    }
+    """
+    d = parse_dot(to_dot(api.load_string(src, "t.arch").network(), depth=2))
+    assert d.nodes_labelled(r"^unit\(c=4, stride=2, p=0\)\nblocks\.0\n")
+    assert d.nodes_labelled(r"^unit\(c=4, stride=1, p=0\.1…0\.3\) ×3\nblocks\.1 … blocks\.3\n")
+    # two nodes: the stride-2 block and the run of three
+    assert len(d.nodes_labelled(r"^unit\(")) == 2
