@@ -782,10 +782,9 @@ class Elaborator(Evaluator):
             return partial
         # The call's arguments as written, where each names a parameter as it does in the spec: none
         # supplied by a partial layer value, no tensor among them but the chained input.
-        written = tuple((a.name, a.value) for a in args)
-        if isinstance(target, Partial) or operands.kw_tensors or len(operands.tensors) > (
-                len(flatten_tensors(chained)) if chained is not None else 0):
-            written = ()
+        chained_count = 0 if chained is None else 1 if type(chained) is Tensor else len(flatten_tensors(chained))
+        written = () if isinstance(target, Partial) or operands.kw_tensors or len(operands.tensors) > chained_count \
+            else self._written(args)
         if isinstance(target, Partial):
             operands, label, target = with_partial(target, operands), label or target.label, target.target
         if isinstance(target, OpRef):

@@ -18,6 +18,7 @@ that :class:`archdsl.elaborate.Elaborator` implements; here they are a diagnosti
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -209,6 +210,8 @@ class Evaluator:
             if type(value) is int and -self._small < value < self._small:  # check_number's first case
                 return value
             return self.check_number(value, node.span)
+        if kind is Const:  # `false`, `none`
+            return node.value  # type: ignore[attr-defined]
         method = self._methods.get(kind)
         if method is None:
             raise error("E0900", f"`{type(node).__name__}` cannot be used as a value here", node.span)
@@ -272,6 +275,19 @@ class Evaluator:
         raise self.no_layers(f"`{node.op}` of a tensor", node.span)
 
     def arith(self, op: str, a: Value, b: Value, span: Span) -> Value:
+        kind_a, kind_b = type(a), type(b)
+        if (kind_a is int or kind_a is float) and (kind_b is int or kind_b is float):  # two plain numbers
+            fast = _NUMERIC.get(op)
+            if fast is not None:  # what the general path below gives them, decided at once
+                try:
+                    result = fast(a, b)
+                except OverflowError:  # float(int) beyond FLOAT_MAX
+                    raise error("E0503", "arithmetic overflow: the result is beyond the largest float", span,
+                                RANGE_HINT) from None
+                kind = type(result)
+                if kind is bool or (kind is int and -self._small < result < self._small):
+                    return result
+                return self.check_number(result, span)
         try:
             if op in ("==", "!="):
                 return self.equal(a, b, span, op) == (op == "==")
@@ -289,8 +305,7 @@ class Evaluator:
             elif op in ("/", "//", "%") and y == 0:
                 raise error("E0504", "division by zero", span)
             else:
-                result = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "/": lambda: x / y,
-                          "//": lambda: x // y, "%": lambda: x % y}[op]()
+                result = _ARITHMETIC[op](x, y)
         except TypeError as exc:
             raise error("E0505", str(exc), span) from None
         except ZeroDivisionError:
@@ -521,6 +536,16 @@ class Evaluator:
                         f"usage: {BUILTIN_DOCS[func]}") from None
         return self.check_number(result, span)
 
+
+# The operators on two numbers, neither a boolean. `_NUMERIC`: those that `arith` answers at once for
+# two plain numbers (no division by zero to rule out, no power to bound; a comparison of two numbers
+# is never the boolean-against-number error).
+_ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "//": operator.floordiv,
+    "%": operator.mod}
+_NUMERIC: dict[str, Callable[[Any, Any], Any]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "==": operator.eq, "!=": operator.ne,
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 TENSOR_BUILTIN_HINTS = {
     "max": "for tensors: `maxout(p)` takes the maximum over groups of channels, `maxpool` over windows",
