@@ -83,8 +83,8 @@ def output_name(node: IRNode) -> str:
     return node.output_name or node.name
 
 
-@dataclass(frozen=True)
-class ScopeInfo:
+@dataclass(unsafe_hash=True)
+class ScopeInfo:  # not frozen, for speed (one or two per block call): see Port
     """A block instance (or a repeat/stage grouping) that nodes are nested in."""
 
     path: tuple[str, ...]
@@ -115,8 +115,8 @@ class ScopeInfo:
 
     def moved(self, path: tuple[str, ...]) -> ScopeInfo:
         """The same scope at `path` (a block template's scope in a new instance). As
-        `dataclasses.replace`, without its per-field work: a frozen dataclass keeps its fields in the
-        instance's `__dict__`, copied here whole, every field but the path as it is."""
+        `dataclasses.replace`, without its per-field work: the instance's `__dict__` copied whole,
+        every field but the path as it is."""
         moved = object.__new__(ScopeInfo)
         fields = moved.__dict__
         fields.update(self.__dict__)
@@ -146,11 +146,11 @@ class IR:
     # backend writes a family's layer from (`conv(divisible(32 * width, 8), 3)`).
     arguments: dict[str, tuple[tuple[str | None, Node], ...]] = field(default_factory=dict)
 
-    def add_node(self, node: IRNode, in_shapes: tuple[Shape, ...] | None = None, interned: bool = False) -> IRNode:
-        """The one constructor path for nodes. Inputs must already exist (so order is topological);
-        names are unique (the elaborator's namer guarantees it). `in_shapes`: the inputs' shapes,
-        where the caller has them checked already; `interned`: they and the node's output shapes are
-        this IR's own copies already (a block template's copy of a node)."""
+    def add_node(self, node: IRNode, in_shapes: tuple[Shape, ...] | None = None) -> IRNode:
+        """The constructor path for nodes (:meth:`add_copies` is the same for a block template's
+        copies, in bulk). Inputs must already exist (so order is topological); names are unique (the
+        elaborator's namer guarantees it). `in_shapes`: the inputs' shapes, where the caller has them
+        checked already."""
         name = node.name
         if node.kind not in NODE_KINDS:
             raise ValueError(f"unknown node kind {node.kind!r}")
@@ -159,12 +159,11 @@ class IR:
             raise ValueError(f"duplicate node name {name!r}")
         if in_shapes is None:
             in_shapes = self._input_shapes(node)
-        if not interned:
-            known = self._shapes
-            in_shapes = known.setdefault(in_shapes, in_shapes)  # like output shapes: one copy of each
-            shapes = known.setdefault(node.out_shapes, node.out_shapes)
-            if shapes is not node.out_shapes:  # an equal tuple seen before: keep one copy
-                node.out_shapes = shapes
+        known = self._shapes
+        in_shapes = known.setdefault(in_shapes, in_shapes)  # like output shapes: one copy of each
+        shapes = known.setdefault(node.out_shapes, node.out_shapes)
+        if shapes is not node.out_shapes:  # an equal tuple seen before: keep one copy
+            node.out_shapes = shapes
         nodes[name] = node
         self._in_shapes[name] = in_shapes
         self._by_kind[node.kind].append(node)
@@ -178,6 +177,26 @@ class IR:
                 consumers[producer].append(name)
         self._graph = None
         return node
+
+    def add_copies(self, nodes: list[IRNode], in_shapes: tuple[tuple[Shape, ...], ...]) -> None:
+        """Op nodes copied from a block template (archdsl.templates), in order: as :meth:`add_node`
+        with each node's input shapes given (`in_shapes`) and interned, in one call."""
+        table, kept, ops, consumers = self._nodes, self._in_shapes, self._by_kind["op"], self._consumers
+        for node, shapes in zip(nodes, in_shapes, strict=True):
+            name = node.name
+            if name in table:
+                raise ValueError(f"duplicate node name {name!r}")
+            table[name] = node
+            kept[name] = shapes
+            ops.append(node)
+            consumers[name] = []
+            inputs = node.inputs
+            if len(inputs) == 1:
+                consumers[inputs[0].node].append(name)
+            else:
+                for producer in dict.fromkeys([p.node for p in inputs]):
+                    consumers[producer].append(name)
+        self._graph = None
 
     def _input_shapes(self, node: IRNode) -> tuple[Shape, ...]:
         ins: list[Shape] = []

@@ -69,7 +69,7 @@ def _key(value: Value, ports: dict[Port, int]) -> object:
     raise Unkeyable
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TemplateNode:
     name: str  # relative to the instance's path
     op: str | None
@@ -81,7 +81,7 @@ class TemplateNode:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Template:
     """What one call of a block built, relative to its instance's path; see the module's docstring."""
 
@@ -98,6 +98,7 @@ class Template:
     steps: int  # evaluation steps the call took
     depth: int  # how much deeper than the call itself its block calls went
     lists: tuple[str, ...] = ()  # the lists appended to directly under the instance (ScopeInfo.lists)
+    in_shapes: tuple[tuple[Shape, ...], ...] = ()  # each node's TemplateNode.in_shapes, in order
 
 
 def encode_result(value: Value, index: dict[str, int], inputs: dict[Port, int]) -> object:
@@ -139,23 +140,29 @@ def instantiate(template: Template, ir: IR, path: Path, block: str, span: Span, 
         ir.scopes[path + info.path] = info.moved(path + info.path)
     prefix = ".".join(path) + "."
     names: list[str] = []
+    copies: list[IRNode] = []
     scopes: dict[Path, Path] = {}
-    add = ir.add_node
     for t in template.nodes:
         name = prefix + t.name
         scope = scopes.get(t.scope)
         if scope is None:
             scope = scopes[t.scope] = path + t.scope
-        inputs = tuple([Port(names[k], i) if k >= 0 else ports[-k - 1] for k, i in t.inputs])
-        # The template's shapes are this IR's own copies: it was recorded in this elaboration.
-        add(IRNode(name, "op", t.op, t.attrs, inputs, t.out_shapes, scope, t.span), t.in_shapes, True)
+        sources = t.inputs
+        if len(sources) == 1:  # most layers
+            k, i = sources[0]
+            inputs: tuple[Port, ...] = (Port(names[k], i) if k >= 0 else ports[-k - 1],)
+        else:
+            inputs = tuple([Port(names[k], i) if k >= 0 else ports[-k - 1] for k, i in sources])
+        copies.append(IRNode(name, "op", t.op, t.attrs, inputs, t.out_shapes, scope, t.span))
         names.append(name)
+    # The template's shapes are this IR's own copies: it was recorded in this elaboration.
+    ir.add_copies(copies, template.in_shapes)
     value = decode_result(template.result, names, ports)
     return (value, [(path + rel, used) for rel, used in template.names],
             [(path + rel, base, k) for rel, base, k in template.suffixes])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Recorded:
     """What a call built, as the elaboration holds it (the IR's own nodes and scopes, the names it
     used): turned into a :class:`Template` only when a second identical call comes, since most
@@ -215,7 +222,8 @@ def record(ir_nodes: list[IRNode], in_shapes: list[tuple[Shape, ...]], scopes: l
     return Template(top.title, top.number_values, top.local_definitions, top.params, top.conditions, tuple(nodes),
                     relative,
                     tuple((scope[n:], used) for scope, used in names),
-                    tuple((scope[n:], base, k) for scope, base, k in suffixes), code, steps, depth, top.lists)
+                    tuple((scope[n:], base, k) for scope, base, k in suffixes), code, steps, depth, top.lists,
+                    tuple([t.in_shapes for t in nodes]))
 
 
 __all__ = ["Recorded", "Template", "Unkeyable", "call_key", "instantiate", "record"]

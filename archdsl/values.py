@@ -23,8 +23,8 @@ class Tensor:  # not frozen, for speed: see archdsl.ir.Port
     shape: Shape
 
 
-@dataclass(frozen=True)
-class Bundle:
+@dataclass(unsafe_hash=True)
+class Bundle:  # not frozen, for speed: see Tensor
     """The named outputs of a multi-output block; `b.p3` or `p3, p4 = b`."""
 
     names: tuple[str, ...]
@@ -34,8 +34,8 @@ class Bundle:
         return self.tensors[self.names.index(name)] if name in self.names else None
 
 
-@dataclass(frozen=True)
-class BlockRef:
+@dataclass(unsafe_hash=True)
+class BlockRef:  # not frozen, for speed: see Tensor
     name: str
 
 
