@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .binding import (
+    CHAINED,
     CallArgs,
     Located,
     as_partial,
@@ -186,8 +187,8 @@ class State:
     # needs it, None where the call cannot be replayed (see archdsl.templates).
     templates: dict[object, Recorded | Template | None] = field(default_factory=dict)
     deepest: int = 0  # the deepest call_depth a block call started at, within the call under way
-    # The `name = …` statements of each block definition met (by its id), in order.
-    assignments: dict[int, tuple[tuple[str, Node], ...]] = field(default_factory=dict)
+    # The `name = …` statements of each block definition met (by its id), in order, and its parameters' names.
+    assignments: dict[int, tuple[tuple[tuple[str, Node], ...], tuple[str, ...]]] = field(default_factory=dict)
     finals: dict[int, int] = field(default_factory=dict)  # per body (by its id): its last statement with a value
     written: dict[int, tuple[tuple[str | None, Node], ...]] = field(default_factory=dict)  # Elaborator._written
 
@@ -538,12 +539,12 @@ class Elaborator(Evaluator):
             bound = _BOUND.get(key)
             if bound is not None:
                 return self._op_node(bound[0], bound[1], [left, right], bound[2], node.span, env, None, None, ())
-            operands = CallArgs(tensors=[(left, Span.unknown()), (right, Span.unknown())])
+            operands = CallArgs(tensors=[(left, CHAINED), (right, CHAINED)])
             return self.apply_op(op, operands, node.span, env, None, key=key)
         if node.op == "*" and is_number(left) != is_number(right):  # residual scaling: 0.17 * y
             tensor, factor = (right, left) if is_number(left) else (left, right)
             if isinstance(tensor, Tensor):
-                operands = CallArgs(tensors=[(tensor, Span.unknown())], scalars=[(factor, node.span)])
+                operands = CallArgs(tensors=[(tensor, CHAINED)], scalars=[(factor, node.span)])
                 return self.apply_op("scale", operands, node.span, env, None)
         raise error("E0502", f"`{node.op}` between {describe(left)} and {describe(right)}", node.span,
                     "tensors combine with `+` (add) and `*` (mul); use ops for anything else")
@@ -579,7 +580,7 @@ class Elaborator(Evaluator):
             return self._call_step(step, x, env, collapse)
         if isinstance(step, Shared):
             x = self._chain_input(x, step.span)
-            inputs = CallArgs(tensors=[(t, Span.unknown()) for t in flatten_tensors(x)])
+            inputs = CallArgs(tensors=[(t, CHAINED) for t in flatten_tensors(x)])
             return self.apply_shared(self._instance(step, env), inputs, step.span, env)
         raise error("E0900", f"`{type(step).__name__}` cannot follow `->`", step.span)
 
@@ -727,7 +728,8 @@ class Elaborator(Evaluator):
     def _claim_label(self, scope: Path, label: tuple[str, ...], span: Span) -> Path:
         """`scope` + the label's parts, the last one claimed (it must be new there)."""
         try:
-            return (*scope, *label[:-1], self.st.claim((*scope, *label[:-1]), label[-1], span))
+            where = (*scope, *label[:-1]) if len(label) > 1 else scope
+            return (*where, self.st.claim(where, label[-1], span))
         except ArchError as exc:
             loop_var = next((p for p in label if p in self.st.loop_vars), None)
             if loop_var is None:
@@ -1112,15 +1114,19 @@ class Elaborator(Evaluator):
         st = self.st
         numbers = tuple([(k, v) for k, v in inner.vars.items() if isinstance(v, _NUMBERS)])
         named = dict(numbers)
-        assignments = st.assignments.get(id(block))  # the definitions outlive the elaboration: ids are stable
-        if assignments is None:
-            assignments = st.assignments[id(block)] = tuple(
-                (stmt.target, stmt.value) for stmt in block.body.stmts if isinstance(stmt, Assign))
+        static = st.assignments.get(id(block))  # the definitions outlive the elaboration: ids are stable
+        if static is None:
+            static = st.assignments[id(block)] = (
+                tuple((stmt.target, stmt.value) for stmt in block.body.stmts if isinstance(stmt, Assign)),
+                tuple(p.name for p in block.params))
+        assignments, params = static
         defined = tuple([(target, value) for target, value in assignments if target in named])
-        return ScopeInfo(inner.scope, "block", title, name, span, shares, numbers, defined,
-                         params=tuple(p.name for p in block.params), arguments=arguments,
-                         conditions=tuple(st.conditions.pop(inner.scope, ())),
-                         lists=tuple(p[-1] for p in st.owned_lists.pop(inner.scope, ()) if p[:-1] == inner.scope))
+        scope = inner.scope
+        conditions = st.conditions.pop(scope, None)
+        owned = st.owned_lists.pop(scope, None)
+        return ScopeInfo(scope, "block", title, name, span, shares, numbers, defined, params=params,
+                         arguments=arguments, conditions=() if conditions is None else tuple(conditions),
+                         lists=() if owned is None else tuple(p[-1] for p in owned if p[:-1] == scope))
 
     def _instantiate(self, template: Template, path: Path, name: str, span: Span, ports: list[Port],
                      arguments: tuple[tuple[str | None, Node], ...]) -> Value:
@@ -1208,7 +1214,7 @@ class _Snapshot:
         names = [(scope, frozenset(st.used_names[scope])) for scope in _last(st.used_names, now[2] - self.sizes[2])]
         suffixes = [(scope, base, st.next_suffix[scope, base])
                     for scope, base in _last(st.next_suffix, now[3] - self.sizes[3])]
-        return Recorded(nodes, [st.ir.in_shapes_key(n) for n in nodes], [st.ir.scopes[p] for p in scopes if p != path],
+        return Recorded(nodes, st.ir.in_shapes_keys(nodes), [st.ir.scopes[p] for p in scopes if p != path],
                         names, suffixes, path, ports, result, st.ir.scopes[path], elab.steps - self.steps, depth)
 
 

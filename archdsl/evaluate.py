@@ -67,6 +67,7 @@ from .values import (
     UNKNOWN_CALLABLE_HINT,
     BlockRef,
     Bundle,
+    Dim,
     OpRef,
     Partial,
     SharedRef,
@@ -276,7 +277,7 @@ class Evaluator:
 
     def arith(self, op: str, a: Value, b: Value, span: Span) -> Value:
         kind_a, kind_b = type(a), type(b)
-        if (kind_a is int or kind_a is float) and (kind_b is int or kind_b is float):  # two plain numbers
+        if kind_a in _PLAIN_NUMBERS and kind_b in _PLAIN_NUMBERS:  # two numbers, neither a boolean
             fast = _NUMERIC.get(op)
             if fast is not None:  # what the general path below gives them, decided at once
                 try:
@@ -288,6 +289,10 @@ class Evaluator:
                 if kind is bool or (kind is int and -self._small < result < self._small):
                     return result
                 return self.check_number(result, span)
+        return self._arith(op, a, b, span)
+
+    def _arith(self, op: str, a: Value, b: Value, span: Span) -> Value:
+        """`arith` of any two values."""
         try:
             if op in ("==", "!="):
                 return self.equal(a, b, span, op) == (op == "==")
@@ -522,10 +527,12 @@ class Evaluator:
     def _builtin(self, func: str, args: tuple[Arg, ...], span: Span, env: Env) -> Value:
         pos = [self.eval(a.value, env) for a in args if a.name is None]
         kw = {a.name: self.eval(a.value, env) for a in args if a.name is not None}
-        tensor = next((t for v in (*pos, *kw.values()) if (t := _tensor_in(v)) is not None), None)
-        if tensor is not None and func != "len":
-            raise error("E0515", f"`{func}` works on numbers, not on {describe(tensor)}", span,
-                        TENSOR_BUILTIN_HINTS.get(func, "shape queries such as `x.channels` give numbers"))
+        if func != "len":
+            for v in (*pos, *kw.values()) if kw else pos:
+                tensor = None if type(v) in _PLAIN_NUMBERS else _tensor_in(v)  # a number holds none
+                if tensor is not None:
+                    raise error("E0515", f"`{func}` works on numbers, not on {describe(tensor)}", span,
+                                TENSOR_BUILTIN_HINTS.get(func, "shape queries such as `x.channels` give numbers"))
         try:
             result = BUILTINS[func](*pos, **kw)
         except OverflowError:  # ceil(1e308) as an integer, float() of a huge one
@@ -543,6 +550,7 @@ class Evaluator:
 _ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "//": operator.floordiv,
     "%": operator.mod}
+_PLAIN_NUMBERS = frozenset({int, float, Dim})  # a Dim (`in.channels`) computes as the int it is
 _NUMERIC: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "==": operator.eq, "!=": operator.ne,
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}

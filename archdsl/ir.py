@@ -273,6 +273,11 @@ class IR:
         have the same shapes (so a pass may key a cache on it)."""
         return self._in_shapes[node.name]
 
+    def in_shapes_keys(self, nodes: list[IRNode]) -> list[tuple[Shape, ...]]:
+        """:meth:`in_shapes_key` of each node."""
+        kept = self._in_shapes
+        return [kept[node.name] for node in nodes]
+
     def consumers(self, name: str) -> list[IRNode]:
         """Distinct consumers of any output of `name`, in creation order."""
         return [self._nodes[c] for c in self._consumers[name]]
