@@ -51,9 +51,10 @@ def flatten_tensors(v: Value) -> list[Tensor]:
     return list(v)
 
 
-def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node], Value],
+def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node, Any], Value], env: Any,
                done: Sequence[Value] = ()) -> CallArgs:
-    """Evaluate `args` in order and sort them; tensors must come before the other positional values.
+    """Evaluate `args` in order (`evaluate(expression, env)`) and sort them; tensors must come before
+    the other positional values.
     `done`: the values of the first arguments, evaluated already (by a caller that looked for a fast
     path first, checking each as it went: see :func:`plain_arguments`)."""
     tensors: list[tuple[Tensor, Span]] = []
@@ -66,7 +67,7 @@ def split_args(args: tuple[Arg, ...], chained: Value, evaluate: Callable[[Node],
         tensors.extend((t, CHAINED) for t in flatten_tensors(chained))
     evaluated = len(done)
     for k, arg in enumerate(args):
-        value = done[k] if k < evaluated else evaluate(arg.value)
+        value = done[k] if k < evaluated else evaluate(arg.value, env)
         name = arg.name
         if name is not None:
             if name in kwargs or name in kw_tensors:
@@ -98,7 +99,7 @@ def plain_arguments(args: tuple[Arg, ...], evaluate: Callable[[Node, Any], Value
     a string, a boolean, none, or a list of those — checking each as :func:`split_args` does.
     Returns the values evaluated and, when all were plain, the arguments' key: each one's name and
     typed value (`1`, `1.0` and `true` differ, and `-0.0` from `0.0`). At the first other value it
-    stops and gives None for the key: `split_args(args, chained, evaluate, done=values)` then takes
+    stops and gives None for the key: `split_args(args, chained, evaluate, env, done=values)` then takes
     over where it stopped, with every check in the same order as if it had started."""
     values: list[Value] = []
     key: list[tuple[str | None, object]] = []

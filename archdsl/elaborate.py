@@ -560,8 +560,18 @@ class Elaborator(Evaluator):
 
     # ---- steps -------------------------------------------------------------------------------
     def chain_step(self, step: Node | tuple[Node, ...], x: Value, env: Env, collapse: bool) -> Value:
-        if type(step) is CallStep:  # the common step first
-            return self._call_step(step, x, env, collapse)
+        if type(step) is CallStep:  # the common step first: _call_step, in place
+            if type(x) is not Tensor:
+                x = self._chain_input(x, step.span)
+            if step.label is None:
+                return self.call(step.func, step.func_span, step.args, x, step.span, env, None,
+                                 scope_override=env.scope if collapse else None)
+            label, at = self.placed(step.label, env)
+            return self.call(step.func, step.func_span, step.args, x, step.span, at, label)
+        return self._other_step(step, x, env, collapse)
+
+    def _other_step(self, step: Node | tuple[Node, ...], x: Value, env: Env, collapse: bool) -> Value:
+        """`chain_step` of any step but a plain call."""
         if isinstance(step, tuple):  # `(a -> b)`, or a table's `{ a -> b }`: one step alone is that step
             return self._steps(step, x, env, collapse=collapse and len(step) == 1)
         if isinstance(step, IfStep):
@@ -771,9 +781,15 @@ class Elaborator(Evaluator):
         done: list[Value] = []
         if type(target) is OpRef and type(chained) is Tensor:  # `x -> conv(64, 3)`: most layers
             done, plain = plain_arguments(args, self.eval, env)
-            if plain is not None:
-                return self._plain_op(target.name, args, done, plain, chained, span, env, label)
-        operands = split_args(args, chained, lambda expr: self.eval(expr, env), done)
+            if plain is not None:  # bound, validated and checked at once where the same call was met before
+                key = (target.name, chained.shape, self.limits.max_tensor_elements, plain)
+                bound = _BOUND.get(key)
+                if bound is not None:
+                    arguments = () if self.st.blocks else self._written(args)
+                    return self._op_node(bound[0], bound[1], [chained], bound[2], span, env, label, None, arguments)
+                return self.apply_op(target.name, plain_call(done, args, chained), span, env, label,
+                                     arguments=self._written(args), key=key)
+        operands = split_args(args, chained, self.eval, env, done)
         if isinstance(target, SharedRef):
             if label is not None:
                 raise error("E0535", "a shared instance is named where it is made", span,
@@ -795,18 +811,6 @@ class Elaborator(Evaluator):
                 raise error("E0513", f"`{target.name}` takes tensors positionally, not as `{name}=`", span)
             return self.apply_op(target.name, operands, span, env, label, arguments=written)
         return self.apply_block(target.name, operands, span, env, label, scope_override, arguments=written)
-
-    def _plain_op(self, name: str, args: tuple[Arg, ...], values: list[Value], plain: object, chained: Tensor,
-                  span: Span, env: Env, label: tuple[str, ...] | None) -> Value:
-        """`x -> op(args)`, the arguments' `values` all plain (`plain`: their key, see
-        binding.plain_arguments): what `apply_op` makes of it, at once where the same call was met before."""
-        key = (name, chained.shape, self.limits.max_tensor_elements, plain)
-        bound = _BOUND.get(key)
-        if bound is not None:  # bound, validated and checked when it was met
-            arguments = () if self.st.blocks else self._written(args)
-            return self._op_node(bound[0], bound[1], [chained], bound[2], span, env, label, None, arguments)
-        return self.apply_op(name, plain_call(values, args, chained), span, env, label,
-                             arguments=self._written(args), key=key)
 
     def _written(self, args: tuple[Arg, ...]) -> tuple[tuple[str | None, Node], ...]:
         """A call's arguments as written (name or None, and expression), made once per call site."""
@@ -892,7 +896,7 @@ class Elaborator(Evaluator):
         (by its label, or by the call's place when it has none)."""
         st = self.st
         target = self._shareable(node, env)
-        operands = split_args(node.args, None, lambda expr: self.eval(expr, env))
+        operands = split_args(node.args, None, self.eval, env)
         if operands.tensors or operands.kw_tensors:
             raise error("E0533", "a shared instance is made without input tensors", node.span,
                         f"apply it to its inputs afterwards: `x -> shared {node.func}(...)` or "

@@ -381,6 +381,8 @@ class Evaluator:
         return not self.truth(self.eval(node.operand, env), node.operand.span)
 
     def truth(self, v: Value, span: Span) -> bool:
+        if v is True or v is False:
+            return v
         if isinstance(v, bool | int | float | str | list) or v is None:
             return bool(v)
         raise error("E0506", f"{describe(v)} cannot be used as a condition", span,
@@ -439,6 +441,8 @@ class Evaluator:
 
     # ---- calls -------------------------------------------------------------------------------
     def _e_call(self, node: Call, env: Env) -> Value:
+        if node.label is None:  # `min(a, b)`, `f(x)`: placed where it is
+            return self.call(node.func, node.func_span, node.args, None, node.span, env, None)
         label, at = self.placed(node.label, env)
         return self.call(node.func, node.func_span, node.args, None, node.span, at, label)
 
@@ -518,7 +522,7 @@ class Evaluator:
                    func_span: Span, env: Env, label: tuple[str, ...] | None,
                    scope_override: tuple[str, ...] | None) -> Value:
         """An op or block instantiated with `args`; without input tensors, a layer value (:class:`Partial`)."""
-        operands = split_args(args, chained, lambda expr: self.eval(expr, env))
+        operands = split_args(args, chained, self.eval, env)
         partial = as_partial(target, operands, label, chained)
         if partial is None:
             raise self.no_layers(f"`{target.name}`", span)
