@@ -107,7 +107,8 @@ def plain_arguments(args: tuple[Arg, ...], evaluate: Callable[[Node, Any], Value
     for arg in args:
         value = evaluate(arg.value, env)
         values.append(value)
-        typed = plain_key(value)
+        kind = type(value)
+        typed = (kind, value) if kind is int or kind is str or kind is bool or value is None else plain_key(value)
         if typed is None:
             return values, None
         name = arg.name

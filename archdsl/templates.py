@@ -17,7 +17,7 @@ elaborated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from .diagnostics import Span
@@ -137,7 +137,8 @@ def instantiate(template: Template, ir: IR, path: Path, block: str, span: Span, 
                                 template.definitions, template.params, arguments, template.conditions,
                                 lists=template.lists)
     for info in template.scopes:
-        ir.scopes[path + info.path] = info.moved(path + info.path)
+        where = path + info.path
+        ir.scopes[where] = info.moved(where)
     prefix = ".".join(path) + "."
     names: list[str] = []
     copies: list[IRNode] = []
@@ -218,7 +219,7 @@ def record(ir_nodes: list[IRNode], in_shapes: list[tuple[Shape, ...]], scopes: l
         code = encode_result(result, index, inputs)
     except Unkeyable:
         return None
-    relative = tuple(replace(info, path=info.path[n:], shares=None) for info in scopes)
+    relative = tuple([info.moved(info.path[n:]) for info in scopes])  # none is shared (checked above)
     return Template(top.title, top.number_values, top.local_definitions, top.params, top.conditions, tuple(nodes),
                     relative,
                     tuple((scope[n:], used) for scope, used in names),
