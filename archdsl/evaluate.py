@@ -267,7 +267,19 @@ class Evaluator:
     def _e_binop(self, node: BinOp, env: Env) -> Value:
         left = self.eval(node.left, env)
         right = self.eval(node.right, env)
-        if isinstance(left, Tensor) or isinstance(right, Tensor):
+        if type(left) in _PLAIN_NUMBERS and type(right) in _PLAIN_NUMBERS:  # two numbers, neither a boolean
+            fast = _NUMERIC.get(node.op)
+            if fast is not None:  # what `arith` gives them, decided at once
+                try:
+                    result = fast(left, right)
+                except OverflowError:  # float(int) beyond FLOAT_MAX
+                    raise error("E0503", "arithmetic overflow: the result is beyond the largest float", node.span,
+                                RANGE_HINT) from None
+                kind = type(result)
+                if kind is bool or (kind is int and -self._small < result < self._small):
+                    return result
+                return self.check_number(result, node.span)
+        elif isinstance(left, Tensor) or isinstance(right, Tensor):
             return self.tensor_binop(node, left, right, env)
         return self.arith(node.op, left, right, node.span)
 
@@ -276,23 +288,7 @@ class Evaluator:
         raise self.no_layers(f"`{node.op}` of a tensor", node.span)
 
     def arith(self, op: str, a: Value, b: Value, span: Span) -> Value:
-        kind_a, kind_b = type(a), type(b)
-        if kind_a in _PLAIN_NUMBERS and kind_b in _PLAIN_NUMBERS:  # two numbers, neither a boolean
-            fast = _NUMERIC.get(op)
-            if fast is not None:  # what the general path below gives them, decided at once
-                try:
-                    result = fast(a, b)
-                except OverflowError:  # float(int) beyond FLOAT_MAX
-                    raise error("E0503", "arithmetic overflow: the result is beyond the largest float", span,
-                                RANGE_HINT) from None
-                kind = type(result)
-                if kind is bool or (kind is int and -self._small < result < self._small):
-                    return result
-                return self.check_number(result, span)
-        return self._arith(op, a, b, span)
-
-    def _arith(self, op: str, a: Value, b: Value, span: Span) -> Value:
-        """`arith` of any two values."""
+        """`a op b` of two values that are not tensors."""
         try:
             if op in ("==", "!="):
                 return self.equal(a, b, span, op) == (op == "==")
@@ -393,7 +389,10 @@ class Evaluator:
         return self.truth(self.eval(node, env), node.span)
 
     def _e_ternary(self, node: Ternary, env: Env) -> Value:
-        branch = node.then if self.truth(self.eval(node.cond, env), node.cond.span) else node.orelse
+        cond = self.eval(node.cond, env)
+        if cond is not True and cond is not False:
+            cond = self.truth(cond, node.cond.span)
+        branch = node.then if cond else node.orelse
         return self.eval(branch, env)
 
     def _e_if(self, node: IfExpr, env: Env) -> Value:
@@ -548,9 +547,9 @@ class Evaluator:
         return self.check_number(result, span)
 
 
-# The operators on two numbers, neither a boolean. `_NUMERIC`: those that `arith` answers at once for
-# two plain numbers (no division by zero to rule out, no power to bound; a comparison of two numbers
-# is never the boolean-against-number error).
+# The operators on two numbers, neither a boolean. `_NUMERIC`: those that `_e_binop` answers at once
+# for two plain numbers, as `arith` would (no division by zero to rule out, no power to bound; a
+# comparison of two numbers is never the boolean-against-number error).
 _ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "//": operator.floordiv,
     "%": operator.mod}
