@@ -780,7 +780,7 @@ class Elaborator(Evaluator):
                    scope_override: tuple[str, ...] | None) -> Value:
         done: list[Value] = []
         if type(target) is OpRef and type(chained) is Tensor:  # `x -> conv(64, 3)`: most layers
-            done, plain = plain_arguments(args, self.eval, env)
+            done, plain = plain_arguments(args, self.eval, env) if args else (done, ())  # `x -> relu`: no arguments
             if plain is not None:  # bound, validated and checked at once where the same call was met before
                 key = (target.name, chained.shape, self.limits.max_tensor_elements, plain)
                 bound = _BOUND.get(key)
