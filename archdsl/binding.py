@@ -262,7 +262,7 @@ def bind_block(block: BlockDef, call: CallArgs, span: Span) -> tuple[dict[str, V
     bound: dict[str, Value] = {}
     for input_name, (t, _) in zip(block.inputs, call.tensors, strict=False):
         bound[input_name] = t
-    kwargs = dict(call.kwargs)
+    kwargs = dict(call.kwargs) if call.kw_tensors else call.kwargs  # copied only to add to
     for key, (t, sp) in call.kw_tensors.items():
         if key in block.inputs:
             if key in bound:
@@ -270,7 +270,7 @@ def bind_block(block: BlockDef, call: CallArgs, span: Span) -> tuple[dict[str, V
             bound[key] = t
         else:
             kwargs[key] = (t, sp)
-    missing = [i for i in block.inputs if i not in bound]
+    missing = [i for i in block.inputs if i not in bound] if len(bound) < len(block.inputs) else None
     if missing:
         raise error("E0520", f"block `{name}` needs input(s) {', '.join(missing)}", span,
                     f"pass them as `{name}({', '.join(block.inputs)}, ...)` or chain: `x -> {name}(...)`")

@@ -1151,15 +1151,15 @@ class Elaborator(Evaluator):
         (`inverted_residual(c=24, stride=2)`, defaults left out) for the scope's title."""
         title_args: list[str] = []
         for p in block.params:
-            if p.name in args:
-                inner.vars[p.name] = args[p.name]
+            name = p.name
+            if name in args:
+                value = inner.vars[name] = args[name]
+                title_args.append(f"{name}={render_value(value)}")
             elif p.default is not None:
-                inner.vars[p.name] = self.eval(p.default, inner)
+                inner.vars[name] = self.eval(p.default, inner)
             else:
-                raise error("E0523", f"block `{block.name}` needs the parameter `{p.name}`", span,
+                raise error("E0523", f"block `{block.name}` needs the parameter `{name}`", span,
                             f"pass it: `{block.name}({', '.join(q.name for q in block.params)})`")
-            if p.name in args:
-                title_args.append(f"{p.name}={render_value(inner.vars[p.name])}")
         return f"{block.name}({', '.join(title_args)})"
 
     def _block_path(self, name: str, env: Env, label: tuple[str, ...] | None,

@@ -41,11 +41,20 @@ def call_key(block: object, namespace: object, bound: dict[str, Value],
     `block` and `namespace` are kept alive by the elaboration, so their identities are stable."""
     ports: dict[Port, int] = {}
     try:
-        key = (id(block), id(namespace), tuple([(k, _key(v, ports)) for k, v in bound.items()]),
-               tuple([(k, _key(v, ports)) for k, v in args.items()]))
+        key = (id(block), id(namespace), _keys(bound, ports), _keys(args, ports))
     except Unkeyable:
         return None
     return key, list(ports)
+
+
+def _keys(values: dict[str, Value], ports: dict[Port, int]) -> tuple[tuple[str, object], ...]:
+    """Each name with its value's key (`_key`, the common scalars decided in place)."""
+    keys: list[tuple[str, object]] = []
+    for name, value in values.items():
+        kind = type(value)
+        keys.append((name, (kind, value) if kind is int or kind is bool or kind is str or value is None
+                     else _key(value, ports)))
+    return tuple(keys)
 
 
 def _key(value: Value, ports: dict[Port, int]) -> object:
