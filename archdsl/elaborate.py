@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Any
 
 from .binding import (
@@ -1236,13 +1237,9 @@ _BOUND_MAX = 1 << 14
 
 def _last(mapping: dict[Any, Any], count: int) -> list[Any]:
     """The last `count` keys of a dict, in insertion order (without walking the others)."""
-    keys: list[Any] = []
-    if count > 0:
-        for key in reversed(mapping):
-            keys.append(key)
-            if len(keys) == count:
-                break
-    return keys[::-1]
+    keys = list(islice(reversed(mapping), count)) if count > 0 else []
+    keys.reverse()
+    return keys
 
 
 def with_call_notes(diag: Diagnostic, notes: list[str]) -> Diagnostic:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Literal
 
 from .diagnostics import Span
@@ -241,13 +242,9 @@ class IR:
 
     def last_nodes(self, count: int) -> list[IRNode]:
         """The last `count` nodes made, in creation order (without walking the others)."""
-        found: list[IRNode] = []
-        if count > 0:
-            for node in reversed(self._nodes.values()):
-                found.append(node)
-                if len(found) == count:
-                    break
-        return found[::-1]
+        found = list(islice(reversed(self._nodes.values()), count)) if count > 0 else []
+        found.reverse()
+        return found
 
     def inputs(self) -> list[IRNode]:
         return self.nodes("input")
