@@ -181,7 +181,8 @@ class IR:
 
     def add_copies(self, nodes: list[IRNode], in_shapes: tuple[tuple[Shape, ...], ...]) -> None:
         """Op nodes copied from a block template (archdsl.templates), in order: as :meth:`add_node`
-        with each node's input shapes given (`in_shapes`) and interned, in one call."""
+        with each node's input shapes given (`in_shapes`), in one call. Their shapes are this IR's own
+        copies already (the template was recorded in this elaboration), so none is interned again."""
         table, kept, ops, consumers = self._nodes, self._in_shapes, self._by_kind["op"], self._consumers
         for node, shapes in zip(nodes, in_shapes, strict=True):
             name = node.name

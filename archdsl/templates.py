@@ -78,6 +78,8 @@ def _key(value: Value, ports: dict[Port, int]) -> object:
     raise Unkeyable
 
 
+# TemplateNode, Template and Recorded are made per block call or per layer, so they are not `frozen`
+# (see archdsl.ir.Port); nothing changes them once made.
 @dataclass(slots=True)
 class TemplateNode:
     name: str  # relative to the instance's path
