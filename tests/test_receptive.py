@@ -38,11 +38,12 @@ def test_vgg16_conv5_3_is_196_and_pool5_212() -> None:
     # Araujo et al. 2019, Table 1 (vgg_16: conv5_3 196, pool5 212). By hand: 2×3×3 → 5; pool → 6 (j 2);
     # 2×3×3 → 6+2·2·2 = 14; pool → 16 (j 4); 3×3×3 → 16+3·2·4 = 40; pool → 44 (j 8); → 44+48 = 92;
     # pool → 100 (j 16); → 100+3·2·16 = 196 (conv5_3); pool5 (2×2/2) → 196+16 = 212.
+    # torchvision's vgg16 features: conv5_3 is features.28, its relu features.29, pool5 features.30.
     net = network("vgg.arch", "vgg16")
-    assert field(net, "group5.repeat.2.conv").size == (196, 196)
-    assert field(net, "group5.repeat.2.relu").size == (196, 196)
-    assert field(net, "group5.maxpool").size == (212, 212)
-    assert field(net, "group5.maxpool").stride == (32, 32)
+    assert field(net, "features.28").size == (196, 196)
+    assert field(net, "features.29").size == (196, 196)
+    assert field(net, "features.30").size == (212, 212)
+    assert field(net, "features.30").stride == (32, 32)
 
 
 def test_alexnet_features_is_195() -> None:
@@ -253,7 +254,7 @@ def test_empirical_on_branched_graphs(a: list[tuple[int, int]], b: list[tuple[in
 @pytest.mark.slow
 def test_empirical_field_is_exact_inside_the_image() -> None:
     # At full resolution these fields lie inside the 224×224 image, so the support must equal them.
-    for file, name, nodes in (("vgg.arch", "vgg16", ["group5.repeat.2.conv", "group5.maxpool"]),
+    for file, name, nodes in (("vgg.arch", "vgg16", ["features.28", "features.30"]),
                               ("resnet.arch", "resnet50", ["layer2.0.relu_2", "layer3.0.conv1"])):
         net = network(file, name)
         for node, (h, w, index, source) in empirical_extents(net, nodes).items():
