@@ -1188,7 +1188,8 @@ class _Holes:
     def argument_name(self, k: int, params: dict[str, list[str]]) -> str:
         """A name for the k-th hole: the parameter it is passed to when it is an argument of a generated
         class (`params`: their parameters), the keyword it belongs to (`stride` in `stride=(<hole>, …)`),
-        else `size`."""
+        else `activation` for a class the statement calls (`layers.append(<hole>(inplace=True))`: only
+        argument-free modules are holes) and `size` for a number."""
         text, pos = self.text, self.positions[k]
         depth, commas = 0, 0
         for i in range(pos - 1, -1, -1):
@@ -1210,7 +1211,7 @@ class _Holes:
                 commas += 1
             elif ch == "=" and not depth:
                 return _word_before(text, _stripped_end(text, i)) or "size"
-        return "size"
+        return "activation" if text.startswith("(", pos + len(_HOLE)) else "size"
 
 
 def _stripped_end(text: str, end: int) -> int:
