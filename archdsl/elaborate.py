@@ -671,9 +671,13 @@ class Elaborator(Evaluator):
     def _stages(self, step: StagesStep, x: Value, env: Env) -> Value:
         st = self.st
         label = step.label.static() if step.label is not None else None
-        if step.label is not None and not step.label.append and (label is None or len(label) != 1):
+        # `as stage{s}`: a label reading the columns names each row by its own label (ShuffleNet V2's
+        # Table 5 counts its stages from 2), as `repeat … as denselayer{i + 1}` names each iteration.
+        per_row = step.label is not None and not step.label.append and label is None
+        if step.label is not None and not step.label.append and not per_row and len(label or ()) != 1:
             raise error("E0414", "a stage table's label is a single name", step.span,
-                        "its rows are named after it: `as layer` names them layer1, layer2, …")
+                        "its rows are named after it: `as layer` names them layer1, layer2, …; a label "
+                        "reading a column names each row by its own (`as stage{s}`)")
         base_name = label[0] if label else "stage"
         through = step.label is None and appends_only(step.body)
         # A column names each row's value for the row's step only: after the table it is unbound again
@@ -696,6 +700,10 @@ class Elaborator(Evaluator):
                     parts, at = self.placed(step.label, env)
                     assert parts is not None
                     path = self._claim_label(at.scope, parts, row.span)
+                elif per_row:
+                    parts = self.label_of(step.label, env)
+                    assert parts is not None
+                    path = self._claim_label(env.scope, parts, row.span)
                 elif label:
                     path = (*env.scope, st.claim(env.scope, f"{base_name}{r}", row.span))
                 elif through:  # every step appends to a list outside: the rows are no scopes

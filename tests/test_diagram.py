@@ -163,7 +163,7 @@ def test_mobilenet_v2_runs_of_blocks_are_counted() -> None:
 def test_shufflenet_v2_splits_and_stages() -> None:
     d = dot_of("shufflenet_v2.arch", "shufflenet_v2_x1_0")  # default depth: every op (200 nodes)
     assert len(d.labels) == 200
-    assert [c.label.split(":")[0] for c in d.root.clusters] == ["stage1", "stage2", "stage3"]
+    assert [c.label.split(":")[0] for c in d.root.clusters] == ["stage2", "stage3", "stage4"]  # Table 5's
     assert [len(c.clusters) for c in d.root.clusters] == [4, 8, 4]
     splits = [n for n, a in d.attrs.items() if 'shape="trapezium"' in a]
     assert len(splits) == 13  # every unit but the three downsampling ones
@@ -175,9 +175,9 @@ def test_shufflenet_v2_splits_and_stages() -> None:
 
     d1 = dot_of("shufflenet_v2.arch", "shufflenet_v2_x1_0", depth=1)
     assert len(d1.labels) == 15
-    (stage2,) = d1.nodes_labelled("^stage2: ")
-    assert d1.labels[stage2].split("\n")[1:3] == ["shuffle_unit(c=232, stride=2)", "shuffle_unit(c=232, stride=1) ×7"]
-    assert [e[2] for e in d1.into(stage2)] == ["116×28×28"]
+    (stage3,) = d1.nodes_labelled("^stage3: ")
+    assert d1.labels[stage3].split("\n")[1:3] == ["shuffle_unit(c=232, stride=2)", "shuffle_unit(c=232, stride=1) ×7"]
+    assert [e[2] for e in d1.into(stage3)] == ["116×28×28"]
 
 
 def test_bifpn_multi_input_block_and_outputs(capsys: pytest.CaptureFixture[str]) -> None:

@@ -132,6 +132,33 @@ def test_densenet_layers_named_as_torchvision() -> None:
     assert n.analyze().params == sum(p.numel() for p in reference.parameters())
 
 
+TABLE = """
+block unit(c) {{ in -> conv(c, 3) as conv }}
+network t {{
+    input x: 4x8x8
+    x -> stages(stage, c, n) as {label} {{
+            2, 4, 2
+            {third}, 8, 1
+         }} repeat n as i: unit(c + 0 * i)
+}}"""
+
+
+def test_a_stage_table_label_reading_a_column_names_each_row() -> None:
+    """ShuffleNet V2's Table 5 counts its stages from 2, as torchvision's `stage2` … `stage4`: a table
+    label reading a column names each row by its own label, as `as denselayer{i + 1}` each iteration."""
+    n = net(TABLE.format(label="stage{stage}", third=4))
+    assert [node.name for node in n.ir.nodes("op")] == ["stage2.0.conv", "stage2.1.conv", "stage4.0.conv"]
+    n = net(TABLE.format(label="layer", third=4))  # a plain name still counts the rows from 1
+    assert [node.name for node in n.ir.nodes("op")] == ["layer1.0.conv", "layer1.1.conv", "layer2.0.conv"]
+
+
+def test_two_rows_labelled_alike_point_at_the_second() -> None:
+    (d,) = errors(TABLE.format(label="stage{stage}", third=2))
+    assert d.code == "E0404" and d.message == "the name `stage2` is already used in `t`" and d.span.line == 7
+    (d,) = errors(TABLE.format(label="a.stage", third=4))
+    assert d.code == "E0414" and "reading a column names each row by its own" in d.hint
+
+
 def test_numeric_and_keyword_labels_compile_as_torch_registers_them() -> None:
     torch = pytest.importorskip("torch")
     from archdsl.compiler.backends.torch_codegen import build_module
