@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 import archdsl.api as api
-from archdsl.compiler.backends.torch_codegen import _loop_repeats
+from archdsl.compiler.backends.torch_codegen import _ClassBody, _loop_passes
+from archdsl.diagnostics import Span
 
 torch = pytest.importorskip("torch")
 
@@ -47,28 +48,75 @@ def test_repeat_is_a_loop_computing_the_passes_in_order(body: str, n: int, loop_
     assert torch.equal(got if isinstance(got, torch.Tensor) else got[0], expected)
 
 
-@pytest.mark.parametrize(("lines", "why"), [
-    (["x = self.c[0](x)", "x = self.c[1](x)", "y = torch.relu(x)", "z = self.c[2](y)"],
-     "a child the block does not call"),
-    (["x = self.c[0](x)", "x = self.c[1](x, self.c[0])"], "pass 1 reads child 0"),
-    (["x = self.c[0](x)", "x = self.c[1](y)"], "the passes differ"),
-    (["x = self.c[0](x)", "return x"], "one pass"),
+def _forward(lines: list[str], children: int = 2, inner: tuple[str, ...] = ()) -> list[str]:
+    """`lines` of a class whose container `c` holds `children` numbered children (each a ModuleDict
+    of `inner`, or a module), `\x01j` read as child j's reference (`\x01j.a`: its module `a`), after
+    _loop_passes: the loop is made from these references, as data, not from the text."""
+    body = _ClassBody(frozenset())
+    for name in ("x", "y", "layer"):
+        body.names.reserve(name)
+    refs: dict[str, str] = {}
+    for j in range(children):
+        for rel in ([(str(j), a) for a in inner] or [(str(j),)]):
+            refs[".".join(rel)] = body.add_module(("c", *rel), "nn.Identity()", Span.unknown())
+    stem = body.add_module(("stem",), "nn.Identity()", Span.unknown())
+    for line in lines:
+        for key in sorted(refs, key=len, reverse=True):
+            line = line.replace(f"\x01{key}", refs[key])
+        body.lines.append(line.replace("\x01stem", stem))
+    _loop_passes(body)
+    return [body.resolve(line) for line in body.lines]
+
+
+@pytest.mark.parametrize(("lines", "children", "why"), [
+    (["a0 = \x010(x)", "a1 = \x011(a0)", "y = torch.relu(a1)", "z = \x012(y)", "return z"], 3,
+     "a child called after another statement: no run of equal passes"),
+    (["a0 = \x010(x)", "a1 = \x011(a0, \x010)", "return a1"], 2, "pass 1 reads child 0"),
+    (["a0 = \x010(x)", "a1 = \x011(y)", "return a1"], 2, "the passes differ"),
+    (["a0 = \x010(x)", "a1 = \x011(a0)", "return a0, a1"], 2, "a value of the first pass read after the run"),
+    (["a0 = \x010(x)", "a1 = \x011(a0)", "a2 = \x012(a0)", "return a2"], 3, "pass 2 reads pass 0"),
 ])
-def test_no_loop_where_the_passes_differ(lines: list[str], why: str) -> None:
+def test_no_loop_where_the_passes_differ(lines: list[str], children: int, why: str) -> None:
     # The first case's container has three children, the third called after the block: a loop over
     # the container would run it in the block too.
-    assert _loop_repeats(lines) == lines, why
+    forward = _forward(lines, children)
+    assert not any(line.startswith("for ") for line in forward), why
 
 
 def test_loop_keeps_what_surrounds_it_and_a_fresh_name() -> None:
-    lines = ["layer = self.stem(x)", "layer = self.c[0]['a'](layer)", "layer = torch.relu(layer)",
-             "layer = self.c[1]['a'](layer)", "layer = torch.relu(layer)", "return layer"]
-    assert _loop_repeats(lines) == ["layer = self.stem(x)", "for layer_1 in self.c:",
-                                    "\tlayer = layer_1['a'](layer)", "\tlayer = torch.relu(layer)", "return layer"]
+    # `layer` is a name of the forward: the loop's variable is another.
+    lines = ["s = \x01stem(x)", "a0 = \x010.a(s)", "r0 = torch.relu(a0)", "a1 = \x011.a(r0)", "r1 = torch.relu(a1)",
+             "return r1"]
+    assert _forward(lines, inner=("a",)) == [
+        "s = self.stem(x)", "for layer_2 in self.c:", '\ts = layer_2["a"](s)', "\ts = torch.relu(a0)", "return s"]
+
+
+def test_a_value_read_after_the_first_pass_is_copied_into_the_loop() -> None:
+    # x is read after the run: the passes hand their values on in a variable of their own.
+    lines = ["a0 = \x010(x)", "a1 = \x011(a0)", "return a1 + x"]
+    assert _forward(lines) == ["x_2 = x", "for layer_2 in self.c:", "\tx_2 = layer_2(x_2)", "return x_2 + x"]
 
 
 def test_loops_one_after_another_share_their_variable() -> None:
-    # Each loop binds `layer` before its body reads it: EfficientNetV2's stages read as torchvision's.
-    lines = ["x = self.a[0](x)", "x = self.a[1](x)", "x = self.b[0](x)", "x = self.b[1](x)", "return x"]
-    assert _loop_repeats(lines) == ["for layer in self.a:", "\tx = layer(x)", "for layer in self.b:", "\tx = layer(x)",
-                                    "return x"]
+    body = _ClassBody(frozenset())
+    a = [body.add_module(("a", str(j)), "nn.Identity()", Span.unknown()) for j in range(2)]
+    b = [body.add_module(("b", str(j)), "nn.Identity()", Span.unknown()) for j in range(2)]
+    body.lines = [f"a0 = {a[0]}(x)", f"a1 = {a[1]}(a0)", f"b0 = {b[0]}(a1)", f"b1 = {b[1]}(b0)", "return b1"]
+    _loop_passes(body)
+    assert [body.resolve(line) for line in body.lines] == [
+        "for layer in self.a:", "\tx = layer(x)", "for layer in self.b:", "\tx = layer(x)", "return x"]
+
+
+def test_a_repeat_whose_input_is_read_again_is_a_loop_computing_the_passes() -> None:
+    spec = api.load_string("network toy {\n    input image: 4x8x8\n    y = image -> repeat 3 { conv(4, 3, pad=1) }\n"
+                           "    y + image -> output out\n}\n")
+    source = api.compile_source(spec)
+    assert "for layer in self.repeat:" in source
+    module = api.build(spec).eval()
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        expected = x
+        for k in range(3):
+            expected = module.repeat[k]["conv"](expected)
+        got = module(x)
+    assert torch.equal(got if isinstance(got, torch.Tensor) else got[0], expected + x)

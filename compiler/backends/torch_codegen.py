@@ -135,6 +135,7 @@ class _ClassBody:
         self.names = Namespace(reserved)
         self.lines: list[str] = []
         self.chain_calls: list[_ChainCall] = []  # one-input one-output block calls, for _collapse_runs
+        self.loop_var: str | None = None  # the variable of the forward's loops over passes (_loop_passes)
 
     def add_module(self, rel: tuple[str, ...], init: str, span: Span) -> str:
         """Place a submodule at `rel`; returns a placeholder for its reference in forward code."""
@@ -159,11 +160,21 @@ class _ClassBody:
         return f"\x00{len(self.refs) - 1}\x00"
 
     def ref(self, rel: tuple[str, ...]) -> str:
-        out, slot = _self_attr(rel[0]), self.root.children[rel[0]]
-        for part in rel[1:]:
+        return self.ref_from(_self_attr(rel[0]), rel[:1], rel[1:])
+
+    def ref_from(self, out: str, at: tuple[str, ...], rel: tuple[str, ...]) -> str:
+        """The reference to the submodule at `at + rel`, from `out`, the submodule at `at`."""
+        slot = self.slot(at)
+        for part in rel:
             out += f"[{part}]" if slot.sequential else f"[{py_str(part)}]"
             slot = slot.children[part]
         return out
+
+    def slot(self, rel: tuple[str, ...]) -> _Slot:
+        slot = self.root
+        for part in rel:
+            slot = slot.children[part]
+        return slot
 
     def resolve(self, line: str) -> str:
         return _PLACEHOLDER.sub(lambda m: self.ref(self.refs[int(m.group(1))]), line) if "\x00" in line else line
@@ -273,13 +284,18 @@ def _collapse_runs(body: _ClassBody) -> None:
             continue
         name = body.names.create("_".join(container))
         first = renamed.get(calls[0].input, calls[0].input)
-        holders.set(calls[0].line, f"{name} = {body.ref(container)}({first})")
+        # The line holds a placeholder, as every reference until naming (a loop over passes reads it
+        # as data); its words are the reference's text, as the lines that read it there see it.
+        holders.set(calls[0].line, f"{name} = {body.reuse(container)}({first})",
+                    f"{name} = {body.ref(container)}({first})")
         dropped.update(c.line for c in calls[1:])
         last = calls[-1].output
         renamed[last] = name
         for i in sorted(holders.lines_of(last)):  # the lines that hold it: the others stay as they are
             if i > calls[-1].line:
-                holders.set(i, _rename(body.lines[i], last, name))
+                shown = holders.shown.get(i)
+                holders.set(i, _rename(body.lines[i], last, name),
+                            None if shown is None else _rename(shown, last, name))
         if len(container) >= 2:
             runs.setdefault(container[:-1], []).append(_ChainCall(calls[0].line, container, first, name))
     body.lines = [line for i, line in enumerate(body.lines) if i not in dropped]
@@ -366,92 +382,220 @@ def _loop_cells(body: _ClassBody) -> None:
         return _loop_cells(body)  # the lines moved: look again
 
 
-# A reference to a submodule, `self.name` and its subscripts (`[3]`, `["conv"]`) as `_ClassBody.ref`
-# writes them: the part before its first number (group 1), the number (2), the subscripts after it (3).
-_NUMBERED_REF = re.compile(r'(?<![\w.])(self\.[A-Za-z_]\w*(?:\["[^"\\]*"\])*)\[(\d+)\]((?:\[(?:\d+|"[^"\\]*")\])*)')
-_SUBSCRIPT = re.compile(r'\[(\d+)\]|\["[^"\\]*"\]')
+class _Passes(NamedTuple):
+    """A run of passes over a numbered container (`nn.Sequential` of n ≥ 2 children, `repeat n`'s):
+    the forward lines [start, start + m·n), pass j's m lines applying child j (and nothing else of
+    the container), each equal to the one before but for its names and its child (see _pass_form)."""
+
+    container: tuple[str, ...]
+    start: int
+    m: int
+    n: int
+    state: list[tuple[str, int]]  # what a pass hands the next: (the name pass 0 reads, its definition's ordinal)
+    first: list[str]  # pass 0's names, in the order it defines them
+    last: list[str]  # the last pass's
+    inner: set[str]  # the names of the passes but the last (nothing after the run may read them)
+    reads: set[str]  # the names from before the run that pass 1 (so every pass after the first) reads
 
 
-def _numbered_containers(line: str) -> dict[str, set[int]]:
-    """The numbered containers a forward line subscripts (`self.repeat` in `self.repeat[3]["conv"]`),
-    each with the indices it is subscripted with."""
-    found: dict[str, set[int]] = {}
-    for container, index, rest in _NUMBERED_REF.findall(line):
-        found.setdefault(container, set()).add(int(index))
-        if "[" in rest and any(c.isdigit() for c in rest):  # a numbered container inside a numbered one
-            at = f"{container}[{index}]"
-            for sub in _SUBSCRIPT.finditer(rest):
-                if sub[1] is not None:
-                    found.setdefault(at, set()).add(int(sub[1]))
-                at += sub[0]
-    return found
+# A pass in a form equal for equal passes: its lines split into `_READ_TOKENS`'s tokens and the text
+# between them, a name the pass defines as ("def", its ordinal), one the previous pass defines as
+# ("prev", its ordinal), a reference to the pass's own child as ("ref", the path below the child).
+_PassForm = list[tuple[object, ...]]
 
 
-def _loop_repeats(forward: list[str]) -> list[str]:
-    """Forward lines with each unrolled pass over a numbered container (`self.repeat[0]["conv"](x)`,
-    `self.repeat[1]["conv"](x)`, …) written as the loop a person writes: `for layer in self.repeat:`
-    and the first pass's lines with `self.repeat[0]` read as `layer`. A block qualifies where it splits
-    into n ≥ 2 passes of m lines, pass j equal to pass 0 but for `self.C[0]` reading `self.C[j]`, and
-    the forward subscripts C with 0 … n-1 and nothing else (its children: each was placed by a line
-    that calls it). The loop variable holds the last child after the loop, every other variable its
-    last pass's value, as the unrolled lines leave them."""
-    containers = [_numbered_containers(line) if "self." in line else {} for line in forward]
-    indices: dict[str, set[int]] = {}
-    for by_container in containers:
-        for c, ks in by_container.items():
-            indices.setdefault(c, set()).update(ks)
-    # The method's names, found where a loop needs a fresh one. Loops share theirs (`layer`): each
-    # reads it in its own body alone, after binding it.
-    words: set[str] | None = None
-    out: list[str] = []
-    i = 0
-    while i < len(forward):
-        loop: tuple[str, int, int] | None = None
-        for c in sorted((c for c, ks in containers[i].items() if ks == {0}), key=len):  # the outermost first
-            found = _repeat_block(forward, containers, i, c, len(indices[c]))
-            if found is not None and indices[c] == set(range(found[1])):
-                loop = (c, *found)
-                break
-        if loop is None:
-            out.append(forward[i])
-            i += 1
-            continue
-        c, m, n = loop
-        if words is None:
-            words = {w for line in forward for w in _WORDS.findall(line) if w}
-        var, k = "layer", 0
-        while var in words:
-            k += 1
-            var = f"layer_{k}"
-        first = re.compile(rf"(?<![\w.]){re.escape(c)}\[0\]")
-        out.append(f"for {var} in {c}:")
-        out += ["\t" + first.sub(var, line) for line in forward[i:i + m]]
-        i += m * n
-    return out
+def _pass_form(body: _ClassBody, run: tuple[tuple[str, ...], int, int], j: int,
+               before: dict[str, int]) -> tuple[_PassForm, dict[str, int], set[str]] | None:
+    """Pass j of `run` (container, start, m) in its form, the names it defines (with their ordinals)
+    and the names from before the pass it reads; None where a line is no plain statement."""
+    container, start, m = run
+    c, index = len(container), str(j)
+    defs: dict[str, int] = {}
+    reads: set[str] = set()
+    form: _PassForm = []
+    for line in body.lines[start + j * m:start + (j + 1) * m]:
+        if line.startswith(("\t", "return")) or line.endswith(":") or "self." in line:
+            return None
+        head = _TARGETS.match(line)
+        if head:
+            for name in _WORD.findall(head[1]):
+                defs.setdefault(name, len(defs))
+        pieces: list[object] = list(_READ_TOKENS.split(line))
+        for k in range(1, len(pieces), 2):
+            token = cast(str, pieces[k])
+            if token in defs:
+                pieces[k] = ("def", defs[token])
+            elif token in before:
+                pieces[k] = ("prev", before[token])
+            elif token[0].isdigit() and cast(str, pieces[k - 1]).endswith("\x00"):  # a placeholder
+                rel = body.refs[int(token)]
+                own = len(rel) > c and rel[c] == index and rel[:c] == container
+                pieces[k] = ("ref", rel[c + 1:]) if own else ("abs", rel)
+            elif token[0].isalpha() or token[0] == "_":
+                reads.add(token)
+        form.append(tuple(pieces))
+    return form, defs, reads
 
 
-def _repeat_block(forward: list[str], containers: list[dict[str, set[int]]], i: int, c: str,
-                  most: int) -> tuple[int, int] | None:
-    """(m, n) of `_loop_repeats`'s block over container `c` from line i, or None."""
-    def plain(line: str) -> bool:  # a line a loop's body can hold as it is
-        return not (line.startswith(("\t", "return")) or line.rstrip().endswith(":"))
-
-    k = i + 1
-    while k < len(forward) and plain(forward[k]) and containers[k].get(c, {0}) == {0}:
-        k += 1
-    if k == len(forward) or containers[k].get(c) != {1} or not plain(forward[i]):
+def _passes(body: _ClassBody, container: tuple[str, ...], start: int, m: int, n: int) -> _Passes | None:
+    """The run of n passes of m lines over `container` from line `start`, where pass 0 reads, in
+    the places where pass 1 reads values of pass 0, values from before the run (one name per
+    value), and every later pass equals pass 1 (reading the values of the pass before it)."""
+    run = (container, start, m)
+    zeroth = _pass_form(body, run, 0, {})
+    if zeroth is None:
         return None
-    m = k - i
-    first = re.compile(rf"(?<![\w.]){re.escape(c)}\[0\]")
-    pieces = [first.split(line) for line in forward[i:k]]  # pass j's lines: the pieces joined by `C[j]`
-    n = 1
-    while n < most and k + m <= len(forward):
-        index = f"{c}[{n}]"
-        if any(forward[k + t] != index.join(p) for t, p in enumerate(pieces)):
-            break
-        n += 1
-        k += m
-    return (m, n) if n >= 2 else None
+    form0, defs0, _ = zeroth
+    firstth = _pass_form(body, run, 1, defs0)
+    if firstth is None:
+        return None
+    form1, prev, reads = firstth
+    state = _handed(form0, form1)
+    if state is None:
+        return None
+    inner = set(defs0)
+    for j in range(2, n):
+        found = _pass_form(body, run, j, prev)
+        if found is None or found[0] != form1:
+            return None
+        inner.update(prev)
+        prev = found[1]
+    return _Passes(container, start, m, n, [(a, q) for q, a in state.items()], list(defs0), list(prev), inner, reads)
+
+
+def _handed(form0: _PassForm, form1: _PassForm) -> dict[int, str] | None:
+    """Where pass 0 (`form0`) and pass 1 (`form1`) differ only in what pass 1 reads of pass 0: each
+    such value's ordinal in pass 0 and the name pass 0 reads in its place, one name per value; else None."""
+    state: dict[int, str] = {}
+    ordinal: dict[str, int] = {}
+    for line0, line1 in zip(form0, form1, strict=True):
+        if len(line0) != len(line1):
+            return None
+        for a, b in zip(line0, line1, strict=True):
+            if a == b:
+                continue
+            if not (isinstance(b, tuple) and b[0] == "prev" and isinstance(a, str) and a.isidentifier()):
+                return None
+            if state.setdefault(b[1], a) != a or ordinal.setdefault(a, b[1]) != b[1]:
+                return None
+    return state
+
+
+_ChildLines = dict[tuple[str, ...], dict[int, int]]  # a numbered container → child → a line
+
+
+def _child_lines(body: _ClassBody) -> tuple[_ChildLines, _ChildLines, set[tuple[str, ...]]]:
+    """From the references the forward's lines hold: for each numbered container, the first and the
+    last line that references each child (or something inside it); and the submodules referenced."""
+    firsts: _ChildLines = {}
+    lasts: _ChildLines = {}
+    called: set[tuple[str, ...]] = set()
+    for i, line in enumerate(body.lines):
+        if "\x00" not in line:
+            continue
+        for k in _PLACEHOLDER.findall(line):
+            rel = body.refs[int(k)]
+            called.add(rel)
+            for d in range(1, len(rel)):
+                if rel[d].isdigit():
+                    j = int(rel[d])
+                    firsts.setdefault(rel[:d], {}).setdefault(j, i)
+                    lasts.setdefault(rel[:d], {})[j] = i
+    return firsts, lasts, called
+
+
+def _pass_runs(body: _ClassBody) -> list[_Passes]:
+    """The runs of passes in the forward, in order; of two that start on one line, the outer one."""
+    firsts, lasts, called = _child_lines(body)
+    found: list[tuple[int, int, tuple[str, ...], int, int]] = []
+    for container, first in firsts.items():
+        slot = body.slot(container)
+        n = len(slot.children)
+        if n < 2 or slot.init is not None or not slot.sequential or len(first) != n or container in called:
+            continue
+        start, m = first[0], first[1] - first[0]
+        if m > 0 and all(first[j] == start + j * m and lasts[container][j] < start + (j + 1) * m for j in range(n)):
+            found.append((start, len(container), container, m, n))
+    runs: list[_Passes] = []
+    end = 0
+    for start, _, container, m, n in sorted(found):
+        if start >= end and (run := _passes(body, container, start, m, n)) is not None:
+            runs.append(run)
+            end = start + m * n
+    return runs
+
+
+def _loop_passes(body: _ClassBody) -> None:
+    """Each run of equal passes over a numbered container (`repeat n { conv -> bn }`'s, one child
+    per pass) as the loop a person writes (`for layer in self.repeat: x = layer["conv"](x)`, …),
+    made from the passes as data: the first pass's lines, the child it applies read as the loop's
+    variable, its names given as `_reuse_names` gives them, the values a pass hands the next kept
+    in the names the first pass reads them from. After the loop every variable holds its last
+    pass's value, as the unrolled lines leave them. The run's lines are read once, and whatever
+    follows (naming, classes, the text) sees the loop alone."""
+    runs = _pass_runs(body)
+    if not runs:
+        return
+    out: list[str] = []  # the lines, last first
+    readers: dict[str, list[int]] = {}  # a name → the lines of `out` that read it
+
+    def add(line: str) -> None:
+        out.append(line)
+        for name in set(_names(line)):
+            readers.setdefault(name, []).append(len(out) - 1)
+
+    end = len(body.lines)
+    for run in reversed(runs):
+        stop = run.start + run.m * run.n
+        for i in range(end - 1, stop - 1, -1):
+            add(body.lines[i])
+        loop = _pass_loop(body, run, readers)
+        lines = body.lines[run.start:stop] if loop is None else loop[0]
+        for old, new in (loop[1] if loop is not None else {}).items():  # the last pass's values read later
+            for k in readers.pop(old, []):
+                out[k] = _rename(out[k], old, new)
+                readers.setdefault(new, []).append(k)
+        for line in reversed(lines):
+            add(line)
+        end = run.start
+    body.lines = body.lines[:end] + out[::-1]
+
+
+def _pass_loop(body: _ClassBody, run: _Passes, after: Mapping[str, object]) -> tuple[list[str], dict[str, str]] | None:
+    """The lines of `run`'s loop and the names of its last pass's values that lines after it read
+    (`after`: the names those read), renamed; None where no loop computes what the passes do."""
+    if any(name in after for name in run.inner):  # a value of an earlier pass read later: overwritten in a loop
+        return None
+    state: list[str] = []  # the variable of each value a pass hands the next
+    copies: list[tuple[str, str]] = []
+    for name, _ in run.state:
+        if name in after or name in run.reads:  # read again after the first pass: the loop keeps it
+            copies.append((body.names.create(name), name))
+            state.append(copies[-1][0])
+        else:
+            state.append(name)
+    lines = body.lines[run.start:run.start + run.m]
+    if copies:
+        lines = [_renamed(line, {old: new for new, old in copies}) for line in lines]
+    kept = [o for o, name in enumerate(run.last) if name in after]
+    # A last statement reading what a pass hands the next and what is read after the run keeps them alive.
+    live = ", ".join(dict.fromkeys([*(run.first[q] for _, q in run.state), *(run.first[o] for o in kept)]))
+    named, alias = _named([*lines, live], state)
+    if any(alias.get(run.first[q]) != s for (_, q), s in zip(run.state, state, strict=True)):
+        return None
+    if body.loop_var is None:  # the loops share it: each binds it before its body reads it
+        body.loop_var = body.names.create("layer")
+    var, c = body.loop_var, len(run.container)
+    child = (*run.container, "0")
+
+    def local(m: re.Match[str]) -> str:
+        rel = body.refs[int(m[1])]
+        return body.ref_from(var, child, rel[c + 1:]) if rel[:c + 1] == child else m[0]
+
+    loop = [f"{', '.join(new for new, _ in copies)} = {', '.join(old for _, old in copies)}"] if copies else []
+    loop.append(f"for {var} in {body.reuse(run.container)}:")
+    loop += ["\t" + _PLACEHOLDER.sub(local, line) for line in named[:-1]]
+    return loop, {run.last[o]: alias.get(run.first[o], run.first[o]) for o in kept}
 
 
 class _Holders:
@@ -460,6 +604,7 @@ class _Holders:
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
+        self.shown: dict[int, str] = {}  # a line whose words are those of another text (see set)
         self.words = [_words(line) for line in lines]
         self.holding: dict[str, set[int]] = {}
         for i, words in enumerate(self.words):
@@ -469,9 +614,13 @@ class _Holders:
     def lines_of(self, name: str) -> set[int]:
         return self.holding.get(name, set())
 
-    def set(self, i: int, line: str) -> None:
-        """Replace line i."""
-        old, new = self.words[i], _words(line)
+    def set(self, i: int, line: str, shown: str | None = None) -> None:
+        """Replace line i; with `shown`, its words are that text's (a reference's text for its placeholder)."""
+        old, new = self.words[i], _words(line if shown is None else shown)
+        if shown is None:
+            self.shown.pop(i, None)
+        else:
+            self.shown[i] = shown
         for word in old - new:
             self.holding[word].discard(i)
         for word in new - old:
@@ -2076,6 +2225,7 @@ class TorchCodegen:
         body.lines.extend(self._return(scope, outputs, ports))
         _collapse_runs(body)
         _loop_cells(body)
+        _loop_passes(body)
         return body, args
 
     def _arguments(self, scope: tuple[str, ...], inputs: list[Port], body: _ClassBody,
@@ -2823,7 +2973,7 @@ class TorchCodegen:
             lines.extend(wrap(statement.lstrip("\t"), INDENT * (2 + len(statement) - len(statement.lstrip("\t")))))
         typed = ", ".join(f"{a}: torch.Tensor" for a in args)
         lines += ["", *wrap(f"def forward(self, {typed})", INDENT, f" -> {_returns(forward)}:")]
-        for line in _loop_repeats(forward):
+        for line in forward:
             lines.extend(wrap(line.lstrip("\t"), INDENT * (2 + len(line) - len(line.lstrip("\t")))))
         return lines
 
