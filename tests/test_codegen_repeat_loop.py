@@ -88,7 +88,7 @@ def test_loop_keeps_what_surrounds_it_and_a_fresh_name() -> None:
     lines = ["s = \x01stem(x)", "a0 = \x010.a(s)", "r0 = torch.relu(a0)", "a1 = \x011.a(r0)", "r1 = torch.relu(a1)",
              "return r1"]
     assert _forward(lines, inner=("a",)) == [
-        "s = self.stem(x)", "for layer_2 in self.c:", '\ts = layer_2["a"](s)', "\ts = torch.relu(a0)", "return s"]
+        "s = self.stem(x)", "for layer_2 in self.c:", '\ts = layer_2["a"](s)', "\ts = torch.relu(s)", "return s"]
 
 
 def test_a_value_read_after_the_first_pass_is_copied_into_the_loop() -> None:
