@@ -2092,17 +2092,15 @@ class TorchCodegen:
         # Each distinct layer's constructor source, made once: identical layers share their validated
         # attributes (the IR keeps them alive, so their id is the key), as in module_signature.
         self.inits: dict[tuple[object, ...], str | None] = {}
-        for node in self.ir.nodes("op"):
-            op = node.op_class
-            init = self._torch_init(node) if op.torch_defaults else None
-            if init is not None and (callee := re.match(r"([\w.]+)\(", init)):
-                self.keyword_defaults[callee[1]] = op.torch_defaults
+        self._find_keyword_defaults()
         reserved = frozenset(self.helpers)
         self.classes = Namespace(reserved)
         self.net_class = self.classes.create(camel(network.info.name))
         self.locals_reserved = reserved | {self.net_class}
         self.instances: list[_Instance] = []  # block instances, children before their parent
         self.instance_index: dict[tuple[str, ...], int] = {}
+        # A block instance's constructor statements, forward and arguments, by _leaf_key: made once per key.
+        self.leaf_bodies: dict[tuple[object, ...], tuple[list[str], list[str], list[str]]] = {}
         self.children: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
         # A shared block instance's later applications (`head@2`, …), by its first one: they call its module.
         self.applications: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
@@ -2127,6 +2125,20 @@ class TorchCodegen:
                 parent = self.blocks.parent[o]
                 self.children.setdefault(parent, []).append(o)
                 o = parent
+
+    def _find_keyword_defaults(self) -> None:
+        """Each torch constructor's keyword arguments its op leaves out at their defaults (the last
+        layer's op's, where ops share a constructor)."""
+        callees: dict[str, str | None] = {}  # a constructor's source → what it calls, found once
+        for node in self.ir.nodes("op"):
+            op = node.op_class
+            init = self._torch_init(node) if op.torch_defaults else None
+            if init is None:
+                continue
+            if init not in callees:
+                callees[init] = m[1] if (m := re.match(r"([\w.]+)\(", init)) else None
+            if (callee := callees[init]) is not None:
+                self.keyword_defaults[callee] = op.torch_defaults
 
     def _torch_init(self, node: IRNode, what: str = "init") -> str | None:
         """`node`'s op's constructor source (`Op.torch_init`; `what`: "init_in_place" or "parameter",
@@ -2389,24 +2401,65 @@ class TorchCodegen:
         for child in self.children.get(scope, []):
             if self.ir.scopes[child].shares is None:
                 self._instance(child)
-        body, args = self._body(scope)
         info = self.ir.scopes[scope]
+        key = self._leaf_key(scope)
+        made = self.leaf_bodies.get(key) if key is not None else None
+        if made is None:
+            body, args = self._body(scope)
+            forward = [body.resolve(line) for line in body.lines]
+            init = body.sequence(args)
+            if init is not None:  # an nn.Sequential: no forward of its own
+                forward = []
+            made = (init or body.init_statements(info.lists), forward, args)
+            if key is not None:
+                self.leaf_bodies[key] = made
         inputs, _ = self._boundary(scope)
         values: dict[str, SpecValue] = dict(info.number_values)
         if len(inputs) == 1:
             shape = self.ir.node(inputs[0].node).out_shapes[inputs[0].index]
             if shape:
                 values.setdefault("in_channels", shape[0])
-        forward = [body.resolve(line) for line in body.lines]
-        init = body.sequence(args)
-        if init is not None:  # an nn.Sequential: no forward of its own
-            forward = []
-        self.instances.append(_Instance(scope, info.block or "block", init or body.init_statements(info.lists), forward,
-                                        args, values,
+        init, forward, args = (list(lines) for lines in made)
+        self.instances.append(_Instance(scope, info.block or "block", init, forward, args, values,
                                         definitions=dict(info.local_definitions), params=info.params,
                                         arguments=info.arguments, conditions=info.conditions))
         self.instance_index[scope] = len(self.instances) - 1
         return len(self.instances) - 1
+
+    def _leaf_key(self, scope: tuple[str, ...]) -> tuple[object, ...] | None:
+        """What the class body of a block instance that holds no block instance is a function of: per
+        layer, its name within the instance, op, attributes (identical layers share theirs) and input
+        shapes, where each input comes from (a layer of the instance, or which of the instance's
+        inputs), and which layers read it, inside or (which outputs) outside; and the lists the
+        instance builds. Instances of one key have one body (a residual stack's blocks: it is made
+        once). None where the body reads more: a shared instance, or one holding shared layers."""
+        info = self.ir.scopes[scope]
+        if self.children.get(scope) or info.shares is not None or scope in self.applications:
+            return None
+        prefix = len(".".join(parts(scope))) + 1
+        members = self.members.get(scope, [])
+        inside = {node.name for node in members}
+        ins: dict[Port, int] = {}  # the ports read from outside, in order (_boundary's)
+        outs: list[Port] = []  # the ports read outside
+        layers: list[tuple[object, ...]] = [info.lists]
+        for node in members:
+            if node.shares is not None or node.name in self.shared_from:
+                return None
+            sources = tuple((p.node[prefix:], p.index) if p.node in inside else (None, ins.setdefault(p, len(ins)))
+                            for p in node.inputs)
+            readers: list[str | tuple[int, ...]] = []
+            for c in self.ir.consumers(node.name):
+                if c.name in inside:
+                    readers.append(c.name[prefix:])
+                else:
+                    read = tuple(p.index for p in c.inputs if p.node == node.name)
+                    outs.extend(Port(node.name, k) for k in read)
+                    readers.append(read)
+            layers.append((node.name[prefix:], node.op, id(node.attrs), self.ir.in_shapes_key(node), sources,
+                           tuple(readers)))
+        if scope not in self.boundaries:
+            self.boundaries[scope] = list(ins), sorted(set(outs), key=lambda p: (self.order[p.node], p.index))
+        return tuple(layers)
 
     def _classes(self) -> list[_Class]:
         """Group the block instances into classes: instances of one block whose code differs only in
