@@ -96,8 +96,8 @@ def check_attribute(name: str, span: Span) -> None:
     """Refuse a spec name that cannot name a submodule. torch accepts any name without a dot that
     is not an attribute already (`add_module("0", m)`, as nn.Sequential does); a leading `_` is
     refused too, for torch's own private attributes live there."""
-    if name in _ACCEPTED_NAMES:  # a name checked before (`conv` of each of 10^5 repeats)
-        return
+    if name in _ACCEPTED_NAMES or (name.isdecimal() and name.isascii() and len(name) <= MAX_IDENTIFIER):
+        return  # a name checked before (`conv` of each of 10^5 repeats), or a number (`repeat`'s children)
     reason = None
     if len(name) > MAX_IDENTIFIER:
         reason = f"it is longer than {MAX_IDENTIFIER} characters"

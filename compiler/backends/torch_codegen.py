@@ -136,21 +136,22 @@ class _ClassBody:
         self.lines: list[str] = []
         self.chain_calls: list[_ChainCall] = []  # one-input one-output block calls, for _collapse_runs
         self.loop_var: str | None = None  # the variable of the forward's loops over passes (_loop_passes)
+        self.numbered = False  # whether a container below the class's own submodules is numbered (`repeat`'s)
 
     def add_module(self, rel: tuple[str, ...], init: str, span: Span) -> str:
         """Place a submodule at `rel`; returns a placeholder for its reference in forward code."""
         slot = self.root
+        last = len(rel) - 1
         for depth, part in enumerate(rel):
-            last = depth == len(rel) - 1
             child = slot.children.get(part)
             if child is None:  # a part already placed was checked then
                 check_attribute(part, span)
-            if child is not None and (last or child.init is not None):
+                child = slot.children[part] = _Slot(span, init if depth == last else None)
+                self.numbered = self.numbered or (depth > 0 and part.isdecimal())
+            elif depth == last or child.init is not None:
                 what = ".".join(rel[:depth + 1])
                 raise error("E0702", f"`{safe_comment(what)}` names both a layer and a group of layers", span,
                             "give the layer or the group another name with `as NAME`")
-            if child is None:
-                child = slot.children[part] = _Slot(span, init if last else None)
             slot = child
         return self.reuse(rel)
 
@@ -270,12 +271,11 @@ def _collapse_runs(body: _ClassBody) -> None:
     for container in sorted(runs, key=len, reverse=True):
         calls = runs[container]
         calls.sort(key=lambda c: c.line)  # with the calls of the containers inside it, in order
-        slot = body.root
-        for part in container:
-            slot = slot.children[part]
-        chained = all(all(k in dropped for k in range(a.line + 1, b.line))
-                      and renamed.get(b.input, b.input) == a.output for a, b in pairwise(calls))
-        if not (slot.sequential and [c.rel[-1] for c in calls] == list(slot.children) and chained):
+        slot = body.slot(container)
+        if not (slot.sequential and [c.rel[-1] for c in calls] == list(slot.children)):
+            continue
+        if not all(all(k in dropped for k in range(a.line + 1, b.line))
+                   and renamed.get(b.input, b.input) == a.output for a, b in pairwise(calls)):
             continue
         if holders is None:
             holders = _Holders(body.lines)
@@ -409,31 +409,27 @@ def _pass_form(body: _ClassBody, run: tuple[tuple[str, ...], int, int], j: int,
     """Pass j of `run` (container, start, m) in its form, the names it defines (with their ordinals)
     and the names from before the pass it reads; None where a line is no plain statement."""
     container, start, m = run
-    c, index = len(container), str(j)
+    c = len(container)
+    forms: dict[str, object] = {name: ("prev", o) for name, o in before.items()}  # a token → its form
     defs: dict[str, int] = {}
-    reads: set[str] = set()
     form: _PassForm = []
+
+    def ref(token: str) -> object:  # a reference: to the pass's child (or inside it), or another
+        rel = body.refs[int(token[1:-1])]
+        return ("ref", rel[c + 1:]) if rel[:c] == container else ("abs", rel)
+
     for line in body.lines[start + j * m:start + (j + 1) * m]:
         if line.startswith(("\t", "return")) or line.endswith(":") or "self." in line:
             return None
         head = _TARGETS.match(line)
         if head:
             for name in _WORD.findall(head[1]):
-                defs.setdefault(name, len(defs))
-        pieces: list[object] = list(_READ_TOKENS.split(line))
-        for k in range(1, len(pieces), 2):
-            token = cast(str, pieces[k])
-            if token in defs:
-                pieces[k] = ("def", defs[token])
-            elif token in before:
-                pieces[k] = ("prev", before[token])
-            elif token[0].isdigit() and cast(str, pieces[k - 1]).endswith("\x00"):  # a placeholder
-                rel = body.refs[int(token)]
-                own = len(rel) > c and rel[c] == index and rel[:c] == container
-                pieces[k] = ("ref", rel[c + 1:]) if own else ("abs", rel)
-            elif token[0].isalpha() or token[0] == "_":
-                reads.add(token)
+                if name not in defs:
+                    forms[name] = ("def", defs.setdefault(name, len(defs)))
+        pieces: list[object] = list(_PASS_TOKENS.split(line))
+        pieces[1::2] = [forms.get(t) or (ref(t) if t[0] == "\x00" else t) for t in cast(list[str], pieces[1::2])]
         form.append(tuple(pieces))
+    reads = {t for line in form for t in line[1::2] if isinstance(t, str) and (t[0].isalpha() or t[0] == "_")}
     return form, defs, reads
 
 
@@ -533,7 +529,7 @@ def _loop_passes(body: _ClassBody) -> None:
     in the names the first pass reads them from. After the loop every variable holds its last
     pass's value, as the unrolled lines leave them. The run's lines are read once, and whatever
     follows (naming, classes, the text) sees the loop alone."""
-    runs = _pass_runs(body)
+    runs = _pass_runs(body) if body.numbered else []
     if not runs:
         return
     out: list[str] = []  # the lines, last first
@@ -700,6 +696,8 @@ _WORDS = re.compile(r'"(?:[^"\\]|\\.)*"|([A-Za-z_]\w*)|\d+(?:\.\d*)?(?:[eE][-+]?
 _READ = re.compile(r'"(?:[^"\\]|\\.)*"|\.[A-Za-z_]\w*|([A-Za-z_]\w*)|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?', re.S)
 # `_READ`'s tokens, each whole in one group: `split` gives text between tokens and tokens, alternately.
 _READ_TOKENS = re.compile(r'("(?:[^"\\]|\\.)*"|\.[A-Za-z_]\w*|[A-Za-z_]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)', re.S)
+# `_READ_TOKENS`'s tokens, and a submodule's placeholder as one.
+_PASS_TOKENS = re.compile("(\x00\\d+\x00|" + _READ_TOKENS.pattern[1:], re.S)
 
 
 # ---------------------------------------------------------------------------------------------
