@@ -70,9 +70,13 @@ class Namespace:
         self._next: dict[str, int] = {}
 
     def create(self, candidate: str) -> str:
-        base = _UNSAFE_CHARACTER.sub("_", candidate).strip("_")[:MAX_IDENTIFIER - 8] or "v"
-        if base[0].isdigit():
-            base = "v_" + base
+        if (candidate.isidentifier() and candidate.isascii() and candidate[0] != "_" and candidate[-1] != "_"
+                and len(candidate) <= MAX_IDENTIFIER - 8):
+            base = candidate  # safe as it is (a layer's name, as most are): what the regular expression keeps
+        else:
+            base = _UNSAFE_CHARACTER.sub("_", candidate).strip("_")[:MAX_IDENTIFIER - 8] or "v"
+            if base[0].isdigit():
+                base = "v_" + base
         name = base
         if not self._free(name):
             k = self._next.get(base, 2)

@@ -270,6 +270,8 @@ def _collapse_runs(body: _ClassBody) -> None:
     # (`features.1` of EfficientNet's `features`, itself a sequence of blocks).
     for container in sorted(runs, key=len, reverse=True):
         calls = runs[container]
+        if len(calls) == 1 and calls[0].rel[-1] != "0":  # one call: of the container's only child, `0`
+            continue
         calls.sort(key=lambda c: c.line)  # with the calls of the containers inside it, in order
         slot = body.slot(container)
         if not (slot.sequential and [c.rel[-1] for c in calls] == list(slot.children)):
@@ -407,7 +409,7 @@ _PassForm = list[tuple[object, ...]]
 def _pass_form(body: _ClassBody, run: tuple[tuple[str, ...], int, int], j: int,
                before: dict[str, int]) -> tuple[_PassForm, dict[str, int], set[str]] | None:
     """Pass j of `run` (container, start, m) in its form, the names it defines (with their ordinals)
-    and the names from before the pass it reads; None where a line is no plain statement."""
+    and, for pass 1, the names from before the pass it reads; None where a line is no plain statement."""
     container, start, m = run
     c = len(container)
     forms: dict[str, object] = {name: ("prev", o) for name, o in before.items()}  # a token → its form
@@ -421,15 +423,17 @@ def _pass_form(body: _ClassBody, run: tuple[tuple[str, ...], int, int], j: int,
     for line in body.lines[start + j * m:start + (j + 1) * m]:
         if line.startswith(("\t", "return")) or line.endswith(":") or "self." in line:
             return None
-        head = _TARGETS.match(line)
-        if head:
-            for name in _WORD.findall(head[1]):
-                if name not in defs:
-                    forms[name] = ("def", defs.setdefault(name, len(defs)))
         pieces: list[object] = list(_PASS_TOKENS.split(line))
+        # The names it defines: one before ` = ` (`x = …`, most lines), else as _named reads them.
+        head = [pieces[1]] if len(pieces) > 2 and pieces[0] == "" and pieces[2] == " = " else (
+            _WORD.findall(t[1]) if (t := _TARGETS.match(line)) else [])
+        for name in cast(list[str], head):
+            if name not in defs:
+                forms[name] = ("def", defs.setdefault(name, len(defs)))
         pieces[1::2] = [forms.get(t) or (ref(t) if t[0] == "\x00" else t) for t in cast(list[str], pieces[1::2])]
         form.append(tuple(pieces))
-    reads = {t for line in form for t in line[1::2] if isinstance(t, str) and (t[0].isalpha() or t[0] == "_")}
+    reads = {t for line in form for t in line[1::2] if isinstance(t, str) and (t[0].isalpha() or t[0] == "_")
+             } if j == 1 else set()
     return form, defs, reads
 
 
@@ -710,11 +714,14 @@ _INSTANCE_REF = re.compile(r"__I(\d+)__")
 # The tokens of a constructor statement: strings, names, numbers, any other character alone.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z_]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|.', re.S)
 _HOLE = "\x00"
-# Of `_TOKEN`'s tokens, the strings, brackets and commas alone, and a group of at most two levels
-# without strings as one token: the regular expression engine steps over the rest (a call's arguments
-# are found without a Python step per token).
-_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"'
-                      r'|[(\[{](?:[^()\[\]{}"]++|[(\[{][^()\[\]{}"]*+[)\]}])*+[)\]}]|[()\[\]{},]', re.S)
+# Of `_TOKEN`'s tokens, the strings, brackets and commas alone, and a group of at most four levels
+# (strings inside it whole) as one token: the regular expression engine steps over the rest (a call's
+# arguments are found without a Python step per token; `nn.ModuleDict({"conv": nn.Conv2d(…)})`, a
+# repeat's pass, is one).
+_STRING = r'"(?:[^"\\]|\\.)*+"'
+_GROUP = r'[(\[{](?:[^()\[\]{}"]++|' + _STRING + r'|INNER)*+[)\]}]'  # INNER: the groups inside
+_BRACKET = re.compile(_STRING + "|" + _GROUP.replace("INNER", _GROUP.replace("INNER", _GROUP.replace(
+    "INNER", _GROUP.replace("|INNER", "")))) + r'|[()\[\]{},]', re.S)
 _IN_PLACE = ["inplace", "=", "True", ")"]  # the tokens after `nn.ReLU(` of an activation applied in place
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")  # a submodule reference in forward code until it is named
 _NAME = re.compile(r"[A-Za-z_]\w*\Z")
@@ -886,17 +893,19 @@ def _keywords(statement: str, defaults: KeywordDefaults, write: bool) -> str:
     return _rewrite_calls(statement, lambda callee: bool(defaults.get(callee)), rewrite)
 
 
-def _rewrite_calls(statement: str, wanted: Callable[[str], bool], rewrite: Callable[[str, list[str]], str]) -> str:
+def _rewrite_calls(statement: str, wanted: Callable[[str], bool], rewrite: Callable[[str, list[str]], str],
+                   calls: re.Pattern[str] = _CALL) -> str:
     """`statement` with the arguments of each call of a `wanted` callee replaced by what `rewrite`
     makes of them (the callee, its arguments), from the last call back, so that a call's arguments
     are read with the calls inside them rewritten.
 
     The text from `done` on is `pieces` (rewritten, in reverse order), while statement[:done] is as
     it was: one copy of the text in all, not one per call (a Sequential of 10⁵ layers); only a call
-    that encloses one rewritten already needs the text put together first."""
+    that encloses one rewritten already needs the text put together first. `calls`: the calls to
+    look at (`_CALL`'s, or a pattern finding only those of the callees wanted)."""
     pieces: list[str] = []
     done = len(statement)
-    for m in reversed(list(_CALL.finditer(statement))):
+    for m in reversed(list(calls.finditer(statement))):
         if not wanted(m[1]):
             continue
         args, end = _call_arguments(statement, m.end() - 1)
@@ -1401,7 +1410,10 @@ def _loop_runs(statement: str) -> str:
             i = j + 1
         return ", ".join(items)
 
-    return _rewrite_calls(statement, lambda callee: callee == "nn.Sequential", rewrite)
+    return _rewrite_calls(statement, lambda callee: callee == "nn.Sequential", rewrite, _SEQUENTIAL_CALL)
+
+
+_SEQUENTIAL_CALL = re.compile(r"(?<![\w.])(nn\.Sequential)\(")  # the calls _loop_runs rewrites: `_CALL`'s of them
 
 
 # The spec's functions a generated constructor may call, and the Python that computes each alike:
@@ -2142,9 +2154,10 @@ class TorchCodegen:
         """`node`'s op's constructor source (`Op.torch_init`; `what`: "init_in_place" or "parameter",
         `Op.torch_init_in_place` or `Op.torch_parameter`), each distinct layer's once."""
         key = (what, node.op, id(node.attrs), self.ir.in_shapes_key(node))
-        if key not in self.inits:
-            self.inits[key] = getattr(node.op_class, f"torch_{what}")(node.attrs, self.ir.in_shapes(node))
-        return self.inits[key]
+        found = self.inits.get(key, key)
+        if found is key:
+            found = self.inits[key] = getattr(node.op_class, f"torch_{what}")(node.attrs, self.ir.in_shapes(node))
+        return cast(str | None, found)
 
     # --- structure
     def owner(self, node: IRNode) -> tuple[str, ...]:
