@@ -241,10 +241,6 @@ def _rename(line: str, old: str, new: str) -> str:
     return _renamed(line, {old: new}) if old in line else line
 
 
-def _uses(line: str, name: str) -> bool:
-    return any(m[0] == name for m in _TOKEN.finditer(line))
-
-
 def _container_calls(calls: list[_ChainCall]) -> dict[tuple[str, ...], list[_ChainCall]]:
     """The calls of each container's modules, by container (every container above one, too)."""
     runs: dict[tuple[str, ...], list[_ChainCall]] = {}
@@ -306,82 +302,6 @@ def _collapse_runs(body: _ClassBody) -> None:
 
 # A forward line that calls a block of several outputs: `a, b = \x00k\x00(c, d)`.
 _MULTI_CALL = re.compile("((?:[A-Za-z]\\w*, )+[A-Za-z]\\w*) = \x00(\\d+)\x00\\(([A-Za-z]\\w*(?:, [A-Za-z]\\w*)*)\\)\\Z")
-
-
-@dataclass(frozen=True)
-class _CellCall:
-    """A forward line `a, b = self.<rel>(c, d)` that calls a block of several outputs."""
-
-    line: int
-    rel: tuple[str, ...]
-    outputs: tuple[str, ...]
-    inputs: tuple[str, ...]
-
-
-def _cell_calls(body: _ClassBody) -> list[_CellCall]:
-    found = []
-    for i, line in enumerate(body.lines):
-        m = _MULTI_CALL.match(line)
-        if m:
-            found.append(_CellCall(i, body.refs[int(m[2])], tuple(m[1].split(", ")), tuple(m[3].split(", "))))
-    return found
-
-
-def _cell_run(body: _ClassBody, calls: list[_CellCall]) -> tuple[list[_CellCall], list[int]] | None:
-    """The calls, from the first, that call every block of one container in order, each on the
-    previous one's outputs in one order and nothing else (EfficientDet's BiFPN layers), and that
-    order (input j of a block is output order[j] of the one before); or None."""
-    first = calls[0]
-    container = first.rel[:-1]
-    run = [first]
-    for call in calls[1:]:
-        if call.line != run[-1].line + 1 or call.rel[:-1] != container or set(call.inputs) != set(run[-1].outputs):
-            break
-        run.append(call)
-    slot = body.root
-    for part in container:
-        slot = slot.children[part]
-    if len(run) < 2 or not slot.sequential or [c.rel[-1] for c in run] != list(slot.children):
-        return None
-    if any(len(set(c.inputs)) != len(c.inputs) or len(c.inputs) != len(c.outputs) for c in run[1:]):
-        return None
-    order = [first.outputs.index(n) for n in run[1].inputs]
-    if any([a.outputs[k] for k in order] != list(b.inputs) for a, b in pairwise(run)):
-        return None
-    inner = {n for c in run[:-1] for n in c.outputs}
-    lines = {c.line for c in run}
-    if any(_uses(line, n) for i, line in enumerate(body.lines) if i not in lines for n in inner):
-        return None
-    return run, order
-
-
-def _loop_cells(body: _ClassBody) -> None:
-    """Call a container's blocks in a loop where the forward calls each of them in turn on the
-    previous one's outputs (`for cell in self.fpn["cell"]: p3, p4 = cell(p4, p3)`), as effdet's
-    BiFpn runs its layers: the first call's inputs become the loop's variables, the last call's
-    outputs name them."""
-    calls = _cell_calls(body)
-    k = 0
-    while k < len(calls):
-        found = _cell_run(body, calls[k:])
-        if found is None:
-            k += 1
-            continue
-        run, order = found
-        first, last = run[0], run[-1]
-        # The loop's variables: the last block's outputs, without the block's index in their names.
-        stem = "_".join(last.rel) + "_"
-        outputs = [body.names.create(n[len(stem):] if n.startswith(stem) else n) for n in last.outputs]
-        state = [outputs[j] for j in order]  # as a block takes them
-        var = body.names.create(first.rel[-2] if len(first.rel) > 1 else "block")
-        start = f"{', '.join(state)} = {', '.join(first.inputs)}"
-        loop = [start if len(INDENT * 2 + start) <= WIDTH else f"{', '.join(state)} = ({', '.join(first.inputs)})",
-                f"for {var} in {body.reuse(first.rel[:-1])}:", f"\t{', '.join(outputs)} = {var}({', '.join(state)})"]
-        for i in range(last.line + 1, len(body.lines)):
-            for old, new in zip(last.outputs, outputs, strict=True):
-                body.lines[i] = _rename(body.lines[i], old, new)
-        body.lines[first.line:last.line + 1] = loop
-        return _loop_cells(body)  # the lines moved: look again
 
 
 class _Passes(NamedTuple):
@@ -566,6 +486,9 @@ def _pass_loop(body: _ClassBody, run: _Passes, after: Mapping[str, object]) -> t
     (`after`: the names those read), renamed; None where no loop computes what the passes do."""
     if any(name in after for name in run.inner):  # a value of an earlier pass read later: overwritten in a loop
         return None
+    cell = _MULTI_CALL.match(body.lines[run.start]) if run.m == 1 else None
+    if cell is not None:
+        return _cell_loop(body, run, cell)
     state: list[str] = []  # the variable of each value a pass hands the next
     copies: list[tuple[str, str]] = []
     for name, _ in run.state:
@@ -596,6 +519,26 @@ def _pass_loop(body: _ClassBody, run: _Passes, after: Mapping[str, object]) -> t
     loop.append(f"for {var} in {body.reuse(run.container)}:")
     loop += ["\t" + _PLACEHOLDER.sub(local, line) for line in named[:-1]]
     return loop, {run.last[o]: alias.get(run.first[o], run.first[o]) for o in kept}
+
+
+def _cell_loop(body: _ClassBody, run: _Passes, call: re.Match[str]) -> tuple[list[str], dict[str, str]] | None:
+    """The loop of a run whose passes each call one child of several outputs (`call`, pass 0's line)
+    on the outputs of the one before, in one order and nothing else (EfficientDet's BiFPN layers),
+    as effdet's BiFpn runs its layers: `for cell in self.fpn["cell"]: p3, p4 = cell(p4, p3)`. The
+    loop's variables are the last pass's outputs, named without the child's index; before the loop
+    they take the first pass's inputs. None where the passes read anything else."""
+    inputs, outputs = call[3].split(", "), call[1].split(", ")
+    if (body.refs[int(call[2])] != (*run.container, "0") or run.reads or len(set(inputs)) != len(inputs)
+            or not len(inputs) == len(outputs) == len(run.state)):
+        return None
+    stem = "_".join((*run.container, str(run.n - 1))) + "_"
+    names = [body.names.create(n[len(stem):] if n.startswith(stem) else n) for n in run.last]
+    state = [names[q] for _, q in run.state]  # as a child takes them
+    var = body.names.create(run.container[-1])
+    start = f"{', '.join(state)} = {', '.join(inputs)}"
+    loop = [start if len(INDENT * 2 + start) <= WIDTH else f"{', '.join(state)} = ({', '.join(inputs)})",
+            f"for {var} in {body.reuse(run.container)}:", f"\t{', '.join(names)} = {var}({', '.join(state)})"]
+    return loop, dict(zip(run.last, names, strict=True))
 
 
 class _Holders:
@@ -2247,7 +2190,6 @@ class TorchCodegen:
                 self._call(child, base, body, ports)
         body.lines.extend(self._return(scope, outputs, ports))
         _collapse_runs(body)
-        _loop_cells(body)
         _loop_passes(body)
         return body, args
 
