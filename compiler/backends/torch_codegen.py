@@ -137,6 +137,7 @@ class _ClassBody:
         self.chain_calls: list[_ChainCall] = []  # one-input one-output block calls, for _collapse_runs
         self.loop_var: str | None = None  # the variable of the forward's loops over passes (_loop_passes)
         self.numbered = False  # whether a container below the class's own submodules is numbered (`repeat`'s)
+        self.unrolled = 0  # the forward's statements that its loops over passes run more than they hold
 
     def add_module(self, rel: tuple[str, ...], init: str, span: Span) -> str:
         """Place a submodule at `rel`; returns a placeholder for its reference in forward code."""
@@ -518,6 +519,10 @@ def _pass_loop(body: _ClassBody, run: _Passes, after: Mapping[str, object]) -> t
     loop = [f"{', '.join(new for new, _ in copies)} = {', '.join(old for _, old in copies)}"] if copies else []
     loop.append(f"for {var} in {body.reuse(run.container)}:")
     loop += ["\t" + _PLACEHOLDER.sub(local, line) for line in named[:-1]]
+    # Its statements run m·n times where it holds len(loop): counted where classes are ordered by
+    # size (_Structure.size), as the unrolled lines were. (A loop over cells was written as a loop
+    # before classes were made, and counts as written.)
+    body.unrolled += run.m * run.n - len(loop)
     return loop, {run.last[o]: alias.get(run.first[o], run.first[o]) for o in kept}
 
 
@@ -872,6 +877,7 @@ class _Instance:
     args: list[str]
     values: dict[str, SpecValue]  # what a differing constant may be named after: parameters, locals, in_channels
     compress: bool = False  # a family's network: runs of equal blocks written as one loop
+    size: int = 0  # the statements its forward runs (see _Structure.size)
     probe: bool = False  # a family network elaborated again with its common parameters changed (see _probe)
     definitions: dict[str, Node] = field(default_factory=dict)  # locals defined by an expression
     # The block's parameters, the arguments its call wrote (ScopeInfo.arguments), the conditions its
@@ -926,6 +932,9 @@ class _Structure:
     template: tuple[str, ...]
     args: tuple[str, ...]
     forward: tuple[str, ...]
+    # Its forward's length, a `repeat`'s loop counted as the statements it runs (see _pass_loop):
+    # what "fullest" means where structures are ordered (_groups); no part of what makes a class.
+    size: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -1595,7 +1604,7 @@ def _reduce(full: _Structure, dropped: frozenset[str], tail: str | None) -> tupl
         removed |= {s for s, a in enumerate(attrs) if a in used}
         lines = [*lines[:k + 1], f"return {tail}"]
     template = tuple(t for s, t in enumerate(full.template) if s not in removed)
-    return _Structure(full.block, template, full.args, tuple(lines)), removed
+    return _Structure(full.block, template, full.args, tuple(lines), full.size), removed
 
 
 _APPEND = re.compile(r"\w+\.append\(")  # a constructor statement adding an entry to a list
@@ -1764,7 +1773,7 @@ def _cut_forward(full: _Structure, cut: _OutputCut, k: int) -> list[str]:
 def _groups(structures: list[_Structure]) -> list[_Group]:
     """The classes to make: each structure, fullest first, with the others it serves (that lack
     some of its parts, all the same tail)."""
-    order = sorted(range(len(structures)), key=lambda k: (-len(structures[k].template), -len(structures[k].forward), k))
+    order = sorted(range(len(structures)), key=lambda k: (-len(structures[k].template), -structures[k].size, k))
     taken: set[int] = set()
     groups: list[_Group] = []
     for full in order:
@@ -2053,7 +2062,7 @@ class TorchCodegen:
         self.instances: list[_Instance] = []  # block instances, children before their parent
         self.instance_index: dict[tuple[str, ...], int] = {}
         # A block instance's constructor statements, forward and arguments, by _leaf_key: made once per key.
-        self.leaf_bodies: dict[tuple[object, ...], tuple[list[str], list[str], list[str]]] = {}
+        self.leaf_bodies: dict[tuple[object, ...], tuple[list[str], list[str], list[str], int]] = {}
         self.children: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
         # A shared block instance's later applications (`head@2`, …), by its first one: they call its module.
         self.applications: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
@@ -2363,7 +2372,8 @@ class TorchCodegen:
             init = body.sequence(args)
             if init is not None:  # an nn.Sequential: no forward of its own
                 forward = []
-            made = (init or body.init_statements(info.lists), forward, args)
+            size = len(forward) + body.unrolled if forward else 0
+            made = (init or body.init_statements(info.lists), forward, args, size)
             if key is not None:
                 self.leaf_bodies[key] = made
         inputs, _ = self._boundary(scope)
@@ -2372,8 +2382,8 @@ class TorchCodegen:
             shape = self.ir.node(inputs[0].node).out_shapes[inputs[0].index]
             if shape:
                 values.setdefault("in_channels", shape[0])
-        init, forward, args = (list(lines) for lines in made)
-        self.instances.append(_Instance(scope, info.block or "block", init, forward, args, values,
+        init, forward, args = list(made[0]), list(made[1]), list(made[2])
+        self.instances.append(_Instance(scope, info.block or "block", init, forward, args, values, size=made[3],
                                         definitions=dict(info.local_definitions), params=info.params,
                                         arguments=info.arguments, conditions=info.conditions))
         self.instance_index[scope] = len(self.instances) - 1
@@ -2447,7 +2457,7 @@ class TorchCodegen:
                 refs = (self._resolved(index, calls) if inst.compress else
                         [_INSTANCE_REF.sub(lambda m: f"__C{class_of[int(m[1])]}__", line) for line in inst.init])
                 structure = _Structure(inst.block, tuple(self.templates(refs, self.keyword_defaults)[0]),
-                                       tuple(inst.args), tuple(inst.forward))
+                                       tuple(inst.args), tuple(inst.forward), inst.size)
                 key = keys.setdefault(structure, len(structures))
                 if key == len(structures):
                     structures.append(structure)
@@ -3041,7 +3051,8 @@ class TorchCodegen:
             self.family[len(pooled)] = (g, offset, len(pooled))
             init = body.init_statements()  # rendered once: a 10^5-layer network's is 10^5 constructors
             pooled.append(_Instance((g.info.name,), g.info.family, [shift(line) for line in init],
-                                    [body.resolve(line) for line in body.lines], args, values, compress=True))
+                                    [body.resolve(line) for line in body.lines], args, values, compress=True,
+                                    size=len(body.lines) + body.unrolled))
             networks.append(_Probed(g, offset, len(pooled) - 1, pooled[-1], init, list(g.instances)))
         classes = self._classes_with_probes(pooled, networks)
         pooled = self.instances
