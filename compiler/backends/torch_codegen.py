@@ -1979,6 +1979,164 @@ class _FamilyBody:
         return None
 
 
+_INIT_BRANCH = re.compile(r"\t(?:el)?if isinstance\(m, (.+)\):\Z")
+
+
+def _init_branches(lines: list[str]) -> list[tuple[str, list[str]]] | None:
+    """The branches (the class tested, the lines under it) of a constructor's `for m in
+    self.modules():` loop, the last statements (see `_add_network_inits`), else None."""
+    branches: list[tuple[str, list[str]]] = []
+    for line in lines:
+        head = _INIT_BRANCH.match(line)
+        if head is not None:
+            branches.append((head[1], []))
+        elif line.startswith("\t\t") and branches:
+            branches[-1][1].append(line)
+        else:
+            return None
+    return branches
+
+
+def _united_inits(inits: list[list[str]]) -> list[list[str]] | None:
+    """The members' constructors with one `for m in self.modules():` loop, the union of theirs, where
+    they differ only in which classes it tests (VGG's `elif isinstance(m, nn.BatchNorm2d)` in the
+    `_bn` networks alone): a branch for a class no module of a member is does nothing there. The
+    constructors as they are where they have the same number of statements; None where they differ
+    otherwise."""
+    if all(len(init) == len(inits[0]) for init in inits):
+        return inits
+    loop = "for m in self.modules():"
+    starts = [init.index(loop) if loop in init else -1 for init in inits]
+    if any(k < 0 for k in starts) or any(k != starts[0] for k in starts):
+        return None
+    branches = [_init_branches(init[k + 1:]) for init, k in zip(inits, starts, strict=True)]
+    if any(b is None for b in branches):
+        return None
+    widest = max(cast("list[list[tuple[str, list[str]]]]", branches), key=len)
+    for b in cast("list[list[tuple[str, list[str]]]]", branches):
+        remaining = iter(widest)
+        if not all(any(branch == other for other in remaining) for branch in b):
+            return None  # not the widest one's branches with some left out
+    lines = [f"\t{'el' if j else ''}if isinstance(m, {cls}):" for j, (cls, _) in enumerate(widest)]
+    body = [line for j, (_, under) in enumerate(widest) for line in (lines[j], *under)]
+    return [[*init[:k + 1], *body] for init, k in zip(inits, starts, strict=True)]
+
+
+class _LayerRows:
+    """A stage table whose row steps append bare layers to a list of the network's (`conv(c, 3,
+    pad=1) as features[]`), as torchvision's VGG `make_layers(cfg, batch_norm)` builds `features`: a
+    loop over the rows, inside it the row's steps (a `repeat` a loop over its count, an `if` an `if`),
+    each layer appended, the running channel count set after a layer that changes it. First `walk`
+    finds, in every member, row and pass, the layer each call step built; then `write` writes each
+    call step once, its constants as expressions checked against every layer it built."""
+
+    def __init__(self, body: _FamilyBody, attr: str, table: Node, known: set[str], at: list[int], var: str,
+                 templates: _Templates, defaults: KeywordDefaults) -> None:
+        self.body, self.attr, self.table, self.known, self.at, self.var = body, attr, table, known, at, var
+        self.templates, self.defaults = templates, defaults
+        # per call step (by identity): each layer it built, (the entry, its environment with its input's
+        # channels as the running count, its output channels)
+        self.built: dict[int, list[tuple[str, dict[str, object], int]]] = {}
+        self.first_in: list[object] = []  # per member: the channels the table takes
+        self.ends: list[int | None] = [None] * len(body.envs)  # per member: the channels it gives
+        self.lines: list[str] = []
+
+    def walk(self, g: TorchCodegen, entries: list[str], m: int, r: int, group: tuple[Node, ...],
+             env: dict[str, object]) -> bool:
+        """The layers member m's row r built from `group`, its entries from `self.at[m]` on, found."""
+        from archdsl.syntax import CallStep, IfStep, RepeatStep
+
+        for step in group:
+            if isinstance(step, CallStep):
+                ok = self._built(g, entries, m, r, step, env)
+            elif isinstance(step, IfStep):
+                cond = _python_expression(step.cond, self.known | set(env), [])
+                ok = cond is not None and self.walk(
+                    g, entries, m, r, step.then if _evaluate(cond, env) else (step.orelse or ()), env)
+            elif isinstance(step, RepeatStep) and step.table_index is None:
+                count = _python_expression(step.count, self.known | set(env), [])
+                times = _evaluate(count, env) if count is not None else None
+                ok = type(times) is int and all(
+                    self.walk(g, entries, m, r, step.body, {**env, step.var: i} if step.var else env)
+                    for i in range(times))
+            else:
+                ok = False
+            if not ok:
+                return False
+        return True
+
+    def _built(self, g: TorchCodegen, entries: list[str], m: int, r: int, step: Node, env: dict[str, object]) -> bool:
+        k = self.at[m]
+        if (k >= len(entries) or g.ir.list_rows.get((self.attr, str(k))) != (self.table, r + 1)
+                or _INSTANCE_REF.search(entries[k]) or f"{self.attr}.{k}" not in g.ir):
+            return False  # not a layer this table's row appended
+        node = g.ir.node(f"{self.attr}.{k}")
+        ins, outs = g.ir.in_shapes(node), node.out_shapes
+        if len(ins) != 1 or len(outs) != 1 or not ins[0] or not outs[0]:
+            return False
+        if len(self.first_in) == m:
+            self.first_in.append(ins[0][0])
+        self.built.setdefault(id(step), []).append((entries[k], {**env, _CHANNELS: ins[0][0]}, outs[0][0]))
+        self.at[m] = k + 1
+        self.ends[m] = outs[0][0]
+        return True
+
+    def write(self, group: tuple[Node, ...], depth: int, names: set[str]) -> bool:
+        """The lines of `group`'s steps, indented `depth` deep; whether each could be written."""
+        from archdsl.syntax import CallStep, IfStep, RepeatStep
+
+        indent, body = "\t" * depth, self.body
+        for step in group:
+            if isinstance(step, CallStep):
+                ok = self._write_layer(step, indent, names)
+            elif isinstance(step, IfStep):
+                cond = _python_expression(step.cond, names, [])
+                self.lines.append(f"{indent}if {body.source(cond or '')}:")
+                ok = cond is not None and self.write(step.then, depth + 1, names)
+                if ok and step.orelse:
+                    self.lines.append(f"{indent}else:")
+                    ok = self.write(step.orelse, depth + 1, names)
+            elif isinstance(step, RepeatStep):
+                count = _python_expression(step.count, names, [])
+                index = body.name(step.var) if step.var else "_"
+                self.lines.append(f"{indent}for {index} in range({body.source(count or '')}):")
+                ok = count is not None and self.write(step.body, depth + 1, names | ({step.var} if step.var else set()))
+            else:
+                ok = False
+            if not ok:
+                return False
+        return True
+
+    def _write_layer(self, step: Node, indent: str, names: set[str]) -> bool:
+        """`layers.append(…)` of a call step, then the running count where the layer changes it."""
+        from archdsl.syntax import CallStep
+
+        layers, body = self.built.get(id(step)), self.body
+        if not layers or not isinstance(step, CallStep):
+            return False  # a layer no member builds: nothing to write it from
+        templates = [self.templates([f"{self.var}.append({entry})"], self.defaults) for entry, _, _ in layers]
+        if any(t[0] != templates[0][0] for t in templates):
+            return False
+        values = [list(c) for c in zip(*(t[1][0] for t in templates), strict=True)]
+        envs = [env for _, env, _ in layers]
+        written = [arg.value for arg in step.args]
+        texts = [(c[0] if isinstance(c[0], ModuleClass) else repr(c[0])) if all(_same(v, c[0]) for v in c)
+                 else body.column(c, envs, written, names, in_channels=True) for c in values]
+        if any(t is None for t in texts):
+            return False
+        line = _keywords(_fill(templates[0][0][0], iter(str(t) for t in texts)), self.defaults, write=False)
+        self.lines.append(indent + body.source(line))
+        outs = [out for _, _, out in layers]
+        if all(_same(env[_CHANNELS], out) for env, out in zip(envs, outs, strict=True)):
+            return True
+        carried = next((str(t) for t, c in zip(texts, values, strict=True)
+                        if all(_same(v, o) for v, o in zip(c, outs, strict=True))), None)
+        if carried is None or carried == f"\x01{_CHANNELS}\x01":
+            return False
+        self.lines.append(f"{indent}{body.name(_CHANNELS)} = {body.source(carried)}")
+        return True
+
+
 def _table_counting(body: _FamilyBody, across: tuple[str, str] | None, count: str, targets: str, columns: int,
                     table: str) -> tuple[list[str], list[str]]:
     """`repeat n as i, j of blocks` after a table: the lines before the loop over its rows (`blocks`,
@@ -2512,6 +2670,10 @@ class TorchCodegen:
         more than constants, written from the spec (see _FamilyBody); None where some statement is
         not one this can write, or some expression does not give every member's value."""
         insts = [self.instances[i] for i in indices]
+        united = _united_inits([inst.init for inst in insts])
+        if united is None:
+            return None
+        insts = [replace(inst, init=init) for inst, init in zip(insts, united, strict=True)]
         first = insts[0]
         if any(i.forward != first.forward or i.args != first.args or len(i.init) != len(first.init) for i in insts):
             return None
@@ -2621,6 +2783,10 @@ class TorchCodegen:
             flat = gens[0].ir.list_rows.get((attr, str(at[0])))
             if (info is not None and info.table is not None and info.row == 1) or (flat is not None and flat[1] == 1):
                 table = info.table if info is not None and info.table is not None else flat[0] if flat else None
+                if flat is not None and not _INSTANCE_REF.fullmatch(items[0][at[0]]):
+                    if not self._computed_layer_table(body, attr, cast("Node", table), items, at, gens, known, var):
+                        return False
+                    continue
                 rows = self._list_rows(attr, table, flat is not None, items, at, gens)
                 if rows is None or self._computed_table(body, cast("Node", table), 0, [], gens, arguments, known,
                                                         (rows, var, flat is not None)) is None:
@@ -2635,6 +2801,48 @@ class TorchCodegen:
         if any(k != len(entries) for entries, k in zip(items, at, strict=True)):
             return False
         body.lines.append(f"self.{attr} = nn.Sequential(*{var})")
+        return True
+
+    def _computed_layer_table(self, body: _FamilyBody, attr: str, table: Node, items: list[list[str]], at: list[int],
+                              gens: list[TorchCodegen], known: set[str], var: str) -> bool:
+        """A stage table whose rows append layers, not blocks, to a list of the network's (`conv as
+        features[]`), written as torchvision's VGG `make_layers` builds `features` (see _LayerRows);
+        `at` (each member's next entry) moved past the table's entries. Whether it could be."""
+        from archdsl.syntax import StagesStep
+
+        if not isinstance(table, StagesStep) or not body.envs:
+            return False
+        steps: tuple[Node, ...] = table.body if isinstance(table.body, tuple) else (table.body,)
+        columns = list(table.columns)
+        cells = [[_python_expression(cell, known, []) for cell in row.cells] for row in table.rows]
+        if any(c is None for row in cells for c in row):
+            return False
+        rows = _LayerRows(body, attr, table, known | set(columns), at, var, self.templates, self.keyword_defaults)
+        for m, (entries, g, env) in enumerate(zip(items, gens, body.envs, strict=True)):
+            for r, row in enumerate(cells):
+                row_env = {**env, **{c: _evaluate(cast(str, text), env) for c, text in zip(columns, row, strict=True)}}
+                if not rows.walk(g, entries, m, r, steps, row_env):
+                    return False
+        if len(rows.first_in) != len(body.envs):
+            return False
+        channels = f"\x01{_CHANNELS}\x01"
+        body.use_channels(channels)
+        start: list[str] = []
+        if not (body.channels_known and all(_same(e.get(_CHANNELS), c)
+                                            for e, c in zip(body.envs, rows.first_in, strict=True))):
+            count = body.column(rows.first_in, body.envs, [], known)  # the count starts here: the input's channels
+            if count is None:
+                return False
+            start = [f"{body.name(_CHANNELS)} = {body.source(count)}"]
+        body.channels_known = True  # what the loop's layers read: set before it, kept by each layer changing it
+        if not rows.write(steps, 1, rows.known):
+            return False
+        table_name = body.names.create("stages")
+        targets = ", ".join(body.name(c) for c in columns)
+        rows_text = ", ".join(f"({', '.join(str(c) for c in row)}{',' if len(row) == 1 else ''})" for row in cells)
+        body.lines += [*start, f"{table_name} = [{body.source(rows_text)}]",
+                       f"for {targets}{',' if len(columns) == 1 else ''} in {table_name}:", *rows.lines]
+        body.carry(channels, rows.ends)
         return True
 
     def _list_rows(self, attr: str, table: Node | None, flat: bool, items: list[list[str]], at: list[int],

@@ -1,0 +1,109 @@
+"""A stage table whose rows append bare layers to one list (`conv(c, 3, pad=1) as features[]`, under
+a `repeat` and an `if`) is, in a file's family module, a loop over the table's rows as torchvision's
+VGG `make_layers(cfg, batch_norm)` writes it: one class for every network of the family, each
+network's state_dict and outputs those of the module compiled for that network alone."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import archdsl.api as api
+from archdsl.compiler.backends.torch_codegen import build_module, generate_family
+
+from .conftest import SPECS
+
+torch = pytest.importorskip("torch")
+tvm = pytest.importorskip("torchvision.models")
+
+_TOY = """
+network toy(depths, norm=false, classes=10) {
+    input image: 3x32x32
+    image
+      -> stages(c, n) {
+             8, depths[0]
+            16, depths[1]
+         } {
+             repeat n { conv(c, 3, pad=1) as body[] -> if norm { bn as body[] } -> relu as body[] }
+               -> maxpool(2) as body[]
+         }
+      -> adaptive_avgpool(1x1) -> flatten -> linear(classes) as head
+      -> output logits
+}
+network toy_a = toy(depths=[1, 2])
+network toy_b = toy(depths=[3, 1], norm=true)
+network toy_c = toy(depths=[2, 2], norm=true, classes=5)
+"""
+
+
+def _family(spec: api.Spec, tmp_path: Path, stem: str) -> tuple[ModuleType, str]:
+    """The family module of every network of `spec`, written and imported as a user would."""
+    source = generate_family([spec.network(name) for name in spec.networks]).text
+    path = tmp_path / f"{stem}.py"
+    path.write_text(source)
+    loader = importlib.util.spec_from_file_location(f"layer_table_{stem}", path)
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    sys.modules[loader.name] = module
+    loader.loader.exec_module(module)
+    return module, source
+
+
+def _random(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Random weights and batch norm statistics (what eval-mode parity must carry over)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, (p[0].numel() if p.dim() > 1 else p.numel()) ** -0.5, generator=g)
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0.0, 0.1, generator=g)
+                m.running_var.uniform_(0.5, 1.5, generator=g)
+    return model.eval()
+
+
+def _same_as_alone(module: ModuleType, spec: api.Spec, size: int) -> None:
+    """Each network's function builds the module compiled for that network alone: same state_dict
+    names and shapes, same outputs with the one's random weights loaded into the other."""
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+    for name in spec.networks:
+        alone = _random(build_module(spec.network(name)))
+        ours = getattr(module, name)().eval()
+        assert [(k, v.shape) for k, v in ours.state_dict().items()] == \
+            [(k, v.shape) for k, v in alone.state_dict().items()], name
+        ours.load_state_dict(alone.state_dict(), strict=True)
+        with torch.no_grad():
+            assert torch.equal(ours(x), alone(x)), name
+
+
+def test_rows_appending_layers_are_a_loop_with_their_conditions(tmp_path: Path) -> None:
+    spec = api.load_string(_TOY, file="toy.arch")
+    module, source = _family(spec, tmp_path, "toy")
+    assert re.findall(r"^class (\w+)\(", source, re.M) == ["Toy"]
+    assert "for c, n in stages:" in source and "for _ in range(n):" in source
+    assert re.search(r"^ +if norm:\n +layers\.append\(nn\.BatchNorm2d\(", source, re.M)
+    assert "self.body = nn.Sequential(*layers)" in source
+    _same_as_alone(module, spec, 32)
+
+
+def test_vgg_family_is_one_class_built_as_make_layers(tmp_path: Path) -> None:
+    """torchvision vgg.py: `VGG(make_layers(cfgs[cfg], batch_norm), …)`, make_layers a loop over the
+    configuration appending Conv2d, BatchNorm2d under `if batch_norm`, ReLU, and MaxPool2d per group."""
+    spec = api.load(SPECS / "vgg.arch")
+    module, source = _family(spec, tmp_path, "vgg")
+    assert re.findall(r"^class (\w+)\(", source, re.M) == ["VGG"]
+    assert "for _ in range(n):" in source and "if batch_norm:" in source
+    assert "self.features = nn.Sequential(*layers)" in source
+    _same_as_alone(module, spec, 64)
+    for name in ("vgg11", "vgg16_bn"):
+        canonical = _random(tvm.get_model(name, weights=None))
+        ours = getattr(module, name)().eval()
+        ours.load_state_dict(canonical.state_dict(), strict=True)  # by name, as torchvision's weights
+        x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
+        with torch.no_grad():
+            assert torch.allclose(ours(x), canonical(x), atol=1e-5, rtol=0), name
