@@ -2233,6 +2233,10 @@ class TorchCodegen:
         self.boundaries: dict[tuple[str, ...], tuple[list[Port], list[Port]]] = {}
         self.shared_from = {n.shares for n in self.ir if n.shares is not None}  # nodes whose module is reused
         self.depths: dict[tuple[str, ...], dict[str, int]] = {}  # see _depth
+        # The generators whose block instances may share classes with this one's (a family's
+        # networks, and a probe's), and where each layer of this one may overwrite an input: see _dies_here.
+        self.peers: list[TorchCodegen] = [self]
+        self.overwrites: dict[tuple[object, ...], bool] | None = None
         self.owners: dict[tuple[str, ...], tuple[str, ...]] = {}  # a node's scope → its owner (see owner)
         for node in self.ir.nodes("op"):
             for k in range(len(node.scope) + 1):
@@ -2434,20 +2438,51 @@ class TorchCodegen:
 
     def _dies_here(self, node: IRNode, k: int) -> bool:
         """Whether `node` may overwrite its k-th input (torchvision's `nn.ReLU(inplace=True)` after a
-        batch norm, `out += identity`): the input is made by an op of the same class whose output may
-        be overwritten (`Op.output_overwritable`), and `node`, reading it once, is all that reads it.
-        So never a block's or the network's input, a value read twice (a residual's identity) or an
-        output; and since it looks at the class's own layers only, every instance of a class agrees.
-        A module applied at several places (`shared`) is left out of place. A drop-path's output, its
-        input itself at inference, may be overwritten where that input may be (`Op.output_overwritable_as_input`)."""
+        batch norm, `out += identity`, EfficientNet's `result += input` after a child block's batch
+        norm): where it may at every place the same code runs. Instances of one block definition
+        share their classes' code, so the answer is the one of the layer of the same block and the
+        same name within it (`_layer_key`) in every instance of the block, in this network and in
+        those sharing its classes (`self.peers`: a family's, a probe's); where one instance may not
+        (EfficientNetV2's `FusedMbconv` without expansion: its last layer is a SiLU, whose output may
+        not be overwritten), none does, and the instances still read alike and share one class. See
+        _may_overwrite for where one layer may."""
+        key = (*self._layer_key(node), k)
+        return all(peer._overwrites().get(key, True) for peer in self.peers) and self._overwrites()[key]
+
+    def _overwrites(self) -> dict[tuple[object, ...], bool]:
+        """(`_layer_key`, input) → whether each layer of that key in this network may overwrite that input."""
+        if self.overwrites is None:
+            self.overwrites = {}
+            for node in self.ir.nodes("op"):
+                layer = self._layer_key(node)
+                for k in range(len(node.inputs)):
+                    key = (*layer, k)
+                    self.overwrites[key] = self.overwrites.get(key, True) and self._may_overwrite(node, k)
+        return self.overwrites
+
+    def _layer_key(self, node: IRNode) -> tuple[object, ...]:
+        """A layer as its class knows it: the block definition holding it (None: the network's)
+        and its name within the block instance."""
+        owner = self.owner(node)
+        block = (self.ir.scopes[owner].block or "block") if owner else None
+        return block, tuple(node.name.split("."))[len(parts(owner)):]
+
+    def _may_overwrite(self, node: IRNode, k: int) -> bool:
+        """Whether this `node` alone may overwrite its k-th input: the input is made by an op of its
+        class or of a block inside it, whose output may be overwritten (`Op.output_overwritable`:
+        autograd's backward of the op does not read it), and `node`, reading it once, is all that
+        reads it. So never a block's or the network's input, a value read twice (a residual's
+        identity) or an output. A module applied at several places (`shared`) is left out of place.
+        A drop-path's output, its input itself at inference, may be overwritten where that input may
+        be (`Op.output_overwritable_as_input`)."""
         port = node.inputs[k]
         producer = self.ir.node(port.node)
         if not (producer.kind == "op" and len(producer.out_shapes) == 1 and node.shares is None
-                and node.name not in self.shared_from and self.owner(producer) == self.owner(node)
+                and node.name not in self.shared_from and self.inside(producer, self.owner(node))
                 and node.inputs.count(port) == 1 and [c.name for c in self.ir.consumers(producer.name)] == [node.name]):
             return False
         if producer.op_class.output_overwritable_as_input and len(producer.inputs) == 1:
-            return self._dies_here(producer, 0)
+            return self._may_overwrite(producer, 0)
         return producer.op_class.output_overwritable
 
     def _in_place_statement(self, node: IRNode, args: list[str]) -> tuple[str, str] | None:
@@ -2551,8 +2586,8 @@ class TorchCodegen:
         """What the class body of a block instance that holds no block instance is a function of: per
         layer, its name within the instance, op, attributes (identical layers share theirs) and input
         shapes, where each input comes from (a layer of the instance, or which of the instance's
-        inputs), and which layers read it, inside or (which outputs) outside; and the lists the
-        instance builds. Instances of one key have one body (a residual stack's blocks: it is made
+        inputs), and which layers read it, inside or (which outputs) outside; the lists the
+        instance builds, and its block (where a layer may overwrite an input: _dies_here). Instances of one key have one body (a residual stack's blocks: it is made
         once). None where the body reads more: a shared instance, or one holding shared layers."""
         info = self.ir.scopes[scope]
         if self.children.get(scope) or info.shares is not None or scope in self.applications:
@@ -2562,7 +2597,7 @@ class TorchCodegen:
         inside = {node.name for node in members}
         ins: dict[Port, int] = {}  # the ports read from outside, in order (_boundary's)
         outs: list[Port] = []  # the ports read outside
-        layers: list[tuple[object, ...]] = [info.lists]
+        layers: list[tuple[object, ...]] = [info.lists, info.block]  # the block: see _dies_here
         for node in members:
             if node.shares is not None or node.name in self.shared_from:
                 return None
@@ -3235,6 +3270,8 @@ class TorchCodegen:
         every network sets alike are keyword arguments with that default (`resnet50(classes=10)`), and
         a boolean under which networks have more outputs is a flag (`InceptionV3(aux=False)`)."""
         gens = [self, *others]
+        for g in gens:
+            g.peers = gens
         self.helpers = dict(sorted({k: v for g in gens for k, v in g.helpers.items()}.items()))
         self.keyword_defaults = {k: v for g in gens for k, v in g.keyword_defaults.items()}
         self.classes = Namespace(frozenset(self.helpers))
@@ -3421,6 +3458,7 @@ class TorchCodegen:
         if other is None:
             return "the spec refuses other values"
         pg = TorchCodegen(other)
+        pg.peers = [*self.peers, pg]
         body, _ = pg._body(())
         kd = self.keyword_defaults
         same_blocks = [(i.scope, i.init, i.forward) for i in pg.instances] == [
