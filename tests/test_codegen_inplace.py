@@ -1,7 +1,8 @@
 """The generated module overwrites a value in place where torchvision's models do — an activation
 (`nn.ReLU(inplace=True)`) and a sum (`out += identity`) whose input dies there: made by a layer of
-the same class whose output may be overwritten (`Op.output_overwritable`: conv, bn, linear, add,
-concat), and read by nothing else — and nowhere else. In place or not, the module computes exactly
+the same class or of a block inside it whose output may be overwritten (`Op.output_overwritable`:
+conv, bn, linear, add, concat), and read by nothing else, at every instance of the block — and
+nowhere else. In place or not, the module computes exactly
 the same outputs and gradients: each is compared, bit for bit, with the module generated with every
 in-place form turned off."""
 
@@ -54,12 +55,31 @@ BLOCK_CASES = [
     # A block's input belongs to its caller: never overwritten, though the caller reads it no more.
     ("block input", "block act_conv(c) {\n    in -> relu -> conv(c, 3)\n}\n",
      "    image -> conv(4, 3) -> act_conv(4) -> output y", 0, 1, 0),
-    # Made in another class: left out of place, so that whether it may be overwritten depends on the
-    # class's own layers only, and all instances of a class agree.
+    # Made by a child block's batch norm (torchvision's Conv2dNormActivation then `nn.ReLU(inplace=True)`).
     ("made by a child block", "block cb(c) {\n    in -> conv(c, 3) -> bn\n}\n",
-     "    image -> cb(4) -> relu -> output y", 0, 1, 0),
+     "    image -> cb(4) -> relu -> output y", 1, 1, 0),
     ("residual block", "block res(c) {\n    y = in -> conv(c, 3, pad=1) -> bn -> relu -> conv(c, 3, pad=1) -> bn\n"
      "    in + y -> relu\n}\n", "    image -> conv(4, 1) -> res(4) -> res(4) -> output y", 4, 4, 1),
+]
+
+
+# EfficientNet's MBConv: a residual branch ending in a child block (torchvision's Conv2dNormActivation
+# with activation_layer=None), then a drop path, summed into the branch (`result += input`).
+_BRANCH = """block cba(c, act=relu) {
+    in -> conv(c, 3, pad=1) as 0 -> bn as 1 -> if act != none { act as 2 }
+}
+block res(c, act=none) {
+    y = in -> cba(c, act=act)
+    (y -> drop_path(0.5)) + in
+}
+"""
+BLOCK_CASES += [
+    ("residual branch ending in a child block's bn", _BRANCH,
+     "    image -> conv(4, 1) -> res(4) -> res(4) -> output y", 0, 0, 1),
+    # One instance's branch ends in a ReLU, whose output its gradient reads: no instance of the
+    # class sums in place, so that all read alike and share it.
+    ("one instance's branch ends in a relu", _BRANCH,
+     "    image -> conv(4, 1) -> res(4) -> res(4, act=relu) -> output y", 1, 1, 0),
 ]
 
 
@@ -131,3 +151,15 @@ def test_resnet_reads_like_torchvision() -> None:
     block = source[source.index("class Bottleneck("):source.index("class Resnet50(")]
     assert block.count("nn.ReLU(inplace=True)") == 3 and "nn.ReLU()" not in block
     assert re.search(r"^ {8}(\w+) \+= x\n {8}\1 = self\.relu_2\(\1\)$", block, re.M)
+
+
+@pytest.mark.parametrize(("second", "sums"), [("none", 1), ("relu", 0)])
+def test_instances_of_a_class_agree(second: str, sums: int) -> None:
+    """Whether a sum overwrites a value made in a child block is decided for the block's instances
+    together: both in place, or (one instance's branch ends in a ReLU) neither, and one class."""
+    body = f"    image -> conv(4, 1) -> res(4) -> res(4, act={second}) -> output y"
+    source = generate_source(api.load_string(_source(_BRANCH, body)).network())
+    assert re.findall(r"^class (Res\w*)\(", source, re.M) == ["Res"]
+    forward = source[source.index("class Res("):source.index("class Toy(")]
+    assert len(re.findall(r"^ {8}cba \+= x$", forward, re.M)) == sums
+    assert len(re.findall(r"^ {8}x = cba \+ x$", forward, re.M)) == 1 - sums
