@@ -2587,8 +2587,9 @@ class TorchCodegen:
         layer, its name within the instance, op, attributes (identical layers share theirs) and input
         shapes, where each input comes from (a layer of the instance, or which of the instance's
         inputs), and which layers read it, inside or (which outputs) outside; the lists the
-        instance builds, and its block (where a layer may overwrite an input: _dies_here). Instances of one key have one body (a residual stack's blocks: it is made
-        once). None where the body reads more: a shared instance, or one holding shared layers."""
+        instance builds; and its block (where a layer may overwrite an input: _dies_here). Instances
+        of one key have one body (a residual stack's blocks: it is made once). None where the body
+        reads more: a shared instance, or one holding shared layers."""
         info = self.ir.scopes[scope]
         if self.children.get(scope) or info.shares is not None or scope in self.applications:
             return None
@@ -2597,7 +2598,7 @@ class TorchCodegen:
         inside = {node.name for node in members}
         ins: dict[Port, int] = {}  # the ports read from outside, in order (_boundary's)
         outs: list[Port] = []  # the ports read outside
-        layers: list[tuple[object, ...]] = [info.lists, info.block]  # the block: see _dies_here
+        layers: list[object] = [info.lists, info.block]  # the block: see _dies_here
         for node in members:
             if node.shares is not None or node.name in self.shared_from:
                 return None
