@@ -2441,7 +2441,7 @@ class TorchCodegen:
         batch norm, `out += identity`, EfficientNet's `result += input` after a child block's batch
         norm): where it may at every place the same code runs. Instances of one block definition
         share their classes' code, so the answer is the one of the layer of the same block and the
-        same name within it (`_layer_key`) in every instance of the block, in this network and in
+        same name and op within it (`_layer_key`) in every instance of the block, in this network and in
         those sharing its classes (`self.peers`: a family's, a probe's); where one instance may not
         (EfficientNetV2's `FusedMbconv` without expansion: its last layer is a SiLU, whose output may
         not be overwritten), none does, and the instances still read alike and share one class. See
@@ -2461,11 +2461,12 @@ class TorchCodegen:
         return self.overwrites
 
     def _layer_key(self, node: IRNode) -> tuple[object, ...]:
-        """A layer as its class knows it: the block definition holding it (None: the network's)
-        and its name within the block instance."""
+        """A layer as its class knows it: the block definition holding it (None: the network's),
+        its name within the block instance and its op (a family's networks hold different layers
+        under one name: `body.2` a ReLU in one, a max pool in another)."""
         owner = self.owner(node)
         block = (self.ir.scopes[owner].block or "block") if owner else None
-        return block, tuple(node.name.split("."))[len(parts(owner)):]
+        return block, tuple(node.name.split("."))[len(parts(owner)):], node.op
 
     def _may_overwrite(self, node: IRNode, k: int) -> bool:
         """Whether this `node` alone may overwrite its k-th input: the input is made by an op of its
