@@ -2439,15 +2439,19 @@ class TorchCodegen:
     def _dies_here(self, node: IRNode, k: int) -> bool:
         """Whether `node` may overwrite its k-th input (torchvision's `nn.ReLU(inplace=True)` after a
         batch norm, `out += identity`, EfficientNet's `result += input` after a child block's batch
-        norm): where it may at every place the same code runs. Instances of one block definition
-        share their classes' code, so the answer is the one of the layer of the same block and the
-        same name and op within it (`_layer_key`) in every instance of the block, in this network and in
-        those sharing its classes (`self.peers`: a family's, a probe's); where one instance may not
-        (EfficientNetV2's `FusedMbconv` without expansion: its last layer is a SiLU, whose output may
-        not be overwritten), none does, and the instances still read alike and share one class. See
-        _may_overwrite for where one layer may."""
+        norm): where this layer may (`_overwritten`) and, where the value is made in a child block,
+        which the class's code does not show, where every layer of the same block, name and op
+        (`_layer_key`) may too, in this network and in those sharing its classes (`self.peers`: a
+        family's, a probe's). So the instances of a class agree: where one may not (EfficientNetV2's
+        `FusedMbconv` without expansion: its child block ends in a SiLU, whose output may not be
+        overwritten), none does, and they still read alike and share one class."""
+        producer = self._overwritten(node, k)
+        if producer is None:
+            return False
+        if self.owner(producer) == self.owner(node):  # the class's own layer: its code shows which
+            return True
         key = (*self._layer_key(node), k)
-        return all(peer._overwrites().get(key, True) for peer in self.peers) and self._overwrites()[key]
+        return all(peer._overwrites().get(key, True) for peer in self.peers)
 
     def _overwrites(self) -> dict[tuple[object, ...], bool]:
         """(`_layer_key`, input) → whether each layer of that key in this network may overwrite that input."""
@@ -2457,7 +2461,7 @@ class TorchCodegen:
                 layer = self._layer_key(node)
                 for k in range(len(node.inputs)):
                     key = (*layer, k)
-                    self.overwrites[key] = self.overwrites.get(key, True) and self._may_overwrite(node, k)
+                    self.overwrites[key] = self.overwrites.get(key, True) and self._overwritten(node, k) is not None
         return self.overwrites
 
     def _layer_key(self, node: IRNode) -> tuple[object, ...]:
@@ -2468,23 +2472,24 @@ class TorchCodegen:
         block = (self.ir.scopes[owner].block or "block") if owner else None
         return block, tuple(node.name.split("."))[len(parts(owner)):], node.op
 
-    def _may_overwrite(self, node: IRNode, k: int) -> bool:
-        """Whether this `node` alone may overwrite its k-th input: the input is made by an op of its
-        class or of a block inside it, whose output may be overwritten (`Op.output_overwritable`:
-        autograd's backward of the op does not read it), and `node`, reading it once, is all that
-        reads it. So never a block's or the network's input, a value read twice (a residual's
-        identity) or an output. A module applied at several places (`shared`) is left out of place.
-        A drop-path's output, its input itself at inference, may be overwritten where that input may
-        be (`Op.output_overwritable_as_input`)."""
+    def _overwritten(self, node: IRNode, k: int) -> IRNode | None:
+        """The layer whose output this `node` alone may overwrite as its k-th input, or None: the
+        input is made by an op of its class or of a block inside it, whose output may be overwritten
+        (`Op.output_overwritable`: autograd's backward of the op does not read it), and `node`,
+        reading it once, is all that reads it. So never a block's or the network's input, a value
+        read twice (a residual's identity) or an output. A module applied at several places
+        (`shared`) is left out of place. A drop-path's output, its input itself at inference, may be
+        overwritten where that input may be (`Op.output_overwritable_as_input`): the layer is then
+        the one making that input."""
         port = node.inputs[k]
         producer = self.ir.node(port.node)
         if not (producer.kind == "op" and len(producer.out_shapes) == 1 and node.shares is None
                 and node.name not in self.shared_from and self.inside(producer, self.owner(node))
                 and node.inputs.count(port) == 1 and [c.name for c in self.ir.consumers(producer.name)] == [node.name]):
-            return False
+            return None
         if producer.op_class.output_overwritable_as_input and len(producer.inputs) == 1:
-            return self._may_overwrite(producer, 0)
-        return producer.op_class.output_overwritable
+            return self._overwritten(producer, 0)
+        return producer if producer.op_class.output_overwritable else None
 
     def _in_place_statement(self, node: IRNode, args: list[str]) -> tuple[str, str] | None:
         """(the variable holding the result, the statement) of a function op computed into one of
