@@ -20,7 +20,7 @@ import pytest
 
 from archdsl.compiler.backends.torch_codegen import build_module, generate_family
 
-from .conftest import network, zoo
+from .conftest import SPECS, network, zoo
 
 torch = pytest.importorskip("torch")
 tvm = pytest.importorskip("torchvision.models")
@@ -365,3 +365,20 @@ def test_width_multiplier_family_is_one_class(tmp_path: Path) -> None:
     assert "return MobilenetV1(width=0.5, **kwargs)" in source and "return MobilenetV1(**kwargs)" in source
     with torch.device("meta"):
         assert module.mobilenet_v1_050(classes=10).classifier.out_features == 10
+
+
+@pytest.mark.parametrize("file", ["mobilenet_v1.arch", "efficientnet.arch"])
+def test_family_does_not_depend_on_how_often_the_file_was_loaded(file: str) -> None:
+    """A family's networks elaborated from separate loads of their file (separate syntax trees, as
+    after the parse cache dropped the file) make the same module as networks from one load."""
+    import archdsl.api as api
+    from archdsl.parser import _DECODED
+
+    once = api.load(SPECS / file)
+    names = list(once.networks)
+    expected = generate_family([once.network(n) for n in names]).text
+    networks = []
+    for n in names:
+        _DECODED.clear()  # each load unpickles its own syntax tree
+        networks.append(api.load(SPECS / file).network(n))
+    assert generate_family(networks).text == expected

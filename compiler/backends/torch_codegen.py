@@ -2900,7 +2900,9 @@ class TorchCodegen:
                 if not flat:
                     k = at[m]
                     info = g.ir.scopes.get((attr, str(k)))
-                    ok = k < len(entries) and info is not None and info.table is table and info.row == r + 1
+                    # the same table by value: a family's networks may come from separate loads of the file
+                    ok = (k < len(entries) and info is not None and info.row == r + 1
+                          and (info.table is table or info.table == table))
                     refs = _sequential_refs(entries[k]) if ok else None
                     at[m] += 1
                 while flat and refs is not None and g.ir.list_rows.get((attr, str(at[m]))) == (table, r + 1):
