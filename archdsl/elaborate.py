@@ -561,7 +561,7 @@ class Elaborator(Evaluator):
 
     # ---- steps -------------------------------------------------------------------------------
     def chain_step(self, step: Node | tuple[Node, ...], x: Value, env: Env, collapse: bool) -> Value:
-        if type(step) is CallStep:  # the common step first: _call_step, in place
+        if type(step) is CallStep:  # the common step first, in place (no frame of its own)
             if type(x) is not Tensor:
                 x = self._chain_input(x, step.span)
             if step.label is None:
@@ -572,7 +572,7 @@ class Elaborator(Evaluator):
         return self._other_step(step, x, env, collapse)
 
     def _other_step(self, step: Node | tuple[Node, ...], x: Value, env: Env, collapse: bool) -> Value:
-        """`chain_step` of any step but a plain call."""
+        """`chain_step` of any step but a call."""
         if isinstance(step, tuple):  # `(a -> b)`, or a table's `{ a -> b }`: one step alone is that step
             return self._steps(step, x, env, collapse=collapse and len(step) == 1)
         if isinstance(step, IfStep):
@@ -587,22 +587,11 @@ class Elaborator(Evaluator):
             self._output(step.name, self._tensor(x, step.span, "an output"), step.span)
             env.vars[step.name] = x
             return x
-        if isinstance(step, CallStep):
-            return self._call_step(step, x, env, collapse)
         if isinstance(step, Shared):
             x = self._chain_input(x, step.span)
             inputs = CallArgs(tensors=[(t, CHAINED) for t in flatten_tensors(x)])
             return self.apply_shared(self._instance(step, env), inputs, step.span, env)
         raise error("E0900", f"`{type(step).__name__}` cannot follow `->`", step.span)
-
-    def _call_step(self, step: CallStep, x: Value, env: Env, collapse: bool) -> Value:
-        if type(x) is not Tensor:
-            x = self._chain_input(x, step.span)
-        if step.label is None:
-            return self.call(step.func, step.func_span, step.args, x, step.span, env, None,
-                             scope_override=env.scope if collapse else None)
-        label, at = self.placed(step.label, env)
-        return self.call(step.func, step.func_span, step.args, x, step.span, at, label)
 
     def _repeat_step(self, step: RepeatStep, x: Value, env: Env, collapse: bool,
                      across: tuple[int, int, int] | None = None) -> Value:

@@ -125,6 +125,17 @@ class ScopeInfo:  # not frozen, for speed (one or two per block call): see Port
         return moved
 
 
+def _link(consumers: dict[str, list[str]], name: str, inputs: tuple[Port, ...]) -> None:
+    """A new node `name` in the table of consumers: none yet of its own, and listed once under each
+    node it reads."""
+    consumers[name] = []
+    if len(inputs) == 1:
+        consumers[inputs[0].node].append(name)
+    else:
+        for producer in dict.fromkeys([p.node for p in inputs]):
+            consumers[producer].append(name)
+
+
 @dataclass
 class IR:
     """The typed facade; passes use these accessors, never the networkx graph directly."""
@@ -168,14 +179,7 @@ class IR:
         nodes[name] = node
         self._in_shapes[name] = in_shapes
         self._by_kind[node.kind].append(node)
-        consumers = self._consumers
-        consumers[name] = []
-        inputs = node.inputs
-        if len(inputs) == 1:
-            consumers[inputs[0].node].append(name)
-        else:
-            for producer in dict.fromkeys([p.node for p in inputs]):
-                consumers[producer].append(name)
+        _link(self._consumers, name, node.inputs)
         self._graph = None
         return node
 
@@ -191,13 +195,7 @@ class IR:
             table[name] = node
             kept[name] = shapes
             ops.append(node)
-            consumers[name] = []
-            inputs = node.inputs
-            if len(inputs) == 1:
-                consumers[inputs[0].node].append(name)
-            else:
-                for producer in dict.fromkeys([p.node for p in inputs]):
-                    consumers[producer].append(name)
+            _link(consumers, name, node.inputs)
         self._graph = None
 
     def _input_shapes(self, node: IRNode) -> tuple[Shape, ...]:
