@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import Disagreement, header, invocation, table
-from benchmarks.generated_modules import MODES, NETWORKS, build_pair
+from benchmarks.generated_modules import add_call_arguments, build_pair
 
 
 @dataclass
@@ -194,10 +194,7 @@ def compare(network: str, ours: list[Step], theirs: list[Step]) -> tuple[list[li
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--networks", nargs="+", default=NETWORKS, metavar="NET")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], metavar="N")
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    parser.add_argument("--input", help="input shape for every network, e.g. 3x64x64 (smoke runs)")
+    add_call_arguments(parser)
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     parser.add_argument("--dump", type=Path, help="write each graph's output code under this folder")
     args = parser.parse_args(argv)

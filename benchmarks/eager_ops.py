@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import header, invocation, table
-from benchmarks.generated_modules import MODES, NETWORKS, build_pair
+from benchmarks.generated_modules import add_call_arguments, build_pair
 
 # One dispatched op: its overload and the shapes of its tensor arguments, in argument order.
 Op = tuple[str, tuple[tuple[int, ...], ...]]
@@ -91,10 +91,7 @@ def _listed(ops: Counter[Op]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--networks", nargs="+", default=NETWORKS, metavar="NET")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], metavar="N")
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    parser.add_argument("--input", help="input shape for every network, e.g. 3x64x64 (smoke runs)")
+    add_call_arguments(parser)
     args = parser.parse_args(argv)
 
     import torch

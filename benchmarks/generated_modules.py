@@ -59,6 +59,15 @@ def _first_output(out: Any) -> Any:
     return next(iter(out.values())) if isinstance(out, dict) else out
 
 
+def add_call_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments that pick the calls compared (networks, batch sizes, modes, input shape): this
+    script's, compiled_graphs.py's and eager_ops.py's alike."""
+    parser.add_argument("--networks", nargs="+", default=NETWORKS, metavar="NET")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], metavar="N")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--input", help="input shape for every network, e.g. 3x64x64 (smoke runs)")
+
+
 def build_pair(network: str, input: str | None) -> tuple[Any, Any, tuple[int, ...]]:
     """(generated, canonical, input shape per sample), with equal weights, checked to agree."""
     import torch
@@ -211,12 +220,9 @@ def _quartiles(ratios: Sequence[float]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--networks", nargs="+", default=NETWORKS, metavar="NET")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], metavar="N")
+    add_call_arguments(parser)
     parser.add_argument("--repeat", type=int, default=10, help="counted rounds (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="uncounted rounds first (default 2)")
-    parser.add_argument("--input", help="input shape for every network, e.g. 3x64x64 (smoke runs)")
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     kinds = parser.add_mutually_exclusive_group()
     kinds.add_argument("--no-compile", action="store_true", help="eager rows only")
     kinds.add_argument("--compile-only", action="store_true", help="torch.compile rows only")

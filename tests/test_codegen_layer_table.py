@@ -17,6 +17,7 @@ import archdsl.api as api
 from archdsl.compiler.backends.torch_codegen import build_module, generate_family
 
 from .conftest import SPECS
+from .test_codegen_family import _random
 
 torch = pytest.importorskip("torch")
 tvm = pytest.importorskip("torchvision.models")
@@ -52,19 +53,6 @@ def _family(spec: api.Spec, tmp_path: Path, stem: str) -> tuple[ModuleType, str]
     sys.modules[loader.name] = module
     loader.loader.exec_module(module)
     return module, source
-
-
-def _random(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Random weights and batch norm statistics (what eval-mode parity must carry over)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, (p[0].numel() if p.dim() > 1 else p.numel()) ** -0.5, generator=g)
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.running_mean.normal_(0.0, 0.1, generator=g)
-                m.running_var.uniform_(0.5, 1.5, generator=g)
-    return model.eval()
 
 
 def _same_as_alone(module: ModuleType, spec: api.Spec, size: int) -> None:
