@@ -37,14 +37,18 @@ def _module(file: str, tmp_path: Path) -> tuple[ModuleType, str]:
     """The family module of a zoo file, written and imported as a user would."""
     names = [name for f, name in zoo() if f == file]
     source = generate_family([network(file, name) for name in names]).text
-    path = tmp_path / file.replace(".arch", ".py")
+    return imported(source, tmp_path / file.replace(".arch", ".py"), "family"), source
+
+
+def imported(source: str, path: Path, prefix: str) -> ModuleType:
+    """`source` written to `path` and imported from there, as a user would, as module PREFIX_STEM."""
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"family_{path.stem}", path)
+    spec = importlib.util.spec_from_file_location(f"{prefix}_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    return module, source
+    return module
 
 
 def _shapes(model: torch.nn.Module) -> list[tuple[int, ...]]:

@@ -5,9 +5,7 @@ network's state_dict and outputs those of the module compiled for that network a
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -17,7 +15,7 @@ import archdsl.api as api
 from archdsl.compiler.backends.torch_codegen import build_module, generate_family
 
 from .conftest import SPECS
-from .test_codegen_family import _random
+from .test_codegen_family import _random, imported
 
 torch = pytest.importorskip("torch")
 tvm = pytest.importorskip("torchvision.models")
@@ -45,14 +43,7 @@ network toy_c = toy(depths=[2, 2], norm=true, classes=5)
 def _family(spec: api.Spec, tmp_path: Path, stem: str) -> tuple[ModuleType, str]:
     """The family module of every network of `spec`, written and imported as a user would."""
     source = generate_family([spec.network(name) for name in spec.networks]).text
-    path = tmp_path / f"{stem}.py"
-    path.write_text(source)
-    loader = importlib.util.spec_from_file_location(f"layer_table_{stem}", path)
-    assert loader is not None and loader.loader is not None
-    module = importlib.util.module_from_spec(loader)
-    sys.modules[loader.name] = module
-    loader.loader.exec_module(module)
-    return module, source
+    return imported(source, tmp_path / f"{stem}.py", "layer_table"), source
 
 
 def _same_as_alone(module: ModuleType, spec: api.Spec, size: int) -> None:
