@@ -1,10 +1,10 @@
 """The generated module overwrites a value in place where torchvision's models do — an activation
 (`nn.ReLU(inplace=True)`) and a sum (`out += identity`) whose input dies there: made by a layer of
 the same class or of a block inside it whose output may be overwritten (`Op.output_overwritable`:
-conv, bn, linear, add, concat), and read by nothing else, at every instance of the block — and
-nowhere else. In place or not, the module computes exactly
-the same outputs and gradients: each is compared, bit for bit, with the module generated with every
-in-place form turned off."""
+conv, bn, linear, add, concat, and the activations whose gradient reads their input only, such as
+SiLU), and read by nothing else, at every instance of the block — and nowhere else. In place or not,
+the module computes exactly the same outputs and gradients: each is compared, bit for bit, with the
+module generated with every in-place form turned off."""
 
 from __future__ import annotations
 
@@ -38,6 +38,11 @@ CASES = [
     ("network input", "    image -> relu -> conv(4, 3) -> output y", 0, 1, 0),
     ("shared module", "    act = shared relu\n"
      "    image -> conv(4, 3) -> act -> conv(4, 3) -> act -> output y", 0, 1, 0),
+    # torchvision's FusedMBConv: `result += input` onto a SiLU, itself in place on the bn.
+    ("the sum onto a silu", "    a = image -> conv(3, 3, pad=1) -> bn -> silu\n    b = image + a\n"
+     "    b -> output y", 1, 1, 1),
+    ("never onto a relu, whose gradient reads its output", "    a = image -> conv(3, 3, pad=1) -> relu\n"
+     "    b = image + a\n    b -> output y", 1, 1, 0),
     ("the sum into the operand that dies", "    a = image -> conv(3, 3, pad=1) -> bn\n    b = image + a\n"
      "    b -> output y", 0, 0, 1),
     # A drop-path's output is its input itself at inference: overwritten only where that input may be.

@@ -25,24 +25,32 @@ class _Activation(Op):
         return f"{init[:-1]}{'' if init.endswith('()') else ', '}inplace=True)"
 
 
-def _simple(name: str, module: str, doc: str, aliases: tuple[str, ...] = (), in_place: bool = False) -> type[Op]:
+def _simple(name: str, module: str, doc: str, aliases: tuple[str, ...] = (), in_place: bool = False,
+            overwritable: bool = False) -> type[Op]:
     cls = type(name.capitalize(), (_Activation,), {"name": name, "module": module, "doc": doc,
-                                                   "aliases": aliases, "in_place": in_place})
+                                                   "aliases": aliases, "in_place": in_place,
+                                                   "output_overwritable": overwritable})
     return register(cls)
 
 
 # In place where torchvision's models use them so: ReLU (ResNet, VGG), ReLU6 (MobileNetV2), SiLU
 # (EfficientNet), Hardswish (MobileNetV3); and the others torch offers it for.
+# `overwritable`: the gradient reads the activation's input only, never its output (autograd keeps
+# what it needs of the input, in place or not), so the one op that reads the output may overwrite it:
+# torchvision's FusedMBConv sums `result += input` onto a SiLU. ReLU's, Sigmoid's and Tanh's
+# gradients read their output.
 Relu = _simple("relu", "ReLU", "max(x, 0).", in_place=True)
 Relu6 = _simple("relu6", "ReLU6", "min(max(x, 0), 6) (MobileNet).", in_place=True)
 Sigmoid = _simple("sigmoid", "Sigmoid", "1 / (1 + e^−x).")
 Tanh = _simple("tanh", "Tanh", "Hyperbolic tangent.")
-Silu = _simple("silu", "SiLU", "x·sigmoid(x), a.k.a. swish (EfficientNet).", aliases=("swish",), in_place=True)
-Hswish = _simple("hswish", "Hardswish", "x·relu6(x+3)/6 (MobileNetV3).", aliases=("hardswish",), in_place=True)
+Silu = _simple("silu", "SiLU", "x·sigmoid(x), a.k.a. swish (EfficientNet).", aliases=("swish",),
+               in_place=True, overwritable=True)
+Hswish = _simple("hswish", "Hardswish", "x·relu6(x+3)/6 (MobileNetV3).", aliases=("hardswish",),
+                 in_place=True, overwritable=True)
 Hsigmoid = _simple("hsigmoid", "Hardsigmoid", "relu6(x+3)/6 (MobileNetV3).", aliases=("hardsigmoid",),
-                   in_place=True)
-Mish = _simple("mish", "Mish", "x·tanh(softplus(x)) (YOLOv4).", in_place=True)
-Gelu = _simple("gelu", "GELU", "Gaussian error linear unit.")
+                   in_place=True, overwritable=True)
+Mish = _simple("mish", "Mish", "x·tanh(softplus(x)) (YOLOv4).", in_place=True, overwritable=True)
+Gelu = _simple("gelu", "GELU", "Gaussian error linear unit.", overwritable=True)
 
 
 class LeakyAttrs(Attrs):
