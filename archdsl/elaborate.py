@@ -1128,7 +1128,8 @@ class Elaborator(Evaluator):
         owned = st.owned_lists.pop(scope, None)
         return ScopeInfo(scope, "block", title, name, span, shares, numbers, defined, params=params,
                          arguments=arguments, conditions=() if conditions is None else tuple(conditions),
-                         lists=() if owned is None else tuple(p[-1] for p in owned if p[:-1] == scope))
+                         lists=() if owned is None else tuple(p[-1] for p in owned if p[:-1] == scope),
+                         outputs=() if block.outputs is None else _named_outputs(block.outputs, inner))
 
     def _instantiate(self, template: Template, path: Path, name: str, span: Span, ports: list[Port],
                      arguments: tuple[tuple[str | None, Node], ...]) -> Value:
@@ -1189,6 +1190,17 @@ class Elaborator(Evaluator):
         if len(tensors) == 1:
             return tensors[0]
         return Bundle(block.outputs, tuple(tensors))
+
+
+def _named_outputs(outputs: tuple[str, ...], env: Env) -> tuple[tuple[str, str, int], ...]:
+    """ScopeInfo.outputs: each declared output that a layer inside the instance computes."""
+    prefix = ".".join(env.scope) + "."
+    named = []
+    for out in outputs:
+        value = env.vars.get(out)
+        if type(value) is Tensor and value.port.node.startswith(prefix):
+            named.append((out, value.port.node[len(prefix):], value.port.index))
+    return tuple(named)
 
 
 class _Snapshot:

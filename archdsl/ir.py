@@ -113,6 +113,10 @@ class ScopeInfo:  # not frozen, for speed (one or two per block call): see Port
     # A block instance's lists that `as L[]` appended to directly under it (`block`, `conv`): the
     # PyTorch backend builds each as torchvision does, `layers.append(…)` then `nn.Sequential(*layers)`.
     lists: tuple[str, ...] = ()
+    # A block instance's declared outputs (`outputs(c3, c4, c5)`) made inside it: each name with the
+    # node (its name relative to the instance's path) and output index that computes it, so that the
+    # PyTorch backend names what a call returns as the spec does (`c3, c4, c5 = self.backbone(x)`).
+    outputs: tuple[tuple[str, str, int], ...] = ()
 
     def moved(self, path: tuple[str, ...]) -> ScopeInfo:
         """The same scope at `path` (a block template's scope in a new instance). As

@@ -242,3 +242,66 @@ def test_layers_of_several_outputs_run_in_a_loop() -> None:
         q = layer.conv_b(q) + p
     with torch.no_grad():
         torch.testing.assert_close(module(image), p + q)
+
+
+OUTPUTS = """
+block body() outputs(c3, c4) {
+    c3 = in -> conv(4, 3, stride=2, pad=1) as stem -> relu
+    c4 = c3 -> conv(8, 3, stride=2, pad=1) as down
+}
+block head() inputs(a, b) outputs(c3, c4) {
+    c3 = a -> conv(2, 1) as one
+    c4 = b -> conv(2, 1) as two
+}
+network tapped {
+    input image: 3x16x16
+    feats = image -> body as backbone
+    preds = feats.c3 -> head(feats.c4) as head
+    output y = preds.c3
+    output z = preds.c4
+}
+"""
+
+
+def test_outputs_are_named_as_the_block_declares_them() -> None:
+    """A call of a block with declared outputs names what it returns as the spec does (`c3, c4 =
+    self.backbone(image)`, torchvision's and effdet's feature names), under the call's name where the
+    caller holds that name already (`head_c3`), never after the layer that happened to compute it."""
+    import archdsl.api as api
+
+    src = generate_source(api.load_string(OUTPUTS, "tapped.arch").network())
+    assert "        c3, c4 = self.backbone(image)\n" in src
+    assert "        head_c3, head_c4 = self.head(c3, c4)\n" in src
+    assert "relu" not in src.split("def forward(self, image")[1]
+
+
+TAPPED_STAGES = """
+block trunk() outputs(c3, c4) {
+    c3 = in -> conv(4, 3, stride=2, pad=1) as 0 -> conv(4, 3, pad=1) as 1
+    c4 = c3 -> conv(8, 3, stride=2, pad=1) as 2
+}
+network tapped {
+    input image: 3x16x16
+    feats = image -> trunk as stages
+    output y = feats.c3
+    output z = feats.c4
+}
+"""
+
+
+def test_numbered_layers_tapped_midway_are_an_indexed_sequential() -> None:
+    """A block whose layers are named 0, 1, 2 … but whose forward returns more than the last one's
+    output (YOLOv4's backbone stages, as timm numbers them) is an nn.Sequential with a forward of its
+    own that reads `self[0]`, not `getattr(self, "0")`; it computes what its layers compute."""
+    import archdsl.api as api
+
+    net = api.load_string(TAPPED_STAGES, "tapped.arch").network()
+    src = generate_source(net)
+    assert "class Trunk(nn.Sequential):" in src and "self[2](" in src and "getattr(self" not in src
+    module = build_module(net).eval()
+    image = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        c3 = module.stages[1](module.stages[0](image))
+        out = module(image)
+        torch.testing.assert_close(out["y"], c3)
+        torch.testing.assert_close(out["z"], module.stages[2](c3))

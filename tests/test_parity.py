@@ -21,12 +21,6 @@ PRESENT = set(zoo())
 # Known differences between a spec and its canonical model, reported to the zoo's authors.
 # Networks whose spec knowingly computes something else than the canonical model: name → why.
 SPEC_GAPS: dict[str, str] = {}
-# Specs whose layer names differ from the canonical model's, so load_weights pairs tensors in
-# registration order: file → how. Every other spec names each layer as its canonical model does and
-# must load by name, with the same key set (load_weights is strict: no tensor left over either side).
-LOADS_BY_ORDER: dict[str, str] = {
-    "darknet.arch": "cspdarknet53's layers under the network's own scope where timm's sit at the top",
-}
 CASES = [pytest.param(c, marks=pytest.mark.xfail(reason=SPEC_GAPS[c.network], strict=False))
          if c.network in SPEC_GAPS else pytest.param(c, marks=pytest.mark.slow) if c.slow else c for c in CANONICAL
          if (c.file, c.network) in PRESENT and c.other_function is None]
@@ -89,7 +83,9 @@ def test_parity(case: Canonical) -> None:
     gen = gen.to_empty(device="cpu").eval()
     assert sum(p.numel() for p in gen.parameters()) == sum(p.numel() for p in ref.parameters()) == report.params
     matched_by = load_weights(gen, case.state_dict(ref))
-    assert case.file in LOADS_BY_ORDER or matched_by == "name", "the spec's layer names differ from the canonical's"
+    # Every spec names each layer as its canonical model does, so the weights load by name, with the
+    # same key set (load_weights is strict: no tensor left over on either side).
+    assert matched_by == "name", "the spec's layer names differ from the canonical's"
 
     x = torch.randn(2, *shape)
     feeds: dict[str, torch.Tensor] = {}  # what each auxiliary head reads, captured in the eval forward

@@ -39,7 +39,7 @@ def test_by_name_when_the_spec_appends_as_torchvision_does() -> None:
 
 
 def test_by_order_when_the_names_differ() -> None:
-    # Every zoo network but cspdarknet53 now has its canonical names, so the names are made to differ:
+    # Every zoo network has its canonical names, so the names are made to differ:
     # torchvision's resnet18 state dict with each key under another prefix, as a wrapper would save it.
     torch.manual_seed(0)
     reference = tvm.resnet18()

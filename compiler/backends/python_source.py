@@ -91,6 +91,10 @@ class Namespace:
         """Never hand out `name` (an identifier some other namespace gave out, to be kept unshadowed)."""
         self._taken.add(name)
 
+    def free(self, name: str) -> bool:
+        """Whether `create(name)` would hand out `name` itself."""
+        return name.isidentifier() and name.isascii() and name[0] != "_" and name[-1] != "_" and self._free(name)
+
     def _free(self, name: str) -> bool:
         return (name not in self._taken and not keyword.iskeyword(name) and not keyword.issoftkeyword(name)
                 and not hasattr(builtins, name) and name not in _AMBIGUOUS)

@@ -138,6 +138,7 @@ class _ClassBody:
         self.loop_var: str | None = None  # the variable of the forward's loops over passes (_loop_passes)
         self.numbered = False  # whether a container below the class's own submodules is numbered (`repeat`'s)
         self.unrolled = 0  # the forward's statements that its loops over passes run more than they hold
+        self.indexed = False  # the class is an nn.Sequential with a forward of its own: `self[0]` (container)
 
     def add_module(self, rel: tuple[str, ...], init: str, span: Span) -> str:
         """Place a submodule at `rel`; returns a placeholder for its reference in forward code."""
@@ -162,7 +163,7 @@ class _ClassBody:
         return f"\x00{len(self.refs) - 1}\x00"
 
     def ref(self, rel: tuple[str, ...]) -> str:
-        return self.ref_from(_self_attr(rel[0]), rel[:1], rel[1:])
+        return self.ref_from(f"self[{rel[0]}]" if self.indexed else _self_attr(rel[0]), rel[:1], rel[1:])
 
     def ref_from(self, out: str, at: tuple[str, ...], rel: tuple[str, ...]) -> str:
         """The reference to the submodule at `at + rel`, from `out`, the submodule at `at`."""
@@ -196,7 +197,21 @@ class _ClassBody:
             value = m[1]
         if len(self.lines) != len(slots) + 1 or self.lines[-1] != f"return {value}":
             return None
-        return [_new_list("layers"), *(f"layers.append({s.init})" for s in slots.values()),
+        return self._sequential_init()
+
+    def container(self) -> list[str] | None:
+        """A block whose layers are named 0, 1, 2 … but whose forward is more than running them one
+        after another (YOLOv4's backbone stages, tapped after the third and the fourth) is an
+        `nn.Sequential` too, with a forward of its own that reads `self[0]`: its constructor
+        statements, else None. Sets `indexed`, so call it before resolving the forward's lines."""
+        slots = self.root.children
+        if not slots or not self.root.sequential or any(s.init is None for s in slots.values()):
+            return None
+        self.indexed = True
+        return self._sequential_init()
+
+    def _sequential_init(self) -> list[str]:
+        return [_new_list("layers"), *(f"layers.append({s.init})" for s in self.root.children.values()),
                 "super().__init__(*layers)"]
 
     def init_statements(self, lists: tuple[str, ...] = ()) -> list[str]:
@@ -2548,12 +2563,25 @@ class TorchCodegen:
             body.lines.append(f"{var} = {call}")
         else:
             inner = parts(child)
+            declared = self._declared_outputs(child if info.shares is None else info.shares, child)
             names = []
             for p in outputs:
                 leaf = "_".join(p.node.split(".")[len(inner):])
-                names.append(body.names.create(f"{stem}_{leaf}" + (f"_{p.index}" if p.index else "")))
+                name = declared.get(p)  # as the spec names it, under the call's name where that is taken
+                if name is None:
+                    name = f"{stem}_{leaf}" + (f"_{p.index}" if p.index else "")
+                elif not body.names.free(name):
+                    name = f"{stem}_{name}"
+                names.append(body.names.create(name))
                 ports[p] = names[-1]
             body.lines.append(f"{', '.join(names)} = {call}")
+
+    def _declared_outputs(self, scope: tuple[str, ...], at: tuple[str, ...]) -> dict[Port, str]:
+        """The outputs the block of the instance at `scope` declares (`outputs(c3, c4, c5)`), by the
+        port that computes each at its application `at` (`scope` itself, or a later application of
+        a shared instance)."""
+        prefix = ".".join(parts(at)) + "."
+        return {Port(prefix + node, index): name for name, node, index in self.ir.scopes[scope].outputs}
 
     def _instance(self, scope: tuple[str, ...]) -> int:
         """Index of the block instance at `scope` in `self.instances`, generating it (children first)."""
@@ -2567,10 +2595,12 @@ class TorchCodegen:
         made = self.leaf_bodies.get(key) if key is not None else None
         if made is None:
             body, args = self._body(scope)
-            forward = [body.resolve(line) for line in body.lines]
             init = body.sequence(args)
             if init is not None:  # an nn.Sequential: no forward of its own
                 forward = []
+            else:
+                init = body.container()
+                forward = [body.resolve(line) for line in body.lines]
             size = len(forward) + body.unrolled if forward else 0
             made = (init or body.init_statements(info.lists), forward, args, size)
             if key is not None:
@@ -3531,9 +3561,9 @@ class TorchCodegen:
                    *textwrap.wrap(why, WIDTH - 4, initial_indent=INDENT, subsequent_indent=INDENT), f'{INDENT}"""']
         params = tuple(f"{p}: {t}" for p, t in zip(cls.params, cls.types(), strict=True))
         lines = self._method_lines(cls.init, cls.args, cls.forward, params)
-        if cls.template and cls.template[-1] == "super().__init__(*layers)":  # an nn.Sequential (_ClassBody.sequence)
-            return [f"class {cls.name}(nn.Sequential):", *doc, "",
-                    *(line for line in lines[:lines.index("")] if line != f"{INDENT * 2}super().__init__()")]
+        if cls.template and cls.template[-1] == "super().__init__(*layers)":  # _ClassBody.sequence, .container
+            own = [line for line in lines if line != f"{INDENT * 2}super().__init__()"]
+            return [f"class {cls.name}(nn.Sequential):", *doc, "", *(own if cls.forward else own[:own.index("")])]
         return [f"class {cls.name}(nn.Module):", *doc, "", *lines]
 
     def _header(self) -> list[str]:
