@@ -3,6 +3,7 @@ their usage reads in a diagnostic."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +41,14 @@ def _sum(values: Any) -> float:
     if not isinstance(values, list):
         raise TypeError(f"`sum` needs a list of numbers, got {describe(values)}")
     return sum(number("sum", v) for v in values)
+
+
+def _cumsum(values: Any) -> list[float]:
+    """The running totals of a list: `cumsum([1, 2, 3])` is `[1, 3, 6]`, and `[0] + cumsum(n)` the
+    index each of a run of stages starts at (timm's block_idx across stages)."""
+    if not isinstance(values, list):
+        raise TypeError(f"`cumsum` needs a list of numbers, got {describe(values)}")
+    return list(itertools.accumulate(number("cumsum", v) for v in values))
 
 
 def _digits(nd: Any) -> int:
@@ -83,6 +92,7 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "divisible": make_divisible,
     "len": lambda x: len(x),
     "sum": _sum,
+    "cumsum": _cumsum,
 }
 BUILTIN_DOCS = {
     "min": "min(a, b, …) or min(list)", "max": "max(a, b, …) or max(list)",
@@ -90,5 +100,5 @@ BUILTIN_DOCS = {
     "int": "int(x) — truncates", "float": "float(x)", "abs": "abs(x)", "sqrt": "sqrt(x)",
     "log": "log(x) — natural logarithm; log(x, base)", "exp": "exp(x)",
     "divisible": "divisible(v, divisor=8, min_value=divisor) — MobileNet/EfficientNet channel rounding",
-    "len": "len(list)", "sum": "sum(list)",
+    "len": "len(list)", "sum": "sum(list)", "cumsum": "cumsum(list) — running totals: cumsum([1, 2, 3]) == [1, 3, 6]",
 }

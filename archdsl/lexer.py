@@ -42,6 +42,7 @@ OPS = (
 )
 BUILTINS = (
     "min", "max", "round", "ceil", "floor", "int", "float", "abs", "sqrt", "log", "exp", "divisible", "len", "sum",
+    "cumsum",
 )
 # Bare symbols (`sum` is highlighted as the builtin it also is) and keywords: the language's own lists.
 SYMBOLS = tuple(s for s in vocabulary.SYMBOLS if s not in BUILTINS)

@@ -259,6 +259,8 @@ def test_stage_columns_and_repeat_index_unknown_after(after: str, name: str, bou
     ("sum([true, 7])", "bad call of `sum`: `sum` needs numbers, got a boolean"),
     ("sum(7)", "bad call of `sum`: `sum` needs a list of numbers, got the number 7"),
     ("max([])", "bad call of `max`: `max` of no numbers"),
+    ("cumsum([1, false])", "bad call of `cumsum`: `cumsum` needs numbers, got a boolean"),
+    ("cumsum(3)", "bad call of `cumsum`: `cumsum` needs a list of numbers, got the number 3"),
 ])
 def test_builtins_take_numbers_not_booleans(call: str, message: str) -> None:
     """`max(true, 0)` is 1 in Python: a boolean is never a number to the builtins."""
@@ -269,8 +271,9 @@ def test_builtins_take_numbers_not_booleans(call: str, message: str) -> None:
 
 
 def test_builtins_over_numbers_and_lists() -> None:
-    src = "network t(a=max(3, 1.5), b=min([4, 2, 8]), c=sum([1, 2.5]), d=sum([]), e=max(7)) { input x: 3x8x8 \n x }"
-    assert net(src).parameters == {"a": 3, "b": 2, "c": 3.5, "d": 0, "e": 7}
+    src = ("network t(a=max(3, 1.5), b=min([4, 2, 8]), c=sum([1, 2.5]), d=sum([]), e=max(7), f=cumsum([2, 3, 4]), "
+           "g=cumsum([]), h=[0] + cumsum([1, 2.5])) { input x: 3x8x8 \n x }")
+    assert net(src).parameters == {"a": 3, "b": 2, "c": 3.5, "d": 0, "e": 7, "f": [2, 5, 9], "g": [], "h": [0, 1, 3.5]}
 
 
 @pytest.mark.parametrize(("src", "message"), [
