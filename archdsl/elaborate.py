@@ -78,7 +78,7 @@ from .syntax import (
     StagesStep,
     VariantDef,
 )
-from .templates import Recorded, Template, call_key, instantiate
+from .templates import Holes, Recorded, Template, call_key, holes, instantiate
 from .values import (
     POISON,
     UNKNOWN_CALLABLE_HINT,
@@ -192,6 +192,9 @@ class State:
     assignments: dict[int, tuple[tuple[tuple[str, Node], ...], tuple[str, ...]]] = field(default_factory=dict)
     finals: dict[int, int] = field(default_factory=dict)  # per body (by its id): its last statement with a value
     written: dict[int, tuple[tuple[str | None, Node], ...]] = field(default_factory=dict)  # Elaborator._written
+    holes: dict[int, Holes | None] = field(default_factory=dict)  # per block definition (by its id): templates.holes
+    # A block call's key without its holes' values → the key of the first call recorded with it.
+    similar: dict[object, object] = field(default_factory=dict)
 
     def names(self, scope: Path) -> set[str]:
         """The names used in `scope` (made, and its prefixes marked as touched, on first use)."""
@@ -1068,15 +1071,12 @@ class Elaborator(Evaluator):
         bound, args = bind_block(block, operands, span)
         keyed = call_key(block, block_ns, bound, args) if shares is None and not st.sharing else None
         path: Path | None = None
+        similar = None  # the call's key with its holes' values left out, where the call has holes
         if keyed is not None:
-            template = st.templates.get(keyed[0])
-            if isinstance(template, Recorded):  # met a second time: worth building the template now
-                template = st.templates[keyed[0]] = template.build()
-            if template is not None and self.steps + template.steps <= self.limits.max_steps:
-                path = self._block_path(name, env, label, scope_override, span)
-                if (path not in st.touched and len(st.ir) + len(template.nodes) <= self.limits.max_nodes
-                        and st.call_depth + template.depth < self.limits.max_call_depth):
-                    return self._instantiate(template, path, name, span, keyed[1], arguments)
+            replayed, path, similar = self._replay(keyed, name, block, block_ns, bound, args, span, env, label,
+                                                   scope_override, arguments)
+            if replayed is not None:
+                return replayed
         inner = Env(dict(bound), block_ns, ())
         st.calls.append((name, span))
         outer_deepest, st.deepest = st.deepest, st.call_depth
@@ -1096,6 +1096,8 @@ class Elaborator(Evaluator):
             result = self._block_result(block, inner, last)
             if before is not None and fresh and keyed is not None:
                 st.templates[keyed[0]] = before.recorded(self, inner.scope, keyed[1], result)
+                if similar is not None:
+                    st.similar.setdefault(similar, keyed[0])
             return result
         except RecursionError:
             raise error("E0519", f"blocks nested too deeply in `{name}`", span) from None
@@ -1131,12 +1133,60 @@ class Elaborator(Evaluator):
                          lists=() if owned is None else tuple(p[-1] for p in owned if p[:-1] == scope),
                          outputs=() if block.outputs is None else _named_outputs(block.outputs, inner))
 
-    def _instantiate(self, template: Template, path: Path, name: str, span: Span, ports: list[Port],
-                     arguments: tuple[tuple[str | None, Node], ...]) -> Value:
-        """A block call met before with the same key: its template, under `path` (see archdsl.templates);
-        `arguments`: this call's, as written."""
+    def _replay(self, keyed: tuple[tuple[object, ...], list[Port]], name: str, block: BlockDef,
+                block_ns: Definitions, bound: dict[str, Value], args: dict[str, Value], span: Span, env: Env,
+                label: tuple[str, ...] | None, scope_override: tuple[str, ...] | None,
+                arguments: tuple[tuple[str | None, Node], ...]
+                ) -> tuple[Value | None, Path | None, object | None]:
+        """The call's value made from a template where the limits allow it (see archdsl.templates),
+        else None: the template of its key, else that of a call that differed only in the block's
+        holes, filled with this call's values. Also the call's path, where finding that out made it,
+        and its key without its holes' values (None where it was not needed or there are no holes)."""
         st = self.st
-        value, names, suffixes = instantiate(template, st.ir, path, name, span, ports, arguments)
+        similar = None
+        at: object = keyed[0]
+        if at not in st.templates:
+            similar = self._similar(block, block_ns, bound, args)
+            at = st.similar.get(similar)
+            if at is None:
+                return None, None, similar
+        template = st.templates[at]
+        if isinstance(template, Recorded):  # met a second time: worth building the template now
+            template = st.templates[at] = template.build()
+        if template is None or self.steps + template.steps > self.limits.max_steps:
+            return None, None, similar
+        path = self._block_path(name, env, label, scope_override, span)
+        if (path in st.touched or len(st.ir) + len(template.nodes) > self.limits.max_nodes
+                or st.call_depth + template.depth >= self.limits.max_call_depth):
+            return None, path, similar
+        filled = ({}, None, None) if similar is None else self._filled(template, block, block_ns, args)
+        if filled is None:  # the holes reach a layer's shapes, at least here: not worth trying for this block again
+            st.holes[id(block)] = None
+            return None, path, similar
+        return self._instantiate(template, path, name, span, keyed[1], arguments, *filled), path, similar
+
+    def _similar(self, block: BlockDef, block_ns: Definitions, bound: dict[str, Value],
+                 args: dict[str, Value]) -> object | None:
+        """The call's key without the values of the block's holes (templates.holes), or None where
+        the call gives none of them a number."""
+        st = self.st
+        if id(block) in st.holes:  # the definitions outlive the elaboration: ids are stable
+            gaps = st.holes[id(block)]
+        else:
+            gaps = st.holes[id(block)] = holes(block, block_ns.blocks)
+        if gaps is None or not any(type(v) in _NUMBERS and k in gaps.params for k, v in args.items()):
+            return None
+        masked = call_key(block, block_ns, bound, args, gaps.params)
+        return None if masked is None else masked[0]
+
+    def _instantiate(self, template: Template, path: Path, name: str, span: Span, ports: list[Port],
+                     arguments: tuple[tuple[str | None, Node], ...], attrs: dict[int, Attrs],
+                     title: str | None, numbers: tuple[tuple[str, int | float], ...] | None) -> Value:
+        """A block call met before with the same key: its template, under `path` (see archdsl.templates);
+        `arguments`: this call's, as written; `attrs`, `title`, `numbers`: what its holes change."""
+        st = self.st
+        value, names, suffixes = instantiate(template, st.ir, path, name, span, ports, arguments, attrs, title,
+                                             numbers)
         for scope, used in names:
             st.names(scope).update(used)
         for scope, base, k in suffixes:
@@ -1145,21 +1195,55 @@ class Elaborator(Evaluator):
         st.deepest = max(st.deepest, st.call_depth + template.depth)
         return value
 
+    def _filled(self, template: Template, block: BlockDef, block_ns: Definitions, args: dict[str, Value]
+                ) -> tuple[dict[int, Attrs], str | None, tuple[tuple[str, int | float], ...] | None] | None:
+        """What this call's values of the block's holes change in `template`: the attributes of the
+        layers that read them, by the layer's index, bound, validated and checked as `apply_op` does,
+        the scope's title and its numbers; None where a layer's attributes are rejected or its output
+        shapes differ from the template's (the call is then elaborated, and says why where it fails)."""
+        gaps = self.st.holes[id(block)]
+        assert gaps is not None  # a call with a key without its holes' values
+        given = {k: v for k, v in args.items() if k in gaps.params and type(v) in _NUMBERS}
+        numbers = tuple([(k, given.get(k, v)) for k, v in template.numbers])
+        known: dict[str, Value] = dict(numbers)
+        known.update(given)
+        env = Env(known, block_ns, ())
+        attrs: dict[int, Attrs] = {}
+        steps = self.steps  # the template's steps are the call's: the arguments evaluated again are not counted
+        try:
+            for k, node in enumerate(template.nodes):
+                site = gaps.sites.get(node.span)
+                if site is None:
+                    continue
+                op = get_op(site.func)
+                if len(node.inputs) != 1 or op.size_from_tensor is not None:  # bound otherwise than here
+                    return None
+                values, _ = plain_arguments(site.args, self.eval, env)
+                chained = Tensor(Port("", 0), node.in_shapes[0])
+                ins, bound, _ = bind_op(op, site.func, plain_call(values, site.args, chained), node.span)
+                made = op.validate(bound)
+                if self._infer(op, site.func, made, ins, list(node.in_shapes), node.span) != list(node.out_shapes):
+                    return None
+                attrs[k] = made
+        except (ArchError, AttrError, Poisoned):
+            return None
+        finally:
+            self.steps = steps
+        return attrs, _call_title(block, args), numbers
+
     def _block_params(self, block: BlockDef, args: dict[str, Value], inner: Env, span: Span) -> str:
         """Bind the parameters (defaults evaluated in the block's scope); returns the call as written
         (`inverted_residual(c=24, stride=2)`, defaults left out) for the scope's title."""
-        title_args: list[str] = []
         for p in block.params:
             name = p.name
             if name in args:
-                value = inner.vars[name] = args[name]
-                title_args.append(f"{name}={render_value(value)}")
+                inner.vars[name] = args[name]
             elif p.default is not None:
                 inner.vars[name] = self.eval(p.default, inner)
             else:
                 raise error("E0523", f"block `{block.name}` needs the parameter `{name}`", span,
                             f"pass it: `{block.name}({', '.join(q.name for q in block.params)})`")
-        return f"{block.name}({', '.join(title_args)})"
+        return _call_title(block, args)
 
     def _block_path(self, name: str, env: Env, label: tuple[str, ...] | None,
                     scope_override: tuple[str, ...] | None, span: Span) -> tuple[str, ...]:
@@ -1190,6 +1274,12 @@ class Elaborator(Evaluator):
         if len(tensors) == 1:
             return tensors[0]
         return Bundle(block.outputs, tuple(tensors))
+
+
+def _call_title(block: BlockDef, args: dict[str, Value]) -> str:
+    """A block call as written, defaults left out: `inverted_residual(c=24, stride=2)`."""
+    given = [f"{p.name}={render_value(args[p.name])}" for p in block.params if p.name in args]
+    return f"{block.name}({', '.join(given)})"
 
 
 def _named_outputs(outputs: tuple[str, ...], env: Env) -> tuple[tuple[str, str, int], ...]:

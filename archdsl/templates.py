@@ -13,16 +13,25 @@ is not `0.0`), and, for input tensors, their shapes and which of them are the sa
 that carries more than that — a size read from a tensor (:class:`~archdsl.values.Dim`: it can
 become an input), a shared instance, a poisoned name — makes the call unkeyable: it is always
 elaborated.
+
+A numeric parameter that the block's body reads only in the arguments of op calls `x -> op(…)`
+whose arguments read nothing but such parameters and constants (:func:`holes`: EfficientNet's
+`drop`, only ever `drop_path(drop)`) is keyed by its type alone: a call that differs in it replays
+the template with those layers' attributes bound again from its own values — validated and their
+output shapes checked as elaboration does, the shapes the template's own — and its scope's title
+and numbers made again; where anything would differ, the call is elaborated instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .diagnostics import Span
 from .ir import IR, IRNode, Port, ScopeInfo
-from .ops import Attrs, Shape
+from .ops import Attrs, Shape, has_op
+from .syntax import Arg, BlockDef, Call, CallStep, Name, Node
 from .values import BlockRef, Bundle, OpRef, Partial, Tensor, Value
 
 Path = tuple[str, ...]
@@ -35,23 +44,108 @@ class Unkeyable(Exception):
     """A call whose result may depend on more than its key: it is elaborated, never replayed."""
 
 
-def call_key(block: object, namespace: object, bound: dict[str, Value],
-             args: dict[str, Value]) -> tuple[tuple[object, ...], list[Port]] | None:
+@dataclass(slots=True)
+class Holes:
+    """A block's parameters that reach only op calls' arguments (see the module's docstring), and
+    those calls by their span (the span of the layers they make)."""
+
+    params: frozenset[str]
+    sites: dict[Span, CallStep]
+
+
+def holes(block: BlockDef, blocks: dict[str, Any]) -> Holes | None:
+    """The holes of `block` (`blocks`: the blocks its file sees, whose names a call could mean
+    instead of an op's), or None when it has none; worked out once per definition and namespace."""
+    known = _HOLES.get((id(block), id(blocks)))
+    if known is not None and known[0] is block and known[1] is blocks:
+        return known[2]
+    if len(_HOLES) >= 1 << 12:
+        _HOLES.clear()
+    found = _holes(block, blocks)
+    _HOLES[id(block), id(blocks)] = (block, blocks, found)  # both kept alive: their ids stay theirs
+    return found
+
+
+_HOLES: dict[tuple[int, int], tuple[BlockDef, dict[str, Any], Holes | None]] = {}
+
+
+def _holes(block: BlockDef, blocks: dict[str, Any]) -> Holes | None:
+    params = {p.name for p in block.params}
+    bound: set[str] = set()  # every other name the body writes: a target, a loop variable, a label
+    reads: dict[str, int] = dict.fromkeys(params, 0)
+    steps: list[CallStep] = []
+    for node in _nodes((block.body, *(p.default for p in block.params if p.default is not None)), bound):
+        if type(node) is Name and node.id in reads:
+            reads[node.id] += 1
+        elif type(node) is CallStep:
+            steps.append(node)
+    # The names a call's arguments may read besides the holes: those the body does not bind (symbols
+    # such as `same`, ops, blocks), which mean the same wherever the arguments are evaluated.
+    local = params | bound | set(block.inputs) | {"in"}
+    calls = [(step, [n.id for n in _nodes(step.args, set()) if type(n) is Name]) for step in steps
+             if not (step.func in local or step.func in blocks or not has_op(step.func))]
+    candidates = {p for p in params if p not in bound}
+    while True:  # drop every parameter read where a call's arguments read anything else, until none is
+        sites: dict[Span, CallStep] = {}
+        inside = dict.fromkeys(candidates, 0)
+        for step, names in calls:
+            if any(n in candidates for n in names) and all(n in candidates or n not in local for n in names):
+                sites[step.span] = step
+                for n in names:
+                    if n in inside:
+                        inside[n] += 1
+        kept = {p for p in candidates if inside[p] == reads[p]}
+        if kept == candidates:
+            return Holes(frozenset(candidates), sites) if candidates else None
+        candidates = kept
+
+
+def _nodes(roots: Any, bound: set[str]) -> Iterator[Node]:
+    """Every syntax node under `roots` (a node or a tuple of them); adds to `bound` every string a
+    node holds, directly or in a tuple, but a name read, a keyword argument's name and a called name."""
+    stack = [roots]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            stack.extend(item)
+        elif isinstance(item, str):  # in a tuple: a label's text, the names a statement unpacks into
+            bound.add(item)
+        elif isinstance(item, Node):
+            yield item
+            for field, value in item.__dict__.items():
+                if isinstance(value, str):
+                    if not (type(item) is Name or (type(item) is Arg and field == "name")
+                            or (type(item) in (Call, CallStep) and field == "func")):
+                        bound.add(value)
+                elif isinstance(value, Node | tuple):
+                    stack.append(value)
+
+
+_HOLE = object()  # a hole's value in a key: its type alone counts
+
+
+def call_key(block: object, namespace: object, bound: dict[str, Value], args: dict[str, Value],
+             masked: frozenset[str] = frozenset()) -> tuple[tuple[object, ...], list[Port]] | None:
     """(the key of a block call, its input tensors' ports in key order), or None when unkeyable.
-    `block` and `namespace` are kept alive by the elaboration, so their identities are stable."""
+    `block` and `namespace` are kept alive by the elaboration, so their identities are stable.
+    `masked`: the block's holes, keyed by their type where it is a number's."""
     ports: dict[Port, int] = {}
     try:
-        key = (id(block), id(namespace), _keys(bound, ports), _keys(args, ports))
+        key = (id(block), id(namespace), _keys(bound, ports), _keys(args, ports, masked))
     except Unkeyable:
         return None
     return key, list(ports)
 
 
-def _keys(values: dict[str, Value], ports: dict[Port, int]) -> tuple[tuple[str, object], ...]:
+def _keys(values: dict[str, Value], ports: dict[Port, int],
+          masked: frozenset[str] = frozenset()) -> tuple[tuple[str, object], ...]:
     """Each name with its value's key (`_key`, the common scalars decided in place)."""
     keys: list[tuple[str, object]] = []
     for name, value in values.items():
         kind = type(value)
+        if masked and name in masked and (kind is int or kind is float):
+            keys.append((name, (kind, _HOLE)))
+            continue
         keys.append((name, (kind, value) if kind is int or kind is bool or kind is str or value is None
                      else _key(value, ports)))
     return tuple(keys)
@@ -140,12 +234,14 @@ def decode_result(code: Any, names: list[str], ports: list[Port]) -> Value:
 
 
 def instantiate(template: Template, ir: IR, path: Path, block: str, span: Span, ports: list[Port],
-                arguments: tuple[tuple[str | None, Any], ...] = (),
+                arguments: tuple[tuple[str | None, Any], ...] = (), attrs: dict[int, Attrs] | None = None,
+                title: str | None = None, numbers: tuple[tuple[str, int | float], ...] | None = None,
                 ) -> tuple[Value, list[tuple[Path, frozenset[str]]], list[tuple[Path, str, int]]]:
     """Add the template's scopes and layers to `ir` under `path` (the call at `span`, its input
-    tensors at `ports`, its arguments as written `arguments`); returns the call's value and the
-    names and suffixes to claim under `path`."""
-    ir.scopes[path] = ScopeInfo(path, "block", template.title, block, span, None, template.numbers,
+    tensors at `ports`, its arguments as written `arguments`; where its holes differ, the attributes
+    of its k-th layer `attrs[k]`, its `title` and `numbers`); returns the call's value and the names
+    and suffixes to claim under `path`."""
+    ir.scopes[path] = ScopeInfo(path, "block", title or template.title, block, span, None, numbers or template.numbers,
                                 template.definitions, template.params, arguments, template.conditions,
                                 lists=template.lists, outputs=template.outputs)
     for info in template.scopes:
@@ -166,7 +262,8 @@ def instantiate(template: Template, ir: IR, path: Path, block: str, span: Span, 
             inputs: tuple[Port, ...] = (Port(names[k], i) if k >= 0 else ports[-k - 1],)
         else:
             inputs = tuple([Port(names[k], i) if k >= 0 else ports[-k - 1] for k, i in sources])
-        copies.append(IRNode(name, "op", t.op, t.attrs, inputs, t.out_shapes, scope, t.span))
+        copies.append(IRNode(name, "op", t.op, attrs.get(len(copies), t.attrs) if attrs else t.attrs, inputs,
+                             t.out_shapes, scope, t.span))
         names.append(name)
     # The template's shapes are this IR's own copies: it was recorded in this elaboration.
     ir.add_copies(copies, template.in_shapes)

@@ -1,0 +1,110 @@
+"""Block templates with holes (archdsl.templates.holes): a parameter the body reads only in the
+arguments of op calls — EfficientNet's stochastic-depth `drop`, different at every block — does not
+stop a later call from replaying the template, whose layers then take this call's attributes. The IR
+is exactly the one elaboration without templates gives, every diagnostic too; a parameter read
+anywhere else keeps the call from being replayed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import archdsl.api as api
+from archdsl.templates import holes
+
+from .test_block_templates import _both, _picture, _replays, _without_templates
+
+DROP = """
+block unit(c, drop=0.0) {
+    y = in -> conv(c, 3, pad=1) as conv -> bn -> relu
+    in + (y -> drop_path(drop))
+}
+"""
+
+
+def _calls(*args: str) -> str:
+    chain = " -> ".join(f"unit({a})" for a in args)
+    return DROP + f"network t {{ input x: 4x8x8 \n x -> {chain} }}"
+
+
+def test_calls_that_differ_in_a_hole_replay_the_template(monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _calls("4, drop=0.0", "4, drop=0.1", "4, drop=0.2", "4, drop=0.1")
+    with_templates, without = _both(monkeypatch, src)
+    assert with_templates == without  # every layer's attributes, every scope's title and numbers
+    assert _replays(monkeypatch, src) == 3
+    nodes, scopes, _ = with_templates
+    assert [n[3].p for n in nodes if n[2] == "drop_path"] == [0.0, 0.1, 0.2, 0.1]
+    assert [info.title for _, info in scopes if info.block == "unit"][1:3] == ["unit(c=4, drop=0.1)",
+                                                                               "unit(c=4, drop=0.2)"]
+
+
+def test_a_hole_that_changes_a_layer_s_shape_is_elaborated(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `c` reaches only conv's arguments, but the conv's output then differs from the template's
+    src = """block unit(c) { in -> conv(c, 3, pad=1) -> relu }
+    network t { input x: 4x8x8 \n x -> unit(4) -> unit(4) -> unit(8) -> unit(8) }"""
+    with_templates, without = _both(monkeypatch, src)
+    assert with_templates == without
+    assert _replays(monkeypatch, src) == 1  # the second unit(4); unit(8) tried the first one's and gave up
+
+
+def test_a_hole_that_changes_only_attributes_keeps_the_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a 5×5 kernel with `pad=same` leaves the shapes alone: replayed, with the 5×5 conv's parameters
+    src = """block unit(k) { in -> conv(4, k, pad=same) -> relu }
+    network t { input x: 4x8x8 \n x -> unit(3) -> unit(5) }"""
+    with_templates, without = _both(monkeypatch, src)
+    assert with_templates == without
+    assert _replays(monkeypatch, src) == 1
+    assert api.load_string(src, "t.arch").network().analyze().params == (4 * 4 * 9 + 4) + (4 * 4 * 25 + 4)
+
+
+def test_a_bad_value_in_a_hole_is_reported_as_without(monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _calls("4, drop=0.1", "4, drop=0.2", "4, drop=1.5")
+    with_templates, without = _both(monkeypatch, src)
+    assert with_templates == without
+    (code, where, message, notes) = with_templates[0]
+    assert (code, where) == ("E0303", "t.arch:4:26")  # `drop` in the block's body
+    assert "1.5" in message and notes == ("in block `unit`, called at t.arch:7:49",)
+
+
+@pytest.mark.parametrize(("body", "why"), [
+    ("if drop > 0 { in -> drop_path(drop) } else { in }", "read in a condition"),
+    ("p = drop\n in -> drop_path(p)", "read in a definition"),
+    ("in -> drop_path(drop) as d{int(drop * 10)}", "read in a label"),
+    ("drop = 0.5\n in -> drop_path(drop)", "assigned in the body"),
+    ("in -> inner(drop)", "passed to a block"),
+    ("w = 2\n in -> drop_path(drop / w)", "read with a name that is no hole"),
+    ("in -> drop_path(drop) as drop", "a name the body gives a layer"),
+])
+def test_a_parameter_read_elsewhere_is_no_hole(monkeypatch: pytest.MonkeyPatch, body: str, why: str) -> None:
+    src = f"""block inner(p) {{ in -> drop_path(p) }}
+    block unit(drop, c=4) {{ {body} }}
+    network t {{ input x: 4x8x8 \n x -> unit(0.1) -> unit(0.2) -> unit(0.3) }}"""
+    spec = api.load_string(src, "t.arch")
+    block, namespace = spec.namespace.blocks["unit"]
+    found = holes(block, namespace.blocks)
+    assert found is None or "drop" not in found.params, why
+    with_templates, without = _both(monkeypatch, src)
+    assert with_templates == without
+    assert _replays(monkeypatch, src) == 0
+
+
+def test_a_call_named_like_a_block_is_no_op_call() -> None:
+    # `relu` here is the file's block, whose parameter could reach anything
+    src = """block relu(p) { in -> drop_path(p) }
+    block unit(drop) { in -> relu(drop) }
+    network t { input x: 4x8x8 \n x -> unit(0.1) }"""
+    spec = api.load_string(src, "t.arch")
+    block, namespace = spec.namespace.blocks["unit"]
+    assert holes(block, namespace.blocks) is None
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", "efficientnet_v2_s", "efficientdet_d0"])
+def test_stochastic_depth_networks_are_the_same_with_templates(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Every MBConv block of these drops its branch with its own probability: with holes, most of
+    them replay a template, and the IR is the one elaboration without templates gives."""
+    spec, _ = api.find(name)
+    with_templates = _picture(spec.network(name))
+    _without_templates(monkeypatch)
+    without: Any = _picture(spec.network(name))
+    assert with_templates == without
