@@ -2049,9 +2049,10 @@ class _LayerRows:
                  templates: _Templates, defaults: KeywordDefaults) -> None:
         self.body, self.attr, self.table, self.known, self.at, self.var = body, attr, table, known, at, var
         self.templates, self.defaults = templates, defaults
-        # per call step (by identity): each layer it built, (the entry, its environment with its input's
-        # channels as the running count, its output channels)
-        self.built: dict[int, list[tuple[str, dict[str, object], int]]] = {}
+        # per call step (by where it is written, which tells steps apart however the members' specs were
+        # loaded): each layer it built, (the entry, its environment with its input's channels as the
+        # running count, its output channels)
+        self.built: dict[Span, list[tuple[str, dict[str, object], int]]] = {}
         self.first_in: list[object] = []  # per member: the channels the table takes
         self.ends: list[int | None] = [None] * len(body.envs)  # per member: the channels it gives
         self.lines: list[str] = []
@@ -2091,7 +2092,7 @@ class _LayerRows:
             return False
         if len(self.first_in) == m:
             self.first_in.append(ins[0][0])
-        self.built.setdefault(id(step), []).append((entries[k], {**env, _CHANNELS: ins[0][0]}, outs[0][0]))
+        self.built.setdefault(step.span, []).append((entries[k], {**env, _CHANNELS: ins[0][0]}, outs[0][0]))
         self.at[m] = k + 1
         self.ends[m] = outs[0][0]
         return True
@@ -2126,7 +2127,7 @@ class _LayerRows:
         """`layers.append(…)` of a call step, then the running count where the layer changes it."""
         from archdsl.syntax import CallStep
 
-        layers, body = self.built.get(id(step)), self.body
+        layers, body = self.built.get(step.span), self.body
         if not layers or not isinstance(step, CallStep):
             return False  # a layer no member builds: nothing to write it from
         templates = [self.templates([f"{self.var}.append({entry})"], self.defaults) for entry, _, _ in layers]
