@@ -124,7 +124,7 @@ def test_a_repeat_whose_input_is_read_again_is_a_loop_computing_the_passes() -> 
 
 def test_passes_of_several_outputs_are_a_loop_over_cells() -> None:
     # Each child takes the one before's two outputs swapped (EfficientDet's BiFPN layers): the loop's
-    # variables are the last pass's outputs without the child's index, bound to the first inputs.
+    # variables are the first pass's outputs without the child's index, bound to the first inputs.
     lines = ["c_0_p, c_0_q = \x010(x, y)", "c_1_p, c_1_q = \x011(c_0_q, c_0_p)", "c_2_p, c_2_q = \x012(c_1_q, c_1_p)",
              "return c_2_p + c_2_q"]
     assert _forward(lines, 3) == ["q, p = x, y", "for c in self.c:", "\tp, q = c(q, p)", "return p + q"]

@@ -545,14 +545,16 @@ def _cell_loop(body: _ClassBody, run: _Passes, call: re.Match[str]) -> tuple[lis
     """The loop of a run whose passes each call one child of several outputs (`call`, pass 0's line)
     on the outputs of the one before, in one order and nothing else (EfficientDet's BiFPN layers),
     as effdet's BiFpn runs its layers: `for cell in self.fpn["cell"]: p3, p4 = cell(p4, p3)`. The
-    loop's variables are the last pass's outputs, named without the child's index; before the loop
-    they take the first pass's inputs. None where the passes read anything else."""
+    loop's variables are named after the first pass's outputs; before the loop they take the first
+    pass's inputs. None where the passes read anything else."""
     inputs, outputs = call[3].split(", "), call[1].split(", ")
     if (body.refs[int(call[2])] != (*run.container, "0") or run.reads or len(set(inputs)) != len(inputs)
             or not len(inputs) == len(outputs) == len(run.state)):
         return None
-    stem = "_".join((*run.container, str(run.n - 1))) + "_"
-    names = [body.names.create(n[len(stem):] if n.startswith(stem) else n) for n in run.last]
+    # Named as the first pass's outputs, whose names the loop frees: the block's output names where it
+    # declares them (`o3`), else the layer's name without the child's (`c_0_p` as `p`).
+    stem = "_".join((*run.container, "0")) + "_"
+    names = [body.names.create(n[len(stem):]) if n.startswith(stem) else n for n in run.first]
     state = [names[q] for _, q in run.state]  # as a child takes them
     var = body.names.create(run.container[-1])
     start = f"{', '.join(state)} = {', '.join(inputs)}"
