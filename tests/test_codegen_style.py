@@ -266,10 +266,12 @@ network tapped {
 def test_outputs_are_named_as_the_block_declares_them() -> None:
     """A call of a block with declared outputs names what it returns as the spec does (`c3, c4 =
     self.backbone(image)`, torchvision's and effdet's feature names), under the call's name where the
-    caller holds that name already (`head_c3`), never after the layer that happened to compute it."""
+    caller holds that name already (`head_c3`), never after the layer that happened to compute it;
+    the block's own forward names them so too, and gives no other value their names."""
     import archdsl.api as api
 
     src = generate_source(api.load_string(OUTPUTS, "tapped.arch").network())
+    assert "        c3 = self.relu(x)\n        c4 = self.down(c3)\n        return c3, c4\n" in src
     assert "        c3, c4 = self.backbone(image)\n" in src
     assert "        head_c3, head_c4 = self.head(c3, c4)\n" in src
     assert "relu" not in src.split("def forward(self, image")[1]

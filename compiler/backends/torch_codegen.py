@@ -139,6 +139,8 @@ class _ClassBody:
         self.numbered = False  # whether a container below the class's own submodules is numbered (`repeat`'s)
         self.unrolled = 0  # the forward's statements that its loops over passes run more than they hold
         self.indexed = False  # the class is an nn.Sequential with a forward of its own: `self[0]` (container)
+        self.declared: dict[Port, str] = {}  # the values the block declares as outputs, by their names
+        self.kept: set[str] = set()  # the variables named so: `_named` gives them to no other value
 
     def add_module(self, rel: tuple[str, ...], init: str, span: Span) -> str:
         """Place a submodule at `rel`; returns a placeholder for its reference in forward code."""
@@ -610,14 +612,15 @@ _ASSIGN = re.compile(r"([A-Za-z]\w*) = (.+)\Z", re.S)
 _TARGETS = re.compile(r"(\(?[A-Za-z]\w*(?:, *[A-Za-z]\w*)*,?\)?) = (.+)\Z", re.S)
 
 
-def _reuse_names(lines: list[str], args: list[str]) -> list[str]:
+def _reuse_names(lines: list[str], args: list[str], kept: frozenset[str] = frozenset()) -> list[str]:
     """Forward lines with as few names as hand-written code has: a value whose input dies where it
     is computed takes that input's name (`x = self.bn1(x)`), preferring the forward's arguments;
-    a value read later besides keeps a name of its own."""
-    return _named(lines, args)[0]
+    a value read later besides keeps a name of its own, and so does one named `kept` (a block's
+    declared output, `c3 = self.layer2(x)`), whose name no other value takes."""
+    return _named(lines, args, kept)[0]
 
 
-def _named(lines: list[str], args: list[str]) -> tuple[list[str], dict[str, str]]:
+def _named(lines: list[str], args: list[str], kept: frozenset[str] = frozenset()) -> tuple[list[str], dict[str, str]]:
     """`_reuse_names`'s lines, and the name each variable of `lines` is given."""
     parsed: list[tuple[str, list[str], str, list[str]]] = []  # (targets' text, targets, the rest, names read)
     for line in lines:
@@ -635,10 +638,10 @@ def _named(lines: list[str], args: list[str]) -> tuple[list[str], dict[str, str]
         text = expr
         if any(alias[n] != n for n in used):  # else the line reads as it is
             text = _renamed(expr, {n: alias[n] for n in used})
-        dying = [alias[n] for n in used if last.get(n) == i]
+        dying = [alias[n] for n in used if last.get(n) == i and alias[n] not in kept]
         if len(dying) > 1:
             dying.sort(key=lambda n: n not in args)
-        if len(targets) == 1 and dying and targets[0] in last and _ASSIGN.match(lines[i]):
+        if len(targets) == 1 and dying and targets[0] in last and targets[0] not in kept and _ASSIGN.match(lines[i]):
             alias[targets[0]] = dying[0]
         else:
             alias.update((t, t) for t in targets)
@@ -902,6 +905,7 @@ class _Instance:
     params: tuple[str, ...] = ()
     arguments: tuple[tuple[str | None, Node], ...] = ()
     conditions: tuple[tuple[Node, bool], ...] = ()
+    kept: frozenset[str] = frozenset()  # _ClassBody.kept
 
     def argument(self, param: str) -> Node | None:
         """The expression the call passed for `param` as written, or None (a default, or unknown)."""
@@ -952,6 +956,7 @@ class _Structure:
     # Its forward's length, a `repeat`'s loop counted as the statements it runs (see _pass_loop):
     # what "fullest" means where structures are ordered (_groups); no part of what makes a class.
     size: int = field(default=0, compare=False)
+    kept: frozenset[str] = frozenset()  # the variables named after the block's outputs (_ClassBody.kept)
 
 
 @dataclass(frozen=True)
@@ -1621,7 +1626,7 @@ def _reduce(full: _Structure, dropped: frozenset[str], tail: str | None) -> tupl
         removed |= {s for s, a in enumerate(attrs) if a in used}
         lines = [*lines[:k + 1], f"return {tail}"]
     template = tuple(t for s, t in enumerate(full.template) if s not in removed)
-    return _Structure(full.block, template, full.args, tuple(lines), full.size), removed
+    return _Structure(full.block, template, full.args, tuple(lines), full.size, full.kept), removed
 
 
 _APPEND = re.compile(r"\w+\.append\(")  # a constructor statement adding an entry to a list
@@ -1734,7 +1739,7 @@ def _merged_forward(full: _Structure, parts: list[_Part], tail: str | None, part
     submodule's line under `if self.m is not None` (or `y = self.m(x) if … else x`), the tail under
     `if self.<flag>:` (a placeholder `\\x00k\\x00` until the flag is named), ending in the variable
     the class returns without it."""
-    lines, alias = _named(list(full.forward), list(full.args))
+    lines, alias = _named(list(full.forward), list(full.args), full.kept)
     tail_k = next((k for k, p in enumerate(parts) if p.tail), None)
     start = end = len(lines)
     if tail is not None:
@@ -1772,7 +1777,7 @@ def _cut_forward(full: _Structure, cut: _OutputCut, k: int) -> list[str]:
     flag (part `k`, a placeholder until it is named) is set: `full`'s, its names reused. It returns
     without them before the run of their lines that ends the forward, if any (`if not self.aux:
     return x`, as torchvision's models do); each earlier run of their lines is under the flag."""
-    lines, alias = _named(list(full.forward), list(full.args))
+    lines, alias = _named(list(full.forward), list(full.args), full.kept)
     flag = f"self.\x00{k}\x00"
     short = "".join(alias.get(tok, tok) if _NAME.match(tok) else tok for tok in _TOKEN.findall(cut.returns))
     body = lines[:-1]
@@ -2238,7 +2243,7 @@ class TorchCodegen:
         self.instances: list[_Instance] = []  # block instances, children before their parent
         self.instance_index: dict[tuple[str, ...], int] = {}
         # A block instance's constructor statements, forward and arguments, by _leaf_key: made once per key.
-        self.leaf_bodies: dict[tuple[object, ...], tuple[list[str], list[str], list[str], int]] = {}
+        self.leaf_bodies: dict[tuple[object, ...], tuple[list[str], list[str], list[str], int, frozenset[str]]] = {}
         self.children: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
         # A shared block instance's later applications (`head@2`, …), by its first one: they call its module.
         self.applications: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
@@ -2367,6 +2372,9 @@ class TorchCodegen:
         ports: dict[Port, str] = {}
         inputs, outputs = (self._boundary(scope)[0], self._outputs(scope)) if scope else ([], [])
         args = self._arguments(scope, inputs, body, ports)
+        if scope:  # the outputs it returns, named as the block declares them
+            returned = set(outputs)
+            body.declared = {p: n for p, n in self._declared_outputs(scope, scope).items() if p in returned}
         base = parts(scope)
         done: set[tuple[str, ...]] = set()
         for node in self.members.get(scope, []):
@@ -2442,7 +2450,9 @@ class TorchCodegen:
             if expr.isidentifier():  # identity: no new name
                 ports[Port(node.name, 0)] = expr
                 return
-            var = body.names.create("_".join(rel))
+            var = body.names.create(body.declared.get(Port(node.name, 0)) or "_".join(rel))
+            if Port(node.name, 0) in body.declared:
+                body.kept.add(var)
             if first is None and len(args) == 1 and module is not None and expr == f"{module}({args[0]})":
                 body.chain_calls.append(_ChainCall(len(body.lines), rel, args[0], var))
             ports[Port(node.name, 0)] = var
@@ -2559,7 +2569,9 @@ class TorchCodegen:
         if not outputs:
             body.lines.append(call)
         elif len(outputs) == 1:
-            var = body.names.create(stem)
+            var = body.names.create(body.declared.get(outputs[0]) or stem)
+            if outputs[0] in body.declared:
+                body.kept.add(var)
             ports[outputs[0]] = var
             if len(inputs) == 1 and info.shares is None:
                 body.chain_calls.append(_ChainCall(len(body.lines), rel, ports[inputs[0]], var))
@@ -2605,7 +2617,7 @@ class TorchCodegen:
                 init = body.container()
                 forward = [body.resolve(line) for line in body.lines]
             size = len(forward) + body.unrolled if forward else 0
-            made = (init or body.init_statements(info.lists), forward, args, size)
+            made = (init or body.init_statements(info.lists), forward, args, size, frozenset(body.kept))
             if key is not None:
                 self.leaf_bodies[key] = made
         inputs, _ = self._boundary(scope)
@@ -2616,6 +2628,7 @@ class TorchCodegen:
                 values.setdefault("in_channels", shape[0])
         init, forward, args = list(made[0]), list(made[1]), list(made[2])
         self.instances.append(_Instance(scope, info.block or "block", init, forward, args, values, size=made[3],
+                                        kept=made[4],
                                         definitions=dict(info.local_definitions), params=info.params,
                                         arguments=info.arguments, conditions=info.conditions))
         self.instance_index[scope] = len(self.instances) - 1
@@ -2690,7 +2703,7 @@ class TorchCodegen:
                 refs = (self._resolved(index, calls) if inst.compress else
                         [_INSTANCE_REF.sub(lambda m: f"__C{class_of[int(m[1])]}__", line) for line in inst.init])
                 structure = _Structure(inst.block, tuple(self.templates(refs, self.keyword_defaults)[0]),
-                                       tuple(inst.args), tuple(inst.forward), inst.size)
+                                       tuple(inst.args), tuple(inst.forward), inst.size, inst.kept)
                 key = keys.setdefault(structure, len(structures))
                 if key == len(structures):
                     structures.append(structure)
@@ -2775,7 +2788,8 @@ class TorchCodegen:
             t += done
         used = {n for line in body.lines for n in _names(line)}
         order = [n for n in envs[0] if n != _CHANNELS and body.spec_names.get(n) in used]
-        cls = _Class(first.block, [], list(first.args), _reuse_names(list(first.forward), list(first.args)))
+        cls = _Class(first.block, [], list(first.args),
+                     _reuse_names(list(first.forward), list(first.args), first.kept))
         cls.members = [(i, [], ()) for i in indices]
         cls.params = [body.spec_names[n] for n in order]
         cls.spec_params = list(order)
