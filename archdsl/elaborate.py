@@ -78,7 +78,7 @@ from .syntax import (
     StagesStep,
     VariantDef,
 )
-from .templates import Holes, Recorded, Template, call_key, holes, instantiate
+from .templates import Holes, Recorded, Template, call_key, holes, instantiate, without_holes
 from .values import (
     POISON,
     UNKNOWN_CALLABLE_HINT,
@@ -1073,7 +1073,7 @@ class Elaborator(Evaluator):
         path: Path | None = None
         similar = None  # the call's key with its holes' values left out, where the call has holes
         if keyed is not None:
-            replayed, path, similar = self._replay(keyed, name, block, block_ns, bound, args, span, env, label,
+            replayed, path, similar = self._replay(keyed, name, block, block_ns, args, span, env, label,
                                                    scope_override, arguments)
             if replayed is not None:
                 return replayed
@@ -1134,7 +1134,7 @@ class Elaborator(Evaluator):
                          outputs=() if block.outputs is None else _named_outputs(block.outputs, inner))
 
     def _replay(self, keyed: tuple[tuple[object, ...], list[Port]], name: str, block: BlockDef,
-                block_ns: Definitions, bound: dict[str, Value], args: dict[str, Value], span: Span, env: Env,
+                block_ns: Definitions, args: dict[str, Value], span: Span, env: Env,
                 label: tuple[str, ...] | None, scope_override: tuple[str, ...] | None,
                 arguments: tuple[tuple[str | None, Node], ...]
                 ) -> tuple[Value | None, Path | None, object | None]:
@@ -1146,7 +1146,7 @@ class Elaborator(Evaluator):
         similar = None
         at: object = keyed[0]
         if at not in st.templates:
-            similar = self._similar(block, block_ns, bound, args)
+            similar = self._similar(block, block_ns, keyed[0])
             at = st.similar.get(similar)
             if at is None:
                 return None, None, similar
@@ -1165,19 +1165,15 @@ class Elaborator(Evaluator):
             return None, path, similar
         return self._instantiate(template, path, name, span, keyed[1], arguments, *filled), path, similar
 
-    def _similar(self, block: BlockDef, block_ns: Definitions, bound: dict[str, Value],
-                 args: dict[str, Value]) -> object | None:
-        """The call's key without the values of the block's holes (templates.holes), or None where
-        the call gives none of them a number."""
+    def _similar(self, block: BlockDef, block_ns: Definitions, key: tuple[object, ...]) -> object | None:
+        """The call's key `key` without the values of the block's holes (templates.holes), or None
+        where the call gives none of them a number."""
         st = self.st
         if id(block) in st.holes:  # the definitions outlive the elaboration: ids are stable
             gaps = st.holes[id(block)]
         else:
             gaps = st.holes[id(block)] = holes(block, block_ns.blocks)
-        if gaps is None or not any(type(v) in _NUMBERS and k in gaps.params for k, v in args.items()):
-            return None
-        masked = call_key(block, block_ns, bound, args, gaps.params)
-        return None if masked is None else masked[0]
+        return None if gaps is None else without_holes(key, gaps.params)
 
     def _instantiate(self, template: Template, path: Path, name: str, span: Span, ports: list[Port],
                      arguments: tuple[tuple[str | None, Node], ...], attrs: dict[int, Attrs],

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .diagnostics import Span
 from .ir import IR, IRNode, Port, ScopeInfo
@@ -121,31 +121,43 @@ def _nodes(roots: Any, bound: set[str]) -> Iterator[Node]:
                     stack.append(value)
 
 
-_HOLE = object()  # a hole's value in a key: its type alone counts
-
-
-def call_key(block: object, namespace: object, bound: dict[str, Value], args: dict[str, Value],
-             masked: frozenset[str] = frozenset()) -> tuple[tuple[object, ...], list[Port]] | None:
+def call_key(block: object, namespace: object, bound: dict[str, Value],
+             args: dict[str, Value]) -> tuple[tuple[object, ...], list[Port]] | None:
     """(the key of a block call, its input tensors' ports in key order), or None when unkeyable.
-    `block` and `namespace` are kept alive by the elaboration, so their identities are stable.
-    `masked`: the block's holes, keyed by their type where it is a number's."""
+    `block` and `namespace` are kept alive by the elaboration, so their identities are stable."""
     ports: dict[Port, int] = {}
     try:
-        key = (id(block), id(namespace), _keys(bound, ports), _keys(args, ports, masked))
+        key = (id(block), id(namespace), _keys(bound, ports), _keys(args, ports))
     except Unkeyable:
         return None
     return key, list(ports)
 
 
-def _keys(values: dict[str, Value], ports: dict[Port, int],
-          masked: frozenset[str] = frozenset()) -> tuple[tuple[str, object], ...]:
+_HOLE = object()  # a hole's value in a key: its type alone counts
+
+
+def without_holes(key: tuple[object, ...], params: frozenset[str]) -> tuple[object, ...] | None:
+    """A call's key (`call_key`'s) with the numbers its holes `params` take keyed by their type
+    alone, or None where it gives none of them a number."""
+    block, namespace, bound, args = key
+    masked: list[tuple[str, object]] = []
+    changed = False
+    for name, typed in cast("tuple[tuple[str, object], ...]", args):
+        # a number's key is (int, value) or (float, repr); a block's or an op's is the reference itself
+        kind = typed[0] if type(typed) is tuple else None
+        if name in params and (kind is int or kind is float):
+            masked.append((name, (kind, _HOLE)))
+            changed = True
+        else:
+            masked.append((name, typed))
+    return (block, namespace, bound, tuple(masked)) if changed else None
+
+
+def _keys(values: dict[str, Value], ports: dict[Port, int]) -> tuple[tuple[str, object], ...]:
     """Each name with its value's key (`_key`, the common scalars decided in place)."""
     keys: list[tuple[str, object]] = []
     for name, value in values.items():
         kind = type(value)
-        if masked and name in masked and (kind is int or kind is float):
-            keys.append((name, (kind, _HOLE)))
-            continue
         keys.append((name, (kind, value) if kind is int or kind is bool or kind is str or value is None
                      else _key(value, ports)))
     return tuple(keys)
