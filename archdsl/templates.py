@@ -14,9 +14,10 @@ that carries more than that — a size read from a tensor (:class:`~archdsl.valu
 become an input), a shared instance, a poisoned name — makes the call unkeyable: it is always
 elaborated.
 
-A numeric parameter that the block's body reads only in the arguments of op calls `x -> op(…)`
-whose arguments read nothing but such parameters and constants (:func:`holes`: EfficientNet's
-`drop`, only ever `drop_path(drop)`) is keyed by its type alone: a call that differs in it replays
+A numeric parameter that the block's body reads only in op calls' arguments `x -> op(…)` that set
+attributes changing no output shape (`Op.shape_free`), in calls whose arguments read nothing but
+such parameters and constants (:func:`holes`: EfficientNet's `drop`, only ever `drop_path(drop)`;
+a norm's `eps`), is keyed by its type alone: a call that differs in it replays
 the template with those layers' attributes bound again from its own values — validated and their
 output shapes checked as elaboration does, the shapes the template's own — and its scope's title
 and numbers made again; where anything would differ, the call is elaborated instead.
@@ -30,7 +31,7 @@ from typing import Any, cast
 
 from .diagnostics import Span
 from .ir import IR, IRNode, Port, ScopeInfo
-from .ops import Attrs, Shape, has_op
+from .ops import Attrs, Shape, get_op, has_op
 from .syntax import Arg, BlockDef, Call, CallStep, Name, Node
 from .values import BlockRef, Bundle, OpRef, Partial, Tensor, Value
 
@@ -82,22 +83,44 @@ def _holes(block: BlockDef, blocks: dict[str, Any]) -> Holes | None:
     # The names a call's arguments may read besides the holes: those the body does not bind (symbols
     # such as `same`, ops, blocks), which mean the same wherever the arguments are evaluated.
     local = params | bound | set(block.inputs) | {"in"}
-    calls = [(step, [n.id for n in _nodes(step.args, set()) if type(n) is Name]) for step in steps
+    calls = [(step, _arguments(step)) for step in steps
              if not (step.func in local or step.func in blocks or not has_op(step.func))]
     candidates = {p for p in params if p not in bound}
-    while True:  # drop every parameter read where a call's arguments read anything else, until none is
-        sites: dict[Span, CallStep] = {}
-        inside = dict.fromkeys(candidates, 0)
-        for step, names in calls:
-            if any(n in candidates for n in names) and all(n in candidates or n not in local for n in names):
-                sites[step.span] = step
-                for n in names:
-                    if n in inside:
-                        inside[n] += 1
+    while True:  # drop every parameter read anywhere but where a site may bind it, until none is
+        sites, inside = _sites(calls, candidates, local)
         kept = {p for p in candidates if inside[p] == reads[p]}
         if kept == candidates:
             return Holes(frozenset(candidates), sites) if candidates else None
         candidates = kept
+
+
+def _sites(calls: list[tuple[CallStep, list[tuple[bool, list[str]]]]], candidates: set[str], local: set[str]
+           ) -> tuple[dict[Span, CallStep], dict[str, int]]:
+    """The op calls that may bind the holes `candidates` again (by span), and how often each
+    candidate is read where such a call may bind it."""
+    sites: dict[Span, CallStep] = {}
+    inside = dict.fromkeys(candidates, 0)
+    for step, arguments in calls:
+        if not all(n in candidates or n not in local for _, read in arguments for n in read):
+            continue  # arguments that could not be evaluated on their own
+        free = [read for free, read in arguments if free and any(n in candidates for n in read)]
+        if free:
+            sites[step.span] = step
+            for n in (n for read in free for n in read if n in inside):
+                inside[n] += 1
+    return sites, inside
+
+
+def _arguments(step: CallStep) -> list[tuple[bool, list[str]]]:
+    """Each argument of an op call: whether the attribute it sets changes no output shape
+    (`Op.shape_free`), and the names it reads."""
+    op = get_op(step.func)
+    positional = () if op.variadic else op.positional
+    out = []
+    for k, arg in enumerate(step.args):
+        attribute = arg.name if arg.name is not None else positional[k] if k < len(positional) else None
+        out.append((attribute in op.shape_free, [n.id for n in _nodes(arg.value, set()) if type(n) is Name]))
+    return out
 
 
 def _nodes(roots: Any, bound: set[str]) -> Iterator[Node]:

@@ -39,23 +39,30 @@ def test_calls_that_differ_in_a_hole_replay_the_template(monkeypatch: pytest.Mon
                                                                                "unit(c=4, drop=0.2)"]
 
 
-def test_a_hole_that_changes_a_layer_s_shape_is_elaborated(monkeypatch: pytest.MonkeyPatch) -> None:
-    # `c` reaches only conv's arguments, but the conv's output then differs from the template's
-    src = """block unit(c) { in -> conv(c, 3, pad=1) -> relu }
-    network t { input x: 4x8x8 \n x -> unit(4) -> unit(4) -> unit(8) -> unit(8) }"""
+def test_a_norm_s_epsilon_is_a_hole(monkeypatch: pytest.MonkeyPatch) -> None:
+    src = """block unit(e) { in -> conv(4, 3, pad=1) -> bn(eps=e) -> relu }
+    network t { input x: 4x8x8 \n x -> unit(1e-5) -> unit(1e-3) -> unit(1e-3) }"""
     with_templates, without = _both(monkeypatch, src)
     assert with_templates == without
-    assert _replays(monkeypatch, src) == 1  # the second unit(4); unit(8) tried the first one's and gave up
+    assert _replays(monkeypatch, src) == 2
+    assert [n[3].eps for n in with_templates[0] if n[2] == "bn"] == [1e-5, 1e-3, 1e-3]
 
 
-def test_a_hole_that_changes_only_attributes_keeps_the_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
-    # a 5×5 kernel with `pad=same` leaves the shapes alone: replayed, with the 5×5 conv's parameters
-    src = """block unit(k) { in -> conv(4, k, pad=same) -> relu }
-    network t { input x: 4x8x8 \n x -> unit(3) -> unit(5) }"""
+@pytest.mark.parametrize("body", [
+    "in -> conv(c, 3, pad=1)",         # output channels
+    "in -> conv(4, c, pad=same)",      # a kernel size, even where the shapes stay (`pad=same`)
+    "in -> maxpool(2, stride=c)",      # a stride
+])
+def test_a_parameter_setting_a_shape_attribute_is_no_hole(monkeypatch: pytest.MonkeyPatch, body: str) -> None:
+    """Only the attributes an op declares free of its output shapes (`Op.shape_free`) make holes: a
+    call that differs in anything else is elaborated (and replays its own template when repeated)."""
+    src = f"""block unit(c) {{ {body} }}
+    network t {{ input x: 4x8x8 \n x -> unit(1) -> unit(1) }}"""
+    spec = api.load_string(src, "t.arch")
+    block, namespace = spec.namespace.blocks["unit"]
+    assert holes(block, namespace.blocks) is None
     with_templates, without = _both(monkeypatch, src)
     assert with_templates == without
-    assert _replays(monkeypatch, src) == 1
-    assert api.load_string(src, "t.arch").network().analyze().params == (4 * 4 * 9 + 4) + (4 * 4 * 25 + 4)
 
 
 def test_a_bad_value_in_a_hole_is_reported_as_without(monkeypatch: pytest.MonkeyPatch) -> None:

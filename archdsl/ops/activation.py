@@ -64,6 +64,7 @@ class Leaky(_Activation):
     doc = "Leaky ReLU: leaky(slope=0.01); darknet uses leaky(0.1)."
     Attrs = LeakyAttrs
     positional = ("slope",)
+    shape_free = frozenset({"slope"})
     in_place = True
 
     @classmethod

@@ -177,6 +177,9 @@ class Op:
     # `size=[ref.h, ref.w]`, the size becomes that input, so the generated module follows `ref`'s
     # size at run time (upsample, crop).
     size_from_tensor: ClassVar[str | None] = None
+    # Attributes that never change the op's output shapes (a probability, a norm's epsilon): a block
+    # parameter that only they read may differ between calls that replay one template (templates.holes).
+    shape_free: ClassVar[frozenset[str]] = frozenset()
 
     # --- attributes
     @classmethod

@@ -17,6 +17,7 @@ class BatchNormAttrs(Attrs):
 @register
 class BatchNorm(Op):
     name = "bn"
+    shape_free = frozenset({"eps", "momentum"})
     aliases = ("batchnorm",)
     category = "norm"
     doc = "Batch normalization over channels: bn(eps=1e-5, momentum=0.1, affine=true)."
@@ -55,6 +56,7 @@ class FrozenBatchNormAttrs(Attrs):
 @register
 class FrozenBatchNorm(Op):
     name = "frozen_bn"
+    shape_free = frozenset({"eps"})
     category = "norm"
     doc = ("Batch normalization with a fixed affine transform and statistics (torchvision's "
            "FrozenBatchNorm2d, the detection backbones' default): frozen_bn(eps=1e-5). Its scale, shift, "

@@ -72,6 +72,7 @@ class Dropout(_Free):
     doc = "Dropout (identity at inference): dropout(p=0.5)."
     Attrs = DropoutAttrs
     positional = ("p",)
+    shape_free = frozenset({"p"})
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
@@ -90,6 +91,7 @@ class DropPath(_Free):
     doc = "Stochastic depth: drops the whole residual branch per sample with probability p (training only)."
     Attrs = DropPathAttrs
     positional = ("p",)
+    shape_free = frozenset({"p"})
     output_overwritable_as_input = True  # its input itself, or `x * mask`, whose gradient reads the mask only
     torch_helper = '''
 class DropPath(nn.Module):
