@@ -83,6 +83,21 @@ def test_declaration_is_complete(op_name: str) -> None:
         assert get_op(alias) is op
 
 @pytest.mark.parametrize(("op_name", "attrs", "ins"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_shape_free_attributes_change_no_shape(op_name: str, attrs: dict[str, Any], ins: list[tuple[int, ...]]) -> None:
+    """`Op.shape_free` lets block templates replay calls that differ in these attributes only
+    (archdsl.templates.holes): another value must leave the output shapes, parameters and MACs alone."""
+    op = get_op(op_name)
+    assert op.shape_free <= set(op.Attrs.model_fields)
+    a = op.validate(attrs)
+    outs = op.infer(a, ins)
+    for name in sorted(op.shape_free):
+        for value in (0.0, 0.25, 0.5):
+            other = op.validate({**attrs, name: value + 1e-3})
+            assert op.infer(other, ins) == outs
+            assert (op.params(other, ins), op.macs(other, ins, outs)) == (op.params(a, ins), op.macs(a, ins, outs))
+
+
+@pytest.mark.parametrize(("op_name", "attrs", "ins"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_rules_match_pytorch(op_name: str, attrs: dict[str, Any], ins: list[tuple[int, ...]]) -> None:
     torch = pytest.importorskip("torch")
     from torch import nn
