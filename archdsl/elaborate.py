@@ -192,7 +192,6 @@ class State:
     assignments: dict[int, tuple[tuple[tuple[str, Node], ...], tuple[str, ...]]] = field(default_factory=dict)
     finals: dict[int, int] = field(default_factory=dict)  # per body (by its id): its last statement with a value
     written: dict[int, tuple[tuple[str | None, Node], ...]] = field(default_factory=dict)  # Elaborator._written
-    holes: dict[int, Holes | None] = field(default_factory=dict)  # per block definition (by its id): templates.holes
     # A block call's key without its holes' values → the key of the first call recorded with it.
     similar: dict[object, object] = field(default_factory=dict)
 
@@ -826,18 +825,23 @@ class Elaborator(Evaluator):
         """An instance of the op `name`; `node_path` fixes its name (a shared instance's application).
         `key`: the call's key in `_BOUND` (see `call_layer`), where it has one."""
         op = get_op(name)
-        ins, values, spans = bind_op(op, name, size_inputs(op, operands) if op.size_from_tensor else operands, span)
-        try:
-            attrs = op.validate(values)
-        except AttrError as exc:
-            raise error("E0303", exc.message, spans.get(exc.field or "", span), attr_usage(op)) from None
-        shapes = [t.shape for t in ins]
-        outs = self._infer(op, name, attrs, ins, shapes, span)
+        ins, attrs, outs = self._bound(op, name, operands, span)
         if key is not None and op.size_from_tensor is None:
             if len(_BOUND) >= _BOUND_MAX:
                 _BOUND.clear()
             _BOUND[key] = (op, attrs, outs)
         return self._op_node(op, attrs, ins, outs, span, env, label, node_path, arguments)
+
+    def _bound(self, op: type[Op], name: str, operands: CallArgs, span: Span
+               ) -> tuple[list[Tensor], Attrs, list[Shape]]:
+        """A call of the op `name` bound, its attributes validated and its output shapes inferred and
+        checked: (input tensors, attributes, output shapes)."""
+        ins, values, spans = bind_op(op, name, size_inputs(op, operands) if op.size_from_tensor else operands, span)
+        try:
+            attrs = op.validate(values)
+        except AttrError as exc:
+            raise error("E0303", exc.message, spans.get(exc.field or "", span), attr_usage(op)) from None
+        return ins, attrs, self._infer(op, name, attrs, ins, [t.shape for t in ins], span)
 
     def _op_node(self, op: type[Op], attrs: Attrs, ins: list[Tensor], outs: list[Shape], span: Span, env: Env,
                  label: tuple[str, ...] | None, node_path: Path | None,
@@ -1143,10 +1147,11 @@ class Elaborator(Evaluator):
         holes, filled with this call's values. Also the call's path, where finding that out made it,
         and its key without its holes' values (None where it was not needed or there are no holes)."""
         st = self.st
-        similar = None
+        similar = gaps = None
         at: object = keyed[0]
         if at not in st.templates:
-            similar = self._similar(block, block_ns, keyed[0])
+            gaps = holes(block, block_ns.blocks)
+            similar = None if gaps is None else without_holes(keyed[0], gaps.params)
             at = st.similar.get(similar)
             if at is None:
                 return None, None, similar
@@ -1159,21 +1164,13 @@ class Elaborator(Evaluator):
         if (path in st.touched or len(st.ir) + len(template.nodes) > self.limits.max_nodes
                 or st.call_depth + template.depth >= self.limits.max_call_depth):
             return None, path, similar
-        filled = ({}, None, None) if similar is None else self._filled(template, block, block_ns, args)
-        if filled is None:  # the holes reach a layer's shapes, at least here: not worth trying for this block again
-            st.holes[id(block)] = None
-            return None, path, similar
+        filled: _Filled = ({}, None, None)
+        if similar is not None and gaps is not None:  # another call's template: this call's holes filled in
+            found = self._filled(template, block, block_ns, args, gaps)
+            if found is None:
+                return None, path, similar
+            filled = found
         return self._instantiate(template, path, name, span, keyed[1], arguments, *filled), path, similar
-
-    def _similar(self, block: BlockDef, block_ns: Definitions, key: tuple[object, ...]) -> object | None:
-        """The call's key `key` without the values of the block's holes (templates.holes), or None
-        where the call gives none of them a number."""
-        st = self.st
-        if id(block) in st.holes:  # the definitions outlive the elaboration: ids are stable
-            gaps = st.holes[id(block)]
-        else:
-            gaps = st.holes[id(block)] = holes(block, block_ns.blocks)
-        return None if gaps is None else without_holes(key, gaps.params)
 
     def _instantiate(self, template: Template, path: Path, name: str, span: Span, ports: list[Port],
                      arguments: tuple[tuple[str | None, Node], ...], attrs: dict[int, Attrs],
@@ -1191,14 +1188,12 @@ class Elaborator(Evaluator):
         st.deepest = max(st.deepest, st.call_depth + template.depth)
         return value
 
-    def _filled(self, template: Template, block: BlockDef, block_ns: Definitions, args: dict[str, Value]
-                ) -> tuple[dict[int, Attrs], str | None, tuple[tuple[str, int | float], ...] | None] | None:
+    def _filled(self, template: Template, block: BlockDef, block_ns: Definitions, args: dict[str, Value],
+                gaps: Holes) -> _Filled | None:
         """What this call's values of the block's holes change in `template`: the attributes of the
         layers that read them, by the layer's index, bound, validated and checked as `apply_op` does,
         the scope's title and its numbers; None where a layer's attributes are rejected or its output
         shapes differ from the template's (the call is then elaborated, and says why where it fails)."""
-        gaps = self.st.holes[id(block)]
-        assert gaps is not None  # a call with a key without its holes' values
         given = {k: v for k, v in args.items() if k in gaps.params and type(v) in _NUMBERS}
         numbers = tuple([(k, given.get(k, v)) for k, v in template.numbers])
         known: dict[str, Value] = dict(numbers)
@@ -1216,12 +1211,10 @@ class Elaborator(Evaluator):
                     return None
                 values, _ = plain_arguments(site.args, self.eval, env)
                 chained = Tensor(Port("", 0), node.in_shapes[0])
-                ins, bound, _ = bind_op(op, site.func, plain_call(values, site.args, chained), node.span)
-                made = op.validate(bound)
-                if self._infer(op, site.func, made, ins, list(node.in_shapes), node.span) != list(node.out_shapes):
+                _, attrs[k], outs = self._bound(op, site.func, plain_call(values, site.args, chained), node.span)
+                if outs != list(node.out_shapes):
                     return None
-                attrs[k] = made
-        except (ArchError, AttrError, Poisoned):
+        except (ArchError, Poisoned):
             return None
         finally:
             self.steps = steps
@@ -1270,6 +1263,11 @@ class Elaborator(Evaluator):
         if len(tensors) == 1:
             return tensors[0]
         return Bundle(block.outputs, tuple(tensors))
+
+
+# What a call's holes change in a template (Elaborator._filled): the attributes of its k-th layer by k,
+# the scope's title and numbers (None: the template's).
+_Filled = tuple[dict[int, Attrs], str | None, tuple[tuple[str, int | float], ...] | None]
 
 
 def _call_title(block: BlockDef, args: dict[str, Value]) -> str:

@@ -70,8 +70,7 @@ class Namespace:
         self._next: dict[str, int] = {}
 
     def create(self, candidate: str) -> str:
-        if (candidate.isidentifier() and candidate.isascii() and candidate[0] != "_" and candidate[-1] != "_"
-                and len(candidate) <= MAX_IDENTIFIER - 8):
+        if _safe(candidate):
             base = candidate  # safe as it is (a layer's name, as most are): what the regular expression keeps
         else:
             base = _UNSAFE_CHARACTER.sub("_", candidate).strip("_")[:MAX_IDENTIFIER - 8] or "v"
@@ -93,11 +92,18 @@ class Namespace:
 
     def free(self, name: str) -> bool:
         """Whether `create(name)` would hand out `name` itself."""
-        return name.isidentifier() and name.isascii() and name[0] != "_" and name[-1] != "_" and self._free(name)
+        return _safe(name) and self._free(name)
 
     def _free(self, name: str) -> bool:
         return (name not in self._taken and not keyword.iskeyword(name) and not keyword.issoftkeyword(name)
                 and not hasattr(builtins, name) and name not in _AMBIGUOUS)
+
+
+def _safe(candidate: str) -> bool:
+    """Whether a candidate name is a legal identifier `Namespace.create` keeps as it is (before
+    making it unique): ASCII, no leading or trailing `_`, short enough for a suffix."""
+    return (candidate.isidentifier() and candidate.isascii() and candidate[0] != "_" and candidate[-1] != "_"
+            and len(candidate) <= MAX_IDENTIFIER - 8)
 
 
 def check_attribute(name: str, span: Span) -> None:

@@ -142,6 +142,16 @@ class _ClassBody:
         self.declared: dict[Port, str] = {}  # the values the block declares as outputs, by their names
         self.kept: set[str] = set()  # the variables named so: `_named` gives them to no other value
 
+    def value_name(self, port: Port, fallback: str) -> str:
+        """The variable of the value at `port`: named as the block declares it where it is an output
+        the block returns (kept), else after `fallback`."""
+        declared = self.declared.get(port)
+        if declared is None:
+            return self.names.create(fallback)
+        var = self.names.create(declared)
+        self.kept.add(var)
+        return var
+
     def add_module(self, rel: tuple[str, ...], init: str, span: Span) -> str:
         """Place a submodule at `rel`; returns a placeholder for its reference in forward code."""
         slot = self.root
@@ -2450,9 +2460,7 @@ class TorchCodegen:
             if expr.isidentifier():  # identity: no new name
                 ports[Port(node.name, 0)] = expr
                 return
-            var = body.names.create(body.declared.get(Port(node.name, 0)) or "_".join(rel))
-            if Port(node.name, 0) in body.declared:
-                body.kept.add(var)
+            var = body.value_name(Port(node.name, 0), "_".join(rel))
             if first is None and len(args) == 1 and module is not None and expr == f"{module}({args[0]})":
                 body.chain_calls.append(_ChainCall(len(body.lines), rel, args[0], var))
             ports[Port(node.name, 0)] = var
@@ -2569,9 +2577,7 @@ class TorchCodegen:
         if not outputs:
             body.lines.append(call)
         elif len(outputs) == 1:
-            var = body.names.create(body.declared.get(outputs[0]) or stem)
-            if outputs[0] in body.declared:
-                body.kept.add(var)
+            var = body.value_name(outputs[0], stem)
             ports[outputs[0]] = var
             if len(inputs) == 1 and info.shares is None:
                 body.chain_calls.append(_ChainCall(len(body.lines), rel, ports[inputs[0]], var))
