@@ -3,10 +3,15 @@
 A module compiled from a spec at one input size runs at another when the spec, elaborated at that
 size, makes the same layers — the same code (:func:`module_signature`). Sizes taken from tensors
 (`upsample(x, lateral)`, `crop(x, like)`) stay free; a `linear` after `flatten`, a fixed
-`upsample(size=…)` or a pooling window fitted to one size do not. This tries the spec at sizes
-near the declared one: growing H and W by 1, 2, 4, … up to the largest power of two dividing both,
-the first that gives the same code is the step the module accepts; when none does, the module
-serves the declared size only and the sentence names the layer (or the error) that ties it there.
+`upsample(size=…)` or a pooling window fitted to one size do not. This tries the spec at other
+sizes: for a step of 1, 2, 4, … up to the largest power of two dividing H and W, at H and W grown by
+an odd multiple of the step, at least SPREAD; the first step that gives the same code is the one
+the module accepts; when none does, the module serves the declared size only and the sentence names
+the layer (or the error) that ties it there. Why such a size: one a single step away can round to
+the same feature maps all the way down (SSD300's six maps are the same at 301 as at 300), which
+hides a layer fitted to one map's size; growing by SPREAD or more changes every map down to that
+stride. And an odd multiple of the step is not a multiple of twice the step, so a network that needs
+twice the step fails the try (EfficientDet's 128, at a step of 64).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from .diagnostics import ArchError
 from .ir import IR
 from .ops import Shape
 
-MAX_STEP = 64  # a network's total stride rarely exceeds this
+MAX_STEP = 256  # a network's total stride rarely exceeds this (EfficientDet-D7x's P8: 256)
+SPREAD = 64  # a try grows H and W by at least this much
 
 
 def size_statement(ir: IR, elaborate: Callable[[Shape], IR]) -> str | None:
@@ -37,13 +43,15 @@ def size_statement(ir: IR, elaborate: Callable[[Shape], IR]) -> str | None:
     while step <= limit:
         # One size per step: a second one could only lengthen the list of sizes tried, never change
         # the answer, and each try elaborates the whole network again.
-        if tried.at((c, h + step, w + step)) == signature:
+        grown = _grown(step)
+        if tried.at((c, h + grown, w + grown)) == signature:
             which = "any H and W" if step == 1 else f"H and W multiples of {step}"
             return (f"Input {name}: {c} x H x W for {which}: the same layers as at {h} x {w} (tried at "
-                    f"{h + step} x {w + step}), as long as every layer keeps an output.")
+                    f"{h + grown} x {w + grown}), as long as every layer keeps an output.")
         step *= 2
     # The reason is seen at the last size tried (the loop's elaboration there is reused).
-    return f"Input {name}: {c} x {h} x {w} only: {_why_fixed(signature, tried, (c, h + limit, w + limit))}."
+    grown = _grown(limit)
+    return f"Input {name}: {c} x {h} x {w} only: {_why_fixed(signature, tried, (c, h + grown, w + grown))}."
 
 
 class _Tries:
@@ -76,6 +84,11 @@ def _why_fixed(signature: tuple[object, ...], tried: _Tries, shape: Shape) -> st
         if mine != theirs:
             return f"`{mine[0]}` ({mine[1]}) is made for this size"
     return f"at {at} the spec makes other layers"
+
+
+def _grown(step: int) -> int:
+    """How much a try at this step adds to H and W: an odd multiple of the step, at least SPREAD."""
+    return step * (max(1, SPREAD // step) | 1)
 
 
 def _largest_power_of_two(*sizes: int) -> int:

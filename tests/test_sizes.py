@@ -99,7 +99,7 @@ network t {
     output o = a + (image -> conv(8, 3) -> upsample(size=16x16))
 }""", "t.arch").network()
     sizes = net.input_sizes()
-    assert sizes is not None and sizes.startswith("Input image: 3 x 32 x 32 only: at 64 x 64 the spec does not")
+    assert sizes is not None and sizes.startswith("Input image: 3 x 32 x 32 only: at 128 x 128 the spec does not")
 
 
 def test_strided_paths_that_meet_need_multiples() -> None:
@@ -117,3 +117,38 @@ def test_yolov3_takes_multiples_of_32() -> None:
     spec, name = api.find("yolov3")
     sizes = spec.network(name).input_sizes() or ""
     assert sizes.startswith("Input image: 3 x H x W for H and W multiples of 32:"), sizes
+
+
+def test_a_size_one_step_away_that_rounds_alike_is_not_taken_for_any_size() -> None:
+    """At 33 × 33 the pooled map is 16 × 16 as at 32 × 32, so a try one step away sees the same
+    layers; the module still holds the 16 · 16 of this size (SSD300's and RetinaNet's heads did)."""
+    net = api.load_string("""
+network t {
+    input image: 3x32x32
+    x = image -> maxpool(2)
+    output o = x -> reshape(3, x.height * x.width)
+}""", "t.arch").network()
+    assert net.input_sizes() == "Input image: 3 x 32 x 32 only: `reshape` (reshape) is made for this size."
+
+
+@pytest.mark.parametrize(("name", "res", "sizes"), [
+    ("ssd300_vgg16", 320, "any H and W"),
+    ("retinanet_resnet50_fpn", 256, "any H and W"),
+    # Tan et al. 2020, Fig. 3: BiFPN's levels P3–P7, P7 at stride 2⁷ = 128 (D7x adds P8: 256).
+    ("efficientdet_d0", 640, "H and W multiples of 128"),
+])
+def test_detectors_compiled_at_one_size_run_at_another(name: str, res: int, sizes: str) -> None:
+    """Compiled at its declared size, the module runs at another, with the analysis's shapes there."""
+    spec, _ = api.find(name)
+    net = spec.network(name)
+    assert (net.input_sizes() or "").startswith(f"Input image: 3 x H x W for {sizes}:")
+    expected = spec.network(name, input=(3, res, res)).analyze().outputs
+    with torch.no_grad():
+        out = build_module(net).eval()(torch.randn(1, 3, res, res))
+    assert {k: list(v.shape[1:]) for k, v in out.items()} == expected
+
+
+def test_efficientdet_d7x_takes_multiples_of_256() -> None:
+    spec, _ = api.find("efficientdet_d7x")
+    sizes = spec.network("efficientdet_d7x").input_sizes() or ""
+    assert sizes.startswith("Input image: 3 x H x W for H and W multiples of 256:"), sizes

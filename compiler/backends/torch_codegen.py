@@ -689,6 +689,7 @@ _PASS_TOKENS = re.compile("(\x00\\d+\x00|" + _READ_TOKENS.pattern[1:], re.S)
 # of block instance 3 (`__C3__`: some instance of class 3, in a structure's key). Namespace never
 # hands out a name that starts with `_`, so no spec name can look like one.
 _INSTANCE_REF = re.compile(r"__I(\d+)__")
+_REPEATED = re.compile(r"nn\.Sequential\(((?:__I\d+__, )*__I\d+__)\)")  # a list of block instances alone
 # The tokens of a constructor statement: strings, names, numbers, any other character alone.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[A-Za-z_]\w*|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|.', re.S)
 _HOLE = "\x00"
@@ -1395,6 +1396,47 @@ def _loop_runs(statement: str) -> str:
         return ", ".join(items)
 
     return _rewrite_calls(statement, lambda callee: callee == "nn.Sequential", rewrite, _SEQUENTIAL_CALL)
+
+
+_ONE_PASS = (" for _ in range(1)", " for _ in range(1, 2)")  # what a loop of a repeat ends with, run once
+
+
+def _one_pass_loops(statement: str) -> str:
+    """`*(X for _ in range(1))` and `*(X for _ in range(1, 2))` as `X`: a repeat's loop (see
+    TorchCodegen._repeat_loop) whose count is no parameter and runs once is written as its one module."""
+    out, i = [], 0
+    while (start := statement.find("*(", i)) >= 0:
+        end = _closing(statement, start + 1)
+        inner = statement[start + 2:end]
+        tail = next((s for s in _ONE_PASS if inner.endswith(s)), None)
+        out.append(statement[i:start] + (inner[:-len(tail)] if tail else statement[start:end + 1]))
+        i = end + 1
+    return "".join(out) + statement[i:]
+
+
+def _closing(text: str, opening: int) -> int:
+    """The index of the bracket that closes the one at `opening`, string literals passed over."""
+    depth, i = 0, opening
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            i = _string_end(text, i)
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if not depth:
+                return i
+        i += 1
+    raise ValueError(f"unbalanced brackets in {text!r}")
+
+
+def _string_end(text: str, quote: int) -> int:
+    """The index of the quote that ends the string literal opened at `quote`."""
+    i = quote + 1
+    while text[i] != '"':
+        i += 2 if text[i] == "\\" else 1
+    return i
 
 
 _SEQUENTIAL_CALL = re.compile(r"(?<![\w.])(nn\.Sequential)\(")  # the calls _loop_runs rewrites: `_CALL`'s of them
@@ -2706,6 +2748,7 @@ class TorchCodegen:
             for index, inst in enumerate(self.instances):
                 if level[index] != depth or index in done:
                     continue
+                inst = self._with_repeat_loops(index, calls)
                 refs = (self._resolved(index, calls) if inst.compress else
                         [_INSTANCE_REF.sub(lambda m: f"__C{class_of[int(m[1])]}__", line) for line in inst.init])
                 structure = _Structure(inst.block, tuple(self.templates(refs, self.keyword_defaults)[0]),
@@ -2726,6 +2769,37 @@ class TorchCodegen:
                     class_of.update((i, len(classes)) for i, _, _ in cls.members)
                     classes.append(cls)
         return classes
+
+    def _with_repeat_loops(self, index: int, calls: dict[int, str]) -> _Instance:
+        """The instance with its repeats of blocks written as loops (see _repeat_loop); a family's
+        network has its own loops (_loop_runs)."""
+        inst = self.instances[index]
+        if not inst.compress and any("nn.Sequential(__I" in line for line in inst.init):
+            inst = self.instances[index] = replace(inst, init=[
+                self._repeat_loop(line, calls) if "nn.Sequential(__I" in line else line for line in inst.init])
+        return inst
+
+    def _repeat_loop(self, line: str, calls: dict[int, str]) -> str:
+        """A `repeat` of block instances as the loop the spec writes, once the blocks' constructions
+        are known (`calls`): `nn.Sequential(*(DarkResidual(128, 64) for _ in range(2)))`, or, where
+        the first differs from the rest (a stage's downsampling block), `nn.Sequential(Bottleneck(…),
+        *(Bottleneck(…) for _ in range(1, 4)))`; the count a constant, which becomes the block's
+        parameter, so that stages of other lengths share a class. Other lists stay as they are."""
+        def loop(m: re.Match[str]) -> str:
+            refs = [int(k) for k in _INSTANCE_REF.findall(m[1])]
+            parents = {self.instances[k].scope[:-1] for k in refs}
+            scope = self.ir.scopes.get(parents.pop()) if len(parents) == 1 else None
+            if scope is None or scope.kind != "repeat":
+                return m[0]
+            made = [calls[k] for k in refs]
+            first, n = _instance_ref(refs[0]), len(refs)
+            if made.count(made[0]) == n:
+                return f"nn.Sequential(*({first} for _ in range({n})))"
+            if n > 1 and made.count(made[1]) == n - 1:
+                return f"nn.Sequential({first}, *({_instance_ref(refs[1])} for _ in range(1, {n})))"
+            return m[0]
+
+        return _REPEATED.sub(loop, line)
 
     # --- a family's network class computed from its parameters
     def _add_computed_families(self, classes: list[_Class], class_of: dict[int, int], calls: dict[int, str],
@@ -3291,6 +3365,8 @@ class TorchCodegen:
         lines = [*wrap(f"def __init__({', '.join(['self', *params])})", INDENT, " -> None:"),
                  f"{INDENT * 2}super().__init__()"]
         for statement in init:  # a leading tab: inside the `if` above
+            if "for _ in range(1" in statement:
+                statement = _one_pass_loops(statement)
             lines.extend(wrap(statement.lstrip("\t"), INDENT * (2 + len(statement) - len(statement.lstrip("\t")))))
         typed = ", ".join(f"{a}: torch.Tensor" for a in args)
         lines += ["", *wrap(f"def forward(self, {typed})", INDENT, f" -> {_returns(forward)}:")]
