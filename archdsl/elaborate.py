@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
@@ -298,6 +299,7 @@ class Elaborator(Evaluator):
                         "add `input image: 3x224x224`")
         if not st.ir.outputs():
             self._implicit_outputs(last, definition, env)
+        st.ir.values = _named_tensors(env.vars, env)
         st.expects = [e for e in st.expects if e.qualifier in (None, name)]
         return Elaborated(st.ir, params, st.expects, family_name, dict(env.vars), defaulted)
 
@@ -1135,7 +1137,7 @@ class Elaborator(Evaluator):
         return ScopeInfo(scope, "block", title, name, span, shares, numbers, defined, params=params,
                          arguments=arguments, conditions=() if conditions is None else tuple(conditions),
                          lists=() if owned is None else tuple(p[-1] for p in owned if p[:-1] == scope),
-                         outputs=() if block.outputs is None else _named_outputs(block.outputs, inner))
+                         outputs=() if block.outputs is None else _named_tensors(block.outputs, inner))
 
     def _replay(self, keyed: tuple[tuple[object, ...], list[Port]], name: str, block: BlockDef,
                 block_ns: Definitions, args: dict[str, Value], span: Span, env: Env,
@@ -1276,14 +1278,18 @@ def _call_title(block: BlockDef, args: dict[str, Value]) -> str:
     return f"{block.name}({', '.join(given)})"
 
 
-def _named_outputs(outputs: tuple[str, ...], env: Env) -> tuple[tuple[str, str, int], ...]:
-    """ScopeInfo.outputs: each declared output that a layer inside the instance computes."""
-    prefix = ".".join(env.scope) + "."
+def _named_tensors(names: Iterable[str], env: Env) -> tuple[tuple[str, str, int], ...]:
+    """ScopeInfo.outputs, and IR.values (the network's, `env.scope` empty): of `names`,
+    each variable whose value is a tensor a layer inside the instance computes, with that layer's
+    name relative to the instance and the output's index; a tensor once, under its first name."""
+    prefix = ".".join(env.scope) + "." if env.scope else ""
     named = []
-    for out in outputs:
-        value = env.vars.get(out)
-        if type(value) is Tensor and value.port.node.startswith(prefix):
-            named.append((out, value.port.node[len(prefix):], value.port.index))
+    seen: set[Port] = set()
+    for name in names:
+        value = env.vars.get(name)
+        if type(value) is Tensor and value.port.node.startswith(prefix) and value.port not in seen:
+            seen.add(value.port)
+            named.append((name, value.port.node[len(prefix):], value.port.index))
     return tuple(named)
 
 

@@ -161,6 +161,12 @@ class IR:
     # by node name (those in blocks are their block instances' ScopeInfo.arguments): what the PyTorch
     # backend writes a family's layer from (`conv(divisible(32 * width, 8), 3)`).
     arguments: dict[str, tuple[tuple[str | None, Node], ...]] = field(default_factory=dict)
+    # Every variable of the network's body that holds a tensor when the body ends (the first where
+    # several hold one), with the node and output index of that tensor: what the PyTorch backend
+    # names the network's forward values after (`p5 = self.neck32(c5)`). Blocks name their
+    # declared outputs alone (ScopeInfo.outputs): a class shared by instances that differ in parts
+    # is matched by its forward's names.
+    values: tuple[tuple[str, str, int], ...] = ()
 
     def add_node(self, node: IRNode, in_shapes: tuple[Shape, ...] | None = None) -> IRNode:
         """The constructor path for nodes (:meth:`add_copies` is the same for a block template's

@@ -211,8 +211,8 @@ def test_outputs_under_a_flag_wherever_the_forward_computes_them() -> None:
     file = archdsl.load_string(SIDE_OUTPUTS)
     source = generate_family([file.network(n) for n in ("net", "net_aux")]).text
     assert re.findall(r"^class (\w+)\(", source, re.M) == ["Head", "Net"]
-    assert "        if self.aux:\n            side_head = self.side_head(" in source
-    assert "        if not self.aux:\n            return main_head\n        image = self.side_conv(" in source
+    assert "        if self.aux:\n            side = self.side_head(" in source
+    assert "        if not self.aux:\n            return logits\n        image = self.side_conv(" in source
     namespace: dict[str, object] = {}
     exec(compile(source, "<family>", "exec"), namespace)
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))

@@ -307,3 +307,30 @@ def test_numbered_layers_tapped_midway_are_an_indexed_sequential() -> None:
         out = module(image)
         torch.testing.assert_close(out["y"], c3)
         torch.testing.assert_close(out["z"], module.stages[2](c3))
+
+
+NECK = """
+block convs(c) { in -> conv(c, 3) as conv -> relu }
+network neck {
+    input image: 3x32x32
+    c4 = image -> conv(8, 3, stride=2) as stem
+    c5 = c4 -> conv(16, 3, stride=2) as down
+    p5 = c5 -> convs(16) as neck5
+    p4 = concat(p5 -> upsample(2), c4) -> convs(8) as neck4
+    output fine = p4 -> conv(4, 1) as head4
+    output coarse = p5 -> conv(4, 1) as head5
+}
+"""
+
+
+def test_network_values_are_named_as_the_spec_names_them() -> None:
+    """The network's forward names a value after the spec's variable that holds it (`p5 =
+    self.neck5(c5)`, YOLOv3's and FPN's names), and its outputs after the outputs, rather than
+    pass one name down a chain of different values (`c5 = self.neck5(c5)`)."""
+    import archdsl.api as api
+
+    src = generate_source(api.load_string(NECK, "neck.arch").network())
+    forward = src.split("def forward(self, image")[1]
+    for line in ("c4 = self.stem(image)", "c5 = self.down(c4)", "p5 = self.neck5(c5)", "p4 = self.neck4(",
+                 "fine = self.head4(p4)", "coarse = self.head5(p5)", 'return {"fine": fine, "coarse": coarse}'):
+        assert line in forward, (line, forward)

@@ -140,15 +140,17 @@ class _ClassBody:
         self.unrolled = 0  # the forward's statements that its loops over passes run more than they hold
         self.indexed = False  # the class is an nn.Sequential with a forward of its own: `self[0]` (container)
         self.declared: dict[Port, str] = {}  # the values the block declares as outputs, by their names
+        self.named: dict[Port, str] = {}  # the values the spec's variables hold, by their names (IR.values)
         self.kept: set[str] = set()  # the variables named so: `_named` gives them to no other value
 
     def value_name(self, port: Port, fallback: str) -> str:
         """The variable of the value at `port`: named as the block declares it where it is an output
-        the block returns (kept), else after `fallback`."""
-        declared = self.declared.get(port)
-        if declared is None:
+        the block returns, else as the spec's variable that holds it (both kept), else after
+        `fallback`, a name another value may take over."""
+        name = self.declared.get(port) or self.named.get(port)
+        if name is None:
             return self.names.create(fallback)
-        var = self.names.create(declared)
+        var = self.names.create(name)
         self.kept.add(var)
         return var
 
@@ -308,14 +310,14 @@ def _collapse_runs(body: _ClassBody) -> None:
         run = {c.line for c in calls}
         if any(i not in run for c in calls[:-1] for i in holders.lines_of(c.output)):
             continue
-        name = body.names.create("_".join(container))
+        last = calls[-1].output  # named after the spec's variable (kept), the run's value keeps the name
+        name = last if last in body.kept else body.names.create("_".join(container))
         first = renamed.get(calls[0].input, calls[0].input)
         # The line holds a placeholder, as every reference until naming (a loop over passes reads it
         # as data); its words are the reference's text, as the lines that read it there see it.
         holders.set(calls[0].line, f"{name} = {body.reuse(container)}({first})",
                     f"{name} = {body.ref(container)}({first})")
         dropped.update(c.line for c in calls[1:])
-        last = calls[-1].output
         renamed[last] = name
         for i in sorted(holders.lines_of(last)):  # the lines that hold it: the others stay as they are
             if i > calls[-1].line:
@@ -2427,6 +2429,8 @@ class TorchCodegen:
         if scope:  # the outputs it returns, named as the block declares them
             returned = set(outputs)
             body.declared = {p: n for p, n in self._declared_outputs(scope, scope).items() if p in returned}
+        else:  # the network's values, named after the spec's variables
+            body.named = {Port(node, index): name for name, node, index in self.ir.values}
         base = parts(scope)
         done: set[tuple[str, ...]] = set()
         for node in self.members.get(scope, []):
@@ -2508,7 +2512,7 @@ class TorchCodegen:
             ports[Port(node.name, 0)] = var
             body.lines.append(f"{var} = {expr}")
             return
-        names = [body.names.create(f"{'_'.join(rel)}_{i}") for i in range(n_out)]
+        names = [body.value_name(Port(node.name, i), f"{'_'.join(rel)}_{i}") for i in range(n_out)]
         for i, v in enumerate(names):
             ports[Port(node.name, i)] = v
         target = f"({names[0]},)" if n_out == 1 else ", ".join(names)
@@ -3386,7 +3390,8 @@ class TorchCodegen:
         classes = self._classes()
         calls = dict(call for cls in classes for call in cls.calls())
         net_init = [_resolve_instances(line, calls) for line in body.init_statements()] + self.init_scheme(classes)
-        net_lines = self._method_lines(net_init, args, _reuse_names([body.resolve(line) for line in body.lines], args))
+        net_lines = self._method_lines(net_init, args, _reuse_names([body.resolve(line) for line in body.lines], args,
+                                                                  frozenset(body.kept)))
         out = self._header()
         code: list[list[str]] = []
         first_of_block: dict[str, _Class] = {}
