@@ -1400,45 +1400,17 @@ def _loop_runs(statement: str) -> str:
     return _rewrite_calls(statement, lambda callee: callee == "nn.Sequential", rewrite, _SEQUENTIAL_CALL)
 
 
-_ONE_PASS = (" for _ in range(1)", " for _ in range(1, 2)")  # what a loop of a repeat ends with, run once
+_ONE_PASS = (" for _ in range(1))", " for _ in range(1, 2))")  # how a repeat's loop run once ends
 
 
 def _one_pass_loops(statement: str) -> str:
-    """`*(X for _ in range(1))` and `*(X for _ in range(1, 2))` as `X`: a repeat's loop (see
-    TorchCodegen._repeat_loop) whose count is no parameter and runs once is written as its one module."""
-    out, i = [], 0
-    while (start := statement.find("*(", i)) >= 0:
-        end = _closing(statement, start + 1)
-        inner = statement[start + 2:end]
-        tail = next((s for s in _ONE_PASS if inner.endswith(s)), None)
-        out.append(statement[i:start] + (inner[:-len(tail)] if tail else statement[start:end + 1]))
-        i = end + 1
-    return "".join(out) + statement[i:]
+    """`nn.Sequential(*(X for _ in range(1)))` and `…(1, 2)))` with `X` for the loop: a repeat's loop
+    (see TorchCodegen._repeat_loop) whose count is no parameter and runs once is its one module."""
+    def rewrite(_: str, args: list[str]) -> str:
+        return ", ".join(next((a[2:-len(tail)] for tail in _ONE_PASS if a.startswith("*(") and a.endswith(tail)), a)
+                         for a in args)
 
-
-def _closing(text: str, opening: int) -> int:
-    """The index of the bracket that closes the one at `opening`, string literals passed over."""
-    depth, i = 0, opening
-    while i < len(text):
-        ch = text[i]
-        if ch == '"':
-            i = _string_end(text, i)
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if not depth:
-                return i
-        i += 1
-    raise ValueError(f"unbalanced brackets in {text!r}")
-
-
-def _string_end(text: str, quote: int) -> int:
-    """The index of the quote that ends the string literal opened at `quote`."""
-    i = quote + 1
-    while text[i] != '"':
-        i += 2 if text[i] == "\\" else 1
-    return i
+    return _rewrite_calls(statement, lambda callee: callee == "nn.Sequential", rewrite, _SEQUENTIAL_CALL)
 
 
 _SEQUENTIAL_CALL = re.compile(r"(?<![\w.])(nn\.Sequential)\(")  # the calls _loop_runs rewrites: `_CALL`'s of them
