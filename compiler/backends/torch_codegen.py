@@ -1073,12 +1073,12 @@ class _Class:
                 elif len({(type(v), v) for v in column}) == 1:
                     exprs.append(repr(column[0]))
                 else:
-                    expr = _express(column, [candidates[m] for m in having], shared, spec_names, names)
-                    passed = None if expr is not None else self._passed(  # as a child block's call writes it
-                        instances, (s, q), spec_params or {}, shared,
-                        {m: (candidates[m], v) for m, v in zip(having, column, strict=True)})
-                    if passed is not None:
-                        expr = _rename_all(passed[0], _name_all(passed[1], spec_names, names))
+                    # A child block's argument as its call writes it (`c // 2`), before any name
+                    # whose value merely agrees in every member (`in_channels`).
+                    passed = self._passed(instances, (s, q), spec_params or {}, shared,
+                                          {m: (candidates[m], v) for m, v in zip(having, column, strict=True)})
+                    expr = (_rename_all(passed[0], _name_all(passed[1], spec_names, names)) if passed is not None
+                            else _express(column, [candidates[m] for m in having], shared, spec_names, names))
                     if expr is None:
                         values = dict(zip(having, column, strict=True))
                         key = tuple(values.get(m) for m in range(len(self.members)))

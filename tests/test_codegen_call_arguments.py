@@ -1,0 +1,60 @@
+"""A generated class passes a child block what the spec's call writes (`unit(c // 2)`), not a
+parameter whose value merely agrees in every instance the zoo builds (`in_channels`, where each
+stage's input happens to be half its width). The class must stay right when called with other
+arguments, as a hand-written `DarkStage(in_channels, c, n)` would."""
+
+from __future__ import annotations
+
+import ast
+from types import ModuleType
+
+import pytest
+
+import archdsl.api as api
+from archdsl.compiler.backends.torch_codegen import generate_source
+
+from .conftest import network
+
+torch = pytest.importorskip("torch")
+
+# Every stage's input is half its width (16 → 32 → 64), so `in_channels` equals `c // 2` throughout.
+STAGES = """
+block unit(mid) {
+    in + (in -> conv(mid, 1) as conv1 -> relu -> conv(in.channels, 3) as conv2)
+}
+block stage(c, n) {
+    in -> conv(c, 3, stride=2) as down -> repeat n: unit(c // 2)
+}
+network net(width=8) {
+    input image: 3x64x64
+    image -> conv(16, 3) as stem -> stage(32, 1) as s1 -> stage(64, 2) as s2
+}
+network other {
+    input image: 24x64x64
+    image -> stage(32, 2) as s1
+}
+"""
+
+
+def _module(source: str) -> ModuleType:
+    module = ModuleType("generated")
+    exec(compile(source, "generated.py", "exec"), module.__dict__)
+    return module
+
+
+def test_child_call_argument_is_the_spec_expression() -> None:
+    spec = api.load_string(STAGES, "stages.arch")
+    source = generate_source(spec.network("net"))
+    assert "Unit(c, c // 2)" in source, source
+    # Called with an input that is not half the width, the class builds what the spec builds there.
+    stage = _module(source).Stage(24, 32, 2)
+    assert sum(p.numel() for p in stage.parameters()) == spec.network("other").analyze().params
+
+
+def test_inception_pool_projection_is_its_own_parameter() -> None:
+    # FaceNet NN2 (Schroff et al. 2015, Table 2): "pool proj" is a column of its own; in 3a and 5b
+    # it equals the 5×5 column (32, 128), which must not make it the same argument.
+    source = generate_source(network("face.arch", "facenet_nn2"))
+    classes = {n.name: n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
+    init = next(f for f in classes["Inception"].body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
+    assert "proj" in [a.arg for a in init.args.args], ast.unparse(init)
