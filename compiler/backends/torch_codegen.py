@@ -38,12 +38,14 @@ float through :func:`archdsl.ops.py_number` (exact, finite, or code generation s
 from __future__ import annotations
 
 import ast
+import io
 import json
 import linecache
 import math
 import os
 import re
 import textwrap
+import tokenize
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -622,6 +624,54 @@ def _renamed(text: str, renames: Mapping[str, str]) -> str:
 
 _ASSIGN = re.compile(r"([A-Za-z]\w*) = (.+)\Z", re.S)
 _TARGETS = re.compile(r"(\(?[A-Za-z]\w*(?:, *[A-Za-z]\w*)*,?\)?) = (.+)\Z", re.S)
+
+
+class _Number(NamedTuple):
+    """A number in a forward line: the line, where it starts and ends in it, and its value."""
+
+    line: int
+    start: int
+    end: int
+    value: int | float
+
+
+def _forward_numbers(lines: list[str]) -> list[_Number] | None:
+    """The numbers of a forward, in order, or None where a line is no Python this can read."""
+    out: list[_Number] = []
+    for k, line in enumerate(lines):
+        try:
+            tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
+        except (tokenize.TokenError, SyntaxError):
+            return None
+        for t in tokens:
+            if t.type == tokenize.NUMBER:
+                value = ast.literal_eval(t.string)
+                if type(value) not in (int, float):
+                    return None
+                out.append(_Number(k, t.start[1], t.end[1], value))
+    return out
+
+
+def _masked(line: str, numbers: list[_Number], texts: list[str] | None = None) -> str:
+    """The line with each of `numbers` (its own, in order) replaced by its text in `texts` (by a
+    mark where None)."""
+    out, at = [], 0
+    for k, n in enumerate(numbers):
+        out += [line[at:n.start], "\x02" if texts is None else texts[k]]
+        at = n.end
+    return "".join([*out, line[at:]])
+
+
+def _reading_parameters(inst: _Instance, numbers: list[_Number], names: dict[int, str]) -> _Instance:
+    """The instance with the forward's numbers at `names`' positions read from attributes named
+    after the parameters that give them, which the constructor stores first, in the block's order."""
+    forward = []
+    for at, line in enumerate(inst.forward):
+        here = [k for k, n in enumerate(numbers) if n.line == at and k in names]
+        forward.append(_masked(line, [numbers[k] for k in here], [f"self.{names[k]}" for k in here]))
+    order = sorted(names.items(), key=lambda kn: inst.params.index(kn[1]))
+    stored = dict.fromkeys(f"self.{name} = {py_number(numbers[k].value)}" for k, name in order)
+    return replace(inst, init=[*stored, *inst.init], forward=forward)
 
 
 def _reuse_names(lines: list[str], args: list[str], kept: frozenset[str] = frozenset()) -> list[str]:
@@ -2718,6 +2768,7 @@ class TorchCodegen:
             if depth == top:
                 self._add_network_inits(classes)
                 done = self._add_computed_families(classes, class_of, calls, class_names, signatures)
+            self._forward_numbers_as_parameters([i for i, lvl in enumerate(level) if lvl == depth])
             keys: dict[_Structure, int] = {}
             structures: list[_Structure] = []
             members: dict[int, list[int]] = {}
@@ -2745,6 +2796,41 @@ class TorchCodegen:
                     class_of.update((i, len(classes)) for i, _, _ in cls.members)
                     classes.append(cls)
         return classes
+
+    def _forward_numbers_as_parameters(self, indices: list[int]) -> None:
+        """Instances of a block whose forwards differ only in numbers that are, in each, the value of
+        one of the block's parameters (SSD's `reshape(-1, columns)`, 4 or 91 columns) keep that
+        parameter as an attribute and read it in the forward (`self.columns = columns`), so that
+        they share a class, as a hand-written `PerBox(columns)` would. A number two parameters
+        could give, or one none gives, stays a number and its instances keep classes of their own."""
+        buckets: dict[tuple[object, ...], list[tuple[int, list[_Number]]]] = {}
+        for index in indices:
+            inst = self.instances[index]
+            numbers = _forward_numbers(inst.forward)
+            if numbers is None or inst.compress:
+                continue
+            masked = tuple(_masked(line, [n for n in numbers if n.line == k]) for k, line in enumerate(inst.forward))
+            key = (inst.block, tuple(inst.init), tuple(inst.args), masked, inst.kept)
+            buckets.setdefault(key, []).append((index, numbers))
+        for bucket in buckets.values():
+            forwards = {tuple(self.instances[i].forward) for i, _ in bucket}
+            if len(forwards) < 2:
+                continue
+            insts = [self.instances[i] for i, _ in bucket]
+            attributes = set(_attributes(insts[0].init))
+            names: dict[int, str] = {}  # position among the numbers → parameter
+            for pos, column in enumerate(zip(*(numbers for _, numbers in bucket), strict=True)):
+                if len({(type(n.value), n.value) for n in column}) == 1:
+                    continue
+                fits = [p for p in insts[0].params if p not in attributes and all(
+                    type(inst.values.get(p)) is type(n.value) and inst.values.get(p) == n.value
+                    for inst, n in zip(insts, column, strict=True))]
+                if len(fits) != 1:
+                    break
+                names[pos] = fits[0]
+            else:
+                for (index, numbers), inst in zip(bucket, insts, strict=True):
+                    self.instances[index] = _reading_parameters(inst, numbers, names)
 
     def _with_repeat_loops(self, index: int, calls: dict[int, str]) -> _Instance:
         """The instance with its repeats of blocks written as loops (see _repeat_loop); a family's
