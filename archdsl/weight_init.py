@@ -30,6 +30,10 @@ class SchemeParam:
     name: str
     default: ArgValue | None  # None: required
     words: tuple[Word, ...] = ()  # a word argument (`mode=fan_out`): the words it takes; else a number
+    # The least number torch takes (a standard deviation: 0), `least` itself excluded where `strict`
+    # (trunc_normal divides by its standard deviation): checked here, not where the module is built.
+    least: float | None = None
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class SchemeDef:
     # (defaults filled) and the arguments the spec wrote (in declaration order): torch's own
     # spelling, written as given.
     torch: Callable[[str, str, dict[str, ArgValue], list[tuple[str, ArgValue]]], list[str]]
+    bounds: tuple[str, str] | None = None  # two arguments, the first at most the second (uniform's a, b)
 
 
 def _lit(v: ArgValue) -> str:
@@ -106,8 +111,9 @@ _GAIN_WORDS = ("linear", "conv2d", "sigmoid", "tanh", "relu", "leaky_relu", "sel
 _KAIMING = (SchemeParam("a", 0), SchemeParam("mode", "fan_in", ("fan_in", "fan_out")),
             SchemeParam("nonlinearity", "leaky_relu", _GAIN_WORDS))
 
-_TRUNC = (SchemeParam("mean", 0), SchemeParam("std", 1), SchemeParam("a", -2), SchemeParam("b", 2))
-_SCALING = (SchemeParam("scale", 1.0),
+_TRUNC = (SchemeParam("mean", 0), SchemeParam("std", 1, least=0, strict=True),
+          SchemeParam("a", -2), SchemeParam("b", 2))
+_SCALING = (SchemeParam("scale", 1.0, least=0, strict=True),
             SchemeParam("mode", "fan_in", ("fan_in", "fan_out", "fan_avg", "fan_out_per_group", "fan_avg_per_group")),
             SchemeParam("distribution", "truncated_normal", ("truncated_normal", "normal", "uniform")))
 
@@ -120,10 +126,12 @@ SCHEMES: dict[str, SchemeDef] = {s.name: s for s in (
               "Glorot and Bengio 2010: normal, std gain*sqrt(2/(fan_in+fan_out))", _plain("xavier_normal_")),
     SchemeDef("xavier_uniform", (SchemeParam("gain", 1),),
               "Glorot and Bengio 2010: uniform, bound gain*sqrt(6/(fan_in+fan_out))", _plain("xavier_uniform_")),
-    SchemeDef("normal", (SchemeParam("mean", 0), SchemeParam("std", 1)), "normal(mean, std)", _plain("normal_")),
-    SchemeDef("uniform", (SchemeParam("a", 0), SchemeParam("b", 1)), "uniform on [a, b]", _plain("uniform_")),
+    SchemeDef("normal", (SchemeParam("mean", 0), SchemeParam("std", 1, least=0)), "normal(mean, std)",
+              _plain("normal_")),
+    SchemeDef("uniform", (SchemeParam("a", 0), SchemeParam("b", 1)), "uniform on [a, b]", _plain("uniform_"),
+              bounds=("a", "b")),
     SchemeDef("trunc_normal", _TRUNC, "normal(mean, std) redrawn outside [a, b] (absolute bounds, as torch's)",
-              _plain("trunc_normal_")),
+              _plain("trunc_normal_"), bounds=("a", "b")),
     SchemeDef("constant", (SchemeParam("value", None),), "every element `value` (a bare number means the same)",
               lambda t, _m, _a, given: _call("constant_", t, given, positional=True)),
     SchemeDef("zeros", (), "every element 0", _plain("zeros_")),
@@ -258,6 +266,7 @@ def read_scheme(arg: Arg, evaluate: Callable[[Node], object], functions: Contain
 def _scheme_args(scheme: SchemeDef, call: Call, evaluate: Callable[[Node], object]) -> tuple[tuple[str, ArgValue], ...]:
     names = [p.name for p in scheme.params]
     given: dict[str, ArgValue] = {}
+    spans: dict[str, Span] = {}
     usage = f"{scheme.name}({', '.join(names)})" if names else f"`{scheme.name}` takes no arguments"
     for k, arg in enumerate(call.args):
         if arg.name is None:
@@ -275,10 +284,24 @@ def _scheme_args(scheme: SchemeDef, call: Call, evaluate: Callable[[Node], objec
             raise error("E0542", f"`{name}` is given twice", arg.span, f"usage: {usage}")
         param = scheme.params[names.index(name)]
         given[name] = _argument(scheme, param, arg.value, evaluate)
+        spans[name] = arg.value.span
     for p in scheme.params:
         if p.default is None and p.name not in given:
             raise error("E0542", f"`{scheme.name}` needs `{p.name}`", call.span, f"usage: {usage}")
+    _check_bounds(scheme, given, spans, call.span)
     return tuple((n, given[n]) for n in names if n in given)
+
+
+def _check_bounds(scheme: SchemeDef, given: dict[str, ArgValue], spans: dict[str, Span], span: Span) -> None:
+    """A scheme's lower bound is at most its upper one, each as given or by default (torch's
+    uniform_ refuses `from > to`)."""
+    if scheme.bounds is None:
+        return
+    lo, hi = scheme.bounds
+    low, high = (given.get(n, next(p.default for p in scheme.params if p.name == n)) for n in scheme.bounds)
+    if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+        raise error("E0542", f"`{scheme.name}`'s {lo} = {py_number(low)} is above its {hi} = {py_number(high)}",
+                    spans.get(hi, spans.get(lo, span)), f"{lo} is the lower bound: {lo} <= {hi}")
 
 
 def _argument(scheme: SchemeDef, param: SchemeParam, node: Node, evaluate: Callable[[Node], object]) -> ArgValue:
@@ -292,6 +315,10 @@ def _argument(scheme: SchemeDef, param: SchemeParam, node: Node, evaluate: Calla
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise error("E0542", f"`{param.name}` of `{scheme.name}` is a number", node.span,
                     f"write `{param.name}={param.default if param.default is not None else 0}`")
+    if param.least is not None and (value < param.least or (param.strict and value == param.least)):
+        bound = f"{'above' if param.strict else 'at least'} {py_number(param.least)}"
+        raise error("E0542", f"`{param.name}` of `{scheme.name}` is {py_number(value)}; it must be {bound}",
+                    node.span, f"write `{param.name}={param.default}` or another value {bound}")
     return value
 
 

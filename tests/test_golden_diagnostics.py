@@ -243,6 +243,10 @@ CASES: dict[str, Case] = {
     "init_unknown_kind": Case("E0540", 5, 10, "`init` cannot set `dwconv`"),
     "init_label_not_found": Case("E0543", 6, 10, "no layer is labelled `clasifier.1` here"),
     "init_missing_bias": Case("E0544", 4, 43, "`conv1` has no `bias`"),
+    # torch.nn.init refuses these where the module is built (normal_: "normal expects std >= 0.0";
+    # uniform_: "expects to return a [from, to) range"): the spec's line says so first.
+    "init_negative_std": Case("E0542", 6, 43, "`std` of `normal` is -1.0; it must be at least 0"),
+    "init_bounds_reversed": Case("E0542", 4, 33, "`uniform`'s a = 0.5 is above its b = 0.1"),
     # --- what verify and analyze print
     "split_part_expectations": Case("E0801", 9, 5, "expectation failed for `net`: b.shape is [12, 8, 8]",
                                     argv=("verify", "split_part_expectations.arch"), stdout=True),

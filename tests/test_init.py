@@ -342,6 +342,30 @@ def test_scheme(scheme: str, check: object) -> None:
     check(_conv_weight(scheme))
 
 
+# Arguments torch.nn.init refuses where the module is built, each with the call that refuses it
+# (run here): archdsl refuses them at the spec's argument instead.
+OUT_OF_DOMAIN: list[tuple[str, Callable[[torch.Tensor], object]]] = [
+    ("normal(std=-1)", lambda t: torch.nn.init.normal_(t, std=-1.0)),  # "normal expects std >= 0.0"
+    ("trunc_normal(std=0)", lambda t: torch.nn.init.trunc_normal_(t, std=0.0)),  # divides by std
+    ("trunc_normal(a=1, b=0)", lambda t: torch.nn.init.trunc_normal_(t, a=1.0, b=0.0)),
+    ("uniform(a=2)", lambda t: torch.nn.init.uniform_(t, a=2.0, b=1.0)),  # "[from, to) range"
+    # the truncated normal the backend writes for it, its std sqrt(scale / fan) / 0.8796…
+    ("variance_scaling(scale=0)", lambda t: torch.nn.init.trunc_normal_(t, std=0.0, a=-0.0, b=0.0)),
+]
+
+
+@pytest.mark.parametrize(("scheme", "torch_call"), OUT_OF_DOMAIN, ids=[s for s, _ in OUT_OF_DOMAIN])
+def test_an_argument_torch_refuses_is_refused_in_the_spec(scheme: str,
+                                                          torch_call: Callable[[torch.Tensor], object]) -> None:
+    with pytest.raises((RuntimeError, ZeroDivisionError)):
+        torch_call(torch.empty(8, 8))
+    with pytest.raises(ArchError) as caught:
+        load_string(f"network n {{\n    input image: 3x8x8\n    image -> conv(4, 3) as conv\n"
+                    f"    init conv: {scheme}\n}}").network()
+    assert [d.code for d in caught.value.diagnostics] == ["E0542"]
+    assert caught.value.diagnostics[0].span.line == 4
+
+
 # ---------------------------------------------------------------------------------------------
 # The rules' semantics
 
