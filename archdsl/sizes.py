@@ -5,13 +5,14 @@ size, makes the same layers — the same code (:func:`module_signature`). Sizes 
 (`upsample(x, lateral)`, `crop(x, like)`) stay free; a `linear` after `flatten`, a fixed
 `upsample(size=…)` or a pooling window fitted to one size do not. This tries the spec at other
 sizes: for a step of 1, 2, 4, … up to the largest power of two dividing H and W, at H and W grown by
-an odd multiple of the step, at least SPREAD; the first step that gives the same code is the one
-the module accepts; when none does, the module serves the declared size only and the sentence names
-the layer (or the error) that ties it there. Why such a size: one a single step away can round to
-the same feature maps all the way down (SSD300's six maps are the same at 301 as at 300), which
-hides a layer fitted to one map's size; growing by SPREAD or more changes every map down to that
-stride. And an odd multiple of the step is not a multiple of twice the step, so a network that needs
-twice the step fails the try (EfficientDet's 128, at a step of 64).
+an odd multiple of the step, at least SPREAD; the first step that gives the same code is the one the
+module accepts; when none does, the module serves the declared size (and any that rounds to the same
+maps all the way down) and the sentence names the layer (or the error) that ties it there. Why such
+a size: one a single step away can round to the same feature maps all the way down (SSD300's six
+maps are the same at 301 as at 300), which hides a layer fitted to one map's size; growing by SPREAD
+or more changes every map down to that stride. And an odd multiple of the step is not a multiple of
+twice the step, so a network that needs twice the step fails the try (EfficientDet's 128, at a step
+of 64).
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ def size_statement(ir: IR, elaborate: Callable[[Shape], IR]) -> str | None:
         step *= 2
     # The reason is seen at the last size tried (the loop's elaboration there is reused).
     grown = _grown(limit)
-    return f"Input {name}: {c} x {h} x {w} only: {_why_fixed(signature, tried, (c, h + grown, w + grown))}."
+    # Not "only": a size that rounds to the same maps down the network (33 for a CIFAR net's 32) makes
+    # the same layers, and the module takes it.
+    return (f"Input {name}: {c} x {h} x {w}, or a size that makes the same layers: "
+            f"{_why_fixed(signature, tried, (c, h + grown, w + grown))}.")
 
 
 class _Tries:

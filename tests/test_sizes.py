@@ -87,7 +87,8 @@ network t {
     input image: 3x32x32
     image -> conv(8, 3, stride=2) -> relu -> flatten -> linear(10) as fc
 }""", "t.arch").network()
-    assert net.input_sizes() == "Input image: 3 x 32 x 32 only: `fc` (linear) is made for this size."
+    assert net.input_sizes() == ("Input image: 3 x 32 x 32, or a size that makes the same layers: "
+                                 "`fc` (linear) is made for this size.")
     assert "`fc` (linear) is made for this size." in generate_source(net)
 
 
@@ -99,7 +100,8 @@ network t {
     output o = a + (image -> conv(8, 3) -> upsample(size=16x16))
 }""", "t.arch").network()
     sizes = net.input_sizes()
-    assert sizes is not None and sizes.startswith("Input image: 3 x 32 x 32 only: at 128 x 128 the spec does not")
+    assert sizes is not None and sizes.startswith(
+        "Input image: 3 x 32 x 32, or a size that makes the same layers: at 128 x 128 the spec does not")
 
 
 def test_strided_paths_that_meet_need_multiples() -> None:
@@ -128,7 +130,8 @@ network t {
     x = image -> maxpool(2)
     output o = x -> reshape(3, x.height * x.width)
 }""", "t.arch").network()
-    assert net.input_sizes() == "Input image: 3 x 32 x 32 only: `reshape` (reshape) is made for this size."
+    assert net.input_sizes() == ("Input image: 3 x 32 x 32, or a size that makes the same layers: "
+                                 "`reshape` (reshape) is made for this size.")
 
 
 @pytest.mark.parametrize(("name", "res", "sizes"), [
@@ -152,3 +155,18 @@ def test_efficientdet_d7x_takes_multiples_of_256() -> None:
     spec, _ = api.find("efficientdet_d7x")
     sizes = spec.network("efficientdet_d7x").input_sizes() or ""
     assert sizes.startswith("Input image: 3 x H x W for H and W multiples of 256:"), sizes
+
+
+def test_a_module_fixed_to_its_size_takes_a_size_that_rounds_alike() -> None:
+    """Network Slimming's CIFAR VGG (Liu et al. 2017; the authors' models/vgg.py: a 2×2 average pool,
+    then a linear layer of 512): made for 32 × 32, it runs at 63 × 63 too, where four 2×2 max pools
+    and the average pool round every map down to the 32 × 32 one's 1 × 1, and at 64 × 64 its linear
+    layer gets 512 · 2 · 2 features, as the docstring says: the sizes that make the same layers."""
+    spec, name = api.find("vgg19_cifar")
+    net = spec.network(name)
+    assert (net.input_sizes() or "").startswith("Input image: 3 x 32 x 32, or a size that makes the same layers:")
+    module = build_module(net).eval()
+    with torch.no_grad():
+        assert module(torch.randn(1, 3, 63, 63)).shape == (1, 10)
+        with pytest.raises(RuntimeError):
+            module(torch.randn(1, 3, 64, 64))
