@@ -171,7 +171,9 @@ class State:
     input_override: Shape | None = None
     network: str = ""
     next_suffix: dict[tuple[tuple[str, ...], str], int] = field(default_factory=dict)
-    errors: list[Diagnostic] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)  # each once (see _record)
+    error_keys: set[tuple[Span, str]] = field(default_factory=set)  # what `errors` holds: (span, message)
+    errors_met: int = 0  # errors met, repeats counted: whether a block call met one (Template.recorded)
     blocks: list[Path] = field(default_factory=list)  # the block instances being elaborated, outermost first
     loop_vars: list[str] = field(default_factory=list)  # the indices of the repeats under way
     instances: dict[Path, Instance] = field(default_factory=dict)
@@ -192,6 +194,8 @@ class State:
     # The `name = …` statements of each block definition met (by its id), in order, and its parameters' names.
     assignments: dict[int, tuple[tuple[tuple[str, Node], ...], tuple[str, ...]]] = field(default_factory=dict)
     finals: dict[int, int] = field(default_factory=dict)  # per body (by its id): its last statement with a value
+    # per statement (by its id): the outputs it declares and the names it binds (see _poison)
+    binds: dict[int, tuple[tuple[tuple[str, Span], ...], tuple[str, ...]]] = field(default_factory=dict)
     written: dict[int, tuple[tuple[str | None, Node], ...]] = field(default_factory=dict)  # Elaborator._written
     # A block call's key without its holes' values → the key of the first call recorded with it.
     similar: dict[object, object] = field(default_factory=dict)
@@ -380,10 +384,18 @@ class Elaborator(Evaluator):
         return last
 
     def _record(self, exc: ArchError) -> None:
+        """Keep each error once, with its first call's notes: a block called 10⁵ times with one
+        error meets it 10⁵ times, and gathering those to deduplicate at each meeting was quadratic."""
         st = self.st
-        st.errors.extend(with_call_notes(d, self._call_notes()) for d in exc.diagnostics)
-        if any(d.code in FATAL for d in exc.diagnostics) or len(_unique(st.errors)) >= MAX_ERRORS:
-            raise Abandoned(_unique(st.errors))
+        notes: list[str] | None = None
+        for d in exc.diagnostics:
+            st.errors_met += 1
+            if (d.span, d.message) not in st.error_keys:
+                st.error_keys.add((d.span, d.message))
+                notes = self._call_notes() if notes is None else notes
+                st.errors.append(with_call_notes(d, notes))
+        if any(d.code in FATAL for d in exc.diagnostics) or len(st.errors) >= MAX_ERRORS:
+            raise Abandoned(list(st.errors))
 
     def _call_notes(self) -> list[str]:
         """`in block `b`, called at f.arch:3:5` for every block call under way, innermost first."""
@@ -391,12 +403,18 @@ class Elaborator(Evaluator):
 
     def _poison(self, stmt: Node, env: Env) -> Value:
         """Poison every name a failed statement binds (inside its nested bodies too: they may not
-        have run), and count the outputs it declares as declared."""
-        for node in _walk(stmt):
-            if isinstance(node, OutputDecl | OutputStep):
-                self.st.outputs.setdefault(node.name, node.span)
-            for name in _bound_names(node):
-                env.vars[name] = POISON
+        have run), and count the outputs it declares as declared. What a statement binds is read
+        once: a statement in a loop may fail at every turn."""
+        binds = self.st.binds.get(id(stmt))  # the definitions outlive the elaboration: ids are stable
+        if binds is None:
+            nodes = _walk(stmt)
+            binds = self.st.binds[id(stmt)] = (
+                tuple([(n.name, n.span) for n in nodes if isinstance(n, OutputDecl | OutputStep)]),
+                tuple([name for n in nodes for name in _bound_names(n)]))
+        for name, span in binds[0]:
+            self.st.outputs.setdefault(name, span)
+        for name in binds[1]:
+            env.vars[name] = POISON
         return POISON
 
     # ---- statements --------------------------------------------------------------------------
@@ -1304,7 +1322,7 @@ class _Snapshot:
 
     @staticmethod
     def _sizes(st: State) -> tuple[int, ...]:
-        return (len(st.ir), len(st.ir.scopes), len(st.used_names), len(st.next_suffix), len(st.errors),
+        return (len(st.ir), len(st.ir.scopes), len(st.used_names), len(st.next_suffix), st.errors_met,
                 len(st.instances), len(st.shared_sites), len(st.outputs), len(st.expects), len(st.inits),
                 len(st.sharing))
 

@@ -74,6 +74,16 @@ def test_nested_repeats_are_bounded_by_steps() -> None:
     assert at(d) == ("E0526", 3, 25) and "250,000 steps" in d.message
 
 
+def test_an_error_met_at_every_turn_of_a_loop_is_reported_once_at_once() -> None:
+    # A statement that fails 6,000 times, 100 turns of a loop in each of 60 block calls (a fuzzer's
+    # case took minutes: each error met was deduplicated against all those before it, 9 s here, and
+    # each failed statement walked again for the names it binds).
+    bad = "block bad() {\n    repeat 100 { x = in -> conv(q, 3) }\n    in -> relu\n}\n"
+    with fast(), pytest.raises(ArchError) as info:
+        api.load_string(net("    image -> repeat 60: bad", before=bad), "t.arch").network("net")
+    assert [at(d) for d in info.value.diagnostics] == [("E0401", 2, 33)]
+
+
 def test_node_count() -> None:
     src = net("    image -> repeat 100: repeat 1000: relu")
     d = diagnose(src)
