@@ -805,8 +805,8 @@ class Elaborator(Evaluator):
                 key = (target.name, chained.shape, self.limits.max_tensor_elements, plain)
                 bound = _BOUND.get(key)
                 if bound is not None:
-                    arguments = () if self.st.blocks else self._written(args)
-                    return self._op_node(bound[0], bound[1], [chained], bound[2], span, env, label, None, arguments)
+                    return self._op_node(bound[0], bound[1], [chained], bound[2], span, env, label, None,
+                                         self._written(args))
                 return self.apply_op(target.name, plain_call(done, args, chained), span, env, label,
                                      arguments=self._written(args), key=key)
         operands = split_args(args, chained, self.eval, env, done)
@@ -887,8 +887,8 @@ class Elaborator(Evaluator):
             shapes, ports = tuple([t.shape for t in ins]), tuple([t.port for t in ins])
         shares = self._original(node_name, op, attrs, list(shapes), span) if st.sharing else None
         ir.add_node(IRNode(node_name, "op", op.name, attrs, ports, tuple(outs), env.scope, span, None, shares), shapes)
-        if arguments and not st.blocks:
-            ir.arguments[node_name] = arguments
+        if arguments and span not in ir.arguments:
+            ir.arguments[span] = arguments
         if len(outs) == 1 and op.num_outputs(attrs) == 1:
             return Tensor(Port(node_name, 0), outs[0])
         return tuple([Tensor(Port(node_name, i), s) for i, s in enumerate(outs)])

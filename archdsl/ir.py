@@ -157,10 +157,11 @@ class IR:
     list_rows: dict[tuple[str, ...], tuple[Node, int]] = field(default_factory=dict)
     # The spec's `init` rules, in the order they apply, each with the layers it sets (archdsl.weight_init).
     inits: list[InitRule] = field(default_factory=list)
-    # The arguments as written (name or None, and the expression) of each of the network's own layers,
-    # by node name (those in blocks are their block instances' ScopeInfo.arguments): what the PyTorch
-    # backend writes a family's layer from (`conv(divisible(32 * width, 8), 3)`).
-    arguments: dict[str, tuple[tuple[str | None, Node], ...]] = field(default_factory=dict)
+    # The arguments as written (name or None, and the expression) of each op call, by the call's span
+    # (the span of the layers it makes; a block call's are its instances' ScopeInfo.arguments): what
+    # the PyTorch backend writes a family's layer from (`conv(divisible(32 * width, 8), 3)`) and tells
+    # a block's parameters of equal value apart by (`conv(e3x3, 3)`).
+    arguments: dict[Span, tuple[tuple[str | None, Node], ...]] = field(default_factory=dict)
     # Every variable of the network's body that holds a tensor when the body ends (the first where
     # several hold one), with the node and output index of that tensor: what the PyTorch backend
     # names the network's forward values after (`p5 = self.neck32(c5)`). Blocks name their

@@ -58,3 +58,21 @@ def test_inception_pool_projection_is_its_own_parameter() -> None:
     classes = {n.name: n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
     init = next(f for f in classes["Inception"].body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
     assert "proj" in [a.arg for a in init.args.args], ast.unparse(init)
+
+
+def test_fire_takes_both_expand_widths_as_torchvision_does() -> None:
+    # SqueezeNet's fire modules have e1x1 = e3x3 everywhere (Iandola et al. 2016, Table 1), yet the
+    # module is torchvision's Fire(inplanes, squeeze_planes, expand1x1_planes, expand3x3_planes).
+    tv = pytest.importorskip("torchvision.models.squeezenet")
+    source = generate_source(network("squeezenet.arch", "squeezenet1_0"))
+    assert "Fire(96, 16, 64, 64)" in source, source
+    ours, theirs = _module(source).Fire(96, 16, 64, 48), tv.Fire(96, 16, 64, 48)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+
+
+def test_a_layer_takes_the_channels_the_layer_before_it_makes() -> None:
+    # NIN's mlpconv (Lin et al. 2014): conv(c, k) -> conv(c1, 1) -> conv(c2, 1); the zoo's c1 equals
+    # c in every instance, so only the call's arguments tell the second 1×1's input apart.
+    source = generate_source(network("nin.arch", "nin_imagenet"))
+    mlpconv = _module(source).Mlpconv(3, 96, 11, 64, 32, 4, 0)
+    assert mlpconv.cccp1.weight.shape == (64, 96, 1, 1) and mlpconv.cccp2.weight.shape == (32, 64, 1, 1)

@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from archdsl.diagnostics import ArchError, Diagnostic, Span, error
 from archdsl.ir import IR, IRNode, Port, output_name
-from archdsl.ops import py_number
+from archdsl.ops import Shape, py_number
 from archdsl.values import jsonable
 
 from ..hierarchy import ScopeTree
@@ -626,6 +626,67 @@ _ASSIGN = re.compile(r"([A-Za-z]\w*) = (.+)\Z", re.S)
 _TARGETS = re.compile(r"(\(?[A-Za-z]\w*(?:, *[A-Za-z]\w*)*,?\)?) = (.+)\Z", re.S)
 
 
+def _written_changes(ir: IR, node: IRNode, fits: list[str]) -> Iterator[tuple[str, Any]]:
+    """For each argument of the op call that made `node` written as one of the names `fits` (an
+    integer attribute), the name and the node's attributes with that attribute one larger."""
+    from archdsl.ops.attr_schema import Invalid
+    from archdsl.syntax import Name
+
+    op, attrs = node.op_class, node.attrs
+    for k, (keyword, expr) in enumerate(ir.arguments.get(node.span, ())):
+        attr = keyword if keyword is not None else op.positional[k] if k < len(op.positional) else None
+        value = getattr(attrs, attr, None) if attr else None
+        if attrs is not None and isinstance(expr, Name) and expr.id in fits and type(value) is int:
+            try:
+                yield expr.id, type(attrs).validate({**vars(attrs), str(attr): value + 1})
+            except Invalid:
+                continue
+
+
+def _channels_written(ir: IR, name: str, scope: tuple[str, ...], fits: list[str]) -> str | None:
+    """The one of `fits` that the layers of the block instance at `scope` write for the channels
+    of the node `name`'s output: the argument of its call that changes them, or, where it keeps
+    its input's channels (a norm, an activation), its input's; None outside the instance."""
+    while name in ir:
+        node = ir.node(name)
+        if node.kind != "op" or node.attrs is None or node.scope[:len(scope)] != scope or len(node.out_shapes) != 1:
+            return None
+        ins, out = ir.in_shapes(node), node.out_shapes[0][:1]
+        names = {n for n, attrs in _written_changes(ir, node, fits) if _inferred(node, attrs, ins)[:1] != out}
+        if names:
+            return names.pop() if len(names) == 1 else None
+        wider = _wider(ins)
+        if not node.inputs or not wider or _inferred(node, node.attrs, wider)[:1] == out:
+            return None
+        name = node.inputs[0].node
+    return None
+
+
+def _constructed(node: IRNode, attrs: Any, ins: list[Shape], defaults: KeywordDefaults) -> list[Constant]:
+    """The constants of the statement constructing the op node with these attributes and inputs."""
+    return _template([f"self.x = {node.op_class.torch_init(attrs, ins)}"], defaults)[1][0]
+
+
+def _wider(ins: list[Shape]) -> list[Shape]:
+    """The input shapes with the first one a channel wider; [] where it has no channels."""
+    return [(ins[0][0] + 1, *ins[0][1:]), *ins[1:]] if ins and ins[0] else []
+
+
+def _inferred(node: IRNode, attrs: Any, ins: list[Shape]) -> Shape:
+    """The node's output shape with these attributes and input shapes; () where none comes."""
+    from archdsl.ops import ShapeError
+
+    try:
+        outs = node.op_class.infer(attrs, ins)
+    except ShapeError:
+        return ()
+    return outs[0] if len(outs) == 1 else ()
+
+
+# TorchCodegen._written_name: (each member's instance and statement, a constant's place, names) → name
+_WrittenName = Callable[[list[tuple["_Instance", str]], int, list[str]], str | None]
+
+
 class _Number(NamedTuple):
     """A number in a forward line: the line, where it starts and ends in it, and its value."""
 
@@ -969,6 +1030,7 @@ class _Instance:
     arguments: tuple[tuple[str | None, Node], ...] = ()
     conditions: tuple[tuple[Node, bool], ...] = ()
     kept: frozenset[str] = frozenset()  # _ClassBody.kept
+    ir: IR | None = field(default=None, compare=False)  # the network's, whose layers these are (see _written_name)
 
     def argument(self, param: str) -> Node | None:
         """The expression the call passed for `param` as written, or None (a default, or unknown)."""
@@ -1086,7 +1148,8 @@ class _Class:
 
     def parameterize(self, instances: list[_Instance], class_names: set[str],
                      signatures: dict[str, list[str]], defaults: KeywordDefaults,
-                     spec_params: dict[str, list[str | None]] | None = None) -> None:
+                     spec_params: dict[str, list[str | None]] | None = None,
+                     written: _WrittenName | None = None) -> None:
         """Name the constants that differ between members and fill the template's holes with them;
         the names shadow no class (`class_names`). A constant named after nothing in the spec takes
         the name of what it is passed to (`signatures`: the parameters of the classes made so far).
@@ -1095,7 +1158,9 @@ class _Class:
         spec computes, the constructor computes: an argument of a child block as its call writes it
         (`SqueezeExcite(hidden, max(1, in_channels // 4))`; `spec_params`: each class's parameters'
         spec names), and a part's flag as the condition that builds it (`if hidden != in_channels:`),
-        where that gives every member's value."""
+        where that gives every member's value. A constant that several of the block's parameters
+        give in every member is the one the layer's call writes, where `written` finds it
+        (`nn.Conv2d(s1x1, e3x3, …)` though e1x1 equals e3x3 in every instance)."""
         candidates = [instances[i].values for i, _, _ in self.members]
         shared = [n for n in sorted(candidates[0], key=lambda n: n == "in_channels")
                   if all(n in c for c in candidates)]
@@ -1127,8 +1192,11 @@ class _Class:
                     # whose value merely agrees in every member (`in_channels`).
                     passed = self._passed(instances, (s, q), spec_params or {}, shared,
                                           {m: (candidates[m], v) for m, v in zip(having, column, strict=True)})
+                    chosen = None if passed is not None or written is None else self._written(
+                        instances, having, (s, q), column, shared, written)
                     expr = (_rename_all(passed[0], _name_all(passed[1], spec_names, names)) if passed is not None
-                            else _express(column, [candidates[m] for m in having], shared, spec_names, names))
+                            else _express(column, [candidates[m] for m in having], [chosen] if chosen else shared,
+                                          spec_names, names))
                     if expr is None:
                         values = dict(zip(having, column, strict=True))
                         key = tuple(values.get(m) for m in range(len(self.members)))
@@ -1202,6 +1270,23 @@ class _Class:
                     derived[expr] = names.create(holes.argument_name(pos, signatures))
                 exprs[pos] = derived[expr]
         return derived
+
+    def _written(self, instances: list[_Instance], having: list[int], at: tuple[int, int], column: tuple[Constant, ...],
+                 shared: list[str], written: _WrittenName) -> str | None:
+        """Of the block's parameters that give `column` in every member having statement s (`at`),
+        the one its layer's call writes for the q-th constant, where two or more give it; else None."""
+        s, q = at
+        fits = [n for n in shared if all(type(instances[self.members[m][0]].values[n]) is type(v)
+                                         and instances[self.members[m][0]].values[n] == v
+                                         for m, v in zip(having, column, strict=True))]
+        members = [self.members[m] for m in having]
+        if sum(n in instances[members[0][0]].params for n in fits) < 2:
+            return None
+        lines = []
+        for i, consts, _ in members:
+            kept = [t for t in range(len(self.template)) if consts[t] is not None]
+            lines.append((instances[i], instances[i].init[kept.index(s)]))
+        return written(lines, q, [n for n in fits if n in instances[members[0][0]].params])
 
     def _passed(self, instances: list[_Instance], at: tuple[int, int], spec_params: dict[str, list[str | None]],
                 shared: list[str], column: dict[int, tuple[dict[str, SpecValue], Constant]],
@@ -2702,7 +2787,7 @@ class TorchCodegen:
                 values.setdefault("in_channels", shape[0])
         init, forward, args = list(made[0]), list(made[1]), list(made[2])
         self.instances.append(_Instance(scope, info.block or "block", init, forward, args, values, size=made[3],
-                                        kept=made[4],
+                                        kept=made[4], ir=self.ir,
                                         definitions=dict(info.local_definitions), params=info.params,
                                         arguments=info.arguments, conditions=info.conditions))
         self.instance_index[scope] = len(self.instances) - 1
@@ -2796,6 +2881,35 @@ class TorchCodegen:
                     class_of.update((i, len(classes)) for i, _, _ in cls.members)
                     classes.append(cls)
         return classes
+
+    def _written_name(self, lines: list[tuple[_Instance, str]], q: int, fits: list[str]) -> str | None:
+        """Of the block's parameters `fits`, all as large as the q-th constant of a layer's statement
+        in each instance (`lines`), the one the spec writes for it: the argument of the layer's call
+        whose attribute, changed, changes the constant (`conv(e3x3, 3)`; e1x1 is as large in every
+        instance of SqueezeNet's fire), or, for the channels of the layer's input, the argument that
+        gives the channels of the layer making them (NIN's `conv(c1, 1) -> relu -> conv(c2, 1)`: c1
+        for the second's input, though c is as large). None where the instances disagree or nothing
+        written gives it."""
+        found: set[str | None] = set()
+        for inst, line in lines:
+            ir, match = inst.ir, _ASSIGNED_ATTRIBUTE.match(line)
+            name = ".".join((*parts(inst.scope), match[1])) if match else ""
+            node = ir.node(name) if ir is not None and name in ir else None
+            if ir is None or match is None or node is None or node.kind != "op" or node.attrs is None:
+                return None
+            ins, defaults = ir.in_shapes(node), self.keyword_defaults
+            made = _constructed(node, node.attrs, ins, defaults)
+            if made != _template([line], defaults)[1][0]:
+                return None  # the statement is not the layer's plain construction
+            names: set[str | None] = {n for n, attrs in _written_changes(ir, node, fits)
+                                      if _constructed(node, attrs, ins, defaults)[q] != made[q]}
+            wider = _wider(ins)
+            if wider and node.inputs and _constructed(node, node.attrs, wider, defaults)[q] != made[q]:
+                names.add(_channels_written(ir, node.inputs[0].node, inst.scope, fits))  # the input's channels
+            if len(names) != 1:
+                return None
+            found |= names
+        return found.pop() if len(found) == 1 else None
 
     def _forward_numbers_as_parameters(self, indices: list[int]) -> None:
         """Instances of a block whose forwards differ only in numbers that are, in each, the value of
@@ -3138,7 +3252,8 @@ class TorchCodegen:
         columns = [list(c) for c in zip(*(t[1][0] for t in templates), strict=True)]
         slot = _slot_statement(lines[0])
         # A layer's constants that differ between members are its arguments as the spec writes them.
-        written = [node for _, node in gens[0].ir.arguments.get(slot[0], ())] if slot else []
+        ir = gens[0].ir
+        written = [node for _, node in ir.arguments.get(ir.node(slot[0]).span, ())] if slot and slot[0] in ir else []
         texts = [repr(c[0]) if all(_same(v, c[0]) for v in c) else body.column(c, body.envs, written, known, True)
                  for c in columns]
         if any(t is None for t in texts):
@@ -3394,7 +3509,8 @@ class TorchCodegen:
                                                        for s in range(len(full.template))]
                 cls.members.append((index, spread, present))
         cls.members.sort(key=lambda m: m[0])
-        cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults, self.spec_params)
+        cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults, self.spec_params,
+                         self._written_name)
         return cls
 
     def _name_class(self, cls: _Class, calls: dict[int, str], class_names: set[str],
