@@ -14,18 +14,13 @@ import archdsl.api as api
 from archdsl.compiler.backends.torch_codegen import generate_source
 
 from .conftest import network
+from .test_codegen_repeat_classes import STAGE_BLOCKS
 
 torch = pytest.importorskip("torch")
 
 # Every stage's input is half its width (16 → 32 → 64), so `in_channels` equals `c // 2` throughout.
-STAGES = """
-block unit(mid) {
-    in + (in -> conv(mid, 1) as conv1 -> relu -> conv(in.channels, 3) as conv2)
-}
-block stage(c, n) {
-    in -> conv(c, 3, stride=2) as down -> repeat n: unit(c // 2)
-}
-network net(width=8) {
+STAGES = STAGE_BLOCKS + """
+network net {
     input image: 3x64x64
     image -> conv(16, 3) as stem -> stage(32, 1) as s1 -> stage(64, 2) as s2
 }

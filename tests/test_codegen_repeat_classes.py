@@ -14,13 +14,16 @@ from archdsl.compiler.backends.torch_codegen import build_module, generate_sourc
 
 torch = pytest.importorskip("torch")
 
-STAGES = """
+# A stage: a strided conv, then n residual units at half its width (Darknet-53's, much reduced).
+STAGE_BLOCKS = """
 block unit(mid) {
     in + (in -> conv(mid, 1) as conv1 -> relu -> conv(in.channels, 3) as conv2)
 }
 block stage(c, n) {
     in -> conv(c, 3, stride=2) as down -> repeat n: unit(c // 2)
 }
+"""
+STAGES = STAGE_BLOCKS + """
 network net(widths=[16, 32, 64], depths=[1, 2, 3]) {
     input image: 3x64x64
     image -> stage(widths[0], depths[0]) as s1 -> stage(widths[1], depths[1]) as s2
