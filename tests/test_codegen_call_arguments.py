@@ -71,3 +71,13 @@ def test_a_layer_takes_the_channels_the_layer_before_it_makes() -> None:
     source = generate_source(network("nin.arch", "nin_imagenet"))
     mlpconv = _module(source).Mlpconv(3, 96, 11, 64, 32, 4, 0)
     assert mlpconv.cccp1.weight.shape == (64, 96, 1, 1) and mlpconv.cccp2.weight.shape == (32, 64, 1, 1)
+
+
+def test_a_unit_takes_its_input_channels_where_half_its_width_is_as_large() -> None:
+    # ShuffleNet V2 0.5×'s stages are 24 → 48 → 96 → 192 wide (Ma et al. 2018, Table 5), so each
+    # downsampling unit's input is half its width; the class is still torchvision's
+    # InvertedResidual(inp, oup, stride=2), here at 1.0×'s first stage, 24 → 116.
+    tv = pytest.importorskip("torchvision.models.shufflenetv2")
+    source = generate_source(network("shufflenet_v2.arch", "shufflenet_v2_x0_5"))
+    ours, theirs = _module(source).ShuffleUnit(24, 116), tv.InvertedResidual(24, 116, 2)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}

@@ -636,11 +636,20 @@ def _written_changes(ir: IR, node: IRNode, fits: list[str]) -> Iterator[tuple[st
     for k, (keyword, expr) in enumerate(ir.arguments.get(node.span, ())):
         attr = keyword if keyword is not None else op.positional[k] if k < len(op.positional) else None
         value = getattr(attrs, attr, None) if attr else None
-        if attrs is not None and isinstance(expr, Name) and expr.id in fits and type(value) is int:
+        name = expr.id if isinstance(expr, Name) else _IN_CHANNELS if _is_in_channels(expr) else None
+        if attrs is not None and name in fits and type(value) is int:
             try:
-                yield expr.id, type(attrs).validate({**vars(attrs), str(attr): value + 1})
+                yield str(name), type(attrs).validate({**vars(attrs), str(attr): value + 1})
             except Invalid:
                 continue
+
+
+def _is_in_channels(expr: Node) -> bool:
+    """Whether a spec expression is `in.channels`."""
+    from archdsl.syntax import Attribute, Name
+
+    return (isinstance(expr, Attribute) and expr.name == "channels"
+            and isinstance(expr.obj, Name) and expr.obj.id == "in")
 
 
 def _channels_written(ir: IR, name: str, scope: tuple[str, ...], fits: list[str]) -> str | None:
@@ -649,17 +658,39 @@ def _channels_written(ir: IR, name: str, scope: tuple[str, ...], fits: list[str]
     its input's channels (a norm, an activation), its input's; None outside the instance."""
     while name in ir:
         node = ir.node(name)
-        if node.kind != "op" or node.attrs is None or node.scope[:len(scope)] != scope or len(node.out_shapes) != 1:
+        if node.scope[:len(scope)] != scope:  # made before the instance: its input
+            return _IN_CHANNELS if _IN_CHANNELS in fits else None
+        if node.kind != "op" or node.attrs is None or len(node.out_shapes) != 1:
             return None
         ins, out = ir.in_shapes(node), node.out_shapes[0][:1]
         names = {n for n, attrs in _written_changes(ir, node, fits) if _inferred(node, attrs, ins)[:1] != out}
         if names:
             return names.pop() if len(names) == 1 else None
-        wider = _wider(ins)
-        if not node.inputs or not wider or _inferred(node, node.attrs, wider)[:1] == out:
+        wider = _wider(ins)  # a layer that keeps its input's channels makes one more of one more
+        if not node.inputs or not wider or out != ins[0][:1] or _inferred(node, node.attrs, wider)[:1] != wider[0][:1]:
             return None
         name = node.inputs[0].node
     return None
+
+
+def _statement_nodes(ir: IR, scope: tuple[str, ...], attr: str) -> list[IRNode]:
+    """The op nodes a constructor statement of the block instance at `scope` builds: the layer
+    `attr`, or the numbered layers of the nn.Sequential `attr`; [] for anything else."""
+    name = ".".join((*parts(scope), attr))
+    if name in ir:
+        nodes = [ir.node(name)]
+    else:
+        nodes = []
+        while f"{name}.{len(nodes)}" in ir:
+            nodes.append(ir.node(f"{name}.{len(nodes)}"))
+    return nodes if all(n.kind == "op" and n.attrs is not None for n in nodes) else []
+
+
+def _same_numbers(made: list[Constant], written: list[Constant]) -> bool:
+    """Whether a statement's constants are those its layers make, flags aside (an activation is
+    written in place, `inplace=True`, where its layer's own text has none)."""
+    return len(made) == len(written) and all(
+        a == b for a, b in zip(made, written, strict=True) if type(a) is not bool and type(b) is not bool)
 
 
 def _constructed(node: IRNode, attrs: Any, ins: list[Shape], defaults: KeywordDefaults) -> list[Constant]:
@@ -682,6 +713,8 @@ def _inferred(node: IRNode, attrs: Any, ins: list[Shape]) -> Shape:
         return ()
     return outs[0] if len(outs) == 1 else ()
 
+
+_IN_CHANNELS = "in_channels"  # a block instance's input channels among its values (TorchCodegen._instance)
 
 # TorchCodegen._written_name: (each member's instance and statement, a constant's place, names) → name
 _WrittenName = Callable[[list[tuple["_Instance", str]], int, list[str]], str | None]
@@ -1280,13 +1313,17 @@ class _Class:
                                          and instances[self.members[m][0]].values[n] == v
                                          for m, v in zip(having, column, strict=True))]
         members = [self.members[m] for m in having]
-        if sum(n in instances[members[0][0]].params for n in fits) < 2:
+        # A parameter or the input's channels: a local the constructor would compute from more than
+        # the class takes now (ResNet's `width` from `base_width` and `groups`).
+        named = [n for n in fits if n in instances[members[0][0]].params or n == _IN_CHANNELS]
+        if len(fits) < 2 or not named:
             return None
         lines = []
         for i, consts, _ in members:
             kept = [t for t in range(len(self.template)) if consts[t] is not None]
             lines.append((instances[i], instances[i].init[kept.index(s)]))
-        return written(lines, q, [n for n in fits if n in instances[members[0][0]].params])
+        chosen = written(lines, q, fits)
+        return chosen if chosen in named else None
 
     def _passed(self, instances: list[_Instance], at: tuple[int, int], spec_params: dict[str, list[str | None]],
                 shared: list[str], column: dict[int, tuple[dict[str, SpecValue], Constant]],
@@ -2893,18 +2930,21 @@ class TorchCodegen:
         found: set[str | None] = set()
         for inst, line in lines:
             ir, match = inst.ir, _ASSIGNED_ATTRIBUTE.match(line)
-            name = ".".join((*parts(inst.scope), match[1])) if match else ""
-            node = ir.node(name) if ir is not None and name in ir else None
-            if ir is None or match is None or node is None or node.kind != "op" or node.attrs is None:
+            nodes = _statement_nodes(ir, inst.scope, match[1]) if ir is not None and match else []
+            if ir is None or not nodes:
                 return None
-            ins, defaults = ir.in_shapes(node), self.keyword_defaults
-            made = _constructed(node, node.attrs, ins, defaults)
-            if made != _template([line], defaults)[1][0]:
-                return None  # the statement is not the layer's plain construction
+            # The statement's constants, layer by layer (an nn.Sequential's one after another).
+            made = [_constructed(node, node.attrs, ir.in_shapes(node), self.keyword_defaults) for node in nodes]
+            if not _same_numbers([c for m in made for c in m], _template([line], self.keyword_defaults)[1][0]):
+                return None  # the statement is not its layers' plain construction
+            k = 0
+            while q >= len(made[k]):
+                q, k = q - len(made[k]), k + 1
+            node, ins = nodes[k], ir.in_shapes(nodes[k])
             names: set[str | None] = {n for n, attrs in _written_changes(ir, node, fits)
-                                      if _constructed(node, attrs, ins, defaults)[q] != made[q]}
+                                      if _constructed(node, attrs, ins, self.keyword_defaults)[q] != made[k][q]}
             wider = _wider(ins)
-            if wider and node.inputs and _constructed(node, node.attrs, wider, defaults)[q] != made[q]:
+            if wider and node.inputs and _constructed(node, node.attrs, wider, self.keyword_defaults)[q] != made[k][q]:
                 names.add(_channels_written(ir, node.inputs[0].node, inst.scope, fits))  # the input's channels
             if len(names) != 1:
                 return None
