@@ -85,6 +85,7 @@ from .values import (
     UNKNOWN_CALLABLE_HINT,
     BlockRef,
     Bundle,
+    Dim,
     OpRef,
     Partial,
     SharedRef,
@@ -1140,7 +1141,9 @@ class Elaborator(Evaluator):
         """A block instance's scope once its body ran: with the numbers its body ended with, the
         `name = …` statements that defined them, and the call's arguments as written."""
         st = self.st
-        numbers = tuple([(k, v) for k, v in inner.vars.items() if isinstance(v, _NUMBERS)])
+        # A size read from a tensor (`in.channels`) is kept as the plain integer it is.
+        numbers = tuple([(k, int(v) if type(v) is Dim else v)
+                         for k, v in inner.vars.items() if isinstance(v, _NUMBERS)])
         named = dict(numbers)
         static = st.assignments.get(id(block))  # the definitions outlive the elaboration: ids are stable
         if static is None:

@@ -81,3 +81,13 @@ def test_a_unit_takes_its_input_channels_where_half_its_width_is_as_large() -> N
     source = generate_source(network("shufflenet_v2.arch", "shufflenet_v2_x0_5"))
     ours, theirs = _module(source).ShuffleUnit(24, 116), tv.InvertedResidual(24, 116, 2)
     assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+
+
+def test_a_parameter_some_call_passes_a_size_read_from_a_tensor_keeps_its_name() -> None:
+    # Darknet-53's residual unit calls `dconv(in.channels, 3)`; the value is still the `c` of
+    # `block dconv(c, k, stride=1, …)`, not an unnamed `size`.
+    source = generate_source(network("darknet.arch", "darknet53"))
+    classes = {n.name: n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
+    init = next(f for f in classes["Dconv"].body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
+    assert [a.arg for a in init.args.args[1:]] == ["in_channels", "c", "k", "stride"]
+    assert "self.conv2 = Dconv(mid, in_channels, 3, 1)" in source
