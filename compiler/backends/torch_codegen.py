@@ -47,7 +47,7 @@ import re
 import textwrap
 import tokenize
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from itertools import pairwise
@@ -686,6 +686,40 @@ def _statement_nodes(ir: IR, scope: tuple[str, ...], attr: str) -> list[IRNode]:
     return nodes if all(n.kind == "op" and n.attrs is not None for n in nodes) else []
 
 
+def _written_name(statements: list[tuple[_Instance, str, list[Constant]]], q: int, fits: list[str],
+                  defaults: KeywordDefaults) -> str | None:
+    """Of the names `fits`, all as large as the q-th constant of a layer's statement in each instance
+    (`statements`: the instance, the statement and its constants), the one the spec writes for it:
+    the argument of the layer's call whose attribute, changed, changes the constant (`conv(e3x3, 3)`;
+    e1x1 is as large in every instance of SqueezeNet's fire), or, for the channels of the layer's
+    input, the argument that gives the channels of the layer making them (NIN's `conv(c1, 1) -> relu
+    -> conv(c2, 1)`: c1 for the second's input, though c is as large). None where the instances
+    disagree or nothing written gives it."""
+    found: set[str | None] = set()
+    for inst, line, written in statements:
+        ir, match = inst.ir, _ASSIGNED_ATTRIBUTE.match(line)
+        nodes = _statement_nodes(ir, inst.scope, match[1]) if ir is not None and match else []
+        if ir is None or not nodes:
+            return None
+        # The statement's constants, layer by layer (an nn.Sequential's one after another).
+        made = [_constructed(node, node.attrs, ir.in_shapes(node), defaults) for node in nodes]
+        if not _same_numbers([c for m in made for c in m], written):
+            return None  # the statement is not its layers' plain construction
+        k, at = 0, q  # the layer the constant belongs to, and its place among that layer's
+        while at >= len(made[k]):
+            at, k = at - len(made[k]), k + 1
+        node, ins = nodes[k], ir.in_shapes(nodes[k])
+        names: set[str | None] = {n for n, attrs in _written_changes(ir, node, fits)
+                                  if _constructed(node, attrs, ins, defaults)[at] != made[k][at]}
+        wider = _wider(ins)
+        if wider and node.inputs and _constructed(node, node.attrs, wider, defaults)[at] != made[k][at]:
+            names.add(_channels_written(ir, node.inputs[0].node, inst.scope, fits))  # the input's channels
+        if len(names) != 1:
+            return None
+        found |= names
+    return found.pop() if len(found) == 1 else None
+
+
 def _same_numbers(made: list[Constant], written: list[Constant]) -> bool:
     """Whether a statement's constants are those its layers make, flags aside (an activation is
     written in place, `inplace=True`, where its layer's own text has none)."""
@@ -715,10 +749,6 @@ def _inferred(node: IRNode, attrs: Any, ins: list[Shape]) -> Shape:
 
 
 _IN_CHANNELS = "in_channels"  # a block instance's input channels among its values (TorchCodegen._instance)
-
-# TorchCodegen._written_name: (each member's instance and statement, a constant's place, names) → name
-_WrittenName = Callable[[list[tuple["_Instance", str]], int, list[str]], str | None]
-
 
 class _Number(NamedTuple):
     """A number in a forward line: the line, where it starts and ends in it, and its value."""
@@ -1181,8 +1211,7 @@ class _Class:
 
     def parameterize(self, instances: list[_Instance], class_names: set[str],
                      signatures: dict[str, list[str]], defaults: KeywordDefaults,
-                     spec_params: dict[str, list[str | None]] | None = None,
-                     written: _WrittenName | None = None) -> None:
+                     spec_params: dict[str, list[str | None]] | None = None) -> None:
         """Name the constants that differ between members and fill the template's holes with them;
         the names shadow no class (`class_names`). A constant named after nothing in the spec takes
         the name of what it is passed to (`signatures`: the parameters of the classes made so far).
@@ -1192,10 +1221,10 @@ class _Class:
         (`SqueezeExcite(hidden, max(1, in_channels // 4))`; `spec_params`: each class's parameters'
         spec names), and a part's flag as the condition that builds it (`if hidden != in_channels:`),
         where that gives every member's value. A constant that several of the block's parameters
-        give in every member is the one the layer's call writes, where `written` finds it
+        give in every member is the one the layer's call writes, where that tells
         (`nn.Conv2d(s1x1, e3x3, …)` though e1x1 equals e3x3 in every instance)."""
         candidates = [instances[i].values for i, _, _ in self.members]
-        shared = [n for n in sorted(candidates[0], key=lambda n: n == "in_channels")
+        shared = [n for n in sorted(candidates[0], key=lambda n: n == _IN_CHANNELS)
                   if all(n in c for c in candidates)]
         # A class that builds its appended entries in lists (`layers`: `init_statements`, `sequence`)
         # names no parameter or local after them.
@@ -1225,8 +1254,9 @@ class _Class:
                     # whose value merely agrees in every member (`in_channels`).
                     passed = self._passed(instances, (s, q), spec_params or {}, shared,
                                           {m: (candidates[m], v) for m, v in zip(having, column, strict=True)})
-                    chosen = None if passed is not None or written is None else self._written(
-                        instances, having, (s, q), column, shared, written)
+                    chosen = None if passed is not None else self._written(
+                        instances, having, (s, q), _fitting(column, [candidates[m] for m in having], shared),
+                        defaults)
                     expr = (_rename_all(passed[0], _name_all(passed[1], spec_names, names)) if passed is not None
                             else _express(column, [candidates[m] for m in having], [chosen] if chosen else shared,
                                           spec_names, names))
@@ -1304,25 +1334,22 @@ class _Class:
                 exprs[pos] = derived[expr]
         return derived
 
-    def _written(self, instances: list[_Instance], having: list[int], at: tuple[int, int], column: tuple[Constant, ...],
-                 shared: list[str], written: _WrittenName) -> str | None:
-        """Of the block's parameters that give `column` in every member having statement s (`at`),
-        the one its layer's call writes for the q-th constant, where two or more give it; else None."""
+    def _written(self, instances: list[_Instance], having: list[int], at: tuple[int, int], fits: list[str],
+                 defaults: KeywordDefaults) -> str | None:
+        """Of the names `fits`, each the q-th constant of statement s (`at`) in every member having
+        it, the one its layer's call writes (see _written_name), where two or more fit; else None."""
         s, q = at
-        fits = [n for n in shared if all(type(instances[self.members[m][0]].values[n]) is type(v)
-                                         and instances[self.members[m][0]].values[n] == v
-                                         for m, v in zip(having, column, strict=True))]
         members = [self.members[m] for m in having]
         # A parameter or the input's channels: a local the constructor would compute from more than
         # the class takes now (ResNet's `width` from `base_width` and `groups`).
         named = [n for n in fits if n in instances[members[0][0]].params or n == _IN_CHANNELS]
         if len(fits) < 2 or not named:
             return None
-        lines = []
+        statements = []
         for i, consts, _ in members:
             kept = [t for t in range(len(self.template)) if consts[t] is not None]
-            lines.append((instances[i], instances[i].init[kept.index(s)]))
-        chosen = written(lines, q, fits)
+            statements.append((instances[i], instances[i].init[kept.index(s)], consts[s] or []))
+        chosen = _written_name(statements, q, fits, defaults)
         return chosen if chosen in named else None
 
     def _passed(self, instances: list[_Instance], at: tuple[int, int], spec_params: dict[str, list[str | None]],
@@ -1660,7 +1687,7 @@ def _python_operator(n: Node, go: Callable[[Node], str | None]) -> str | None:
 
 def _python_leaf(n: Node, known: set[str], read: list[str]) -> str | None:
     """A number, boolean, known name or `in.channels` as Python (see _python_expression)."""
-    from archdsl.syntax import Attribute, Const, Name, Num
+    from archdsl.syntax import Const, Name, Num
 
     if isinstance(n, Num) and not isinstance(n.value, bool):
         return repr(n.value) if isinstance(n.value, int) else py_number(n.value)
@@ -1669,9 +1696,9 @@ def _python_leaf(n: Node, known: set[str], read: list[str]) -> str | None:
     if isinstance(n, Name) and n.id in known:
         read.append(n.id)
         return f"\x01{n.id}\x01"
-    if isinstance(n, Attribute) and isinstance(n.obj, Name) and n.name == "channels" and "in_channels" in known:
-        read.append("in_channels")
-        return "\x01in_channels\x01"
+    if _is_in_channels(n) and _IN_CHANNELS in known:
+        read.append(_IN_CHANNELS)
+        return f"\x01{_IN_CHANNELS}\x01"
     return None
 
 
@@ -2040,9 +2067,16 @@ def _statement_attributes(statements: list[str]) -> list[str | None]:
 _ASSIGNED_ATTRIBUTE = re.compile(r"self\.(\w+) = ")
 
 
+def _fitting(column: Sequence[Constant], candidates: Sequence[Mapping[str, SpecValue]],
+             names: Iterable[str]) -> list[str]:
+    """The names whose value, of the same type, is the column's in every member (`candidates`)."""
+    return [n for n in names if all(type(c.get(n)) is type(v) and c.get(n) == v
+                                    for c, v in zip(candidates, column, strict=True))]
+
+
 def _preference(values: dict[str, SpecValue]) -> list[str]:
     """in_channels first (a constructor takes its input's size first), then parameters, then locals."""
-    return sorted(values, key=lambda n: n != "in_channels")
+    return sorted(values, key=lambda n: n != _IN_CHANNELS)
 
 
 def _express(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]], shared: list[str],
@@ -2057,9 +2091,9 @@ def _express(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]
             spec_names[n] = names.create(n)
         return spec_names[n]
 
-    for n in shared:
-        if taken is None and all(type(c[n]) is type(v) and c[n] == v for c, v in zip(candidates, column, strict=True)):
-            return use(n)
+    fits = [] if taken is not None else _fitting(column, candidates, shared)
+    if fits:
+        return use(fits[0])
     if not all(type(v) is int for v in column):
         return None
     for n in shared:  # an element of a list parameter (a network's `layers[2]`)
@@ -2821,7 +2855,7 @@ class TorchCodegen:
         if len(inputs) == 1:
             shape = self.ir.node(inputs[0].node).out_shapes[inputs[0].index]
             if shape:
-                values.setdefault("in_channels", shape[0])
+                values.setdefault(_IN_CHANNELS, shape[0])
         init, forward, args = list(made[0]), list(made[1]), list(made[2])
         self.instances.append(_Instance(scope, info.block or "block", init, forward, args, values, size=made[3],
                                         kept=made[4], ir=self.ir,
@@ -2919,38 +2953,6 @@ class TorchCodegen:
                     classes.append(cls)
         return classes
 
-    def _written_name(self, lines: list[tuple[_Instance, str]], q: int, fits: list[str]) -> str | None:
-        """Of the block's parameters `fits`, all as large as the q-th constant of a layer's statement
-        in each instance (`lines`), the one the spec writes for it: the argument of the layer's call
-        whose attribute, changed, changes the constant (`conv(e3x3, 3)`; e1x1 is as large in every
-        instance of SqueezeNet's fire), or, for the channels of the layer's input, the argument that
-        gives the channels of the layer making them (NIN's `conv(c1, 1) -> relu -> conv(c2, 1)`: c1
-        for the second's input, though c is as large). None where the instances disagree or nothing
-        written gives it."""
-        found: set[str | None] = set()
-        for inst, line in lines:
-            ir, match = inst.ir, _ASSIGNED_ATTRIBUTE.match(line)
-            nodes = _statement_nodes(ir, inst.scope, match[1]) if ir is not None and match else []
-            if ir is None or not nodes:
-                return None
-            # The statement's constants, layer by layer (an nn.Sequential's one after another).
-            made = [_constructed(node, node.attrs, ir.in_shapes(node), self.keyword_defaults) for node in nodes]
-            if not _same_numbers([c for m in made for c in m], _template([line], self.keyword_defaults)[1][0]):
-                return None  # the statement is not its layers' plain construction
-            k = 0
-            while q >= len(made[k]):
-                q, k = q - len(made[k]), k + 1
-            node, ins = nodes[k], ir.in_shapes(nodes[k])
-            names: set[str | None] = {n for n, attrs in _written_changes(ir, node, fits)
-                                      if _constructed(node, attrs, ins, self.keyword_defaults)[q] != made[k][q]}
-            wider = _wider(ins)
-            if wider and node.inputs and _constructed(node, node.attrs, wider, self.keyword_defaults)[q] != made[k][q]:
-                names.add(_channels_written(ir, node.inputs[0].node, inst.scope, fits))  # the input's channels
-            if len(names) != 1:
-                return None
-            found |= names
-        return found.pop() if len(found) == 1 else None
-
     def _forward_numbers_as_parameters(self, indices: list[int]) -> None:
         """Instances of a block whose forwards differ only in numbers that are, in each, the value of
         one of the block's parameters (SSD's `reshape(-1, columns)`, 4 or 91 columns) keep that
@@ -2976,9 +2978,8 @@ class TorchCodegen:
             for pos, column in enumerate(zip(*(numbers for _, numbers in bucket), strict=True)):
                 if len({(type(n.value), n.value) for n in column}) == 1:
                     continue
-                fits = [p for p in insts[0].params if p not in attributes and all(
-                    type(inst.values.get(p)) is type(n.value) and inst.values.get(p) == n.value
-                    for inst, n in zip(insts, column, strict=True))]
+                fits = _fitting([n.value for n in column], [inst.values for inst in insts],
+                                [p for p in insts[0].params if p not in attributes])
                 if len(fits) != 1:
                     break
                 names[pos] = fits[0]
@@ -3123,7 +3124,7 @@ class TorchCodegen:
         for j, spec in enumerate(cls.spec_params or [None] * len(cls.params)):
             node = nodes[0][j] if all(n[j] == nodes[0][j] for n in nodes) else None
             text = body.column([v[j] for v in values], envs, [node] if node is not None else [], known,
-                               in_channels=spec == "in_channels")
+                               in_channels=spec == _IN_CHANNELS)
             if text is None:
                 return None
             texts.append(text)
@@ -3132,7 +3133,7 @@ class TorchCodegen:
     def _call_nodes(self, cls: _Class, index: int) -> list[Node | None]:
         """The expressions an instance's call writes for its class's parameters (None: not written)."""
         inst = self.instances[index]
-        return [inst.argument(p) if p and p != "in_channels" else None for p in cls.spec_params or cls.params]
+        return [inst.argument(p) if p and p != _IN_CHANNELS else None for p in cls.spec_params or cls.params]
 
     def _out_channels(self, g: TorchCodegen, index: int) -> int | None:
         ports = g._outputs(self.instances[index].scope)
@@ -3549,8 +3550,7 @@ class TorchCodegen:
                                                        for s in range(len(full.template))]
                 cls.members.append((index, spread, present))
         cls.members.sort(key=lambda m: m[0])
-        cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults, self.spec_params,
-                         self._written_name)
+        cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults, self.spec_params)
         return cls
 
     def _name_class(self, cls: _Class, calls: dict[int, str], class_names: set[str],
