@@ -2953,22 +2953,31 @@ class TorchCodegen:
                     classes.append(cls)
         return classes
 
+    def _forward_buckets(self, indices: list[int]) -> Iterable[list[tuple[int, list[_Number]]]]:
+        """The instances (with their forwards' numbers) that are alike but for those numbers, by group;
+        each distinct forward read once (a stack's instances share theirs)."""
+        buckets: dict[tuple[object, ...], list[tuple[int, list[_Number]]]] = {}
+        read: dict[tuple[str, ...], tuple[list[_Number] | None, tuple[str, ...]]] = {}
+        for index in indices:
+            inst = self.instances[index]
+            forward = tuple(inst.forward)
+            if forward not in read:
+                found = _forward_numbers(inst.forward)
+                read[forward] = (found, tuple(_masked(line, [n for n in found or () if n.line == k])
+                                              for k, line in enumerate(forward)))
+            numbers, masked = read[forward]
+            if numbers is not None and not inst.compress:
+                key = (inst.block, tuple(inst.init), tuple(inst.args), masked, inst.kept)
+                buckets.setdefault(key, []).append((index, numbers))
+        return buckets.values()
+
     def _forward_numbers_as_parameters(self, indices: list[int]) -> None:
         """Instances of a block whose forwards differ only in numbers that are, in each, the value of
         one of the block's parameters (SSD's `reshape(-1, columns)`, 4 or 91 columns) keep that
         parameter as an attribute and read it in the forward (`self.columns = columns`), so that
         they share a class, as a hand-written `PerBox(columns)` would. A number two parameters
         could give, or one none gives, stays a number and its instances keep classes of their own."""
-        buckets: dict[tuple[object, ...], list[tuple[int, list[_Number]]]] = {}
-        for index in indices:
-            inst = self.instances[index]
-            numbers = _forward_numbers(inst.forward)
-            if numbers is None or inst.compress:
-                continue
-            masked = tuple(_masked(line, [n for n in numbers if n.line == k]) for k, line in enumerate(inst.forward))
-            key = (inst.block, tuple(inst.init), tuple(inst.args), masked, inst.kept)
-            buckets.setdefault(key, []).append((index, numbers))
-        for bucket in buckets.values():
+        for bucket in self._forward_buckets(indices):
             forwards = {tuple(self.instances[i].forward) for i, _ in bucket}
             if len(forwards) < 2:
                 continue
