@@ -6,12 +6,13 @@ arguments, as a hand-written `DarkStage(in_channels, c, n)` would."""
 from __future__ import annotations
 
 import ast
+import inspect
 from types import ModuleType
 
 import pytest
 
 import archdsl.api as api
-from archdsl.compiler.backends.torch_codegen import generate_source
+from archdsl.compiler.backends.torch_codegen import generate_family, generate_source
 
 from .conftest import network
 from .test_codegen_repeat_classes import STAGE_BLOCKS
@@ -91,3 +92,30 @@ def test_a_parameter_some_call_passes_a_size_read_from_a_tensor_keeps_its_name()
     init = next(f for f in classes["Dconv"].body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
     assert [a.arg for a in init.args.args[1:]] == ["in_channels", "c", "k", "stride"]
     assert "self.conv2 = Dconv(mid, in_channels, 3, 1)" in source
+
+
+def test_a_child_takes_the_channels_its_sibling_block_makes() -> None:
+    # YOLOv4's necks all take 2c channels, so only the layers tell `in_channels` from `2 * c` for the
+    # input of conv3 and conv5, which read conv2's and conv4's `dconv(2 * c, 3)`. Built with
+    # YOLOv3's second neck (yolov3.cfg layers 84-91: `[route] layers = -1, 61` gives 256 + 512 = 768
+    # channels, then filters 256, 512, 256, 512, 256), the convolutions are darknet's.
+    source = generate_source(network("yolo.arch", "yolov4"))
+    neck = _module(source).DetectionConvs(768, 256, False)
+    widths = [(256, 768, 1), (512, 256, 3), (256, 512, 1), (512, 256, 3), (256, 512, 1)]
+    for k, (out, into, size) in enumerate(widths, 1):
+        assert getattr(neck, f"conv{k}").conv.weight.shape == (out, into, size, size), ast.unparse(ast.parse(source))
+
+
+def test_a_family_stage_takes_its_input_channels_where_the_stage_before_is_half_as_wide() -> None:
+    # In every CSPDarknet-53 the stage before a stage of width c is c / 2 wide (Wang et al. 2020,
+    # 64, 128, …, 1024), and a stage's local `part` is c / 2 as well; its 3x3 stride-2 `conv_down`
+    # reads the stage's input all the same (`dconv(c, 3, stride=2)` on `in`).
+    names = ["darknet19", "darknet53", "cspdarknet53"]
+    module = _module(generate_family([network("darknet.arch", name) for name in names]).text)
+    arguments = {"in_channels": 96, "c": 256, "first": False, "slope": 0.1}
+    stages = [cls for name, cls in vars(module).items()
+              if name.startswith("CspStage") and {"in_channels", "c"} <= set(inspect.signature(cls).parameters)]
+    assert stages, "no CSP stage class takes its widths"
+    for cls in stages:
+        stage = cls(**{p: arguments[p] for p in inspect.signature(cls).parameters})
+        assert stage.conv_down.conv.weight.shape == (256, 96, 3, 3)

@@ -655,22 +655,82 @@ def _is_in_channels(expr: Node) -> bool:
 def _channels_written(ir: IR, name: str, scope: tuple[str, ...], fits: list[str]) -> str | None:
     """The one of `fits` that the layers of the block instance at `scope` write for the channels
     of the node `name`'s output: the argument of its call that changes them, or, where it keeps
-    its input's channels (a norm, an activation), its input's; None outside the instance."""
+    its input's channels (a norm, an activation), its input's; None outside the instance's own
+    layers (a child block's layers write the child's names)."""
     while name in ir:
         node = ir.node(name)
         if node.scope[:len(scope)] != scope:  # made before the instance: its input
             return _IN_CHANNELS if _IN_CHANNELS in fits else None
-        if node.kind != "op" or node.attrs is None or len(node.out_shapes) != 1:
+        if _in_child_block(ir, node, scope) or not _channel_layer(node):
             return None
-        ins, out = ir.in_shapes(node), node.out_shapes[0][:1]
-        names = {n for n, attrs in _written_changes(ir, node, fits) if _inferred(node, attrs, ins)[:1] != out}
+        names = _channels_changers(ir, node, fits)
         if names:
             return names.pop() if len(names) == 1 else None
-        wider = _wider(ins)  # a layer that keeps its input's channels makes one more of one more
-        if not node.inputs or not wider or out != ins[0][:1] or _inferred(node, node.attrs, wider)[:1] != wider[0][:1]:
+        if not _keeps_channels(ir, node):
             return None
         name = node.inputs[0].node
     return None
+
+
+def _input_channels(parent: _Instance, child: _Instance, children: list[_Instance], known: set[str],
+                    read: list[str]) -> str | None:
+    """The channels of the input of `child`, a block instance in `parent` (`children`: all of
+    them), as `parent`'s spec writes them, in Python over the names `known` (see
+    _python_expression): the argument that makes them, of a layer of `parent` (`conv(c1, 1)`) or of
+    the call of a child that makes them (`dconv(2 * c, 3)`), found upstream past layers and
+    children that keep their input's channels; `in_channels` where they are `parent`'s input's;
+    None where nothing written gives them."""
+    ir, name = parent.ir, child.input
+    while ir is not None and name is not None and name in ir:
+        node = ir.node(name)
+        if node.scope[:len(parent.scope)] != parent.scope:  # made before `parent`: its input
+            return _placeholder(_IN_CHANNELS, known, read)
+        if not _channel_layer(node):
+            return None
+        maker = next((c for c in children if node.scope[:len(c.scope)] == c.scope), None)
+        if maker is not None:  # a child's layer: the child's parameter that gives them, as its call passes it
+            channels = node.out_shapes[0][0]
+            fits = [p for p in (*maker.params, _IN_CHANNELS) if type(maker.values.get(p)) is int
+                    and maker.values[p] == channels]
+            written = _channels_written(ir, name, maker.scope, fits)
+            if written == _IN_CHANNELS:
+                name = maker.input
+                continue
+            argument = maker.argument(written) if written is not None else None
+            return None if argument is None else _python_expression(argument, known, read)
+        channels = node.out_shapes[0][0]
+        names = _channels_changers(ir, node, [n for n in known if parent.values.get(n) == channels])
+        if names:
+            return _placeholder(names.pop(), known, read) if len(names) == 1 else None
+        if not _keeps_channels(ir, node):
+            return None
+        name = node.inputs[0].node
+    return None
+
+
+def _channel_layer(node: IRNode) -> bool:
+    """Whether `node` is a layer with one output, whose channels the helpers above can follow."""
+    return node.kind == "op" and node.attrs is not None and len(node.out_shapes) == 1
+
+
+def _channels_changers(ir: IR, node: IRNode, fits: list[str]) -> set[str]:
+    """The names of `fits` that the layer's call writes for an argument that changes its channels."""
+    ins, out = ir.in_shapes(node), node.out_shapes[0][:1]
+    return {n for n, attrs in _written_changes(ir, node, fits) if _inferred(node, attrs, ins)[:1] != out}
+
+
+def _keeps_channels(ir: IR, node: IRNode) -> bool:
+    """Whether the layer passes its input's channels on (a norm, an activation): it makes one more
+    channel of one more."""
+    ins, out = ir.in_shapes(node), node.out_shapes[0][:1]
+    wider = _wider(ins)
+    return bool(node.inputs and wider and out == ins[0][:1] and _inferred(node, node.attrs, wider)[:1] == wider[0][:1])
+
+
+def _in_child_block(ir: IR, node: IRNode, scope: tuple[str, ...]) -> bool:
+    """Whether `node` lies in a block instance nested in the one at `scope`."""
+    return any((info := ir.scopes.get(node.scope[:k])) is not None and info.kind == "block"
+               for k in range(len(scope) + 1, len(node.scope) + 1))
 
 
 def _statement_nodes(ir: IR, scope: tuple[str, ...], attr: str) -> list[IRNode]:
@@ -1093,6 +1153,7 @@ class _Instance:
     arguments: tuple[tuple[str | None, Node], ...] = ()
     conditions: tuple[tuple[Node, bool], ...] = ()
     kept: frozenset[str] = frozenset()  # _ClassBody.kept
+    input: str | None = None  # the layer whose output it reads, where it reads one (see _input_channels)
     ir: IR | None = field(default=None, compare=False)  # the network's, whose layers these are (see _written_name)
 
     def argument(self, param: str) -> Node | None:
@@ -1372,7 +1433,12 @@ class _Class:
                 continue
             kept = [t for t in range(len(self.template)) if consts[t] is not None]
             refs = _INSTANCE_REF.findall(instances[i].init[kept.index(s)])
-            node = instances[int(refs[occurrence])].argument(param) if param and occurrence < len(refs) else None
+            child = instances[int(refs[occurrence])] if param and occurrence < len(refs) else None
+            if child is not None and param == _IN_CHANNELS:  # not written in the call: what makes the input's
+                children = [instances[int(r)] for line in instances[i].init for r in _INSTANCE_REF.findall(line)]
+                texts.add(_input_channels(instances[i], child, children, set(shared), read))
+                continue
+            node = child.argument(param) if child is not None and param else None
             texts.add(None if node is None else _python_expression(node, set(shared), read))
         text = texts.pop() if len(texts) == 1 else None
         if text is None or not all(_same(_evaluate(text, values), v) for values, v in column.values()):
@@ -1693,13 +1759,19 @@ def _python_leaf(n: Node, known: set[str], read: list[str]) -> str | None:
         return repr(n.value) if isinstance(n.value, int) else py_number(n.value)
     if isinstance(n, Const) and isinstance(n.value, bool):
         return repr(n.value)
-    if isinstance(n, Name) and n.id in known:
-        read.append(n.id)
-        return f"\x01{n.id}\x01"
-    if _is_in_channels(n) and _IN_CHANNELS in known:
-        read.append(_IN_CHANNELS)
-        return f"\x01{_IN_CHANNELS}\x01"
+    if isinstance(n, Name):
+        return _placeholder(n.id, known, read)
+    if _is_in_channels(n):
+        return _placeholder(_IN_CHANNELS, known, read)
     return None
+
+
+def _placeholder(name: str, known: set[str], read: list[str]) -> str | None:
+    """A name of `known` as _python_expression writes it, listed in `read`; None for any other."""
+    if name not in known:
+        return None
+    read.append(name)
+    return f"\x01{name}\x01"
 
 
 def _evaluate(expr: str, values: Mapping[str, object]) -> object:
@@ -2858,7 +2930,7 @@ class TorchCodegen:
                 values.setdefault(_IN_CHANNELS, shape[0])
         init, forward, args = list(made[0]), list(made[1]), list(made[2])
         self.instances.append(_Instance(scope, info.block or "block", init, forward, args, values, size=made[3],
-                                        kept=made[4], ir=self.ir,
+                                        kept=made[4], ir=self.ir, input=inputs[0].node if len(inputs) == 1 else None,
                                         definitions=dict(info.local_definitions), params=info.params,
                                         arguments=info.arguments, conditions=info.conditions))
         self.instance_index[scope] = len(self.instances) - 1
