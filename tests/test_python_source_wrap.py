@@ -56,3 +56,12 @@ def test_a_deeply_nested_constructor_is_broken_at_every_level() -> None:
     lines = ps.wrap(line, "        ")
     assert lines == _rescanning(line, "        ")
     assert max(len(x) for x in lines) <= ps.WIDTH and len(lines) == 2 + 50 * 8  # 4 levels opened and closed
+
+
+def test_a_compound_statement_header_is_broken_inside_its_group_before_the_colon() -> None:
+    # black's form of a long `for` header; before, the line was left whole, marked as too long for the linter
+    line = "for m in [" + ", ".join(f'*self.get_submodule("extra.{k}").modules()' for k in range(5)) + "]:"
+    lines = ps.wrap(line, "")
+    assert lines[0] == "for m in [" and lines[-1] == "]:" and len(lines) == 7
+    assert max(len(x) for x in lines) <= ps.WIDTH
+    compile("\n".join([*lines, "    pass"]), "wrapped", "exec")

@@ -187,6 +187,8 @@ def wrap(line: str, indent: str, suffix: str = "", width: int = WIDTH) -> list[s
     trailing comma (black's style); items still too long are wrapped again."""
     if len(indent) + len(line) + len(suffix) <= width:
         return [indent + line + suffix]
+    if line.endswith((")):", "]:", "}:")):  # a compound statement's header: its group, then the colon
+        return wrap(line[:-1], indent, ":" + suffix, width)
     return _Brackets(line).wrap(0, len(line), indent, suffix, width)
 
 

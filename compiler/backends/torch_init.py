@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+import networkx as nx
+
 from archdsl.ir import IR, IRNode
 from archdsl.weight_init import InitRule, Scheme
 
@@ -90,43 +92,57 @@ class _Emitter:
                  if c in classes and tuple(n.split("."))[:len(prefix)] == prefix}
         return classes if under == names else None
 
-    def subtree_loop(self, group: list[InitRule]) -> list[str] | None:
-        """Rules of one statement in the network's body, each under a label where it sets every layer
-        of its kinds: one loop over those parts' modules (`for m in self.class_net.modules()`)."""
+    def subtree_loop(self, group: list[InitRule], base: Path = ()) -> list[str] | None:
+        """The targets of one statement, each a part where it sets every layer of its kinds: one loop
+        over those parts' modules (`for m in self.class_net.modules()`), from the module at `base`
+        (the network's, or a block instance's whose class runs it: there a target may be the whole
+        instance)."""
         first = group[0]
-        if any(r.instance or r.label is None or _schemes(r) != _schemes(first) for r in group):
+        if any(r.instance[:len(base)] != base or (r.label is None and not base) or _schemes(r) != _schemes(first)
+               for r in group) or (not base and any(r.instance for r in group)):
             return None
         found = [self.kinds_under(r, r.prefix) for r in group]
         if any(f is None for f in found):
             return None
         classes = sorted({c for f in found for c in f or []})
-        parts = [_access("self", r.prefix) + ".modules()" for r in group]
+        parts = [_access("self", r.prefix[len(_parts(base)):]) + ".modules()" for r in group]
         modules = parts[0] if len(parts) == 1 else "[" + ", ".join("*" + p for p in parts) + "]"
         names = [n for r in group for n in r.nodes]
         return [f"for m in {modules}:", f"\tif {_isinstance('m', classes)}:", *self.apply(first, names, "m", 2)]
 
-    def hosted(self, group: list[InitRule], crossed: set[tuple[str, str]]) -> tuple[list[str], list[str]] | None:
-        """A block statement's rules (one per instance) as statements of the block's classes, and those
-        classes: where the classes have no other instances, each instance's layers alike, and no other
-        rule sets a tensor they set (else the order of the rules matters, which the network keeps)."""
-        classes = sorted({self.class_of.get(r.instance, "") for r in group})
-        if "" in classes or self.block_loop(group) is None:
+    def hosted(self, groups: list[list[InitRule]], crossed: set[tuple[str, str]]) -> tuple[list[str], list[str]] | None:
+        """A block's statements that set the same tensors (`groups`: each target's rules, one per
+        instance, in the order they apply) as statements of the block's classes, and those classes:
+        where the classes have no other instances, each instance's layers alike, every instance
+        applies them in that order, and no other rule sets a tensor they set (`crossed`; else the
+        order of the rules matters, which the network keeps)."""
+        classes = sorted({self.class_of.get(r.instance, "") for group in groups for r in group})
+        if "" in classes or any(self.block_loop(group) is None for group in groups):
             return None
-        if any(key in crossed for r in group for key in _tensors(r)):
+        if any(key in crossed for group in groups for r in group for key in _tensors(r)):
             return None
-        first = group[0]
-        base = len(_parts(first.instance))
-        label = _parts(first.label or ())
-        kinds = self.kinds_under(first, (*_parts(first.instance), *label))
-        if kinds is not None:
-            lines = [f"for m in {_access('self', label)}.modules():", f"\tif {_isinstance('m', kinds)}:",
-                     *self.apply(first, list(first.nodes), "m", 2)]
-        else:
-            lines = []
-            for n in first.nodes:
-                lines += self.apply(first, [n], _access("self", tuple(n.split("."))[base:]), 0)
-        block = first.block or "block"
-        return classes, ["# " + safe_comment(f"Initialization: the init statement of block {block}."), *lines]
+        at = {id(r): k for k, group in enumerate(groups) for r in group}
+        applied: dict[Path, list[int]] = {}
+        for r in self.ir.inits:
+            if id(r) in at:
+                applied.setdefault(r.instance, []).append(at[id(r)])
+        if any(order != sorted(order) for order in applied.values()):
+            return None
+        lines: list[str] = []
+        statements = _by_statement(groups)
+        for statement in statements:
+            firsts = [group[0] for group in statement]
+            loop = self.subtree_loop(firsts, firsts[0].instance)
+            if loop is not None:
+                lines += loop
+                continue
+            for first in firsts:
+                base = len(_parts(first.instance))
+                for n in first.nodes:
+                    lines += self.apply(first, [n], _access("self", tuple(n.split("."))[base:]), 0)
+        block = groups[0][0].block or "block"
+        kind = "statement" if len(statements) == 1 else "statements"
+        return classes, ["# " + safe_comment(f"Initialization: the init {kind} of block {block}."), *lines]
 
     def whole_kind(self, rule: InitRule) -> list[str] | None:
         """The module classes a network-wide rule sets, when its layers are every module of them."""
@@ -157,37 +173,43 @@ class _Emitter:
             body += self.apply(first, [".".join((*_parts(first.instance), *rel))], _access("m", rel), 2)
         return ["for m in self.modules():", f"\tif {_isinstance('m', classes)}:", *body]
 
-    def block_groups(self) -> list[list[int]]:
-        """The rules of each block statement (one per instance), by index, where they may be emitted
-        together (see _regroup)."""
+    def block_groups(self) -> list[list[list[int]]]:
+        """The rules of each target of a block statement (one per instance), by index, joined where
+        targets of one block set the same tensor (SSD's backbone: every convolution, then its extra
+        layers again): what a block class may run as one."""
         rules = self.ir.inits
-        if not _regroup(rules):
-            return []
-        groups: list[list[int]] = []
+        targets: list[list[int]] = []
         seen: set[int] = set()
         for k, rule in enumerate(rules):
             if k not in seen and rule.instance and rule.nodes:
-                group = [j for j in range(k, len(rules))
-                         if rules[j].instance and rules[j].nodes and _same_statement(rules[j], rule)]
-                seen.update(group)
-                groups.append(group)
-        return groups
+                target = [j for j in range(k, len(rules))
+                          if rules[j].instance and rules[j].nodes and _same_statement(rules[j], rule)]
+                seen.update(target)
+                targets.append(target)
+        joined = nx.utils.UnionFind(range(len(targets)))
+        setters: dict[tuple[str, str], int] = {}
+        for t, target in enumerate(targets):
+            for key in (key for j in target for key in _tensors(rules[j])):
+                other = setters.setdefault(key, t)
+                if rules[targets[other][0]].block == rules[target[0]].block:
+                    joined.union(other, t)
+        return sorted(([targets[t] for t in sorted(part)] for part in joined.to_sets()), key=lambda u: u[0][0])
 
     def class_statements(self) -> dict[str, tuple[list[int], list[str]]]:
-        """Each block class that holds a statement of its own (see hosted): its rules and statements."""
+        """Each block class that holds statements of its own (see hosted): their rules and code."""
         rules = self.ir.inits
-        groups = self.block_groups()
-        group_of = {j: g for g, group in enumerate(groups) for j in group}
-        touched: dict[tuple[str, str], set[int]] = {}  # a tensor → the groups that set it (-1: no group)
+        units = self.block_groups()
+        unit_of = {j: u for u, unit in enumerate(units) for target in unit for j in target}
+        touched: dict[tuple[str, str], set[int]] = {}  # a tensor → the units that set it (-1: no unit)
         for k, rule in enumerate(rules):
             for key in _tensors(rule):
-                touched.setdefault(key, set()).add(group_of.get(k, -1))
+                touched.setdefault(key, set()).add(unit_of.get(k, -1))
         found: dict[str, tuple[list[int], list[str]]] = {}
-        for g, group in enumerate(groups):
-            crossed = {key for key, owners in touched.items() if owners != {g}}
-            made = self.hosted([rules[j] for j in group], crossed)
+        for u, unit in enumerate(units):
+            crossed = {key for key, owners in touched.items() if owners != {u}}
+            made = self.hosted([[rules[j] for j in target] for target in unit], crossed)
             if made is not None and not set(made[0]) & set(found):
-                found.update((name, (group, made[1])) for name in made[0])
+                found.update((name, ([j for target in unit for j in target], made[1])) for name in made[0])
         return found
 
     def run(self, hosted: frozenset[str] = frozenset()) -> list[str]:
@@ -246,6 +268,17 @@ class _Emitter:
 def _tensors(rule: InitRule) -> list[tuple[str, str]]:
     """The tensors a rule sets: (layer, tensor name)."""
     return [(n, t) for n in rule.nodes for t, _s, _ in rule.schemes]
+
+
+def _by_statement(groups: list[list[InitRule]]) -> list[list[list[InitRule]]]:
+    """Consecutive targets of one statement together."""
+    out: list[list[list[InitRule]]] = []
+    for group in groups:
+        if out and out[-1][0][0].statement == group[0].statement:
+            out[-1].append(group)
+        else:
+            out.append([group])
+    return out
 
 
 def _same_statement(a: InitRule, b: InitRule) -> bool:
