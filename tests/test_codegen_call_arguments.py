@@ -119,3 +119,38 @@ def test_a_family_stage_takes_its_input_channels_where_the_stage_before_is_half_
     for cls in stages:
         stage = cls(**{p: arguments[p] for p in inspect.signature(cls).parameters})
         assert stage.conv_down.conv.weight.shape == (256, 96, 3, 3)
+
+
+def test_a_number_every_instance_shares_is_the_parameter_the_call_writes() -> None:
+    # Every ResNet-18 block with a downsampling path has stride 2, yet the path's 1x1 convolution
+    # takes the block's stride, as torchvision's _make_layer builds it: conv1x1(inplanes, planes,
+    # stride). A block widening at stride 1 (64 -> 128) then runs, as torchvision's does.
+    tv = pytest.importorskip("torchvision.models.resnet")
+    source = generate_source(network("resnet.arch", "resnet18"))
+    assert "stride=(2, 2)" not in source[source.index("class Basic("):source.index("class Resnet18(")]
+    ours = _module(source).Basic(64, 128, 1).eval()
+    downsample = torch.nn.Sequential(tv.conv1x1(64, 128, 1), torch.nn.BatchNorm2d(128))
+    theirs = tv.BasicBlock(64, 128, 1, downsample=downsample).eval()
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(1, 64, 14, 14)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), theirs(x), atol=1e-5)
+
+
+def test_a_width_every_instance_shares_is_the_parameter_the_call_writes() -> None:
+    # EfficientDet-D1's depthwise-separable blocks all end at 16 channels; the pointwise convolution
+    # still makes the block's `c` (`conv(c, 1) as conv_pw`, timm's DepthwiseSeparableConv: out_chs).
+    block = _module(generate_source(network("efficientdet.arch", "efficientdet_d1"))).TfDsConv(32, 24, 1).eval()
+    with torch.no_grad():
+        assert block(torch.randn(1, 32, 16, 16)).shape == (1, 24, 16, 16)
+    # YOLOv4's one SPP neck (c = 512): its 1x1 after the pooling still makes c (`dconv(c, 1) as pool_conv`).
+    source = generate_source(network("yolo.arch", "yolov4"))
+    assert "self.pool_conv = Dconv_2(2048, c, 1, 1)" in source
+
+
+def test_a_padding_that_changes_with_the_stride_is_not_the_stride() -> None:
+    # TF "same" padding of a 3x3 depthwise convolution at stride 1 is 1, as large as the stride,
+    # and changes with it; it is no stride (efficientdet.arch: `stride=stride, pad=same`).
+    source = generate_source(network("efficientdet.arch", "efficientdet_d1"))
+    assert "padding=(stride, stride)" not in source

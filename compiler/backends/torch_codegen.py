@@ -626,9 +626,10 @@ _ASSIGN = re.compile(r"([A-Za-z]\w*) = (.+)\Z", re.S)
 _TARGETS = re.compile(r"(\(?[A-Za-z]\w*(?:, *[A-Za-z]\w*)*,?\)?) = (.+)\Z", re.S)
 
 
-def _written_changes(ir: IR, node: IRNode, fits: list[str]) -> Iterator[tuple[str, Any]]:
+def _written_changes(ir: IR, node: IRNode, fits: list[str], by: int = 1) -> Iterator[tuple[str, Any]]:
     """For each argument of the op call that made `node` written as one of the names `fits` (an
-    integer attribute), the name and the node's attributes with that attribute one larger."""
+    integer attribute, or a pair of one integer: `stride=s` for a stride of (s, s)), the name and
+    the node's attributes with that attribute `by` larger."""
     from archdsl.ops.attr_schema import Invalid
     from archdsl.syntax import Name
 
@@ -637,9 +638,15 @@ def _written_changes(ir: IR, node: IRNode, fits: list[str]) -> Iterator[tuple[st
         attr = keyword if keyword is not None else op.positional[k] if k < len(op.positional) else None
         value = getattr(attrs, attr, None) if attr else None
         name = expr.id if isinstance(expr, Name) else _IN_CHANNELS if _is_in_channels(expr) else None
-        if attrs is not None and name in fits and type(value) is int:
+        if type(value) is int:
+            larger: int | tuple[int, ...] = value + by
+        elif isinstance(value, tuple) and len({(type(v), v) for v in value}) == 1 and type(value[0]) is int:
+            larger = tuple(v + by for v in value)
+        else:
+            continue
+        if attrs is not None and name in fits:
             try:
-                yield str(name), type(attrs).validate({**vars(attrs), str(attr): value + 1})
+                yield str(name), type(attrs).validate({**vars(attrs), str(attr): larger})
             except Invalid:
                 continue
 
@@ -769,8 +776,11 @@ def _written_name(statements: list[tuple[_Instance, str, list[Constant]]], q: in
         while at >= len(made[k]):
             at, k = at - len(made[k]), k + 1
         node, ins = nodes[k], ir.in_shapes(nodes[k])
-        names: set[str | None] = {n for n, attrs in _written_changes(ir, node, fits)
-                                  if _constructed(node, attrs, ins, defaults)[at] != made[k][at]}
+        # The argument the constant follows, one for one: not one it merely depends on (a "same"
+        # padding of 1 changes with the stride, also 1, but is no stride).
+        followed = [{n for n, attrs in _written_changes(ir, node, fits, by)
+                     if _follows(_constructed(node, attrs, ins, defaults)[at], made[k][at], by)} for by in (1, 2)]
+        names: set[str | None] = set(followed[0] & followed[1])
         wider = _wider(ins)
         if wider and node.inputs and _constructed(node, node.attrs, wider, defaults)[at] != made[k][at]:
             names.add(_channels_written(ir, node.inputs[0].node, inst.scope, fits))  # the input's channels
@@ -778,6 +788,11 @@ def _written_name(statements: list[tuple[_Instance, str, list[Constant]]], q: in
             return None
         found |= names
     return found.pop() if len(found) == 1 else None
+
+
+def _follows(changed: Constant, constant: Constant, by: int) -> bool:
+    """Whether a constant, its argument `by` larger, is `by` larger too."""
+    return type(changed) is int and type(constant) is int and changed == constant + by
 
 
 def _same_numbers(made: list[Constant], written: list[Constant]) -> bool:
@@ -1299,6 +1314,7 @@ class _Class:
         bounds: set[str] = set()  # list elements that bound a loop so far (each stage its own)
         holes = _Holes(self.template)
         hole = 0
+        constants: list[tuple[int, int, int, list[int]]] = []  # a constant's hole: its expr, statement, place, members
         for s in range(len(self.template)):
             having = [m for m, (_, consts, _) in enumerate(self.members) if consts[s] is not None]
             for q, column in enumerate(zip(*(self.members[m][1][s] or [] for m in having), strict=True)):
@@ -1309,6 +1325,7 @@ class _Class:
                     bounds.add(count)
                     exprs.append(count)
                 elif len({(type(v), v) for v in column}) == 1:
+                    constants.append((len(exprs), s, q, having))
                     exprs.append(repr(column[0]))
                 else:
                     # A child block's argument as its call writes it (`c // 2`), before any name
@@ -1345,6 +1362,9 @@ class _Class:
                  in self._conditions(instances, candidates, shared).items() if k not in part_args}
         computed = self._computed(instances, spec_names, shared, names)
         part_args.update(self._flags_named(candidates, shared, spec_names, names))
+        for pos, s, q, having in constants:  # after every name the class takes or computes is known
+            exprs[pos] = self._named_constant(instances, having, (s, q), spec_names, spec_params or {},
+                                              defaults, names) or exprs[pos]
         order = [n for n in _preference(candidates[0]) if n in spec_names and n not in computed]
         flags = [part_args.get(k) or names.create("residual" if part.tail else part.name if part.appended is None
                                                   else _entry_name(self.template[part.appended]))
@@ -1395,16 +1415,38 @@ class _Class:
                 exprs[pos] = derived[expr]
         return derived
 
+    def _named_constant(self, instances: list[_Instance], having: list[int], at: tuple[int, int],
+                        spec_names: dict[str, str], spec_params: dict[str, list[str | None]],
+                        defaults: KeywordDefaults, names: Namespace) -> str | None:
+        """A number equal in every member having statement s (`at`: its q-th constant) where the call
+        making it writes a name the class takes or computes anyway: that name, or the child's
+        argument as written over such names (`nn.Conv2d(in_channels, c, …, stride=(stride, stride))`
+        in the downsampling of a basic block, whose instances with one all have stride 2); None
+        where nothing written gives it, so that no name comes in for a number alone."""
+        s, q = at
+        value = self.members[having[0]][1][s][q]  # type: ignore[index]
+        if type(value) is not int:
+            return None
+        values = {m: instances[i].values for m, (i, _, _) in enumerate(self.members)}
+        known = [n for n in spec_names if all(_same(values[m].get(n), value) for m in having)]
+        passed = self._passed(instances, at, spec_params, list(spec_names),
+                              {m: (values[m], value) for m in having})
+        if passed is not None:
+            return _rename_all(passed[0], _name_all(passed[1], spec_names, names))
+        chosen = self._written(instances, having, at, known, defaults, fitting=1) if known else None
+        return spec_names[chosen] if chosen is not None else None
+
     def _written(self, instances: list[_Instance], having: list[int], at: tuple[int, int], fits: list[str],
-                 defaults: KeywordDefaults) -> str | None:
+                 defaults: KeywordDefaults, fitting: int = 2) -> str | None:
         """Of the names `fits`, each the q-th constant of statement s (`at`) in every member having
-        it, the one its layer's call writes (see _written_name), where two or more fit; else None."""
+        it, the one its layer's call writes (see _written_name), where `fitting` or more fit (two:
+        one needs no telling apart); else None."""
         s, q = at
         members = [self.members[m] for m in having]
         # A parameter or the input's channels: a local the constructor would compute from more than
         # the class takes now (ResNet's `width` from `base_width` and `groups`).
         named = [n for n in fits if n in instances[members[0][0]].params or n == _IN_CHANNELS]
-        if len(fits) < 2 or not named:
+        if len(fits) < fitting or not named:
             return None
         statements = []
         for i, consts, _ in members:
