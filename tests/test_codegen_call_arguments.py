@@ -144,9 +144,13 @@ def test_a_width_every_instance_shares_is_the_parameter_the_call_writes() -> Non
     block = _module(generate_source(network("efficientdet.arch", "efficientdet_d1"))).TfDsConv(32, 24, 1).eval()
     with torch.no_grad():
         assert block(torch.randn(1, 32, 16, 16)).shape == (1, 24, 16, 16)
-    # YOLOv4's one SPP neck (c = 512): its 1x1 after the pooling still makes c (`dconv(c, 1) as pool_conv`).
+    # YOLOv4's one SPP neck (c = 512): the 1x1 after the pooling takes its four copies of c and makes c
+    # (yolo.arch: `spatial_pyramid_pool as pool -> dconv(c, 1) as pool_conv`); a neck of c = 256 runs.
     source = generate_source(network("yolo.arch", "yolov4"))
-    assert "self.pool_conv = Dconv_2(2048, c, 1, 1)" in source
+    assert "self.pool_conv = Dconv_2(4 * c, c, 1, 1)" in source  # SPP: three pools and its input side by side
+    neck = _module(source).DetectionConvs(512, 256, True).eval()
+    with torch.no_grad():
+        assert neck(torch.randn(1, 512, 13, 13)).shape == (1, 256, 13, 13)
 
 
 def test_a_padding_that_changes_with_the_stride_is_not_the_stride() -> None:

@@ -703,6 +703,10 @@ def _input_channels(parent: _Instance, child: _Instance, children: list[_Instanc
             if written == _IN_CHANNELS:
                 name = maker.input
                 continue
+            copies = _copies_of_input(ir, name, maker.scope) if written is None else 0
+            if copies:  # SPP's pools and its input, side by side: so many times the child's input
+                inner = _input_channels(parent, maker, children, known, read)
+                return None if inner is None else f"{copies} * {inner if ' ' not in inner else f'({inner})'}"
             argument = maker.argument(written) if written is not None else None
             return None if argument is None else _python_expression(argument, known, read)
         channels = node.out_shapes[0][0]
@@ -713,6 +717,26 @@ def _input_channels(parent: _Instance, child: _Instance, children: list[_Instanc
             return None
         name = node.inputs[0].node
     return None
+
+
+def _copies_of_input(ir: IR, name: str, scope: tuple[str, ...]) -> int:
+    """How many copies of the channels of its input the block instance at `scope` makes in the
+    output of its node `name`: a concatenation along the channels whose every operand passes the
+    instance's input on (SPP: three stride-1 pools and the input); 0 for anything else."""
+    node = ir.node(_kept_from(ir, name, scope))
+    if node.scope[:len(scope)] != scope or node.op != "concat" or getattr(node.attrs, "dim", None) != 0:
+        return 0
+    sources = {_kept_from(ir, port.node, scope) for port in node.inputs}
+    return len(node.inputs) if len(sources) == 1 and ir.node(sources.pop()).scope[:len(scope)] != scope else 0
+
+
+def _kept_from(ir: IR, name: str, scope: tuple[str, ...]) -> str:
+    """The node whose channels the node `name` has, walking up past the layers of the block
+    instance at `scope` that keep their input's (norms, activations, stride-1 pools)."""
+    while (node := ir.node(name)).scope[:len(scope)] == scope and _channel_layer(node) \
+            and _keeps_channels(ir, node):
+        name = node.inputs[0].node
+    return name
 
 
 def _channel_layer(node: IRNode) -> bool:
