@@ -6,7 +6,8 @@ stride of 2 that every instance happened to have, builds the zoo's networks exac
 for anything else. This script finds such classes: for each network's module (or, with
 `--family`, each zoo file's family module), it records every block class's arguments and input in
 one forward on the meta device, then builds each class again with one integer argument doubled,
-and again with it 8 larger (the input's channels follow `in_channels`), and runs it.
+and again with it 8 larger (the input's channels follow `in_channels`), or one flag negated, and
+runs it.
 
 What it prints are candidates to read, not verdicts: a class may refuse other arguments rightly,
 as its spec does (a residual sum needs as many channels out as in, an even kernel changes the
@@ -92,19 +93,19 @@ def probe(name: str, net: Any, source: str, family: bool) -> list[str]:
     for cls, (args, kwargs, shape) in sorted(seen.items(), key=lambda item: item[0].__name__):
         given = {**dict(zip(inspect.signature(cls).parameters, args, strict=False)), **kwargs}
         for param, value in given.items():
-            failure = _changed(cls, given, param, shape) if type(value) is int and value >= 2 else None
+            failure = _changed(cls, given, param, shape) if type(value) in (int, bool) else None
             if failure is not None:
                 found.append(f"{name}: {failure}")
     return found
 
 
 def _changed(cls: type, given: dict[str, Any], param: str, shape: tuple[int, ...]) -> str | None:
-    """How `cls` fails with `param` doubled, or 8 larger; None where it runs both ways (or
-    refuses the arguments as it is built)."""
+    """How `cls` fails with `param` doubled, or 8 larger, or negated (a flag); None where it runs
+    every way (or refuses the arguments as it is built)."""
     import torch
 
     value = given[param]
-    for changed in (value * 2, value + 8):
+    for changed in ([not value] if type(value) is bool else [value * 2, value + 8] if value >= 2 else []):
         arguments = {**given, param: changed}
         size = (shape[0], changed, *shape[2:]) if param == "in_channels" else shape
         try:
