@@ -149,6 +149,9 @@ class Scheme:
 
     name: str
     given: tuple[tuple[str, ArgValue], ...] = ()
+    # The expressions the spec wrote for the given arguments, by name (`std=1 / (in.channels // g)`):
+    # what a generated class computes an argument from where its instances differ in it.
+    written: tuple[tuple[str, Node], ...] = field(default=(), compare=False, repr=False)
 
     def arguments(self) -> dict[str, ArgValue]:
         """Every argument, defaults filled."""
@@ -251,7 +254,10 @@ def read_scheme(arg: Arg, evaluate: Callable[[Node], object], functions: Contain
     if isinstance(node, Name) and node.id in SCHEMES:
         node = Call(node.span, node.id, node.span, ())
     if isinstance(node, Call) and node.func in SCHEMES:
-        return Scheme(node.func, _scheme_args(SCHEMES[node.func], node, evaluate))
+        given = _scheme_args(SCHEMES[node.func], node, evaluate)
+        names = [p.name for p in SCHEMES[node.func].params]
+        written = tuple((a.name or names[k], a.value) for k, a in enumerate(node.args))
+        return Scheme(node.func, given, tuple(sorted(written, key=lambda w: names.index(w[0]))))
     if isinstance(node, Call) and node.func not in functions:  # `sqrt(2 / 4096)` is a number
         raise error("E0541", f"unknown initialization scheme `{node.func}`", node.func_span,
                     did_you_mean(node.func, list(SCHEMES)) or f"schemes: {', '.join(SCHEMES)}")
@@ -260,7 +266,7 @@ def read_scheme(arg: Arg, evaluate: Callable[[Node], object], functions: Contain
         hint = (did_you_mean(node.id, list(SCHEMES)) if isinstance(node, Name) else None) \
             or f"write a scheme (`normal(std=0.01)`) or a number; schemes: {', '.join(SCHEMES)}"
         raise error("E0541", "an initialization is a scheme or a number", node.span, hint)
-    return Scheme("constant", (("value", value),))
+    return Scheme("constant", (("value", value),), (("value", node),))
 
 
 def _scheme_args(scheme: SchemeDef, call: Call, evaluate: Callable[[Node], object]) -> tuple[tuple[str, ArgValue], ...]:

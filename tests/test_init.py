@@ -491,6 +491,49 @@ def test_a_block_statements_that_set_the_same_layers_are_its_class_own_in_their_
     assert "Initialization: the init statements of block" not in crossed
 
 
+def test_a_number_instances_differ_in_is_computed_by_the_block_class() -> None:
+    # ShuffleNet V1's units draw each convolution with std 1 / (its input channels per group),
+    # megvii's _initialize_weights: normal_(m.weight, 0, 1.0 / m.weight.shape[1]). The unit's
+    # classes compute it from their arguments, so a unit built with other widths draws as megvii's does.
+    from archdsl.compiler.backends.torch_codegen import generate_source
+
+    src = generate_source(load(SPECS / "shufflenet_v1.arch").network("shufflenet_v1_g3"))
+    assert "get_submodule" not in src[src.index("class ShufflenetV1G3("):]  # no layer set one by one
+    module: dict[str, object] = {}
+    exec(compile(src, "generated.py", "exec"), module)
+    torch.manual_seed(0)
+    unit = module["ShufflenetUnit_2"](480, 480)  # type: ignore[operator]
+    for conv in (unit.gconv1, unit.gconv2):
+        expected = 1 / conv.weight.shape[1]
+        assert abs(float(conv.weight.detach().std()) - expected) < 0.05 * expected, (conv, expected)
+
+
+# Two instances of a block whose init statement reads what the block's class does not take (`d`
+# builds no layer): the class cannot compute it, and the network sets each layer with its number.
+UNTAKEN = """
+block unit(c, d) {
+    in -> conv(c, 1) as a
+    init conv as a: normal(std=1 / d)
+}
+network n {
+    input image: 8x8x8
+    image -> unit(8, 4) as p -> unit(16, 64) as q
+}
+"""
+
+
+def test_a_number_the_class_cannot_compute_stays_with_the_network() -> None:
+    from archdsl.compiler.backends.torch_codegen import build_module, generate_source
+
+    net = load_string(UNTAKEN).network()
+    src = generate_source(net)
+    assert "Initialization" not in src[:src.index("class N(")]
+    torch.manual_seed(0)
+    module = build_module(net)
+    assert abs(float(module.p.a.weight.detach().std()) - 0.25) < 0.05  # 64 draws: standard error 0.022
+    assert abs(float(module.q.a.weight.detach().std()) - 1 / 64) < 0.002  # 256 draws: 0.0007
+
+
 def test_analysis_ignores_initialization() -> None:
     plain = load_string(re.sub(r"^\s*(if zero \{ )?init .*$", "", BLOCK, flags=re.MULTILINE)).network()
     assert not plain.ir.inits

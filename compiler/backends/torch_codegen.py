@@ -74,7 +74,7 @@ from .python_source import (
     safe_comment,
     wrap,
 )
-from .torch_init import class_init_statements, init_statements
+from .torch_init import ClassInit, class_init_statements, init_statements
 
 # How generated code begins a list of modules it appends to (`as block[]`, a stage's blocks), and
 # how a class's statements are read back for the lists it builds.
@@ -1307,6 +1307,7 @@ class _Class:
     init: list[str] = field(default_factory=list)
     arguments: list[list[Argument]] = field(default_factory=list)  # per member, each param's value
     unnamed: bool = False  # some parameter is named after nothing in the spec
+    named: dict[str, str] = field(default_factory=dict)  # the spec's names the constructor has → their names there
     spec_params: list[str | None] = field(default_factory=list)  # each parameter's spec name, if any
 
     def parameterize(self, instances: list[_Instance], class_names: set[str],
@@ -1404,6 +1405,7 @@ class _Class:
                      *self._statements(flags, iter(exprs), defaults, set(part_args), tests)]
         self.forward = [re.sub(r"\x00(\d+)\x00", lambda m: flags[int(m[1])], line) for line in self.forward]
         self.unnamed = bool(fresh)
+        self.named = dict(spec_names)
 
     def _flags_named(self, candidates: list[dict[str, SpecValue]], shared: list[str], spec_names: dict[str, str],
                      names: Namespace) -> dict[int, str]:
@@ -1459,6 +1461,26 @@ class _Class:
             return _rename_all(passed[0], _name_all(passed[1], spec_names, names))
         chosen = self._written(instances, having, at, known, defaults, fitting=1) if known else None
         return spec_names[chosen] if chosen is not None else None
+
+    def written_init(self, made: ClassInit, checks: list[tuple[int, dict[str, SpecValue], object]]) -> list[str] | None:
+        """The class's own init statements (`made`), each number its instances differ in computed
+        from the class's names as the spec writes it (`std=1 / (in_channels // first_groups)`); a
+        name every instance gives the same value is that value. None where an expression reads
+        anything else, or does not give every instance's number (`checks`: the mark, an
+        instance's values, its number)."""
+        constants = {n: v for n, v in checks[0][1].items()
+                     if n not in self.named and isinstance(v, int | float) and not isinstance(v, bool)
+                     and all(_same(values.get(n), v) for _, values, _ in checks)} if checks else {}
+        texts: list[str] = []
+        for w in made.written:
+            text = _python_expression(w.expression, {*self.named, *constants}, [])
+            if text is None:
+                return None
+            texts.append(text)
+        if any(not _same(_evaluate(texts[k], values), value) for k, values, value in checks):
+            return None
+        names = {**self.named, **{n: py_number(v) for n, v in constants.items()}}
+        return [re.sub("\x02(\\d+)\x02", lambda m: _rename_all(texts[int(m[1])], names), line) for line in made.lines]
 
     def _written(self, instances: list[_Instance], having: list[int], at: tuple[int, int], fits: list[str],
                  defaults: KeywordDefaults, fitting: int = 2) -> str | None:
@@ -3598,7 +3620,8 @@ class TorchCodegen:
         """A family's networks: each one's `init` statements join its constructor, now that its
         blocks' classes are named (the statements test them: `isinstance(m, Bottleneck)`)."""
         owned = _own_inits(classes, [(g.ir, {self.instances[i].scope: cls.name for cls in classes
-                                             for i, _, _ in cls.members if start <= i < stop})
+                                             for i, _, _ in cls.members if start <= i < stop},
+                                      {self.instances[i].scope: self.instances[i] for i in range(start, stop)})
                                      for g, start, stop in self.family.values()])
         for index, (g, start, stop) in self.family.items():
             class_of = {self.instances[i].scope: cls.name for cls in classes for i, _, _ in cls.members
@@ -3742,7 +3765,7 @@ class TorchCodegen:
     def init_scheme(self, classes: list[_Class]) -> list[str]:
         """The spec's `init` statements: statements run at the end of the network's __init__."""
         class_of = {self.instances[i].scope: cls.name for cls in classes for i, _, _ in cls.members}
-        owned = _own_inits(classes, [(self.ir, class_of)])
+        owned = _own_inits(classes, [(self.ir, class_of, {inst.scope: inst for inst in self.instances})])
         return init_statements(self.ir, class_of, os.path.basename(self.info.file), owned)
 
     # --- the file
@@ -4047,22 +4070,36 @@ class TorchCodegen:
         return lines
 
 
-def _own_inits(classes: list[_Class], networks: list[tuple[IR, dict[tuple[str, ...], str]]]) -> frozenset[str]:
+_Hosts = tuple[IR, dict[tuple[str, ...], str], dict[tuple[str, ...], _Instance]]  # a network, its classes, instances
+
+
+def _own_inits(classes: list[_Class], networks: list[_Hosts]) -> frozenset[str]:
     """The block classes that initialize themselves (torch_init.class_init_statements): those whose
-    statements every network (its IR, each block instance's class) that has the class gives alike,
-    appended to their constructors; their names, which the networks' init statements leave out."""
-    found: dict[str, list[str]] = {}
+    statements every network (its IR, each block instance's class and each one's instance) that has
+    the class gives alike, and whose numbers that differ between instances the class computes as the
+    spec writes them; appended to their constructors; their names, which the networks' init
+    statements leave out."""
+    found: dict[str, ClassInit] = {}
+    checks: dict[str, list[tuple[int, dict[str, SpecValue], object]]] = {}  # class → (mark, instance's values, value)
     refused: set[str] = set()
-    for ir, class_of in networks:
+    for ir, class_of, instance_of in networks:
         own = class_init_statements(ir, class_of)
         for name in set(class_of.values()):
-            lines = own.get(name)
-            if lines is None or found.setdefault(name, lines) != lines:
+            made = own.get(name)
+            if (made is None or found.setdefault(name, made).lines != made.lines
+                    or any(path not in instance_of for w in made.written for path in w.values)):
                 refused.add(name)
+                continue
+            checks.setdefault(name, []).extend((k, instance_of[path].values, value) for k, w in enumerate(made.written)
+                                               for path, value in w.values.items() if class_of[path] == name)
+    owned = set()
     for cls in classes:
-        if cls.name in found and cls.name not in refused:
-            cls.init = [*cls.init, *found[cls.name]]
-    return frozenset(found) - refused
+        made = found.get(cls.name)
+        lines = None if made is None or cls.name in refused else cls.written_init(made, checks.get(cls.name, []))
+        if lines is not None:
+            cls.init = [*cls.init, *lines]
+            owned.add(cls.name)
+    return frozenset(owned)
 
 
 def _imports(text: str) -> list[str]:

@@ -10,7 +10,9 @@ anything else, one statement per layer. The rules come in the order they apply
 module starts exactly as the rules say. A block's rule that no other rule crosses (it sets tensors no
 other rule sets) is the block class's own: :func:`class_init_statements` writes it at the end of
 that class's ``__init__``, as timm's and effdet's modules initialize themselves, and
-:func:`init_statements` leaves it out of the network's.
+:func:`init_statements` leaves it out of the network's. A number its instances differ in is the
+expression the spec writes for it (ShuffleNet's ``normal(std=1 / (in.channels // first_groups))``),
+which the class computes from its own parameters (:class:`Written`).
 
 Statements are returned unwrapped, nesting marked by leading tabs, as the class emitter takes them.
 """
@@ -19,11 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
 from archdsl.ir import IR, IRNode
-from archdsl.weight_init import InitRule, Scheme
+from archdsl.syntax import Node
+from archdsl.weight_init import ArgValue, InitRule, Scheme
 
 from .python_source import is_attribute, py_str, safe_comment
 
@@ -110,14 +114,15 @@ class _Emitter:
         names = [n for r in group for n in r.nodes]
         return [f"for m in {modules}:", f"\tif {_isinstance('m', classes)}:", *self.apply(first, names, "m", 2)]
 
-    def hosted(self, groups: list[list[InitRule]], crossed: set[tuple[str, str]]) -> tuple[list[str], list[str]] | None:
+    def hosted(self, groups: list[list[InitRule]], crossed: set[tuple[str, str]]) -> ClassInit | None:
         """A block's statements that set the same tensors (`groups`: each target's rules, one per
         instance, in the order they apply) as statements of the block's classes, and those classes:
         where the classes have no other instances, each instance's layers alike, every instance
         applies them in that order, and no other rule sets a tensor they set (`crossed`; else the
-        order of the rules matters, which the network keeps)."""
+        order of the rules matters, which the network keeps). A number the instances differ in is
+        the expression the spec writes for it, computed by the class (see _symbolic)."""
         classes = sorted({self.class_of.get(r.instance, "") for group in groups for r in group})
-        if "" in classes or any(self.block_loop(group) is None for group in groups):
+        if "" in classes or any(self.block_loop(group, symbolic=True) is None for group in groups):
             return None
         if any(key in crossed for group in groups for r in group for key in _tensors(r)):
             return None
@@ -129,9 +134,10 @@ class _Emitter:
         if any(order != sorted(order) for order in applied.values()):
             return None
         lines: list[str] = []
+        written: list[Written] = []
         statements = _by_statement(groups)
         for statement in statements:
-            firsts = [group[0] for group in statement]
+            firsts = [_symbolic(group, written) or group[0] for group in statement]
             loop = self.subtree_loop(firsts, firsts[0].instance)
             if loop is not None:
                 lines += loop
@@ -142,7 +148,9 @@ class _Emitter:
                     lines += self.apply(first, [n], _access("self", tuple(n.split("."))[base:]), 0)
         block = groups[0][0].block or "block"
         kind = "statement" if len(statements) == 1 else "statements"
-        return classes, ["# " + safe_comment(f"Initialization: the init {kind} of block {block}."), *lines]
+        lines = [_unquoted(line, len(written)) for line in lines]
+        return ClassInit(classes, ["# " + safe_comment(f"Initialization: the init {kind} of block {block}."), *lines],
+                         written)
 
     def whole_kind(self, rule: InitRule) -> list[str] | None:
         """The module classes a network-wide rule sets, when its layers are every module of them."""
@@ -153,8 +161,10 @@ class _Emitter:
             return None
         return classes
 
-    def block_loop(self, group: list[InitRule]) -> list[str] | None:
-        """One statement run in every instance of some block classes: a loop over those classes."""
+    def block_loop(self, group: list[InitRule], symbolic: bool = False) -> list[str] | None:
+        """One statement run in every instance of some block classes: a loop over those classes;
+        None where the instances differ in their layers, or in the schemes' numbers (unless
+        `symbolic`, and the spec writes each such number: see _symbolic)."""
         first = group[0]
         classes = sorted({self.class_of.get(r.instance, "") for r in group})
         instances = {r.instance for r in group}
@@ -166,7 +176,9 @@ class _Emitter:
             base = len(_parts(r.instance))
             return [(tuple(n.split("."))[base:], self.tensors(n)) for n in r.nodes]
         shape = relative(first)
-        if any(relative(r) != shape or _schemes(r) != _schemes(first) for r in group):
+        if any(relative(r) != shape for r in group):
+            return None
+        if any(_schemes(r) != _schemes(first) for r in group) and (not symbolic or _symbolic(group, []) is None):
             return None
         body: list[str] = []
         for rel, _tensors in shape:
@@ -195,7 +207,7 @@ class _Emitter:
                     joined.union(other, t)
         return sorted(([targets[t] for t in sorted(part)] for part in joined.to_sets()), key=lambda u: u[0][0])
 
-    def class_statements(self) -> dict[str, tuple[list[int], list[str]]]:
+    def class_statements(self) -> dict[str, tuple[list[int], ClassInit]]:
         """Each block class that holds statements of its own (see hosted): their rules and code."""
         rules = self.ir.inits
         units = self.block_groups()
@@ -204,12 +216,17 @@ class _Emitter:
         for k, rule in enumerate(rules):
             for key in _tensors(rule):
                 touched.setdefault(key, set()).add(unit_of.get(k, -1))
-        found: dict[str, tuple[list[int], list[str]]] = {}
+        found: dict[str, tuple[list[int], ClassInit]] = {}
         for u, unit in enumerate(units):
             crossed = {key for key, owners in touched.items() if owners != {u}}
             made = self.hosted([[rules[j] for j in target] for target in unit], crossed)
-            if made is not None and not set(made[0]) & set(found):
-                found.update((name, ([j for target in unit for j in target], made[1])) for name in made[0])
+            if made is None:
+                continue
+            for name in made.classes:
+                # Its own instances' rules: a class that does not take its statements leaves them to the network.
+                mine = [j for target in unit for j in target if self.class_of[rules[j].instance] == name]
+                before = found.get(name)  # statements setting other tensors than those before: either order holds
+                found[name] = (mine, made) if before is None else (before[0] + mine, before[1].then(made))
         return found
 
     def run(self, hosted: frozenset[str] = frozenset()) -> list[str]:
@@ -300,6 +317,68 @@ def _schemes(rule: InitRule) -> tuple[tuple[str, Scheme], ...]:
     return tuple((t, s) for t, s, _ in rule.schemes)
 
 
+@dataclass(frozen=True)
+class Written:
+    """A number of a class's own init statement that its instances differ in: the expression the
+    spec wrote for it, and its value in each instance (by path). The statement holds `\x02k\x02` in
+    its place, k its index in ClassInit.written, for the class to write the expression."""
+
+    expression: Node
+    values: Mapping[Path, ArgValue]
+
+
+@dataclass(frozen=True)
+class ClassInit:
+    """The init statements of a block's classes (`classes`), run at the end of each one's constructor."""
+
+    classes: list[str]
+    lines: list[str]
+    written: list[Written] = field(default_factory=list)
+
+    def then(self, other: ClassInit) -> ClassInit:
+        """These statements, then `other`'s, under one heading."""
+        shift = len(self.written)
+        later = [re.sub("\x02(\\d+)\x02", lambda m: f"\x02{int(m[1]) + shift}\x02", line) for line in other.lines[1:]]
+        heading = re.sub(r"init statement of", "init statements of", self.lines[0])
+        return ClassInit(self.classes, [heading, *self.lines[1:], *later], [*self.written, *other.written])
+
+
+def _symbolic(group: list[InitRule], written: list[Written]) -> InitRule | None:
+    """The first rule of a statement's group (one per instance), each number the instances differ in
+    replaced by a mark of the expression the spec wrote for it (appended to `written`); None where
+    such a number has no expression, or goes into more than the text of the call (a scheme that
+    computes with it: variance_scaling)."""
+    first = group[0]
+    if any([(t, s.name, [n for n, _ in s.given]) for t, s, _ in r.schemes]
+           != [(t, s.name, [n for n, _ in s.given]) for t, s, _ in first.schemes] for r in group):
+        return None
+    schemes = []
+    for k, (tensor, scheme, span) in enumerate(first.schemes):
+        given: list[tuple[str, ArgValue]] = []
+        for name, value in scheme.given:
+            values = {r.instance: dict(r.schemes[k][1].given)[name] for r in group}
+            expression = dict(scheme.written).get(name)
+            if len({(type(v), v) for v in values.values()}) == 1:
+                given.append((name, value))
+            elif expression is None or isinstance(value, str) or scheme.name in _COMPUTING:
+                return None
+            else:
+                written.append(Written(expression, values))
+                given.append((name, f"\x02{len(written) - 1}\x02"))
+        schemes.append((tensor, Scheme(scheme.name, tuple(given), scheme.written), span))
+    return replace(first, schemes=tuple(schemes))
+
+
+_COMPUTING = frozenset({"variance_scaling"})  # schemes whose code computes with a number, not just writes it
+
+
+def _unquoted(line: str, marks: int) -> str:
+    """A statement with each mark of a written number as it is, not as the word it was passed as."""
+    for k in range(marks):
+        line = line.replace(f'"\x02{k}\x02"', f"\x02{k}\x02")
+    return line
+
+
 def init_statements(ir: IR, class_of: Mapping[Path, str], file: str,
                     hosted: frozenset[str] = frozenset()) -> list[str]:
     """The statements that initialize the network's weights as its `init` rules say (none without
@@ -309,14 +388,14 @@ def init_statements(ir: IR, class_of: Mapping[Path, str], file: str,
     return ["# " + safe_comment(f"Initialization: the init statements of {file}."), *lines] if lines else []
 
 
-def class_init_statements(ir: IR, class_of: Mapping[Path, str]) -> dict[str, list[str]]:
+def class_init_statements(ir: IR, class_of: Mapping[Path, str]) -> dict[str, ClassInit]:
     """The block classes that may hold their block's `init` statement themselves, with its code (run
     at the end of the class's ``__init__``): a statement of the block's that sets, in every instance
     of the class, tensors no other rule sets. The caller keeps a class's where every network of the
     file that has the class gives it the same code, and passes those classes to init_statements."""
     if not ir.inits:
         return {}
-    return {name: lines for name, (_, lines) in _Emitter(ir, class_of).class_statements().items()}
+    return {name: made for name, (_, made) in _Emitter(ir, class_of).class_statements().items()}
 
 
 def _regroup(rules: list[InitRule]) -> bool:
@@ -331,4 +410,4 @@ def _regroup(rules: list[InitRule]) -> bool:
     return all(len(v) == 1 for v in touched.values())
 
 
-__all__ = ["class_init_statements", "init_statements"]
+__all__ = ["ClassInit", "Written", "class_init_statements", "init_statements"]
