@@ -6,6 +6,7 @@ arguments, as a hand-written `DarkStage(in_channels, c, n)` would."""
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 from types import ModuleType
 
@@ -32,6 +33,12 @@ network other {
 """
 
 
+@functools.cache
+def _source(file: str, name: str) -> str:
+    """The generated module of a zoo network (several tests read YOLOv4's and EfficientDet-D1's)."""
+    return generate_source(network(file, name))
+
+
 def _module(source: str) -> ModuleType:
     module = ModuleType("generated")
     exec(compile(source, "generated.py", "exec"), module.__dict__)
@@ -50,7 +57,7 @@ def test_child_call_argument_is_the_spec_expression() -> None:
 def test_inception_pool_projection_is_its_own_parameter() -> None:
     # FaceNet NN2 (Schroff et al. 2015, Table 2): "pool proj" is a column of its own; in 3a and 5b
     # it equals the 5×5 column (32, 128), which must not make it the same argument.
-    source = generate_source(network("face.arch", "facenet_nn2"))
+    source = _source("face.arch", "facenet_nn2")
     classes = {n.name: n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
     init = next(f for f in classes["Inception"].body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
     assert "proj" in [a.arg for a in init.args.args], ast.unparse(init)
@@ -60,7 +67,7 @@ def test_fire_takes_both_expand_widths_as_torchvision_does() -> None:
     # SqueezeNet's fire modules have e1x1 = e3x3 everywhere (Iandola et al. 2016, Table 1), yet the
     # module is torchvision's Fire(inplanes, squeeze_planes, expand1x1_planes, expand3x3_planes).
     tv = pytest.importorskip("torchvision.models.squeezenet")
-    source = generate_source(network("squeezenet.arch", "squeezenet1_0"))
+    source = _source("squeezenet.arch", "squeezenet1_0")
     assert "Fire(96, 16, 64, 64)" in source, source
     ours, theirs = _module(source).Fire(96, 16, 64, 48), tv.Fire(96, 16, 64, 48)
     assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
@@ -69,7 +76,7 @@ def test_fire_takes_both_expand_widths_as_torchvision_does() -> None:
 def test_a_layer_takes_the_channels_the_layer_before_it_makes() -> None:
     # NIN's mlpconv (Lin et al. 2014): conv(c, k) -> conv(c1, 1) -> conv(c2, 1); the zoo's c1 equals
     # c in every instance, so only the call's arguments tell the second 1×1's input apart.
-    source = generate_source(network("nin.arch", "nin_imagenet"))
+    source = _source("nin.arch", "nin_imagenet")
     mlpconv = _module(source).Mlpconv(3, 96, 11, 64, 32, 4, 0)
     assert mlpconv.cccp1.weight.shape == (64, 96, 1, 1) and mlpconv.cccp2.weight.shape == (32, 64, 1, 1)
 
@@ -79,7 +86,7 @@ def test_a_unit_takes_its_input_channels_where_half_its_width_is_as_large() -> N
     # downsampling unit's input is half its width; the class is still torchvision's
     # InvertedResidual(inp, oup, stride=2), here at 1.0×'s first stage, 24 → 116.
     tv = pytest.importorskip("torchvision.models.shufflenetv2")
-    source = generate_source(network("shufflenet_v2.arch", "shufflenet_v2_x0_5"))
+    source = _source("shufflenet_v2.arch", "shufflenet_v2_x0_5")
     ours, theirs = _module(source).ShuffleUnit(24, 116), tv.InvertedResidual(24, 116, 2)
     assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
 
@@ -87,7 +94,7 @@ def test_a_unit_takes_its_input_channels_where_half_its_width_is_as_large() -> N
 def test_a_parameter_some_call_passes_a_size_read_from_a_tensor_keeps_its_name() -> None:
     # Darknet-53's residual unit calls `dconv(in.channels, 3)`; the value is still the `c` of
     # `block dconv(c, k, stride=1, …)`, not an unnamed `size`.
-    source = generate_source(network("darknet.arch", "darknet53"))
+    source = _source("darknet.arch", "darknet53")
     classes = {n.name: n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
     init = next(f for f in classes["Dconv"].body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
     assert [a.arg for a in init.args.args[1:]] == ["in_channels", "c", "k", "stride"]
@@ -99,7 +106,7 @@ def test_a_child_takes_the_channels_its_sibling_block_makes() -> None:
     # input of conv3 and conv5, which read conv2's and conv4's `dconv(2 * c, 3)`. Built with
     # YOLOv3's second neck (yolov3.cfg layers 84-91: `[route] layers = -1, 61` gives 256 + 512 = 768
     # channels, then filters 256, 512, 256, 512, 256), the convolutions are darknet's.
-    source = generate_source(network("yolo.arch", "yolov4"))
+    source = _source("yolo.arch", "yolov4")
     neck = _module(source).DetectionConvs(768, 256, False)
     widths = [(256, 768, 1), (512, 256, 3), (256, 512, 1), (512, 256, 3), (256, 512, 1)]
     for k, (out, into, size) in enumerate(widths, 1):
@@ -126,7 +133,7 @@ def test_a_number_every_instance_shares_is_the_parameter_the_call_writes() -> No
     # takes the block's stride, as torchvision's _make_layer builds it: conv1x1(inplanes, planes,
     # stride). A block widening at stride 1 (64 -> 128) then runs, as torchvision's does.
     tv = pytest.importorskip("torchvision.models.resnet")
-    source = generate_source(network("resnet.arch", "resnet18"))
+    source = _source("resnet.arch", "resnet18")
     assert "stride=(2, 2)" not in source[source.index("class Basic("):source.index("class Resnet18(")]
     ours = _module(source).Basic(64, 128, 1).eval()
     downsample = torch.nn.Sequential(tv.conv1x1(64, 128, 1), torch.nn.BatchNorm2d(128))
@@ -141,12 +148,12 @@ def test_a_number_every_instance_shares_is_the_parameter_the_call_writes() -> No
 def test_a_width_every_instance_shares_is_the_parameter_the_call_writes() -> None:
     # EfficientDet-D1's depthwise-separable blocks all end at 16 channels; the pointwise convolution
     # still makes the block's `c` (`conv(c, 1) as conv_pw`, timm's DepthwiseSeparableConv: out_chs).
-    block = _module(generate_source(network("efficientdet.arch", "efficientdet_d1"))).TfDsConv(32, 24, 1).eval()
+    block = _module(_source("efficientdet.arch", "efficientdet_d1")).TfDsConv(32, 24, 1).eval()
     with torch.no_grad():
         assert block(torch.randn(1, 32, 16, 16)).shape == (1, 24, 16, 16)
     # YOLOv4's one SPP neck (c = 512): the 1x1 after the pooling takes its four copies of c and makes c
     # (yolo.arch: `spatial_pyramid_pool as pool -> dconv(c, 1) as pool_conv`); a neck of c = 256 runs.
-    source = generate_source(network("yolo.arch", "yolov4"))
+    source = _source("yolo.arch", "yolov4")
     assert "self.pool_conv = Dconv_2(4 * c, c, 1, 1)" in source  # SPP: three pools and its input side by side
     neck = _module(source).DetectionConvs(512, 256, True).eval()
     with torch.no_grad():
@@ -156,5 +163,5 @@ def test_a_width_every_instance_shares_is_the_parameter_the_call_writes() -> Non
 def test_a_padding_that_changes_with_the_stride_is_not_the_stride() -> None:
     # TF "same" padding of a 3x3 depthwise convolution at stride 1 is 1, as large as the stride,
     # and changes with it; it is no stride (efficientdet.arch: `stride=stride, pad=same`).
-    source = generate_source(network("efficientdet.arch", "efficientdet_d1"))
+    source = _source("efficientdet.arch", "efficientdet_d1")
     assert "padding=(stride, stride)" not in source
