@@ -630,7 +630,6 @@ def _written_changes(ir: IR, node: IRNode, fits: list[str], by: int = 1) -> Iter
     """For each argument of the op call that made `node` written as one of the names `fits` (an
     integer attribute, or a pair of one integer: `stride=s` for a stride of (s, s)), the name and
     the node's attributes with that attribute `by` larger."""
-    from archdsl.ops.attr_schema import Invalid
     from archdsl.syntax import Name
 
     op, attrs = node.op_class, node.attrs
@@ -645,10 +644,21 @@ def _written_changes(ir: IR, node: IRNode, fits: list[str], by: int = 1) -> Iter
         else:
             continue
         if attrs is not None and name in fits:
-            try:
-                yield str(name), type(attrs).validate({**vars(attrs), str(attr): larger})
-            except Invalid:
-                continue
+            changed = _validated(attrs, str(attr), larger)
+            if changed is not None:
+                yield str(name), changed
+
+
+@cache
+def _validated(attrs: Any, attr: str, value: object) -> Any:
+    """`attrs` with `attr` set to `value`, validated; None where the op refuses it. Kept: the
+    parameterization asks again for each member of a class, whose layers are alike."""
+    from archdsl.ops.attr_schema import Invalid
+
+    try:
+        return type(attrs).validate({**vars(attrs), attr: value})
+    except Invalid:
+        return None
 
 
 def _is_in_channels(expr: Node) -> bool:
@@ -836,12 +846,17 @@ def _wider(ins: list[Shape]) -> list[Shape]:
     return [(ins[0][0] + 1, *ins[0][1:]), *ins[1:]] if ins and ins[0] else []
 
 
-def _inferred(node: IRNode, attrs: Any, ins: list[Shape]) -> Shape:
+def _inferred(node: IRNode, attrs: Any, ins: Sequence[Shape]) -> Shape:
     """The node's output shape with these attributes and input shapes; () where none comes."""
-    from archdsl.ops import ShapeError
+    return _inferred_by(str(node.op), attrs, tuple(ins))
+
+
+@cache
+def _inferred_by(op: str, attrs: Any, ins: tuple[Shape, ...]) -> Shape:
+    from archdsl.ops import ShapeError, get_op
 
     try:
-        outs = node.op_class.infer(attrs, ins)
+        outs = get_op(op).infer(attrs, list(ins))
     except ShapeError:
         return ()
     return outs[0] if len(outs) == 1 else ()
@@ -1509,25 +1524,29 @@ class _Class:
         the child's call as written, the same in every member having the statement and giving its
         constant there (`column`: member → its values and the constant)."""
         s, q = at
-        found = _hole_call(self.template[s], q, spec_params)
+        statement = self.template[s]
+        found = _hole_call(statement, q, spec_params) if not _called(statement).isdisjoint(spec_params) else None
         if found is None:
             return None
         callee, position, occurrence = found
         param = spec_params[callee][position]
         texts: set[str | None] = set()
         read: list[str] = []
+        known = set(shared)
         for i, consts, _ in self.members:
             if consts[s] is None:
                 continue
-            kept = [t for t in range(len(self.template)) if consts[t] is not None]
-            refs = _INSTANCE_REF.findall(instances[i].init[kept.index(s)])
+            at_s = sum(consts[t] is not None for t in range(s))  # the statement's place among the member's
+            refs = _INSTANCE_REF.findall(instances[i].init[at_s])
             child = instances[int(refs[occurrence])] if param and occurrence < len(refs) else None
             if child is not None and param == _IN_CHANNELS:  # not written in the call: what makes the input's
                 children = [instances[int(r)] for line in instances[i].init for r in _INSTANCE_REF.findall(line)]
-                texts.add(_input_channels(instances[i], child, children, set(shared), read))
-                continue
-            node = child.argument(param) if child is not None and param else None
-            texts.add(None if node is None else _python_expression(node, set(shared), read))
+                texts.add(_input_channels(instances[i], child, children, known, read))
+            else:
+                node = child.argument(param) if child is not None and param else None
+                texts.add(None if node is None else _python_expression(node, known, read))
+            if None in texts or len(texts) > 1:  # no one expression: the other members need not be read
+                return None
         text = texts.pop() if len(texts) == 1 else None
         if text is None or not all(_same(_evaluate(text, values), v) for values, v in column.values()):
             return None
@@ -1913,6 +1932,14 @@ def _name_all(read: list[str], spec_names: dict[str, str], names: Namespace) -> 
         if n not in spec_names:
             spec_names[n] = names.create(n)
     return spec_names
+
+
+@cache
+def _called(statement: str) -> frozenset[str]:
+    """The names a statement calls (`Dconv`, `nn.Conv2d`): a statement that calls no generated class
+    passes no hole to one, which spares _hole_call's scan (a class's statements are few and shared
+    by all its members; its holes are many)."""
+    return frozenset(m[1] for m in _CALL.finditer(statement))
 
 
 def _hole_call(statement: str, q: int, classes: dict[str, list[str | None]]) -> tuple[str, int, int] | None:
