@@ -74,7 +74,7 @@ from .python_source import (
     safe_comment,
     wrap,
 )
-from .torch_init import ClassInit, class_init_statements, init_statements
+from .torch_init import MARK, ClassInit, class_init_statements, init_statements
 
 # How generated code begins a list of modules it appends to (`as block[]`, a stage's blocks), and
 # how a class's statements are read back for the lists it builds.
@@ -829,6 +829,12 @@ def _follows(changed: Constant, constant: Constant, by: int) -> bool:
     return type(changed) is int and type(constant) is int and changed == constant + by
 
 
+def _line_of(inst: _Instance, consts: Sequence[object], s: int) -> str:
+    """A class member's constructor statement for the class's statement s (`consts`: the member's
+    constants by statement, None for one it lacks)."""
+    return inst.init[sum(c is not None for c in consts[:s])]
+
+
 def _same_numbers(made: list[Constant], written: list[Constant]) -> bool:
     """Whether a statement's constants are those its layers make, flags aside (an activation is
     written in place, `inplace=True`, where its layer's own text has none)."""
@@ -1468,12 +1474,11 @@ class _Class:
         value = self.members[having[0]][1][s][q]  # type: ignore[index]
         if type(value) is not int:
             return None
-        values = {m: instances[i].values for m, (i, _, _) in enumerate(self.members)}
-        known = [n for n in spec_names if all(_same(values[m].get(n), value) for m in having)]
-        passed = self._passed(instances, at, spec_params, list(spec_names),
-                              {m: (values[m], value) for m in having})
+        values = {m: instances[self.members[m][0]].values for m in having}
+        passed = self._passed(instances, at, spec_params, list(spec_names), {m: (v, value) for m, v in values.items()})
         if passed is not None:
             return _rename_all(passed[0], _name_all(passed[1], spec_names, names))
+        known = _fitting([value] * len(having), list(values.values()), spec_names)
         chosen = self._written(instances, having, at, known, defaults, fitting=1) if known else None
         return spec_names[chosen] if chosen is not None else None
 
@@ -1495,7 +1500,7 @@ class _Class:
         if any(not _same(_evaluate(texts[k], values), value) for k, values, value in checks):
             return None
         names = {**self.named, **{n: py_number(v) for n, v in constants.items()}}
-        return [re.sub("\x02(\\d+)\x02", lambda m: _rename_all(texts[int(m[1])], names), line) for line in made.lines]
+        return [MARK.sub(lambda m: _rename_all(texts[int(m[1])], names), line) for line in made.lines]
 
     def _written(self, instances: list[_Instance], having: list[int], at: tuple[int, int], fits: list[str],
                  defaults: KeywordDefaults, fitting: int = 2) -> str | None:
@@ -1509,10 +1514,7 @@ class _Class:
         named = [n for n in fits if n in instances[members[0][0]].params or n == _IN_CHANNELS]
         if len(fits) < fitting or not named:
             return None
-        statements = []
-        for i, consts, _ in members:
-            kept = [t for t in range(len(self.template)) if consts[t] is not None]
-            statements.append((instances[i], instances[i].init[kept.index(s)], consts[s] or []))
+        statements = [(instances[i], _line_of(instances[i], consts, s), consts[s] or []) for i, consts, _ in members]
         chosen = _written_name(statements, q, fits, defaults)
         return chosen if chosen in named else None
 
@@ -1536,8 +1538,7 @@ class _Class:
         for i, consts, _ in self.members:
             if consts[s] is None:
                 continue
-            at_s = sum(consts[t] is not None for t in range(s))  # the statement's place among the member's
-            refs = _INSTANCE_REF.findall(instances[i].init[at_s])
+            refs = _INSTANCE_REF.findall(_line_of(instances[i], consts, s))
             child = instances[int(refs[occurrence])] if param and occurrence < len(refs) else None
             if child is not None and param == _IN_CHANNELS:  # not written in the call: what makes the input's
                 children = [instances[int(r)] for line in instances[i].init for r in _INSTANCE_REF.findall(line)]

@@ -124,20 +124,15 @@ class _Emitter:
         classes = sorted({self.class_of.get(r.instance, "") for group in groups for r in group})
         if "" in classes or any(self.block_loop(group, symbolic=True) is None for group in groups):
             return None
-        if any(key in crossed for group in groups for r in group for key in _tensors(r)):
+        if any(key in crossed for group in groups for r in group for key in _tensors(r)) or not self.in_order(groups):
             return None
-        at = {id(r): k for k, group in enumerate(groups) for r in group}
-        applied: dict[Path, list[int]] = {}
-        for r in self.ir.inits:
-            if id(r) in at:
-                applied.setdefault(r.instance, []).append(at[id(r)])
-        if any(order != sorted(order) for order in applied.values()):
+        written: list[Written] = []
+        symbolic = [_symbolic(group, written) for group in groups]  # each target's rule, in that order
+        if any(rule is None for rule in symbolic):
             return None
         lines: list[str] = []
-        written: list[Written] = []
-        statements = _by_statement(groups)
-        for statement in statements:
-            firsts = [_symbolic(group, written) or group[0] for group in statement]
+        statements = _by_statement([rule for rule in symbolic if rule is not None])
+        for firsts in statements:
             loop = self.subtree_loop(firsts, firsts[0].instance)
             if loop is not None:
                 lines += loop
@@ -148,9 +143,18 @@ class _Emitter:
                     lines += self.apply(first, [n], _access("self", tuple(n.split("."))[base:]), 0)
         block = groups[0][0].block or "block"
         kind = "statement" if len(statements) == 1 else "statements"
-        lines = [_unquoted(line, len(written)) for line in lines]
+        lines = [_UNQUOTE.sub(r"\1", line) for line in lines]  # a mark was passed to the scheme as a word
         return ClassInit(classes, ["# " + safe_comment(f"Initialization: the init {kind} of block {block}."), *lines],
                          written)
+
+    def in_order(self, groups: list[list[InitRule]]) -> bool:
+        """Whether every instance applies its rules of `groups` in the groups' order."""
+        at = {id(r): k for k, group in enumerate(groups) for r in group}
+        applied: dict[Path, list[int]] = {}
+        for r in self.ir.inits:
+            if id(r) in at:
+                applied.setdefault(r.instance, []).append(at[id(r)])
+        return all(order == sorted(order) for order in applied.values())
 
     def whole_kind(self, rule: InitRule) -> list[str] | None:
         """The module classes a network-wide rule sets, when its layers are every module of them."""
@@ -164,7 +168,7 @@ class _Emitter:
     def block_loop(self, group: list[InitRule], symbolic: bool = False) -> list[str] | None:
         """One statement run in every instance of some block classes: a loop over those classes;
         None where the instances differ in their layers, or in the schemes' numbers (unless
-        `symbolic`, and the spec writes each such number: see _symbolic)."""
+        `symbolic`: the caller writes those as the spec does, see _symbolic)."""
         first = group[0]
         classes = sorted({self.class_of.get(r.instance, "") for r in group})
         instances = {r.instance for r in group}
@@ -178,7 +182,7 @@ class _Emitter:
         shape = relative(first)
         if any(relative(r) != shape for r in group):
             return None
-        if any(_schemes(r) != _schemes(first) for r in group) and (not symbolic or _symbolic(group, []) is None):
+        if not symbolic and any(_schemes(r) != _schemes(first) for r in group):
             return None
         body: list[str] = []
         for rel, _tensors in shape:
@@ -287,14 +291,14 @@ def _tensors(rule: InitRule) -> list[tuple[str, str]]:
     return [(n, t) for n in rule.nodes for t, _s, _ in rule.schemes]
 
 
-def _by_statement(groups: list[list[InitRule]]) -> list[list[list[InitRule]]]:
-    """Consecutive targets of one statement together."""
-    out: list[list[list[InitRule]]] = []
-    for group in groups:
-        if out and out[-1][0][0].statement == group[0].statement:
-            out[-1].append(group)
+def _by_statement(rules: list[InitRule]) -> list[list[InitRule]]:
+    """Consecutive targets' rules of one statement together."""
+    out: list[list[InitRule]] = []
+    for rule in rules:
+        if out and out[-1][0].statement == rule.statement:
+            out[-1].append(rule)
         else:
-            out.append([group])
+            out.append([rule])
     return out
 
 
@@ -338,7 +342,7 @@ class ClassInit:
     def then(self, other: ClassInit) -> ClassInit:
         """These statements, then `other`'s, under one heading."""
         shift = len(self.written)
-        later = [re.sub("\x02(\\d+)\x02", lambda m: f"\x02{int(m[1]) + shift}\x02", line) for line in other.lines[1:]]
+        later = [MARK.sub(lambda m: _mark(int(m[1]) + shift), line) for line in other.lines[1:]]
         heading = re.sub(r"init statement of", "init statements of", self.lines[0])
         return ClassInit(self.classes, [heading, *self.lines[1:], *later], [*self.written, *other.written])
 
@@ -364,7 +368,7 @@ def _symbolic(group: list[InitRule], written: list[Written]) -> InitRule | None:
                 return None
             else:
                 written.append(Written(expression, values))
-                given.append((name, f"\x02{len(written) - 1}\x02"))
+                given.append((name, _mark(len(written) - 1)))
         schemes.append((tensor, Scheme(scheme.name, tuple(given), scheme.written), span))
     return replace(first, schemes=tuple(schemes))
 
@@ -372,11 +376,13 @@ def _symbolic(group: list[InitRule], written: list[Written]) -> InitRule | None:
 _COMPUTING = frozenset({"variance_scaling"})  # schemes whose code computes with a number, not just writes it
 
 
-def _unquoted(line: str, marks: int) -> str:
-    """A statement with each mark of a written number as it is, not as the word it was passed as."""
-    for k in range(marks):
-        line = line.replace(f'"\x02{k}\x02"', f"\x02{k}\x02")
-    return line
+def _mark(k: int) -> str:
+    """The mark of ClassInit.written[k] in a statement."""
+    return f"\x02{k}\x02"
+
+
+MARK = re.compile("\x02(\\d+)\x02")  # a mark, its index the group
+_UNQUOTE = re.compile('"(\x02\\d+\x02)"')
 
 
 def init_statements(ir: IR, class_of: Mapping[Path, str], file: str,
@@ -410,4 +416,4 @@ def _regroup(rules: list[InitRule]) -> bool:
     return all(len(v) == 1 for v in touched.values())
 
 
-__all__ = ["ClassInit", "Written", "class_init_statements", "init_statements"]
+__all__ = ["MARK", "ClassInit", "Written", "class_init_statements", "init_statements"]
