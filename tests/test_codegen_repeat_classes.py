@@ -10,7 +10,9 @@ import ast
 import pytest
 
 import archdsl.api as api
-from archdsl.compiler.backends.torch_codegen import build_module, generate_source
+from archdsl.compiler.backends.torch_codegen import build_module, generate_family, generate_source
+
+from .conftest import SPECS, zoo
 
 torch = pytest.importorskip("torch")
 
@@ -103,3 +105,26 @@ def test_darknet53_stages_are_one_class() -> None:
     classes = _classes(generate_source(spec.network(name)))
     assert [c for c in classes if c.startswith("DarkStage")] == ["DarkStage"]
     assert _params(classes["DarkStage"])[-1] == "n"
+
+
+def test_a_family_module_loops_over_the_repeats_of_each_network() -> None:
+    # A file's module pools the block instances of its networks, each elaborated on its own: a
+    # repeat is found in the IR of the network it belongs to (here not the first network's, which
+    # has none), so the stages share their class in the family module as in the network's own.
+    text = "network plain {\n    input image: 3x8x8\n    image -> conv(4, 3) as conv\n}\n" + STAGES
+    spec = api.load_string(text, "stages.arch")
+    source = generate_family([spec.network("plain"), spec.network("net")]).text
+    classes = _classes(source)
+    assert [c for c in classes if c.startswith("Stage")] == ["Stage"], sorted(classes)
+    assert "for _ in range(n))" in source, source
+
+
+def test_darknet_family_stages_are_one_class_each() -> None:
+    # Darknet-53's stages (1, 2, 8, 8, 4 residual units, Redmon and Farhadi 2018, Table 1) and
+    # CSPDarknet-53's (the same depths, the first stage at full width: timm's cspdarknet53), in the
+    # module of darknet.arch, whose first network, Darknet-19, has no stages.
+    file = "darknet.arch"
+    spec = api.load(SPECS / file)
+    classes = _classes(generate_family([spec.network(name) for f, name in zoo() if f == file]).text)
+    assert [c for c in classes if c.startswith(("DarkStage", "CspStage"))] == ["DarkStage", "CspStage", "CspStages"]
+    assert _params(classes["CspStage"]) == ["in_channels", "c", "n", "first", "slope"]

@@ -3202,7 +3202,8 @@ class TorchCodegen:
         def loop(m: re.Match[str]) -> str:
             refs = [int(k) for k in _INSTANCE_REF.findall(m[1])]
             parents = {self.instances[k].scope[:-1] for k in refs}
-            scope = self.ir.scopes.get(parents.pop()) if len(parents) == 1 else None
+            ir = self.instances[refs[0]].ir or self.ir  # in a family module, the instance's own network's
+            scope = ir.scopes.get(parents.pop()) if len(parents) == 1 else None
             if scope is None or scope.kind != "repeat":
                 return m[0]
             made = [calls[k] for k in refs]
