@@ -160,6 +160,10 @@ CASES: dict[str, Case] = {
     "number_literal_underflow": Case("E0503", 3, 34, "number literal too small: it would be 0"),
     "expect_huge_literal": Case("E0503", 4, 22, "number literal too large"),
     "attribute_too_large": Case("E0303", 3, 37, "`upsample`: bad value 1e+308 for `scale`: too large"),
+    # Analysis would be exact (out = 1), but PyTorch holds no such stride (`conv2d(): argument
+    # 'stride' failed to unpack`): refused where the spec says it, not when the module is built.
+    "attribute_beyond_int64": Case("E0303", 3, 25,
+                                   "`conv`: bad value 1180591620717411303424 for `stride`: beyond PyTorch's 64-bit"),
     "nan_spelled_out": Case("E0401", 3, 36, "unknown name `nan`: a spec has no infinite or undefined numbers"),
     "inf_spelled_out": Case("E0401", 3, 34, "unknown name `inf`: a spec has no infinite or undefined numbers"),
     "arithmetic_overflow": Case("E0503", 3, 13, "arithmetic overflow: the result is beyond the largest float"),

@@ -126,6 +126,12 @@ def expected_plural(tp: Any) -> str:
     return " or ".join(dict.fromkeys(_alternatives(tp, [], plural=True)))
 
 
+def beyond_int64_message(op: str, field: str, given: Any) -> str:
+    """For an integer PyTorch cannot hold (see base._refuse_beyond_int64), as the user wrote it."""
+    return (f"`{op}`: bad value {_bounded(show_value(given))} for `{field}`: "
+            "beyond PyTorch's 64-bit integers (-2**63 to 2**63 - 1)")
+
+
 def attribute_message(op: str, field: str | None, kind: str, given: dict[str, Any], model: type[BaseModel],
                       detail: str | None = None) -> str:
     """The message for pydantic's first error `kind` on `field`, given the values the user wrote."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from ..formatting import shape_text
-from .attr_messages import attribute_message
+from .attr_messages import attribute_message, beyond_int64_message
 from .attr_schema import Attrs as Attrs  # the contract: each op names its schema, a subclass
 from .attr_schema import Invalid, NonNegativeInt, Normalize, PositiveInt
 
@@ -127,6 +127,23 @@ def _refuse_coercions(op: str, given: dict[str, Any], attrs: Attrs) -> None:
         raise AttrError(key, f"`{op}`: bad value {shown} for `{key}`: expected {want}")
 
 
+# PyTorch's integers are 64-bit: an attribute beyond them is analyzed exactly but builds no module
+# (`conv2d(): argument 'stride' failed to unpack`), so the spec is refused where it says it.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _refuse_beyond_int64(op: str, given: dict[str, Any]) -> None:
+    """A given integer, alone or in a list, that PyTorch cannot hold is refused, as written."""
+    def beyond(value: Any) -> bool:
+        if isinstance(value, list | tuple):
+            return any(beyond(v) for v in value)
+        return isinstance(value, int) and not isinstance(value, bool) and not _INT64_MIN <= value <= _INT64_MAX
+
+    for key, value in given.items():
+        if beyond(value):
+            raise AttrError(key, beyond_int64_message(op, key, value))
+
+
 def _frozen(value: Any) -> Any:
     """A hashable stand-in for an attribute value that tells apart what validation tells apart
     (True from 1, 1.0 from 1, -0.0 from 0.0, a list from a string); None for a value it does not know."""
@@ -209,6 +226,7 @@ class Op:
                                         str(error) if error is not None else None)
             raise AttrError(field, message) from None
         _refuse_coercions(cls.name, values, attrs)
+        _refuse_beyond_int64(cls.name, values)
         return attrs
 
     @classmethod
