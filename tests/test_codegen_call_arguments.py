@@ -119,13 +119,19 @@ def test_a_family_stage_takes_its_input_channels_where_the_stage_before_is_half_
     # reads the stage's input all the same (`dconv(c, 3, stride=2)` on `in`).
     names = ["darknet19", "darknet53", "cspdarknet53"]
     module = _module(generate_family([network("darknet.arch", name) for name in names]).text)
-    arguments = {"in_channels": 96, "c": 256, "first": False, "slope": 0.1}
+    arguments = {"in_channels": 96, "c": 256, "n": 2, "first": False, "slope": 0.1}
     stages = [cls for name, cls in vars(module).items()
               if name.startswith("CspStage") and {"in_channels", "c"} <= set(inspect.signature(cls).parameters)]
     assert stages, "no CSP stage class takes its widths"
     for cls in stages:
         stage = cls(**{p: arguments[p] for p in inspect.signature(cls).parameters})
         assert stage.conv_down.conv.weight.shape == (256, 96, 3, 3)
+    # The first stage's parts are full width (timm's expand_ratio 2): its transition fuses twice c.
+    (stage,) = stages  # the five stages, of 1, 2, 8, 8 and 4 units, are one class
+    first = stage(**{**arguments, "c": 64, "in_channels": 32, "first": True})
+    assert first.conv_transition.conv.weight.shape == (64, 128, 1, 1)
+    with torch.no_grad():
+        assert first.eval()(torch.randn(1, 32, 16, 16)).shape == (1, 64, 8, 8)
 
 
 def test_a_number_every_instance_shares_is_the_parameter_the_call_writes() -> None:
@@ -165,3 +171,37 @@ def test_a_padding_that_changes_with_the_stride_is_not_the_stride() -> None:
     # and changes with it; it is no stride (efficientdet.arch: `stride=stride, pad=same`).
     source = _source("efficientdet.arch", "efficientdet_d1")
     assert "padding=(stride, stride)" not in source
+
+
+CONV_BN = """
+block cbr(c, bn=true) {
+    in -> conv(c, 3, pad=1, bias=not bn) as conv -> if bn { bn as bn } -> relu
+}
+network net {
+    input image: 3x16x16
+    image -> cbr(8) as a -> cbr(8, bn=false) as b -> cbr(16) as c
+}
+"""
+
+
+def test_a_flag_the_call_writes_negated_is_that_negation() -> None:
+    # A convolution with batch norm after it has no bias (darknet's [convolutional]: `bias=not
+    # batch_normalize`): the class takes the flag once, not a second flag that is always its negation.
+    source = generate_source(api.load_string(CONV_BN, "t.arch").network())
+    cls = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "Cbr")
+    init = next(f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
+    assert [a.arg for a in init.args.args[1:]] == ["in_channels", "c", "bn"], source
+    assert "bias=not bn" in ast.get_source_segment(source, cls), source
+    module = _module(source)
+    without = module.Cbr(8, 4, False)
+    assert without.conv.bias is not None and without.bn is None
+    assert module.Cbr(8, 4, True).conv.bias is None
+
+
+def test_a_negation_two_flags_give_alike_stays_a_parameter() -> None:
+    # `bias=not bn` where `relu` is as true as `bn` in every instance: which one the spec negates
+    # cannot be told from the numbers, so the class takes the bias as it is.
+    spec = CONV_BN.replace("block cbr(c, bn=true)", "block cbr(c, bn=true, relu=true)").replace(
+        "cbr(8, bn=false)", "cbr(8, bn=false, relu=false)")
+    source = generate_source(api.load_string(spec, "t.arch").network())
+    assert "bias=not" not in source, source

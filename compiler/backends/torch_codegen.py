@@ -2270,9 +2270,10 @@ def _preference(values: dict[str, SpecValue]) -> list[str]:
 def _express(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]], shared: list[str],
              spec_names: dict[str, str], names: Namespace, taken: set[str] | None = None) -> str | None:
     """A Python expression of the members' spec values that gives `column` for each, or None: one
-    value of the same type (parameters first, then locals, then in_channels), an element of a list,
-    or one integer times a constant. Only `shared` names (that every member of the class has) are
-    used. With `taken` (a loop's bound), only a list element not in `taken`."""
+    value of the same type (parameters first, then locals, then in_channels), the negation of the
+    one boolean that gives it negated, an element of a list, or one integer times a constant. Only
+    `shared` names (that every member of the class has) are used. With `taken` (a loop's bound),
+    only a list element not in `taken`."""
 
     def use(n: str) -> str:
         if n not in spec_names:
@@ -2282,6 +2283,10 @@ def _express(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]
     fits = [] if taken is not None else _fitting(column, candidates, shared)
     if fits:
         return use(fits[0])
+    negated = [] if taken is not None else _fitting(tuple(not v if type(v) is bool else None for v in column),
+                                                    candidates, shared)
+    if len(negated) == 1:  # `bias=not batch_normalize`; of two such flags, neither is the one written
+        return f"not {use(negated[0])}"
     if not all(type(v) is int for v in column):
         return None
     for n in shared:  # an element of a list parameter (a network's `layers[2]`)
