@@ -2283,8 +2283,8 @@ def _express(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]
     fits = [] if taken is not None else _fitting(column, candidates, shared)
     if fits:
         return use(fits[0])
-    negated = [] if taken is not None else _fitting(tuple(not v if type(v) is bool else None for v in column),
-                                                    candidates, shared)
+    flags = taken is None and all(type(v) is bool for v in column)
+    negated = _fitting(tuple(not v for v in column), candidates, shared) if flags else []
     if len(negated) == 1:  # `bias=not batch_normalize`; of two such flags, neither is the one written
         return f"not {use(negated[0])}"
     if not all(type(v) is int for v in column):
