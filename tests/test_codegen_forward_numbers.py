@@ -10,7 +10,7 @@ import ast
 import pytest
 
 import archdsl.api as api
-from archdsl.compiler.backends.torch_codegen import build_module, generate_source
+from archdsl.compiler.backends.torch_codegen import _BucketKey, _lines_within, build_module, generate_source
 
 from .conftest import network
 
@@ -62,3 +62,51 @@ def test_a_number_no_single_parameter_gives_stays_a_number(body: str, first: str
                                    f"image -> {first} as u1 -> output x\n    image -> {second} as u2 -> output y"))
     assert "self.a" not in source and "self.b" not in source
     assert len([c for c in _classes(source) if c.startswith("Unit")]) == 2, source
+
+
+SCALED_RESIDUAL = """
+block scaled(scale=0.2, relu_after=true) {
+    r = in -> conv(in.channels, 1) as conv
+    scale * r + in -> if relu_after { relu as relu }
+}
+network net {
+    input image: 8x6x6
+    image -> scaled as a -> scaled as b -> scaled(scale=1.0, relu_after=false) as c -> output y
+}
+"""
+
+
+def test_numbers_of_an_instance_lacking_a_part_join_the_fuller_class() -> None:
+    # Inception-ResNet's last block: another scale and no ReLU after the sum, one class with both as
+    # arguments (timm inception_resnet_v2.py: `Block8(scale=1.0, no_relu=True)` after the repeated Block8s).
+    net = api.load_string(SCALED_RESIDUAL, "t.arch").network()
+    source = generate_source(net)
+    assert sorted(_classes(source)) == ["Net", "Scaled"], source
+    assert "self.c = Scaled(1.0, False)" in source and "conv * self.scale" in source, source
+    module = build_module(net).eval()
+    image = torch.randn(2, 8, 6, 6)
+    expected = image
+    with torch.no_grad():
+        for name, scale, relu in (("a", 0.2, True), ("b", 0.2, True), ("c", 1.0, False)):
+            expected = scale * getattr(module, name).conv(expected) + expected
+            expected = torch.relu(expected) if relu else expected
+        assert torch.allclose(module(image), expected, atol=1e-6)
+
+
+def test_forward_lines_are_placed_only_where_one_way_fits() -> None:
+    # The lines of a forward lacking a part, among the fuller forward's (return lines aside: what
+    # each returns differs with its last part); None where a line could sit in two places.
+    def key(init: tuple[str, ...], lines: tuple[str, ...]) -> _BucketKey:
+        return ("b", ("x",), frozenset(), init, lines)
+
+    full = key(("conv", "relu"), ("c = conv(x)", "s = c * \x02", "r = relu(s)", "return r"))
+    assert _lines_within(key(("conv",), ("c = conv(x)", "s = c * \x02", "return s")), full) == [0, 1, -1]
+    assert _lines_within(key(("relu", "conv"), ("c = conv(x)", "return c")), full) is None  # statements out of order
+    twice = key((), ("a = x * \x02", "a = x * \x02", "return a"))
+    assert _lines_within(key((), ("a = x * \x02", "return a")), twice) is None
+
+
+def test_inception_resnet_v2_block8_is_one_class() -> None:
+    source = generate_source(network("inception_v4.arch", "inception_resnet_v2"))
+    assert [c for c in _classes(source) if c.startswith("Block8")] == ["Block8"]
+    assert "self.block8 = Block8(1.0, False)" in source

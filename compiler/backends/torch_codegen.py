@@ -896,12 +896,15 @@ def _forward_numbers(lines: list[str]) -> list[_Number] | None:
     return out
 
 
+_NUMBER_MARK = "\x02"  # a number of a forward line, masked
+
+
 def _masked(line: str, numbers: list[_Number], texts: list[str] | None = None) -> str:
-    """The line with each of `numbers` (its own, in order) replaced by its text in `texts` (by a
-    mark where None)."""
+    """The line with each of `numbers` (its own, in order) replaced by its text in `texts` (by
+    `_NUMBER_MARK` where None)."""
     out, at = [], 0
     for k, n in enumerate(numbers):
-        out += [line[at:n.start], "\x02" if texts is None else texts[k]]
+        out += [line[at:n.start], _NUMBER_MARK if texts is None else texts[k]]
         at = n.end
     return "".join([*out, line[at:]])
 
@@ -916,6 +919,63 @@ def _reading_parameters(inst: _Instance, numbers: list[_Number], names: dict[int
     order = sorted(names.items(), key=lambda kn: inst.params.index(kn[1]))
     stored = dict.fromkeys(f"self.{name} = {py_number(numbers[k].value)}" for k, name in order)
     return replace(inst, init=[*stored, *inst.init], forward=forward)
+
+
+# A bucket of forward numbers: the block, its arguments, its kept names, its statements and its
+# forward lines with the numbers masked.
+_BucketKey = tuple[str, tuple[str, ...], frozenset[str], tuple[str, ...], tuple[str, ...]]
+
+
+class _Numbered(NamedTuple):
+    """An instance's forward numbers, each with its place among those of the fullest forward of
+    its group (TorchCodegen._forward_buckets)."""
+
+    instance: int
+    numbers: list[_Number]
+    places: list[int]
+
+
+def _lines_within(key: _BucketKey, fullest: _BucketKey) -> list[int] | None:
+    """Where each forward line of a bucket (`key`: …, its statements, its masked forward) is among
+    the fullest's, whose statements and lines are its own with some more; None where they are not,
+    or where its lines could sit in more than one way (two equal lines, one of them missing)."""
+    def within(part: Sequence[str], whole: Sequence[str], backwards: bool) -> list[int] | None:
+        order = range(len(whole) - 1, -1, -1) if backwards else range(len(whole))
+        wanted = list(reversed(part)) if backwards else list(part)
+        found: list[int] = []
+        for j in order:
+            if len(found) < len(wanted) and whole[j] == wanted[len(found)]:
+                found.append(j)
+        if len(found) < len(wanted):
+            return None
+        return found[::-1] if backwards else found
+
+    if within(key[3], fullest[3], False) is None:
+        return None
+    # What a forward returns differs with its last part (`return relu`, `return add`): the values'
+    # lines are placed, a return line holds no number to place.
+    mine = [j for j, line in enumerate(key[4]) if not line.startswith("return ")]
+    theirs = [j for j, line in enumerate(fullest[4]) if not line.startswith("return ")]
+    if any(_NUMBER_MARK in key[4][j] for j in range(len(key[4])) if j not in mine):
+        return None
+    texts, full = [key[4][j] for j in mine], [fullest[4][j] for j in theirs]
+    first, last = within(texts, full, False), within(texts, full, True)
+    if first is None or first != last:
+        return None
+    places = [-1] * len(key[4])
+    for j, k in zip(mine, first, strict=True):
+        places[j] = theirs[k]
+    return places
+
+
+def _number_places(numbers: list[_Number], lines: list[int] | None, fullest: list[_Number]) -> list[int]:
+    """Each number's place among the fullest forward's numbers: the same line (`lines`: each of
+    this forward's lines there; None: this forward is the fullest's but for its numbers) and the
+    same order within it."""
+    if lines is None:
+        return list(range(len(numbers)))
+    at = {(n.line, sum(1 for o in fullest[:k] if o.line == n.line)): k for k, n in enumerate(fullest)}
+    return [at[(lines[n.line], sum(1 for o in numbers[:k] if o.line == n.line))] for k, n in enumerate(numbers)]
 
 
 def _reuse_names(lines: list[str], args: list[str], kept: frozenset[str] = frozenset()) -> list[str]:
@@ -3117,7 +3177,7 @@ class TorchCodegen:
             if depth == top:
                 self._add_network_inits(classes)
                 done = self._add_computed_families(classes, class_of, calls, class_names, signatures)
-            self._forward_numbers_as_parameters([i for i, lvl in enumerate(level) if lvl == depth])
+            self._forward_numbers_as_parameters([i for i, lvl in enumerate(level) if lvl == depth], class_of)
             keys: dict[_Structure, int] = {}
             structures: list[_Structure] = []
             members: dict[int, list[int]] = {}
@@ -3146,10 +3206,13 @@ class TorchCodegen:
                     classes.append(cls)
         return classes
 
-    def _forward_buckets(self, indices: list[int]) -> Iterable[list[tuple[int, list[_Number]]]]:
+    def _forward_buckets(self, indices: list[int], class_of: dict[int, int]) -> Iterable[list[_Numbered]]:
         """The instances (with their forwards' numbers) that are alike but for those numbers, by group;
-        each distinct forward read once (a stack's instances share theirs)."""
-        buckets: dict[tuple[object, ...], list[tuple[int, list[_Number]]]] = {}
+        each distinct forward read once (a stack's instances share theirs). A group whose statements
+        and forward lines are those of a fuller group, less some, joins it (Inception-ResNet's last
+        `block8`: another scale, and no ReLU after the sum), its numbers placed by the lines they are on.
+        A child block counts by its class (`class_of`), as in the structures TorchCodegen._classes compares."""
+        buckets: dict[_BucketKey, list[tuple[int, list[_Number]]]] = {}
         read: dict[tuple[str, ...], tuple[list[_Number] | None, tuple[str, ...]]] = {}
         for index in indices:
             inst = self.instances[index]
@@ -3160,34 +3223,55 @@ class TorchCodegen:
                                               for k, line in enumerate(forward)))
             numbers, masked = read[forward]
             if numbers is not None and not inst.compress:
-                key = (inst.block, tuple(inst.init), tuple(inst.args), masked, inst.kept)
+                init = tuple(_INSTANCE_REF.sub(lambda m: f"__C{class_of.get(int(m[1]), m[0])}__", line)
+                             for line in inst.init)
+                key = (inst.block, tuple(inst.args), inst.kept, init, masked)
                 buckets.setdefault(key, []).append((index, numbers))
-        return buckets.values()
+        by_block: dict[tuple[str, tuple[str, ...], frozenset[str]], list[_BucketKey]] = {}
+        for key in buckets:
+            by_block.setdefault(key[:3], []).append(key)
+        out: list[list[_Numbered]] = []
+        for keys in by_block.values():
+            fullest = max(keys, key=lambda k: (len(k[4]), len(k[3])))
+            places = {k: _lines_within(k, fullest) for k in keys}
+            joined = all(p is not None for p in places.values())
+            for key in keys:
+                lines = places[key] if joined else None
+                numbered = [_Numbered(index, numbers, _number_places(numbers, lines, buckets[fullest][0][1]))
+                            for index, numbers in buckets[key]]
+                if joined and out and key is not keys[0]:
+                    out[-1] += numbered
+                else:
+                    out.append(numbered)
+        return out
 
-    def _forward_numbers_as_parameters(self, indices: list[int]) -> None:
+    def _forward_numbers_as_parameters(self, indices: list[int], class_of: dict[int, int]) -> None:
         """Instances of a block whose forwards differ only in numbers that are, in each, the value of
         one of the block's parameters (SSD's `reshape(-1, columns)`, 4 or 91 columns) keep that
         parameter as an attribute and read it in the forward (`self.columns = columns`), so that
         they share a class, as a hand-written `PerBox(columns)` would. A number two parameters
         could give, or one none gives, stays a number and its instances keep classes of their own."""
-        for bucket in self._forward_buckets(indices):
-            forwards = {tuple(self.instances[i].forward) for i, _ in bucket}
+        for bucket in self._forward_buckets(indices, class_of):
+            forwards = {tuple(self.instances[m.instance].forward) for m in bucket}
             if len(forwards) < 2:
                 continue
-            insts = [self.instances[i] for i, _ in bucket]
-            attributes = set(_attributes(insts[0].init))
-            names: dict[int, str] = {}  # position among the numbers → parameter
-            for pos, column in enumerate(zip(*(numbers for _, numbers in bucket), strict=True)):
-                if len({(type(n.value), n.value) for n in column}) == 1:
+            insts = [self.instances[m.instance] for m in bucket]
+            attributes = {a for inst in insts for a in _attributes(inst.init)}
+            params = [p for p in insts[0].params if p not in attributes]
+            names: dict[int, str] = {}  # place among the fullest forward's numbers → parameter
+            for place in sorted({p for m in bucket for p in m.places}):
+                column = [(inst.values, m.numbers[m.places.index(place)].value)
+                          for m, inst in zip(bucket, insts, strict=True) if place in m.places]
+                if len({(type(v), v) for _, v in column}) == 1:
                     continue
-                fits = _fitting([n.value for n in column], [inst.values for inst in insts],
-                                [p for p in insts[0].params if p not in attributes])
+                fits = _fitting([v for _, v in column], [values for values, _ in column], params)
                 if len(fits) != 1:
                     break
-                names[pos] = fits[0]
+                names[place] = fits[0]
             else:
-                for (index, numbers), inst in zip(bucket, insts, strict=True):
-                    self.instances[index] = _reading_parameters(inst, numbers, names)
+                for m, inst in zip(bucket, insts, strict=True):
+                    own = {k: names[p] for k, p in enumerate(m.places) if p in names}
+                    self.instances[m.instance] = _reading_parameters(inst, m.numbers, own)
 
     def _with_repeat_loops(self, index: int, calls: dict[int, str]) -> _Instance:
         """The instance with its repeats of blocks written as loops (see _repeat_loop); a family's
