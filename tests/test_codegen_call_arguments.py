@@ -170,7 +170,7 @@ def test_a_padding_that_changes_with_the_stride_is_not_the_stride() -> None:
     # TF "same" padding of a 3x3 depthwise convolution at stride 1 is 1, as large as the stride,
     # and changes with it; it is no stride (efficientdet.arch: `stride=stride, pad=same`).
     source = _source("efficientdet.arch", "efficientdet_d1")
-    assert "padding=(stride, stride)" not in source
+    assert "padding=(stride, stride)" not in source and "padding=stride" not in source
 
 
 CONV_BN = """

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import archdsl.api as api
 from archdsl.compiler.backends.torch_codegen import build_module, generate_source
 
 from .conftest import network
@@ -334,3 +335,26 @@ def test_network_values_are_named_as_the_spec_names_them() -> None:
     for line in ("c4 = self.stem(image)", "c5 = self.down(c4)", "p5 = self.neck5(c5)", "p4 = self.neck4(",
                  "fine = self.head4(p4)", "coarse = self.head5(p5)", 'return {"fine": fine, "coarse": coarse}'):
         assert line in forward, (line, forward)
+
+
+def test_a_size_given_twice_as_one_expression_is_written_once() -> None:
+    # torchvision's own layers: `nn.Conv2d(inplanes, planes, kernel_size=3, stride=stride, ...)`; a pair
+    # of numbers stays the pair the module's repr shows, and a pair of two expressions stays a pair.
+    spec = """
+block unit(c, k, stride=1) { in -> conv(c, k, stride=stride) as conv -> maxpool(k, stride=stride) as pool }
+network net {
+    input image: 3x64x64
+    image -> unit(8, 3) as a -> unit(16, 5, stride=2) as b -> conv(8, [1, 3]) as c
+}
+"""
+    source = generate_source(api.load_string(spec, "t.arch").network())
+    assert "nn.Conv2d(in_channels, c, kernel_size=k, stride=stride, padding=padding)" in source, source
+    assert "nn.MaxPool2d(kernel_size=k, stride=stride)" in source, source
+    assert "kernel_size=(1, 3), stride=(1, 1)" in source, source
+    # The padding is as large as the stride in both units (1 and 2), but follows the kernel: a unit
+    # with a 3x3 kernel at stride 2 pads by 1, as the spec's conv(c, 3, stride=2) does.
+    assert "padding = (k - 1) // 2" in source, source
+    namespace: dict[str, object] = {}
+    exec(compile(source, "generated.py", "exec"), namespace)
+    unit = namespace["Unit"](3, 8, 3, 2)  # type: ignore[operator]
+    assert unit.conv.padding == (1, 1)

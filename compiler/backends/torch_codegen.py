@@ -787,6 +787,45 @@ def _statement_nodes(ir: IR, scope: tuple[str, ...], attr: str) -> list[IRNode]:
     return nodes if all(n.kind == "op" and n.attrs is not None for n in nodes) else []
 
 
+class _LayerConstant(NamedTuple):
+    """The layer of a member's constructor statement that a constant belongs to, and where."""
+
+    ir: IR
+    node: IRNode
+    ins: list[Shape]
+    made: list[Constant]  # the layer's constants
+    at: int  # the constant's place among them
+
+
+def _layer_constant(inst: _Instance, line: str, written: list[Constant], q: int,
+                    defaults: KeywordDefaults) -> _LayerConstant | None:
+    """The layer that makes the q-th constant of an instance's statement `line` (`written`: its
+    constants), or None where the statement is not its layers' plain construction."""
+    ir, match = inst.ir, _ASSIGNED_ATTRIBUTE.match(line)
+    nodes = _statement_nodes(ir, inst.scope, match[1]) if ir is not None and match else []
+    if ir is None or not nodes:
+        return None
+    # The statement's constants, layer by layer (an nn.Sequential's one after another).
+    made = [_constructed(node, node.attrs, ir.in_shapes(node), defaults) for node in nodes]
+    if not _same_numbers([c for m in made for c in m], written):
+        return None
+    k, at = 0, q  # the layer the constant belongs to, and its place among that layer's
+    while at >= len(made[k]):
+        at, k = at - len(made[k]), k + 1
+    return _LayerConstant(ir, nodes[k], ir.in_shapes(nodes[k]), made[k], at)
+
+
+def _followed(layer: _LayerConstant, fits: list[str], defaults: KeywordDefaults) -> set[str]:
+    """The names of `fits` that the layer's call writes for an argument the constant follows, one
+    for one: not one it merely depends on (a "same" padding of 1 changes with the stride, also 1,
+    but is no stride)."""
+    node, ins = layer.node, layer.ins
+    followed = [{n for n, attrs in _written_changes(layer.ir, node, fits, by)
+                 if _follows(_constructed(node, attrs, ins, defaults)[layer.at], layer.made[layer.at], by)}
+                for by in (1, 2)]
+    return followed[0] & followed[1]
+
+
 def _written_name(statements: list[tuple[_Instance, str, list[Constant]]], q: int, fits: list[str],
                   defaults: KeywordDefaults) -> str | None:
     """Of the names `fits`, all as large as the q-th constant of a layer's statement in each instance
@@ -798,30 +837,37 @@ def _written_name(statements: list[tuple[_Instance, str, list[Constant]]], q: in
     disagree or nothing written gives it."""
     found: set[str | None] = set()
     for inst, line, written in statements:
-        ir, match = inst.ir, _ASSIGNED_ATTRIBUTE.match(line)
-        nodes = _statement_nodes(ir, inst.scope, match[1]) if ir is not None and match else []
-        if ir is None or not nodes:
+        layer = _layer_constant(inst, line, written, q, defaults)
+        if layer is None:
             return None
-        # The statement's constants, layer by layer (an nn.Sequential's one after another).
-        made = [_constructed(node, node.attrs, ir.in_shapes(node), defaults) for node in nodes]
-        if not _same_numbers([c for m in made for c in m], written):
-            return None  # the statement is not its layers' plain construction
-        k, at = 0, q  # the layer the constant belongs to, and its place among that layer's
-        while at >= len(made[k]):
-            at, k = at - len(made[k]), k + 1
-        node, ins = nodes[k], ir.in_shapes(nodes[k])
-        # The argument the constant follows, one for one: not one it merely depends on (a "same"
-        # padding of 1 changes with the stride, also 1, but is no stride).
-        followed = [{n for n, attrs in _written_changes(ir, node, fits, by)
-                     if _follows(_constructed(node, attrs, ins, defaults)[at], made[k][at], by)} for by in (1, 2)]
-        names: set[str | None] = set(followed[0] & followed[1])
-        wider = _wider(ins)
-        if wider and node.inputs and _constructed(node, node.attrs, wider, defaults)[at] != made[k][at]:
-            names.add(_channels_written(ir, node.inputs[0].node, inst.scope, fits))  # the input's channels
+        names: set[str | None] = set(_followed(layer, fits, defaults))
+        wider = _wider(layer.ins)
+        if wider and layer.node.inputs and \
+                _constructed(layer.node, layer.node.attrs, wider, defaults)[layer.at] != layer.made[layer.at]:
+            names.add(_channels_written(layer.ir, layer.node.inputs[0].node, inst.scope, fits))  # the input's channels
         if len(names) != 1:
             return None
         found |= names
     return found.pop() if len(found) == 1 else None
+
+
+def _coincidental(statements: list[tuple[_Instance, str, list[Constant]]], q: int, name: str,
+                  defaults: KeywordDefaults) -> bool:
+    """Whether `name`, as large as the q-th constant of a layer's statement in each instance, is so
+    by chance: the layer's call writes it for an argument that the constant does not follow (a
+    default padding as large as the stride the call writes, 1 at stride 1 and 2 at stride 2 with a
+    5x5 kernel)."""
+    for inst, line, written in statements:
+        layer = _layer_constant(inst, line, written, q, defaults)
+        if layer is None or not any(n == name for n, _ in _written_changes(layer.ir, layer.node, [name])):
+            continue
+        wider = _wider(layer.ins)
+        if wider and layer.node.inputs and \
+                _constructed(layer.node, layer.node.attrs, wider, defaults)[layer.at] != layer.made[layer.at]:
+            continue  # the input's channels, which the layers before it give (see _written_name)
+        if name not in _followed(layer, [name], defaults):
+            return True
+    return False
 
 
 def _follows(changed: Constant, constant: Constant, by: int) -> bool:
@@ -1205,6 +1251,34 @@ def _call_arguments(text: str, start: int) -> tuple[list[str], int]:
     raise ValueError(f"unbalanced call in generated code: {text!r}")
 
 
+# A size of torch's 2-d layers, which take one value for both dimensions (`_pair`): the keyword and
+# its tuple's parenthesis.
+_PAIR_KEYWORD = re.compile(r"(?<![\w.])(kernel_size|stride|padding|dilation|output_padding)=\(")
+_PAIR_LAYERS = ("nn.Conv2d(", "nn.ConvTranspose2d(", "nn.MaxPool2d(", "nn.AvgPool2d(", "nn.LPPool2d(")
+
+
+def _scalar_pairs(statement: str) -> str:
+    """A 2-d layer's size given as the same expression twice, written once, as torchvision writes it
+    (`stride=stride`, not `stride=(stride, stride)`); a pair of numbers stays the pair its `repr`
+    shows. Only in a statement whose classes are torch's (a class of the file's own may want a tuple).
+
+    >>> _scalar_pairs("self.conv = nn.Conv2d(c, c, kernel_size=(k, k), stride=(1, 1), padding=(p, q))")
+    'self.conv = nn.Conv2d(c, c, kernel_size=k, stride=(1, 1), padding=(p, q))'
+    """
+    if "=(" not in statement or not any(layer in statement for layer in _PAIR_LAYERS) or any(
+            not m[1].startswith("nn.") and m[1].rsplit(".", 1)[-1][:1].isupper() for m in _CALL.finditer(statement)):
+        return statement
+    out, at = [], 0
+    for m in _PAIR_KEYWORD.finditer(statement):
+        if m.start() < at:
+            continue
+        items, end = _call_arguments(statement, m.end() - 1)
+        if len(items) == 2 and items[0] == items[1] and _constant(items[0]) is None:
+            out += [statement[at:m.end() - 1], items[0]]
+            at = end + 1
+    return "".join([*out, statement[at:]])
+
+
 _KEYWORD = re.compile(r"(\w+)=(?!=)")
 
 
@@ -1438,11 +1512,14 @@ class _Class:
                     # whose value merely agrees in every member (`in_channels`).
                     passed = self._passed(instances, (s, q), spec_params or {}, shared,
                                           {m: (candidates[m], v) for m, v in zip(having, column, strict=True)})
-                    chosen = None if passed is not None else self._written(
-                        instances, having, (s, q), _fitting(column, [candidates[m] for m in having], shared),
-                        defaults)
+                    fits = [] if passed is not None else _fitting(column, [candidates[m] for m in having], shared)
+                    chosen = self._written(instances, having, (s, q), fits, defaults) if fits else None
+                    # A name as large by chance is no candidate (see _coincidental).
+                    by_chance = {n for n in fits if n != chosen and self._coincidental(instances, having, (s, q), n,
+                                                                                      defaults)}
                     expr = (_rename_all(passed[0], _name_all(passed[1], spec_names, names)) if passed is not None
-                            else _express(column, [candidates[m] for m in having], [chosen] if chosen else shared,
+                            else _express(column, [candidates[m] for m in having],
+                                          [chosen] if chosen else [n for n in shared if n not in by_chance],
                                           spec_names, names))
                     if expr is None:
                         values = dict(zip(having, column, strict=True))
@@ -1578,6 +1655,15 @@ class _Class:
         chosen = _written_name(statements, q, fits, defaults)
         return chosen if chosen in named else None
 
+    def _coincidental(self, instances: list[_Instance], having: list[int], at: tuple[int, int], name: str,
+                      defaults: KeywordDefaults) -> bool:
+        """Whether `name` gives the q-th constant of statement s (`at`) only by chance in some member
+        having it (see _coincidental)."""
+        s, q = at
+        statements = [(instances[i], _line_of(instances[i], consts, s), consts[s] or [])
+                      for i, consts, _ in (self.members[m] for m in having)]
+        return _coincidental(statements, q, name, defaults)
+
     def _passed(self, instances: list[_Instance], at: tuple[int, int], spec_params: dict[str, list[str | None]],
                 shared: list[str], column: dict[int, tuple[dict[str, SpecValue], Constant]],
                 ) -> tuple[str, list[str]] | None:
@@ -1672,7 +1758,7 @@ class _Class:
         for s, statement in enumerate(self.template):
             head, rest = _split_target(_fill(statement, holes))
             if rest not in unwritten:
-                unwritten[rest] = _keywords(rest, defaults, write=False)
+                unwritten[rest] = _scalar_pairs(_keywords(rest, defaults, write=False))
             filled = head + unwritten[rest]
             k = self.optional.get(s)
             if k is None:
@@ -2633,7 +2719,7 @@ class _LayerRows:
         if any(t is None for t in texts):
             return False
         line = _keywords(_fill(templates[0][0][0], iter(str(t) for t in texts)), self.defaults, write=False)
-        self.lines.append(indent + body.source(line))
+        self.lines.append(indent + _scalar_pairs(body.source(line)))
         outs = [out for _, _, out in layers]
         if all(_same(env[_CHANNELS], out) for env, out in zip(envs, outs, strict=True)):
             return True
@@ -3600,7 +3686,7 @@ class TorchCodegen:
             texts[carried] = channels
         line = _keywords(_fill(templates[0][0][0], iter(str(t) for t in texts)), self.keyword_defaults, write=False)
         body.use_channels(line)
-        body.lines.append(body.source(line))
+        body.lines.append(_scalar_pairs(body.source(line)))
         if not kept:
             body.carry(None if carried is None else str(texts[carried]), outs)
         return True
