@@ -796,6 +796,12 @@ class _LayerConstant(NamedTuple):
     made: list[Constant]  # the layer's constants
     at: int  # the constant's place among them
 
+    def counts_input_channels(self, defaults: KeywordDefaults) -> bool:
+        """Whether the constant changes with the channels of the layer's input."""
+        wider = _wider(self.ins)
+        return bool(wider and self.node.inputs
+                    and _constructed(self.node, self.node.attrs, wider, defaults)[self.at] != self.made[self.at])
+
 
 def _layer_constant(inst: _Instance, line: str, written: list[Constant], q: int,
                     defaults: KeywordDefaults) -> _LayerConstant | None:
@@ -841,9 +847,7 @@ def _written_name(statements: list[tuple[_Instance, str, list[Constant]]], q: in
         if layer is None:
             return None
         names: set[str | None] = set(_followed(layer, fits, defaults))
-        wider = _wider(layer.ins)
-        if wider and layer.node.inputs and \
-                _constructed(layer.node, layer.node.attrs, wider, defaults)[layer.at] != layer.made[layer.at]:
+        if layer.counts_input_channels(defaults):
             names.add(_channels_written(layer.ir, layer.node.inputs[0].node, inst.scope, fits))  # the input's channels
         if len(names) != 1:
             return None
@@ -861,9 +865,7 @@ def _coincidental(statements: list[tuple[_Instance, str, list[Constant]]], q: in
         layer = _layer_constant(inst, line, written, q, defaults)
         if layer is None or not any(n == name for n, _ in _written_changes(layer.ir, layer.node, [name])):
             continue
-        wider = _wider(layer.ins)
-        if wider and layer.node.inputs and \
-                _constructed(layer.node, layer.node.attrs, wider, defaults)[layer.at] != layer.made[layer.at]:
+        if layer.counts_input_channels(defaults):
             continue  # the input's channels, which the layers before it give (see _written_name)
         if name not in _followed(layer, [name], defaults):
             return True
