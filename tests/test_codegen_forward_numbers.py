@@ -1,7 +1,9 @@
 """A number in a block's forward that is, in every instance, the value of one of the block's
 parameters is that parameter, kept as an attribute: the instances share a class, as torchvision's
-one `SSDScoringHead` serves both heads with its `num_columns`. A number no parameter gives, or
-two could, stays a number, and the instances keep classes of their own."""
+one `SSDScoringHead` serves both heads with its `num_columns`. An instance that lacks a part of
+the others (Inception-ResNet's last block, without its ReLU) joins them, its numbers placed by the
+lines they are on. A number no parameter gives, or two could, stays a number, and the instances
+keep classes of their own."""
 
 from __future__ import annotations
 
