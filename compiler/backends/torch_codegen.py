@@ -49,7 +49,7 @@ import tokenize
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from itertools import pairwise
 from types import CodeType
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -626,6 +626,11 @@ _ASSIGN = re.compile(r"([A-Za-z]\w*) = (.+)\Z", re.S)
 _TARGETS = re.compile(r"(\(?[A-Za-z]\w*(?:, *[A-Za-z]\w*)*,?\)?) = (.+)\Z", re.S)
 
 
+# What each memo of the parameterization keeps: a generation's keys, bounded for a long process
+# that compiles many specs (the fuzzer, the test suite).
+_MEMO_SIZE = 1 << 14
+
+
 def _written_changes(ir: IR, node: IRNode, fits: list[str], by: int = 1) -> Iterator[tuple[str, Any]]:
     """For each argument of the op call that made `node` written as one of the names `fits` (an
     integer attribute, or a pair of one integer: `stride=s` for a stride of (s, s)), the name and
@@ -649,7 +654,7 @@ def _written_changes(ir: IR, node: IRNode, fits: list[str], by: int = 1) -> Iter
                 yield str(name), changed
 
 
-@cache
+@lru_cache(maxsize=_MEMO_SIZE)
 def _validated(attrs: Any, attr: str, value: object) -> Any:
     """`attrs` with `attr` set to `value`, validated; None where the op refuses it. Kept: the
     parameterization asks again for each member of a class, whose layers are alike."""
@@ -905,7 +910,7 @@ def _inferred(node: IRNode, attrs: Any, ins: Sequence[Shape]) -> Shape:
     return _inferred_by(str(node.op), attrs, tuple(ins))
 
 
-@cache
+@lru_cache(maxsize=_MEMO_SIZE)
 def _inferred_by(op: str, attrs: Any, ins: tuple[Shape, ...]) -> Shape:
     from archdsl.ops import ShapeError, get_op
 
@@ -1517,8 +1522,7 @@ class _Class:
                     fits = [] if passed is not None else _fitting(column, [candidates[m] for m in having], shared)
                     chosen = self._written(instances, having, (s, q), fits, defaults) if fits else None
                     # A name as large by chance is no candidate (see _coincidental).
-                    by_chance = {n for n in fits if n != chosen and self._coincidental(instances, having, (s, q), n,
-                                                                                      defaults)}
+                    by_chance = set() if chosen else self._by_chance(instances, having, (s, q), fits, defaults)
                     expr = (_rename_all(passed[0], _name_all(passed[1], spec_names, names)) if passed is not None
                             else _express(column, [candidates[m] for m in having],
                                           [chosen] if chosen else [n for n in shared if n not in by_chance],
@@ -1653,18 +1657,24 @@ class _Class:
         named = [n for n in fits if n in instances[members[0][0]].params or n == _IN_CHANNELS]
         if len(fits) < fitting or not named:
             return None
-        statements = [(instances[i], _line_of(instances[i], consts, s), consts[s] or []) for i, consts, _ in members]
-        chosen = _written_name(statements, q, fits, defaults)
+        chosen = _written_name(self._statements_of(instances, having, s), q, fits, defaults)
         return chosen if chosen in named else None
 
-    def _coincidental(self, instances: list[_Instance], having: list[int], at: tuple[int, int], name: str,
-                      defaults: KeywordDefaults) -> bool:
-        """Whether `name` gives the q-th constant of statement s (`at`) only by chance in some member
-        having it (see _coincidental)."""
+    def _by_chance(self, instances: list[_Instance], having: list[int], at: tuple[int, int], fits: list[str],
+                   defaults: KeywordDefaults) -> set[str]:
+        """The names of `fits` as large as the q-th constant of statement s (`at`) only by chance in
+        some member having it (see _coincidental)."""
+        if not fits:
+            return set()
         s, q = at
-        statements = [(instances[i], _line_of(instances[i], consts, s), consts[s] or [])
-                      for i, consts, _ in (self.members[m] for m in having)]
-        return _coincidental(statements, q, name, defaults)
+        statements = self._statements_of(instances, having, s)
+        return {n for n in fits if _coincidental(statements, q, n, defaults)}
+
+    def _statements_of(self, instances: list[_Instance], having: list[int],
+                       s: int) -> list[tuple[_Instance, str, list[Constant]]]:
+        """Each member having statement s: its instance, its statement and that statement's constants."""
+        return [(instances[i], _line_of(instances[i], consts, s), consts[s] or [])
+                for i, consts, _ in (self.members[m] for m in having)]
 
     def _passed(self, instances: list[_Instance], at: tuple[int, int], spec_params: dict[str, list[str | None]],
                 shared: list[str], column: dict[int, tuple[dict[str, SpecValue], Constant]],
@@ -2083,7 +2093,7 @@ def _name_all(read: list[str], spec_names: dict[str, str], names: Namespace) -> 
     return spec_names
 
 
-@cache
+@lru_cache(maxsize=_MEMO_SIZE)
 def _called(statement: str) -> frozenset[str]:
     """The names a statement calls (`Dconv`, `nn.Conv2d`): a statement that calls no generated class
     passes no hole to one, which spares _hole_call's scan (a class's statements are few and shared
@@ -3323,14 +3333,10 @@ class TorchCodegen:
             fullest = max(keys, key=lambda k: (len(k[4]), len(k[3])))
             places = {k: _lines_within(k, fullest) for k in keys}
             joined = all(p is not None for p in places.values())
-            for key in keys:
-                lines = places[key] if joined else None
-                numbered = [_Numbered(index, numbers, _number_places(numbers, lines, buckets[fullest][0][1]))
-                            for index, numbers in buckets[key]]
-                if joined and out and key is not keys[0]:
-                    out[-1] += numbered
-                else:
-                    out.append(numbered)
+            for group in [keys] if joined else [[k] for k in keys]:
+                out.append([_Numbered(index, numbers, _number_places(numbers, places[key] if joined else None,
+                                                                     buckets[fullest][0][1]))
+                            for key in group for index, numbers in buckets[key]])
         return out
 
     def _forward_numbers_as_parameters(self, indices: list[int], class_of: dict[int, int]) -> None:
