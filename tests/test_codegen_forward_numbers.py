@@ -12,7 +12,8 @@ import ast
 import pytest
 
 import archdsl.api as api
-from archdsl.compiler.backends.torch_codegen import _BucketKey, _lines_within, build_module, generate_source
+from archdsl.compiler.backends.torch_codegen import build_module, generate_source
+from archdsl.compiler.backends.torch_codegen.forward_numbers import _BucketKey, _lines_within
 
 from .conftest import network
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import archdsl.api as api
-from archdsl.compiler.backends.torch_codegen import _ClassBody, _loop_passes
+from archdsl.compiler.backends.torch_codegen.class_body import _ClassBody, _loop_passes
 from archdsl.diagnostics import Span
 
 torch = pytest.importorskip("torch")

@@ -1,0 +1,1765 @@
+"""The generator (`TorchCodegen`): one elaborated network's IR walked once into class bodies,
+block instances pooled into classes, names given, and the file written; a family of networks
+(`generate_family`) shares its block classes and gets a network class with a function per network.
+`module_signature` says what the code of an IR is made of, without generating it."""
+
+from __future__ import annotations
+
+import ast
+import json
+import linecache
+import os
+import re
+import textwrap
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, cast
+
+from archdsl.diagnostics import Span, error
+from archdsl.ir import IR, IRNode, Port, output_name
+from archdsl.values import jsonable
+
+from ...hierarchy import ScopeTree
+from ..python_source import (
+    INDENT,
+    WIDTH,
+    Namespace,
+    camel,
+    clip,
+    family_class_name,
+    py_str,
+    safe_comment,
+    wrap,
+)
+from ..torch_init import init_statements
+from .class_body import GeneratedSource, _ChainCall, _ClassBody, _collapse_runs, _loop_passes
+from .classes import _Class, _difference, _own_inits, _returns, _source
+from .constants import (
+    Argument,
+    Constant,
+    KeywordDefaults,
+    ModuleClass,
+    SpecValue,
+    _fill,
+    _Instance,
+    _keywords,
+    _scalar_pairs,
+    _template,
+    _Templates,
+)
+from .expressions import _IN_CHANNELS, _evaluate, _function_helpers, _python_expression, _same
+from .family import (
+    _CHANNELS,
+    _FamilyBody,
+    _sequential_refs,
+    _slot_statement,
+    _table_counting,
+    _table_rows,
+    _united_inits,
+)
+from .forward_numbers import (
+    _BucketKey,
+    _forward_numbers,
+    _lines_within,
+    _masked,
+    _Number,
+    _number_places,
+    _Numbered,
+    _reading_parameters,
+)
+from .parameters import _explained, _fitting, _spec_value
+from .structures import _cut_forward, _Group, _groups, _in_place, _merged_forward, _Part, _reduce, _Structure
+from .text import (
+    _INSTANCE_REF,
+    _NAME,
+    _REPEATED,
+    _attributes,
+    _call_arguments,
+    _imports,
+    _instance_ref,
+    _loop_runs,
+    _mentions,
+    _names,
+    _new_list,
+    _one_pass_loops,
+    _resolve_instances,
+    _reuse_names,
+    _shift,
+    _statement_attributes,
+    parts,
+)
+
+if TYPE_CHECKING:
+    from archdsl.network import CompiledNetwork
+    from archdsl.syntax import Node
+
+
+@dataclass(frozen=True)
+class _Probed:
+    """A network of a family module, as its probes (TorchCodegen._probe) need it: its generator,
+    its first block instance and its own instance (indices into the pooled instances), that
+    instance, its constructor statements as its generator numbers its block instances, and those."""
+
+    generator: TorchCodegen
+    offset: int
+    index: int
+    instance: _Instance
+    unshifted: list[str]
+    blocks: list[_Instance]  # its block instances as its generator made them (the first network's
+
+
+    # generator is the module's, whose instances become the pooled ones)
+
+
+@dataclass(frozen=True)
+class _ProbeRun:
+    """A probe of network `network` (an index into the _Probed list): the common numbers it
+    changed, its place among the probes, and what TorchCodegen._probe returned."""
+
+    network: int
+    changed: tuple[str, ...]
+    order: tuple[int, int]
+    generator: TorchCodegen
+    instance: _Instance
+    own_blocks: bool
+
+
+class _LayerRows:
+    """A stage table whose row steps append bare layers to a list of the network's (`conv(c, 3,
+    pad=1) as features[]`), as torchvision's VGG `make_layers(cfg, batch_norm)` builds `features`: a
+    loop over the rows, inside it the row's steps (a `repeat` a loop over its count, an `if` an `if`),
+    each layer appended, the running channel count set after a layer that changes it. First `walk`
+    finds, in every member, row and pass, the layer each call step built; then `write` writes each
+    call step once, its constants as expressions checked against every layer it built."""
+
+    def __init__(self, body: _FamilyBody, attr: str, table: Node, known: set[str], at: list[int], var: str,
+                 templates: _Templates, defaults: KeywordDefaults) -> None:
+        self.body, self.attr, self.table, self.known, self.at, self.var = body, attr, table, known, at, var
+        self.templates, self.defaults = templates, defaults
+        # per call step (by where it is written, which tells steps apart however the members' specs were
+        # loaded): each layer it built, (the entry, its environment with its input's channels as the
+        # running count, its output channels)
+        self.built: dict[Span, list[tuple[str, dict[str, object], int]]] = {}
+        self.first_in: list[object] = []  # per member: the channels the table takes
+        self.ends: list[int | None] = [None] * len(body.envs)  # per member: the channels it gives
+        self.lines: list[str] = []
+
+    def walk(self, g: TorchCodegen, entries: list[str], m: int, r: int, group: tuple[Node, ...],
+             env: dict[str, object]) -> bool:
+        """The layers member m's row r built from `group`, its entries from `self.at[m]` on, found."""
+        from archdsl.syntax import CallStep, IfStep, RepeatStep
+
+        for step in group:
+            if isinstance(step, CallStep):
+                ok = self._built(g, entries, m, r, step, env)
+            elif isinstance(step, IfStep):
+                cond = _python_expression(step.cond, self.known | set(env), [])
+                ok = cond is not None and self.walk(
+                    g, entries, m, r, step.then if _evaluate(cond, env) else (step.orelse or ()), env)
+            elif isinstance(step, RepeatStep) and step.table_index is None:
+                count = _python_expression(step.count, self.known | set(env), [])
+                times = _evaluate(count, env) if count is not None else None
+                ok = type(times) is int and all(
+                    self.walk(g, entries, m, r, step.body, {**env, step.var: i} if step.var else env)
+                    for i in range(times))
+            else:
+                ok = False
+            if not ok:
+                return False
+        return True
+
+    def _built(self, g: TorchCodegen, entries: list[str], m: int, r: int, step: Node, env: dict[str, object]) -> bool:
+        k = self.at[m]
+        if (k >= len(entries) or g.ir.list_rows.get((self.attr, str(k))) != (self.table, r + 1)
+                or _INSTANCE_REF.search(entries[k]) or f"{self.attr}.{k}" not in g.ir):
+            return False  # not a layer this table's row appended
+        node = g.ir.node(f"{self.attr}.{k}")
+        ins, outs = g.ir.in_shapes(node), node.out_shapes
+        if len(ins) != 1 or len(outs) != 1 or not ins[0] or not outs[0]:
+            return False
+        if len(self.first_in) == m:
+            self.first_in.append(ins[0][0])
+        self.built.setdefault(step.span, []).append((entries[k], {**env, _CHANNELS: ins[0][0]}, outs[0][0]))
+        self.at[m] = k + 1
+        self.ends[m] = outs[0][0]
+        return True
+
+    def write(self, group: tuple[Node, ...], depth: int, names: set[str]) -> bool:
+        """The lines of `group`'s steps, indented `depth` deep; whether each could be written."""
+        from archdsl.syntax import CallStep, IfStep, RepeatStep
+
+        indent, body = "\t" * depth, self.body
+        for step in group:
+            if isinstance(step, CallStep):
+                ok = self._write_layer(step, indent, names)
+            elif isinstance(step, IfStep):
+                cond = _python_expression(step.cond, names, [])
+                self.lines.append(f"{indent}if {body.source(cond or '')}:")
+                ok = cond is not None and self.write(step.then, depth + 1, names)
+                if ok and step.orelse:
+                    self.lines.append(f"{indent}else:")
+                    ok = self.write(step.orelse, depth + 1, names)
+            elif isinstance(step, RepeatStep):
+                count = _python_expression(step.count, names, [])
+                index = body.name(step.var) if step.var else "_"
+                self.lines.append(f"{indent}for {index} in range({body.source(count or '')}):")
+                ok = count is not None and self.write(step.body, depth + 1, names | ({step.var} if step.var else set()))
+            else:
+                ok = False
+            if not ok:
+                return False
+        return True
+
+    def _write_layer(self, step: Node, indent: str, names: set[str]) -> bool:
+        """`layers.append(…)` of a call step, then the running count where the layer changes it."""
+        from archdsl.syntax import CallStep
+
+        layers, body = self.built.get(step.span), self.body
+        if not layers or not isinstance(step, CallStep):
+            return False  # a layer no member builds: nothing to write it from
+        templates = [self.templates([f"{self.var}.append({entry})"], self.defaults) for entry, _, _ in layers]
+        if any(t[0] != templates[0][0] for t in templates):
+            return False
+        values = [list(c) for c in zip(*(t[1][0] for t in templates), strict=True)]
+        envs = [env for _, env, _ in layers]
+        written = [arg.value for arg in step.args]
+        texts = [(c[0] if isinstance(c[0], ModuleClass) else repr(c[0])) if all(_same(v, c[0]) for v in c)
+                 else body.column(c, envs, written, names, in_channels=True) for c in values]
+        if any(t is None for t in texts):
+            return False
+        line = _keywords(_fill(templates[0][0][0], iter(str(t) for t in texts)), self.defaults, write=False)
+        self.lines.append(indent + _scalar_pairs(body.source(line)))
+        outs = [out for _, _, out in layers]
+        if all(_same(env[_CHANNELS], out) for env, out in zip(envs, outs, strict=True)):
+            return True
+        carried = next((str(t) for t, c in zip(texts, values, strict=True)
+                        if all(_same(v, o) for v, o in zip(c, outs, strict=True))), None)
+        if carried is None or carried == f"\x01{_CHANNELS}\x01":
+            return False
+        self.lines.append(f"{indent}{body.name(_CHANNELS)} = {body.source(carried)}")
+        return True
+
+
+class TorchCodegen:
+    """Generates the PyTorch source of one network; ``generate()`` returns a :class:`GeneratedSource`.
+
+    Classes are generated bottom-up (a block's children first); instances of one block whose
+    generated bodies are identical share a class, distinct structures get ``Name``, ``Name_2``, ….
+    """
+
+    def __init__(self, network: CompiledNetwork) -> None:
+        self.network = network
+        self.info = network.info
+        self.ir: IR = network.ir
+        self.blocks = ScopeTree.of_blocks(self.ir)
+        self.order = {n.name: i for i, n in enumerate(self.ir)}
+        self.helpers = self._helpers()
+        self.keyword_defaults: KeywordDefaults = {}
+        self.templates = _Templates()  # _template, each distinct statement once
+        self.loops: dict[str, str] = {}  # _loop_runs of each distinct statement of a family's network
+        self.made: list[_Class] = []  # the classes named so far
+        self.spec_params: dict[str, list[str | None]] = {}  # a class's name → its parameters' spec names
+        # A family's network → its generator and its block instances (start, stop).
+        self.family: dict[int, tuple[TorchCodegen, int, int]] = {}
+        # A family → its parameters that every network of the family sets alike, and their value.
+        self.common_params: dict[str, dict[str, bool | int | float]] = {}
+        # A family → its parameters' defaults, as the networks that leave them to the spec take them.
+        self.spec_defaults: dict[str, dict[str, bool | int | float]] = {}
+        self.family_names: dict[str, str] = {}  # a family (its network definition) → its class name
+        # A network → its common numbers that no probe could lift (they stay fixed), and why.
+        self.fixed: dict[str, dict[str, str]] = {}
+        # Each distinct layer's constructor source, made once: identical layers share their validated
+        # attributes (the IR keeps them alive, so their id is the key), as in module_signature.
+        self.inits: dict[tuple[object, ...], str | None] = {}
+        self._find_keyword_defaults()
+        reserved = frozenset(self.helpers)
+        self.classes = Namespace(reserved)
+        self.net_class = self.classes.create(camel(network.info.name))
+        self.locals_reserved = reserved | {self.net_class}
+        self.instances: list[_Instance] = []  # block instances, children before their parent
+        self.instance_index: dict[tuple[str, ...], int] = {}
+        # A block instance's constructor statements, forward and arguments, by _leaf_key: made once per key.
+        self.leaf_bodies: dict[tuple[object, ...], tuple[list[str], list[str], list[str], int, frozenset[str]]] = {}
+        self.children: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        # A shared block instance's later applications (`head@2`, …), by its first one: they call its module.
+        self.applications: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        for path, info in self.ir.scopes.items():
+            if info.shares is not None:
+                self.applications.setdefault(info.shares, []).append(path)
+        # Each scope's op nodes in IR order (a node belongs to every prefix of its scope), and each
+        # block instance's boundary once computed: walking the whole IR per instance was quadratic.
+        self.members: dict[tuple[str, ...], list[IRNode]] = {}
+        self.boundaries: dict[tuple[str, ...], tuple[list[Port], list[Port]]] = {}
+        self.shared_from = {n.shares for n in self.ir if n.shares is not None}  # nodes whose module is reused
+        self.depths: dict[tuple[str, ...], dict[str, int]] = {}  # see _depth
+        # The generators whose block instances may share classes with this one's (a family's
+        # networks, and a probe's), and where each layer of this one may overwrite an input: see _dies_here.
+        self.peers: list[TorchCodegen] = [self]
+        self.overwrites: dict[tuple[object, ...], bool] | None = None
+        self.owners: dict[tuple[str, ...], tuple[str, ...]] = {}  # a node's scope → its owner (see owner)
+        for node in self.ir.nodes("op"):
+            for k in range(len(node.scope) + 1):
+                self.members.setdefault(node.scope[:k], []).append(node)
+        seen: set[tuple[str, ...]] = set()  # block instances already listed (a list lookup was quadratic)
+        for node in self.ir:
+            o = self.owner(node)
+            while o and o not in seen:
+                seen.add(o)
+                parent = self.blocks.parent[o]
+                self.children.setdefault(parent, []).append(o)
+                o = parent
+
+    def _find_keyword_defaults(self) -> None:
+        """Each torch constructor's keyword arguments its op leaves out at their defaults (the last
+        layer's op's, where ops share a constructor)."""
+        callees: dict[str, str | None] = {}  # a constructor's source → what it calls, found once
+        for node in self.ir.nodes("op"):
+            op = node.op_class
+            init = self._torch_init(node) if op.torch_defaults else None
+            if init is None:
+                continue
+            if init not in callees:
+                callees[init] = m[1] if (m := re.match(r"([\w.]+)\(", init)) else None
+            if (callee := callees[init]) is not None:
+                self.keyword_defaults[callee] = op.torch_defaults
+
+    def _torch_init(self, node: IRNode, what: str = "init") -> str | None:
+        """`node`'s op's constructor source (`Op.torch_init`; `what`: "init_in_place" or "parameter",
+        `Op.torch_init_in_place` or `Op.torch_parameter`), each distinct layer's once."""
+        key = (what, node.op, id(node.attrs), self.ir.in_shapes_key(node))
+        found = self.inits.get(key, key)
+        if found is key:
+            found = self.inits[key] = getattr(node.op_class, f"torch_{what}")(node.attrs, self.ir.in_shapes(node))
+        return cast(str | None, found)
+
+    # --- structure
+    def owner(self, node: IRNode) -> tuple[str, ...]:
+        """The block instance whose class holds `node` (() for the network class)."""
+        if node.kind != "op":
+            return ()
+        found = self.owners.get(node.scope)
+        if found is None:
+            found = self.owners[node.scope] = self.blocks.enclosing(node.scope)
+        return found
+
+    def inside(self, node: IRNode, scope: tuple[str, ...]) -> bool:
+        return node.kind == "op" and node.scope[:len(scope)] == scope
+
+    def _child_for(self, node: IRNode, scope: tuple[str, ...]) -> tuple[str, ...]:
+        o = self.owner(node)
+        while self.blocks.parent[o] != scope:
+            o = self.blocks.parent[o]
+        return o
+
+    def _boundary(self, scope: tuple[str, ...]) -> tuple[list[Port], list[Port]]:
+        """Ports a block instance reads from outside, and ports of it read outside, in order."""
+        known = self.boundaries.get(scope)
+        if known is not None:
+            return list(known[0]), list(known[1])
+        ins: dict[Port, None] = {}
+        outs: set[Port] = set()
+        for node in self.members.get(scope, []):
+            for p in node.inputs:
+                if not self.inside(self.ir.node(p.node), scope):
+                    ins.setdefault(p)
+            for consumer in self.ir.consumers(node.name):
+                if not self.inside(consumer, scope):
+                    outs.update(p for p in consumer.inputs if p.node == node.name)
+        found = list(ins), sorted(outs, key=lambda p: (self.order[p.node], p.index))
+        self.boundaries[scope] = found
+        return list(found[0]), list(found[1])
+
+    def _outputs(self, scope: tuple[str, ...]) -> list[Port]:
+        """The ports a block instance's class returns: those read outside it — for a shared instance,
+        those read outside any of its applications."""
+        outs = dict.fromkeys(self._boundary(scope)[1])
+        for app in self.applications.get(scope, []):
+            outs.update(dict.fromkeys(_mirror(p, app, scope) for p in self._boundary(app)[1]))
+        return sorted(outs, key=lambda p: (self.order[p.node], p.index))
+
+    def _application_inputs(self, app: tuple[str, ...], first: tuple[str, ...], span: Span) -> list[Port]:
+        """The tensors an application of a shared instance passes, in the order its class takes them."""
+        wanted = self._boundary(first)[0]
+        given: dict[Port, Port] = {}
+        for node in self.members.get(app, []):
+            twin = self.ir.node(_mirror(Port(node.name), app, first).node)
+            for mine, theirs in zip(node.inputs, twin.inputs, strict=True):
+                if not self.inside(self.ir.node(mine.node), app) and given.setdefault(theirs, mine) != mine:
+                    raise error("E0704", f"the shared instance `{safe_comment('.'.join(parts(first)))}` reads one "
+                                "tensor twice at its first application but different tensors here", span,
+                                "pass the same tensors in the same roles at every application")
+        return [given[p] for p in wanted]
+
+    def _helpers(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for node in self.ir.nodes("op"):
+            src = node.op_class.torch_helper.strip()
+            if src:
+                m = re.match(r"class (\w+)\b", src)
+                if m is None:
+                    raise ValueError(f"op {node.op}: torch_helper must start with a class definition")
+                found.setdefault(m.group(1), src)
+        return dict(sorted(found.items()))
+
+    # --- classes
+    def _body(self, scope: tuple[str, ...]) -> tuple[_ClassBody, list[str]]:
+        """Generate the class body of a block instance (or of the network, scope ())."""
+        body = _ClassBody(self.locals_reserved)
+        ports: dict[Port, str] = {}
+        inputs, outputs = (self._boundary(scope)[0], self._outputs(scope)) if scope else ([], [])
+        args = self._arguments(scope, inputs, body, ports)
+        if scope:  # the outputs it returns, named as the block declares them
+            returned = set(outputs)
+            body.declared = {p: n for p, n in self._declared_outputs(scope, scope).items() if p in returned}
+        else:  # the network's values, named after the spec's variables
+            body.named = {Port(node, index): name for name, node, index in self.ir.values}
+        base = parts(scope)
+        done: set[tuple[str, ...]] = set()
+        for node in self.members.get(scope, []):
+            if self.owner(node) == scope:
+                self._op(node, base, body, ports)
+                continue
+            child = self._child_for(node, scope)
+            if child not in done:
+                done.add(child)
+                self._call(child, base, body, ports)
+        body.lines.extend(self._return(scope, outputs, ports))
+        _collapse_runs(body)
+        _loop_passes(body)
+        return body, args
+
+    def _arguments(self, scope: tuple[str, ...], inputs: list[Port], body: _ClassBody,
+                   ports: dict[Port, str]) -> list[str]:
+        """The forward's parameters: a block's inputs (`x`, or `x1`, `x2`, …), the network's by name."""
+        if scope:
+            args = ["x"] if len(inputs) == 1 else [f"x{i + 1}" for i in range(len(inputs))]
+            for p, a in zip(inputs, args, strict=True):
+                ports[p] = body.names.create(a)
+            return args
+        args = [body.names.create(n.name) for n in self.ir.inputs()]
+        for n, a in zip(self.ir.inputs(), args, strict=True):
+            ports[Port(n.name, 0)] = a
+        return args
+
+    def _return(self, scope: tuple[str, ...], outputs: list[Port], ports: dict[Port, str]) -> list[str]:
+        """The forward's return line: a block's outputs in order; the network's output, or a dict of them."""
+        if scope:
+            results = [ports[p] for p in outputs]
+            return [f"return {', '.join(results)}"] if results else []
+        outs = [(output_name(n), ports[n.inputs[0]]) for n in self.ir.outputs()]
+        if len(outs) == 1:
+            return [f"return {outs[0][1]}"]
+        return ["return {" + ", ".join(f"{py_str(k)}: {v}" for k, v in outs) + "}"]
+
+    def _rel(self, name: str, base: tuple[str, ...], span: Span) -> tuple[str, ...]:
+        full = tuple(name.split("."))
+        if full[:len(base)] != base or len(full) == len(base):
+            raise error("E0703", f"`{safe_comment(name)}` is not inside its block `{safe_comment('.'.join(base))}`",
+                        span, "this is a bug in archdsl; please report it with the spec")
+        return full[len(base):]
+
+    def _op(self, node: IRNode, base: tuple[str, ...], body: _ClassBody, ports: dict[Port, str]) -> None:
+        op, a, ins = node.op_class, node.attrs, self.ir.in_shapes(node)
+        rel = self._rel(node.name, base, node.span)
+        args = [ports[p] for p in node.inputs]
+        # A shared instance applied again uses its first application's module (or parameter).
+        first = self._rel(node.shares, base, node.span) if node.shares is not None else None
+
+        def place(init: str) -> str:
+            return body.reuse(first) if first is not None else body.add_module(rel, init, node.span)
+
+        param = self._torch_init(node, "parameter") if len(rel) == 1 else None
+        module = None
+        if param is not None:  # a bare parameter of this class, named by the node (SSD's scale_weight)
+            expr = op.torch_forward_parameter(a, ins, args, place(param))
+        else:
+            init = self._torch_init(node)
+            if (init is not None and len(args) == 1 and (in_place := self._torch_init(node, "init_in_place"))
+                    and self._dies_here(node, 0)):
+                init = in_place
+            if init is None and (statement := self._in_place_statement(node, args)):
+                ports[Port(node.name, 0)], line = statement
+                body.lines.append(line)
+                return
+            module = place(init) if init is not None else None
+            expr = op.torch_forward(a, ins, args, module)
+        n_out = len(node.out_shapes)
+        if n_out == 1 and op.category != "split":
+            if expr.isidentifier():  # identity: no new name
+                ports[Port(node.name, 0)] = expr
+                return
+            var = body.value_name(Port(node.name, 0), "_".join(rel))
+            if first is None and len(args) == 1 and module is not None and expr == f"{module}({args[0]})":
+                body.chain_calls.append(_ChainCall(len(body.lines), rel, args[0], var))
+            ports[Port(node.name, 0)] = var
+            body.lines.append(f"{var} = {expr}")
+            return
+        names = [body.value_name(Port(node.name, i), f"{'_'.join(rel)}_{i}") for i in range(n_out)]
+        for i, v in enumerate(names):
+            ports[Port(node.name, i)] = v
+        target = f"({names[0]},)" if n_out == 1 else ", ".join(names)
+        body.lines.append(f"{target} = {expr}")
+
+    def _dies_here(self, node: IRNode, k: int) -> bool:
+        """Whether `node` may overwrite its k-th input (torchvision's `nn.ReLU(inplace=True)` after a
+        batch norm, `out += identity`, EfficientNet's `result += input` after a child block's batch
+        norm): where this layer may (`_overwritten`) and, where the value is made in a child block,
+        which the class's code does not show, where every layer of the same block, name and op
+        (`_layer_key`) may too, in this network and in those sharing its classes (`self.peers`: a
+        family's, a probe's). So the instances of a class agree: where one may not (EfficientNetV2's
+        `FusedMbconv` without expansion: its child block ends in a SiLU, whose output may not be
+        overwritten), none does, and they still read alike and share one class."""
+        producer = self._overwritten(node, k)
+        if producer is None:
+            return False
+        if self.owner(producer) == self.owner(node):  # the class's own layer: its code shows which
+            return True
+        key = (*self._layer_key(node), k)
+        return all(peer._overwrites().get(key, True) for peer in self.peers)
+
+    def _overwrites(self) -> dict[tuple[object, ...], bool]:
+        """(`_layer_key`, input) → whether each layer of that key in this network may overwrite that input."""
+        if self.overwrites is None:
+            self.overwrites = {}
+            for node in self.ir.nodes("op"):
+                layer = self._layer_key(node)
+                for k in range(len(node.inputs)):
+                    key = (*layer, k)
+                    self.overwrites[key] = self.overwrites.get(key, True) and self._overwritten(node, k) is not None
+        return self.overwrites
+
+    def _layer_key(self, node: IRNode) -> tuple[object, ...]:
+        """A layer as its class knows it: the block definition holding it (None: the network's),
+        its name within the block instance and its op (a family's networks hold different layers
+        under one name: `body.2` a ReLU in one, a max pool in another)."""
+        owner = self.owner(node)
+        block = (self.ir.scopes[owner].block or "block") if owner else None
+        return block, tuple(node.name.split("."))[len(parts(owner)):], node.op
+
+    def _overwritten(self, node: IRNode, k: int) -> IRNode | None:
+        """The layer whose output this `node` alone may overwrite as its k-th input, or None: the
+        input is made by an op of its class or of a block inside it, whose output may be overwritten
+        (`Op.output_overwritable`: autograd's backward of the op does not read it), and `node`,
+        reading it once, is all that reads it. So never a block's or the network's input, a value
+        read twice (a residual's identity) or an output. A module applied at several places
+        (`shared`) is left out of place. A drop-path's output, its input itself at inference, may be
+        overwritten where that input may be (`Op.output_overwritable_as_input`): the layer is then
+        the one making that input."""
+        port = node.inputs[k]
+        producer = self.ir.node(port.node)
+        if not (producer.kind == "op" and len(producer.out_shapes) == 1 and node.shares is None
+                and node.name not in self.shared_from and self.inside(producer, self.owner(node))
+                and node.inputs.count(port) == 1 and [c.name for c in self.ir.consumers(producer.name)] == [node.name]):
+            return None
+        if producer.op_class.output_overwritable_as_input and len(producer.inputs) == 1:
+            return self._overwritten(producer, 0)
+        return producer if producer.op_class.output_overwritable else None
+
+    def _in_place_statement(self, node: IRNode, args: list[str]) -> tuple[str, str] | None:
+        """(the variable holding the result, the statement) of a function op computed into one of
+        its inputs where that input dies here and has the output's shape (`out += identity`), else
+        None. Of two such inputs, the one more layers deep in the class: a residual's main path,
+        as torchvision writes it, whether or not the shortcut has layers (`downsample`) — so the
+        instances without them read the same and share the class."""
+        ins = self.ir.in_shapes(node)
+        dying = [k for k in range(len(args)) if ins[k] == node.out_shapes[0] and self._dies_here(node, k)]
+        if len(dying) > 1:
+            scope = self.owner(node)
+            dying.sort(key=lambda k: -self._depth(node.inputs[k].node, scope))
+        for k in dying:
+            statement = node.op_class.torch_forward_in_place(node.attrs, ins, args, k)
+            if statement is not None:
+                return args[k], statement
+        return None
+
+    def _depth(self, name: str, scope: tuple[str, ...]) -> int:
+        """The most layers on a path from outside `scope` to the node `name` (0 outside it)."""
+        depths = self.depths.setdefault(scope, {})  # kept: a residual stack asks once per add
+        stack = [name] if name not in depths else []
+        while stack:  # iteratively: a chain of 10⁵ layers is deeper than Python's recursion
+            node = self.ir.node(stack[-1])
+            if not self.inside(node, scope):
+                depths[stack.pop()] = 0
+                continue
+            todo = [p.node for p in node.inputs if p.node not in depths]
+            if todo:
+                stack.extend(todo)
+                continue
+            depths[stack.pop()] = 1 + max((depths[p.node] for p in node.inputs), default=0)
+        return depths[name]
+
+    def _call(self, child: tuple[str, ...], base: tuple[str, ...], body: _ClassBody,
+              ports: dict[Port, str]) -> None:
+        info = self.ir.scopes[child]
+        rel = self._rel(".".join(parts(child)), base, info.span)
+        if info.shares is not None:  # a shared instance applied again: call its first application's module
+            first = info.shares
+            module = body.reuse(self._rel(".".join(parts(first)), base, info.span))
+            inputs = self._application_inputs(child, first, info.span)
+            outputs = [_mirror(p, first, child) for p in self._outputs(first)]
+        else:
+            module = body.add_module(rel, _instance_ref(self._instance(child)), info.span)
+            inputs, outputs = self._boundary(child)[0], self._outputs(child)
+        call = f"{module}({', '.join(ports[p] for p in inputs)})"
+        stem = "_".join(rel)
+        if not outputs:
+            body.lines.append(call)
+        elif len(outputs) == 1:
+            var = body.value_name(outputs[0], stem)
+            ports[outputs[0]] = var
+            if len(inputs) == 1 and info.shares is None:
+                body.chain_calls.append(_ChainCall(len(body.lines), rel, ports[inputs[0]], var))
+            body.lines.append(f"{var} = {call}")
+        else:
+            inner = parts(child)
+            declared = self._declared_outputs(child if info.shares is None else info.shares, child)
+            names = []
+            for p in outputs:
+                leaf = "_".join(p.node.split(".")[len(inner):])
+                name = declared.get(p)  # as the spec names it, under the call's name where that is taken
+                if name is None:
+                    name = f"{stem}_{leaf}" + (f"_{p.index}" if p.index else "")
+                elif not body.names.free(name):
+                    name = f"{stem}_{name}"
+                names.append(body.names.create(name))
+                ports[p] = names[-1]
+            body.lines.append(f"{', '.join(names)} = {call}")
+
+    def _declared_outputs(self, scope: tuple[str, ...], at: tuple[str, ...]) -> dict[Port, str]:
+        """The outputs the block of the instance at `scope` declares (`outputs(c3, c4, c5)`), by the
+        port that computes each at its application `at` (`scope` itself, or a later application of
+        a shared instance)."""
+        prefix = ".".join(parts(at)) + "."
+        return {Port(prefix + node, index): name for name, node, index in self.ir.scopes[scope].outputs}
+
+    def _instance(self, scope: tuple[str, ...]) -> int:
+        """Index of the block instance at `scope` in `self.instances`, generating it (children first)."""
+        if scope in self.instance_index:
+            return self.instance_index[scope]
+        for child in self.children.get(scope, []):
+            if self.ir.scopes[child].shares is None:
+                self._instance(child)
+        info = self.ir.scopes[scope]
+        key = self._leaf_key(scope)
+        made = self.leaf_bodies.get(key) if key is not None else None
+        if made is None:
+            body, args = self._body(scope)
+            init = body.sequence(args)
+            if init is not None:  # an nn.Sequential: no forward of its own
+                forward = []
+            else:
+                init = body.container()
+                forward = [body.resolve(line) for line in body.lines]
+            size = len(forward) + body.unrolled if forward else 0
+            made = (init or body.init_statements(info.lists), forward, args, size, frozenset(body.kept))
+            if key is not None:
+                self.leaf_bodies[key] = made
+        inputs, _ = self._boundary(scope)
+        values: dict[str, SpecValue] = dict(info.number_values)
+        if len(inputs) == 1:
+            shape = self.ir.node(inputs[0].node).out_shapes[inputs[0].index]
+            if shape:
+                values.setdefault(_IN_CHANNELS, shape[0])
+        init, forward, args = list(made[0]), list(made[1]), list(made[2])
+        self.instances.append(_Instance(scope, info.block or "block", init, forward, args, values, size=made[3],
+                                        kept=made[4], ir=self.ir, input=inputs[0].node if len(inputs) == 1 else None,
+                                        definitions=dict(info.local_definitions), params=info.params,
+                                        arguments=info.arguments, conditions=info.conditions))
+        self.instance_index[scope] = len(self.instances) - 1
+        return len(self.instances) - 1
+
+    def _leaf_key(self, scope: tuple[str, ...]) -> tuple[object, ...] | None:
+        """What the class body of a block instance that holds no block instance is a function of: per
+        layer, its name within the instance, op, attributes (identical layers share theirs) and input
+        shapes, where each input comes from (a layer of the instance, or which of the instance's
+        inputs), and which layers read it, inside or (which outputs) outside; the lists the
+        instance builds; and its block (where a layer may overwrite an input: _dies_here). Instances
+        of one key have one body (a residual stack's blocks: it is made once). None where the body
+        reads more: a shared instance, or one holding shared layers."""
+        info = self.ir.scopes[scope]
+        if self.children.get(scope) or info.shares is not None or scope in self.applications:
+            return None
+        prefix = len(".".join(parts(scope))) + 1
+        members = self.members.get(scope, [])
+        inside = {node.name for node in members}
+        ins: dict[Port, int] = {}  # the ports read from outside, in order (_boundary's)
+        outs: list[Port] = []  # the ports read outside
+        layers: list[object] = [info.lists, info.block]  # the block: see _dies_here
+        for node in members:
+            if node.shares is not None or node.name in self.shared_from:
+                return None
+            sources = tuple((p.node[prefix:], p.index) if p.node in inside else (None, ins.setdefault(p, len(ins)))
+                            for p in node.inputs)
+            readers: list[str | tuple[int, ...]] = []
+            for c in self.ir.consumers(node.name):
+                if c.name in inside:
+                    readers.append(c.name[prefix:])
+                else:
+                    read = tuple(p.index for p in c.inputs if p.node == node.name)
+                    outs.extend(Port(node.name, k) for k in read)
+                    readers.append(read)
+            layers.append((node.name[prefix:], node.op, id(node.attrs), self.ir.in_shapes_key(node), sources,
+                           tuple(readers)))
+        if scope not in self.boundaries:
+            self.boundaries[scope] = list(ins), sorted(set(outs), key=lambda p: (self.order[p.node], p.index))
+        return tuple(layers)
+
+    def _classes(self) -> list[_Class]:
+        """Group the block instances into classes: instances of one block whose code differs only in
+        constants (numbers and booleans, their child blocks' arguments included) share a class, the
+        differing constants becoming its constructor arguments (named after the block's parameters
+        where values agree); structures that only lack parts of a fuller one — submodules it applies
+        in place, the tail of its forward (a residual connection) — join that one's class, with a
+        flag per part. Classes are made level by level, children first: a structure knows its
+        children by their classes."""
+        level: list[int] = []
+        for inst in self.instances:  # children before parents
+            kids = [int(k) for k in _INSTANCE_REF.findall("\n".join(inst.init))]
+            level.append(1 + max((level[k] for k in kids), default=-1))
+        top = max(level, default=0) + 1  # a family's networks: one level, above every block
+        level = [top if inst.compress else lvl for inst, lvl in zip(self.instances, level, strict=True)]
+        classes: list[_Class] = []
+        class_of: dict[int, int] = {}
+        calls: dict[int, str] = {}
+        class_names = set(self.locals_reserved)
+        signatures: dict[str, list[str]] = {}
+        done: set[int] = set()  # the networks of the families written from the spec (_computed_family)
+        for depth in sorted(set(level)):
+            if depth == top:
+                self._add_network_inits(classes)
+                done = self._add_computed_families(classes, class_of, calls, class_names, signatures)
+            self._forward_numbers_as_parameters([i for i, lvl in enumerate(level) if lvl == depth], class_of)
+            keys: dict[_Structure, int] = {}
+            structures: list[_Structure] = []
+            members: dict[int, list[int]] = {}
+            for index, inst in enumerate(self.instances):
+                if level[index] != depth or index in done:
+                    continue
+                inst = self._with_repeat_loops(index, calls)
+                refs = (self._resolved(index, calls) if inst.compress else
+                        [_INSTANCE_REF.sub(lambda m: f"__C{class_of[int(m[1])]}__", line) for line in inst.init])
+                structure = _Structure(inst.block, tuple(self.templates(refs, self.keyword_defaults)[0]),
+                                       tuple(inst.args), tuple(inst.forward), inst.size, inst.kept)
+                key = keys.setdefault(structure, len(structures))
+                if key == len(structures):
+                    structures.append(structure)
+                members.setdefault(key, []).append(index)
+            for group in _groups(structures):
+                made = [self._make_class(group, structures, members, calls, class_names, signatures)]
+                # A family class takes the family's parameters and flags for its networks' outputs.
+                other_parts = any(not part.outputs for part in made[0].parts)
+                if (made[0].unnamed or other_parts) and self.instances[made[0].members[0][0]].compress:
+                    made = [cls for key, _, _, _ in group.members for cls in self._family_classes(
+                        key, structures, members[key], calls, class_names, signatures)]
+                for cls in made:
+                    self._name_class(cls, calls, class_names, signatures)
+                    class_of.update((i, len(classes)) for i, _, _ in cls.members)
+                    classes.append(cls)
+        return classes
+
+    def _forward_buckets(self, indices: list[int], class_of: dict[int, int]) -> Iterable[list[_Numbered]]:
+        """The instances (with their forwards' numbers) that are alike but for those numbers, by group;
+        each distinct forward read once (a stack's instances share theirs). A group whose statements
+        and forward lines are those of a fuller group, less some, joins it (Inception-ResNet's last
+        `block8`: another scale, and no ReLU after the sum), its numbers placed by the lines they are on.
+        A child block counts by its class (`class_of`), as in the structures TorchCodegen._classes compares."""
+        buckets: dict[_BucketKey, list[tuple[int, list[_Number]]]] = {}
+        read: dict[tuple[str, ...], tuple[list[_Number] | None, tuple[str, ...]]] = {}
+        for index in indices:
+            inst = self.instances[index]
+            forward = tuple(inst.forward)
+            if forward not in read:
+                found = _forward_numbers(inst.forward)
+                read[forward] = (found, tuple(_masked(line, [n for n in found or () if n.line == k])
+                                              for k, line in enumerate(forward)))
+            numbers, masked = read[forward]
+            if numbers is not None and not inst.compress:
+                init = tuple(_INSTANCE_REF.sub(lambda m: f"__C{class_of.get(int(m[1]), m[0])}__", line)
+                             for line in inst.init)
+                key = (inst.block, tuple(inst.args), inst.kept, init, masked)
+                buckets.setdefault(key, []).append((index, numbers))
+        by_block: dict[tuple[str, tuple[str, ...], frozenset[str]], list[_BucketKey]] = {}
+        for key in buckets:
+            by_block.setdefault(key[:3], []).append(key)
+        out: list[list[_Numbered]] = []
+        for keys in by_block.values():
+            fullest = max(keys, key=lambda k: (len(k[4]), len(k[3])))
+            places = {k: _lines_within(k, fullest) for k in keys}
+            joined = all(p is not None for p in places.values())
+            for group in [keys] if joined else [[k] for k in keys]:
+                out.append([_Numbered(index, numbers, _number_places(numbers, places[key] if joined else None,
+                                                                     buckets[fullest][0][1]))
+                            for key in group for index, numbers in buckets[key]])
+        return out
+
+    def _forward_numbers_as_parameters(self, indices: list[int], class_of: dict[int, int]) -> None:
+        """Instances of a block whose forwards differ only in numbers that are, in each, the value of
+        one of the block's parameters (SSD's `reshape(-1, columns)`, 4 or 91 columns) keep that
+        parameter as an attribute and read it in the forward (`self.columns = columns`), so that
+        they share a class, as a hand-written `PerBox(columns)` would. A number two parameters
+        could give, or one none gives, stays a number and its instances keep classes of their own."""
+        for bucket in self._forward_buckets(indices, class_of):
+            forwards = {tuple(self.instances[m.instance].forward) for m in bucket}
+            if len(forwards) < 2:
+                continue
+            insts = [self.instances[m.instance] for m in bucket]
+            attributes = {a for inst in insts for a in _attributes(inst.init)}
+            params = [p for p in insts[0].params if p not in attributes]
+            names: dict[int, str] = {}  # place among the fullest forward's numbers → parameter
+            for place in sorted({p for m in bucket for p in m.places}):
+                column = [(inst.values, m.numbers[m.places.index(place)].value)
+                          for m, inst in zip(bucket, insts, strict=True) if place in m.places]
+                if len({(type(v), v) for _, v in column}) == 1:
+                    continue
+                fits = _fitting([v for _, v in column], [values for values, _ in column], params)
+                if len(fits) != 1:
+                    break
+                names[place] = fits[0]
+            else:
+                for m, inst in zip(bucket, insts, strict=True):
+                    own = {k: names[p] for k, p in enumerate(m.places) if p in names}
+                    self.instances[m.instance] = _reading_parameters(inst, m.numbers, own)
+
+    def _with_repeat_loops(self, index: int, calls: dict[int, str]) -> _Instance:
+        """The instance with its repeats of blocks written as loops (see _repeat_loop); a family's
+        network has its own loops (_loop_runs)."""
+        inst = self.instances[index]
+        if not inst.compress and any("nn.Sequential(__I" in line for line in inst.init):
+            inst = self.instances[index] = replace(inst, init=[
+                self._repeat_loop(line, calls) if "nn.Sequential(__I" in line else line for line in inst.init])
+        return inst
+
+    def _repeat_loop(self, line: str, calls: dict[int, str]) -> str:
+        """A `repeat` of block instances as the loop the spec writes, once the blocks' constructions
+        are known (`calls`): `nn.Sequential(*(DarkResidual(128, 64) for _ in range(2)))`, or, where
+        the first differs from the rest (a stage's downsampling block), `nn.Sequential(Bottleneck(…),
+        *(Bottleneck(…) for _ in range(1, 4)))`; the count a constant, which becomes the block's
+        parameter, so that stages of other lengths share a class. Other lists stay as they are."""
+        def loop(m: re.Match[str]) -> str:
+            refs = [int(k) for k in _INSTANCE_REF.findall(m[1])]
+            parents = {self.instances[k].scope[:-1] for k in refs}
+            ir = self.instances[refs[0]].ir or self.ir  # in a family module, the instance's own network's
+            scope = ir.scopes.get(parents.pop()) if len(parents) == 1 else None
+            if scope is None or scope.kind != "repeat":
+                return m[0]
+            made = [calls[k] for k in refs]
+            first, n = _instance_ref(refs[0]), len(refs)
+            if made.count(made[0]) == n:
+                return f"nn.Sequential(*({first} for _ in range({n})))"
+            if n > 1 and made.count(made[1]) == n - 1:
+                return f"nn.Sequential({first}, *({_instance_ref(refs[1])} for _ in range(1, {n})))"
+            return m[0]
+
+        return _REPEATED.sub(loop, line)
+
+    # --- a family's network class computed from its parameters
+    def _add_computed_families(self, classes: list[_Class], class_of: dict[int, int], calls: dict[int, str],
+                               class_names: set[str], signatures: dict[str, list[str]]) -> set[int]:
+        """The classes of the families _computed_family writes, added; their networks."""
+        done: set[int] = set()
+        for indices in self._differing_families(calls):
+            cls = self._computed_family(indices, classes, class_names)
+            if cls is not None:
+                self._name_class(cls, calls, class_names, signatures)
+                class_of.update((i, len(classes)) for i in indices)
+                classes.append(cls)
+                done.update(indices)
+        return done
+
+    def _differing_families(self, calls: dict[int, str]) -> list[list[int]]:
+        """The networks (with their probes) of each family built through a stage table that has two
+        networks or more, or one and a probe (mobilenet_v2 and its `width`): what _computed_family
+        may write as one class."""
+        families: dict[str, list[int]] = {}
+        for index, inst in enumerate(self.instances):
+            if inst.compress:
+                families.setdefault(inst.block, []).append(index)
+        out = []
+        for indices in families.values():
+            g = self.family[indices[0]][0]
+            # a table's rows are the network's `stage1`, … or entries of a list of the network's (`features.1`)
+            tables = bool(g.ir.list_rows) or any(info.table is not None and (len(path) == 1 or (
+                len(path) == 2 and (path[0],) not in g.ir.scopes)) for path, info in g.ir.scopes.items())
+            if len(indices) > 1 and tables:
+                out.append(indices)
+        return out
+
+    def _computed_family(self, indices: list[int], classes: list[_Class], class_names: set[str]) -> _Class | None:
+        """The class of a family's networks (`indices`, with their probes) whose layers differ in
+        more than constants, written from the spec (see _FamilyBody); None where some statement is
+        not one this can write, or some expression does not give every member's value."""
+        insts = [self.instances[i] for i in indices]
+        united = _united_inits([inst.init for inst in insts])
+        if united is None:
+            return None
+        insts = [replace(inst, init=init) for inst, init in zip(insts, united, strict=True)]
+        first = insts[0]
+        if any(i.forward != first.forward or i.args != first.args or len(i.init) != len(first.init) for i in insts):
+            return None
+        gens = [self.family[i][0] for i in indices]
+        envs: list[dict[str, object]] = [
+            {k: v for k, raw in g.info.parameters.items() if type(v := _spec_value(raw)) in (int, float, bool, tuple)}
+            for g in gens]
+        known = set.intersection(*(set(e) for e in envs))
+        names = Namespace(class_names)
+        body = _FamilyBody(envs, names)
+        for n in envs[0]:  # a parameter keeps its name where it is a legal one (`classes=10`, as the spec's)
+            if Namespace().create(n) == n:
+                names.reserve(n)
+                body.spec_names[n] = n
+        for line in first.init:  # the names the network's init statements use (`for m in self.modules()`)
+            for n in _names(line):
+                names.reserve(n)
+        arguments = {i: (cls, cls.arguments[m]) for cls in classes for m, (i, _, _) in enumerate(cls.members)}
+        t = 0
+        while t < len(first.init):
+            done = self._computed_statement(body, t, insts, gens, arguments, known)
+            if done is None:
+                return None
+            t += done
+        used = {n for line in body.lines for n in _names(line)}
+        order = [n for n in envs[0] if n != _CHANNELS and body.spec_names.get(n) in used]
+        cls = _Class(first.block, [], list(first.args),
+                     _reuse_names(list(first.forward), list(first.args), first.kept))
+        cls.members = [(i, [], ()) for i in indices]
+        cls.params = [body.spec_names[n] for n in order]
+        cls.spec_params = list(order)
+        cls.arguments = [[cast(Argument, e[n]) for n in order] for e in envs]
+        cls.init = body.lines
+        return cls
+
+    def _computed_statement(self, body: _FamilyBody, t: int, insts: list[_Instance], gens: list[TorchCodegen],
+                            arguments: dict[int, tuple[_Class, list[Argument]]], known: set[str]) -> int | None:
+        """Statement t of the members' constructors, written (a stage table: all its rows): how many
+        statements that was, or None where it cannot be."""
+        lines = [inst.init[t] for inst in insts]
+        slot = _slot_statement(lines[0])
+        info = gens[0].ir.scopes.get((slot[0],)) if slot else None
+        if slot and info is not None and info.table is not None and info.row == 1:
+            return self._computed_table(body, info.table, t, insts, gens, arguments, known)
+        if slot and (any(info.table is not None and path[:1] == (slot[0],) and len(path) == 2
+                         for path, info in gens[0].ir.scopes.items())
+                     or any(path[:1] == (slot[0],) for path in gens[0].ir.list_rows)):
+            return 1 if self._computed_list(body, slot[0], lines, gens, arguments, known) else None
+        refs = [_INSTANCE_REF.findall(line) for line in lines]
+        if not any(refs):
+            return 1 if self._computed_plain(body, lines, gens, known) else None
+        single = slot and all(len(r) == 1 and line == f"self.{slot[0]} = __I{r[0]}__"
+                              for r, line in zip(refs, lines, strict=True))
+        if slot and single and self._computed_block(body, slot[0], [int(r[0]) for r in refs], gens, arguments, known):
+            return 1
+        return None
+
+    def _computed_call(self, body: _FamilyBody, cls: _Class, values: list[list[Argument]],
+                       envs: list[dict[str, object]], nodes: list[list[Node | None]], known: set[str]) -> str | None:
+        """`Class(…)` with each argument as an expression that gives every instance's value (one
+        instance per environment), or None."""
+        texts: list[str] = []
+        for j, spec in enumerate(cls.spec_params or [None] * len(cls.params)):
+            node = nodes[0][j] if all(n[j] == nodes[0][j] for n in nodes) else None
+            text = body.column([v[j] for v in values], envs, [node] if node is not None else [], known,
+                               in_channels=spec == _IN_CHANNELS)
+            if text is None:
+                return None
+            texts.append(text)
+        return f"{cls.name}({', '.join(texts)})"
+
+    def _call_nodes(self, cls: _Class, index: int) -> list[Node | None]:
+        """The expressions an instance's call writes for its class's parameters (None: not written)."""
+        inst = self.instances[index]
+        return [inst.argument(p) if p and p != _IN_CHANNELS else None for p in cls.spec_params or cls.params]
+
+    def _out_channels(self, g: TorchCodegen, index: int) -> int | None:
+        ports = g._outputs(self.instances[index].scope)
+        shape = g.ir.node(ports[0].node).out_shapes[ports[0].index] if len(ports) == 1 else ()
+        return shape[0] if shape else None
+
+    def _carry(self, body: _FamilyBody, call: str, outs: list[int | None], envs: list[dict[str, object]],
+               values: list[list[Argument]]) -> str | None:
+        """The argument of `call` (its source, placeholders kept) that gives the block's output
+        channels in every instance (the new running count), or None."""
+        args = _call_arguments(call, call.index("("))[0]
+        return next((a for j, a in enumerate(args) if all(_same(v[j], o) for v, o in zip(values, outs, strict=True))
+                     and a != f"\x01{_CHANNELS}\x01"), None)
+
+    def _computed_list(self, body: _FamilyBody, attr: str, lines: list[str], gens: list[TorchCodegen],
+                       arguments: dict[int, tuple[_Class, list[Argument]]], known: set[str]) -> bool:
+        """A list of the network's that holds a stage table's blocks (`as features[]`), written as
+        torchvision builds its `features`: a `layers.append(…)` per block, a loop over the table's
+        rows appending each row's blocks (EfficientNet's rows, entries of the list: as one
+        `nn.Sequential` each; MobileNetV2's, no scopes: one by one), then `self.features =
+        nn.Sequential(*layers)`. Whether it could be written (the members' `lines`:
+        `self.features = nn.Sequential(…)`)."""
+        items: list[list[str]] = []
+        for line in lines:
+            if not line.startswith(f"self.{attr} = nn.Sequential("):
+                return False
+            items.append(_call_arguments(line, len(f"self.{attr} = nn.Sequential"))[0])
+        var = body.names.create("layers")
+        body.lines.append(_new_list(var))
+        at = [0] * len(items)  # each member's next entry
+        while at[0] < len(items[0]):
+            info = gens[0].ir.scopes.get((attr, str(at[0])))
+            flat = gens[0].ir.list_rows.get((attr, str(at[0])))
+            if (info is not None and info.table is not None and info.row == 1) or (flat is not None and flat[1] == 1):
+                table = info.table if info is not None and info.table is not None else flat[0] if flat else None
+                if flat is not None and not _INSTANCE_REF.fullmatch(items[0][at[0]]):
+                    if not self._computed_layer_table(body, attr, cast("Node", table), items, at, gens, known, var):
+                        return False
+                    continue
+                rows = self._list_rows(attr, table, flat is not None, items, at, gens)
+                if rows is None or self._computed_table(body, cast("Node", table), 0, [], gens, arguments, known,
+                                                        (rows, var, flat is not None)) is None:
+                    return False
+                continue
+            refs = [re.fullmatch(r"__I(\d+)__", entries[k]) if k < len(entries) else None
+                    for entries, k in zip(items, at, strict=True)]
+            if not all(refs) or not self._computed_block(body, var, [int(r[1]) for r in refs if r], gens, arguments,
+                                                         known, append=True):
+                return False
+            at = [k + 1 for k in at]
+        if any(k != len(entries) for entries, k in zip(items, at, strict=True)):
+            return False
+        body.lines.append(f"self.{attr} = nn.Sequential(*{var})")
+        return True
+
+    def _computed_layer_table(self, body: _FamilyBody, attr: str, table: Node, items: list[list[str]], at: list[int],
+                              gens: list[TorchCodegen], known: set[str], var: str) -> bool:
+        """A stage table whose rows append layers, not blocks, to a list of the network's (`conv as
+        features[]`), written as torchvision's VGG `make_layers` builds `features` (see _LayerRows);
+        `at` (each member's next entry) moved past the table's entries. Whether it could be."""
+        from archdsl.syntax import StagesStep
+
+        if not isinstance(table, StagesStep) or not body.envs:
+            return False
+        steps: tuple[Node, ...] = table.body if isinstance(table.body, tuple) else (table.body,)
+        columns = list(table.columns)
+        cells = [[_python_expression(cell, known, []) for cell in row.cells] for row in table.rows]
+        if any(c is None for row in cells for c in row):
+            return False
+        rows = _LayerRows(body, attr, table, known | set(columns), at, var, self.templates, self.keyword_defaults)
+        for m, (entries, g, env) in enumerate(zip(items, gens, body.envs, strict=True)):
+            for r, row in enumerate(cells):
+                row_env = {**env, **{c: _evaluate(cast(str, text), env) for c, text in zip(columns, row, strict=True)}}
+                if not rows.walk(g, entries, m, r, steps, row_env):
+                    return False
+        if len(rows.first_in) != len(body.envs):
+            return False
+        channels = f"\x01{_CHANNELS}\x01"
+        body.use_channels(channels)
+        start: list[str] = []
+        if not (body.channels_known and all(_same(e.get(_CHANNELS), c)
+                                            for e, c in zip(body.envs, rows.first_in, strict=True))):
+            count = body.column(rows.first_in, body.envs, [], known)  # the count starts here: the input's channels
+            if count is None:
+                return False
+            start = [f"{body.name(_CHANNELS)} = {body.source(count)}"]
+        body.channels_known = True  # what the loop's layers read: set before it, kept by each layer changing it
+        if not rows.write(steps, 1, rows.known):
+            return False
+        table_name = body.names.create("stages")
+        targets = ", ".join(body.name(c) for c in columns)
+        rows_text = ", ".join(f"({', '.join(str(c) for c in row)}{',' if len(row) == 1 else ''})" for row in cells)
+        body.lines += [*start, f"{table_name} = [{body.source(rows_text)}]",
+                       f"for {targets}{',' if len(columns) == 1 else ''} in {table_name}:", *rows.lines]
+        body.carry(channels, rows.ends)
+        return True
+
+    def _list_rows(self, attr: str, table: Node | None, flat: bool, items: list[list[str]], at: list[int],
+                   gens: list[TorchCodegen]) -> list[list[list[int]]] | None:
+        """The block instances of each row of `table` in a list of the network's, per member, from
+        each member's next entry (`at`, moved past them): one entry per row holding its blocks
+        (`nn.Sequential(__I4__, …)`), or (`flat`) the entries the rows appended one by one."""
+        count = len(getattr(table, "rows", ()))
+        rows: list[list[list[int]]] = [[] for _ in range(count)]
+        for m, (entries, g) in enumerate(zip(items, gens, strict=True)):
+            for r in range(count):
+                refs: list[int] | None = []
+                if not flat:
+                    k = at[m]
+                    info = g.ir.scopes.get((attr, str(k)))
+                    # the same table by value: a family's networks may come from separate loads of the file
+                    ok = (k < len(entries) and info is not None and info.row == r + 1
+                          and (info.table is table or info.table == table))
+                    refs = _sequential_refs(entries[k]) if ok else None
+                    at[m] += 1
+                while flat and refs is not None and g.ir.list_rows.get((attr, str(at[m]))) == (table, r + 1):
+                    ref = re.fullmatch(r"__I(\d+)__", entries[at[m]]) if at[m] < len(entries) else None
+                    refs = [*refs, int(ref[1])] if ref else None
+                    at[m] += 1
+                if refs is None:
+                    return None
+                rows[r].append(refs)
+        return rows
+
+    def _computed_block(self, body: _FamilyBody, attr: str, indices: list[int], gens: list[TorchCodegen],
+                        arguments: dict[int, tuple[_Class, list[Argument]]], known: set[str],
+                        append: bool = False) -> bool:
+        """`self.<attr> = Block(…)` (`append`: `<attr>.append(Block(…))`, `attr` a list) computed from
+        the family's parameters; whether it could be."""
+        cls = arguments[indices[0]][0]
+        if any(arguments[i][0] is not cls for i in indices):
+            return False
+        values = [arguments[i][1] for i in indices]
+        call = self._computed_call(body, cls, values, body.envs, [self._call_nodes(cls, i) for i in indices], known)
+        if call is None:
+            return False
+        body.use_channels(call)
+        outs = [self._out_channels(g, i) for g, i in zip(gens, indices, strict=True)]
+        carried = self._carry(body, call, outs, body.envs, values)
+        args = _call_arguments(call, call.index("("))[0]
+        if carried is not None and f"\x01{_CHANNELS}\x01" not in call and not _NAME.match(carried):
+            # A block that starts the count (a stem): the count first, then the block that takes it.
+            body.lines.append(f"{body.name(_CHANNELS)} = {body.source(carried)}")
+            call = f"{cls.name}({', '.join(f'{chr(1)}{_CHANNELS}{chr(1)}' if a == carried else a for a in args)})"
+            carried = f"\x01{_CHANNELS}\x01"
+        body.lines.append(f"{attr}.append({body.source(call)})" if append else f"self.{attr} = {body.source(call)}")
+        body.carry(carried, outs)
+        return True
+
+    def _computed_plain(self, body: _FamilyBody, lines: list[str], gens: list[TorchCodegen], known: set[str]) -> bool:
+        """A statement of no block (a layer, an init statement): its constants as expressions. A
+        layer's output channels are the running count after it where some constant gives them, or
+        they are its input's (avgpool, dropout); else the count is unknown from there on."""
+        templates = [self.templates([line], self.keyword_defaults) for line in lines]
+        if any(t[0] != templates[0][0] for t in templates):
+            return False
+        columns = [list(c) for c in zip(*(t[1][0] for t in templates), strict=True)]
+        slot = _slot_statement(lines[0])
+        # A layer's constants that differ between members are its arguments as the spec writes them.
+        ir = gens[0].ir
+        written = [node for _, node in ir.arguments.get(ir.node(slot[0]).span, ())] if slot and slot[0] in ir else []
+        texts = [repr(c[0]) if all(_same(v, c[0]) for v in c) else body.column(c, body.envs, written, known, True)
+                 for c in columns]
+        if any(t is None for t in texts):
+            return False
+        nodes = [g.ir.node(slot[0]) if slot and slot[0] in g.ir else None for g in gens]
+        outs = [n.out_shapes[0][0] if n is not None and len(n.out_shapes) == 1 and n.out_shapes[0] else None
+                for n in nodes]
+        kept = slot is None or (body.channels_known and all(
+            _same(e.get(_CHANNELS), o) for e, o in zip(body.envs, outs, strict=True)))
+        carried = None if kept else next((k for k, c in enumerate(columns)
+                                          if all(_same(v, o) for v, o in zip(c, outs, strict=True))), None)
+        channels = f"\x01{_CHANNELS}\x01"
+        if carried is not None and not any(channels in str(t) for t in texts) and "\x01" in str(texts[carried]):
+            # A layer that starts the count (a stem): the count first, then the layer that takes it.
+            body.lines.append(f"{body.name(_CHANNELS)} = {body.source(str(texts[carried]))}")
+            texts[carried] = channels
+        line = _keywords(_fill(templates[0][0][0], iter(str(t) for t in texts)), self.keyword_defaults, write=False)
+        body.use_channels(line)
+        body.lines.append(_scalar_pairs(body.source(line)))
+        if not kept:
+            body.carry(None if carried is None else str(texts[carried]), outs)
+        return True
+
+    def _computed_table(self, body: _FamilyBody, table: Node, t: int, insts: list[_Instance],
+                        gens: list[TorchCodegen], arguments: dict[int, tuple[_Class, list[Argument]]],
+                        known: set[str], listed: tuple[list[list[list[int]]], str, bool] | None = None) -> int | None:
+        """A stage table whose rows each repeat one block: the rows as a list, a loop over them and
+        one over each row's repeat, each row's blocks an `nn.Sequential` named as the spec names it
+        (`stage1`, `stage2`, …), or appended to a list (`listed`: each row's block instances per
+        member, the list's variable, and whether the blocks go into the list one by one rather than
+        as a row's `nn.Sequential`). The number of statements (rows) written, or None."""
+        from archdsl.syntax import CallStep, RepeatStep, StagesStep
+
+        if not isinstance(table, StagesStep):
+            return None
+        step = table.body[0] if isinstance(table.body, tuple) and len(table.body) == 1 else table.body
+        label = table.label.static() if table.label is not None else ("stage",)
+        if not (isinstance(step, RepeatStep) and len(step.body) == 1 and label and len(label) == 1
+                and isinstance(step.body[0], CallStep)):
+            return None
+        rows = listed[0] if listed is not None else _table_rows(insts, t, label[0], len(table.rows))
+        if rows is None:
+            return None
+        cells = [[_python_expression(cell, known, []) for cell in row.cells] for row in table.rows]
+        if any(c is None for row in cells for c in row):
+            return None
+        columns = list(table.columns)
+        loop_known = known | set(columns)
+        count = _python_expression(step.count, loop_known, [])
+        if count is None:
+            return None
+        cls = arguments[rows[0][0][0]][0]
+        # `repeat n as i, j of blocks`: torchvision's `stage_block_id` and `total_stage_blocks`
+        across = (step.table_index.index, step.table_index.total) if step.table_index is not None else None
+        found = self._table_instances(body, cells, columns, (count, step.var or ""), rows, cls, arguments, gens,
+                                      across)
+        if found is None:
+            return None
+        envs, values, nodes, outs, channels = found
+        loop = _FamilyBody(envs, body.names, body.spec_names, channels_known=body.channels_known)
+        call = self._computed_call(loop, cls, values, envs, nodes,
+                                   loop_known | ({step.var} if step.var else set()) | set(across or ()))
+        carried = call and self._carry(loop, call, outs, envs, values)
+        if call is None or carried is None:
+            return None
+        body.use_channels(call)
+        targets = ", ".join(body.name(c) for c in columns)
+        rows_text = ", ".join(f"({', '.join(str(c) for c in row)}{',' if len(row) == 1 else ''})" for row in cells)
+        if listed is not None and listed[2]:  # torchvision's MobileNetV2: `for … in …: for i in …: features.append(…)`
+            table_name = body.names.create("stages")
+            counting, counted = _table_counting(body, across, count, targets, len(columns), table_name)
+            body.lines += [
+                f"{table_name} = [{body.source(rows_text)}]",
+                *counting,
+                f"for {targets}{',' if len(columns) == 1 else ''} in {table_name}:",
+                f"\tfor {body.name(step.var) if step.var else '_'} in range({body.source(count)}):",
+                f"\t\t{listed[1]}.append({body.source(call)})",
+                f"\t\t{body.name(_CHANNELS)} = {body.source(carried)}",
+                *counted,
+            ]
+            body.carry(f"\x01{_CHANNELS}\x01", channels)
+            return len(table.rows)
+        if listed is not None:  # torchvision's EfficientNet: `for … in stages: … layers.append(nn.Sequential(*blocks))`
+            table_name, blocks = (body.names.create(n) for n in ("stages", "blocks"))
+            counting, counted = _table_counting(body, across, count, targets, len(columns), table_name)
+            body.lines += [
+                f"{table_name} = [{body.source(rows_text)}]",
+                *counting,
+                f"for {targets}{',' if len(columns) == 1 else ''} in {table_name}:",
+                f"\t{_new_list(blocks)}",
+                f"\tfor {body.name(step.var) if step.var else '_'} in range({body.source(count)}):",
+                f"\t\t{blocks}.append({body.source(call)})",
+                f"\t\t{body.name(_CHANNELS)} = {body.source(carried)}",
+                *counted,
+                f"\t{listed[1]}.append(nn.Sequential(*{blocks}))",
+            ]
+            body.carry(f"\x01{_CHANNELS}\x01", channels)
+            return len(table.rows)
+        name, table_name, blocks = (body.names.create(n) for n in ("row", "stages", "blocks"))
+        attribute = "f" + py_str(label[0])[:-1] + "{" + name + '}"'  # f"stage{row}": the spec's names
+        counting, counted = _table_counting(body, across, count, targets, len(columns), table_name)
+        body.lines += [
+            f"{table_name} = [{body.source(rows_text)}]",
+            *counting,
+            f"for {name}, ({targets}) in enumerate({table_name}, start=1):",
+            f"\t{_new_list(blocks)}",
+            f"\tfor {body.name(step.var) if step.var else '_'} in range({body.source(count)}):",
+            f"\t\t{blocks}.append({body.source(call)})",
+            f"\t\t{body.name(_CHANNELS)} = {body.source(carried)}",
+            *counted,
+            f"\tself.add_module({attribute}, nn.Sequential(*{blocks}))",
+        ]
+        body.carry(f"\x01{_CHANNELS}\x01", channels)
+        return len(table.rows)
+
+    def _table_instances(self, body: _FamilyBody, cells: list[list[str | None]], columns: list[str],
+                         repeat: tuple[str, str], rows: list[list[list[int]]], cls: _Class,
+                         arguments: dict[int, tuple[_Class, list[Argument]]], gens: list[TorchCodegen],
+                         across: tuple[str, str] | None = None,
+                         ) -> tuple[list[dict[str, object]], list[list[Argument]], list[list[Node | None]],
+                                    list[int | None], list[int | None]] | None:
+        """Each block of a stage table, in every member: its environment (the member's parameters,
+        the row's cells, the repeat's index — and with `across`, the names of `, j of blocks`, the
+        block's index in the table and the table's number of blocks — the channels it takes), its
+        arguments, the expressions its call writes, its output channels; and each member's channels
+        after the table. None where a row's repeat count (`repeat`: its expression and index) is not
+        the row's number of blocks or a block is not of `cls`."""
+        count, var = repeat
+        totals = [sum(len(row[m]) for row in rows) for m in range(len(body.envs))]
+        before = [0] * len(body.envs)
+        envs: list[dict[str, object]] = []
+        values: list[list[Argument]] = []
+        nodes: list[list[Node | None]] = []
+        outs: list[int | None] = []
+        channels = [cast(int | None, e.get(_CHANNELS)) for e in body.envs]
+        for r, row_cells in enumerate(cells):
+            for m, member in enumerate(body.envs):
+                row_env = {**member, **{c: _evaluate(str(x), member) for c, x in zip(columns, row_cells, strict=True)}}
+                if not _same(_evaluate(count, row_env), len(rows[r][m])):
+                    return None
+                for i, index in enumerate(rows[r][m]):
+                    if arguments[index][0] is not cls:
+                        return None
+                    counted = {across[0]: before[m] + i, across[1]: totals[m]} if across is not None else {}
+                    envs.append({**row_env, **({var: i} if var else {}), **counted, _CHANNELS: channels[m]})
+                    values.append(arguments[index][1])
+                    nodes.append(self._call_nodes(cls, index))
+                    channels[m] = self._out_channels(gens[m], index)
+                    outs.append(channels[m])
+                before[m] += len(rows[r][m])
+        return envs, values, nodes, outs, channels
+
+    def _add_network_inits(self, classes: list[_Class]) -> None:
+        """A family's networks: each one's `init` statements join its constructor, now that its
+        blocks' classes are named (the statements test them: `isinstance(m, Bottleneck)`)."""
+        owned = _own_inits(classes, [(g.ir, {self.instances[i].scope: cls.name for cls in classes
+                                             for i, _, _ in cls.members if start <= i < stop},
+                                      {self.instances[i].scope: self.instances[i] for i in range(start, stop)})
+                                     for g, start, stop in self.family.values()])
+        for index, (g, start, stop) in self.family.items():
+            class_of = {self.instances[i].scope: cls.name for cls in classes for i, _, _ in cls.members
+                        if start <= i < stop}
+            inst = self.instances[index]
+            file = os.path.basename(g.info.file)
+            extra = init_statements(g.ir, class_of, file, owned)
+            # A flag every network of the family sets alike (`zero_init_residual`) that only adds init
+            # statements: those statements, under the flag, which the family class takes.
+            for name, value in self._common(g).items():
+                other = g.network.variant({name: not value}) if type(value) is bool else None
+                if other is None or module_signature(other.ir) != module_signature(g.ir):
+                    continue  # the flag changes layers too: the class keeps it fixed
+                more = init_statements(other.ir, class_of, file, owned)
+                if len(more) > len(extra) and more[:len(extra)] == extra:
+                    added = more[len(extra) + (not extra):]  # without a second "# Initialization" line
+                    extra = [*extra, f"if {'not ' if value else ''}{name}:", *("\t" + line for line in added)]
+            self.instances[index] = replace(inst, init=[*inst.init, *extra])
+
+    def _common(self, g: TorchCodegen) -> dict[str, bool | int | float]:
+        """The parameters of g's family that every network of the file's family sets alike."""
+        return self.common_params.get(g.info.family, {})
+
+    def _family_classes(self, key: int, structures: list[_Structure], indices: list[int], calls: dict[int, str],
+                        class_names: set[str], signatures: dict[str, list[str]]) -> list[_Class]:
+        """The classes of a family's networks of one structure: a family class takes the family's
+        parameters, nothing else, so networks join a class while those give every size that differs;
+        the others get classes of their own."""
+        def build(members: list[int]) -> _Class:
+            return self._make_class(_Group(key, ((key, frozenset(), None, None),)), structures, {key: members},
+                                    calls, class_names, signatures)
+
+        shared: list[list[int]] = []
+        for index in indices:
+            joined = next((s for s in shared if not build([*s, index]).unnamed), None)
+            if joined is None:
+                shared.append([index])
+            else:
+                joined.append(index)
+        # A probe that joins no network of its own is no class (its constants are not the parameters).
+        return [build(members) for members in shared if not all(self.instances[i].probe for i in members)]
+
+    def _resolved(self, index: int, calls: dict[int, str]) -> list[str]:
+        """An instance's constructor statements with its children's constructions; a family
+        network's with each run of equal blocks as one loop."""
+        inst = self.instances[index]
+        resolved = [_resolve_instances(line, calls) for line in inst.init]
+        if not inst.compress:
+            return resolved
+        out = []
+        for line in resolved:  # a network's statements are asked for again (grouped, then made): once each
+            looped = self.loops.get(line)
+            if looped is None:
+                looped = self.loops[line] = _loop_runs(line)
+            out.append(looped)
+        return out
+
+    def _make_class(self, group: _Group, structures: list[_Structure], members: dict[int, list[int]],
+                    calls: dict[int, str], class_names: set[str],
+                    signatures: dict[str, list[str]]) -> _Class:
+        full = structures[group.full]
+        in_place = _in_place(full)
+        lacking = {a for _, d, _, _ in group.members for a in d}
+        entries = sorted(int(a[1:]) for a in lacking if a.startswith("\x01"))  # list entries: see _match
+        dropped = sorted(lacking - {f"\x01{s}" for s in entries}, key=lambda a: in_place[a])
+        tail = next((t for _, _, t, _ in group.members if t is not None), None)
+        outputs = next((c for _, _, _, c in group.members if c is not None), None)
+        parts = ([_Part(a) for a in dropped] + [_Part(f"\x01{s}", appended=s) for s in entries]
+                 + ([_Part("tail", tail=True)] if tail is not None else []))
+        if outputs is not None:
+            parts.append(_Part(ast.literal_eval(outputs.keys[0]), outputs=outputs.keys))
+        forward = (_cut_forward(full, outputs, len(parts) - 1) if outputs is not None
+                   else _merged_forward(full, parts, tail, {in_place[a]: k for k, a in enumerate(dropped)}))
+        cls = _Class(full.block, [], list(full.args), forward, parts)
+        attrs = _statement_attributes(list(full.template))
+        controls: list[set[int]] = []  # the statements each part builds
+        for part in parts:
+            cut = _reduce(full, frozenset(), tail) if part.tail else None
+            if part.outputs and outputs is not None:
+                controls.append(set(outputs.statements))
+            elif part.appended is not None:
+                controls.append({part.appended})
+            else:
+                controls.append(cut[1] if cut is not None else {s for s, a in enumerate(attrs) if a == part.name})
+        cls.optional = {s: k for k, statements in enumerate(controls) for s in statements}
+        for key, left_out, cut_at, cut_outputs in group.members:
+            present = tuple(cut_at is None if part.tail else cut_outputs is None if part.outputs
+                            else part.name not in left_out for part in parts)
+            removed = {s for statements, has in zip(controls, present, strict=True) if not has for s in statements}
+            for index in members[key]:
+                template, constants = self.templates(self._resolved(index, calls), self.keyword_defaults)
+                if key == group.full:
+                    cls.template = template
+                it = iter(constants)
+                spread: list[list[Constant] | None] = [None if s in removed else next(it)
+                                                       for s in range(len(full.template))]
+                cls.members.append((index, spread, present))
+        cls.members.sort(key=lambda m: m[0])
+        cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults, self.spec_params)
+        return cls
+
+    def _name_class(self, cls: _Class, calls: dict[int, str], class_names: set[str],
+                    signatures: dict[str, list[str]]) -> None:
+        """Name a class (a family network alone: after the network) and its members' constructions."""
+        first = self.instances[cls.members[0][0]]
+        # A family's first class is named after the family, any other after its first network; both
+        # as the spec's title spells the family (`ResNet`, `ResNet50`: see family_class_name).
+        real = [i for i, _, _ in cls.members if not self.instances[i].probe]
+        own = first.compress and (len(real) == 1 or any(
+            self.instances[c.members[0][0]].block == cls.block for c in self.made))
+        candidate = camel(cls.block)
+        if first.compress:
+            family = self.family_names.get(cls.block, candidate)
+            net = first.scope[0]
+            suffix = net[len(cls.block):] if net.startswith(cls.block) else None
+            candidate = camel(net) if own and suffix is None else family + (camel(suffix) if own and suffix else "")
+        cls.name = self.classes.create(candidate)
+        self.made.append(cls)
+        class_names.add(cls.name)
+        for name in cls.params:
+            self.classes.reserve(name)
+        signatures[cls.name] = cls.params
+        self.spec_params[cls.name] = cls.spec_params
+        calls.update(cls.calls())
+
+    def _method_lines(self, init: list[str], args: list[str], forward: list[str],
+                      params: tuple[str, ...] = ()) -> list[str]:
+        # A signature too long for one line is broken like any other call (black's style).
+        lines = [*wrap(f"def __init__({', '.join(['self', *params])})", INDENT, " -> None:"),
+                 f"{INDENT * 2}super().__init__()"]
+        for statement in init:  # a leading tab: inside the `if` above
+            if "for _ in range(1" in statement:
+                statement = _one_pass_loops(statement)
+            lines.extend(wrap(statement.lstrip("\t"), INDENT * (2 + len(statement) - len(statement.lstrip("\t")))))
+        typed = ", ".join(f"{a}: torch.Tensor" for a in args)
+        lines += ["", *wrap(f"def forward(self, {typed})", INDENT, f" -> {_returns(forward)}:")]
+        for line in forward:
+            lines.extend(wrap(line.lstrip("\t"), INDENT * (2 + len(line) - len(line.lstrip("\t")))))
+        return lines
+
+    def init_scheme(self, classes: list[_Class]) -> list[str]:
+        """The spec's `init` statements: statements run at the end of the network's __init__."""
+        class_of = {self.instances[i].scope: cls.name for cls in classes for i, _, _ in cls.members}
+        owned = _own_inits(classes, [(self.ir, class_of, {inst.scope: inst for inst in self.instances})])
+        return init_statements(self.ir, class_of, os.path.basename(self.info.file), owned)
+
+    # --- the file
+    def generate(self) -> GeneratedSource:
+        body, args = self._body(())
+        classes = self._classes()
+        calls = dict(call for cls in classes for call in cls.calls())
+        net_init = [_resolve_instances(line, calls) for line in body.init_statements()] + self.init_scheme(classes)
+        net_lines = self._method_lines(net_init, args, _reuse_names([body.resolve(line) for line in body.lines], args,
+                                                                  frozenset(body.kept)))
+        out = self._header()
+        code: list[list[str]] = []
+        first_of_block: dict[str, _Class] = {}
+        for cls in sorted(classes, key=lambda c: c.members[0][0]):  # children before parents
+            code.append(self._class_lines(cls, first_of_block.setdefault(cls.block, cls)))
+        code.append([f"class {self.net_class}(nn.Module):", *self._docstring(), "", *net_lines])
+        # Helpers that some class constructs (an op held as a bare parameter needs none).
+        used = "\n".join("\n".join(c) for c in code)
+        helpers = {n: h for n, h in self.helpers.items() if _mentions(used, f"{n}(")}
+        code = [h.splitlines() for h in [*helpers.values(), *_function_helpers(used)]] + code
+        text = "\n\n\n".join("\n".join(c) for c in code)
+        out += ["", *_imports(text), "", "", text, ""]
+        return GeneratedSource("\n".join(out), self.net_class, tuple(helpers))
+
+    def generate_family(self, others: list[TorchCodegen]) -> GeneratedSource:
+        """One module for this network and `others` (the networks of one file): every block class
+        once, a class per family of networks that differ only in the family's parameters, and a
+        function per network that builds it (`def resnet50(**kwargs: Any) -> ResNet50`); the parameters
+        every network sets alike are keyword arguments with that default (`resnet50(classes=10)`), and
+        a boolean under which networks have more outputs is a flag (`InceptionV3(aux=False)`)."""
+        gens = [self, *others]
+        for g in gens:
+            g.peers = gens
+        self.helpers = dict(sorted({k: v for g in gens for k, v in g.helpers.items()}.items()))
+        self.keyword_defaults = {k: v for g in gens for k, v in g.keyword_defaults.items()}
+        self.classes = Namespace(frozenset(self.helpers))
+        self.locals_reserved = frozenset(self.helpers)
+        pooled: list[_Instance] = []
+        tops: list[int] = []
+        self._find_common(gens)
+        networks: list[_Probed] = []
+        for g in gens:
+            title = linecache.getline(g.info.file, 1)
+            self.family_names.setdefault(g.info.family, family_class_name(
+                g.info.family, title if title.startswith("#") else ""))
+            body, args = g._body(())
+            offset = len(pooled)
+
+            def shift(line: str, offset: int = offset) -> str:
+                return _shift(line, offset)
+
+            pooled += [replace(inst, init=[shift(line) for line in inst.init]) for inst in g.instances]
+            values = {k: v for k, raw in g.info.parameters.items() if (v := _spec_value(raw)) is not None}
+            tops.append(len(pooled))
+            self.family[len(pooled)] = (g, offset, len(pooled))
+            init = body.init_statements()  # rendered once: a 10^5-layer network's is 10^5 constructors
+            pooled.append(_Instance((g.info.name,), g.info.family, [shift(line) for line in init],
+                                    [body.resolve(line) for line in body.lines], args, values, compress=True,
+                                    size=len(body.lines) + body.unrolled))
+            networks.append(_Probed(g, offset, len(pooled) - 1, pooled[-1], init, list(g.instances)))
+        classes = self._classes_with_probes(pooled, networks)
+        pooled = self.instances
+        code: list[list[str]] = []
+        first_of_block: dict[str, _Class] = {}
+        nets = [c for c in classes if pooled[c.members[0][0]].compress]
+        defaults = {c.name: self._common_arguments(c) for c in nets}
+        for cls in sorted(classes, key=lambda c: c.members[0][0]):
+            if cls in nets:
+                continue
+            code.append(self._class_lines(cls, first_of_block.setdefault(cls.block, cls)))
+        for cls in nets:
+            code.append(self._network_class_lines(cls, gens, tops, defaults[cls.name]))
+        functions: list[str] = []
+        for g, top in zip(gens, tops, strict=True):
+            cls = next(c for c in nets if any(i == top for i, _, _ in c.members))
+            m = next(k for k, (i, _, _) in enumerate(cls.members) if i == top)
+            # An argument at the class's default is left to it (`resnet50`: `layers=` alone).
+            kwargs = [f"{p}={_source(v)}" for p, v in zip(cls.params, cls.arguments[m], strict=True)
+                      if defaults[cls.name].get(p) != _source(v)]
+            functions.append("\n".join([f"def {g.info.name}(**kwargs: Any) -> {cls.name}:",
+                                        *wrap(f"return {cls.name}({', '.join([*kwargs, '**kwargs'])})", INDENT)]))
+        used = "\n".join("\n".join(c) for c in code)
+        helpers = {n: h for n, h in self.helpers.items() if _mentions(used, f"{n}(")}
+        code = ([h.splitlines() for h in [*helpers.values(), *_function_helpers(used)]] + code
+                + [f.splitlines() for f in functions])
+        text = "\n\n\n".join("\n".join(c) for c in code)
+        imports = _imports(text)
+        spec = json.dumps(os.path.basename(self.info.file))
+        header = [f"# Generated by archdsl from {spec}: {len(gens)} network{'s' * (len(gens) > 1)}, one function each.",
+                  "# Do not edit: change the spec and run `archdsl compile` again."]
+        out = [*header, "", *imports, "", "", text, ""]
+        return GeneratedSource("\n".join(out), ", ".join(c.name for c in nets), tuple(helpers))
+
+    def _network_class_lines(self, cls: _Class, gens: list[TorchCodegen], tops: list[int],
+                             defaults: dict[str, str]) -> list[str]:
+        """A family's network class: what it builds, and why it is a class of its own if it is;
+        `defaults`: its arguments that every network sets alike, with that value as default."""
+        names = [gens[tops.index(i)].info.name for i, _, _ in cls.members if i in tops]
+        doc = safe_comment(f"The networks {', '.join(names)}." if len(names) > 1 else f"The network {names[0]}.",
+                           WIDTH - 14)
+        why = []
+        first = next(c for c in self.made if c.block == cls.block)
+        if first is not cls:
+            differs = "sizes" if first.template == cls.template else "layers"
+            why = [f"# Not {first.name}: its {differs} differ from that class's in more than the family's parameters."]
+        common = self._common(gens[tops.index(cls.members[0][0])])
+        fixed = {p: reason for name in names for p, reason in self.fixed.get(name, {}).items() if p not in cls.params}
+        for p, reason in fixed.items():  # a parameter whose probe failed (see _classes_with_probes)
+            text = safe_comment(f"{p} stays {_source(common[p])}, not an argument: {reason}.", 2 * WIDTH)
+            why += textwrap.wrap(text, WIDTH, initial_indent="# ", subsequent_indent="# ")
+        params = tuple(f"{p}: {t}" + (f" = {defaults[p]}" if p in defaults else "")
+                       for p, t in zip(cls.params, cls.types(), strict=True))
+        lines = self._method_lines(cls.init, cls.args, cls.forward, params)
+        return [*why, f"class {cls.name}(nn.Module):", f'{INDENT}"""{doc}"""', "", *lines]
+
+    def _find_common(self, gens: list[TorchCodegen]) -> None:
+        """Each family's parameters (numbers and flags) that all its networks in the file set alike:
+        `classes`, `zero_init_residual`, a dropout rate. The family class takes them as keyword
+        arguments defaulting to that value (torchvision's `resnet50(num_classes=10)`)."""
+        by_family: dict[str, list[TorchCodegen]] = {}
+        for g in gens:
+            by_family.setdefault(g.info.family, []).append(g)
+        for family, members in by_family.items():
+            taken: dict[str, set[tuple[type, object]]] = {}
+            for m in members:
+                for k in m.info.defaulted:  # a list or a layer is no default a class takes (and no set member)
+                    v = m.info.parameters.get(k)
+                    taken.setdefault(k, set()).add((type(v), v if isinstance(v, bool | int | float) else repr(v)))
+            # One value wherever the spec's default was taken (a default may read other parameters).
+            self.spec_defaults[family] = {k: v for k, values in taken.items() if len(values) == 1
+                                          and isinstance(v := next(iter(values))[1], bool | int | float)}
+            first = members[0].info.parameters
+            self.common_params[family] = {
+                k: v for k, v in first.items()
+                if isinstance(v, bool | int | float) and Namespace().create(k) == k  # a legal, unshadowing name
+                and all(type(m.info.parameters.get(k)) is type(v) and m.info.parameters.get(k) == v for m in members)}
+
+    def _classes_with_probes(self, pooled: list[_Instance], networks: list[_Probed]) -> list[_Class]:
+        """The classes of the instances `pooled` and of the networks' probes (see _probe), which join
+        their networks' classes, where a common parameter's constants become it. A probe whose blocks
+        changed brings its block instances, which join the blocks' classes, where the constants that
+        changed become the blocks' parameters; where it joins no network's class after all, the
+        blocks' classes are made again without it (else they would take as arguments what every
+        network sets alike). A network's probe changes all its common numbers at once; where that
+        fails (mobilenet_v2: its channels follow `width` through `divisible`), one probe per number
+        takes its place, and the numbers whose own probe fails stay fixed (`self.fixed`, and a
+        comment in the generated file says which and why)."""
+        family = dict(self.family)
+        probes: list[_ProbeRun] = []
+        for n, net in enumerate(networks):
+            numbers = [k for k, v in self._common(net.generator).items() if type(v) is not bool]
+            probes += self._probes(n, net, numbers, alone=False)
+        while True:
+            self.instances, self.family, self.made = list(pooled), dict(family), []
+            self.classes = Namespace(frozenset(self.helpers))
+            placed: dict[int, int] = {}  # a probe → its network instance
+            for k, run in enumerate(probes):
+                offset, stop = networks[run.network].offset, networks[run.network].index
+                if run.own_blocks:
+                    offset, stop = len(self.instances), len(self.instances) + len(run.generator.instances)
+                    self.instances += [replace(b, init=[_shift(line, offset) for line in b.init], probe=True)
+                                       for b in run.generator.instances]
+                placed[k] = len(self.instances)
+                self.family[len(self.instances)] = (run.generator, offset, stop)
+                self.instances.append(replace(run.instance, init=[_shift(line, offset) for line in run.instance.init]))
+            classes = self._classes()
+            members = {i for cls in classes for i, _, _ in cls.members}
+            lost = [k for k, i in placed.items() if i not in members]
+            if not lost:
+                return classes
+            kept = [run for k, run in enumerate(probes) if k not in lost]
+            for k in lost:
+                run = probes[k]
+                if len(run.changed) > 1:  # one probe per number instead
+                    kept += self._probes(run.network, networks[run.network], list(run.changed), alone=True)
+                else:
+                    self._fix(networks[run.network], run.changed,
+                              "it changes sizes in ways the class cannot compute from its arguments")
+            probes = sorted(kept, key=lambda run: run.order)
+
+    def _probes(self, n: int, net: _Probed, numbers: list[str], alone: bool) -> list[_ProbeRun]:
+        """The probes of network n (`net`) over `numbers`: one changing them all, or (`alone`) one
+        per number; a number whose probe fails is fixed (see _fix)."""
+        out: list[_ProbeRun] = []
+        if not numbers:  # nothing to lift: no probe
+            return out
+        for group in ([[k] for k in numbers] if alone or len(numbers) == 1 else [numbers]):
+            probe = self._probe(net, group)
+            if isinstance(probe, str):
+                if len(group) > 1:
+                    return self._probes(n, net, numbers, alone=True)
+                self._fix(net, tuple(group), probe)
+                continue
+            order = (n, numbers.index(group[0]) + 1 if alone or len(numbers) == 1 else 0)
+            out.append(_ProbeRun(n, tuple(group), order, *probe))
+        return out
+
+    def _fix(self, net: _Probed, names: tuple[str, ...], why: str) -> None:
+        """Record that the network's numbers `names` stay fixed at its values, and why."""
+        for name in names:
+            self.fixed.setdefault(net.generator.info.name, {})[name] = why
+
+    def _probe(self, net: _Probed, names: list[str]) -> tuple[TorchCodegen, _Instance, bool] | str:
+        """A network elaborated again with its common numbers `names` changed (`classes` 1000 →
+        1001): the constants that change with them are those parameters. Also returned: whether its
+        block instances changed (`InceptionAux(classes)`: then the probe brings its own, which join
+        the blocks' classes, where the constants that changed become the blocks' parameters). The
+        probe's statements refer to its block instances as `net.unshifted` refers to the network's.
+        Where the spec refuses the values or something changes besides constants, or besides
+        constants that the parameters of the network or of the blocks holding them give (then the
+        class keeps them fixed): why, in words."""
+        g = net.generator
+        numbers = self._common(g)
+        changed = {k: (v + 1) / 2 if type(v) is float and 0 <= v < 1 else v + 1
+                   for k, v in numbers.items() if k in names}
+        other = g.network.variant(changed)
+        if other is None:
+            return "the spec refuses other values"
+        pg = TorchCodegen(other)
+        pg.peers = [*self.peers, pg]
+        body, _ = pg._body(())
+        kd = self.keyword_defaults
+        same_blocks = [(i.scope, i.init, i.forward) for i in pg.instances] == [
+            (i.scope, i.init, i.forward) for i in net.blocks]
+        if len(pg.instances) != len(net.blocks):
+            return "it changes how many blocks there are"
+        if not same_blocks and not all(_explained(a, b, kd) for a, b in zip(net.blocks, pg.instances, strict=True)):
+            return "it changes the blocks in more than the sizes their parameters give"
+        init = body.init_statements()
+        forward = [body.resolve(line) for line in body.lines]
+        if forward != net.instance.forward or _template(init, kd)[0] != _template(net.unshifted, kd)[0]:
+            return "it changes the layers, not only their sizes"
+        values = {k: v for k, raw in other.info.parameters.items() if (v := _spec_value(raw)) is not None}
+        return pg, replace(net.instance, init=init, values=values, probe=True), not same_blocks
+
+    def _common_arguments(self, cls: _Class) -> dict[str, str]:
+        """A family class's arguments with a default, and its source: the spec's default (`groups=1`),
+        else the value every network sets alike; moved to the end of its parameters (a default
+        follows the arguments without one). A flag that only its init statements read joins them."""
+        first = self.instances[cls.members[0][0]]
+        common = {**self.common_params.get(first.block, {}), **self.spec_defaults.get(first.block, {})}
+        reads = {n for line in cls.init for n in re.findall(r"^\s*if (?:not )?(\w+):$", line)}
+        for name in common:
+            if name in reads and name not in cls.params:
+                cls.params.append(name)
+                for values in cls.arguments:
+                    values.append(common[name])
+        moved = [p for p in cls.params if p in common]
+        order = [k for k, p in enumerate(cls.params) if p not in common] + [cls.params.index(p) for p in moved]
+        cls.params = [cls.params[k] for k in order]
+        cls.arguments = [[values[k] for k in order] for values in cls.arguments]
+        return {p: _source(common[p]) for p in moved}
+
+    def _docstring(self) -> list[str]:
+        """The network class's docstring: its name, and the input sizes the module serves."""
+        doc = safe_comment(f"The network {self.info.name}.", WIDTH - 14)
+        sizes = self.network.input_sizes()
+        if not sizes:
+            return [f'{INDENT}"""{doc}"""']
+        words, lines, line = safe_comment(sizes, 2000).split(), [], ""
+        for word in words:
+            if line and len(INDENT + line + " " + word) > WIDTH:
+                lines.append(INDENT + line)
+                line = word
+            else:
+                line = f"{line} {word}".strip()
+        return [f'{INDENT}"""{doc}', "", *lines, INDENT + line, f'{INDENT}"""']
+
+    def _class_lines(self, cls: _Class, first: _Class) -> list[str]:
+        """The source of a block class; `first` is its block's first class, which a second one explains
+        itself against."""
+        # Where the block is used: each place once (a file's networks share places; probes are none).
+        where = list(dict.fromkeys(".".join(parts(self.instances[i].scope)) for i, _, _ in cls.members
+                                   if not self.instances[i].probe))
+        more = f" and {len(where) - 4} more" if len(where) > 4 else ""
+        summary = safe_comment(f"Block {cls.block}, used at {', '.join(where[:4])}{more}.", WIDTH - 14)
+        doc = [f'{INDENT}"""{summary}"""']
+        if first is not cls:  # a second paragraph says why
+            why = safe_comment(f"A class of its own: {_difference(cls, first)}.", 2 * WIDTH)
+            doc = [f'{INDENT}"""{summary}', "",
+                   *textwrap.wrap(why, WIDTH - 4, initial_indent=INDENT, subsequent_indent=INDENT), f'{INDENT}"""']
+        params = tuple(f"{p}: {t}" for p, t in zip(cls.params, cls.types(), strict=True))
+        lines = self._method_lines(cls.init, cls.args, cls.forward, params)
+        if cls.template and cls.template[-1] == "super().__init__(*layers)":  # _ClassBody.sequence, .container
+            own = [line for line in lines if line != f"{INDENT * 2}super().__init__()"]
+            return [f"class {cls.name}(nn.Sequential):", *doc, "", *(own if cls.forward else own[:own.index("")])]
+        return [f"class {cls.name}(nn.Module):", *doc, "", *lines]
+
+    def _header(self) -> list[str]:
+        net = self.info
+        spec = json.dumps(os.path.basename(net.file))
+        lines = [f"# Generated by archdsl from {spec}, network {json.dumps(net.name)}.",
+                 "# Do not edit: change the spec and run `archdsl compile` again."]
+        if net.parameters:
+            lines.append("# Settings:")
+            for k, v in net.parameters.items():
+                lines.append(clip(f"#   {json.dumps(k)[1:-1]} = {json.dumps(jsonable(v))}"))
+        for name, shape in self.ir.input_shapes().items():
+            lines.append(clip(f"# Input {json.dumps(name)[1:-1]}: N x {'x'.join(map(str, shape))}"))
+        for name, shape in self.ir.output_shapes().items():
+            lines.append(clip(f"# Output {json.dumps(name)[1:-1]}: N x {'x'.join(map(str, shape))}"))
+        return lines
+
+
+def _mirror(port: Port, src: tuple[str, ...], dst: tuple[str, ...]) -> Port:
+    """The port of `dst` (an application of a shared instance) at `port`'s place in `src`."""
+    prefix = ".".join(src)
+    return Port(".".join(dst) + port.node[len(prefix):], port.index)
+
+
+def module_signature(ir: IR) -> tuple[object, ...]:
+    """What the generated code of `ir` is made of, without generating it: each node's name, kind,
+    inputs and torch text (constructor, bare parameter, forward), each scope, the outputs' names.
+    Two elaborations with equal signatures compile to the same module (the input sizes may differ)."""
+    nodes: list[object] = []
+    # The torch text of each distinct call (op, attributes, input shapes), made once: identical
+    # layers share their validated attributes (the IR keeps them alive, so their id is the key).
+    texts: dict[tuple[object, ...], tuple[object, ...]] = {}
+    for node in ir:
+        if node.kind != "op":
+            nodes.append((node.name, node.kind, node.output_name, node.inputs))
+            continue
+        ins = ir.in_shapes(node)
+        key = (node.op, id(node.attrs), *ins)
+        text = texts.get(key)
+        if text is None:
+            op, args = node.op_class, [f"a{k}" for k in range(len(node.inputs))]
+            text = texts[key] = (op.torch_init(node.attrs, ins), op.torch_parameter(node.attrs, ins),
+                                 op.torch_forward(node.attrs, ins, args, "m"))
+        nodes.append((node.name, node.op, node.inputs, node.shares, *text))
+    scopes = tuple((path, info.kind, info.block, info.shares) for path, info in ir.scopes.items())
+    return (tuple(nodes), scopes)
