@@ -106,8 +106,6 @@ class _Probed:
     instance: _Instance
     unshifted: list[str]
     blocks: list[_Instance]  # its block instances as its generator made them (the first network's
-
-
     # generator is the module's, whose instances become the pooled ones)
 
 
