@@ -14,6 +14,7 @@ the rules. This module imports nothing of torch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
@@ -23,6 +24,13 @@ from .syntax import Arg, Call, InitStmt, Name, Node, Str
 
 Word = str
 ArgValue = float | int | Word
+
+# PyTorch builds a module's tensors as float32 and reads an integer argument as a 64-bit one: a
+# number beyond either sets no tensor (`constant_`: "value cannot be converted to type float without
+# overflow", "int too big to convert"; `uniform_`: "from is out of bounds"; `kaiming_normal_`'s gain
+# overflows), so it is refused where the spec writes it, as an op's attribute beyond 64 bits is.
+FLOAT32_MAX = 3.4028234663852886e38
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,7 @@ class SchemeParam:
     # (trunc_normal divides by its standard deviation): checked here, not where the module is built.
     least: float | None = None
     strict: bool = False
+    most: float | None = None  # the largest number torch takes (see xavier_uniform's gain)
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class SchemeDef:
     # spelling, written as given.
     torch: Callable[[str, str, dict[str, ArgValue], list[tuple[str, ArgValue]]], list[str]]
     bounds: tuple[str, str] | None = None  # two arguments, the first at most the second (uniform's a, b)
+    widest: float | None = None  # how far apart torch lets the bounds be (uniform_: to - from, a float32)
 
 
 def _lit(v: ArgValue) -> str:
@@ -124,12 +134,14 @@ SCHEMES: dict[str, SchemeDef] = {s.name: s for s in (
               _plain("kaiming_uniform_")),
     SchemeDef("xavier_normal", (SchemeParam("gain", 1),),
               "Glorot and Bengio 2010: normal, std gain*sqrt(2/(fan_in+fan_out))", _plain("xavier_normal_")),
-    SchemeDef("xavier_uniform", (SchemeParam("gain", 1),),
+    # uniform_(-bound, bound) takes a range of at most FLOAT32_MAX, and the bound is largest on a 1×1
+    # layer of one channel in and out: gain * sqrt(6 / 2).
+    SchemeDef("xavier_uniform", (SchemeParam("gain", 1, most=FLOAT32_MAX / 2 / math.sqrt(3)),),
               "Glorot and Bengio 2010: uniform, bound gain*sqrt(6/(fan_in+fan_out))", _plain("xavier_uniform_")),
     SchemeDef("normal", (SchemeParam("mean", 0), SchemeParam("std", 1, least=0)), "normal(mean, std)",
               _plain("normal_")),
     SchemeDef("uniform", (SchemeParam("a", 0), SchemeParam("b", 1)), "uniform on [a, b]", _plain("uniform_"),
-              bounds=("a", "b")),
+              bounds=("a", "b"), widest=FLOAT32_MAX),
     SchemeDef("trunc_normal", _TRUNC, "normal(mean, std) redrawn outside [a, b] (absolute bounds, as torch's)",
               _plain("trunc_normal_"), bounds=("a", "b")),
     SchemeDef("constant", (SchemeParam("value", None),), "every element `value` (a bare number means the same)",
@@ -266,6 +278,7 @@ def read_scheme(arg: Arg, evaluate: Callable[[Node], object], functions: Contain
         hint = (did_you_mean(node.id, list(SCHEMES)) if isinstance(node, Name) else None) \
             or f"write a scheme (`normal(std=0.01)`) or a number; schemes: {', '.join(SCHEMES)}"
         raise error("E0541", "an initialization is a scheme or a number", node.span, hint)
+    _check_torch_number("the constant", value, node.span)
     return Scheme("constant", (("value", value),), (("value", node),))
 
 
@@ -308,6 +321,28 @@ def _check_bounds(scheme: SchemeDef, given: dict[str, ArgValue], spans: dict[str
     if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
         raise error("E0542", f"`{scheme.name}`'s {lo} = {py_number(low)} is above its {hi} = {py_number(high)}",
                     spans.get(hi, spans.get(lo, span)), f"{lo} is the lower bound: {lo} <= {hi}")
+    if isinstance(low, int | float) and isinstance(high, int | float) and scheme.widest is not None \
+            and high - low > scheme.widest:
+        raise error("E0542", f"`{scheme.name}`'s {lo} = {_shown(low)} and {hi} = {_shown(high)} are more than "
+                    f"{py_number(scheme.widest)} apart, the widest range torch draws from",
+                    spans.get(hi, spans.get(lo, span)), f"narrow it: {hi} - {lo} <= {py_number(scheme.widest)}")
+
+
+def _shown(value: float) -> str:
+    """A number as a message shows it: an integer of more than 24 digits in floating point."""
+    return f"{float(value):.17g}" if isinstance(value, int) and len(str(abs(value))) > 24 else py_number(value)
+
+
+def _check_torch_number(what: str, value: float, span: Span) -> None:
+    """`value`, the number `what` (`std` of `normal`, the constant) is, is one PyTorch sets a tensor with."""
+    within = f"write a value from {py_number(-FLOAT32_MAX)} to {py_number(FLOAT32_MAX)}, float32's range"
+    if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+        hint = f"write it as a float: `{py_number(float(value))}`" if abs(value) <= FLOAT32_MAX else within
+        raise error("E0542", f"{what} is {_shown(value)}, beyond PyTorch's 64-bit integers (-2**63 to 2**63 - 1)",
+                    span, hint)
+    if abs(value) > FLOAT32_MAX:
+        raise error("E0542", f"{what} is {_shown(value)}, beyond float32, the type of the tensors `init` sets",
+                    span, within)
 
 
 def _argument(scheme: SchemeDef, param: SchemeParam, node: Node, evaluate: Callable[[Node], object]) -> ArgValue:
@@ -321,6 +356,11 @@ def _argument(scheme: SchemeDef, param: SchemeParam, node: Node, evaluate: Calla
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise error("E0542", f"`{param.name}` of `{scheme.name}` is a number", node.span,
                     f"write `{param.name}={param.default if param.default is not None else 0}`")
+    _check_torch_number(f"`{param.name}` of `{scheme.name}`", value, node.span)
+    if param.most is not None and value > param.most:
+        raise error("E0542", f"`{param.name}` of `{scheme.name}` is {_shown(value)}; it must be at most "
+                    f"{py_number(param.most)}", node.span,
+                    f"write `{param.name}={param.default}` or another value at most {py_number(param.most)}")
     if param.least is not None and (value < param.least or (param.strict and value == param.least)):
         bound = f"{'above' if param.strict else 'at least'} {py_number(param.least)}"
         raise error("E0542", f"`{param.name}` of `{scheme.name}` is {py_number(value)}; it must be {bound}",

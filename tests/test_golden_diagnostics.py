@@ -251,6 +251,7 @@ CASES: dict[str, Case] = {
     # uniform_: "expects to return a [from, to) range"): the spec's line says so first.
     "init_negative_std": Case("E0542", 6, 43, "`std` of `normal` is -1.0; it must be at least 0"),
     "init_bounds_reversed": Case("E0542", 4, 33, "`uniform`'s a = 0.5 is above its b = 0.1"),
+    "init_beyond_torch": Case("E0542", 6, 21, "the constant is 1180591620717411303424, beyond PyTorch's 64-bit"),
     # --- what verify and analyze print
     "split_part_expectations": Case("E0801", 9, 5, "expectation failed for `net`: b.shape is [12, 8, 8]",
                                     argv=("verify", "split_part_expectations.arch"), stdout=True),

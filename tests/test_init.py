@@ -351,19 +351,57 @@ OUT_OF_DOMAIN: list[tuple[str, Callable[[torch.Tensor], object]]] = [
     ("uniform(a=2)", lambda t: torch.nn.init.uniform_(t, a=2.0, b=1.0)),  # "[from, to) range"
     # the truncated normal the backend writes for it, its std sqrt(scale / fan) / 0.8796…
     ("variance_scaling(scale=0)", lambda t: torch.nn.init.trunc_normal_(t, std=0.0, a=-0.0, b=0.0)),
+    # numbers beyond what torch sets a float32 tensor with (a fuzzer's mutation of fpn.arch's
+    # `init bn: weight=1` into `weight=2**70` built a module whose construction failed)
+    ("2**70", lambda t: torch.nn.init.constant_(t, 2**70)),  # "int too big to convert"
+    ("constant(-1e300)", lambda t: torch.nn.init.constant_(t, -1e300)),  # "cannot be converted to type float"
+    ("uniform(a=-3e38, b=3e38)", lambda t: torch.nn.init.uniform_(t, a=-3e38, b=3e38)),  # "to-from <= max"
+    ("uniform(b=1e39)", lambda t: torch.nn.init.uniform_(t, a=0.0, b=1e39)),  # "to is out of bounds"
+    ("kaiming_normal(a=1e300)", lambda t: torch.nn.init.kaiming_normal_(t, a=1e300)),  # a**2 overflows
+    # the bound on a 1×1 layer of one channel in and out (the largest a conv gives it), gain·√3
+    ("xavier_uniform(gain=1e38)", lambda t: torch.nn.init.xavier_uniform_(t[:1, :1], gain=1e38)),
 ]
 
 
 @pytest.mark.parametrize(("scheme", "torch_call"), OUT_OF_DOMAIN, ids=[s for s, _ in OUT_OF_DOMAIN])
 def test_an_argument_torch_refuses_is_refused_in_the_spec(scheme: str,
                                                           torch_call: Callable[[torch.Tensor], object]) -> None:
-    with pytest.raises((RuntimeError, ZeroDivisionError)):
+    with pytest.raises((RuntimeError, ZeroDivisionError, OverflowError)):
         torch_call(torch.empty(8, 8))
     with pytest.raises(ArchError) as caught:
         load_string(f"network n {{\n    input image: 3x8x8\n    image -> conv(4, 3) as conv\n"
                     f"    init conv: {scheme}\n}}").network()
     assert [d.code for d in caught.value.diagnostics] == ["E0542"]
     assert caught.value.diagnostics[0].span.line == 4
+
+
+def test_an_integer_beyond_64_bits_is_refused_wherever_a_number_is_taken() -> None:
+    """torch reads an integer argument as a 64-bit one where it fills a tensor (the constant above);
+    normal_ would round `2**64` to a float, but one rule for every number says what the spec means:
+    the hint gives the float to write."""
+    with pytest.raises(ArchError) as caught:
+        load_string("network n {\n    input image: 3x8x8\n    image -> conv(4, 3) as conv\n"
+                    "    init conv: normal(mean=2**64)\n}").network()
+    (d,) = caught.value.diagnostics
+    assert (d.code, d.span.line, d.span.col) == ("E0542", 4, 28)
+    assert "64-bit" in d.message and d.hint == "write it as a float: `1.8446744073709552e+19`"
+
+
+def test_the_numbers_at_torchs_limits_build() -> None:
+    """What the refusals above leave is what torch takes: float32's largest constant, the largest
+    64-bit integer, a uniform range as wide as float32 allows, xavier_uniform's largest gain on the
+    1×1 layer of one channel that makes its bound the largest."""
+    from archdsl.compiler.backends.torch_codegen import build_module
+    from archdsl.weight_init import FLOAT32_MAX, SCHEMES
+
+    gain = SCHEMES["xavier_uniform"].params[0].most
+    net = load_string(f"network n {{\n    input image: 1x4x4\n    image -> conv(1, 1) as conv -> bn as bn"
+                      f" -> flatten -> linear(2) as fc\n    init conv: xavier_uniform(gain={gain!r}), bias=2**63 - 1\n"
+                      f"    init bn: weight={FLOAT32_MAX!r}, bias=-{FLOAT32_MAX!r}\n"
+                      f"    init linear: uniform(a=-{FLOAT32_MAX / 2!r}, b={FLOAT32_MAX / 2!r}), bias=0\n}}").network()
+    module = build_module(net)
+    assert module.bn.weight[0].item() == FLOAT32_MAX and module.conv.bias.item() == float(2**63 - 1)
+    assert module.fc.weight.abs().max().item() <= FLOAT32_MAX / 2
 
 
 # ---------------------------------------------------------------------------------------------
