@@ -58,6 +58,7 @@ class SchemeDef:
     torch: Callable[[str, str, dict[str, ArgValue], list[tuple[str, ArgValue]]], list[str]]
     bounds: tuple[str, str] | None = None  # two arguments, the first at most the second (uniform's a, b)
     widest: float | None = None  # how far apart torch lets the bounds be (uniform_: to - from, a float32)
+    fans: bool = False  # reads the tensor's fan-in or fan-out: needs one of two or more dimensions
 
 
 def _lit(v: ArgValue) -> str:
@@ -129,15 +130,18 @@ _SCALING = (SchemeParam("scale", 1.0, least=0, strict=True),
 
 SCHEMES: dict[str, SchemeDef] = {s.name: s for s in (
     SchemeDef("kaiming_normal", _KAIMING, "He et al. 2015: normal, std gain/sqrt(fan) (torch's kaiming_normal_)",
-              _plain("kaiming_normal_")),
+              _plain("kaiming_normal_"), fans=True),
     SchemeDef("kaiming_uniform", _KAIMING, "He et al. 2015: uniform, bound gain*sqrt(3/fan)",
-              _plain("kaiming_uniform_")),
-    SchemeDef("xavier_normal", (SchemeParam("gain", 1),),
-              "Glorot and Bengio 2010: normal, std gain*sqrt(2/(fan_in+fan_out))", _plain("xavier_normal_")),
+              _plain("kaiming_uniform_"), fans=True),
+    # A negative gain is a negative standard deviation (normal_ refuses it), resp. bounds the wrong
+    # way round (uniform_ refuses them).
+    SchemeDef("xavier_normal", (SchemeParam("gain", 1, least=0),),
+              "Glorot and Bengio 2010: normal, std gain*sqrt(2/(fan_in+fan_out))", _plain("xavier_normal_"), fans=True),
     # uniform_(-bound, bound) takes a range of at most FLOAT32_MAX, and the bound is largest on a 1×1
     # layer of one channel in and out: gain * sqrt(6 / 2).
-    SchemeDef("xavier_uniform", (SchemeParam("gain", 1, most=FLOAT32_MAX / 2 / math.sqrt(3)),),
-              "Glorot and Bengio 2010: uniform, bound gain*sqrt(6/(fan_in+fan_out))", _plain("xavier_uniform_")),
+    SchemeDef("xavier_uniform", (SchemeParam("gain", 1, least=0, most=FLOAT32_MAX / 2 / math.sqrt(3)),),
+              "Glorot and Bengio 2010: uniform, bound gain*sqrt(6/(fan_in+fan_out))", _plain("xavier_uniform_"),
+              fans=True),
     SchemeDef("normal", (SchemeParam("mean", 0), SchemeParam("std", 1, least=0)), "normal(mean, std)",
               _plain("normal_")),
     SchemeDef("uniform", (SchemeParam("a", 0), SchemeParam("b", 1)), "uniform on [a, b]", _plain("uniform_"),
@@ -149,9 +153,10 @@ SCHEMES: dict[str, SchemeDef] = {s.name: s for s in (
     SchemeDef("zeros", (), "every element 0", _plain("zeros_")),
     SchemeDef("ones", (), "every element 1", _plain("ones_")),
     SchemeDef("variance_scaling", _SCALING,
-              "TensorFlow's VarianceScaling: variance scale/fan (uniform: bound sqrt(3*scale/fan))", _variance_scaling),
+              "TensorFlow's VarianceScaling: variance scale/fan (uniform: bound sqrt(3*scale/fan))", _variance_scaling,
+              fans=True),
     SchemeDef("bilinear", (), "a (transposed) convolution's kernels set to bilinear interpolation from each channel to "
-              "itself, zero across channels (FCN's upsampling layers, Caffe's surgery.interp)", _bilinear),
+              "itself, zero across channels (FCN's upsampling layers, Caffe's surgery.interp)", _bilinear, fans=True),
 )}
 
 
@@ -223,6 +228,23 @@ def init_kinds() -> dict[str, list[str]]:
 GROUPED_KINDS = ("conv", "deconv")  # layers whose torch module has `groups`
 
 
+def _check_schemes_fit(kind: str, matrices: set[str], tensors: tuple[tuple[str, Scheme, Span], ...]) -> None:
+    """Each scheme can set its tensor of a `kind` layer (`matrices`: its tensors of two or more
+    dimensions), where torch would refuse it when the module is built (E0542)."""
+    for tensor, scheme, at in tensors:
+        if scheme.name == "bilinear" and kind not in GROUPED_KINDS:
+            raise error("E0542", f"a {kind} layer has no kernel to interpolate with", at,
+                        "`bilinear` sets the kernels of conv and deconv layers")
+        mode = str(scheme.arguments().get("mode", ""))
+        if mode.endswith("_per_group") and kind not in GROUPED_KINDS:
+            plain = mode.removesuffix("_per_group")
+            raise error("E0542", f"a {kind} layer has no groups to divide its fan-out by", at,
+                        f"write `mode={plain}`; `{mode}` is for convolutions")
+        if SCHEMES[scheme.name].fans and tensor not in matrices:  # torch: "Fan in and fan out can not be computed"
+            raise error("E0542", f"`{scheme.name}` reads a fan, and a {kind} layer's `{tensor}` has one dimension",
+                        at, "a scheme without fans sets it: a number, `normal(std=0.01)`, `uniform(a=-1, b=1)`")
+
+
 def check_target(kind: str, span: Span, tensors: tuple[tuple[str, Scheme, Span], ...]) -> str:
     """The kind a target names (an op's alias names its op's: `init batchnorm` is `init bn`): one that
     an `init` statement sets (E0540), with the tensors the statement names (E0544)."""
@@ -233,20 +255,12 @@ def check_target(kind: str, span: Span, tensors: tuple[tuple[str, Scheme, Span],
     if kind not in kinds and op is not None and op.init_kind is not None and op.init_kind == op.name:
         kind = op.name  # an alias of the op the kind is named after
     if kind in kinds:
-        for _tensor, scheme, at in tensors:
-            if scheme.name == "bilinear" and kind not in GROUPED_KINDS:
-                raise error("E0542", f"a {kind} layer has no kernel to interpolate with", at,
-                            "`bilinear` sets the kernels of conv and deconv layers")
-            mode = str(scheme.arguments().get("mode", ""))
-            if mode.endswith("_per_group") and kind not in GROUPED_KINDS:
-                plain = mode.removesuffix("_per_group")
-                raise error("E0542", f"a {kind} layer has no groups to divide its fan-out by", at,
-                            f"write `mode={plain}`; `{mode}` is for convolutions")
         known = sorted({t for name in kinds[kind] for t in get_op(name).init_tensors})
         for tensor, _scheme, at in tensors:
             if tensor not in known:
                 raise error("E0544", f"a {kind} layer has no `{tensor}`", at,
                             did_you_mean(tensor, known) or f"its tensors: {', '.join(known)}")
+        _check_schemes_fit(kind, {t for name in kinds[kind] for t in get_op(name).init_matrices}, tensors)
         return kind
     if op is not None and op.init_kind is not None:  # dwconv, pwconv: convolutions like any other
         hint = f"`{kind}` layers are {op.init_kind} layers: `init {op.init_kind}` sets them, `as LABEL` picks some"

@@ -271,6 +271,9 @@ class Op:
     init_kind: ClassVar[str | None] = None
     # Every parameter tensor a layer of the op may have (`init_parameters` gives one layer's).
     init_tensors: ClassVar[tuple[str, ...]] = ()
+    # Those of them with two or more dimensions (a kernel, a weight matrix): the only ones that have
+    # a fan-in and a fan-out, which kaiming, xavier, variance_scaling and bilinear read.
+    init_matrices: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def init_parameters(cls, a: Any) -> tuple[str, ...]:

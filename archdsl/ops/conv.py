@@ -68,6 +68,7 @@ class _ConvLike(Op):
     output_overwritable = True  # its gradient reads its input and weight only
     init_kind = "conv"
     init_tensors = ("weight", "bias")
+    init_matrices = ("weight",)
 
     @classmethod
     def init_parameters(cls, a: Any) -> tuple[str, ...]:
@@ -232,6 +233,7 @@ class Deconv(Op):
     output_overwritable = True  # its gradient reads its input and weight only
     init_kind = "deconv"
     init_tensors = ("weight", "bias")
+    init_matrices = ("weight",)
 
     @classmethod
     def init_parameters(cls, a: Any) -> tuple[str, ...]:

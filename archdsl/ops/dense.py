@@ -31,6 +31,7 @@ class Linear(Op):
     output_overwritable = True
     init_kind = "linear"
     init_tensors = ("weight", "bias")
+    init_matrices = ("weight",)
 
     @classmethod
     def init_parameters(cls, a: Any) -> tuple[str, ...]:
