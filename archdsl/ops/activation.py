@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .attr_schema import NonNegativeFloat
-from .base import Attrs, Op, Shape, py_number, register
+from .attr_schema import NonNegativeFloat32
+from .base import Attrs, Op, Shape, ShapeError, fmt_shape, py_number, register
 
 
 class _Activation(Op):
@@ -54,7 +54,7 @@ Gelu = _simple("gelu", "GELU", "Gaussian error linear unit.", overwritable=True)
 
 
 class LeakyAttrs(Attrs):
-    slope: NonNegativeFloat = 0.01
+    slope: NonNegativeFloat32 = 0.01
 
 
 @register
@@ -82,6 +82,14 @@ class Softmax(_Activation):
     doc = "Softmax over a dimension (batch excluded; 0 is channels): softmax(dim=0)."
     Attrs = SoftmaxAttrs
     positional = ("dim",)
+
+    @classmethod
+    def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        rank = len(ins[0])
+        if not -rank <= a.dim < rank:  # nn.Softmax checks it only when it runs
+            raise ShapeError(f"`softmax`: dim {a.dim} is out of range for {fmt_shape(ins[0])}",
+                             "dim=0 is the channels, dim=-1 the last dimension")
+        return [ins[0]]
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:

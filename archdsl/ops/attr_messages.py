@@ -126,6 +126,23 @@ def expected_plural(tp: Any) -> str:
     return " or ".join(dict.fromkeys(_alternatives(tp, [], plural=True)))
 
 
+def _int_ceiling(tp: Any) -> int | None:
+    """The largest integer an integer inside type `tp` takes (its `Le` bound), if it has one."""
+    if get_origin(tp) is Annotated:
+        inner, *extra = get_args(tp)
+        own = [b["le"] for b in [_bounds(extra)] if inner is int and "le" in b]
+        return own[0] if own else _int_ceiling(inner)
+    bounds = [c for c in (_int_ceiling(a) for a in get_args(tp)) if c is not None]
+    return min(bounds) if bounds else None
+
+
+def _ints(value: Any) -> list[int]:
+    """The integers a value written in a spec holds, in lists too."""
+    if isinstance(value, list | tuple):
+        return [i for v in value for i in _ints(v)]
+    return [value] if isinstance(value, int) and not isinstance(value, bool) else []
+
+
 def beyond_int64_message(op: str, field: str, given: Any) -> str:
     """For an integer PyTorch cannot hold (see base._refuse_beyond_int64), as the user wrote it."""
     return (f"`{op}`: bad value {_bounded(show_value(given))} for `{field}`: "
@@ -147,6 +164,9 @@ def attribute_message(op: str, field: str | None, kind: str, given: dict[str, An
         return f"`{op}`: bad value {shown} for `{field}`: {detail}"
     info = model.model_fields[field]
     wanted = expected(info.annotation, info.metadata)
+    ceiling = _int_ceiling(info.annotation)
+    if ceiling is not None and any(v > ceiling for v in _ints(given[field])):  # a bound the words leave out
+        return f"`{op}`: bad value {shown} for `{field}`: expected {wanted}, each at most {ceiling}"
     if kind == "int_parsing_size":  # a whole number as a float beyond 2**63 (1e308), too large to convert
         return f"`{op}`: bad value {shown} for `{field}`: too large (expected {wanted})"
     return f"`{op}`: bad value {shown} for `{field}`: expected {wanted}"

@@ -31,6 +31,12 @@ NonNegativeInt = Annotated[int, Ge(0)]
 PositiveFloat = Annotated[float, Gt(0)]
 NonNegativeFloat = Annotated[float, Ge(0)]
 Probability = Annotated[float, Ge(0.0), Le(1.0)]
+# A number a module keeps or passes as a float32 (LeakyReLU's slope, a parameter's initial value):
+# torch refuses one beyond float32 ("value cannot be converted to type float without overflow").
+FLOAT32_MAX = 3.4028234663852886e38
+Float32 = Annotated[float, Ge(-FLOAT32_MAX), Le(FLOAT32_MAX)]
+PositiveFloat32 = Annotated[float, Gt(0), Le(FLOAT32_MAX)]
+NonNegativeFloat32 = Annotated[float, Ge(0), Le(FLOAT32_MAX)]
 
 _BOUNDS = (Gt, Ge, Lt, Le)
 _EXACT_FLOAT = 2**53  # an int up to this converts to a float exactly, as pydantic converts it

@@ -18,10 +18,12 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
+from annotated_types import Ge, Gt, Le
+
 from ..formatting import shape_text
 from .attr_messages import attribute_message, beyond_int64_message
 from .attr_schema import Attrs as Attrs  # the contract: each op names its schema, a subclass
-from .attr_schema import Invalid, NonNegativeInt, Normalize, PositiveInt
+from .attr_schema import Invalid, Normalize
 
 Shape = tuple[int, ...]
 Category = Literal["layer", "activation", "merge", "split", "reshape", "pool", "norm", "regularizer"]
@@ -74,10 +76,15 @@ def _to_padding(v: Any) -> Any:
     return v
 
 
-Pair = Annotated[tuple[PositiveInt, PositiveInt], Normalize(_to_pair)]
-NonNegPair = Annotated[tuple[NonNegativeInt, NonNegativeInt], Normalize(_to_nonneg_pair)]
+# A window's size, stride, padding or dilation: torch's pooling and transposed convolution kernels
+# hold them as 32-bit integers ("value cannot be converted to type int without overflow").
+INT32_MAX = 2**31 - 1
+PositiveInt32 = Annotated[int, Gt(0), Le(INT32_MAX)]
+NonNegativeInt32 = Annotated[int, Ge(0), Le(INT32_MAX)]
+Pair = Annotated[tuple[PositiveInt32, PositiveInt32], Normalize(_to_pair)]
+NonNegPair = Annotated[tuple[NonNegativeInt32, NonNegativeInt32], Normalize(_to_nonneg_pair)]
 # (top, bottom, left, right); "same" is TF-style (possibly asymmetric), None is "half" padding.
-Pads = tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt, NonNegativeInt]
+Pads = tuple[NonNegativeInt32, NonNegativeInt32, NonNegativeInt32, NonNegativeInt32]
 Padding = Annotated[Pads | Literal["same", "valid"] | None, Normalize(_to_padding)]
 
 

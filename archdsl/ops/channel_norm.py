@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .attr_schema import PositiveFloat
+from .attr_schema import Float32, PositiveFloat, PositiveFloat32
 from .base import Attrs, Op, Shape, ShapeError, fmt_shape, py_number, register
 
 
@@ -19,8 +19,8 @@ def _per_channel(param: str, rank: int) -> str:
 
 
 class L2NormAttrs(Attrs):
-    scale: PositiveFloat | None = None
-    eps: PositiveFloat = 1e-12
+    scale: PositiveFloat32 | None = None
+    eps: PositiveFloat32 = 1e-12
 
 
 @register
@@ -135,7 +135,7 @@ class LayerNorm(Op):
 
 
 class LayerScaleAttrs(Attrs):
-    init: float = 1e-6
+    init: Float32 = 1e-6
     # The rank of the held γ: 1 is a C-vector (timm's gamma), 3 is C×1×1 (torchvision's ConvNeXt
     # `layer_scale`), so that either model's state_dict loads by name.
     rank: Literal[1, 3] = 1

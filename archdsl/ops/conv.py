@@ -245,6 +245,11 @@ class Deconv(Op):
         c = ins[0][0]
         if c % a.groups or a.out % a.groups:
             raise ShapeError(f"`deconv`: groups={a.groups} must divide {c} and {a.out}")
+        for i in range(2):  # ConvTranspose2d checks it only when it runs
+            if a.output_pad[i] >= max(a.stride[i], a.dilation[i]):
+                raise ShapeError(f"`deconv`: output_pad={list(a.output_pad)} must be smaller than the stride "
+                                 f"{list(a.stride)} or the dilation {list(a.dilation)} in each dimension",
+                                 "output_pad picks one of the sizes a stride > 1 leaves open; with stride 1 it is 0")
         hw = []
         for i in range(2):
             size = (ins[0][1 + i] - 1) * a.stride[i] - 2 * a.pad[i] + a.dilation[i] * (a.kernel[i] - 1) \

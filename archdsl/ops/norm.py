@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .attr_schema import PositiveFloat, PositiveInt
-from .base import Attrs, Op, Shape, need_rank, py_number, register
+from .attr_schema import PositiveFloat
+from .base import Attrs, Op, PositiveInt32, Shape, need_rank, py_number, register
 
 
 class BatchNormAttrs(Attrs):
@@ -101,7 +101,7 @@ class FrozenBatchNorm2d(nn.Module):
 
 
 class LrnAttrs(Attrs):
-    size: PositiveInt = 5
+    size: PositiveInt32 = 5  # a window over the channels, padded as one (torch: 32-bit)
     alpha: float = 1e-4
     beta: float = 0.75
     k: float = 1.0
