@@ -229,14 +229,21 @@ def test_py_number_refuses_what_has_no_literal(value: float) -> None:
 
 @pytest.mark.parametrize("text", ["5e-324", "1e-300", "1.7976931348623157e308", "0.0", "-0.0", "0.1"])
 def test_numbers_reach_the_built_module_exactly(text: str) -> None:
-    """A number in the spec is the same float, bit for bit, in the module `compile` writes."""
+    """A number in the spec is the same float, bit for bit, in the module `compile` writes. LeakyReLU
+    takes its slope as a float32 when it runs ("value cannot be converted to type float without
+    overflow" beyond it), so a slope beyond float32 is refused at the spec instead."""
+    in_float32 = abs(float(text)) <= 3.4028234663852886e38
+    slope = text if in_float32 else "0.1"
     spec = (f"network edge {{\n    input image: 3x4x4\n"
-            f"    image -> leaky({text}) -> bn(momentum={text}) -> lrn(alpha={text}) -> output y\n}}")
+            f"    image -> leaky({slope}) -> bn(momentum={text}) -> lrn(alpha={text}) -> output y\n}}")
     module = build_module(api.load_string(spec).network())
     want = float(text).hex()
-    assert module.leaky.negative_slope.hex() == want
+    assert module.leaky.negative_slope.hex() == float(slope).hex()
     assert module.bn.momentum.hex() == want
     assert module.lrn.alpha.hex() == want
+    if not in_float32:
+        with pytest.raises(ArchError, match=r"for `slope`: expected a number from 0 to 3\.40282e"):
+            api.load_string(spec.replace("leaky(0.1)", f"leaky({text})")).network()
 
 
 def test_namespace() -> None:
