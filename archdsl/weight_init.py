@@ -20,17 +20,11 @@ from dataclasses import dataclass, field
 
 from .diagnostics import Span, did_you_mean, error
 from .ops import all_ops, py_number
+from .ops.attr_schema import FLOAT32_MAX, INT64_MAX, INT64_MIN
 from .syntax import Arg, Call, InitStmt, Name, Node, Str
 
 Word = str
 ArgValue = float | int | Word
-
-# PyTorch builds a module's tensors as float32 and reads an integer argument as a 64-bit one: a
-# number beyond either sets no tensor (`constant_`: "value cannot be converted to type float without
-# overflow", "int too big to convert"; `uniform_`: "from is out of bounds"; `kaiming_normal_`'s gain
-# overflows), so it is refused where the spec writes it, as an op's attribute beyond 64 bits is.
-FLOAT32_MAX = 3.4028234663852886e38
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -347,10 +341,14 @@ def _shown(value: float) -> str:
     return f"{float(value):.17g}" if isinstance(value, int) and len(str(abs(value))) > 24 else py_number(value)
 
 
+# PyTorch builds a module's tensors as float32 and reads an integer argument as a 64-bit one: a
+# number beyond either sets no tensor (`constant_`: "value cannot be converted to type float without
+# overflow", "int too big to convert"; `uniform_`: "from is out of bounds"; `kaiming_normal_`'s gain
+# overflows), so it is refused where the spec writes it, as an op's attribute beyond 64 bits is.
 def _check_torch_number(what: str, value: float, span: Span) -> None:
     """`value`, the number `what` (`std` of `normal`, the constant) is, is one PyTorch sets a tensor with."""
     within = f"write a value from {py_number(-FLOAT32_MAX)} to {py_number(FLOAT32_MAX)}, float32's range"
-    if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
         hint = f"write it as a float: `{py_number(float(value))}`" if abs(value) <= FLOAT32_MAX else within
         raise error("E0542", f"{what} is {_shown(value)}, beyond PyTorch's 64-bit integers (-2**63 to 2**63 - 1)",
                     span, hint)

@@ -392,7 +392,8 @@ def test_the_numbers_at_torchs_limits_build() -> None:
     64-bit integer, a uniform range as wide as float32 allows, xavier_uniform's largest gain on the
     1×1 layer of one channel that makes its bound the largest."""
     from archdsl.compiler.backends.torch_codegen import build_module
-    from archdsl.weight_init import FLOAT32_MAX, SCHEMES
+    from archdsl.ops.attr_schema import FLOAT32_MAX
+    from archdsl.weight_init import SCHEMES
 
     gain = SCHEMES["xavier_uniform"].params[0].most
     net = load_string(f"network n {{\n    input image: 1x4x4\n    image -> conv(1, 1) as conv -> bn as bn"

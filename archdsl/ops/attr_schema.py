@@ -31,9 +31,15 @@ NonNegativeInt = Annotated[int, Ge(0)]
 PositiveFloat = Annotated[float, Gt(0)]
 NonNegativeFloat = Annotated[float, Ge(0)]
 Probability = Annotated[float, Ge(0.0), Le(1.0)]
-# A number a module keeps or passes as a float32 (LeakyReLU's slope, a parameter's initial value):
-# torch refuses one beyond float32 ("value cannot be converted to type float without overflow").
+# The numbers PyTorch holds. A module keeps or passes some as float32 (LeakyReLU's slope, a
+# parameter's initial value) and refuses one beyond it ("value cannot be converted to type float
+# without overflow"); its integers are 64-bit; its pooling and transposed-convolution kernels hold a
+# window's size, stride, padding and dilation as 32-bit ones ("… to type int without overflow").
 FLOAT32_MAX = 3.4028234663852886e38
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT32_MAX = 2**31 - 1
+PositiveInt32 = Annotated[int, Gt(0), Le(INT32_MAX)]
+NonNegativeInt32 = Annotated[int, Ge(0), Le(INT32_MAX)]
 Float32 = Annotated[float, Ge(-FLOAT32_MAX), Le(FLOAT32_MAX)]
 PositiveFloat32 = Annotated[float, Gt(0), Le(FLOAT32_MAX)]
 NonNegativeFloat32 = Annotated[float, Ge(0), Le(FLOAT32_MAX)]

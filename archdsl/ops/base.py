@@ -18,12 +18,10 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from annotated_types import Ge, Gt, Le
-
 from ..formatting import shape_text
 from .attr_messages import attribute_message, beyond_int64_message
+from .attr_schema import INT64_MAX, INT64_MIN, Invalid, NonNegativeInt32, Normalize, PositiveInt32
 from .attr_schema import Attrs as Attrs  # the contract: each op names its schema, a subclass
-from .attr_schema import Invalid, Normalize
 
 Shape = tuple[int, ...]
 Category = Literal["layer", "activation", "merge", "split", "reshape", "pool", "norm", "regularizer"]
@@ -76,11 +74,7 @@ def _to_padding(v: Any) -> Any:
     return v
 
 
-# A window's size, stride, padding or dilation: torch's pooling and transposed convolution kernels
-# hold them as 32-bit integers ("value cannot be converted to type int without overflow").
-INT32_MAX = 2**31 - 1
-PositiveInt32 = Annotated[int, Gt(0), Le(INT32_MAX)]
-NonNegativeInt32 = Annotated[int, Ge(0), Le(INT32_MAX)]
+# A window's size, stride, padding or dilation: 32-bit integers, as torch's kernels hold them.
 Pair = Annotated[tuple[PositiveInt32, PositiveInt32], Normalize(_to_pair)]
 NonNegPair = Annotated[tuple[NonNegativeInt32, NonNegativeInt32], Normalize(_to_nonneg_pair)]
 # (top, bottom, left, right); "same" is TF-style (possibly asymmetric), None is "half" padding.
@@ -136,7 +130,6 @@ def _refuse_coercions(op: str, given: dict[str, Any], attrs: Attrs) -> None:
 
 # PyTorch's integers are 64-bit: an attribute beyond them is analyzed exactly but builds no module
 # (`conv2d(): argument 'stride' failed to unpack`), so the spec is refused where it says it.
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _refuse_beyond_int64(op: str, given: dict[str, Any]) -> None:
@@ -144,7 +137,7 @@ def _refuse_beyond_int64(op: str, given: dict[str, Any]) -> None:
     def beyond(value: Any) -> bool:
         if isinstance(value, list | tuple):
             return any(beyond(v) for v in value)
-        return isinstance(value, int) and not isinstance(value, bool) and not _INT64_MIN <= value <= _INT64_MAX
+        return isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX
 
     for key, value in given.items():
         if beyond(value):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .attr_schema import PositiveFloat
-from .base import Attrs, Op, PositiveInt32, Shape, need_rank, py_number, register
+from .attr_schema import PositiveFloat, PositiveInt32
+from .base import Attrs, Op, Shape, need_rank, py_number, register
 
 
 class BatchNormAttrs(Attrs):
