@@ -326,11 +326,12 @@ def _check_bounds(scheme: SchemeDef, given: dict[str, ArgValue], spans: dict[str
         return
     lo, hi = scheme.bounds
     low, high = (given.get(n, next(p.default for p in scheme.params if p.name == n)) for n in scheme.bounds)
-    if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+    if not (isinstance(low, int | float) and isinstance(high, int | float)):
+        return
+    if low > high:
         raise error("E0542", f"`{scheme.name}`'s {lo} = {py_number(low)} is above its {hi} = {py_number(high)}",
                     spans.get(hi, spans.get(lo, span)), f"{lo} is the lower bound: {lo} <= {hi}")
-    if isinstance(low, int | float) and isinstance(high, int | float) and scheme.widest is not None \
-            and high - low > scheme.widest:
+    if scheme.widest is not None and high - low > scheme.widest:
         raise error("E0542", f"`{scheme.name}`'s {lo} = {_shown(low)} and {hi} = {_shown(high)} are more than "
                     f"{py_number(scheme.widest)} apart, the widest range torch draws from",
                     spans.get(hi, spans.get(lo, span)), f"narrow it: {hi} - {lo} <= {py_number(scheme.widest)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .attr_schema import NonNegativeFloat32
-from .base import Attrs, Op, Shape, ShapeError, fmt_shape, py_number, register
+from .base import Attrs, Op, Shape, checked_dim, py_number, register
 
 
 class _Activation(Op):
@@ -85,10 +85,7 @@ class Softmax(_Activation):
 
     @classmethod
     def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
-        rank = len(ins[0])
-        if not -rank <= a.dim < rank:  # nn.Softmax checks it only when it runs
-            raise ShapeError(f"`softmax`: dim {a.dim} is out of range for {fmt_shape(ins[0])}",
-                             "dim=0 is the channels, dim=-1 the last dimension")
+        checked_dim(cls.name, a.dim, ins[0], "dim=0 is the channels, dim=-1 the last dimension")
         return [ins[0]]
 
     @classmethod

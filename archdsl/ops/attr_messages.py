@@ -136,10 +136,10 @@ def _int_ceiling(tp: Any) -> int | None:
     return min(bounds) if bounds else None
 
 
-def _ints(value: Any) -> list[int]:
+def ints_in(value: Any) -> list[int]:
     """The integers a value written in a spec holds, in lists too."""
     if isinstance(value, list | tuple):
-        return [i for v in value for i in _ints(v)]
+        return [i for v in value for i in ints_in(v)]
     return [value] if isinstance(value, int) and not isinstance(value, bool) else []
 
 
@@ -165,7 +165,7 @@ def attribute_message(op: str, field: str | None, kind: str, given: dict[str, An
     info = model.model_fields[field]
     wanted = expected(info.annotation, info.metadata)
     ceiling = _int_ceiling(info.annotation)
-    if ceiling is not None and any(v > ceiling for v in _ints(given[field])):  # a bound the words leave out
+    if ceiling is not None and any(v > ceiling for v in ints_in(given[field])):  # a bound the words leave out
         return f"`{op}`: bad value {shown} for `{field}`: expected {wanted}, each at most {ceiling}"
     if kind == "int_parsing_size":  # a whole number as a float beyond 2**63 (1e308), too large to convert
         return f"`{op}`: bad value {shown} for `{field}`: too large (expected {wanted})"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from ..formatting import shape_text
-from .attr_messages import attribute_message, beyond_int64_message
+from .attr_messages import attribute_message, beyond_int64_message, ints_in
 from .attr_schema import INT64_MAX, INT64_MIN, Invalid, NonNegativeInt32, Normalize, PositiveInt32
 from .attr_schema import Attrs as Attrs  # the contract: each op names its schema, a subclass
 
@@ -130,17 +130,10 @@ def _refuse_coercions(op: str, given: dict[str, Any], attrs: Attrs) -> None:
 
 # PyTorch's integers are 64-bit: an attribute beyond them is analyzed exactly but builds no module
 # (`conv2d(): argument 'stride' failed to unpack`), so the spec is refused where it says it.
-
-
 def _refuse_beyond_int64(op: str, given: dict[str, Any]) -> None:
     """A given integer, alone or in a list, that PyTorch cannot hold is refused, as written."""
-    def beyond(value: Any) -> bool:
-        if isinstance(value, list | tuple):
-            return any(beyond(v) for v in value)
-        return isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX
-
     for key, value in given.items():
-        if beyond(value):
+        if any(not INT64_MIN <= v <= INT64_MAX for v in ints_in(value)):
             raise AttrError(key, beyond_int64_message(op, key, value))
 
 
@@ -386,6 +379,14 @@ def need_rank(op: str, shape: Shape, rank: int, what: str = "C×H×W") -> None:
             hint = (f"shapes here exclude the batch dimension: the leading 1 looks like one; "
                     f"make the tensor {fmt_shape(shape[1:])}")
         raise ShapeError(f"`{op}` expects a {what} tensor, got {fmt_shape(shape)}", hint)
+
+
+def checked_dim(op: str, dim: int, shape: Shape, hint: str | None = None) -> int:
+    """`dim` of `shape` (negative: from the end) as an index, or a ShapeError where it is none (torch
+    checks a dim only when the layer runs)."""
+    if not -len(shape) <= dim < len(shape):
+        raise ShapeError(f"`{op}`: dim {dim} is out of range for {fmt_shape(shape)}", hint)
+    return dim % len(shape)
 
 
 def py_number(v: float) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from .attr_schema import Float32, PositiveFloat, PositiveFloat32
-from .base import Attrs, Op, Shape, ShapeError, fmt_shape, py_number, register
+from .base import Attrs, Op, Shape, ShapeError, checked_dim, fmt_shape, py_number, register
 
 
 def _per_channel(param: str, rank: int) -> str:
@@ -101,11 +101,7 @@ class LayerNorm(Op):
 
     @classmethod
     def _dim(cls, a: Any, shape: Shape) -> int:
-        rank, dim = len(shape), int(a.dim)
-        if not -rank <= dim < rank:
-            raise ShapeError(f"`layernorm`: dim {dim} is out of range for {fmt_shape(shape)}",
-                             "dim=0 normalizes the channels, dim=-1 the last dimension")
-        return dim % rank
+        return checked_dim(cls.name, int(a.dim), shape, "dim=0 normalizes the channels, dim=-1 the last dimension")
 
     @classmethod
     def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:

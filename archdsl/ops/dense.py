@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from .attr_schema import PositiveInt
-from .base import GLOBAL_GEOMETRY, Attrs, Geometry, Op, Shape, ShapeError, fmt_shape, register
+from .base import GLOBAL_GEOMETRY, Attrs, Geometry, Op, Shape, ShapeError, checked_dim, fmt_shape, register
 
 
 class LinearAttrs(Attrs):
@@ -52,11 +52,7 @@ class Linear(Op):
                     f"`linear({a.out}, dim=0)` maps the channels at every position; to classify, "
                     "insert `flatten` (or a global pool and `flatten`) before `linear`")
             return rank - 1
-        dim: int = a.dim
-        if not -rank <= dim < rank:
-            raise ShapeError(f"`linear`: dim {dim} is out of range for {fmt_shape(shape)}",
-                             "dim=0 maps the channels, dim=-1 the last dimension")
-        return dim % rank
+        return checked_dim(cls.name, a.dim, shape, "dim=0 maps the channels, dim=-1 the last dimension")
 
     @classmethod
     def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:

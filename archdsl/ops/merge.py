@@ -6,7 +6,7 @@ import math
 from typing import Any, Literal
 
 from .attr_schema import PositiveFloat
-from .base import Attrs, Op, Shape, ShapeError, fmt_shape, py_number, register
+from .base import Attrs, Op, Shape, ShapeError, checked_dim, fmt_shape, py_number, register
 
 
 def _broadcast(op: str, ins: list[Shape]) -> Shape:
@@ -112,10 +112,8 @@ class Concat(Op):
 
     @classmethod
     def infer(cls, a: Any, ins: list[Shape]) -> list[Shape]:
+        dim = checked_dim(cls.name, a.dim, ins[0])
         rank = len(ins[0])
-        dim = a.dim if a.dim >= 0 else rank + a.dim
-        if not 0 <= dim < rank:
-            raise ShapeError(f"`concat`: dim {a.dim} is out of range for {fmt_shape(ins[0])}")
         for k, shape in enumerate(ins[1:], start=1):
             rest0 = ins[0][:dim] + ins[0][dim + 1:]
             rest = shape[:dim] + shape[dim + 1:]
