@@ -56,18 +56,20 @@ class Holes:
 
 def holes(block: BlockDef, blocks: dict[str, Any]) -> Holes | None:
     """The holes of `block` (`blocks`: the blocks its file sees, whose names a call could mean
-    instead of an op's), or None when it has none; worked out once per definition and namespace."""
-    known = _HOLES.get((id(block), id(blocks)))
-    if known is not None and known[0] is block and known[1] is blocks:
-        return known[2]
+    instead of an op's), or None when it has none; worked out once per definition and set of block
+    names. Keyed by the names, not the namespace: every load of a file makes a namespace of its own
+    around the same (cached) definitions, and the holes depend on nothing else of it."""
+    key = (id(block), frozenset(blocks))
+    known = _HOLES.get(key)
+    if known is not None and known[0] is block:
+        return known[1]
     if len(_HOLES) >= 1 << 12:
         _HOLES.clear()
-    found = _holes(block, blocks)
-    _HOLES[id(block), id(blocks)] = (block, blocks, found)  # both kept alive: their ids stay theirs
-    return found
+    found = _HOLES[key] = (block, _holes(block, blocks))  # the block kept alive: its id stays its own
+    return found[1]
 
 
-_HOLES: dict[tuple[int, int], tuple[BlockDef, dict[str, Any], Holes | None]] = {}
+_HOLES: dict[tuple[int, frozenset[str]], tuple[BlockDef, Holes | None]] = {}
 
 
 def _holes(block: BlockDef, blocks: dict[str, Any]) -> Holes | None:

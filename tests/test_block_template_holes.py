@@ -115,3 +115,43 @@ def test_stochastic_depth_networks_are_the_same_with_templates(monkeypatch: pyte
     _without_templates(monkeypatch)
     without: Any = _picture(spec.network(name))
     assert with_templates == without
+
+
+def test_holes_are_worked_out_once_per_definition_across_loads(tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    """Every load of a file makes a namespace of its own around the same cached definitions: a
+    second `find` of a bundled network finds every block's holes already worked out."""
+    from archdsl import templates
+
+    monkeypatch.delenv("ARCHDSL_NO_CACHE", raising=False)  # the definitions come from the parse cache
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    for _ in range(2):  # parsed and cached, then read from the cache: the entry later loads share
+        api.find("efficientnet_b0")[0].network("efficientnet_b0")
+    worked_out: list[str] = []
+    original = templates._holes
+
+    def counting(block: Any, blocks: dict[str, Any]) -> Any:
+        worked_out.append(block.name)
+        return original(block, blocks)
+
+    monkeypatch.setattr(templates, "_holes", counting)
+    spec, _ = api.find("efficientnet_b0")
+    spec.network("efficientnet_b0")
+    assert worked_out == []
+
+
+def test_holes_follow_the_block_names_an_import_brings(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same (cached) definition means another thing once an imported file names a block like
+    the op it calls: its holes are worked out again for the new names."""
+    monkeypatch.delenv("ARCHDSL_NO_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "a.arch").write_text('import "b.arch"\nblock unit(drop) { in -> drop_path(drop) }\n')
+    (tmp_path / "b.arch").write_text("block other(c) { in -> conv(c, 1) }\n")
+    api.load(tmp_path / "a.arch")  # parsed, and put in the parse cache, whose entry later loads share
+    block, namespace = api.load(tmp_path / "a.arch").namespace.blocks["unit"]
+    found = holes(block, namespace.blocks)
+    assert found is not None and found.params == {"drop"}
+    (tmp_path / "b.arch").write_text("block drop_path(p) { in -> relu }\n")
+    again, namespace = api.load(tmp_path / "a.arch").namespace.blocks["unit"]
+    assert again is block  # the parse cache's definition, shared
+    assert holes(block, namespace.blocks) is None
