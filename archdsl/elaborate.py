@@ -78,6 +78,7 @@ from .syntax import (
     Shared,
     StagesStep,
     VariantDef,
+    literal_defaults,
 )
 from .templates import Holes, Recorded, Template, call_key, holes, instantiate, without_holes
 from .values import (
@@ -192,8 +193,10 @@ class State:
     # needs it, None where the call cannot be replayed (see archdsl.templates).
     templates: dict[object, Recorded | Template | None] = field(default_factory=dict)
     deepest: int = 0  # the deepest call_depth a block call started at, within the call under way
-    # The `name = …` statements of each block definition met (by its id), in order, and its parameters' names.
-    assignments: dict[int, tuple[tuple[tuple[str, Node], ...], tuple[str, ...]]] = field(default_factory=dict)
+    # The `name = …` statements of each block definition met (by its id), in order, its parameters' names and
+    # their literal defaults (ScopeInfo.defaults).
+    assignments: dict[int, tuple[tuple[tuple[str, Node], ...], tuple[str, ...],
+                                 tuple[tuple[str, bool | int | float], ...]]] = field(default_factory=dict)
     finals: dict[int, int] = field(default_factory=dict)  # per body (by its id): its last statement with a value
     # per statement (by its id): the outputs it declares and the names it binds (see _poison)
     binds: dict[int, tuple[tuple[tuple[str, Span], ...], tuple[str, ...]]] = field(default_factory=dict)
@@ -1149,13 +1152,13 @@ class Elaborator(Evaluator):
         if static is None:
             static = st.assignments[id(block)] = (
                 tuple((stmt.target, stmt.value) for stmt in block.body.stmts if isinstance(stmt, Assign)),
-                tuple(p.name for p in block.params))
-        assignments, params = static
+                tuple(p.name for p in block.params), literal_defaults(block.params))
+        assignments, params, defaults = static
         defined = tuple([(target, value) for target, value in assignments if target in named])
         scope = inner.scope
         conditions = st.conditions.pop(scope, None)
         owned = st.owned_lists.pop(scope, None)
-        return ScopeInfo(scope, "block", title, name, span, shares, numbers, defined, params=params,
+        return ScopeInfo(scope, "block", title, name, span, shares, numbers, defined, params=params, defaults=defaults,
                          arguments=arguments, conditions=() if conditions is None else tuple(conditions),
                          lists=() if owned is None else tuple(p[-1] for p in owned if p[:-1] == scope),
                          outputs=() if block.outputs is None else _named_tensors(block.outputs, inner))

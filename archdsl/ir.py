@@ -108,6 +108,9 @@ class ScopeInfo:  # not frozen, for speed (one or two per block call): see Port
     params: tuple[str, ...] = ()
     arguments: tuple[tuple[str | None, Node], ...] = ()
     conditions: tuple[tuple[Node, bool], ...] = ()
+    # The block's parameters whose default is a literal number or boolean (`stride=1`), with it: the
+    # PyTorch backend gives the constructor argument named after one the same default.
+    defaults: tuple[tuple[str, bool | int | float], ...] = ()
     table: Node | None = None
     row: int = 0
     # A block instance's lists that `as L[]` appended to directly under it (`block`, `conv`): the

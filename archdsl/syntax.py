@@ -374,6 +374,21 @@ class Param(Node):
     default: Node | None
 
 
+def literal_defaults(params: tuple[Param, ...]) -> tuple[tuple[str, bool | int | float], ...]:
+    """The parameters whose default is a literal number or boolean (`stride=1`, `bias=false`,
+    `slope=-0.1`), each with its value; a default that reads anything (`out=c`) is none of them."""
+    found: list[tuple[str, bool | int | float]] = []
+    for p in params:
+        node, sign = p.default, 1
+        if type(node) is Unary and node.op == "-":
+            node, sign = node.operand, -1
+        if type(node) is Num:
+            found.append((p.name, sign * node.value))
+        elif type(node) is Const and isinstance(node.value, bool) and sign == 1:
+            found.append((p.name, node.value))
+    return tuple(found)
+
+
 class Import(Node):
     """`import "file.arch"` or `import name`."""
 

@@ -242,6 +242,7 @@ class Template:
     lists: tuple[str, ...] = ()  # the lists appended to directly under the instance (ScopeInfo.lists)
     in_shapes: tuple[tuple[Shape, ...], ...] = ()  # each node's TemplateNode.in_shapes, in order
     outputs: tuple[tuple[str, str, int], ...] = ()  # ScopeInfo.outputs (relative already)
+    defaults: tuple[tuple[str, bool | int | float], ...] = ()  # ScopeInfo.defaults
 
 
 def encode_result(value: Value, index: dict[str, int], inputs: dict[Port, int]) -> object:
@@ -280,7 +281,7 @@ def instantiate(template: Template, ir: IR, path: Path, block: str, span: Span, 
     and suffixes to claim under `path`."""
     ir.scopes[path] = ScopeInfo(path, "block", title or template.title, block, span, None, numbers or template.numbers,
                                 template.definitions, template.params, arguments, template.conditions,
-                                lists=template.lists, outputs=template.outputs)
+                                template.defaults, lists=template.lists, outputs=template.outputs)
     for info in template.scopes:
         where = path + info.path
         ir.scopes[where] = info.moved(where)
@@ -370,7 +371,7 @@ def record(ir_nodes: list[IRNode], in_shapes: list[tuple[Shape, ...]], scopes: l
                     relative,
                     tuple((scope[n:], used) for scope, used in names),
                     tuple((scope[n:], base, k) for scope, base, k in suffixes), code, steps, depth, top.lists,
-                    tuple([t.in_shapes for t in nodes]), top.outputs)
+                    tuple([t.in_shapes for t in nodes]), top.outputs, top.defaults)
 
 
 __all__ = ["Recorded", "Template", "Unkeyable", "call_key", "instantiate", "record"]

@@ -98,7 +98,7 @@ def test_a_parameter_some_call_passes_a_size_read_from_a_tensor_keeps_its_name()
     classes = {n.name: n for n in ast.parse(source).body if isinstance(n, ast.ClassDef)}
     init = next(f for f in classes["Dconv"].body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
     assert [a.arg for a in init.args.args[1:]] == ["in_channels", "c", "k", "stride"]
-    assert "self.conv2 = Dconv(mid, in_channels, 3, 1)" in source
+    assert "self.conv2 = Dconv(mid, in_channels, 3)" in source
 
 
 def test_a_child_takes_the_channels_its_sibling_block_makes() -> None:
@@ -160,7 +160,7 @@ def test_a_width_every_instance_shares_is_the_parameter_the_call_writes() -> Non
     # YOLOv4's one SPP neck (c = 512): the 1x1 after the pooling takes its four copies of c and makes c
     # (yolo.arch: `spatial_pyramid_pool as pool -> dconv(c, 1) as pool_conv`); a neck of c = 256 runs.
     source = _source("yolo.arch", "yolov4")
-    assert "self.pool_conv = Dconv_2(4 * c, c, 1, 1)" in source  # SPP: three pools and its input side by side
+    assert "self.pool_conv = Dconv_2(4 * c, c, 1)" in source  # SPP: three pools and its input side by side
     neck = _module(source).DetectionConvs(512, 256, True).eval()
     with torch.no_grad():
         assert neck(torch.randn(1, 512, 13, 13)).shape == (1, 256, 13, 13)

@@ -85,7 +85,7 @@ def test_numbers_of_an_instance_lacking_a_part_join_the_fuller_class() -> None:
     net = api.load_string(SCALED_RESIDUAL, "t.arch").network()
     source = generate_source(net)
     assert sorted(_classes(source)) == ["Net", "Scaled"], source
-    assert "self.c = Scaled(1.0, False)" in source and "conv * self.scale" in source, source
+    assert "self.c = Scaled(scale=1.0, relu_after=False)" in source and "conv * self.scale" in source, source
     module = build_module(net).eval()
     image = torch.randn(2, 8, 6, 6)
     expected = image
@@ -112,4 +112,4 @@ def test_forward_lines_are_placed_only_where_one_way_fits() -> None:
 def test_inception_resnet_v2_block8_is_one_class() -> None:
     source = generate_source(network("inception_v4.arch", "inception_resnet_v2"))
     assert [c for c in _classes(source) if c.startswith("Block8")] == ["Block8"]
-    assert "self.block8 = Block8(1.0, False)" in source
+    assert "self.block8 = Block8(scale=1.0, relu_after=False)" in source

@@ -70,7 +70,7 @@ network net {
 """
     source = generate_source(api.load_string(spec, "t.arch").network())
     assert sorted(_classes(source)) == ["Net", "Stage", "Unit"]
-    assert "nn.Sequential(Unit(in_channels, c, 2), *(Unit(c, c, 1) for _ in range(1, n)))" in source, source
+    assert "nn.Sequential(Unit(in_channels, c, stride=2), *(Unit(c, c) for _ in range(1, n)))" in source, source
 
 
 def test_a_repeat_of_blocks_that_all_differ_stays_a_list() -> None:

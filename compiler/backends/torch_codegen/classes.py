@@ -39,6 +39,7 @@ from .text import (
     _hole_call,
     _name_all,
     _rename_all,
+    _rewrite_calls,
     _split_target,
 )
 
@@ -65,6 +66,7 @@ class _Class:
     unnamed: bool = False  # some parameter is named after nothing in the spec
     named: dict[str, str] = field(default_factory=dict)  # the spec's names the constructor has → their names there
     spec_params: list[str | None] = field(default_factory=list)  # each parameter's spec name, if any
+    defaults: dict[str, Constant] = field(default_factory=dict)  # parameters with a default (the last) → it
 
     def parameterize(self, instances: list[_Instance], class_names: set[str],
                      signatures: dict[str, list[str]], defaults: KeywordDefaults,
@@ -380,14 +382,56 @@ class _Class:
                 out.append("\t" + filled)
         return out
 
+    def take_defaults(self, members: list[_Instance]) -> None:
+        """Give each parameter named after one of the block's that has a literal default in the spec
+        (`stride=1`) that default, where every member's block declares it alike and it is of the
+        parameter's type; those parameters move after the others, as defaults must. The file's text
+        then passes them by keyword, or not at all where they hold the default (`_by_keyword`)."""
+        declared = [dict(m.defaults) for m in members]
+        found: dict[int, Constant] = {}
+        for j, (spec, kind) in enumerate(zip(self.spec_params, self.types(), strict=True)):
+            value = declared[0].get(spec) if spec is not None else None
+            if spec is not None and value is not None and _of_type(value, kind) and all(
+                    type(d.get(spec)) is type(value) and d.get(spec) == value for d in declared):
+                found[j] = value
+        if not found:
+            return
+        order = [j for j in range(len(self.params)) if j not in found] + list(found)
+        self.params = [self.params[j] for j in order]
+        self.spec_params = [self.spec_params[j] for j in order]
+        self.arguments = [[values[j] for j in order] for values in self.arguments]
+        self.defaults = {self.params[len(order) - len(found) + k]: v for k, v in enumerate(found.values())}
+
     def types(self) -> list[str]:
         """Each parameter's annotation, from the values the members pass."""
         return [_annotation([values[j] for values in self.arguments]) for j in range(len(self.params))]
 
     def calls(self) -> list[tuple[int, str]]:
-        """(instance index, its construction) for every member."""
+        """(instance index, its construction) for every member, every argument by position (the form
+        templates compare; `_by_keyword` writes the file's)."""
         return [(i, f"{self.name}({', '.join(map(_source, values))})")
                 for (i, _, _), values in zip(self.members, self.arguments, strict=True)]
+
+
+def _by_keyword(statement: str, classes: dict[str, _Class]) -> str:
+    """`statement` as the file writes it: each construction of a class with defaults (`classes`)
+    passing those by keyword, and leaving out the ones that hold their default (`ConvBnAct(c, 1280,
+    1)`, `Bottleneck(256, 128, stride=2)`, as torchvision writes its constructions).
+
+    >>> cls = _Class("conv", [], [], [], params=["c", "stride", "groups"], defaults={"stride": 1, "groups": 1})
+    >>> cls.name = "Conv"
+    >>> _by_keyword("self.a = Conv(channels, 1, g)", {"Conv": cls})
+    'self.a = Conv(channels, groups=g)'
+    """
+
+    def rewrite(callee: str, args: list[str]) -> str:
+        cls = classes[callee]
+        first = len(cls.params) - len(cls.defaults)
+        kept = [a if k < first or k >= len(cls.params) else f"{cls.params[k]}={a}" for k, a in enumerate(args)
+                if k < first or k >= len(cls.params) or a != _source(cls.defaults[cls.params[k]])]
+        return ", ".join(kept)
+
+    return _rewrite_calls(statement, lambda callee: callee in classes, rewrite)
 
 
 def _entry_name(statement: str) -> str:
@@ -406,6 +450,12 @@ def _entry_name(statement: str) -> str:
 def _source(value: Argument) -> str:
     """A constructor argument's source: a list of integers as a list, else its repr."""
     return f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) else repr(value)
+
+
+def _of_type(value: Constant, kind: str) -> bool:
+    """Whether a default `value` is one of a parameter annotated `kind` (an int is a float, as in mypy)."""
+    return {"int": type(value) is int, "float": type(value) in (int, float),
+            "bool": type(value) is bool}.get(kind, False)
 
 
 def _annotation(values: list[Argument]) -> str:

@@ -186,6 +186,7 @@ class _Instance:
     params: tuple[str, ...] = ()
     arguments: tuple[tuple[str | None, Node], ...] = ()
     conditions: tuple[tuple[Node, bool], ...] = ()
+    defaults: tuple[tuple[str, bool | int | float], ...] = ()  # ScopeInfo.defaults
     kept: frozenset[str] = frozenset()  # _ClassBody.kept
     input: str | None = None  # the layer whose output it reads, where it reads one (see _input_channels)
     ir: IR | None = field(default=None, compare=False)  # the network's, whose layers these are (see _written_name)

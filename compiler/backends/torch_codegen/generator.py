@@ -33,7 +33,7 @@ from ..python_source import (
 )
 from ..torch_init import init_statements
 from .class_body import GeneratedSource, _ChainCall, _ClassBody, _collapse_runs, _loop_passes
-from .classes import _Class, _difference, _own_inits, _returns, _source
+from .classes import _by_keyword, _Class, _difference, _own_inits, _returns, _source
 from .constants import (
     Argument,
     Constant,
@@ -256,6 +256,7 @@ class TorchCodegen:
         self.templates = _Templates()  # _template, each distinct statement once
         self.loops: dict[str, str] = {}  # _loop_runs of each distinct statement of a family's network
         self.made: list[_Class] = []  # the classes named so far
+        self.defaulted: dict[str, _Class] = {}  # those with defaults, by name: the file passes them by keyword
         self.spec_params: dict[str, list[str | None]] = {}  # a class's name → its parameters' spec names
         # A family's network → its generator and its block instances (start, stop).
         self.family: dict[int, tuple[TorchCodegen, int, int]] = {}
@@ -662,7 +663,8 @@ class TorchCodegen:
         self.instances.append(_Instance(scope, info.block or "block", init, forward, args, values, size=made[3],
                                         kept=made[4], ir=self.ir, input=inputs[0].node if len(inputs) == 1 else None,
                                         definitions=dict(info.local_definitions), params=info.params,
-                                        arguments=info.arguments, conditions=info.conditions))
+                                        arguments=info.arguments, conditions=info.conditions,
+                                        defaults=info.defaults))
         self.instance_index[scope] = len(self.instances) - 1
         return len(self.instances) - 1
 
@@ -1406,6 +1408,10 @@ class TorchCodegen:
         class_names.add(cls.name)
         for name in cls.params:
             self.classes.reserve(name)
+        if not first.compress:  # a family's network class takes its own defaults (_common_arguments)
+            cls.take_defaults([self.instances[i] for i, _, _ in cls.members])
+            if cls.defaults:
+                self.defaulted[cls.name] = cls
         signatures[cls.name] = cls.params
         self.spec_params[cls.name] = cls.spec_params
         calls.update(cls.calls())
@@ -1418,6 +1424,8 @@ class TorchCodegen:
         for statement in init:  # a leading tab: inside the `if` above
             if "for _ in range(1" in statement:
                 statement = _one_pass_loops(statement)
+            if self.defaulted:
+                statement = _by_keyword(statement, self.defaulted)
             lines.extend(wrap(statement.lstrip("\t"), INDENT * (2 + len(statement) - len(statement.lstrip("\t")))))
         typed = ", ".join(f"{a}: torch.Tensor" for a in args)
         lines += ["", *wrap(f"def forward(self, {typed})", INDENT, f" -> {_returns(forward)}:")]
@@ -1710,7 +1718,8 @@ class TorchCodegen:
             why = safe_comment(f"A class of its own: {_difference(cls, first)}.", 2 * WIDTH)
             doc = [f'{INDENT}"""{summary}', "",
                    *textwrap.wrap(why, WIDTH - 4, initial_indent=INDENT, subsequent_indent=INDENT), f'{INDENT}"""']
-        params = tuple(f"{p}: {t}" for p, t in zip(cls.params, cls.types(), strict=True))
+        params = tuple(f"{p}: {t}" + (f" = {_source(cls.defaults[p])}" if p in cls.defaults else "")
+                       for p, t in zip(cls.params, cls.types(), strict=True))
         lines = self._method_lines(cls.init, cls.args, cls.forward, params)
         if cls.template and cls.template[-1] == "super().__init__(*layers)":  # _ClassBody.sequence, .container
             own = [line for line in lines if line != f"{INDENT * 2}super().__init__()"]
