@@ -2,7 +2,9 @@
 has that default in the generated constructor, after the parameters without one, and a construction
 passes it by keyword where it differs (`BasicConv(c3r, c3, 3, pad=1)`), leaving it out where it does
 not: as torchvision writes `Bottleneck(inplanes, planes, stride=2)` and `BasicConv2d(in_channels, 64,
-kernel_size=1)`. A default that reads anything (`out=c`) is no Python default."""
+kernel_size=1)`. A default that reads anything (`out=c`) is no Python default. A layer's size that
+the instances give as pairs (Inception's 1×7 kernels) is one argument, a number or a pair, as torch's
+2-d layers take it."""
 
 from __future__ import annotations
 
@@ -104,3 +106,41 @@ def test_the_zoo_s_classes_read_as_torchvision_s() -> None:
                                                "pad: int = 0"]
     assert "self.conv1 = BasicConv(3, 64, 7, stride=2, pad=3)\n" in source
     assert "self.branch1 = BasicConv(in_channels, c1, 1)\n" in source
+
+
+def test_a_size_given_as_pairs_is_one_argument() -> None:
+    """torchvision's inception.py: `BasicConv2d(c7, c7, kernel_size=(1, 7), padding=(0, 3))` and
+    `BasicConv2d(in_channels, 64, kernel_size=1)`; one argument each, not one per dimension."""
+    from .conftest import network
+
+    source = generate_source(network("inception_v3.arch", "inception_v3"))
+    assert _signature(source, "BasicConv") == ["in_channels: int", "c: int", "kernel_size: int | tuple[int, int]",
+                                               "padding: int | tuple[int, int]", "stride: int = 1"]
+    assert "nn.Conv2d(in_channels, c, kernel_size=kernel_size, stride=stride, padding=padding, bias=False)" in source
+    assert "self.branch7x7_2 = BasicConv(c7, c7, (1, 7), (0, 3))\n" in source
+    assert "self.branch1x1 = BasicConv(in_channels, 64, 1, 0)\n" in source
+    assert "self.branch3x3 = BasicConv(288, 384, 3, 0, stride=2)\n" in source
+
+
+PAIRS = """
+block unit(c, k, pad) { in -> conv(c, k, pad=pad, bias=false) as conv -> relu }
+network net {
+    input image: 4x9x9
+    image -> unit(4, 1x3, [0, 1]) as a -> unit(4, 3x1, [1, 0]) as b -> unit(6, 3, 1) as c
+}
+"""
+
+
+def test_pairs_as_one_argument_build_what_the_spec_describes() -> None:
+    torch = pytest.importorskip("torch")
+    source = _source(PAIRS)
+    assert _signature(source, "Unit") == ["c: int", "kernel_size: int | tuple[int, int]",
+                                          "padding: int | tuple[int, int]"], source
+    assert "self.a = Unit(4, (1, 3), (0, 1))\n" in source and "self.c = Unit(6, 3, 1)\n" in source, source
+    net = api.load_string(PAIRS, "t.arch").network()
+    module = api.build(net)
+    assert sum(p.numel() for p in module.parameters()) == net.analyze().params
+    kernels = [tuple(m.kernel_size) for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert kernels == [(1, 3), (3, 1), (3, 3)]
+    with torch.no_grad():
+        assert tuple(module(torch.randn(1, 4, 9, 9)).shape) == (1, 6, 9, 9)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 from archdsl.ir import IR
 from archdsl.ops import py_number
@@ -17,16 +18,19 @@ from ..python_source import (
 )
 from ..torch_init import MARK, ClassInit, class_init_statements
 from .constants import (
+    _PAIR_KEYWORD,
     Argument,
     Constant,
     KeywordDefaults,
     ModuleClass,
+    SizePair,
     SpecValue,
     _fill,
     _Holes,
     _Instance,
     _keywords,
     _scalar_pairs,
+    _sizes_are_torch_s,
 )
 from .expressions import _IN_CHANNELS, _evaluate, _python_expression, _same
 from .parameters import _coincidental, _express, _fitting, _input_channels, _line_of, _preference, _written_name
@@ -44,6 +48,8 @@ from .text import (
 )
 
 _PADDING = re.compile(r"\(\w+ - 1\) // 2")  # a convolution's default padding (see _multiple)
+# A 2-d layer's size as a pair of two names (`kernel_size=(k, k_2)`; see merge_pairs).
+_NAMED_PAIR = re.compile(_PAIR_KEYWORD.pattern + r"(\w+), (\w+)\)")
 
 
 @dataclass
@@ -382,6 +388,28 @@ class _Class:
                 out.append("\t" + filled)
         return out
 
+    def merge_pairs(self) -> None:
+        """Two parameters that the constructor reads only together, as the pair `(a, b)` of a layer's
+        size (Inception's 1×7 and 7×1 kernels: `kernel_size=(kernel_size, kernel_size_2)`), become
+        one, `a`, that takes a number where the pair's two agree and the pair where they do not, as
+        torch's 2-d layers take either (`BasicConv(c7, c7, (1, 7), (0, 3))`, `BasicConv(64, 96, 3, 0)`)."""
+        text = "\n".join([*self.init, *self.forward])
+        pairs = [m for line in self.init if _sizes_are_torch_s(line) for m in _NAMED_PAIR.finditer(line)]
+        for m in pairs:
+            first, second = m[2], m[3]
+            if first == second or not {first, second} <= set(self.params) or any(
+                    len(re.findall(rf"(?<![\w.]){name}(?!\w|=(?!=))", text)) != 1 for name in (first, second)):
+                continue
+            a, b = self.params.index(first), self.params.index(second)
+            if not all(type(v[a]) is int and type(v[b]) is int for v in self.arguments):
+                continue
+            for values in self.arguments:
+                pair = cast(tuple[int, int], (values[a], values[b]))
+                values[a] = pair[0] if pair[0] == pair[1] else SizePair(pair)
+                del values[b]
+            del self.params[b], self.spec_params[b]
+            self.init = [line.replace(m[0], f"{m[1]}={first}") for line in self.init]
+
     def take_defaults(self, members: list[_Instance]) -> None:
         """Give each parameter named after one of the block's that has a literal default in the spec
         (`stride=1`) that default, where every member's block declares it alike and it is of the
@@ -448,8 +476,10 @@ def _entry_name(statement: str) -> str:
 
 
 def _source(value: Argument) -> str:
-    """A constructor argument's source: a list of integers as a list, else its repr."""
-    return f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) else repr(value)
+    """A constructor argument's source: a list of integers as a list, else its repr (a size pair's
+    is the tuple)."""
+    return f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) and type(value) is not SizePair \
+        else repr(value)
 
 
 def _of_type(value: Constant, kind: str) -> bool:
@@ -461,7 +491,9 @@ def _of_type(value: Constant, kind: str) -> bool:
 def _annotation(values: list[Argument]) -> str:
     """The type of a constructor parameter that takes `values` (None: the member leaves a part out)."""
     present = [v for v in values if v is not None]
-    if all(isinstance(v, tuple) for v in present):
+    if any(type(v) is SizePair for v in present):
+        kind = "int | tuple[int, int]" if any(type(v) is int for v in present) else "tuple[int, int]"
+    elif all(isinstance(v, tuple) for v in present):
         kind = "list[int]"
     elif all(isinstance(v, bool) for v in present):
         kind = "bool"

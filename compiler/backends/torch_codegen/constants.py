@@ -34,6 +34,14 @@ Constant = int | float | bool | ModuleClass
 SpecValue = int | float | tuple[int, ...]
 
 
+class SizePair(tuple[int, int]):
+    """A 2-d layer's size that one constructor argument passes whole (`kernel_size=(1, 7)`, as
+    torchvision's `BasicConv2d(c7, c7, kernel_size=(1, 7), padding=(0, 3))`): its source is the tuple."""
+
+    def __repr__(self) -> str:
+        return f"({self[0]}, {self[1]})"
+
+
 Argument = Constant | tuple[int, ...] | None
 
 
@@ -125,6 +133,13 @@ _PAIR_KEYWORD = re.compile(r"(?<![\w.])(kernel_size|stride|padding|dilation|outp
 _PAIR_LAYERS = ("nn.Conv2d(", "nn.ConvTranspose2d(", "nn.MaxPool2d(", "nn.AvgPool2d(", "nn.LPPool2d(")
 
 
+def _sizes_are_torch_s(statement: str) -> bool:
+    """Whether `statement` builds a 2-d layer of torch's, and no class of the file's own (whose
+    sizes may need to be tuples): where a size may be one number or a pair."""
+    return "=(" in statement and any(layer in statement for layer in _PAIR_LAYERS) and not any(
+        not m[1].startswith("nn.") and m[1].rsplit(".", 1)[-1][:1].isupper() for m in _CALL.finditer(statement))
+
+
 def _scalar_pairs(statement: str) -> str:
     """A 2-d layer's size given as the same expression twice, written once, as torchvision writes it
     (`stride=stride`, not `stride=(stride, stride)`); a pair of numbers stays the pair its `repr`
@@ -133,8 +148,7 @@ def _scalar_pairs(statement: str) -> str:
     >>> _scalar_pairs("self.conv = nn.Conv2d(c, c, kernel_size=(k, k), stride=(1, 1), padding=(p, q))")
     'self.conv = nn.Conv2d(c, c, kernel_size=k, stride=(1, 1), padding=(p, q))'
     """
-    if "=(" not in statement or not any(layer in statement for layer in _PAIR_LAYERS) or any(
-            not m[1].startswith("nn.") and m[1].rsplit(".", 1)[-1][:1].isupper() for m in _CALL.finditer(statement)):
+    if not _sizes_are_torch_s(statement):
         return statement
     out, at = [], 0
     for m in _PAIR_KEYWORD.finditer(statement):

@@ -1409,6 +1409,7 @@ class TorchCodegen:
         for name in cls.params:
             self.classes.reserve(name)
         if not first.compress:  # a family's network class takes its own defaults (_common_arguments)
+            cls.merge_pairs()
             cls.take_defaults([self.instances[i] for i, _, _ in cls.members])
             if cls.defaults:
                 self.defaulted[cls.name] = cls
