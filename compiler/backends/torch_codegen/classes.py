@@ -454,10 +454,12 @@ def _by_keyword(statement: str, classes: dict[str, _Class]) -> str:
 
     def rewrite(callee: str, args: list[str]) -> str:
         cls = classes[callee]
-        first = len(cls.params) - len(cls.defaults)
-        kept = [a if k < first or k >= len(cls.params) else f"{cls.params[k]}={a}" for k, a in enumerate(args)
-                if k < first or k >= len(cls.params) or a != _source(cls.defaults[cls.params[k]])]
-        return ", ".join(kept)
+        first = len(cls.params) - len(cls.defaults)  # the defaulted parameters are the last
+        kept = args[:first]
+        for param, arg in zip(cls.params[first:], args[first:], strict=False):
+            if arg != _source(cls.defaults[param]):
+                kept.append(f"{param}={arg}")
+        return ", ".join(kept + args[len(cls.params):])
 
     return _rewrite_calls(statement, lambda callee: callee in classes, rewrite)
 
