@@ -339,7 +339,7 @@ def test_network_values_are_named_as_the_spec_names_them() -> None:
 
 def test_a_size_given_twice_as_one_expression_is_written_once() -> None:
     # torchvision's own layers: `nn.Conv2d(inplanes, planes, kernel_size=3, stride=stride, ...)`; a pair
-    # of numbers stays the pair the module's repr shows, and a pair of two expressions stays a pair.
+    # of two numbers or expressions that differ stays a pair.
     spec = """
 block unit(c, k, stride=1) { in -> conv(c, k, stride=stride) as conv -> maxpool(k, stride=stride) as pool }
 network net {
@@ -350,7 +350,7 @@ network net {
     source = generate_source(api.load_string(spec, "t.arch").network())
     assert "nn.Conv2d(in_channels, c, kernel_size=k, stride=stride, padding=padding)" in source, source
     assert "nn.MaxPool2d(kernel_size=k, stride=stride)" in source, source
-    assert "kernel_size=(1, 3), stride=(1, 1)" in source, source
+    assert "nn.Conv2d(16, 8, kernel_size=(1, 3), padding=(0, 1))" in source, source
     # The padding is as large as the stride in both units (1 and 2), but follows the kernel: a unit
     # with a 3x3 kernel at stride 2 pads by 1, as the spec's conv(c, 3, stride=2) does.
     assert "padding = (k - 1) // 2" in source, source
@@ -358,3 +358,16 @@ network net {
     exec(compile(source, "generated.py", "exec"), namespace)
     unit = namespace["Unit"](3, 8, 3, 2)  # type: ignore[operator]
     assert unit.conv.padding == (1, 1)
+
+
+def test_torch_layers_are_written_as_torchvision_writes_them() -> None:
+    """torchvision/models/resnet.py: `nn.Conv2d(3, self.inplanes, kernel_size=7, stride=2, padding=3,
+    bias=False)`, `nn.MaxPool2d(kernel_size=3, stride=2, padding=1)`, and conv1x1's `nn.Conv2d(in_planes,
+    out_planes, kernel_size=1, stride=stride, bias=False)`: a size of two equal numbers as one, a stride
+    of 1 and a padding of 0 (Conv2d's defaults) left out."""
+    source = generate_source(api.find("resnet50")[0].network("resnet50"))
+    assert "self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)" in source
+    assert "self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)" in source
+    assert "nn.Conv2d(in_channels, c * 4, kernel_size=1, stride=stride, bias=False)" in source
+    assert "nn.Conv2d(in_channels, c, kernel_size=1, bias=False)" in source
+    assert not re.search(r"(kernel_size|stride|padding)=\((\d+), \2\)", source), source

@@ -119,13 +119,18 @@ class _ConvLike(Op):
         extra = f", g={a.groups}" if a.groups != 1 else ""
         return f"{cls.name} {fmt_pair(a.kernel)}{s}, {a.out}{extra}"
 
-    torch_defaults = (("dilation", "(1, 1)"), ("groups", "1"), ("bias", "True"))
+    torch_defaults = (("stride", "(1, 1)"), ("padding", "(0, 0)"), ("dilation", "(1, 1)"), ("groups", "1"),
+                      ("bias", "True"))
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
         g = cls.geom(a, ins)
         pad = (g.pads[0], g.pads[2]) if g.symmetric else (0, 0)
-        parts = [f"{g.c_in}, {g.c_out}", f"kernel_size={g.kernel}", f"stride={g.stride}", f"padding={pad}"]
+        parts = [f"{g.c_in}, {g.c_out}", f"kernel_size={g.kernel}"]
+        if g.stride != (1, 1):
+            parts.append(f"stride={g.stride}")
+        if pad != (0, 0):
+            parts.append(f"padding={pad}")
         if g.dilation != (1, 1):
             parts.append(f"dilation={g.dilation}")
         if g.groups != 1:
@@ -287,11 +292,16 @@ class Deconv(Op):
         s = _stride(a.stride)
         return f"deconv {fmt_pair(a.kernel)}{s}, {a.out}"
 
-    torch_defaults = (("output_padding", "(0, 0)"), ("dilation", "(1, 1)"), ("groups", "1"), ("bias", "True"))
+    torch_defaults = (("stride", "(1, 1)"), ("padding", "(0, 0)"), ("output_padding", "(0, 0)"), ("dilation", "(1, 1)"),
+                      ("groups", "1"), ("bias", "True"))
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
-        parts = [f"{ins[0][0]}, {a.out}", f"kernel_size={a.kernel}", f"stride={a.stride}", f"padding={a.pad}"]
+        parts = [f"{ins[0][0]}, {a.out}", f"kernel_size={a.kernel}"]
+        if a.stride != (1, 1):
+            parts.append(f"stride={a.stride}")
+        if a.pad != (0, 0):
+            parts.append(f"padding={a.pad}")
         if a.output_pad != (0, 0):
             parts.append(f"output_padding={a.output_pad}")
         if a.dilation != (1, 1):

@@ -22,12 +22,12 @@ as in torchvision's models, a value that dies where it is read is overwritten th
 ...     image -> conv(4, 3) as conv1 -> relu -> output y
 ... }''').network()
 >>> src = generate_source(net)
->>> "self.conv1 = nn.Conv2d(3, 4, kernel_size=(3, 3)" in src
+>>> "self.conv1 = nn.Conv2d(3, 4, kernel_size=3, padding=1)" in src
 True
 
 The package, each module importing only those after it: ``generator`` (``TorchCodegen``, the walk
-and the file) → ``classes`` (a block class) and ``family`` (a family's network class) →
-``structures`` (what instances share a class, optional parts), ``parameters`` (what a constant is
+and the file) → ``family`` (a family's network class written from the spec) → ``classes`` (a block
+class) → ``structures`` (what instances share a class, optional parts), ``parameters`` (what a constant is
 written from), ``forward_numbers``, ``class_body`` (a class's tree and forward, its loops) →
 ``constants`` (statements as templates) and ``expressions`` (spec expressions as Python) → ``text``
 (lines of Python read and rewritten).

@@ -141,24 +141,28 @@ def _sizes_are_torch_s(statement: str) -> bool:
 
 
 def _scalar_pairs(statement: str) -> str:
-    """A 2-d layer's size given as the same expression twice, written once, as torchvision writes it
-    (`stride=stride`, not `stride=(stride, stride)`); a pair of numbers stays the pair its `repr`
-    shows. Only in a statement whose classes are torch's (a class of the file's own may want a tuple).
+    """A size of torch's 2-d layers given as the same expression or number twice, written once, as
+    torchvision writes it (`stride=stride`, `kernel_size=3`, not `stride=(stride, stride)`,
+    `kernel_size=(3, 3)`): only in the arguments of torch's layers (a class of the file's own may
+    want a tuple).
 
-    >>> _scalar_pairs("self.conv = nn.Conv2d(c, c, kernel_size=(k, k), stride=(1, 1), padding=(p, q))")
-    'self.conv = nn.Conv2d(c, c, kernel_size=k, stride=(1, 1), padding=(p, q))'
+    >>> _scalar_pairs("self.conv = nn.Conv2d(c, c, kernel_size=(k, k), stride=(2, 2), padding=(p, q))")
+    'self.conv = nn.Conv2d(c, c, kernel_size=k, stride=2, padding=(p, q))'
+    >>> _scalar_pairs("nn.Sequential(nn.MaxPool2d(kernel_size=(3, 3)), Local(kernel_size=(3, 3)))")
+    'nn.Sequential(nn.MaxPool2d(kernel_size=3), Local(kernel_size=(3, 3)))'
     """
-    if not _sizes_are_torch_s(statement):
+    if "=(" not in statement or not any(layer in statement for layer in _PAIR_LAYERS):
         return statement
-    out, at = [], 0
-    for m in _PAIR_KEYWORD.finditer(statement):
-        if m.start() < at:
-            continue
-        items, end = _call_arguments(statement, m.end() - 1)
-        if len(items) == 2 and items[0] == items[1] and _constant(items[0]) is None:
-            out += [statement[at:m.end() - 1], items[0]]
-            at = end + 1
-    return "".join([*out, statement[at:]])
+
+    def once(arg: str) -> str:
+        m = _PAIR_KEYWORD.match(arg)
+        if m is None:
+            return arg
+        items, end = _call_arguments(arg, m.end() - 1)
+        return f"{m[1]}={items[0]}" if len(items) == 2 and items[0] == items[1] and end == len(arg) - 1 else arg
+
+    return _rewrite_calls(statement, lambda callee: f"{callee}(" in _PAIR_LAYERS,
+                          lambda callee, args: ", ".join(once(arg) for arg in args))
 
 
 def _keywords(statement: str, defaults: KeywordDefaults, write: bool) -> str:

@@ -39,6 +39,7 @@ from .constants import (
     KeywordDefaults,
     SpecValue,
     _Instance,
+    _scalar_pairs,
     _template,
     _Templates,
 )
@@ -68,6 +69,7 @@ from .text import (
     _resolve_instances,
     _reuse_names,
     _shift,
+    _split_target,
     _statement_attributes,
     parts,
 )
@@ -136,6 +138,7 @@ class TorchCodegen:
         # Each distinct layer's constructor source, made once: identical layers share their validated
         # attributes (the IR keeps them alive, so their id is the key), as in module_signature.
         self.inits: dict[tuple[object, ...], str | None] = {}
+        self.sizes_written: dict[str, str] = {}  # see _plain_sizes
         self._find_keyword_defaults()
         reserved = frozenset(self.helpers)
         self.classes = Namespace(reserved)
@@ -895,6 +898,7 @@ class TorchCodegen:
         for statement in init:  # a leading tab: inside the `if` above
             if "for _ in range(1" in statement:
                 statement = _one_pass_loops(statement)
+            statement = self._plain_sizes(statement)
             if self.defaulted:
                 statement = _by_keyword(statement, self.defaulted)
             lines.extend(wrap(statement.lstrip("\t"), INDENT * (2 + len(statement) - len(statement.lstrip("\t")))))
@@ -903,6 +907,16 @@ class TorchCodegen:
         for line in forward:
             lines.extend(wrap(line.lstrip("\t"), INDENT * (2 + len(line) - len(line.lstrip("\t")))))
         return lines
+
+    def _plain_sizes(self, statement: str) -> str:
+        """`statement` with its torch layers' sizes of two equal elements written once (`_scalar_pairs`:
+        the network's own layers come here as `torch_init` wrote them), each distinct call worked out
+        once (a 10⁵-layer chain's are one)."""
+        head, rest = _split_target(statement)
+        plain = self.sizes_written.get(rest)
+        if plain is None:
+            plain = self.sizes_written[rest] = _scalar_pairs(rest)
+        return head + plain
 
     def init_scheme(self, classes: list[_Class]) -> list[str]:
         """The spec's `init` statements: statements run at the end of the network's __init__."""
