@@ -34,7 +34,7 @@ def readme_setup() -> list[list[str]]:
 
 def test_the_setup_installs_what_the_tests_need() -> None:
     commands = [" ".join(c) for c in readme_setup()]
-    assert commands[-1] == "python -m pytest -q"
+    assert commands[-1] == "python -m pytest -q -n 2"
     assert 'python -m pip install -e .[dev]' in commands
     assert any(c.startswith("apt-get install") and "graphviz" in c for c in commands)
     assert any(re.match(r"python -m pip install torch==[\d.]+ torchvision==[\d.]+$", c) for c in commands)

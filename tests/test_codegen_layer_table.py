@@ -80,13 +80,22 @@ def test_rows_appending_layers_are_a_loop_with_their_conditions(tmp_path: Path) 
 
 def test_vgg_family_is_one_class_built_as_make_layers(tmp_path: Path) -> None:
     """torchvision vgg.py: `VGG(make_layers(cfgs[cfg], batch_norm), …)`, make_layers a loop over the
-    configuration appending Conv2d, BatchNorm2d under `if batch_norm`, ReLU, and MaxPool2d per group."""
+    configuration appending Conv2d, BatchNorm2d under `if batch_norm`, ReLU, and MaxPool2d per group.
+    Each network's state_dict is that of its module compiled alone (built on the meta device)."""
     spec = api.load(SPECS / "vgg.arch")
     module, source = _family(spec, tmp_path, "vgg")
     assert re.findall(r"^class (\w+)\(", source, re.M) == ["VGG"]
     assert "for _ in range(n):" in source and "if batch_norm:" in source
     assert "self.features = nn.Sequential(*layers)" in source
-    # Each VGG holds 130M parameters or more: two are run (here and against torchvision below).
+    _same_as_alone(module, spec, 64, run=set())
+
+
+@pytest.mark.slow
+def test_vgg_family_computes_what_torchvision_does(tmp_path: Path) -> None:
+    """Each VGG holds 130M parameters or more: two are run, against the module compiled alone and
+    against torchvision's with its state_dict loaded by name (as torchvision's weights are)."""
+    spec = api.load(SPECS / "vgg.arch")
+    module, _ = _family(spec, tmp_path, "vgg")
     _same_as_alone(module, spec, 64, run={"vgg11", "vgg16_bn"})
     for name in ("vgg11", "vgg16_bn"):
         canonical = _random(tvm.get_model(name, weights=None))
