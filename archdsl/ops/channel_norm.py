@@ -36,12 +36,12 @@ class L2Norm(Op):
 class L2Norm(nn.Module):
     """F.normalize over the channels times a learnable per-channel scale (torchvision's SSD scale_weight)."""
 
-    def __init__(self, channels, scale, eps=1e-12):
+    def __init__(self, channels: int, scale: float, eps: float = 1e-12) -> None:
         super().__init__()
         self.eps = eps
         self.scale_weight = nn.Parameter(torch.full((channels,), float(scale)))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.scale_weight.view(1, -1, *([1] * (x.dim() - 2)))
         return weight * F.normalize(x, dim=1, eps=self.eps)
 '''
@@ -149,11 +149,11 @@ class LayerScale(Op):
 class LayerScale(nn.Module):
     """x times a learnable per-channel gamma (timm's LayerScale2d; ConvNeXt's layer scale)."""
 
-    def __init__(self, channels, init, rank=1):
+    def __init__(self, channels: int, init: float, rank: int = 1) -> None:
         super().__init__()
         self.gamma = nn.Parameter(torch.full((channels,) + (1,) * (rank - 1), float(init)))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.gamma.view(1, -1, *([1] * (x.dim() - 2)))
 '''
 

@@ -333,7 +333,17 @@ class Local(Op):
 class LocallyConnected2d(nn.Module):
     """A convolution whose filters are not shared: each output position has its own (DeepFace)."""
 
-    def __init__(self, in_channels, out_channels, in_size, out_size, kernel_size, stride, padding, bias=True):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        in_size: tuple[int, int],
+        out_size: tuple[int, int],
+        kernel_size: tuple[int, int],
+        stride: tuple[int, int],
+        padding: int,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding, self.out_size = kernel_size, stride, padding, out_size
         fan_in = in_channels * kernel_size[0] * kernel_size[1]
@@ -341,7 +351,7 @@ class LocallyConnected2d(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_size[0] * out_size[1], fan_in, out_channels).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(out_channels, *out_size).uniform_(-bound, bound)) if bias else None
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         cols = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)  # N × fan_in × positions
         out = torch.bmm(cols.permute(2, 0, 1), self.weight)  # positions × N × out_channels
         out = out.permute(1, 2, 0).reshape(x.shape[0], -1, *self.out_size)

@@ -286,11 +286,11 @@ class SpaceToDepth(_SpaceToDepth):
 class SpaceToDepth(nn.Module):
     """tf.nn.space_to_depth / ONNX SpaceToDepth: output channel (dy * b + dx) * C + c."""
 
-    def __init__(self, block):
+    def __init__(self, block: int) -> None:
         super().__init__()
         self.block = block
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
         b = self.block
         x = x.reshape(n, c, h // b, b, w // b, b).permute(0, 3, 5, 1, 2, 4)
@@ -332,11 +332,11 @@ class Reorg(nn.Module):
     as C x H x W in space-to-depth order; the result is then read as (C * s^2) x (H / s) x (W / s).
     """
 
-    def __init__(self, stride):
+    def __init__(self, stride: int) -> None:
         super().__init__()
         self.stride = stride
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
         s = self.stride
         x = x.reshape(n, c // (s * s), h, s, w, s).permute(0, 3, 5, 1, 2, 4)

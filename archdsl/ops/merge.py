@@ -159,12 +159,12 @@ class Fuse(Op):
 class WeightedFusion(nn.Module):
     """EfficientDet's fast normalized fusion: sum_i relu(w_i) x_i / (eps + sum_j relu(w_j))."""
 
-    def __init__(self, n, mode="fast", eps=1e-4):
+    def __init__(self, n: int, mode: str = "fast", eps: float = 1e-4) -> None:
         super().__init__()
         self.mode, self.eps = mode, eps
         self.edge_weights = None if mode == "sum" else nn.Parameter(torch.ones(n))
 
-    def forward(self, xs):
+    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
         if self.edge_weights is None:
             return torch.stack(xs, -1).sum(-1)
         if self.mode == "softmax":

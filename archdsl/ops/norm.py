@@ -68,7 +68,7 @@ class FrozenBatchNorm(Op):
 class FrozenBatchNorm2d(nn.Module):
     """Batch norm whose scale, shift and statistics are fixed buffers (torchvision's FrozenBatchNorm2d)."""
 
-    def __init__(self, n, eps=1e-5):
+    def __init__(self, n: int, eps: float = 1e-5) -> None:
         super().__init__()
         self.eps = eps
         self.register_buffer("weight", torch.ones(n))
@@ -76,7 +76,7 @@ class FrozenBatchNorm2d(nn.Module):
         self.register_buffer("running_mean", torch.zeros(n))
         self.register_buffer("running_var", torch.ones(n))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight.reshape(1, -1, 1, 1)
         b = self.bias.reshape(1, -1, 1, 1)
         rv = self.running_var.reshape(1, -1, 1, 1)

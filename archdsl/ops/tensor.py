@@ -98,11 +98,11 @@ class DropPath(nn.Module):
     """Stochastic depth (Huang et al. 2016) per sample, as torchvision's StochasticDepth(mode="row"):
     the same random draws and arithmetic, so the same seed drops the same samples, bit for bit."""
 
-    def __init__(self, p):
+    def __init__(self, p: float) -> None:
         super().__init__()
         self.p = p
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0:
             return x
         keep = 1.0 - self.p
@@ -112,7 +112,7 @@ class DropPath(nn.Module):
             mask.div_(keep)
         return x * mask
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}, mode=row"
 '''
 
