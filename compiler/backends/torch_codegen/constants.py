@@ -133,10 +133,15 @@ _PAIR_KEYWORD = re.compile(r"(?<![\w.])(kernel_size|stride|padding|dilation|outp
 _PAIR_LAYERS = ("nn.Conv2d(", "nn.ConvTranspose2d(", "nn.MaxPool2d(", "nn.AvgPool2d(", "nn.LPPool2d(")
 
 
+def _may_pair_sizes(statement: str) -> bool:
+    """Whether `statement` may build a 2-d layer of torch's with a size given as a tuple (a quick test)."""
+    return "=(" in statement and any(layer in statement for layer in _PAIR_LAYERS)
+
+
 def _sizes_are_torch_s(statement: str) -> bool:
     """Whether `statement` builds a 2-d layer of torch's, and no class of the file's own (whose
     sizes may need to be tuples): where a size may be one number or a pair."""
-    return "=(" in statement and any(layer in statement for layer in _PAIR_LAYERS) and not any(
+    return _may_pair_sizes(statement) and not any(
         not m[1].startswith("nn.") and m[1].rsplit(".", 1)[-1][:1].isupper() for m in _CALL.finditer(statement))
 
 
@@ -151,7 +156,7 @@ def _scalar_pairs(statement: str) -> str:
     >>> _scalar_pairs("nn.Sequential(nn.MaxPool2d(kernel_size=(3, 3)), Local(kernel_size=(3, 3)))")
     'nn.Sequential(nn.MaxPool2d(kernel_size=3), Local(kernel_size=(3, 3)))'
     """
-    if "=(" not in statement or not any(layer in statement for layer in _PAIR_LAYERS):
+    if not _may_pair_sizes(statement):
         return statement
 
     def once(arg: str) -> str:

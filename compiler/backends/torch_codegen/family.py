@@ -22,7 +22,6 @@ from .constants import (
     _fill,
     _Instance,
     _keywords,
-    _scalar_pairs,
     _Templates,
 )
 from .expressions import _IN_CHANNELS, _evaluate, _python_expression, _same
@@ -283,7 +282,7 @@ class _LayerRows:
         if any(t is None for t in texts):
             return False
         line = _keywords(_fill(templates[0][0][0], iter(str(t) for t in texts)), self.defaults, write=False)
-        self.lines.append(indent + _scalar_pairs(body.source(line)))
+        self.lines.append(indent + body.source(line))
         outs = [out for _, _, out in layers]
         if all(_same(env[_CHANNELS], out) for env, out in zip(envs, outs, strict=True)):
             return True
@@ -580,7 +579,7 @@ class FamilyClass:
             texts[carried] = channels
         line = _keywords(_fill(templates[0][0][0], iter(str(t) for t in texts)), self.keyword_defaults, write=False)
         body.use_channels(line)
-        body.lines.append(_scalar_pairs(body.source(line)))
+        body.lines.append(body.source(line))
         if not kept:
             body.carry(None if carried is None else str(texts[carried]), outs)
         return True

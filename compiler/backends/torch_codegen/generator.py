@@ -909,9 +909,10 @@ class TorchCodegen:
         return lines
 
     def _plain_sizes(self, statement: str) -> str:
-        """`statement` with its torch layers' sizes of two equal elements written once (`_scalar_pairs`:
-        the network's own layers come here as `torch_init` wrote them), each distinct call worked out
-        once (a 10⁵-layer chain's are one)."""
+        """`statement` with its torch layers' sizes of two equal elements written once (`_scalar_pairs`),
+        for every statement the file writes: the network's own layers come here as `torch_init` wrote
+        them, a family class's as FamilyClass wrote them (a block class's were written so already:
+        _Class.merge_pairs reads them). Each distinct call worked out once (a 10⁵-layer chain's are one)."""
         head, rest = _split_target(statement)
         plain = self.sizes_written.get(rest)
         if plain is None:
