@@ -84,11 +84,13 @@ def test_a_layer_takes_the_channels_the_layer_before_it_makes() -> None:
 def test_a_unit_takes_its_input_channels_where_half_its_width_is_as_large() -> None:
     # ShuffleNet V2 0.5×'s stages are 24 → 48 → 96 → 192 wide (Ma et al. 2018, Table 5), so each
     # downsampling unit's input is half its width; the class is still torchvision's
-    # InvertedResidual(inp, oup, stride=2), here at 1.0×'s first stage, 24 → 116.
+    # InvertedResidual(inp, oup, stride), here at 1.0×'s first stage, 24 → 116, and after it.
     tv = pytest.importorskip("torchvision.models.shufflenetv2")
-    source = _source("shufflenet_v2.arch", "shufflenet_v2_x0_5")
-    ours, theirs = _module(source).ShuffleUnit(24, 116), tv.InvertedResidual(24, 116, 2)
-    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+    unit = _module(_source("shufflenet_v2.arch", "shufflenet_v2_x0_5")).ShuffleUnit
+    for args in ((24, 116, 2), (116, 116, 1)):
+        ours, theirs = unit(*args), tv.InvertedResidual(*args)
+        assert {k: v.shape for k, v in ours.state_dict().items()} == {
+            k: v.shape for k, v in theirs.state_dict().items()}, args
 
 
 def test_a_parameter_some_call_passes_a_size_read_from_a_tensor_keeps_its_name() -> None:

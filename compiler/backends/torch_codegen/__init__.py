@@ -6,7 +6,9 @@ instances share a class when their code differs only in constants (integers, flo
 class of an argument-free module like an activation), which become its constructor arguments, named
 after the block's parameters (``Bottleneck(in_channels, c, stride, downsample)``); a submodule that
 only some instances build and apply in place is built under a flag, and so is the tail of the
-forward that only some run (a residual connection, ``MBConv``'s ``if self.residual:``). Submodules
+forward that only some run (a residual connection, ``MBConv``'s ``if self.residual:``); instances that
+took the two branches of an ``if`` the block's body tests are one class with that ``if``, in the
+constructor and the forward (ShuffleNet's unit: ``if self.stride != 1:``, as torchvision's). Submodules
 mirror the spec's node paths, so the state_dict key of every op node is its IR name plus
 ``.weight``/``.bias``/… (``layer1.0.conv1.weight``, exactly as torchvision; an op whose state is one
 bare parameter, like SSD's ``scale_weight``, is that key itself). Each ``forward`` reads like

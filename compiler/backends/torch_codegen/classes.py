@@ -5,6 +5,7 @@ one block are two."""
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from .constants import (
 )
 from .expressions import _IN_CHANNELS, _evaluate, _python_expression, _same
 from .parameters import _coincidental, _express, _fitting, _input_channels, _line_of, _preference, _written_name
-from .structures import _Part
+from .structures import ALTERNATIVE_TEST, _Part
 from .text import (
     _INSTANCE_REF,
     _LIST_START,
@@ -73,6 +74,10 @@ class _Class:
     named: dict[str, str] = field(default_factory=dict)  # the spec's names the constructor has → their names there
     spec_params: list[str | None] = field(default_factory=list)  # each parameter's spec name, if any
     defaults: dict[str, Constant] = field(default_factory=dict)  # parameters with a default (the last) → it
+    # The statements only the second side of an alternative part builds (its first side's are `optional`
+    # only), and each alternative part's test as the forward writes it (`self.stride != 1`), if found.
+    otherwise: frozenset[int] = frozenset()
+    tests: dict[int, str] = field(default_factory=dict)
 
     def parameterize(self, instances: list[_Instance], class_names: set[str],
                      signatures: dict[str, list[str]], defaults: KeywordDefaults,
@@ -103,6 +108,7 @@ class _Class:
         bounds: set[str] = set()  # list elements that bound a loop so far (each stage its own)
         holes = _Holes(self.template)
         hole = 0
+        conditions = self._conditions(instances, candidates, shared)
         constants: list[tuple[int, int, int, list[int]]] = []  # a constant's hole: its expr, statement, place, members
         for s in range(len(self.template)):
             having = [m for m, (_, consts, _) in enumerate(self.members) if consts[s] is not None]
@@ -117,18 +123,8 @@ class _Class:
                     constants.append((len(exprs), s, q, having))
                     exprs.append(repr(column[0]))
                 else:
-                    # A child block's argument as its call writes it (`c // 2`), before any name
-                    # whose value merely agrees in every member (`in_channels`).
-                    passed = self._passed(instances, (s, q), spec_params or {}, shared,
-                                          {m: (candidates[m], v) for m, v in zip(having, column, strict=True)})
-                    fits = [] if passed is not None else _fitting(column, [candidates[m] for m in having], shared)
-                    chosen = self._written(instances, having, (s, q), fits, defaults) if fits else None
-                    # A name as large by chance is no candidate (see _coincidental).
-                    by_chance = set() if chosen else self._by_chance(instances, having, (s, q), fits, defaults)
-                    expr = (_rename_all(passed[0], _name_all(passed[1], spec_names, names)) if passed is not None
-                            else _express(column, [candidates[m] for m in having],
-                                          [chosen] if chosen else [n for n in shared if n not in by_chance],
-                                          spec_names, names))
+                    expr = self._column(instances, (s, q), column, having, candidates, shared, spec_names, names,
+                                        spec_params or {}, defaults, conditions)
                     if expr is None:
                         values = dict(zip(having, column, strict=True))
                         key = tuple(values.get(m) for m in range(len(self.members)))
@@ -136,28 +132,19 @@ class _Class:
                     exprs.append(expr or "")
                 hole += 1
         derived = self._derived(exprs, names, signatures, holes)
-        # One argument per column; a column with gaps joins a full one it agrees with, else its gaps
-        # pass None, and the first such of an in-place part stands for the part's flag.
-        full = [key for key, _, _ in unnamed.values() if None not in key]
-        fresh: dict[tuple[Constant | None, ...], str] = {}
-        part_args: dict[int, str] = {}
-        for pos, (key, at, k) in unnamed.items():
-            key = next((f for f in full if all(a is None or (type(a), a) == (type(b), b)
-                                               for a, b in zip(key, f, strict=True))), key)
-            if key not in fresh:
-                fresh[key] = names.create(holes.argument_name(at, signatures))
-            exprs[pos] = fresh[key]
-            if None in key and k is not None and not self.parts[k].kept:
-                part_args.setdefault(k, fresh[key])
-        tests = {k: _rename_all(text, _name_all(read, spec_names, names)) for k, (text, read)
-                 in self._conditions(instances, candidates, shared).items() if k not in part_args}
+        fresh, part_args = self._unnamed_arguments(unnamed, exprs, holes, signatures, names)
+        conditions = {k: found for k, found in conditions.items() if k not in part_args}
+        tests = {k: _rename_all(text, _name_all(read, spec_names, names)) for k, (text, read) in conditions.items()}
+        if not self._alternative_tests(conditions, spec_names):
+            return  # no test tells the sides apart: no class (see TorchCodegen._alternative_classes)
         computed = self._computed(instances, spec_names, shared, names)
         part_args.update(self._flags_named(candidates, shared, spec_names, names))
         for pos, s, q, having in constants:  # after every name the class takes or computes is known
             exprs[pos] = self._named_constant(instances, having, (s, q), spec_names, spec_params or {},
                                               defaults, names) or exprs[pos]
         order = [n for n in _preference(candidates[0]) if n in spec_names and n not in computed]
-        flags = [part_args.get(k) or names.create("residual" if part.tail else part.name if part.appended is None
+        flags = ["" if k in self.tests else part_args.get(k) or names.create(
+                     "residual" if part.tail else part.name if part.appended is None
                                                   else _entry_name(self.template[part.appended]))
                  for k, part in enumerate(self.parts)]
         taken = set(part_args) | set(tests)  # flags that are no parameter
@@ -169,9 +156,87 @@ class _Class:
                           for m, cand in enumerate(candidates)]
         self.init = [*computed.values(), *(f"{name} = {expr}" for expr, name in derived.items()),
                      *self._statements(flags, iter(exprs), defaults, set(part_args), tests)]
-        self.forward = [re.sub(r"\x00(\d+)\x00", lambda m: flags[int(m[1])], line) for line in self.forward]
+        self.forward = [ALTERNATIVE_TEST.sub(self._forward_test, re.sub(r"\x00(\d+)\x00", lambda m: flags[int(m[1])],
+                                                                       line)) for line in self.forward]
         self.unnamed = bool(fresh)
         self.named = dict(spec_names)
+
+    def _unnamed_arguments(self, unnamed: dict[int, tuple[tuple[Constant | None, ...], int, int | None]],
+                           exprs: list[str], holes: _Holes, signatures: dict[str, list[str]], names: Namespace
+                           ) -> tuple[dict[tuple[Constant | None, ...], str], dict[int, str]]:
+        """The constants named after nothing in the spec (`unnamed`: by their place in `exprs`, the
+        members' values, their hole and optional part) as arguments, their names written into
+        `exprs`: one argument per column; a column with gaps joins a full one it agrees with, else its
+        gaps pass None, and the first such of an in-place part stands for the part's flag (by part)."""
+        full = [key for key, _, _ in unnamed.values() if None not in key]
+        fresh: dict[tuple[Constant | None, ...], str] = {}
+        part_args: dict[int, str] = {}
+        for pos, (key, at, k) in unnamed.items():
+            key = next((f for f in full if all(a is None or (type(a), a) == (type(b), b)
+                                               for a, b in zip(key, f, strict=True))), key)
+            if key not in fresh:
+                fresh[key] = names.create(holes.argument_name(at, signatures))
+            exprs[pos] = fresh[key]
+            if None in key and k is not None and not self.parts[k].kept:
+                part_args.setdefault(k, fresh[key])
+        return fresh, part_args
+
+    def _column(self, instances: list[_Instance], at: tuple[int, int], column: tuple[Constant, ...],
+                having: list[int], candidates: list[dict[str, SpecValue]], shared: list[str],
+                spec_names: dict[str, str], names: Namespace, spec_params: dict[str, list[str | None]],
+                defaults: KeywordDefaults, conditions: dict[int, tuple[str, list[str]]]) -> str | None:
+        """The expression of the spec's names that gives the constants `column` (statement and place
+        `at`) in the members `having`, or None (see _one_column). In a class of two alternatives
+        (whose test is among the spec's `conditions`), each side's own, and where those differ the
+        choice between them (`in_channels if stride != 1 else half`, as torchvision writes ShuffleNet's
+        branch2): a name that gives both sides' constants may do so by chance (at 0.5×, where a
+        downsampling unit's input is half its width)."""
+        k = next((k for k in conditions if self.parts[k].alternative), None)
+        sides = [] if k is None else [[m for m in having if self.members[m][2][k] is first] for first in (True, False)]
+        if k is not None and len(sides) == 2 and all(sides):
+            values = dict(zip(having, column, strict=True))
+
+            def side(members: list[int], spec_names: dict[str, str], names: Namespace) -> str | None:
+                return self._one_column(instances, at, tuple(values[m] for m in members), members, candidates,
+                                        shared, spec_names, names, spec_params, defaults)
+
+            # Tried first on copies: a side that finds no name must name nothing (a parameter it would add).
+            if all(side(members, dict(spec_names), copy.deepcopy(names)) is not None for members in sides):
+                first, second = (cast(str, side(members, spec_names, names)) for members in sides)
+                if first == second:
+                    return first
+                first, second = (f"({e})" if " if " in e else e for e in (first, second))
+                text, read = conditions[k]
+                return f"{first} if {_rename_all(text, _name_all(read, spec_names, names))} else {second}"
+        return self._one_column(instances, at, column, having, candidates, shared, spec_names, names, spec_params,
+                                defaults)
+
+    def _one_column(self, instances: list[_Instance], at: tuple[int, int], column: tuple[Constant, ...],
+                    having: list[int], candidates: list[dict[str, SpecValue]], shared: list[str],
+                    spec_names: dict[str, str], names: Namespace, spec_params: dict[str, list[str | None]],
+                    defaults: KeywordDefaults) -> str | None:
+        """`_column` for members of one side: a child block's argument as its call writes it (`c //
+        2`), before any name whose value merely agrees in every member (`in_channels`)."""
+        passed = self._passed(instances, at, spec_params, shared,
+                              {m: (candidates[m], v) for m, v in zip(having, column, strict=True)})
+        if passed is not None:
+            return _rename_all(passed[0], _name_all(passed[1], spec_names, names))
+        fits = _fitting(column, [candidates[m] for m in having], shared)
+        chosen = self._written(instances, having, at, fits, defaults) if fits else None
+        # A name as large by chance is no candidate (see _coincidental).
+        by_chance = set() if chosen else self._by_chance(instances, having, at, fits, defaults)
+        return _express(column, [candidates[m] for m in having],
+                        [chosen] if chosen else [n for n in shared if n not in by_chance], spec_names, names)
+
+    def _alternative_tests(self, conditions: dict[int, tuple[str, list[str]]], spec_names: dict[str, str]) -> bool:
+        """Set each alternative part's test as the forward writes it, and say whether every one has
+        one. The forward tests the parameters the condition reads, kept as they are named (`self.stride
+        = stride`, as torchvision's ShuffleNet unit), where no submodule has the name."""
+        attributes = set(_attributes(self.template))
+        self.tests = {k: re.sub("\x01(\\w+)\x01", lambda m: "self." + spec_names[m[1]], text)
+                      for k, (text, read) in conditions.items()
+                      if self.parts[k].alternative and not attributes & {spec_names[r] for r in read}}
+        return all(k in self.tests for k, part in enumerate(self.parts) if part.alternative)
 
     def _flags_named(self, candidates: list[dict[str, SpecValue]], shared: list[str], spec_names: dict[str, str],
                      names: Namespace) -> dict[int, str]:
@@ -332,7 +397,7 @@ class _Class:
                 flips = {next(iter(o)) != has[k] for o, (_, _, has) in zip(outcomes, self.members, strict=True)}
                 if text is None or len(flips) != 1:
                     continue
-                text = f"not ({text})" if flips.pop() else text
+                text = _negation(text) if flips.pop() else text
                 if all(_same(_evaluate(text, c), has[k]) for c, (_, _, has) in zip(candidates, self.members,
                                                                                  strict=True)):
                     found.setdefault(text, read)
@@ -367,7 +432,9 @@ class _Class:
         """The constructor's statements: the template filled, each optional part's under its flag
         (`by_class`: the parts whose flag is their module class argument, None when not built;
         `tests`: the parts whose flag the constructor computes, and how)."""
-        out = [f"self.{flags[k]} = {tests.get(k, flags[k])}" for k, part in enumerate(self.parts) if part.kept]
+        out = [f"self.{flags[k]} = {tests.get(k, flags[k])}" for k, part in enumerate(self.parts)
+               if part.kept and k not in self.tests]
+        out += [f"self.{a} = {a}" for k in sorted(self.tests) for a in dict.fromkeys(_SELF.findall(self.tests[k]))]
         unwritten: dict[str, str] = {}  # each distinct constructor call's, once (see _Templates)
         for s, statement in enumerate(self.template):
             head, rest = _split_target(_fill(statement, holes))
@@ -379,6 +446,14 @@ class _Class:
                 out.append(filled)
             elif self.parts[k].appended is not None:  # an entry the spec builds under an `if`
                 out += [f"if {f'{flags[k]} is not None' if k in by_class else tests.get(k, flags[k])}:", "\t" + filled]
+            elif self.parts[k].alternative:  # `if test:` the first side's, `else:` the second's
+                other = s in self.otherwise
+                if self.optional.get(s - 1) != k or (s - 1 in self.otherwise) == other:
+                    if self.optional.get(s - 1) != k:
+                        out.append(f"if {_negation(tests[k]) if other else tests[k]}:")
+                else:
+                    out.append("else:")
+                out.append("\t" + filled)
             elif not self.parts[k].kept:  # built only when asked for; None otherwise, which forward tests
                 test = f"{flags[k]} is not None" if k in by_class else tests.get(k, flags[k])
                 out += [f"self.{self.parts[k].name} = None", f"if {test}:", "\t" + filled]
@@ -387,6 +462,11 @@ class _Class:
                     out.append(f"if self.{flags[k]}:" if k in tests else f"if {flags[k]}:")
                 out.append("\t" + filled)
         return out
+
+    def _forward_test(self, m: re.Match[str]) -> str:
+        """An alternative part's test in the forward (`ALTERNATIVE_TEST`: the test or its negation)."""
+        test = self.tests[int(m[2])]
+        return test if m[1] == "\x02" else _negation(test)
 
     def merge_pairs(self) -> None:
         """Two parameters that the constructor reads only together, as the pair `(a, b)` of a layer's
@@ -566,3 +646,18 @@ def _own_inits(classes: list[_Class], networks: list[_Hosts]) -> frozenset[str]:
             cls.init = [*cls.init, *lines]
             owned.add(cls.name)
     return frozenset(owned)
+
+
+_SELF = re.compile(r"self\.(\w+)")
+_COMPARISON = re.compile(r"(\S+) (==|!=|<=|>=|<|>) (\S+)")
+_NEGATED = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+
+
+def _negation(test: str) -> str:
+    """`not test`, as one reads it: a comparison of two terms turned round (`stride != 1`).
+
+    >>> _negation("self.stride == 1"), _negation("a < b + 1")
+    ('self.stride != 1', 'not (a < b + 1)')
+    """
+    m = _COMPARISON.fullmatch(test)
+    return f"{m[1]} {_NEGATED[m[2]]} {m[3]}" if m else f"not ({test})"

@@ -272,7 +272,8 @@ def _fill(statement: str, holes: Iterator[str]) -> str:
     out = [pieces[0]]
     for piece in pieces[1:]:
         expr = next(holes)
-        if " " in expr and out[-1].rstrip()[-1:] not in ("(", ",", "=", "["):
+        if " " in expr and (out[-1].rstrip()[-1:] not in ("(", ",", "=", "[")
+                            or (" if " in expr and piece.lstrip()[:1] not in (",", ")", "]", ""))):
             expr = f"({expr})"
         out.append(expr + piece)
     return "".join(out)

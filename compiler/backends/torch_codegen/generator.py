@@ -56,7 +56,17 @@ from .forward_numbers import (
     _reading_parameters,
 )
 from .parameters import _explained, _fitting, _spec_value
-from .structures import _cut_forward, _Group, _groups, _in_place, _merged_forward, _Part, _reduce, _Structure
+from .structures import (
+    _alternatives,
+    _cut_forward,
+    _Group,
+    _groups,
+    _in_place,
+    _merged_forward,
+    _Part,
+    _reduce,
+    _Structure,
+)
 from .text import (
     _INSTANCE_REF,
     _REPEATED,
@@ -581,10 +591,7 @@ class TorchCodegen:
         in place, the tail of its forward (a residual connection) — join that one's class, with a
         flag per part. Classes are made level by level, children first: a structure knows its
         children by their classes."""
-        level: list[int] = []
-        for inst in self.instances:  # children before parents
-            kids = [int(k) for k in _INSTANCE_REF.findall("\n".join(inst.init))]
-            level.append(1 + max((level[k] for k in kids), default=-1))
+        level = self._levels()
         top = max(level, default=0) + 1  # a family's networks: one level, above every block
         level = [top if inst.compress else lvl for inst, lvl in zip(self.instances, level, strict=True)]
         classes: list[_Class] = []
@@ -613,8 +620,12 @@ class TorchCodegen:
                 if key == len(structures):
                     structures.append(structure)
                 members.setdefault(key, []).append(index)
-            for group in _groups(structures):
-                made = [self._make_class(group, structures, members, calls, class_names, signatures)]
+            groups = _groups(structures)
+            merged = self._alternative_classes(groups, structures, members, calls, class_names, signatures)
+            for g, group in enumerate(groups):
+                if merged.get(g, True) is None:
+                    continue  # the second side of a class made of alternatives
+                made = [merged.get(g) or self._make_class(group, structures, members, calls, class_names, signatures)]
                 # A family class takes the family's parameters and flags for its networks' outputs.
                 other_parts = any(not part.outputs for part in made[0].parts)
                 if (made[0].unnamed or other_parts) and self.instances[made[0].members[0][0]].compress:
@@ -625,6 +636,83 @@ class TorchCodegen:
                     class_of.update((i, len(classes)) for i, _, _ in cls.members)
                     classes.append(cls)
         return classes
+
+    def _alternative_classes(self, groups: list[_Group], structures: list[_Structure], members: dict[int, list[int]],
+                             calls: dict[int, str], class_names: set[str], signatures: dict[str, list[str]]
+                             ) -> dict[int, _Class | None]:
+        """The classes that serve two groups of one block as the two sides of an `if` the block's body
+        tests (`_Alternatives`), by the first group's index, the second's mapped to None. Only a block
+        with exactly two classes otherwise, each of one structure, and only where a condition the
+        spec tests tells the two apart: where none does, the two are different modules (torchvision's
+        RetinaNet classification and regression heads) and stay two classes."""
+        of_block: dict[str, list[int]] = {}
+        for g, group in enumerate(groups):
+            of_block.setdefault(structures[group.full].block, []).append(g)
+        found: dict[int, _Class | None] = {}
+        for pair in of_block.values():
+            if len(pair) != 2 or any(len(groups[g].members) != 1 for g in pair) or any(
+                    self.instances[i].compress for g in pair for i in members[groups[g].full]):
+                continue
+            first, second = (groups[g].full for g in pair)
+            cls = self._alternative_class(first, second, structures, members, calls, class_names, signatures)
+            if cls is not None:
+                found[pair[0]], found[pair[1]] = cls, None
+        return found
+
+    def _alternative_class(self, first: int, second: int, structures: list[_Structure],
+                           members: dict[int, list[int]], calls: dict[int, str], class_names: set[str],
+                           signatures: dict[str, list[str]]) -> _Class | None:
+        """The one class of structures `first` and `second` (`_alternative_classes`), or None."""
+        merged = _alternatives(structures[first], structures[second], 0)
+        if merged is None:
+            return None
+        cls = _Class(structures[first].block, [], list(structures[first].args), list(merged.forward),
+                     [_Part("alternative", alternative=True)])
+        cls.optional = {s: 0 for s, side in enumerate(merged.sides) if side}
+        cls.otherwise = frozenset(s for s, side in enumerate(merged.sides) if side == 2)
+        own: dict[int, list[str]] = {}  # each side's template, its children's constructions written out
+        for key, side in ((first, 1), (second, 2)):
+            for index in members[key]:
+                template, constants = self.templates(self._resolved(index, calls), self.keyword_defaults)
+                own.setdefault(side, template)
+                it = iter(constants)
+                cls.members.append((index, [next(it) if at in (0, side) else None for at in merged.sides],
+                                    (side == 1,)))
+        taken = {1: iter(own[1]), 2: iter(own[2])}
+        for side in merged.sides:
+            statement = next(taken[side or 1])
+            if side == 0 and next(taken[2]) != statement:
+                return None  # alike by their children's classes, unlike in how they are called
+            cls.template.append(statement)
+        cls.members.sort(key=lambda m: m[0])
+        cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults, self.spec_params)
+        return cls if 0 in cls.tests else None
+
+    def _levels(self) -> list[int]:
+        """Each instance's level: above its children's, and the same for every instance of one block
+        (the highest any has), so that the instances that build a child block in some calls only
+        (EfficientDet's `to_width`, downsampling where the sizes differ) meet the others, and lack it
+        as an optional part, instead of making a class of their own one level lower."""
+        kids = [[int(k) for k in _INSTANCE_REF.findall("\n".join(inst.init))] for inst in self.instances]
+        named = [not inst.compress for inst in self.instances]  # a family's networks: see _classes
+        level = [0] * len(self.instances)
+        for _ in range(len({inst.block for inst in self.instances}) + 2):  # a level only grows
+            for i in range(len(level)):  # children before parents
+                level[i] = max(level[i], 1 + max((level[k] for k in kids[i]), default=-1))
+            highest: dict[str, int] = {}
+            for inst, lvl, own in zip(self.instances, level, named, strict=True):
+                if own:
+                    highest[inst.block] = max(highest.get(inst.block, 0), lvl)
+            unified = [highest[inst.block] if own else lvl for inst, lvl, own in zip(self.instances, level, named,
+                                                                                       strict=True)]
+            if unified == level:
+                return level
+            level = unified
+        # Blocks nested in each other both ways (through block arguments): levels by nesting alone.
+        level = []
+        for k in kids:
+            level.append(1 + max((level[c] for c in k), default=-1))
+        return level
 
     def _forward_buckets(self, indices: list[int], class_of: dict[int, int]) -> Iterable[list[_Numbered]]:
         """The instances (with their forwards' numbers) that are alike but for those numbers, by group;

@@ -1,0 +1,113 @@
+"""One generated class per block definition where the spec's instances differ only in what some of
+them build: a child block that the caller places inside some instances (EfficientDet's
+`fpn.resample.3.downsample`, effdet's `ResampleFeatureMap` with `if reduction_ratio > 1:
+self.add_module('downsample', …)`) is an optional part of the block's one class, however deep it
+sits below the others; and instances that take the two branches of an `if` the block's body tests
+are one class with that `if` (ShuffleNet's unit, as torchvision's `InvertedResidual` writes `if
+self.stride > 1:` in its constructor and forward). Where no condition of the spec tells two forms
+of a block apart, they stay two classes (torchvision's RetinaNet heads are two classes too)."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import torch
+import torch.nn.functional as F
+
+import archdsl.api as api
+from archdsl.compiler.backends.torch_codegen import build_module, generate_source
+
+
+def _classes(source: str) -> list[str]:
+    return [n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)]
+
+
+CHILD_IN_SOME = """
+block down() { in -> maxpool(2, stride=2) }
+block widen(w) { in -> conv(w, 1) as conv -> relu }
+network net {
+    input image: 3x16x16
+    a = image -> widen(8) as first -> down as first.downsample
+    a -> widen(16) as second -> output y
+}
+"""
+
+
+def test_a_child_block_some_instances_hold_is_an_optional_part() -> None:
+    network = api.load_string(CHILD_IN_SOME, "t.arch").network()
+    source = generate_source(network)
+    assert _classes(source) == ["Down", "Widen", "Net"], source
+    assert "self.first = Widen(3, 8, True)\n" in source
+    assert "self.second = Widen(8, 16, False)\n" in source
+    module = build_module(network).eval()
+    state = module.state_dict()
+    assert sorted(state) == ["first.conv.bias", "first.conv.weight", "second.conv.bias", "second.conv.weight"]
+    x = torch.randn(2, 3, 16, 16)
+    # What the spec reads as: conv, relu, 2×2 max-pool (first), then conv, relu (second).
+    expected = F.max_pool2d(F.relu(F.conv2d(x, state["first.conv.weight"], state["first.conv.bias"])), 2, 2)
+    expected = F.relu(F.conv2d(expected, state["second.conv.weight"], state["second.conv.bias"]))
+    with torch.no_grad():
+        assert torch.equal(module(x), expected)
+
+
+def test_efficientdet_s_to_width_is_one_class() -> None:
+    network = api.find("efficientdet_d0")[0].network("efficientdet_d0")
+    source = generate_source(network)
+    assert [c for c in _classes(source) if c.startswith("ToWidth")] == ["ToWidth"], source
+    assert "ToWidth(320, True)" in source and "ToWidth(112, False)" in source
+
+
+BRANCHES = """
+block unit(c, stride=1) {
+    y = in -> conv(c, 3, stride=stride) as conv
+    if stride == 1 {
+        in + y -> relu
+    } else {
+        concat(in -> avgpool(3, stride=2, pad=1), y) -> relu
+    }
+}
+block head(out, last) { in -> conv(out, 1) as {last} }
+network net {
+    input image: 4x16x16
+    x = image -> unit(4) as a -> unit(8, stride=2) as b -> unit(12) as c
+    x -> head(3, "cls") as h1 -> output y
+    x -> head(5, "box") as h2 -> output z
+}
+"""
+
+
+def test_the_branches_of_an_if_are_one_class_with_that_if() -> None:
+    network = api.load_string(BRANCHES, "t.arch").network()
+    source = generate_source(network)
+    assert _classes(source) == ["Unit", "Head", "Head_2", "Net"], source
+    unit = source[source.index("class Unit"):source.index("class Head")]
+    assert "self.stride = stride\n" in unit and unit.count("if stride != 1:\n") == 1, unit
+    assert unit.count("if self.stride != 1:\n") == 1 and unit.count("else:\n") == 1, unit
+    assert re.search(r"self\.a = Unit\(4, 4\)\n.*self\.b = Unit\(4, 8, stride=2\)\n.*self\.c = Unit\(12, 12\)\n",
+                     source, re.S), source
+    module = build_module(network).eval()
+    state = module.state_dict()
+    x = torch.randn(2, 4, 16, 16)
+
+    def conv(name: str, v: torch.Tensor, stride: int = 1) -> torch.Tensor:
+        return F.conv2d(v, state[f"{name}.conv.weight"], state[f"{name}.conv.bias"], stride=stride, padding=1)
+
+    # What the spec reads as: a residual unit, a downsampling unit (pooled input beside the conv), a residual unit.
+    a = F.relu(x + conv("a", x))
+    b = F.relu(torch.cat([F.avg_pool2d(a, 3, 2, 1), conv("b", a, 2)], dim=1))
+    c = F.relu(b + conv("c", b))
+    with torch.no_grad():
+        out = module(x)
+    assert torch.allclose(out["y"], F.conv2d(c, state["h1.cls.weight"], state["h1.cls.bias"]), atol=1e-6)
+    assert torch.allclose(out["z"], F.conv2d(c, state["h2.box.weight"], state["h2.box.bias"]), atol=1e-6)
+
+
+def test_shufflenet_v2_unit_is_torchvision_s_one_class() -> None:
+    """torchvision's shufflenetv2.py: `InvertedResidual(inp, oup, stride)`, `if self.stride > 1:` a
+    `branch1`, and `branch2`'s first convolution on `inp if (self.stride > 1) else branch_features`."""
+    source = generate_source(api.find("shufflenet_v2_x1_0")[0].network("shufflenet_v2_x1_0"))
+    assert [c for c in _classes(source) if c.startswith("ShuffleUnit")] == ["ShuffleUnit"], source
+    assert "def __init__(self, in_channels: int, c: int, stride: int) -> None:" in source
+    assert "nn.Conv2d(in_channels if stride != 1 else half, half, kernel_size=1, bias=False)" in source
+    assert "ShuffleUnit(24, 116, 2)" in source and "ShuffleUnit(116, 116, 1)" in source
