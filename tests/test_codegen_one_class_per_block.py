@@ -111,3 +111,17 @@ def test_shufflenet_v2_unit_is_torchvision_s_one_class() -> None:
     assert "def __init__(self, in_channels: int, c: int, stride: int) -> None:" in source
     assert "nn.Conv2d(in_channels if stride != 1 else half, half, kernel_size=1, bias=False)" in source
     assert "ShuffleUnit(24, 116, 2)" in source and "ShuffleUnit(116, 116, 1)" in source
+
+
+def test_shufflenet_v1_family_has_one_unit_with_its_shuffle_optional() -> None:
+    """The family module of every ShuffleNet V1: units with and without the channel shuffle (g = 1
+    has none: `if groups > 1 { shuffle(groups) }`), each with stride 1 or 2, are one class, as
+    megvii's `ShuffleV1Block` (`if self.stride == 1: … elif self.stride == 2: …`)."""
+    from archdsl.compiler.backends.torch_codegen import generate_family
+
+    file = api.find("shufflenet_v1_g3")[0]
+    source = generate_family([file.network(n) for n in file.networks]).text
+    assert [c for c in _classes(source) if c.startswith("ShufflenetUnit")] == ["ShufflenetUnit"], source
+    unit = source[source.index("class ShufflenetUnit("):]
+    assert "        if groups > 1:\n" in unit and "        if self.shuffle is not None:\n" in unit, unit
+    assert "        if stride != 1:\n" in unit and "        if self.stride != 1:\n" in unit, unit

@@ -9,6 +9,7 @@ import copy
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import cast
 
 from archdsl.ir import IR
@@ -35,7 +36,7 @@ from .constants import (
 )
 from .expressions import _IN_CHANNELS, _evaluate, _python_expression, _same
 from .parameters import _coincidental, _express, _fitting, _input_channels, _line_of, _preference, _written_name
-from .structures import ALTERNATIVE_TEST, _Part
+from .structures import _Part
 from .text import (
     _INSTANCE_REF,
     _LIST_START,
@@ -646,6 +647,91 @@ def _own_inits(classes: list[_Class], networks: list[_Hosts]) -> frozenset[str]:
             cls.init = [*cls.init, *lines]
             owned.add(cls.name)
     return frozenset(owned)
+
+
+def _alternatives(first: _Class, second: _Class) -> _Class | None:
+    """One class for two classes of one block, not yet parameterized: `first`'s code where the
+    alternative part's test holds, `second`'s where it does not (ShuffleNet's unit: `if stride == 1:`
+    split the input and transform one half, else transform two copies). Their constructor statements
+    in one sequence (those both make alike once), the forward's lines that only one side runs under
+    the test (`ALTERNATIVE_TEST`): each side runs exactly its own statements and lines, in their own
+    order, so it computes what it did. Or None: the two must take the same inputs and have the same
+    optional parts, none of them only one side's, and no block (`if …:`) may span the two."""
+    if first.block != second.block or first.args != second.args or first.parts != second.parts or any(
+            part.outputs or part.appended is not None for part in first.parts):
+        return None
+    k = len(first.parts)
+    forward = _merged_lines(first.forward, second.forward, k)
+    if forward is None:
+        return None
+    cls = _Class(first.block, [], list(first.args), forward, [*first.parts, _Part("alternative", alternative=True)])
+    places = _merged_statements(first, second, cls)
+    if places is None:
+        return None
+    for side, source in enumerate((first, second)):
+        own = {place: s for s, place in places[side].items()}
+        for index, spread, present in source.members:
+            cls.members.append((index, [spread[own[s]] if s in own else None for s in range(len(cls.template))],
+                                (*present, side == 0)))
+    cls.members.sort(key=lambda m: m[0])
+    return cls
+
+
+def _merged_statements(first: _Class, second: _Class, cls: _Class) -> tuple[dict[int, int], dict[int, int]] | None:
+    """The constructor statements of `first` and `second` as `cls`'s (see _alternatives), and where
+    each side's statements went; None where a statement only one side makes is in an optional part,
+    or one both make is in different parts on the two sides."""
+    k = len(first.parts)
+    places: tuple[dict[int, int], dict[int, int]] = ({}, {})
+    otherwise: set[int] = set()
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, first.template, second.template, autojunk=False).get_opcodes():
+        if tag == "equal":
+            for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
+                if first.optional.get(i) != second.optional.get(j):
+                    return None
+                places[0][i] = places[1][j] = len(cls.template)
+                if i in first.optional:
+                    cls.optional[len(cls.template)] = first.optional[i]
+                cls.template.append(first.template[i])
+            continue
+        for side, source, statements in ((0, first, range(i1, i2)), (1, second, range(j1, j2))):
+            for s in statements:
+                if s in source.optional:
+                    return None
+                places[side][s] = len(cls.template)
+                cls.optional[len(cls.template)] = k
+                if side:
+                    otherwise.add(len(cls.template))
+                cls.template.append(source.template[s])
+    cls.otherwise = frozenset(otherwise)
+    return places
+
+
+# The test of an alternative part in a merged forward, until it is written (`\x02k\x02`: the
+# condition under which the first side's lines run; `\x03k\x03`: its negation).
+ALTERNATIVE_TEST = re.compile(r"([\x02\x03])(\d+)[\x02\x03]")
+
+
+def _merged_lines(first: list[str], second: list[str], k: int) -> list[str] | None:
+    """Two forwards as one (see _alternatives), or None where a block (`if …:` and the lines it
+    holds) would not be whole on one side or in the lines both share."""
+    out: list[str] = []
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, first, second, autojunk=False).get_opcodes():
+        if tag == "equal":
+            if first[i1].startswith("\t") or first[i2 - 1].endswith(":"):
+                return None
+            out += first[i1:i2]
+            continue
+        ours, theirs = first[i1:i2], second[j1:j2]
+        if any(line.startswith("\t") or line.endswith(":") for line in (*ours, *theirs)):
+            return None
+        if not theirs:
+            out += [f"if \x02{k}\x02:", *("\t" + line for line in ours)]
+        elif not ours:
+            out += [f"if \x03{k}\x03:", *("\t" + line for line in theirs)]
+        else:
+            out += [f"if \x02{k}\x02:", *("\t" + line for line in ours), "else:", *("\t" + line for line in theirs)]
+    return out
 
 
 _SELF = re.compile(r"self\.(\w+)")

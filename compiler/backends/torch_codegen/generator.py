@@ -33,7 +33,7 @@ from ..python_source import (
 )
 from ..torch_init import init_statements
 from .class_body import GeneratedSource, _ChainCall, _ClassBody, _collapse_runs, _loop_passes
-from .classes import _by_keyword, _Class, _difference, _own_inits, _returns, _source
+from .classes import _alternatives, _by_keyword, _Class, _difference, _own_inits, _returns, _source
 from .constants import (
     Constant,
     KeywordDefaults,
@@ -56,17 +56,7 @@ from .forward_numbers import (
     _reading_parameters,
 )
 from .parameters import _explained, _fitting, _spec_value
-from .structures import (
-    _alternatives,
-    _cut_forward,
-    _Group,
-    _groups,
-    _in_place,
-    _merged_forward,
-    _Part,
-    _reduce,
-    _Structure,
-)
+from .structures import _cut_forward, _Group, _groups, _in_place, _merged_forward, _Part, _reduce, _Structure
 from .text import (
     _INSTANCE_REF,
     _REPEATED,
@@ -641,52 +631,25 @@ class TorchCodegen:
                              calls: dict[int, str], class_names: set[str], signatures: dict[str, list[str]]
                              ) -> dict[int, _Class | None]:
         """The classes that serve two groups of one block as the two sides of an `if` the block's body
-        tests (`_Alternatives`), by the first group's index, the second's mapped to None. Only a block
-        with exactly two classes otherwise, each of one structure, and only where a condition the
-        spec tests tells the two apart: where none does, the two are different modules (torchvision's
-        RetinaNet classification and regression heads) and stay two classes."""
+        tests (`_alternatives`), by the first group's index, the second's mapped to None. Only a block
+        with exactly two classes otherwise, and only where a condition the spec tests tells the two
+        apart: where none does, the two are different modules (torchvision's RetinaNet classification
+        and regression heads) and stay two classes."""
         of_block: dict[str, list[int]] = {}
         for g, group in enumerate(groups):
             of_block.setdefault(structures[group.full].block, []).append(g)
         found: dict[int, _Class | None] = {}
         for pair in of_block.values():
-            if len(pair) != 2 or any(len(groups[g].members) != 1 for g in pair) or any(
-                    self.instances[i].compress for g in pair for i in members[groups[g].full]):
+            if len(pair) != 2 or any(self.instances[i].compress for g in pair for i in members[groups[g].full]):
                 continue
-            first, second = (groups[g].full for g in pair)
-            cls = self._alternative_class(first, second, structures, members, calls, class_names, signatures)
-            if cls is not None:
+            first, second = (self._grouped(groups[g], structures, members, calls) for g in pair)
+            cls = _alternatives(first, second)
+            if cls is None:
+                continue
+            cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults, self.spec_params)
+            if len(cls.parts) - 1 in cls.tests:
                 found[pair[0]], found[pair[1]] = cls, None
         return found
-
-    def _alternative_class(self, first: int, second: int, structures: list[_Structure],
-                           members: dict[int, list[int]], calls: dict[int, str], class_names: set[str],
-                           signatures: dict[str, list[str]]) -> _Class | None:
-        """The one class of structures `first` and `second` (`_alternative_classes`), or None."""
-        merged = _alternatives(structures[first], structures[second], 0)
-        if merged is None:
-            return None
-        cls = _Class(structures[first].block, [], list(structures[first].args), list(merged.forward),
-                     [_Part("alternative", alternative=True)])
-        cls.optional = {s: 0 for s, side in enumerate(merged.sides) if side}
-        cls.otherwise = frozenset(s for s, side in enumerate(merged.sides) if side == 2)
-        own: dict[int, list[str]] = {}  # each side's template, its children's constructions written out
-        for key, side in ((first, 1), (second, 2)):
-            for index in members[key]:
-                template, constants = self.templates(self._resolved(index, calls), self.keyword_defaults)
-                own.setdefault(side, template)
-                it = iter(constants)
-                cls.members.append((index, [next(it) if at in (0, side) else None for at in merged.sides],
-                                    (side == 1,)))
-        taken = {1: iter(own[1]), 2: iter(own[2])}
-        for side in merged.sides:
-            statement = next(taken[side or 1])
-            if side == 0 and next(taken[2]) != statement:
-                return None  # alike by their children's classes, unlike in how they are called
-            cls.template.append(statement)
-        cls.members.sort(key=lambda m: m[0])
-        cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults, self.spec_params)
-        return cls if 0 in cls.tests else None
 
     def _levels(self) -> list[int]:
         """Each instance's level: above its children's, and the same for every instance of one block
@@ -908,6 +871,14 @@ class TorchCodegen:
     def _make_class(self, group: _Group, structures: list[_Structure], members: dict[int, list[int]],
                     calls: dict[int, str], class_names: set[str],
                     signatures: dict[str, list[str]]) -> _Class:
+        cls = self._grouped(group, structures, members, calls)
+        cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults, self.spec_params)
+        return cls
+
+    def _grouped(self, group: _Group, structures: list[_Structure], members: dict[int, list[int]],
+                 calls: dict[int, str]) -> _Class:
+        """The class of a group, not yet parameterized: the full structure's statements and forward,
+        with its parts, and each member's constants by statement."""
         full = structures[group.full]
         in_place = _in_place(full)
         lacking = {a for _, d, _, _ in group.members for a in d}
@@ -946,7 +917,6 @@ class TorchCodegen:
                                                        for s in range(len(full.template))]
                 cls.members.append((index, spread, present))
         cls.members.sort(key=lambda m: m[0])
-        cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults, self.spec_params)
         return cls
 
     def _name_class(self, cls: _Class, calls: dict[int, str], class_names: set[str],

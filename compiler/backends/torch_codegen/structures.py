@@ -1,16 +1,15 @@
 """What makes block instances share a class (`_Structure`: block, constructor template, forward),
 and how one structure is a fuller one less some parts: a submodule applied in place, built under a
 flag (`_Part`, `_merged_forward`), or a network's named outputs computed only where asked
-(`_OutputCut`, `_cut_forward`). `_groups` chooses the classes to make. Two structures of one block
-that differ otherwise may still be one class, each the branch of an `if` (`_Alternatives`), where
-a condition the spec's block tests tells them apart."""
+(`_OutputCut`, `_cut_forward`). `_groups` chooses the classes to make. Two groups of one block that
+differ otherwise may still be one class, each the branch of an `if` (`_Part.alternative`, see
+classes._alternatives), where a condition the spec's block tests tells them apart."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from difflib import SequenceMatcher
 
 from .text import (
     _APPLY,
@@ -49,7 +48,7 @@ class _Part:
 
     name: str  # the submodule, the tail's flag, or the first of the outputs (a name for the flag)
     tail: bool = False
-    alternative: bool = False  # one of two structures (`_Alternatives`): the flag tells which
+    alternative: bool = False  # which of two groups' code runs (see classes._alternatives)
     outputs: tuple[str, ...] = ()  # the outputs' keys in the returned dict (Python string literals)
     appended: int | None = None  # an entry appended to a list (`layers.append(…)`): its statement
 
@@ -312,52 +311,3 @@ def _groups(structures: list[_Structure]) -> list[_Group]:
         groups.append(_Group(full, tuple(sorted(members, key=lambda m: m[0]))))
     return groups
 
-
-# The test of an alternative part in a merged forward, until it is written (`\x02k\x02`: the
-# condition under which the first structure's lines run; `\x03k\x03`: its negation).
-ALTERNATIVE_TEST = re.compile(r"([\x02\x03])(\d+)[\x02\x03]")
-
-
-@dataclass(frozen=True)
-class _Alternatives:
-    """Two structures of one block as one class (ShuffleNet's unit: `if stride == 1:` split the
-    input and transform one half, else transform two copies): their constructor statements in one
-    sequence, each statement's side (0: both build it, 1: only the first, 2: only the second), and
-    the forward, whose lines only one side runs are under the part's test (`ALTERNATIVE_TEST`).
-    Either side, with its test, runs exactly its own statements and lines in their own order."""
-
-    template: tuple[str, ...]
-    sides: tuple[int, ...]
-    forward: tuple[str, ...]
-
-
-def _alternatives(first: _Structure, second: _Structure, k: int) -> _Alternatives | None:
-    """`first` and `second` as the two sides of part `k`, or None: they must be of one block with the
-    same inputs, and their forwards without loops (a line of either side is a whole statement)."""
-    if first.block != second.block or first.args != second.args:
-        return None
-    a, _ = _named(list(first.forward), list(first.args), first.kept)
-    b, _ = _named(list(second.forward), list(second.args), second.kept)
-    if any(line.startswith("\t") or line.endswith(":") for line in (*a, *b)):
-        return None
-    template: list[str] = []
-    sides: list[int] = []
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, first.template, second.template, autojunk=False).get_opcodes():
-        if tag == "equal":
-            template += first.template[i1:i2]
-            sides += [0] * (i2 - i1)
-        else:
-            template += [*first.template[i1:i2], *second.template[j1:j2]]
-            sides += [1] * (i2 - i1) + [2] * (j2 - j1)
-    forward: list[str] = []
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag == "equal":
-            forward += a[i1:i2]
-        elif j1 == j2:
-            forward += [f"if \x02{k}\x02:", *("\t" + line for line in a[i1:i2])]
-        elif i1 == i2:
-            forward += [f"if \x03{k}\x03:", *("\t" + line for line in b[j1:j2])]
-        else:
-            forward += [f"if \x02{k}\x02:", *("\t" + line for line in a[i1:i2]), "else:",
-                        *("\t" + line for line in b[j1:j2])]
-    return _Alternatives(tuple(template), tuple(sides), tuple(forward))
