@@ -5,7 +5,9 @@ self.add_module('downsample', …)`) is an optional part of the block's one clas
 sits below the others; and instances that take the two branches of an `if` the block's body tests
 are one class with that `if` (ShuffleNet's unit, as torchvision's `InvertedResidual` writes `if
 self.stride > 1:` in its constructor and forward). Where no condition of the spec tells two forms
-of a block apart, they stay two classes (torchvision's RetinaNet heads are two classes too)."""
+of a block apart, they stay two classes (torchvision's RetinaNet heads are two classes too). Both
+also in a family's module, where the two sides have optional parts of their own (ShuffleNet V1's
+channel shuffle, which g = 1 lacks)."""
 
 from __future__ import annotations
 
@@ -125,3 +127,30 @@ def test_shufflenet_v1_family_has_one_unit_with_its_shuffle_optional() -> None:
     unit = source[source.index("class ShufflenetUnit("):]
     assert "        if groups > 1:\n" in unit and "        if self.shuffle is not None:\n" in unit, unit
     assert "        if stride != 1:\n" in unit and "        if self.stride != 1:\n" in unit, unit
+
+
+NESTED_BOTH_WAYS = """
+block leaf(c) { in -> conv(c, 1) as conv }
+block wrap_a(unit) { in -> unit as inner -> relu }
+block wrap_b(unit) { in -> unit as inner -> sigmoid }
+network net {
+    input image: 3x8x8
+    x = image -> wrap_a(unit=wrap_b(unit=leaf(4))) as first
+    x -> wrap_b(unit=wrap_a(unit=leaf(4))) as second -> output y
+}
+"""
+
+
+def test_blocks_nested_in_each_other_both_ways_still_make_classes_children_first() -> None:
+    # wrap_a holds wrap_b in `first` and wrap_b holds wrap_a in `second`: no one level fits all the
+    # instances of either block, so each instance's level is its nesting alone.
+    network = api.load_string(NESTED_BOTH_WAYS, "t.arch").network()
+    module = build_module(network).eval()
+    state = module.state_dict()
+    x = torch.randn(1, 3, 8, 8)
+    first = F.relu(torch.sigmoid(F.conv2d(x, state["first.inner.inner.conv.weight"],
+                                          state["first.inner.inner.conv.bias"])))
+    second = torch.sigmoid(F.relu(F.conv2d(first, state["second.inner.inner.conv.weight"],
+                                           state["second.inner.inner.conv.bias"])))
+    with torch.no_grad():
+        assert torch.allclose(module(x), second, atol=1e-6)

@@ -657,16 +657,16 @@ class TorchCodegen:
         (EfficientDet's `to_width`, downsampling where the sizes differ) meet the others, and lack it
         as an optional part, instead of making a class of their own one level lower."""
         kids = [[int(k) for k in _INSTANCE_REF.findall("\n".join(inst.init))] for inst in self.instances]
-        named = [not inst.compress for inst in self.instances]  # a family's networks: see _classes
+        of_block = [not inst.compress for inst in self.instances]  # not a family's network (see _classes)
         level = [0] * len(self.instances)
         for _ in range(len({inst.block for inst in self.instances}) + 2):  # a level only grows
             for i in range(len(level)):  # children before parents
                 level[i] = max(level[i], 1 + max((level[k] for k in kids[i]), default=-1))
             highest: dict[str, int] = {}
-            for inst, lvl, own in zip(self.instances, level, named, strict=True):
+            for inst, lvl, own in zip(self.instances, level, of_block, strict=True):
                 if own:
                     highest[inst.block] = max(highest.get(inst.block, 0), lvl)
-            unified = [highest[inst.block] if own else lvl for inst, lvl, own in zip(self.instances, level, named,
+            unified = [highest[inst.block] if own else lvl for inst, lvl, own in zip(self.instances, level, of_block,
                                                                                        strict=True)]
             if unified == level:
                 return level
