@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import re
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -154,3 +155,25 @@ def test_blocks_nested_in_each_other_both_ways_still_make_classes_children_first
                                            state["second.inner.inner.conv.bias"])))
     with torch.no_grad():
         assert torch.allclose(module(x), second, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["shufflenet_v1_g3", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0"])
+def test_one_class_computes_what_the_two_did(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The merged class against the two classes it replaces (each checked against torchvision or
+    megvii's layers elsewhere): the same state_dict keys and shapes, and the same outputs with one
+    set of random weights and batch-norm statistics."""
+    from archdsl.compiler.backends.torch_codegen import TorchCodegen
+
+    network = api.find(name)[0].network(name)
+    merged, merged_source = build_module(network).eval(), generate_source(network)
+    monkeypatch.setattr(TorchCodegen, "_alternative_classes", lambda self, *args: {})
+    separate = build_module(network).eval()
+    assert len(_classes(generate_source(network))) == len(_classes(merged_source)) + 1
+    torch.manual_seed(0)
+    state = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in merged.state_dict().items()}
+    state = {k: v.abs() + 0.5 if k.endswith("running_var") else v for k, v in state.items()}
+    merged.load_state_dict(state)
+    separate.load_state_dict(state)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.equal(merged(x), separate(x)), merged_source
