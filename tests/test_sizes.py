@@ -137,8 +137,10 @@ network t {
 @pytest.mark.parametrize(("name", "res", "sizes"), [
     ("ssd300_vgg16", 320, "any H and W"),
     ("retinanet_resnet50_fpn", 256, "any H and W"),
-    # Tan et al. 2020, Fig. 3: BiFPN's levels P3–P7, P7 at stride 2⁷ = 128 (D7x adds P8: 256).
-    ("efficientdet_d0", 640, "H and W multiples of 128"),
+    # BiFPN's levels P3–P7 (Tan et al. 2020, Fig. 3) at any size: each stride-2 layer pads by
+    # TensorFlow's "same" rule for the size it is given (ceil(n / 2)), as effdet's timm layers do, and
+    # each upsampling takes the finer level's size. 576 = 4.5 · 128: P6 is 9 × 9, P7 5 × 5.
+    ("efficientdet_d0", 576, "any H and W"),
 ])
 def test_detectors_compiled_at_one_size_run_at_another(name: str, res: int, sizes: str) -> None:
     """Compiled at its declared size, the module runs at another, with the analysis's shapes there."""
@@ -151,10 +153,11 @@ def test_detectors_compiled_at_one_size_run_at_another(name: str, res: int, size
     assert {k: list(v.shape[1:]) for k, v in out.items()} == expected
 
 
-def test_efficientdet_d7x_takes_multiples_of_256() -> None:
+def test_efficientdet_d7x_takes_any_size() -> None:
+    # Its P8 (stride 2⁸) too is TensorFlow's "same" downsampling, worked out for each size.
     spec, _ = api.find("efficientdet_d7x")
     sizes = spec.network("efficientdet_d7x").input_sizes() or ""
-    assert sizes.startswith("Input image: 3 x H x W for H and W multiples of 256:"), sizes
+    assert sizes.startswith("Input image: 3 x H x W for any H and W:"), sizes
 
 
 def test_a_module_fixed_to_its_size_takes_a_size_that_rounds_alike() -> None:

@@ -275,8 +275,9 @@ class Op:
         return ()
 
     # --- torch backend (source text; the op never imports torch itself)
-    # Source of a helper nn.Module class that `torch_init` refers to (emitted once into generated
-    # files that use the op; it may use `torch`, `nn` and `F` only).
+    # Source of a helper nn.Module class that `torch_init` refers to, or of a function that
+    # `torch_forward` calls (emitted once into generated files that call it; it may use `torch`,
+    # `nn` and `F` only).
     torch_helper: ClassVar[str] = ""
     # The keyword arguments `torch_init` leaves out when they hold their constructor's default, with
     # that default's source, in the order `torch_init` writes them (last): the code generator writes
@@ -453,6 +454,31 @@ def resolve_padding(pad: Any, kernel: tuple[int, int], stride: tuple[int, int], 
             out += [total // 2, total - total // 2]
         return (out[0], out[1], out[2], out[3])
     return pad  # type: ignore[no-any-return]
+
+
+def pads_with_input(pad: Any, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> bool:
+    """Whether TensorFlow's "same" padding `pad` depends on the input's size (anything but stride 1
+    and an odd effective kernel), so that a generated module works it out from each input, as
+    timm's and effdet's `Conv2dSame` and `MaxPool2dSame` do: one built for the declared size pads an
+    input of another size as TensorFlow would (the rule of timm's `is_static_pad`)."""
+    return pad == "same" and (stride != (1, 1) or any(d * (k - 1) % 2 for k, d in zip(kernel, dilation, strict=True)))
+
+
+# The function a generated module pads with where `pads_with_input` (the helper of the ops whose
+# `torch_forward` calls it): the padding of a torch layer built without any, for each input's size.
+SAME_PADDING_HELPER = '''
+def pad_same(x: torch.Tensor, layer: nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d, value: float = 0.0) -> torch.Tensor:
+    """`x` padded for `layer` by TensorFlow's "same" rule at its own size: the output is ceil(size /
+    stride), the odd pixel at the bottom and right (timm's pad_same)."""
+    pads: list[int] = []
+    for i in (-1, -2):  # F.pad's order: the last dimension first
+        size = x.shape[i]
+        k, s, d = (v if isinstance(v, int) else v[i] for v in
+                   (layer.kernel_size, layer.stride, getattr(layer, "dilation", 1)))
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads, value=value) if any(pads) else x
+'''
 
 
 def spatial_out(op: str, hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from .attr_schema import NonNegativeInt, PositiveInt
 from .base import (
+    SAME_PADDING_HELPER,
     Attrs,
     Geometry,
     NonNegPair,
@@ -22,6 +23,7 @@ from .base import (
     fmt_pair,
     fmt_shape,
     need_rank,
+    pads_with_input,
     register,
     resolve_padding,
     spatial_out,
@@ -121,11 +123,16 @@ class _ConvLike(Op):
 
     torch_defaults = (("stride", "(1, 1)"), ("padding", "(0, 0)"), ("dilation", "(1, 1)"), ("groups", "1"),
                       ("bias", "True"))
+    torch_helper = SAME_PADDING_HELPER
+
+    @classmethod
+    def _pads_with_input(cls, a: Any, g: ConvGeom) -> bool:
+        return pads_with_input(getattr(a, "pad", None), g.kernel, g.stride, g.dilation)
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
         g = cls.geom(a, ins)
-        pad = (g.pads[0], g.pads[2]) if g.symmetric else (0, 0)
+        pad = (g.pads[0], g.pads[2]) if g.symmetric and not cls._pads_with_input(a, g) else (0, 0)
         parts = [f"{g.c_in}, {g.c_out}", f"kernel_size={g.kernel}"]
         if g.stride != (1, 1):
             parts.append(f"stride={g.stride}")
@@ -142,6 +149,8 @@ class _ConvLike(Op):
     @classmethod
     def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
         g = cls.geom(a, ins)
+        if cls._pads_with_input(a, g):
+            return f"{module}(pad_same({args[0]}, {module}))"
         if g.symmetric:
             return f"{module}({args[0]})"
         t, b, left, r = g.pads

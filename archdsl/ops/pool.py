@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from .base import (
     GLOBAL_GEOMETRY,
+    SAME_PADDING_HELPER,
     Attrs,
     Geometry,
     Op,
@@ -15,6 +16,7 @@ from .base import (
     ShapeError,
     fmt_pair,
     need_rank,
+    pads_with_input,
     register,
     resolve_padding,
     spatial_out,
@@ -74,13 +76,21 @@ class _Pool(Op):
         s = "" if stride == (1, 1) else f"/{stride[0]}" if stride[0] == stride[1] else f"/{fmt_pair(stride)}"
         return f"{cls.name} {fmt_pair(a.kernel)}{s}"
 
+    torch_helper = SAME_PADDING_HELPER
+
+    @classmethod
+    def _pads_with_input(cls, a: Any, stride: tuple[int, int]) -> bool:
+        # An average counts the zeros padded in (F.pad) only where its own padding would count them.
+        return (not a.ceil_mode and (cls.name == "maxpool" or a.count_include_pad)
+                and pads_with_input(a.pad, a.kernel, stride, (1, 1)))
+
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
         if a.kernel == "global":
             return f"nn.{cls.adaptive}(1)"
         stride, pads = cls._window(a, ins)
         parts = [f"kernel_size={a.kernel}", f"stride={stride}"]
-        if pads[0] == pads[1] and pads[2] == pads[3] and pads != (0, 0, 0, 0):
+        if pads[0] == pads[1] and pads[2] == pads[3] and pads != (0, 0, 0, 0) and not cls._pads_with_input(a, stride):
             parts.append(f"padding={(pads[0], pads[2])}")
         if a.ceil_mode:
             parts.append("ceil_mode=True")
@@ -92,11 +102,13 @@ class _Pool(Op):
     def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
         if a.kernel == "global":
             return f"{module}({args[0]})"
-        _, pads = cls._window(a, ins)
+        stride, pads = cls._window(a, ins)
+        fill = ", value=float('-inf')" if cls.name == "maxpool" else ""
+        if cls._pads_with_input(a, stride):
+            return f"{module}(pad_same({args[0]}, {module}{fill}))"
         if pads[0] == pads[1] and pads[2] == pads[3]:
             return f"{module}({args[0]})"
         t, b, left, r = pads
-        fill = ", value=float('-inf')" if cls.name == "maxpool" else ""
         return f"{module}(F.pad({args[0]}, ({left}, {r}, {t}, {b}){fill}))"
 
 

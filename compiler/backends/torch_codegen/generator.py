@@ -263,9 +263,9 @@ class TorchCodegen:
         for node in self.ir.nodes("op"):
             src = node.op_class.torch_helper.strip()
             if src:
-                m = re.match(r"class (\w+)\b", src)
+                m = re.match(r"(?:class|def) (\w+)\b", src)
                 if m is None:
-                    raise ValueError(f"op {node.op}: torch_helper must start with a class definition")
+                    raise ValueError(f"op {node.op}: torch_helper must start with a class or function definition")
                 found.setdefault(m.group(1), src)
         return dict(sorted(found.items()))
 

@@ -1,0 +1,86 @@
+"""TensorFlow's "same" padding (`pad=same`) where it depends on the input's size (stride 2, or an
+even kernel): a generated module works it out from each input it is given (`pad_same`), as timm's
+`Conv2dSame` and `MaxPool2dSame` do, so that a module built for one size pads any other as
+TensorFlow would; at stride 1 with an odd kernel it is torch's own symmetric padding. Compared with
+timm's layers, which effdet builds through `create_conv2d` and `create_pool2d`."""
+
+from __future__ import annotations
+
+import pytest
+
+import archdsl.api as api
+from archdsl.compiler.backends.torch_codegen import build_module, generate_source
+
+from .canonical import CANONICAL
+from .conftest import network
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def _pad_same() -> object:
+    """The generated files' `pad_same`, taken from the source of a network that uses it."""
+    source = generate_source(api.load_string(SAME, "t.arch").network())
+    namespace: dict[str, object] = {}
+    exec(compile(source, "generated.py", "exec"), namespace)
+    return namespace["pad_same"]
+
+
+SAME = """
+network net {
+    input image: 3x16x16
+    image -> conv(4, 3, stride=2, pad=same) as down -> conv(4, 3, pad=same) as keep
+          -> maxpool(3, stride=2, pad=same) as pool -> output y
+}
+"""
+
+
+def test_only_the_layers_whose_padding_depends_on_the_size_pad_in_forward() -> None:
+    source = generate_source(api.load_string(SAME, "t.arch").network())
+    assert "self.down = nn.Conv2d(3, 4, kernel_size=3, stride=2)\n" in source
+    assert "self.keep = nn.Conv2d(4, 4, kernel_size=3, padding=1)\n" in source  # stride 1, odd: static
+    assert "self.pool = nn.MaxPool2d(kernel_size=3, stride=2)\n" in source
+    assert "self.down(pad_same(image, self.down))" in source
+    assert "self.pool(pad_same(image, self.pool, value=float('-inf')))" in source
+
+
+@pytest.mark.parametrize("size", [5, 8, 9, 16, 17])
+@pytest.mark.parametrize(("kernel", "stride", "dilation"), [(3, 2, 1), (5, 2, 1), (2, 2, 1), (3, 1, 2), (4, 1, 1),
+                                                            (1, 2, 1)])
+def test_pad_same_is_timm_s(size: int, kernel: int, stride: int, dilation: int) -> None:
+    timm_layers = pytest.importorskip("timm.layers")
+    timm_pools = pytest.importorskip("timm.layers.pool2d_same")
+    pad_same = _pad_same()
+    torch.manual_seed(0)
+    theirs = timm_layers.Conv2dSame(3, 4, kernel, stride=stride, dilation=dilation)
+    ours = torch.nn.Conv2d(3, 4, kernel, stride=stride, dilation=dilation)
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(2, 3, size, size + 1)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(pad_same(x, ours)), theirs(x))  # type: ignore[operator]
+        pool = torch.nn.MaxPool2d(kernel, stride)
+        expected = timm_pools.MaxPool2dSame(kernel, stride)(x) if dilation == 1 else None
+        if expected is not None:
+            torch.testing.assert_close(pool(pad_same(x, pool, value=float("-inf"))), expected)  # type: ignore[operator]
+
+
+def test_efficientdet_built_for_one_size_computes_effdet_s_at_another() -> None:
+    """EfficientDet-D0 generated at 256 × 256 (every level even: each stride-2 layer pads 0, 1), run
+    at 320 × 320, where the 5 × 5 level pads 1, 1 into P7 (3 × 3): the outputs are those of effdet's
+    model configured for 320, with the same random weights (effdet pads with timm's Conv2dSame and
+    MaxPool2dSame)."""
+    pytest.importorskip("effdet")
+    case = next(c for c in CANONICAL if c.network == "efficientdet_d0")
+    net = network(case.file, case.network, (3, 256, 256))
+    torch.manual_seed(0)
+    ref = case.build((3, 320, 320)).eval()
+    gen = build_module(net).eval()
+    gen.load_state_dict({k: v for k, v in case.state_dict(ref).items()})
+    x = torch.randn(1, 3, 320, 320)
+    with torch.no_grad():
+        expected = case.outputs(ref, x)
+        got = list(gen(x).values())
+    assert [tuple(g.shape) for g in got] == [tuple(e.shape) for e in expected]
+    assert expected[4].shape[-2:] == (3, 3)  # P7's class outputs: ceil(5 / 2)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, atol=1e-4, rtol=1e-4)
