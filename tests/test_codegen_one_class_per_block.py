@@ -7,7 +7,9 @@ are one class with that `if` (ShuffleNet's unit, as torchvision's `InvertedResid
 self.stride > 1:` in its constructor and forward). Where no condition of the spec tells two forms
 of a block apart, they stay two classes (torchvision's RetinaNet heads are two classes too). Both
 also in a family's module, where the two sides have optional parts of their own (ShuffleNet V1's
-channel shuffle, which g = 1 lacks)."""
+channel shuffle, which g = 1 lacks). A statement or a forward line is both branches' only where it
+is the same layer of the spec (the same call), not merely the same text: auto-names such as `conv_2`
+may name a branch's layer on one side and a later layer on the other."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import archdsl.api as api
 from archdsl.compiler.backends.torch_codegen import build_module, generate_source
@@ -86,7 +90,8 @@ def test_the_branches_of_an_if_are_one_class_with_that_if() -> None:
     assert _classes(source) == ["Unit", "Head", "Head_2", "Net"], source
     unit = source[source.index("class Unit"):source.index("class Head")]
     assert "self.stride = stride\n" in unit and unit.count("if stride != 1:\n") == 1, unit
-    assert unit.count("if self.stride != 1:\n") == 1 and unit.count("else:\n") == 1, unit
+    # Each branch's relu is a layer of its own (two calls of the spec), built in its branch.
+    assert unit.count("if self.stride != 1:\n") == 1 and unit.count("else:\n") == 2, unit
     assert re.search(r"self\.a = Unit\(4, 4\)\n.*self\.b = Unit\(4, 8, stride=2\)\n.*self\.c = Unit\(12, 12\)\n",
                      source, re.S), source
     module = build_module(network).eval()
@@ -177,3 +182,83 @@ def test_one_class_computes_what_the_two_did(name: str, monkeypatch: pytest.Monk
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         assert torch.equal(merged(x), separate(x)), merged_source
+
+
+# Random blocks whose body branches on a parameter: the generated module computes the same with the
+# branches' classes merged as with them apart, whatever the two branches and the code around them.
+_LAYERS = ("conv(c, 3)", "conv(c, 1)", "conv(2 * c, 3)", "conv(8, 1, bias=false)", "relu", "bn", "sigmoid",
+           "maxpool(3, stride=1, pad=1)", "avgpool(3, stride=1, pad=1)")
+
+
+def _chain(draw: st.DrawFn) -> str:
+    return " -> ".join(draw(st.lists(st.sampled_from(_LAYERS), min_size=1, max_size=3)))
+
+
+@st.composite
+def _branching_spec(draw: st.DrawFn) -> str:
+    before, after = _chain(draw), _chain(draw)
+    then, otherwise = _chain(draw), _chain(draw)
+    test = draw(st.sampled_from(["s == 1", "s != 1", "s > 1", "c >= 8"]))
+    calls = draw(st.lists(st.tuples(st.sampled_from([4, 6, 8, 12]), st.sampled_from([1, 2])), min_size=2, max_size=4))
+    chain = " -> ".join(f"unit({c}, {s}) as u{i}" for i, (c, s) in enumerate(calls))
+    return f"""
+block unit(c, s) {{
+    y = in -> {before}
+    if {test} {{
+        z = y -> {then}
+    }} else {{
+        z = y -> {otherwise}
+    }}
+    z -> {after}
+}}
+network net {{
+    input image: 3x8x8
+    image -> {chain} -> output y
+}}
+"""
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=_branching_spec())
+def test_random_branches_compute_the_same_merged_or_apart(spec: str) -> None:
+    from archdsl.compiler.backends.torch_codegen import TorchCodegen
+
+    network = api.load_string(spec, "t.arch").network()
+    merged = build_module(network).eval()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TorchCodegen, "_alternative_classes", lambda self, *args: {})
+        separate = build_module(network).eval()
+    torch.manual_seed(0)
+    state = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in merged.state_dict().items()}
+    state = {k: v.abs() + 0.5 if k.endswith("running_var") else v for k, v in state.items()}
+    merged.load_state_dict(state)
+    separate.load_state_dict(state)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(merged(x), separate(x)), generate_source(network)
+
+
+SAME_NAME_OTHER_LAYER = """
+block unit(c, s) {
+    y = in -> conv(c, 3)
+    if s == 1 {
+        z = y -> relu
+    } else {
+        z = y -> conv(c, 1)
+    }
+    z -> conv(2 * c, 3)
+}
+network net {
+    input image: 3x8x8
+    image -> unit(6, 1) as a -> unit(12, 2) as b -> output y
+}
+"""
+
+
+def test_a_name_both_branches_use_for_other_layers_is_no_shared_line() -> None:
+    # `conv_1` is the else branch's 1x1 in `b` and the 3x3 after the if in `a`.
+    source = generate_source(api.load_string(SAME_NAME_OTHER_LAYER, "t.arch").network())
+    unit = source[source.index("class Unit("):source.index("class Net(")]
+    assert not re.search(r"^ {8}x = self\.conv_1\(x\)$", unit, re.M), unit  # not at the forward's own level
+    assert len(re.findall(r"^ {12}x = self\.conv_1\(x\)$", unit, re.M)) == 2, unit  # in each branch
+    assert len(re.findall(r"^ {12}self\.conv_1 = nn\.Conv2d\(", unit, re.M)) == 2, unit

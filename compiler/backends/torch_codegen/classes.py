@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import cast
 
+from archdsl.diagnostics import Span
 from archdsl.ir import IR
 from archdsl.ops import py_number
 
@@ -38,6 +39,7 @@ from .expressions import _IN_CHANNELS, _evaluate, _python_expression, _same
 from .parameters import _coincidental, _express, _fitting, _input_channels, _line_of, _preference, _written_name
 from .structures import _Part
 from .text import (
+    _ASSIGNED_ATTRIBUTE,
     _INSTANCE_REF,
     _LIST_START,
     _attributes,
@@ -649,23 +651,28 @@ def _own_inits(classes: list[_Class], networks: list[_Hosts]) -> frozenset[str]:
     return frozenset(owned)
 
 
-def _alternatives(first: _Class, second: _Class) -> _Class | None:
+def _alternatives(first: _Class, second: _Class, first_origins: dict[str, tuple[Span, ...]],
+                  second_origins: dict[str, tuple[Span, ...]]) -> _Class | None:
     """One class for two classes of one block, not yet parameterized: `first`'s code where the
     alternative part's test holds, `second`'s where it does not (ShuffleNet's unit: `if stride == 1:`
     split the input and transform one half, else transform two copies). Their constructor statements
     in one sequence (those both make alike once), the forward's lines that only one side runs under
     the test (`ALTERNATIVE_TEST`): each side runs exactly its own statements and lines, in their own
-    order, so it computes what it did. Or None: the two must take the same inputs and have the same
-    optional parts, none of them only one side's, and no block (`if …:`) may span the two."""
+    order, so it computes what it did. A statement is both sides' only where its text and where it
+    comes from in the spec (`origins`: see TorchCodegen._origins) are the same. Or None: the two must
+    take the same inputs and have the same optional parts, none of them only one side's, and no block
+    (`if …:`) may span the two."""
     if first.block != second.block or first.args != second.args or first.parts != second.parts or any(
             part.outputs or part.appended is not None for part in first.parts):
         return None
     k = len(first.parts)
-    forward = _merged_lines(first.forward, second.forward, k)
+    forward = _merged_lines(first.forward, second.forward, k, (_line_origins(first.forward, first_origins),
+                                                                _line_origins(second.forward, second_origins)))
     if forward is None:
         return None
     cls = _Class(first.block, [], list(first.args), forward, [*first.parts, _Part("alternative", alternative=True)])
-    places = _merged_statements(first, second, cls)
+    places = _merged_statements(first, second, cls, (_statement_origins(first.template, first_origins),
+                                                     _statement_origins(second.template, second_origins)))
     if places is None:
         return None
     for side, source in enumerate((first, second)):
@@ -677,14 +684,17 @@ def _alternatives(first: _Class, second: _Class) -> _Class | None:
     return cls
 
 
-def _merged_statements(first: _Class, second: _Class, cls: _Class) -> tuple[dict[int, int], dict[int, int]] | None:
+def _merged_statements(first: _Class, second: _Class, cls: _Class,
+                       origins: tuple[list[tuple[Span, ...]], list[tuple[Span, ...]]]
+                       ) -> tuple[dict[int, int], dict[int, int]] | None:
     """The constructor statements of `first` and `second` as `cls`'s (see _alternatives), and where
     each side's statements went; None where a statement only one side makes is in an optional part,
     or one both make is in different parts on the two sides."""
     k = len(first.parts)
     places: tuple[dict[int, int], dict[int, int]] = ({}, {})
     otherwise: set[int] = set()
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, first.template, second.template, autojunk=False).get_opcodes():
+    keyed = [list(zip(c.template, o, strict=True)) for c, o in zip((first, second), origins, strict=True)]
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, keyed[0], keyed[1], autojunk=False).get_opcodes():
         if tag == "equal":
             for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
                 if first.optional.get(i) != second.optional.get(j):
@@ -712,11 +722,30 @@ def _merged_statements(first: _Class, second: _Class, cls: _Class) -> tuple[dict
 ALTERNATIVE_TEST = re.compile(r"([\x02\x03])(\d+)[\x02\x03]")
 
 
-def _merged_lines(first: list[str], second: list[str], k: int) -> list[str] | None:
-    """Two forwards as one (see _alternatives), or None where a block (`if …:` and the lines it
-    holds) would not be whole on one side or in the lines both share."""
+def _statement_origins(template: list[str], origins: dict[str, tuple[Span, ...]]) -> list[tuple[Span, ...]]:
+    """Where in the spec what each constructor statement builds comes from (see TorchCodegen._origins)."""
+    return [origins.get(m[1], ()) if (m := _ASSIGNED_ATTRIBUTE.match(statement)) else () for statement in template]
+
+
+# A submodule a forward line calls or reads: `self.conv_2`, `self.extra[0]["1"]`, `self.conv.bn`.
+_SUBMODULE = re.compile(r"self\.(\w+)((?:\[\d+\]|\[\"\w+\"\]|\.\w+)*)")
+
+
+def _line_origins(lines: list[str], origins: dict[str, tuple[Span, ...]]) -> list[tuple[tuple[Span, ...], ...]]:
+    """Where in the spec the submodules each forward line calls come from (see TorchCodegen._origins)."""
+    return [tuple(origins.get(".".join([m[1], *re.findall(r"\w+", m[2])]), ()) for m in _SUBMODULE.finditer(line))
+            for line in lines]
+
+
+def _merged_lines(first: list[str], second: list[str], k: int,
+                  origins: tuple[list[tuple[tuple[Span, ...], ...]], list[tuple[tuple[Span, ...], ...]]]
+                  ) -> list[str] | None:
+    """Two forwards as one (see _alternatives): a line is both sides' only where its text and the
+    submodules it calls (`origins`) are; None where a block (`if …:` and the lines it holds) would not
+    be whole on one side or in the lines both share."""
     out: list[str] = []
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, first, second, autojunk=False).get_opcodes():
+    keyed = [list(zip(lines, o, strict=True)) for lines, o in zip((first, second), origins, strict=True)]
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, keyed[0], keyed[1], autojunk=False).get_opcodes():
         if tag == "equal":
             if first[i1].startswith("\t") or first[i2 - 1].endswith(":"):
                 return None

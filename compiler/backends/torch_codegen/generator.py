@@ -643,13 +643,32 @@ class TorchCodegen:
             if len(pair) != 2 or any(self.instances[i].compress for g in pair for i in members[groups[g].full]):
                 continue
             first, second = (self._grouped(groups[g], structures, members, calls) for g in pair)
-            cls = _alternatives(first, second)
+            cls = _alternatives(first, second, *(self._origins(members[groups[g].full][0]) for g in pair))
             if cls is None:
                 continue
             cls.parameterize(self.instances, class_names, signatures, self.keyword_defaults, self.spec_params)
             if len(cls.parts) - 1 in cls.tests:
                 found[pair[0]], found[pair[1]] = cls, None
         return found
+
+    def _origins(self, index: int) -> dict[str, tuple[Span, ...]]:
+        """Where in the spec the submodules of instance `index` come from, by their names inside it
+        (`conv_2`, `extra.0.1`): the spans of the calls that made their layers and child blocks (a
+        block's own layers and its call site). Two classes' statements or forward lines alike in text
+        are one layer of the spec only if they come from the same calls (not the same auto-name,
+        `conv_2`, that a layer of a branch and one after it take in the two)."""
+        inst = self.instances[index]
+        ir = inst.ir or self.ir
+        prefix = ".".join(parts(inst.scope)) + "."
+        found: dict[str, list[Span]] = {}
+        named = [(node.name, node.span) for node in ir.nodes("op")]
+        named += [(".".join(parts(path)), info.span) for path, info in ir.scopes.items()]
+        for name, span in named:
+            if name.startswith(prefix):
+                components = name[len(prefix):].split(".")
+                for k in range(1, len(components) + 1):
+                    found.setdefault(".".join(components[:k]), []).append(span)
+        return {name: tuple(spans) for name, spans in found.items()}
 
     def _levels(self) -> list[int]:
         """Each instance's level: above its children's, and the same for every instance of one block
