@@ -14,7 +14,9 @@ may name a branch's layer on one side and a later layer on the other."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -163,25 +165,41 @@ def test_blocks_nested_in_each_other_both_ways_still_make_classes_children_first
 
 
 @pytest.mark.parametrize("name", ["shufflenet_v1_g3", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0"])
-def test_one_class_computes_what_the_two_did(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_class_computes_what_the_two_did(name: str) -> None:
     """The merged class against the two classes it replaces (each checked against torchvision or
     megvii's layers elsewhere): the same state_dict keys and shapes, and the same outputs with one
     set of random weights and batch-norm statistics."""
+    network = api.find(name)[0].network(name)
+    merged_source = generate_source(network)
+    with _classes_apart():
+        assert len(_classes(generate_source(network))) == len(_classes(merged_source)) + 1
+    _assert_merged_computes_as_apart(network, (3, 224, 224))
+
+
+@contextlib.contextmanager
+def _classes_apart() -> Iterator[None]:
+    """Code generation without merging two classes of a block into one (what it did before)."""
     from archdsl.compiler.backends.torch_codegen import TorchCodegen
 
-    network = api.find(name)[0].network(name)
-    merged, merged_source = build_module(network).eval(), generate_source(network)
-    monkeypatch.setattr(TorchCodegen, "_alternative_classes", lambda self, *args: {})
-    separate = build_module(network).eval()
-    assert len(_classes(generate_source(network))) == len(_classes(merged_source)) + 1
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TorchCodegen, "_alternative_classes", lambda self, *args: {})
+        yield
+
+
+def _assert_merged_computes_as_apart(network: api.Network, shape: tuple[int, ...]) -> None:
+    """The module with merged classes and the one without: the same state_dict, and exactly the same
+    outputs with one set of random weights and batch-norm statistics."""
+    merged = build_module(network).eval()
+    with _classes_apart():
+        separate = build_module(network).eval()
     torch.manual_seed(0)
     state = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in merged.state_dict().items()}
     state = {k: v.abs() + 0.5 if k.endswith("running_var") else v for k, v in state.items()}
     merged.load_state_dict(state)
     separate.load_state_dict(state)
-    x = torch.randn(2, 3, 224, 224)
+    x = torch.randn(2, *shape)
     with torch.no_grad():
-        assert torch.equal(merged(x), separate(x)), merged_source
+        assert torch.equal(merged(x), separate(x)), generate_source(network)
 
 
 # Random blocks whose body branches on a parameter: the generated module computes the same with the
@@ -221,21 +239,7 @@ network net {{
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=_branching_spec())
 def test_random_branches_compute_the_same_merged_or_apart(spec: str) -> None:
-    from archdsl.compiler.backends.torch_codegen import TorchCodegen
-
-    network = api.load_string(spec, "t.arch").network()
-    merged = build_module(network).eval()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(TorchCodegen, "_alternative_classes", lambda self, *args: {})
-        separate = build_module(network).eval()
-    torch.manual_seed(0)
-    state = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in merged.state_dict().items()}
-    state = {k: v.abs() + 0.5 if k.endswith("running_var") else v for k, v in state.items()}
-    merged.load_state_dict(state)
-    separate.load_state_dict(state)
-    x = torch.randn(2, 3, 8, 8)
-    with torch.no_grad():
-        assert torch.equal(merged(x), separate(x)), generate_source(network)
+    _assert_merged_computes_as_apart(api.load_string(spec, "t.arch").network(), (3, 8, 8))
 
 
 SAME_NAME_OTHER_LAYER = """
