@@ -451,10 +451,9 @@ class _Class:
                 out += [f"if {f'{flags[k]} is not None' if k in by_class else tests.get(k, flags[k])}:", "\t" + filled]
             elif self.parts[k].alternative:  # `if test:` the first side's, `else:` the second's
                 other = s in self.otherwise
-                if self.optional.get(s - 1) != k or (s - 1 in self.otherwise) == other:
-                    if self.optional.get(s - 1) != k:
-                        out.append(f"if {_negation(tests[k]) if other else tests[k]}:")
-                else:
+                if self.optional.get(s - 1) != k or (s - 1 in self.otherwise and not other):
+                    out.append(f"if {_negation(tests[k]) if other else tests[k]}:")
+                elif other and s - 1 not in self.otherwise:
                     out.append("else:")
                 out.append("\t" + filled)
             elif not self.parts[k].kept:  # built only when asked for; None otherwise, which forward tests
