@@ -207,3 +207,22 @@ def test_a_negation_two_flags_give_alike_stays_a_parameter() -> None:
         "cbr(8, bn=false)", "cbr(8, bn=false, relu=false)")
     source = generate_source(api.load_string(spec, "t.arch").network())
     assert "bias=not" not in source, source
+
+
+DIFFERENCE = """
+block unit(c) { in -> conv(c - in.channels, 1) as conv }
+block same_width(c) { in -> conv(c - 4, 1) as conv }
+network net {
+    input image: 4x8x8
+    image -> unit(12) as a -> unit(20) as b -> unit(36) as c -> same_width(40) as d -> same_width(12) as e
+}
+"""
+
+
+def test_a_width_the_instances_give_as_a_difference_is_that_difference() -> None:
+    # megvii's ShuffleV1Block: `outputs = oup - inp` (the unit concatenates its pooled input).
+    source = generate_source(api.load_string(DIFFERENCE, "t.arch").network())
+    assert "self.conv = nn.Conv2d(in_channels, c - in_channels, kernel_size=1)" in source, source
+    # Two instances whose numbers are no difference of two of theirs: an argument of its own.
+    same_width = source[source.index("class SameWidth("):]
+    assert " - " not in same_width[:same_width.index("def forward")], same_width

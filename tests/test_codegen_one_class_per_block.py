@@ -135,6 +135,10 @@ def test_shufflenet_v1_family_has_one_unit_with_its_shuffle_optional() -> None:
     unit = source[source.index("class ShufflenetUnit("):]
     assert "        if groups > 1:\n" in unit and "        if self.shuffle is not None:\n" in unit, unit
     assert "        if stride != 1:\n" in unit and "        if self.stride != 1:\n" in unit, unit
+    # megvii's ShuffleV1Block: `outputs = oup - inp` where it concatenates the pooled input, else oup.
+    assert "nn.Conv2d(mid, c - in_channels if stride != 1 else c, kernel_size=1, groups=groups, bias=False)" in unit
+    # With no unnamed argument left, the family's networks are one class computed from the spec's table.
+    assert [c for c in _classes(source) if c.startswith("Shufflenet")] == ["ShufflenetUnit", "ShufflenetV1"], source
 
 
 NESTED_BOTH_WAYS = """

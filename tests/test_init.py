@@ -541,7 +541,7 @@ def test_a_number_instances_differ_in_is_computed_by_the_block_class() -> None:
     module: dict[str, object] = {}
     exec(compile(src, "generated.py", "exec"), module)
     torch.manual_seed(0)
-    unit = module["ShufflenetUnit"](480, 480, 3, 480)  # type: ignore[operator]  # a stride-1 unit of Stage 3
+    unit = module["ShufflenetUnit"](480, 480, 3)  # type: ignore[operator]  # a stride-1 unit of Stage 3
     for conv in (unit.gconv1, unit.gconv2):
         expected = 1 / conv.weight.shape[1]
         assert abs(float(conv.weight.detach().std()) - expected) < 0.05 * expected, (conv, expected)

@@ -6,9 +6,9 @@ a list's element). Where the generated class's constructor gets its parameters f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from archdsl.ir import IR, IRNode
 from archdsl.ops import Shape
@@ -341,7 +341,8 @@ def _express(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]
              spec_names: dict[str, str], names: Namespace, taken: set[str] | None = None) -> str | None:
     """A Python expression of the members' spec values that gives `column` for each, or None: one
     value of the same type (parameters first, then locals, then in_channels), the negation of the
-    one boolean that gives it negated, an element of a list, or one integer times a constant. Only
+    one boolean that gives it negated, an element of a list, one integer times a constant, or the
+    difference of two integers. Only
     `shared` names (that every member of the class has) are used. With `taken` (a loop's bound),
     only a list element not in `taken`."""
 
@@ -364,10 +365,21 @@ def _express(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]
                                                           if t.startswith(f"{spec_names.get(n, n)}[")})
         if j is not None:
             return f"{use(n)}[{j}]"
-    multiple = None if taken is not None else _multiple(column, candidates, shared)
+    return None if taken is not None else _arithmetic(column, candidates, shared, use)
+
+
+def _arithmetic(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]], shared: list[str],
+                use: Callable[[str], str]) -> str | None:
+    """`_express`'s last resorts, each name written through `use`: one integer times a constant (or
+    a convolution's default padding from it), the difference of two integers, or a choice of an
+    integer and a constant by a flag; None."""
+    multiple = _multiple(column, candidates, shared)
     if multiple:
         return f"{use(multiple[0])} * {multiple[1]}" if multiple[1] > 0 else f"({use(multiple[0])} - 1) // 2"
-    choice = None if taken is not None else _choice(column, candidates, shared)
+    difference = _difference(column, candidates, shared)
+    if difference:  # megvii's ShuffleNet: `outputs = oup - inp`
+        return f"{use(difference[0])} - {use(difference[1])}"
+    choice = _choice(column, candidates, shared)
     if choice:  # `stride if stride_1x1 else 1`
         flag, value, other, when = choice
         return f"{use(value)} if {'' if when else 'not '}{use(flag)} else {other!r}"
@@ -407,6 +419,19 @@ def _multiple(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue
             if k > 1 and all(type(c[n]) is int and c[n] * k == v for c, v in zip(candidates, column, strict=True)):
                 return n, k
     return None
+
+
+def _difference(column: tuple[Constant, ...], candidates: list[dict[str, SpecValue]],
+                shared: list[str]) -> tuple[str, str] | None:
+    """The one pair of shared integer values whose difference is the column, where the column takes
+    more than one value (so that no single member's numbers can give it by chance), or None."""
+    if len(set(column)) < 2 or not all(type(v) is int for v in column):
+        return None
+    ints = [n for n in shared if all(type(c[n]) is int for c in candidates)]
+    rows = [[cast(int, c[n]) for n in ints] for c in candidates]
+    found = [(ints[a], ints[b]) for a in range(len(ints)) for b in range(len(ints))
+             if a != b and all(row[a] - row[b] == v for row, v in zip(rows, column, strict=True))]
+    return found[0] if len(found) == 1 else None
 
 
 def _element(column: tuple[Constant, ...], lists: list[SpecValue], taken: set[int]) -> int | None:
