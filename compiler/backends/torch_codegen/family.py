@@ -54,8 +54,13 @@ class _FamilyBody:
 
     def name(self, n: str) -> str:
         if n not in self.spec_names:
-            self.spec_names[n] = self.names.create("channels" if n == _CHANNELS else n)
+            self.spec_names[n] = self.names.create(n if n != _CHANNELS else self._channels_name())
         return self.spec_names[n]
+
+    def _channels_name(self) -> str:
+        """The running channel count's name: `channels`, or, where the family has a parameter of that
+        name (ShuffleNet V1's Stage 2 width), `in_channels`: what it is to the next block."""
+        return "in_channels" if any("channels" in env for env in self.envs) else "channels"
 
     def source(self, text: str) -> str:
         return re.sub("\x01([^\x01]+)\x01", lambda m: self.name(m[1]), text)
