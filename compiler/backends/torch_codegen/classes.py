@@ -42,6 +42,7 @@ from .text import (
     _ASSIGNED_ATTRIBUTE,
     _INSTANCE_REF,
     _LIST_START,
+    _SELF_ATTRIBUTE,
     _attributes,
     _called,
     _hole_call,
@@ -196,7 +197,7 @@ class _Class:
         downsampling unit's input is half its width)."""
         k = next((k for k in conditions if self.parts[k].alternative), None)
         sides = [] if k is None else [[m for m in having if self.members[m][2][k] is first] for first in (True, False)]
-        if k is not None and len(sides) == 2 and all(sides):
+        if k is not None and all(sides):
             values = dict(zip(having, column, strict=True))
 
             def side(members: list[int], spec_names: dict[str, str], names: Namespace) -> str | None:
@@ -437,7 +438,8 @@ class _Class:
         `tests`: the parts whose flag the constructor computes, and how)."""
         out = [f"self.{flags[k]} = {tests.get(k, flags[k])}" for k, part in enumerate(self.parts)
                if part.kept and k not in self.tests]
-        out += [f"self.{a} = {a}" for k in sorted(self.tests) for a in dict.fromkeys(_SELF.findall(self.tests[k]))]
+        out += [f"self.{a} = {a}" for k in sorted(self.tests)
+                for a in dict.fromkeys(_SELF_ATTRIBUTE.findall(self.tests[k]))]
         unwritten: dict[str, str] = {}  # each distinct constructor call's, once (see _Templates)
         for s, statement in enumerate(self.template):
             head, rest = _split_target(_fill(statement, holes))
@@ -762,7 +764,6 @@ def _merged_lines(first: list[str], second: list[str], k: int,
     return out
 
 
-_SELF = re.compile(r"self\.(\w+)")
 _COMPARISON = re.compile(r"(\S+) (==|!=|<=|>=|<|>) (\S+)")
 _NEGATED = {"==": "!=", "!=": "==", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 

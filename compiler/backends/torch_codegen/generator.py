@@ -676,11 +676,12 @@ class TorchCodegen:
         (EfficientDet's `to_width`, downsampling where the sizes differ) meet the others, and lack it
         as an optional part, instead of making a class of their own one level lower."""
         kids = [[int(k) for k in _INSTANCE_REF.findall("\n".join(inst.init))] for inst in self.instances]
+        nesting: list[int] = []
+        for k in kids:  # children before parents
+            nesting.append(1 + max((nesting[c] for c in k), default=-1))
         of_block = [not inst.compress for inst in self.instances]  # not a family's network (see _classes)
-        level = [0] * len(self.instances)
+        level = list(nesting)
         for _ in range(len({inst.block for inst in self.instances}) + 2):  # a level only grows
-            for i in range(len(level)):  # children before parents
-                level[i] = max(level[i], 1 + max((level[k] for k in kids[i]), default=-1))
             highest: dict[str, int] = {}
             for inst, lvl, own in zip(self.instances, level, of_block, strict=True):
                 if own:
@@ -689,12 +690,10 @@ class TorchCodegen:
                                                                                        strict=True)]
             if unified == level:
                 return level
+            for i, k in enumerate(kids):  # a parent above its children again
+                unified[i] = max(unified[i], 1 + max((unified[c] for c in k), default=-1))
             level = unified
-        # Blocks nested in each other both ways (through block arguments): levels by nesting alone.
-        level = []
-        for k in kids:
-            level.append(1 + max((level[c] for c in k), default=-1))
-        return level
+        return nesting  # blocks nested in each other both ways (through block arguments)
 
     def _forward_buckets(self, indices: list[int], class_of: dict[int, int]) -> Iterable[list[_Numbered]]:
         """The instances (with their forwards' numbers) that are alike but for those numbers, by group;

@@ -310,4 +310,3 @@ def _groups(structures: list[_Structure]) -> list[_Group]:
         taken.update(m[0] for m in members)
         groups.append(_Group(full, tuple(sorted(members, key=lambda m: m[0]))))
     return groups
-
