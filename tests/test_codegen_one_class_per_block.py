@@ -67,6 +67,17 @@ def test_efficientdet_s_to_width_is_one_class() -> None:
     assert "ToWidth(320, True)" in source and "ToWidth(112, False)" in source
 
 
+def test_efficientdet_s_mbconv_strided_or_not_is_one_class() -> None:
+    """Its depthwise convolution pads by TensorFlow's rule: fixed at stride 1, worked out per input at
+    stride 2. Built through `conv2d_same`, which chooses, as effdet's through timm's `create_conv2d`,
+    the strided blocks and the others are one class, as timm's `InvertedResidual`."""
+    network = api.find("efficientdet_d0")[0].network("efficientdet_d0")
+    source = generate_source(network)
+    assert [c for c in _classes(source) if c.startswith("TfMbconv")] == ["TfMbconv"], source
+    assert "conv2d_same(hidden, hidden, kernel_size=k, stride=stride, groups=hidden, bias=False)" in source
+    assert "TfMbconv(16, 24, 3, stride=2, drop=0.0125)" in source and "TfMbconv(24, 24, 3, drop=0.025)" in source
+
+
 BRANCHES = """
 block unit(c, stride=1) {
     y = in -> conv(c, 3, stride=stride) as conv

@@ -18,6 +18,7 @@ from .base import (
     has_op,
     op_names,
     py_number,
+    torch_sized_constructors,
 )
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
@@ -26,5 +27,5 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
 
 __all__ = [
     "AttrError", "Attrs", "Geometry", "Op", "Shape", "ShapeError", "all_ops", "fmt_shape", "get_op",
-    "has_op", "op_names", "py_number",
+    "has_op", "op_names", "py_number", "torch_sized_constructors",
 ]

@@ -15,6 +15,7 @@ side. Passes and backends dispatch to these methods and never special-case an op
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -283,6 +284,10 @@ class Op:
     # that default's source, in the order `torch_init` writes them (last): the code generator writes
     # them out where instances of one class differ in them (`groups=groups`, a depthwise conv).
     torch_defaults: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # The constructors `torch_init` calls whose 2-d sizes (`kernel_size`, `stride`, `padding`) take one
+    # number for two equal ones, as torch's own layers do: the generated code writes such a size once
+    # (`kernel_size=3`), as torchvision does.
+    torch_sized: ClassVar[tuple[str, ...]] = ()
     # True: the op's output is a new tensor (never a view of an input) that its gradient does not
     # read, so the one op that reads it may overwrite it in place (bn → `nn.ReLU(inplace=True)`,
     # `out += identity`), as torchvision's models do: autograd's results stay exactly the same.
@@ -296,6 +301,14 @@ class Op:
     def torch_init(cls, a: Any, ins: list[Shape]) -> str | None:
         """Constructor source of the nn.Module holding this op's state, or None for a function."""
         return None
+
+    @classmethod
+    def torch_class(cls, a: Any, ins: list[Shape]) -> str | None:
+        """The torch class every module `torch_init` builds is an instance of (`nn.Conv2d`), which the
+        `isinstance` tests of a generated init loop name; None where there is none. By default the
+        class `torch_init` calls, where it calls one of torch's."""
+        match = re.match(r"(nn\.\w+)\(", cls.torch_init(a, ins) or "")
+        return match[1] if match else None
 
     @classmethod
     def torch_init_in_place(cls, a: Any, ins: list[Shape]) -> str | None:
@@ -339,6 +352,7 @@ class Op:
 
 _REGISTRY: dict[str, type[Op]] = {}
 _CANONICAL: dict[str, type[Op]] = {}
+_SIZED: frozenset[str] = frozenset()  # every op's `torch_sized`
 
 
 def register(cls: type[Op]) -> type[Op]:
@@ -348,6 +362,8 @@ def register(cls: type[Op]) -> type[Op]:
             raise RuntimeError(f"op name {name!r} registered twice")
         _REGISTRY[name] = cls
     _CANONICAL[cls.name] = cls
+    global _SIZED
+    _SIZED = _SIZED | frozenset(cls.torch_sized)
     return cls
 
 
@@ -362,6 +378,12 @@ def has_op(name: str) -> bool:
 def op_names() -> list[str]:
     """Every callable name, aliases included, sorted."""
     return sorted(_REGISTRY)
+
+
+def torch_sized_constructors() -> frozenset[str]:
+    """The constructors whose 2-d sizes take one number for two equal ones (`Op.torch_sized`), of
+    every op registered so far."""
+    return _SIZED
 
 
 def all_ops() -> list[type[Op]]:
@@ -457,15 +479,25 @@ def resolve_padding(pad: Any, kernel: tuple[int, int], stride: tuple[int, int], 
 
 
 def pads_with_input(pad: Any, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]) -> bool:
-    """Whether TensorFlow's "same" padding `pad` depends on the input's size (anything but stride 1
-    and an odd effective kernel), so that a generated module works it out from each input, as
-    timm's and effdet's `Conv2dSame` and `MaxPool2dSame` do: one built for the declared size pads an
-    input of another size as TensorFlow would (the rule of timm's `is_static_pad`)."""
-    return pad == "same" and (stride != (1, 1) or any(d * (k - 1) % 2 for k, d in zip(kernel, dilation, strict=True)))
+    """Whether TensorFlow's "same" padding `pad` depends on the input's size: anything but stride 1
+    and an odd effective kernel (the rule of timm's `is_static_pad`), where the kernel covers more
+    than one pixel (a 1×1 window never pads, at any stride). A generated module then works it out
+    from each input, as timm's and effdet's `Conv2dSame` and `MaxPool2dSame` do: one built for the
+    declared size pads an input of another size as TensorFlow would."""
+    return pad == "same" and same_pads_at_all(kernel, dilation) and (
+        stride != (1, 1) or any(d * (k - 1) % 2 for k, d in zip(kernel, dilation, strict=True)))
 
 
-# The function a generated module pads with where `pads_with_input` (the helper of the ops whose
-# `torch_forward` calls it): the padding of a torch layer built without any, for each input's size.
+def same_pads_at_all(kernel: tuple[int, int], dilation: tuple[int, int]) -> bool:
+    """Whether "same" padding can pad a window at all: one wider than a pixel in some dimension."""
+    return any(d * (k - 1) > 0 for k, d in zip(kernel, dilation, strict=True))
+
+
+# What a generated module pads with by TensorFlow's "same" rule (`pad=same`; the helper of the ops
+# that build such layers): each definition is written into a file that uses it, with those it uses.
+# A convolution is built through `conv2d_same`, as effdet builds it through timm's `create_conv2d`:
+# one call of a block then serves the instances where the padding is fixed (stride 1) and those
+# where it is not, as one class (EfficientDet's MBConv blocks, strided or not).
 SAME_PADDING_HELPER = '''
 def pad_same(x: torch.Tensor, layer: nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d, value: float = 0.0) -> torch.Tensor:
     """`x` padded for `layer` by TensorFlow's "same" rule at its own size: the output is ceil(size /
@@ -478,6 +510,42 @@ def pad_same(x: torch.Tensor, layer: nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d, va
         total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
         pads += [total // 2, total - total // 2]
     return F.pad(x, pads, value=value) if any(pads) else x
+
+
+class Conv2dSame(nn.Conv2d):
+    """A convolution padded by TensorFlow's "same" rule for each input's size (timm's Conv2dSame)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(pad_same(x, self))
+
+
+def conv2d_same(in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                stride: int | tuple[int, int] = 1, dilation: int | tuple[int, int] = 1, groups: int = 1,
+                bias: bool = True) -> nn.Conv2d:
+    """A convolution with TensorFlow's "same" padding (timm's create_conv2d(padding="same")): torch's
+    own padding where it does not depend on the input's size (stride 1, an odd kernel), else Conv2dSame."""
+    k, s, d = (v if isinstance(v, tuple) else (v, v) for v in (kernel_size, stride, dilation))
+    if s == (1, 1) and all(di * (ki - 1) % 2 == 0 for ki, di in zip(k, d, strict=True)):
+        padding = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d, strict=True))
+        return nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, dilation=dilation, groups=groups,
+                         bias=bias)
+    return Conv2dSame(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation, groups=groups,
+                      bias=bias)
+
+
+class MaxPool2dSame(nn.MaxPool2d):
+    """Max pooling padded by TensorFlow's "same" rule for each input's size (timm's MaxPool2dSame)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(pad_same(x, self, value=float("-inf")))
+
+
+class AvgPool2dSame(nn.AvgPool2d):
+    """Average pooling padded with zeros by TensorFlow's "same" rule for each input's size, the zeros
+    counted (timm's AvgPool2dSame)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(pad_same(x, self))
 '''
 
 

@@ -23,9 +23,9 @@ from .base import (
     fmt_pair,
     fmt_shape,
     need_rank,
-    pads_with_input,
     register,
     resolve_padding,
+    same_pads_at_all,
     spatial_out,
 )
 
@@ -124,15 +124,19 @@ class _ConvLike(Op):
     torch_defaults = (("stride", "(1, 1)"), ("padding", "(0, 0)"), ("dilation", "(1, 1)"), ("groups", "1"),
                       ("bias", "True"))
     torch_helper = SAME_PADDING_HELPER
+    torch_sized = ("nn.Conv2d", "conv2d_same")
 
     @classmethod
-    def _pads_with_input(cls, a: Any, g: ConvGeom) -> bool:
-        return pads_with_input(getattr(a, "pad", None), g.kernel, g.stride, g.dilation)
+    def _padded_same(cls, a: Any, g: ConvGeom) -> bool:
+        """Built through the helper `conv2d_same`: `pad=same` with a window wider than a pixel (its
+        padding fixed or not: see SAME_PADDING_HELPER)."""
+        return getattr(a, "pad", None) == "same" and same_pads_at_all(g.kernel, g.dilation)
 
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
         g = cls.geom(a, ins)
-        pad = (g.pads[0], g.pads[2]) if g.symmetric and not cls._pads_with_input(a, g) else (0, 0)
+        same = cls._padded_same(a, g)
+        pad = (g.pads[0], g.pads[2]) if g.symmetric and not same else (0, 0)
         parts = [f"{g.c_in}, {g.c_out}", f"kernel_size={g.kernel}"]
         if g.stride != (1, 1):
             parts.append(f"stride={g.stride}")
@@ -144,14 +148,17 @@ class _ConvLike(Op):
             parts.append(f"groups={g.groups}")
         if not g.bias:
             parts.append("bias=False")
-        return f"nn.Conv2d({', '.join(parts)})"
+        return f"{'conv2d_same' if same else 'nn.Conv2d'}({', '.join(parts)})"
+
+    @classmethod
+    def torch_class(cls, a: Any, ins: list[Shape]) -> str | None:
+        # conv2d_same builds an nn.Conv2d, or its subclass Conv2dSame.
+        return "nn.Conv2d" if cls._padded_same(a, cls.geom(a, ins)) else super().torch_class(a, ins)
 
     @classmethod
     def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
         g = cls.geom(a, ins)
-        if cls._pads_with_input(a, g):
-            return f"{module}(pad_same({args[0]}, {module}))"
-        if g.symmetric:
+        if g.symmetric or cls._padded_same(a, g):
             return f"{module}({args[0]})"
         t, b, left, r = g.pads
         return f"{module}(F.pad({args[0]}, ({left}, {r}, {t}, {b})))"
@@ -320,6 +327,8 @@ class Deconv(Op):
         if not a.bias:
             parts.append("bias=False")
         return f"nn.ConvTranspose2d({', '.join(parts)})"
+
+    torch_sized = ("nn.ConvTranspose2d",)
 
 
 class LocalAttrs(Attrs):

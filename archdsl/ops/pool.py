@@ -89,14 +89,20 @@ class _Pool(Op):
         if a.kernel == "global":
             return f"nn.{cls.adaptive}(1)"
         stride, pads = cls._window(a, ins)
+        same = cls._pads_with_input(a, stride)
         parts = [f"kernel_size={a.kernel}", f"stride={stride}"]
-        if pads[0] == pads[1] and pads[2] == pads[3] and pads != (0, 0, 0, 0) and not cls._pads_with_input(a, stride):
+        if pads[0] == pads[1] and pads[2] == pads[3] and pads != (0, 0, 0, 0) and not same:
             parts.append(f"padding={(pads[0], pads[2])}")
         if a.ceil_mode:
             parts.append("ceil_mode=True")
         if cls.name == "avgpool" and not a.count_include_pad:
             parts.append("count_include_pad=False")
-        return f"nn.{cls.module}({', '.join(parts)})"
+        return f"{cls.module}Same({', '.join(parts)})" if same else f"nn.{cls.module}({', '.join(parts)})"
+
+    @classmethod
+    def torch_class(cls, a: Any, ins: list[Shape]) -> str | None:
+        # MaxPool2dSame and AvgPool2dSame are torch's pools that pad first.
+        return f"nn.{cls.module}" if cls._pads_with_input(a, cls._window(a, ins)[0]) else super().torch_class(a, ins)
 
     @classmethod
     def torch_forward(cls, a: Any, ins: list[Shape], args: list[str], module: str | None) -> str:
@@ -104,9 +110,7 @@ class _Pool(Op):
             return f"{module}({args[0]})"
         stride, pads = cls._window(a, ins)
         fill = ", value=float('-inf')" if cls.name == "maxpool" else ""
-        if cls._pads_with_input(a, stride):
-            return f"{module}(pad_same({args[0]}, {module}{fill}))"
-        if pads[0] == pads[1] and pads[2] == pads[3]:
+        if cls._pads_with_input(a, stride) or (pads[0] == pads[1] and pads[2] == pads[3]):
             return f"{module}({args[0]})"
         t, b, left, r = pads
         return f"{module}(F.pad({args[0]}, ({left}, {r}, {t}, {b}){fill}))"
@@ -118,6 +122,7 @@ class MaxPool(_Pool):
     doc = ("Max pooling: maxpool(kernel, stride=kernel, pad=0, ceil_mode=false); "
            "maxpool(global) is global max pooling.")
     module = "MaxPool2d"
+    torch_sized = ("nn.MaxPool2d", "MaxPool2dSame")
     adaptive = "AdaptiveMaxPool2d"
 
 
@@ -127,6 +132,7 @@ class AvgPool(_Pool):
     doc = ("Average pooling: avgpool(kernel, stride=kernel, pad=0, ceil_mode=false, "
            "count_include_pad=true); avgpool(global) is global average pooling.")
     module = "AvgPool2d"
+    torch_sized = ("nn.AvgPool2d", "AvgPool2dSame")
     adaptive = "AdaptiveAvgPool2d"
 
 

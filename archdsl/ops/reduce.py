@@ -114,6 +114,8 @@ class L2Pool(Op):
         s = "" if stride == (1, 1) else f"/{stride[0]}" if stride[0] == stride[1] else f"/{fmt_pair(stride)}"
         return f"l2pool {fmt_pair(a.kernel)}{s}"
 
+    torch_sized = ("nn.LPPool2d",)
+
     @classmethod
     def torch_init(cls, a: Any, ins: list[Shape]) -> str:
         if a.kernel == "global":

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
-from archdsl.ir import IR, IRNode
+from archdsl.ir import IR
 from archdsl.syntax import Node
 from archdsl.weight_init import ArgValue, InitRule, Scheme
 
@@ -47,12 +47,6 @@ def _access(base: str, parts: Path) -> str:
     return f"{base}.get_submodule({py_str('.'.join(parts))})"
 
 
-def _torch_class(ir: IR, node: IRNode) -> str | None:
-    text = node.op_class.torch_init(node.attrs, ir.in_shapes(node)) or ""
-    match = re.match(r"(nn\.\w+)\(", text)
-    return match.group(1) if match else None
-
-
 def _isinstance(var: str, classes: list[str]) -> str:
     return f"isinstance({var}, {classes[0] if len(classes) == 1 else '(' + ', '.join(classes) + ')'})"
 
@@ -62,7 +56,8 @@ class _Emitter:
         self.ir = ir
         self.class_of = class_of
         self.layers = {n.name: n for n in ir.nodes("op") if n.shares is None}
-        self.module_class = {name: c for name, n in self.layers.items() if (c := _torch_class(ir, n)) is not None}
+        self.module_class = {name: c for name, n in self.layers.items()
+                             if (c := n.op_class.torch_class(n.attrs, ir.in_shapes(n))) is not None}
 
     def tensors(self, name: str) -> tuple[str, ...]:
         node = self.layers[name]

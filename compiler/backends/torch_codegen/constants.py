@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from archdsl.ir import IR
+from archdsl.ops import torch_sized_constructors
 
 from .text import _CALL, _HOLE, _KEYWORD, _call_arguments, _rewrite_calls, _split_target, _stripped_end, _word_before
 
@@ -130,19 +131,19 @@ _CONSTANT = re.compile(r'''"(?:[^"\\]|\\.)*"'''
 _PAIR_KEYWORD = re.compile(r"(?<![\w.])(kernel_size|stride|padding|dilation|output_padding)=\(")
 
 
-_PAIR_LAYERS = ("nn.Conv2d(", "nn.ConvTranspose2d(", "nn.MaxPool2d(", "nn.AvgPool2d(", "nn.LPPool2d(")
-
-
 def _may_pair_sizes(statement: str) -> bool:
     """Whether `statement` may build a 2-d layer of torch's with a size given as a tuple (a quick test)."""
-    return "=(" in statement and any(layer in statement for layer in _PAIR_LAYERS)
+    return "=(" in statement and any(layer in statement for layer in torch_sized_constructors())
 
 
 def _sizes_are_torch_s(statement: str) -> bool:
     """Whether `statement` builds a 2-d layer of torch's, and no class of the file's own (whose
-    sizes may need to be tuples): where a size may be one number or a pair."""
+    sizes may need to be tuples) but those built as torch's (`MaxPool2dSame`): where a size may be
+    one number or a pair."""
+    sized = torch_sized_constructors()
     return _may_pair_sizes(statement) and not any(
-        not m[1].startswith("nn.") and m[1].rsplit(".", 1)[-1][:1].isupper() for m in _CALL.finditer(statement))
+        not m[1].startswith("nn.") and m[1].rsplit(".", 1)[-1][:1].isupper() and m[1] not in sized
+        for m in _CALL.finditer(statement))
 
 
 def _scalar_pairs(statement: str) -> str:
@@ -166,7 +167,8 @@ def _scalar_pairs(statement: str) -> str:
         items, end = _call_arguments(arg, m.end() - 1)
         return f"{m[1]}={items[0]}" if len(items) == 2 and items[0] == items[1] and end == len(arg) - 1 else arg
 
-    return _rewrite_calls(statement, lambda callee: f"{callee}(" in _PAIR_LAYERS,
+    sized = torch_sized_constructors()
+    return _rewrite_calls(statement, lambda callee: callee in sized,
                           lambda callee, args: ", ".join(once(arg) for arg in args))
 
 

@@ -119,7 +119,7 @@ class TorchCodegen:
         self.ir: IR = network.ir
         self.blocks = ScopeTree.of_blocks(self.ir)
         self.order = {n.name: i for i, n in enumerate(self.ir)}
-        self.helpers = self._helpers()
+        self.helpers = _helper_definitions(node.op_class.torch_helper for node in self.ir.nodes("op"))
         self.keyword_defaults: KeywordDefaults = {}
         self.templates = _Templates()  # _template, each distinct statement once
         self.loops: dict[str, str] = {}  # _loop_runs of each distinct statement of a family's network
@@ -257,17 +257,6 @@ class TorchCodegen:
                                 "tensor twice at its first application but different tensors here", span,
                                 "pass the same tensors in the same roles at every application")
         return [given[p] for p in wanted]
-
-    def _helpers(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for node in self.ir.nodes("op"):
-            src = node.op_class.torch_helper.strip()
-            if src:
-                m = re.match(r"(?:class|def) (\w+)\b", src)
-                if m is None:
-                    raise ValueError(f"op {node.op}: torch_helper must start with a class or function definition")
-                found.setdefault(m.group(1), src)
-        return dict(sorted(found.items()))
 
     # --- classes
     def _body(self, scope: tuple[str, ...]) -> tuple[_ClassBody, list[str]]:
@@ -1017,7 +1006,7 @@ class TorchCodegen:
         code.append([f"class {self.net_class}(nn.Module):", *self._docstring(), "", *net_lines])
         # Helpers that some class constructs (an op held as a bare parameter needs none).
         used = "\n".join("\n".join(c) for c in code)
-        helpers = {n: h for n, h in self.helpers.items() if _mentions(used, f"{n}(")}
+        helpers = _helpers_used(self.helpers, used)
         code = [h.splitlines() for h in [*helpers.values(), *_function_helpers(used)]] + code
         text = "\n\n\n".join("\n".join(c) for c in code)
         out += ["", *_imports(text), "", "", text, ""]
@@ -1032,7 +1021,7 @@ class TorchCodegen:
         gens = [self, *others]
         for g in gens:
             g.peers = gens
-        self.helpers = dict(sorted({k: v for g in gens for k, v in g.helpers.items()}.items()))
+        self.helpers = _helper_definitions(node.op_class.torch_helper for g in gens for node in g.ir.nodes("op"))
         self.keyword_defaults = {k: v for g in gens for k, v in g.keyword_defaults.items()}
         self.classes = Namespace(frozenset(self.helpers))
         self.locals_reserved = frozenset(self.helpers)
@@ -1081,7 +1070,7 @@ class TorchCodegen:
             functions.append("\n".join([f"def {g.info.name}(**kwargs: Any) -> {cls.name}:",
                                         *wrap(f"return {cls.name}({', '.join([*kwargs, '**kwargs'])})", INDENT)]))
         used = "\n".join("\n".join(c) for c in code)
-        helpers = {n: h for n, h in self.helpers.items() if _mentions(used, f"{n}(")}
+        helpers = _helpers_used(self.helpers, used)
         code = ([h.splitlines() for h in [*helpers.values(), *_function_helpers(used)]] + code
                 + [f.splitlines() for f in functions])
         text = "\n\n\n".join("\n".join(c) for c in code)
@@ -1332,3 +1321,34 @@ def module_signature(ir: IR) -> tuple[object, ...]:
         nodes.append((node.name, node.op, node.inputs, node.shares, *text))
     scopes = tuple((path, info.kind, info.block, info.shares) for path, info in ir.scopes.items())
     return (tuple(nodes), scopes)
+
+
+def _helper_definitions(helpers: Iterable[str]) -> dict[str, str]:
+    """The definitions of the ops' helpers (`Op.torch_helper`: one or more classes and functions),
+    by name, each once: a helper's definitions together, in its order, the helpers by their
+    first definition's name."""
+    found: dict[str, tuple[str, int, str]] = {}
+    for src in dict.fromkeys(h.strip() for h in helpers):
+        definitions = re.split(r"\n(?=\S)", src) if src else []
+        for k, definition in enumerate(definitions):
+            m = re.match(r"(?:class|def) (\w+)\b", definition)
+            if m is None:
+                raise ValueError(f"torch_helper: every top-level statement must be a class or function "
+                                 f"definition, not {definition.splitlines()[0]!r}")
+            first = re.match(r"(?:class|def) (\w+)\b", definitions[0])
+            found.setdefault(m[1], (first[1] if first else "", k, definition.strip()))
+    return {name: src for name, (_, _, src) in sorted(found.items(), key=lambda item: item[1][:2])}
+
+
+def _helpers_used(helpers: dict[str, str], used: str) -> dict[str, str]:
+    """Of the ops' helper definitions (`TorchCodegen._helpers`, in its order), those the code `used`
+    calls or builds, and those these use in turn."""
+    wanted = {n for n in helpers if _mentions(used, f"{n}(")}
+    pending = list(wanted)
+    while pending:
+        src = helpers[pending.pop()]
+        for other in helpers:
+            if other not in wanted and _mentions(src, f"{other}("):
+                wanted.add(other)
+                pending.append(other)
+    return {n: src for n, src in helpers.items() if n in wanted}
