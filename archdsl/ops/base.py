@@ -276,9 +276,9 @@ class Op:
         return ()
 
     # --- torch backend (source text; the op never imports torch itself)
-    # Source of a helper nn.Module class that `torch_init` refers to, or of a function that
-    # `torch_forward` calls (emitted once into generated files that call it; it may use `torch`,
-    # `nn` and `F` only).
+    # Source of the helper classes and functions that `torch_init` builds or `torch_forward` calls,
+    # one or more top-level definitions (each emitted once into a generated file that uses it,
+    # with the definitions it uses in turn; they may use `torch`, `nn` and `F` only).
     torch_helper: ClassVar[str] = ""
     # The keyword arguments `torch_init` leaves out when they hold their constructor's default, with
     # that default's source, in the order `torch_init` writes them (last): the code generator writes

@@ -1329,14 +1329,14 @@ def _helper_definitions(helpers: Iterable[str]) -> dict[str, str]:
     first definition's name."""
     found: dict[str, tuple[str, int, str]] = {}
     for src in dict.fromkeys(h.strip() for h in helpers):
-        definitions = re.split(r"\n(?=\S)", src) if src else []
-        for k, definition in enumerate(definitions):
+        names: list[str] = []
+        for k, definition in enumerate(re.split(r"\n(?=\S)", src) if src else []):
             m = re.match(r"(?:class|def) (\w+)\b", definition)
             if m is None:
                 raise ValueError(f"torch_helper: every top-level statement must be a class or function "
                                  f"definition, not {definition.splitlines()[0]!r}")
-            first = re.match(r"(?:class|def) (\w+)\b", definitions[0])
-            found.setdefault(m[1], (first[1] if first else "", k, definition.strip()))
+            names.append(m[1])
+            found.setdefault(m[1], (names[0], k, definition.strip()))
     return {name: src for name, (_, _, src) in sorted(found.items(), key=lambda item: item[1][:2])}
 
 
