@@ -1329,19 +1329,19 @@ def _helper_definitions(helpers: Iterable[str]) -> dict[str, str]:
     first definition's name."""
     found: dict[str, tuple[str, int, str]] = {}
     for src in dict.fromkeys(h.strip() for h in helpers):
-        names: list[str] = []
+        first = ""  # the helper's first definition's name, which orders its definitions among the others
         for k, definition in enumerate(re.split(r"\n(?=\S)", src) if src else []):
             m = re.match(r"(?:class|def) (\w+)\b", definition)
             if m is None:
                 raise ValueError(f"torch_helper: every top-level statement must be a class or function "
                                  f"definition, not {definition.splitlines()[0]!r}")
-            names.append(m[1])
-            found.setdefault(m[1], (names[0], k, definition.strip()))
+            first = first or m[1]
+            found.setdefault(m[1], (first, k, definition.strip()))
     return {name: src for name, (_, _, src) in sorted(found.items(), key=lambda item: item[1][:2])}
 
 
 def _helpers_used(helpers: dict[str, str], used: str) -> dict[str, str]:
-    """Of the ops' helper definitions (`TorchCodegen._helpers`, in its order), those the code `used`
+    """Of the ops' helper definitions (`_helper_definitions`, in its order), those the code `used`
     calls or builds, and those these use in turn."""
     wanted = {n for n in helpers if _mentions(used, f"{n}(")}
     pending = list(wanted)
